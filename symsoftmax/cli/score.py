@@ -1,0 +1,15 @@
+"""`symsoftmax score` (placeholder until its issue lands: replaced by the real command)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("score", help="(not built yet)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    raise SystemExit("symsoftmax score: not built yet")

@@ -1,0 +1,15 @@
+"""`symsoftmax validate` (placeholder until its issue lands: replaced by the real command)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("validate", help="(not built yet)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    raise SystemExit("symsoftmax validate: not built yet")

@@ -1,0 +1,305 @@
+"""Correct rounding to a binary format, the ulp, and exact parsing of numbers.
+
+The rule (IEEE 754-2019 §4.3.1, roundTiesToEven; ../shared/reference/numerics.md): for a real v ≠ 0
+let E = floor(log2|v|) and q = 2^(max(E, emin) − p + 1) (the quantum, constant in the subnormal
+range); round v/q to an integer with ties to even; a result ≥ 2^(emax+1) overflows to ±inf.
+
+Two entry points apply that rule, both exact:
+
+* :func:`round_exact` for one exact value (a ``Fraction``, an ``int``, a ``float`` or an
+  ``mpmath.mpf``): integer arithmetic, no detour through float64 (which double-rounds).
+* :func:`round_array` for a float64 array (NumPy's float64→float16 cast is correct, but ml_dtypes'
+  float64→bfloat16 goes through float32 and double-rounds, so we never rely on casts).
+
+The spacing used for error measurement is :func:`ulp` (arrays) and :func:`ulp_exact` (one exact
+value); both take the quantum from :meth:`Format.quantum_exponent`, as the rounding does.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from fractions import Fraction
+from typing import Any
+
+import mpmath
+import numpy as np
+import numpy.typing as npt
+
+from symsoftmax.errors import InputError
+from symsoftmax.formats import Format, get_format
+
+__all__ = [
+    "as_format_array",
+    "floor_log2",
+    "format_hex",
+    "parse_exact",
+    "parse_value",
+    "round_array",
+    "round_exact",
+    "ulp",
+    "ulp_exact",
+]
+
+ExactValue = Fraction | int | float | Any  # Any: mpmath.mpf (untyped)
+
+
+# --------------------------------------------------------------------------------------------
+# exact scalar rounding
+# --------------------------------------------------------------------------------------------
+
+
+def floor_log2(num: int, den: int = 1) -> int:
+    """floor(log2(num/den)) for positive integers, exactly."""
+    e = num.bit_length() - den.bit_length()
+    # num/den lies in [2^(e-1), 2^(e+1)); one comparison settles which half.
+    if (num << -e if e < 0 else num) < (den << e if e > 0 else den):
+        e -= 1
+    return e
+
+
+def _round_ratio(num: int, den: int, fmt: Format) -> float:
+    """Round num/den (den > 0) to fmt, ties to even. The single rounding routine for exact values."""
+    if num == 0:
+        return 0.0
+    negative = num < 0
+    a = -num if negative else num
+    exponent = floor_log2(a, den)
+    if exponent < fmt.emin - fmt.precision - 1:  # below half the smallest subnormal: rounds to 0
+        return -0.0 if negative else 0.0
+    if exponent > fmt.emax + 1:  # certainly overflows; skip the big shifts
+        return -math.inf if negative else math.inf
+    qe = fmt.quantum_exponent(exponent)
+    n, d = (a, den << qe) if qe >= 0 else (a << -qe, den)
+    q, r = divmod(n, d)
+    if 2 * r > d or (2 * r == d and q & 1):
+        q += 1
+    if q >= 1 << (fmt.emax + 1 - qe):
+        return -math.inf if negative else math.inf
+    value = math.ldexp(q, qe)
+    return -value if negative else value
+
+
+def round_exact(value: ExactValue, dtype: str | Format) -> float:
+    """Round an exact value to the nearest value of ``dtype`` (ties to even); returns a float.
+
+    The float holds the format's value exactly (every supported format embeds in float64).
+    ``value`` may be a Fraction, int, float, or mpmath mpf (its binary value is used exactly);
+    NaN and ±inf pass through, and the sign of zero is kept.
+    """
+    fmt = get_format(dtype)
+    if isinstance(value, Fraction):
+        return _round_ratio(value.numerator, value.denominator, fmt)
+    if isinstance(value, int):
+        return _round_ratio(value, 1, fmt)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return value
+        if value == 0.0:
+            return value
+        num, den = value.as_integer_ratio()
+        return _round_ratio(num, den, fmt)
+    if isinstance(value, mpmath.mpf):
+        if mpmath.isnan(value):
+            return math.nan
+        if mpmath.isinf(value):
+            return math.inf if value > 0 else -math.inf
+        sign, man, exp, _bc = value._mpf_
+        if man == 0:
+            return -0.0 if sign else 0.0
+        signed = -man if sign else man
+        if exp >= 0:
+            return _round_ratio(signed << exp, 1, fmt)
+        return _round_ratio(signed, 1 << -exp, fmt)
+    raise TypeError(f"cannot round a {type(value).__name__}")
+
+
+def ulp_exact(value: ExactValue, dtype: str | Format) -> Fraction:
+    """The spacing 2^(max(E, emin) − p + 1) of ``dtype`` at an exact value, E = floor(log2|value|).
+
+    At zero it is the smallest subnormal. This is the ulp in which errors are measured
+    (Goldberg's definition, taken at the exact result).
+    """
+    fmt = get_format(dtype)
+    frac = _as_fraction(value)
+    if frac == 0:
+        exponent = fmt.emin
+    else:
+        a = abs(frac)
+        exponent = floor_log2(a.numerator, a.denominator)
+    return Fraction(2) ** fmt.quantum_exponent(exponent)
+
+
+def _as_fraction(value: ExactValue) -> Fraction:
+    if isinstance(value, Fraction):
+        return value
+    if isinstance(value, int | float):
+        return Fraction(value)
+    if isinstance(value, mpmath.mpf):
+        sign, man, exp, _bc = value._mpf_
+        if not man and value != 0:
+            raise ValueError("not a finite number")
+        return Fraction(-man if sign else man) * Fraction(2) ** exp
+    raise TypeError(f"cannot convert a {type(value).__name__} to Fraction")
+
+
+# --------------------------------------------------------------------------------------------
+# vectorized rounding of float64 arrays
+# --------------------------------------------------------------------------------------------
+
+
+def round_array(values: npt.ArrayLike, dtype: str | Format) -> npt.NDArray[np.float64]:
+    """Round every float64 value to the nearest value of ``dtype`` (ties to even), exactly.
+
+    Same rule as :func:`round_exact`, vectorized: with x = m·2^e (frexp), the quantum exponent is
+    max(e − 1, emin) − p + 1; scaling by a power of two is exact, and ``np.rint`` rounds ties to
+    even. Returns float64 (the format's values embed exactly).
+    """
+    fmt = get_format(dtype)
+    x = np.asarray(values, dtype=np.float64)
+    if fmt.precision >= 53:
+        return x.copy()
+    with np.errstate(invalid="ignore", over="ignore"):
+        _, e = np.frexp(x)
+        qe = np.maximum(e - 1, fmt.emin) - fmt.precision + 1
+        rounded = np.ldexp(np.rint(np.ldexp(x, -qe)), qe)
+        overflow = np.abs(rounded) >= math.ldexp(1.0, fmt.emax + 1)
+        rounded = np.where(overflow, np.copysign(np.inf, x), rounded)
+        finite = np.isfinite(x)
+    return np.where(finite, rounded, x)
+
+
+def ulp(values: npt.ArrayLike, dtype: str | Format) -> npt.NDArray[np.float64]:
+    """The spacing of ``dtype`` at each float64 value: 2^(max(E, emin) − p + 1), E = ⌊log2|x|⌋.
+
+    At zero the smallest subnormal; NaN for NaN and ±inf. See :func:`ulp_exact` for exact values.
+    """
+    fmt = get_format(dtype)
+    x = np.asarray(values, dtype=np.float64)
+    _, e = np.frexp(x)
+    exponent = np.where(x == 0, fmt.emin, e - 1)
+    spacing = np.ldexp(1.0, fmt.quantum_exponent_array(exponent))
+    return np.where(np.isfinite(x), spacing, np.nan)
+
+
+# --------------------------------------------------------------------------------------------
+# parsing and printing
+# --------------------------------------------------------------------------------------------
+
+_DECIMAL = re.compile(r"([+-]?)(\d+\.?\d*|\.\d+)(?:[eE]([+-]?\d+))?")
+_HEX = re.compile(r"([+-]?)0[xX]([0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP]([+-]?\d+))?")
+_SPECIAL = {
+    "inf": math.inf,
+    "+inf": math.inf,
+    "infinity": math.inf,
+    "+infinity": math.inf,
+    "-inf": -math.inf,
+    "-infinity": -math.inf,
+    "nan": math.nan,
+    "+nan": math.nan,
+    "-nan": math.nan,
+}
+_MAX_TOKEN = 100_000  # characters; longer tokens are refused rather than parsed
+_EXPONENT_CAP = 100_000  # |exponent| beyond this saturates to 0 or inf for every format
+
+
+def parse_exact(token: str) -> Fraction | float:
+    """Parse a decimal or hex-float string exactly: a Fraction, or a float for inf/nan/−0.
+
+    Accepts ``1.5``, ``-2e-3``, ``0x1.8p+1`` (Python's float.hex form), ``inf``, ``-inf``, ``nan``.
+    Nothing is evaluated: the grammar is a fixed regular expression. Raises InputError otherwise.
+    """
+    text = token.strip() if isinstance(token, str) else token
+    if not isinstance(text, str) or not text or len(text) > _MAX_TOKEN:
+        raise InputError(f"malformed number {_show(token)}")
+    special = _SPECIAL.get(text.lower())
+    if special is not None:
+        return special
+    match = _HEX.fullmatch(text)
+    if match:
+        sign, digits, exp = match.groups()
+        int_part, _, frac_part = digits.partition(".")
+        mantissa = int((int_part + frac_part) or "0", 16)
+        exponent = int(exp or 0) - 4 * len(frac_part)
+        base = 2
+    else:
+        match = _DECIMAL.fullmatch(text)
+        if not match:
+            raise InputError(f"malformed number {_show(token)}")
+        sign, digits, exp = match.groups()
+        int_part, _, frac_part = digits.partition(".")
+        mantissa = int((int_part + frac_part) or "0")
+        exponent = int(exp or 0) - len(frac_part)
+        base = 10
+    if mantissa == 0:
+        return -0.0 if sign == "-" else 0.0
+    if abs(exponent) > _EXPONENT_CAP:
+        if exponent > 0:
+            return -math.inf if sign == "-" else math.inf
+        return -0.0 if sign == "-" else 0.0
+    value = (
+        Fraction(mantissa * base**exponent)
+        if exponent >= 0
+        else Fraction(mantissa, base**-exponent)
+    )
+    return -value if sign == "-" else value
+
+
+def parse_value(token: str, dtype: str | Format) -> float:
+    """Parse a number string and round it to ``dtype`` (nearest, ties to even), exactly.
+
+    Values beyond the format's range become ±inf, as IEEE conversion does.
+    """
+    return round_exact(parse_exact(token), dtype)
+
+
+def _show(token: object) -> str:
+    text = repr(token)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def format_hex(value: float) -> str:
+    """float.hex() of a value, with "nan", "inf" and "-inf" for the specials."""
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return float(value).hex()
+
+
+def as_format_array(
+    data: npt.ArrayLike | Iterable[Any], dtype: str | Format, *, name: str = "input"
+) -> npt.NDArray[np.float64]:
+    """Convert an array, or nested lists of numbers or strings, to float64 values of ``dtype``.
+
+    Strings are parsed exactly (:func:`parse_value`); numbers are rounded to the format to
+    nearest. Returns float64 (exact), so that arithmetic on it needs no dtype-specific code.
+    Raises InputError naming the position of a malformed entry or a ragged shape.
+    """
+    fmt = get_format(dtype)
+    if isinstance(data, np.ndarray) and data.dtype.kind in "fiub":
+        if data.dtype == fmt.numpy_dtype:
+            return data.astype(np.float64)
+        return round_array(data.astype(np.float64), fmt)
+    try:
+        raw = np.array(data, dtype=object)
+    except ValueError as exc:  # ragged nested lists
+        raise InputError(f"{name}: not a rectangular array ({exc})") from None
+    out = np.empty(raw.shape, dtype=np.float64)
+    for index, item in np.ndenumerate(raw):
+        where = f"{name}[{', '.join(map(str, index))}]" if index else name
+        if isinstance(item, list | tuple | np.ndarray):
+            raise InputError(f"{name}: not a rectangular array (ragged at {where})")
+        if isinstance(item, str):
+            try:
+                out[index] = parse_value(item, fmt)
+            except InputError as exc:
+                raise InputError(f"{where}: {exc}") from None
+        elif isinstance(item, bool) or not isinstance(item, int | float | np.number):
+            raise InputError(f"{where}: expected a number or a number string, got {_show(item)}")
+        elif isinstance(item, int | np.integer):
+            out[index] = round_exact(int(item), fmt)
+        else:
+            out[index] = round_exact(float(item), fmt)
+    return out
