@@ -31,7 +31,7 @@ class Format:
     precision: int  # p: significand bits, hidden bit included
     emin: int  # smallest normal exponent
     emax: int  # largest finite exponent
-    numpy_dtype: np.dtype  # type: ignore[type-arg]
+    numpy_dtype: np.dtype
 
     @property
     def unit_roundoff(self) -> float:
@@ -78,7 +78,7 @@ FORMATS: dict[str, Format] = {
 }
 
 
-def get_format(name: str | Format | np.dtype | type) -> Format:  # type: ignore[type-arg]
+def get_format(name: str | Format | np.dtype | type) -> Format:
     """Look a format up by name (float64, float32, float16, bfloat16) or NumPy dtype.
 
     A Format passes through unchanged.
@@ -89,13 +89,11 @@ def get_format(name: str | Format | np.dtype | type) -> Format:  # type: ignore[
     try:
         return FORMATS[key]
     except KeyError:
-        raise InputError(
-            f"unknown dtype {name!r}; expected one of {', '.join(FORMATS)}"
-        ) from None
+        raise InputError(f"unknown dtype {name!r}; expected one of {', '.join(FORMATS)}") from None
 
 
 def _dtype_name(dtype: object) -> str:
     try:
-        return np.dtype(dtype).name  # type: ignore[call-overload, no-any-return]
+        return np.dtype(dtype).name  # type: ignore[call-overload]
     except TypeError:
         return repr(dtype)

@@ -60,7 +60,7 @@ def floor_log2(num: int, den: int = 1) -> int:
 
 
 def _round_ratio(num: int, den: int, fmt: Format) -> float:
-    """Round num/den (den > 0) to fmt, ties to even. The single rounding routine for exact values."""
+    """Round num/den (den > 0) to fmt, ties to even: the one rounding routine for exact values."""
     if num == 0:
         return 0.0
     negative = num < 0

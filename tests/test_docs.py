@@ -60,7 +60,11 @@ def test_console_examples(page: Path, tmp_path: Path) -> None:
     checker = doctest.OutputChecker()
     for command, expected in _console_examples(page.read_text()):
         done = subprocess.run(
-            ["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True,
+            ["bash", "-c", command],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
             timeout=300,
         )
         got = done.stdout.strip() + "\n"

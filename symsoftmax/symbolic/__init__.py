@@ -1,0 +1,1 @@
+"""Symbolic half of symsoftmax (SymPy): expressions, derivatives, proofs and printing."""
