@@ -1,0 +1,156 @@
+"""The data model of a test-vector file, shared by generator, I/O, lint and validator.
+
+A file holds the tests of one operation in one format (Wycheproof layout: a header, notes per
+flag, tests grouped by shape). Every number is a float64 array holding values of the file's
+format exactly; the exact mathematical result of each output is kept as a decimal string
+(≥ 40 significant digits) so that an implementation's error can be measured in fractional ulps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "EXPECTED_KEYS",
+    "INPUT_KEYS",
+    "OPS",
+    "RESULTS",
+    "SUITES",
+    "Answer",
+    "Note",
+    "TestCase",
+    "TestGroup",
+    "VectorFile",
+    "expected_shape",
+]
+
+OPS = (
+    "softmax",
+    "log_softmax",
+    "logsumexp",
+    "softmax_vjp",
+    "log_softmax_vjp",
+    "jacobian",
+    "cross_entropy",
+)
+SUITES = ("quick", "standard", "exhaustive")
+RESULTS = ("valid", "acceptable")
+
+# Input arrays per op, each of shape (K,); "temperature" (shape ()) is optional where listed.
+INPUT_KEYS: dict[str, tuple[str, ...]] = {
+    "softmax": ("z",),
+    "log_softmax": ("z",),
+    "logsumexp": ("z",),
+    "jacobian": ("z",),
+    "softmax_vjp": ("z", "g"),
+    "log_softmax_vjp": ("z", "g"),
+    "cross_entropy": ("z", "y"),
+}
+TEMPERATURE_OPS = ("softmax", "log_softmax", "logsumexp", "jacobian")
+
+# Output arrays per op.
+EXPECTED_KEYS: dict[str, tuple[str, ...]] = {
+    "softmax": ("output",),
+    "log_softmax": ("output",),
+    "logsumexp": ("output",),
+    "jacobian": ("output",),
+    "softmax_vjp": ("dz",),
+    "log_softmax_vjp": ("dz",),
+    "cross_entropy": ("loss", "grad"),
+}
+
+
+def expected_shape(op: str, key: str, k: int) -> tuple[int, ...]:
+    """Shape of output ``key`` of ``op`` for rows of length ``k``."""
+    if op == "jacobian":
+        return (k, k)
+    if op == "logsumexp" or key == "loss":
+        return (1,)
+    return (k,)
+
+
+Array = npt.NDArray[Any]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One allowed answer of an "acceptable" test, e.g. ``"ieee-nan"`` or ``"limit"``.
+
+    ``outputs`` has the same keys and shapes as :attr:`TestCase.expected` (float64 format values).
+    """
+
+    name: str
+    outputs: dict[str, Array]
+
+
+@dataclass(frozen=True)
+class TestCase:
+    """One test: inputs, correctly rounded expected outputs and their exact decimal values.
+
+    ``result`` is "valid" (the output must match ``expected``) or "acceptable" (the field disagrees;
+    each allowed answer is listed, named, in ``acceptable``, and ``expected`` is one of them).
+    """
+
+    __test__ = False  # not a pytest class
+
+    tc_id: int
+    comment: str
+    flags: tuple[str, ...]
+    inputs: dict[str, Array]
+    expected: dict[str, Array]
+    exact: dict[str, Array]
+    result: str
+    acceptable: tuple[Answer, ...] = ()
+
+
+@dataclass(frozen=True)
+class TestGroup:
+    """Tests whose rows have the same length ``k``."""
+
+    __test__ = False
+
+    k: int
+    tests: tuple[TestCase, ...]
+
+
+@dataclass(frozen=True)
+class Note:
+    """What a flag probes, and which implementation bug it catches."""
+
+    description: str
+    catches: str
+
+
+@dataclass(frozen=True)
+class VectorFile:
+    """A whole vector file. ``op`` and ``dtype`` are copies of the header's fields."""
+
+    header: dict[str, Any]
+    notes: dict[str, Note]
+    groups: tuple[TestGroup, ...]
+    op: str = field(default="")
+    dtype: str = field(default="")
+
+    def __post_init__(self) -> None:
+        if not self.op:
+            object.__setattr__(self, "op", str(self.header.get("op", "")))
+        if not self.dtype:
+            object.__setattr__(self, "dtype", str(self.header.get("dtype", "")))
+
+    def tests(self) -> Iterator[TestCase]:
+        """All tests in file order."""
+        for group in self.groups:
+            yield from group.tests
+
+    def __len__(self) -> int:
+        return sum(len(group.tests) for group in self.groups)
+
+
+def empty_exact(shape: tuple[int, ...]) -> npt.NDArray[np.object_]:
+    """An object array of the given shape, to be filled with decimal strings."""
+    return np.empty(shape, dtype=object)
