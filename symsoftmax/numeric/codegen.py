@@ -1,0 +1,127 @@
+"""Print :mod:`symsoftmax.numeric.forms` expressions as vectorized NumPy source, and compile it.
+
+The printer reads a vector expression (free index k) as an array over the last axis:
+
+* ``y[k]``, ``d[k]``, ``g[k]`` → the arrays ``y``, ``d``, ``g`` of shape (..., K);
+* ``Sum(f, (k, 1, K))`` → ``numpy.sum(f, axis=-1, keepdims=True)``, shape (..., 1);
+* ``AtRow(v)`` / ``AtColumn(v)`` → ``v[..., :, None]`` / ``v[..., None, :]`` (Jacobian axes i, j);
+* ``Piecewise((A, Eq(i, j)), (B, True))`` → ``numpy.where(numpy.eye(K, dtype=bool), A, B)``.
+
+Common subexpressions are shared by ``sympy.cse`` before printing. The shift m and the names y
+(shifted logits) and d (one-hot of the first maximum) are defined by a fixed preamble:
+
+    m = max_k z_k, replaced by 0 where it is not finite (an all −inf row, a +inf or a NaN), so that
+    the row's result follows IEEE arithmetic on the unshifted values — as scipy.special does.
+
+The source is compiled with ``compile()`` in a namespace holding only ``numpy``: it is code we
+generated from our own expressions, never text from a user.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy
+import sympy as sp
+from sympy.printing.numpy import NumPyPrinter
+from sympy.printing.precedence import PRECEDENCE
+
+from symsoftmax.numeric.forms import AtColumn, AtRow, VectorForms
+
+__all__ = ["VectorizedNumPyPrinter", "compile_kernel", "generate_source"]
+
+
+class VectorizedNumPyPrinter(NumPyPrinter):
+    """NumPyPrinter for expressions over the last axis (see the module docstring)."""
+
+    def __init__(self, forms: VectorForms, K: int) -> None:
+        super().__init__({"fully_qualified_modules": True, "allow_unknown_functions": False})
+        self.forms = forms
+        self.K = K
+        self.arrays = {forms.y: "y", forms.d: "d", forms.g: "g"}
+
+    def _print_Indexed(self, expr: sp.Indexed) -> str:
+        name = self.arrays.get(expr.base)
+        if name is None or expr.indices != (self.forms.base.k,):
+            raise ValueError(f"cannot print {expr} as a last-axis array")
+        return name
+
+    def _print_Sum(self, expr: sp.Sum) -> str:
+        b = self.forms.base
+        if tuple(expr.limits) != ((b.k, 1, b.K),):
+            raise ValueError(f"only sums over k = 1..K are printed, got {expr.limits}")
+        return f"numpy.sum({self._print(expr.function)}, axis=-1, keepdims=True)"
+
+    def _print_Pow(self, expr: sp.Pow, rational: bool = False) -> str:
+        if expr.exp == -1:  # 1/x rather than NumPyPrinter's x**(-1.0)
+            return f"1/{self.parenthesize(expr.base, PRECEDENCE['Pow'])}"
+        return str(super()._print_Pow(expr, rational=rational))
+
+    def _print_Function(self, expr: sp.Function) -> str:
+        if expr.func in (AtRow, AtColumn):
+            (arg,) = expr.args
+            axes = ":, None" if expr.func == AtRow else "None, :"
+            return f"{self.parenthesize(arg, PRECEDENCE['Atom'], strict=True)}[..., {axes}]"
+        return str(super()._print_Function(expr))
+
+    def _print_Piecewise(self, expr: sp.Piecewise) -> str:
+        b = self.forms.base
+        (diagonal, on_diagonal), (off_diagonal, otherwise) = expr.args
+        if on_diagonal != sp.Eq(b.i, b.j) or otherwise is not sp.true:
+            raise ValueError(f"only the diagonal/off-diagonal Piecewise is printed, got {expr}")
+        return (
+            f"numpy.where(numpy.eye({self.K}, dtype=bool), "
+            f"{self._print(diagonal)}, {self._print(off_diagonal)})"
+        )
+
+
+def _preamble(forms: VectorForms, K: int, temperature: float | None, uses_d: bool) -> list[str]:
+    """Lines defining T, m, y and (if used) d from the input ``z``."""
+    lines = [] if temperature is None else [f"T = {float(temperature)!r}"]
+    if uses_d:
+        lines += [
+            "a = numpy.argmax(z, axis=-1, keepdims=True)",
+            "m = numpy.take_along_axis(z, a, axis=-1)",
+        ]
+    else:
+        lines.append("m = numpy.max(z, axis=-1, keepdims=True)")
+    lines.append("m = numpy.where(numpy.isfinite(m), m, 0)")
+    lines.append("y = z - m" if temperature is None else "y = (z - m)/T")
+    if uses_d:
+        lines.append(f"d = numpy.arange({K}) == a")
+    return lines
+
+
+def generate_source(
+    name: str,
+    expr: sp.Expr,
+    forms: VectorForms,
+    K: int,
+    arguments: Sequence[str] = ("z",),
+    temperature: float | None = None,
+    row_scalar: bool = False,
+) -> str:
+    """Python source of ``def name(arguments): ...`` computing ``expr`` with NumPy.
+
+    ``expr`` comes from :class:`VectorForms`; its only free symbols may be y, d, g (as arrays
+    indexed by k), the shift m, the temperature T and the size K. ``row_scalar``: ``expr`` has
+    one value per row (logsumexp); the kept last axis of length 1 is dropped.
+    """
+    replacements, (reduced,) = sp.cse([expr], symbols=sp.numbered_symbols("x"))
+    printer = VectorizedNumPyPrinter(forms, K)
+    uses_d = expr.has(forms.d)
+    body = _preamble(forms, K, temperature, uses_d)
+    body += [f"{symbol} = {printer.doprint(value)}" for symbol, value in replacements]
+    result = printer.doprint(reduced)
+    body.append(f"return ({result})[..., 0]" if row_scalar else f"return {result}")
+    lines = [f"def {name}({', '.join(arguments)}):", *(f"    {line}" for line in body)]
+    return "\n".join(lines) + "\n"
+
+
+def compile_kernel(source: str, name: str) -> Callable[..., Any]:
+    """Compile generated ``source`` (our own code, see module docstring) and return ``name``."""
+    namespace: dict[str, Any] = {"numpy": numpy}
+    exec(compile(source, f"<symsoftmax generated {name}>", "exec"), namespace)
+    kernel: Callable[..., Any] = namespace[name]
+    return kernel
