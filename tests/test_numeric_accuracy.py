@@ -1,0 +1,339 @@
+"""The generated NumPy functions against mpmath at 50 digits, error measured in ulps.
+
+Reference: brute force from the plain definitions (not the shifted or log1p forms), evaluated from
+the float inputs (exact binary values) at 50 significant digits: σ_j = e^{z_j/T}/Σ e^{z_k/T},
+lse = log Σ e^{z_k/T}, log σ_j = z_j/T − lse, J_ij = σ_i(δ_ij − σ_j)/T,
+VJP_i = σ_i(g_i − Σ g_k σ_k)/T. mpmath's exponent range is unbounded, so e^{−1e300} is fine.
+
+Error bounds, in ulps (u = unit roundoff of the dtype), first order, from the operations the
+generated code performs (Blanchard, Higham & Higham 2021, §3–4, for the shifted algorithm):
+
+* exp, log1p, division, final addition: C = 3 ulps together;
+* the partition sum of K nonnegative terms: S = K − 1 (recursive summation, any order);
+* rounding of y_k = (z_k − m)/T (t = 1 or 2 roundings): exp(y_k) is then off by t·|y_k| ulps —
+  the conditioning term κ_j = t|y_j| (own exponential) and κ̄ = t·Σ_k σ_k|y_k| (partition).
+
+softmax_j: C + S + κ_j + κ̄ (relative). log_softmax_j: C + S + κ̄ (relative; y_j ≤ 0 and
+−log1p(s) ≤ 0 never cancel). logsumexp: C + S + κ̄ in ulps of |m/T| + log1p(s) (it may cancel).
+Jacobian: 2(C + S) + κ_i + κ_j + 2κ̄ relative. VJP: 2(C + S) + κ_i + 2κ̄ in ulps of
+σ_i(|g_i| + Σ|g_k|σ_k)/T (g_i − ⟨g, σ⟩ may cancel: that loss belongs to the problem).
+
+A second, tight check: where every y_k is exact (differences of floats within a factor 2 of each
+other, Sterbenz) and K ≤ 64, softmax, log_softmax and logsumexp are within 4 ulps.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import mpmath
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import symsoftmax
+from symsoftmax.rounding import round_exact, ulp
+
+DPS = 50
+C_OPS = 3.0
+
+
+# ------------------------------------------------------------------------------------------
+# reference
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RowReference:
+    softmax: list[mpmath.mpf]
+    log_softmax: list[mpmath.mpf]
+    logsumexp: mpmath.mpf
+    y: np.ndarray  # (z_k − max)/T as floats (−inf for masked entries)
+    m_over_t: float
+    log_partition: float
+
+    def jacobian(self, temperature: float | None) -> list[mpmath.mpf]:
+        s, t = self.softmax, _t(temperature)
+        # 1 − σ_i as Σ_{k≠i} σ_k: at 50 digits 1 − (1 − e^{-400}) would be 0
+        rest = [mpmath.fsum(s[:i] + s[i + 1 :]) for i in range(len(s))]
+        return [
+            s[i] * (rest[i] if i == j else -s[j]) / t for i in range(len(s)) for j in range(len(s))
+        ]
+
+    def vjp(self, g: Sequence[float], temperature: float | None) -> list[mpmath.mpf]:
+        s, t = self.softmax, _t(temperature)
+        inner = mpmath.fsum(mpmath.mpf(float(gk)) * sk for gk, sk in zip(g, s, strict=True))
+        return [si * (mpmath.mpf(float(gi)) - inner) / t for gi, si in zip(g, s, strict=True)]
+
+
+def _t(temperature: float | None) -> mpmath.mpf:
+    return mpmath.mpf(1 if temperature is None else temperature)
+
+
+def reference_row(z: Sequence[float], temperature: float | None = None) -> RowReference:
+    """Reference values of one row of finite or −inf logits, at least one finite."""
+    with mpmath.workdps(DPS):
+        t = _t(temperature)
+        scaled = [mpmath.mpf(float(v)) / t for v in z]
+        top = max(v for v in scaled if mpmath.isfinite(v))
+        terms = [mpmath.exp(v - top) if mpmath.isfinite(v) else mpmath.mpf(0) for v in scaled]
+        partition = mpmath.fsum(terms)
+        # log Σ as log1p of the terms after the first maximum (whose term is exactly 1): at 50
+        # digits, 1 + e^{-400} would round to 1 and log Σ to 0
+        first_top = next(n for n, v in enumerate(scaled) if v == top)
+        log_partition = mpmath.log1p(mpmath.fsum(terms[:first_top] + terms[first_top + 1 :]))
+        return RowReference(
+            softmax=[e / partition for e in terms],
+            # (v − top) − log Σ, not v − lse: lse may hold a tiny log Σ beside a large top
+            log_softmax=[(v - top) - log_partition for v in scaled],
+            logsumexp=top + log_partition,
+            y=np.array([float(v - top) for v in scaled]),
+            m_over_t=float(top),
+            log_partition=float(log_partition),
+        )
+
+
+def ulp_errors(computed: np.ndarray, exact: Sequence[mpmath.mpf], dtype: str) -> np.ndarray:
+    """|computed − exact| in ulps of the exact value rounded to ``dtype``."""
+    errors = np.empty(len(exact))
+    with mpmath.workdps(DPS):
+        for n, (c, x) in enumerate(zip(np.ravel(computed), exact, strict=True)):
+            if not mpmath.isfinite(x):
+                errors[n] = 0.0 if float(c) == float(x) else np.inf
+                continue
+            spacing = float(ulp(round_exact(x, dtype), dtype)[()])
+            errors[n] = float(abs(mpmath.mpf(float(c)) - x) / spacing)
+    return errors
+
+
+def scaled_errors(
+    computed: np.ndarray, exact: Sequence[mpmath.mpf], scale: np.ndarray, dtype: str
+) -> np.ndarray:
+    """|computed − exact| in ulps of ``scale`` (a mixed absolute/relative measure)."""
+    with mpmath.workdps(DPS):
+        diff = [
+            float(abs(mpmath.mpf(float(c)) - x))
+            for c, x in zip(np.ravel(computed), exact, strict=True)
+        ]
+    spacing = ulp(np.maximum(np.ravel(scale), np.finfo(np.float64).smallest_subnormal), dtype)
+    return np.asarray(diff) / spacing
+
+
+# ------------------------------------------------------------------------------------------
+# bounds
+# ------------------------------------------------------------------------------------------
+
+
+def _kappa(ref: RowReference, temperature: float | None) -> tuple[np.ndarray, float, float]:
+    """(κ_j, κ̄, κ_s) in ulps: conditioning of exp on the rounding of y.
+
+    κ_j = t|y_j|, κ̄ = t Σ_k σ_k|y_k| (relative error of Σ e^{y_k}), κ_s = t Σ' e^{y_k}|y_k| / s
+    (relative error of s = Σ' e^{y_k}, the sum without the first maximum).
+    """
+    rounding = 1.0 if temperature is None else 2.0
+    y = np.where(np.isfinite(ref.y), np.abs(ref.y), 0.0)
+    sigma = np.array([float(s) for s in ref.softmax])
+    rest = np.exp(np.where(np.isfinite(ref.y), ref.y, -np.inf))
+    rest[np.argmax(ref.y)] = 0.0
+    s = float(np.sum(rest))
+    kappa_s = rounding * float(np.sum(rest * y)) / s if s > 0 else 0.0
+    return rounding * y, rounding * float(np.sum(sigma * y)), kappa_s
+
+
+def check_row(
+    z: np.ndarray, temperature: float | None, dtype: str = "float64", g: np.ndarray | None = None
+) -> dict[str, float]:
+    """Compare all five functions on one row with the bounds; return worst error/bound ratios."""
+    K = z.shape[-1]
+    ref = reference_row(z, temperature)
+    kappa, kappa_bar, kappa_s = _kappa(ref, temperature)
+    log_part = ref.log_partition
+    base = C_OPS + (K - 1)
+    worst = {}
+
+    def record(name: str, errors: np.ndarray, bounds: np.ndarray | float) -> None:
+        ratio = errors / bounds
+        assert np.all(ratio <= 1), (
+            f"{name} K={K} T={temperature} {dtype}: error {errors.max():.3g} ulps > bound;"
+            f" z={z.tolist()}"
+        )
+        worst[name] = float(ratio.max())
+
+    record(
+        "softmax",
+        ulp_errors(symsoftmax.lambdify_softmax(K, temperature)(z), ref.softmax, dtype),
+        base + kappa + kappa_bar,
+    )
+    record(
+        "log_softmax",
+        ulp_errors(symsoftmax.lambdify_log_softmax(K, temperature)(z), ref.log_softmax, dtype),
+        base + kappa_bar + kappa_s * log_part / np.maximum(np.abs(ref.y) + log_part, 1e-300),
+    )
+    scale = np.array([abs(ref.m_over_t) + ref.log_partition])
+    record(
+        "logsumexp",
+        scaled_errors(
+            symsoftmax.lambdify_logsumexp(K, temperature)(z), [ref.logsumexp], scale, dtype
+        ),
+        base + kappa_bar + kappa_s,
+    )
+    if K <= 16:
+        jac = symsoftmax.lambdify_jacobian(K, temperature)(z)
+        bound = 2 * base + kappa[:, None] + kappa[None, :] + 2 * kappa_bar + kappa_s
+        record(
+            "jacobian",
+            ulp_errors(jac, ref.jacobian(temperature), dtype),
+            bound.ravel(),
+        )
+        g = np.linspace(-1.0, 2.0, K).astype(z.dtype) if g is None else g
+        sigma = np.array([float(s) for s in ref.softmax])
+        t = 1.0 if temperature is None else temperature
+        vjp_scale = sigma * (np.abs(g) + np.sum(np.abs(g) * sigma)) / t
+        record(
+            "vjp",
+            scaled_errors(
+                symsoftmax.lambdify_vjp(K, temperature)(z, g),
+                ref.vjp(g, temperature),
+                vjp_scale,
+                dtype,
+            ),
+            2 * base + kappa + 2 * kappa_bar,
+        )
+    return worst
+
+
+# ------------------------------------------------------------------------------------------
+# inputs
+# ------------------------------------------------------------------------------------------
+
+
+def _extreme(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Magnitudes 1e-300 .. 1e300, random signs."""
+    return rng.choice([-1.0, 1.0], shape) * 10.0 ** rng.uniform(-300, 300, shape)
+
+
+def _masked(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    z = rng.standard_normal(shape) * 3
+    mask = rng.random(shape) < 0.4
+    mask[..., 0] = False  # at least one finite entry per row
+    return np.where(mask, -np.inf, z)
+
+
+def _exact_offset(offset: float) -> Callable[[np.random.Generator, tuple[int, ...]], np.ndarray]:
+    """offset + multiples of 2^-10 up to ±2^10: every z_k − m is exact (Sterbenz)."""
+
+    def make(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        return offset + rng.integers(-(2**20), 2**20, shape) / 1024.0
+
+    return make
+
+
+INPUTS: dict[str, Callable[[np.random.Generator, tuple[int, ...]], np.ndarray]] = {
+    "normal": lambda rng, shape: rng.standard_normal(shape),
+    "wide normal": lambda rng, shape: 30 * rng.standard_normal(shape),
+    "offset +1e6": _exact_offset(1e6),
+    "offset -1e6": _exact_offset(-1e6),
+    "extreme spread": _extreme,
+    "tiny": lambda rng, shape: (
+        rng.choice([-1.0, 1.0], shape) * 10.0 ** rng.uniform(-308, -290, shape)
+    ),
+    "huge close": lambda rng, shape: 1e300 * (1 + rng.integers(0, 4, shape) * 2.0**-52),
+    "-inf mask": _masked,
+    "dominant": lambda rng, shape: np.where(
+        np.arange(shape[-1]) == 0, 0.0, -40 - 10 * rng.random(shape)
+    ),
+}
+
+
+@pytest.mark.parametrize("temperature", [None, 0.25, 3.0])
+@pytest.mark.parametrize("K", [1, 2, 5, 16, 64])
+@pytest.mark.parametrize("kind", list(INPUTS))
+def test_all_functions_within_bounds(kind: str, K: int, temperature: float | None) -> None:
+    rng = np.random.default_rng([K, len(kind), 7])
+    rows = 3 if K <= 16 else 2
+    z = INPUTS[kind](rng, (rows, K))
+    for row in z:
+        check_row(row, temperature)
+
+
+@pytest.mark.parametrize("kind", ["normal", "offset +1e6", "-inf mask", "extreme spread"])
+def test_large_k_within_bounds(kind: str) -> None:
+    rng = np.random.default_rng(1024)
+    check_row(INPUTS[kind](rng, (1, 1024))[0], None)
+
+
+@pytest.mark.parametrize("K", [2, 8, 64])
+@pytest.mark.parametrize("offset", [1e6, -1e6, 0.0])
+def test_exact_shift_is_within_four_ulps(K: int, offset: float) -> None:
+    """Where every z_k − m is exact, only exp, the sum and one division/log1p remain."""
+    rng = np.random.default_rng([K, 4])
+    z = offset + rng.integers(-(2**12), 2**12, (4, K)) / 64.0
+    funcs = {
+        name: getattr(symsoftmax, f"lambdify_{name}")(K) for name in ("softmax", "log_softmax")
+    }
+    lse = symsoftmax.lambdify_logsumexp(K)
+    for row in z:
+        ref = reference_row(row)
+        assert ulp_errors(funcs["softmax"](row), ref.softmax, "float64").max() <= 4
+        assert ulp_errors(funcs["log_softmax"](row), ref.log_softmax, "float64").max() <= 4
+        if offset != 0.0:  # away from the cancellation of m + log Σ near 0
+            assert ulp_errors(lse(row), [ref.logsumexp], "float64").max() <= 4
+
+
+def test_dominant_entry_keeps_relative_accuracy() -> None:
+    """log1p form: log_softmax and logsumexp near 0, and the Jacobian diagonal σ(1 − σ) ≈ s."""
+    z = np.array([0.0, -50.0, -60.0])
+    ref = reference_row(z)
+    assert ulp_errors(symsoftmax.lambdify_log_softmax(3)(z), ref.log_softmax, "float64").max() <= 2
+    assert ulp_errors(symsoftmax.lambdify_logsumexp(3)(z), [ref.logsumexp], "float64").max() <= 2
+    jac = symsoftmax.lambdify_jacobian(3)(z)
+    assert ulp_errors(jac, ref.jacobian(None), "float64").max() <= 4
+
+
+@pytest.mark.parametrize("K", [2, 8, 64])
+def test_float32_within_bounds(K: int) -> None:
+    rng = np.random.default_rng([K, 32])
+    for row in (4 * rng.standard_normal((3, K))).astype(np.float32):
+        ref = reference_row(row)
+        out = symsoftmax.lambdify_softmax(K)(row)
+        assert out.dtype == np.float32
+        kappa, kappa_bar, _ = _kappa(ref, None)
+        assert np.all(ulp_errors(out, ref.softmax, "float32") <= C_OPS + K - 1 + kappa + kappa_bar)
+
+
+finite = st.floats(min_value=-1e300, max_value=1e300, allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    z=st.integers(1, 6).flatmap(lambda k: st.lists(finite, min_size=k, max_size=k)),
+    temperature=st.sampled_from([None, 0.5, 7.0]),
+)
+def test_hypothesis_rows_within_bounds(z: list[float], temperature: float | None) -> None:
+    check_row(np.array(z), temperature)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    z=st.lists(st.floats(-50, 50), min_size=4, max_size=4),
+    g=st.lists(st.floats(-1e3, 1e3), min_size=4, max_size=4),
+)
+def test_hypothesis_vjp_within_bounds(z: list[float], g: list[float]) -> None:
+    check_row(np.array(z), None, g=np.array(g))
+
+
+def test_reference_is_independent_of_the_shift() -> None:
+    """Sanity of the brute-force reference itself: σ sums to 1 and matches a direct evaluation."""
+    z = [0.5, -1.25, 3.0]
+    ref = reference_row(z)
+    with mpmath.workdps(DPS):
+        direct = [mpmath.exp(v) / mpmath.fsum(mpmath.exp(w) for w in z) for v in z]
+        assert all(
+            abs(a - b) < mpmath.mpf(10) ** -45 for a, b in zip(ref.softmax, direct, strict=True)
+        )
+        assert abs(mpmath.fsum(ref.softmax) - 1) < mpmath.mpf(10) ** -45
+        assert abs(ref.logsumexp - mpmath.log(mpmath.fsum(mpmath.exp(w) for w in z))) < 1e-45
+    assert math.isclose(ref.log_partition + ref.m_over_t, float(ref.logsumexp))
