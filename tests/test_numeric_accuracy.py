@@ -145,6 +145,11 @@ def _kappa(ref: RowReference, temperature: float | None) -> tuple[np.ndarray, fl
     return rounding * y, rounding * float(np.sum(sigma * y)), kappa_s
 
 
+def _share(part: float, whole: np.ndarray) -> np.ndarray:
+    """part/whole, 0 where whole is 0 (then part is 0 too)."""
+    return np.divide(part, whole, out=np.zeros_like(whole), where=whole > 0)
+
+
 def check_row(
     z: np.ndarray, temperature: float | None, dtype: str = "float64", g: np.ndarray | None = None
 ) -> dict[str, float]:
@@ -188,7 +193,7 @@ def check_row(
         symsoftmax.lambdify_log_softmax(K, temperature)(z),
         ref.log_softmax,
         spacing_at(ref.log_softmax, dtype),
-        base + kappa_bar + kappa_s * log_part / np.maximum(np.abs(ref.y) + log_part, 1e-300),
+        base + kappa_bar + kappa_s * _share(log_part, np.abs(ref.y) + log_part),
     )
     scale = np.array([abs(ref.m_over_t) + ref.log_partition])
     record(

@@ -4,7 +4,8 @@
   Σ_k d_k = 1 used, simplifies to exactly 0 against the IndexedForms max-shifted expression or the
   closed form it was written from;
 * the closed forms of the Jacobian and the VJP equal the derivatives of the fixed-K definition
-  (K = 3, with and without temperature): sympy.diff, then simplify to exactly 0.
+  (K = 2, and K = 3 under -m slow; with and without temperature): sympy.diff, then simplify to
+  exactly 0.
 """
 
 from __future__ import annotations
@@ -96,16 +97,16 @@ def test_vjp_is_the_closed_form(forms: VectorForms) -> None:
     assert _is_zero(_unname(forms, forms.vjp()) - closed)
 
 
+@pytest.mark.parametrize("K", [2, pytest.param(3, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("temperature", [False, True], ids=["T=1", "T"])
-def test_closed_forms_are_the_derivatives_at_k3(temperature: bool) -> None:
+def test_closed_forms_are_the_derivatives(K: int, temperature: bool) -> None:
     forms = vector_forms(temperature)
     b, T = forms.base, forms.temperature
-    K = 3
     z = logits(K)
     sigma = softmax(z, T)
-    g = sp.symbols("g1:4", real=True)
+    g = sp.symbols(f"g1:{K + 1}", real=True)
 
-    def at_k3(expr: sp.Expr, i: int, j: int | None = None) -> sp.Expr:
+    def at_k(expr: sp.Expr, i: int, j: int | None = None) -> sp.Expr:
         fixed = {b.K: K, b.i: i} | ({} if j is None else {b.j: j})
         expr = expr.xreplace(fixed).doit()
         expr = expr.xreplace({b.z[n]: z[n - 1] for n in range(1, K + 1)})
@@ -114,10 +115,10 @@ def test_closed_forms_are_the_derivatives_at_k3(temperature: bool) -> None:
     for i in range(1, K + 1):
         for j in range(1, K + 1):
             derivative = sp.diff(sigma[i - 1], z[j - 1])
-            closed = at_k3(forms.jacobian_closed_form(), i, j)
+            closed = at_k(forms.jacobian_closed_form(), i, j)
             assert sp.simplify(derivative - closed) == 0
         vjp = sum(g[n] * sp.diff(sigma[n], z[i - 1]) for n in range(K))
-        assert sp.simplify(vjp - at_k3(forms.vjp_closed_form(), i)) == 0
+        assert sp.simplify(vjp - at_k(forms.vjp_closed_form(), i)) == 0
 
 
 def test_printer_refuses_what_it_cannot_vectorize() -> None:
