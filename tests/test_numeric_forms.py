@@ -139,3 +139,25 @@ def test_cse_shares_the_exponential() -> None:
     source = generate_source("softmax", forms.softmax(), forms, 8)
     assert source.count("numpy.exp(") == 1
     assert "numpy.sum(x0, axis=-1, keepdims=True)" in source
+
+
+@pytest.mark.parametrize("temperature", [False, True], ids=["T=1", "T"])
+def test_closed_forms_match_the_symbolic_package(temperature: bool) -> None:
+    """Our restated closed forms are the templates that symsoftmax.symbolic proves (with s[n]
+    put back as the max-shifted softmax of IndexedForms)."""
+    templates = pytest.importorskip("symsoftmax.symbolic.closed_forms")
+    forms = vector_forms(temperature)
+    b = forms.base
+
+    def instantiate(template: sp.Expr) -> sp.Expr:
+        sigma = {templates.s[n]: forms.scaled(b.softmax(n, b.m)) for n in (b.i, b.j, templates.l)}
+        replaced = template.xreplace(sigma).xreplace({templates.g: forms.g})
+        if forms.temperature is not None:
+            replaced = replaced.xreplace({templates.T: forms.temperature})
+        return replaced.xreplace({templates.l: b.k})
+
+    jacobian = instantiate(templates.jacobian_closed_form(temperature))
+    assert _is_zero(jacobian - forms.jacobian_closed_form())
+    if not temperature:  # the VJP template has no temperature variant
+        vjp = instantiate(templates.vjp_closed_form()).xreplace({b.j: b.i})
+        assert _is_zero(vjp - forms.vjp_closed_form())
