@@ -105,9 +105,16 @@ def round_exact(value: ExactValue, dtype: str | Format) -> float:
             return math.nan
         if mpmath.isinf(value):
             return math.inf if value > 0 else -math.inf
-        sign, man, exp, _bc = value._mpf_
+        sign, man, exp, bc = value._mpf_
         if man == 0:
             return -0.0 if sign else 0.0
+        # Decide far-out magnitudes from the exponent alone: an mpf may carry an exponent like
+        # -10^300, whose exact shift would not fit in memory.
+        magnitude = exp + bc - 1  # floor(log2|value|)
+        if magnitude < fmt.emin - fmt.precision - 1:
+            return -0.0 if sign else 0.0
+        if magnitude > fmt.emax + 1:
+            return -math.inf if sign else math.inf
         signed = -man if sign else man
         if exp >= 0:
             return _round_ratio(signed << exp, 1, fmt)

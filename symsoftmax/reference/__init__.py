@@ -1,0 +1,283 @@
+"""Correctly rounded reference values of softmax, log_softmax, logsumexp and their derivatives.
+
+Every output is the value of the target format nearest to the exact real result (round to
+nearest, ties to even; subnormal results and overflow included). Inputs are values of the
+format: NumPy arrays or nested lists of numbers or strings (strings are parsed exactly; other
+numbers are rounded to the format first). The op is applied along ``axis``; the other axes are a
+batch.
+
+>>> import symsoftmax.reference as ref
+>>> ref.softmax([1, 2, 3], dtype="float32")
+array([0.09003057, 0.24472848, 0.66524094], dtype=float32)
+>>> ref.evaluate("logsumexp", [0, 0], dtype="float16", digits=12).decimals
+array('6.93147180560e-01', dtype=object)
+
+How: a fast vectorized float64 / double-double evaluation with a rigorous error bound settles
+almost every element (:mod:`symsoftmax.reference.fast`); the rest go through Ziv's strategy on
+mpmath balls (:mod:`symsoftmax.reference.engine`), which is the authority. Special values
+(NaN, ±inf) follow the conventions in docs/reference.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from symsoftmax.errors import InputError
+from symsoftmax.formats import Format, get_format
+from symsoftmax.reference.engine import MAX_PRECISION, OPS, PAIRED_OPS, evaluate_row, output_size
+from symsoftmax.reference.rounders import BinaryRounder, DecimalRounder, FormatRounder, Rounder
+from symsoftmax.rounding import as_format_array
+
+__all__ = [
+    "MAX_PRECISION",
+    "OPS",
+    "Result",
+    "cross_entropy",
+    "cross_entropy_grad",
+    "evaluate",
+    "jacobian",
+    "log_softmax",
+    "log_softmax_vjp",
+    "logsumexp",
+    "softmax",
+    "softmax_vjp",
+]
+
+ArrayInput = npt.ArrayLike | Iterable[Any]
+
+_SECOND_INPUT = {
+    "softmax_vjp": "g",
+    "log_softmax_vjp": "g",
+    "cross_entropy": "y",
+    "cross_entropy_grad": "y",
+}
+
+
+@dataclass
+class _Problem:
+    """Validated inputs: rows of x (and of the second input) along the last axis."""
+
+    op: str
+    fmt: Format
+    axis: int
+    temperature: float | None
+    x: npt.NDArray[np.float64]  # the input as format values, original shape
+    rows: npt.NDArray[np.float64]  # (batch, K)
+    other_rows: npt.NDArray[np.float64] | None
+    batch_shape: tuple[int, ...]
+
+    @property
+    def k(self) -> int:
+        return int(self.rows.shape[1])
+
+    def shape_outputs(self, flat: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        """(batch, outputs per row) → the op's output shape."""
+        k = self.k
+        if self.op in ("logsumexp", "cross_entropy"):
+            return flat.reshape(self.batch_shape)
+        if self.op == "jacobian":
+            return flat.reshape((*self.batch_shape, k, k))
+        moved = flat.reshape((*self.batch_shape, k))
+        return np.moveaxis(moved, -1, self.axis)
+
+
+def _prepare(
+    op: str,
+    inputs: tuple[Any, ...],
+    dtype: str | Format | Any,
+    axis: int,
+    temperature: Any,
+) -> _Problem:
+    if op not in OPS:
+        raise InputError(f"unknown op {op!r}; expected one of {', '.join(OPS)}")
+    fmt = get_format(dtype)
+    needed = 2 if op in PAIRED_OPS else 1
+    if len(inputs) != needed:
+        names = "z and " + _SECOND_INPUT[op] if needed == 2 else "x"
+        raise InputError(f"{op} takes {needed} input(s) ({names}), got {len(inputs)}")
+    x = as_format_array(inputs[0], fmt, name="x" if needed == 1 else "z")
+    if x.ndim == 0:
+        raise InputError(f"{op}: input must have at least one axis, got a scalar")
+    if not isinstance(axis, int | np.integer) or not -x.ndim <= axis < x.ndim:
+        raise InputError(f"{op}: axis {axis!r} out of range for an input of shape {x.shape}")
+    axis = int(axis) % x.ndim
+    if x.shape[axis] == 0:
+        raise InputError(f"{op}: the input is empty along axis {axis}")
+    other = None
+    if needed == 2:
+        name = _SECOND_INPUT[op]
+        other = as_format_array(inputs[1], fmt, name=name)
+        if other.shape != x.shape:
+            raise InputError(f"{op}: {name} has shape {other.shape}, z has shape {x.shape}")
+    t = None
+    if temperature is not None:
+        if op not in ("softmax", "log_softmax", "logsumexp"):
+            raise InputError(f"{op}: temperature applies to softmax, log_softmax, logsumexp")
+        t_arr = as_format_array([temperature], fmt, name="temperature")
+        t = float(t_arr[0])
+        if not (np.isfinite(t) and t > 0):
+            raise InputError(f"temperature must be a positive finite {fmt.name} value, got {t}")
+    moved = np.moveaxis(x, axis, -1)
+    batch_shape = moved.shape[:-1]
+    rows = np.ascontiguousarray(moved.reshape(-1, moved.shape[-1]))
+    other_rows = None
+    if other is not None:
+        other_rows = np.ascontiguousarray(np.moveaxis(other, axis, -1).reshape(rows.shape))
+    return _Problem(op, fmt, axis, t, x, rows, other_rows, batch_shape)
+
+
+def _solve(problem: _Problem, rounder: Rounder, fast: bool) -> npt.NDArray[Any]:
+    """All outputs, (batch, outputs per row), as rounder keys (float64 for formats)."""
+    n_rows, k = problem.rows.shape
+    size = output_size(problem.op, k)
+    is_format = isinstance(rounder, FormatRounder)
+    out: npt.NDArray[Any] = np.empty((n_rows, size), dtype=np.float64 if is_format else object)
+    pending: npt.NDArray[np.bool_] = np.ones((n_rows, size), dtype=bool)
+    if fast and is_format:
+        from symsoftmax.reference import fast as fast_path
+
+        fast_path.settle(problem, out, pending)
+    for r in np.flatnonzero(pending.any(axis=1)):
+        indices = np.flatnonzero(pending[r]).tolist()
+        other = problem.other_rows[r] if problem.other_rows is not None else None
+        values = evaluate_row(
+            problem.op, problem.rows[r], other, problem.temperature, rounder, indices
+        )
+        for c in indices:
+            out[r, c] = values[c]
+    return out
+
+
+@dataclass
+class Result:
+    """Correctly rounded outputs of one op.
+
+    ``rounded``: float64 array of the format's values (exact embedding). ``decimals`` (when
+    ``digits`` was given): the exact values correctly rounded to that many significant decimal
+    digits, as strings ("nan", "inf", "-inf", "0"/"-0" for zeros). :meth:`values` gives mpmath
+    numbers correctly rounded to any binary precision.
+    """
+
+    op: str
+    dtype: str
+    axis: int
+    temperature: float | None
+    rounded: npt.NDArray[np.float64]
+    decimals: npt.NDArray[np.object_] | None = None
+    _problem: _Problem | None = field(default=None, repr=False)
+
+    def as_dtype(self) -> npt.NDArray[Any]:
+        """``rounded`` in the format's own NumPy dtype (exact)."""
+        return _to_dtype(self.rounded, get_format(self.dtype))
+
+    def values(self, prec_bits: int) -> npt.NDArray[np.object_]:
+        """The exact values correctly rounded to ``prec_bits``-bit binary numbers (mpmath mpf)."""
+        assert self._problem is not None
+        keys = _solve(self._problem, BinaryRounder(prec_bits), fast=False)
+        return self._problem.shape_outputs(keys)
+
+    def digits(self, digits: int) -> npt.NDArray[np.object_]:
+        """The exact values correctly rounded to ``digits`` significant decimal digits."""
+        assert self._problem is not None
+        keys = _solve(self._problem, DecimalRounder(digits), fast=False)
+        return self._problem.shape_outputs(keys)
+
+
+def _to_dtype(values: npt.NDArray[np.float64], fmt: Format) -> npt.NDArray[Any]:
+    # The values are already the format's: the cast is exact.
+    return np.asarray(values).astype(fmt.numpy_dtype)
+
+
+def evaluate(
+    op: str,
+    *inputs: Any,
+    dtype: str | Format | Any,
+    axis: int = -1,
+    temperature: Any = None,
+    digits: int | None = None,
+    fast: bool = True,
+) -> Result:
+    """Correctly rounded ``op`` of the inputs (see :data:`OPS`) as a :class:`Result`.
+
+    ``fast=False`` skips the vectorized fast path and uses the mpmath route for every element
+    (same results; used to cross-check the fast path).
+    """
+    problem = _prepare(op, inputs, dtype, axis, temperature)
+    keys = _solve(problem, FormatRounder(problem.fmt), fast=fast)
+    result = Result(
+        op=op,
+        dtype=problem.fmt.name,
+        axis=problem.axis,
+        temperature=problem.temperature,
+        rounded=problem.shape_outputs(keys).astype(np.float64),
+        _problem=problem,
+    )
+    if digits is not None:
+        if not isinstance(digits, int | np.integer) or digits < 1:
+            raise InputError(f"digits must be a positive integer, got {digits!r}")
+        result.decimals = result.digits(int(digits))
+    return result
+
+
+def _op(op: str, *inputs: Any, dtype: Any, axis: int, temperature: Any = None) -> Any:
+    result = evaluate(op, *inputs, dtype=dtype, axis=axis, temperature=temperature)
+    return result.as_dtype()
+
+
+def softmax(
+    x: ArrayInput, dtype: Any = "float32", axis: int = -1, temperature: Any = None
+) -> npt.NDArray[Any]:
+    """σ(x/T)_j = e^{(x_j − max)/T} / Σ_k e^{(x_k − max)/T}, correctly rounded to ``dtype``."""
+    return _op("softmax", x, dtype=dtype, axis=axis, temperature=temperature)
+
+
+def log_softmax(
+    x: ArrayInput, dtype: Any = "float32", axis: int = -1, temperature: Any = None
+) -> npt.NDArray[Any]:
+    """x_j/T − log Σ_k e^{x_k/T}, correctly rounded to ``dtype``."""
+    return _op("log_softmax", x, dtype=dtype, axis=axis, temperature=temperature)
+
+
+def logsumexp(
+    x: ArrayInput, dtype: Any = "float32", axis: int = -1, temperature: Any = None
+) -> npt.NDArray[Any]:
+    """T·log Σ_k e^{x_k/T} (the axis is removed), correctly rounded to ``dtype``."""
+    return _op("logsumexp", x, dtype=dtype, axis=axis, temperature=temperature)
+
+
+def jacobian(x: ArrayInput, dtype: Any = "float32", axis: int = -1) -> npt.NDArray[Any]:
+    """J = diag(s) − s sᵀ of s = softmax(x), shape (..., K, K), correctly rounded."""
+    return _op("jacobian", x, dtype=dtype, axis=axis)
+
+
+def softmax_vjp(
+    z: ArrayInput, g: ArrayInput, dtype: Any = "float32", axis: int = -1
+) -> npt.NDArray[Any]:
+    """gᵀJ of softmax at z: dz = s ⊙ (g − ⟨g, s⟩), correctly rounded."""
+    return _op("softmax_vjp", z, g, dtype=dtype, axis=axis)
+
+
+def log_softmax_vjp(
+    z: ArrayInput, g: ArrayInput, dtype: Any = "float32", axis: int = -1
+) -> npt.NDArray[Any]:
+    """gᵀJ of log_softmax at z: dz = g − s·Σg, correctly rounded."""
+    return _op("log_softmax_vjp", z, g, dtype=dtype, axis=axis)
+
+
+def cross_entropy(
+    z: ArrayInput, y: ArrayInput, dtype: Any = "float32", axis: int = -1
+) -> npt.NDArray[Any]:
+    """−Σ_i y_i log_softmax(z)_i (the axis is removed), correctly rounded."""
+    return _op("cross_entropy", z, y, dtype=dtype, axis=axis)
+
+
+def cross_entropy_grad(
+    z: ArrayInput, y: ArrayInput, dtype: Any = "float32", axis: int = -1
+) -> npt.NDArray[Any]:
+    """∂/∂z of cross_entropy: s·Σy − y (= s − y when Σy = 1), correctly rounded."""
+    return _op("cross_entropy_grad", z, y, dtype=dtype, axis=axis)

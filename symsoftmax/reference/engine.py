@@ -1,0 +1,520 @@
+"""The authority: one row of any op, correctly rounded by Ziv's strategy on mpmath balls.
+
+For a row x (values of the format) and temperature T, every op is a function of the exact shifted
+inputs t_j = (x_j − max)/T (rational; x_j − max is exact, the division by T is never done before
+the shift). On the finite entries F, with a = the first maximal entry (t_a = 0):
+
+    e_j = exp(t_j),  S′ = Σ_{j∈F, j≠a} e_j,  S = 1 + S′,  L = log S = log1p(S′)
+    softmax s_j = e_j / S                 1 − s_j = S_{−j} / S  (S_{−j} = Σ_{k≠j} e_k)
+    log_softmax l_j = t_j − L             logsumexp = max + T·L
+    jacobian J_ij = s_i(δ_ij − s_j)       (diagonal as s_i·S_{−i}/S, no cancellation)
+    softmax_vjp  s_i·(g_i − ḡ), ḡ = Σ g_j s_j
+    log_softmax_vjp  g_i − Γ s_i, Γ = Σ g_j   (as (g_i − Γ) + Γ·S_{−i}/S when s_i > 1/2)
+    cross_entropy  −Σ y_j l_j = Γ_y·L − Σ y_j t_j        cross_entropy_grad = Γ_y s − y
+
+Each formula is evaluated on balls (:mod:`~symsoftmax.reference.balls`) at working precision
+w, which bounds its whole error rigorously. A value is accepted when both ends of its ball round
+to the same target value (Ziv 1991); otherwise w doubles, up to :data:`MAX_PRECISION`.
+
+Ziv's loop only ends for values that are not rounding breakpoints, so exact values are found
+first, with exact rational arithmetic:
+
+* rows whose finite entries are all equal: s = 1/k exactly (also the single finite entry);
+* +inf entries: the limit, uniform over the +inf entries (a row of ties at 0, rest −inf);
+* −inf entries: s = 0, l = −inf; zero coefficients in the VJPs;
+* softmax_vjp: dz_i = 0 iff Σ_{j: t_j = τ} (g_i − g_j) = 0 for every distinct τ — e^τ for
+  distinct rationals τ are linearly independent over the rationals (Lindemann–Weierstrass),
+  so no other zero exists; the same theorem shows s_j is irrational unless all t are equal,
+  logsumexp ≠ 0 and l_j ≠ 0 unless one finite entry remains, log_softmax_vjp = 0 only when
+  Γ = g_i = 0, and cross_entropy is rational (−Σ y_j t_j) exactly when Σ y = 0.
+
+A value B + P with B exact and P much smaller than B's spacing (e.g. l_j = t_j − L with a
+tiny L, where t_j may itself be a rounding midpoint) is decided from B and the sign of P: every
+rounding breakpoint other than B is farther than |B|·2^−SNAP from B (their difference is a
+nonzero rational with a bounded denominator), so P can be replaced by ±|B|·2^−SNAP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from mpmath import libmp
+
+from symsoftmax.errors import PrecisionLimitError
+from symsoftmax.reference.balls import Ball, exact_sum, magnitude, rounded
+from symsoftmax.reference.rounders import Rounder, to_fraction
+
+__all__ = ["MAX_PRECISION", "OPS", "evaluate_row", "output_size"]
+
+OPS = (
+    "softmax",
+    "log_softmax",
+    "logsumexp",
+    "jacobian",
+    "softmax_vjp",
+    "log_softmax_vjp",
+    "cross_entropy",
+    "cross_entropy_grad",
+)
+PAIRED_OPS = ("softmax_vjp", "log_softmax_vjp", "cross_entropy", "cross_entropy_grad")
+
+MAX_PRECISION = 1 << 15  # bits; beyond this Ziv's loop gives up with PrecisionLimitError
+_GUARD_BITS = 64  # extra bits kept in exact sums beyond w
+
+_HALF = libmp.mpf_shift(libmp.fone, -1)
+_ONE_BALL = Ball.of_int(1)
+
+
+@dataclass(frozen=True, slots=True)
+class Approx:
+    """A value known as base + ball (base exact, or None), with its sign when known (±1, 0)."""
+
+    ball: Ball
+    base: Fraction | None = None
+    sign: int = 0
+
+
+Cell = Any  # a final rounded key, or an Approx-producing marker while pending
+
+
+def output_size(op: str, n: int) -> int:
+    """Number of outputs one row of length n produces."""
+    if op in ("logsumexp", "cross_entropy"):
+        return 1
+    if op == "jacobian":
+        return n * n
+    return n
+
+
+def _raw(value: float) -> Any:
+    return libmp.from_float(float(value))
+
+
+def _raw_fraction(value: Fraction, w: int) -> Ball:
+    """A ball holding a rational (exact when dyadic)."""
+    num, den = value.numerator, value.denominator
+    if den & (den - 1) == 0:
+        return Ball.exact(libmp.from_man_exp(num, -(den.bit_length() - 1)))
+    mid = libmp.from_rational(num, den, w, "n")
+    return Ball(mid, libmp.mpf_shift(libmp.mpf_abs(mid), -w + 1))
+
+
+# --------------------------------------------------------------------------------------------
+# deciding a rounding from an approximation
+# --------------------------------------------------------------------------------------------
+
+
+def _snap_bits(rounder: Rounder) -> int:
+    # Breakpoints and B have denominators below 2^(3300 + 4·bits) for every input of the
+    # supported formats (exponents ≥ −1074, T ≥ 2^−1074), so no breakpoint other than B lies
+    # within |B|·2^−SNAP of B.
+    return 8192 + 4 * rounder.bits
+
+
+def _decide(approx: Approx, rounder: Rounder) -> Any | None:
+    """The rounded value if the whole interval rounds to one target value, else None."""
+    ball = approx.ball
+    if ball.rad == libmp.finf:
+        return None
+    base = approx.base
+    if not base:
+        lo: Any = ball.lower()
+        hi: Any = ball.upper()
+        lo_sign = libmp.mpf_sign(lo)
+        hi_sign = libmp.mpf_sign(hi)
+    else:
+        p_mag = magnitude(ball.abs_upper())
+        b_mag = magnitude(_raw_fraction(abs(base), 64).mid)
+        assert b_mag is not None
+        if p_mag is None or p_mag < b_mag - _snap_bits(rounder):
+            delta = Fraction(2) ** (b_mag - _snap_bits(rounder))
+            if ball.is_positive():
+                lo = hi = base + delta
+            elif ball.is_negative():
+                lo = hi = base - delta
+            else:
+                lo, hi = base - delta, base + delta
+        else:
+            lo = base + to_fraction(ball.lower())
+            hi = base + to_fraction(ball.upper())
+        lo_sign = (lo > 0) - (lo < 0)
+        hi_sign = (hi > 0) - (hi < 0)
+    if approx.sign > 0 and lo_sign <= 0:
+        if hi_sign <= 0:
+            return None
+        key_lo = rounder.zero(False)
+    elif approx.sign < 0 and hi_sign >= 0:
+        if lo_sign >= 0:
+            return None
+        key_hi = rounder.zero(True)
+        key_lo = rounder.round(lo)
+        return key_lo if rounder.same(key_lo, key_hi) else None
+    else:
+        key_lo = rounder.round(lo)
+    key_hi = rounder.round(hi)
+    return key_hi if rounder.same(key_lo, key_hi) else None
+
+
+# --------------------------------------------------------------------------------------------
+# one row
+# --------------------------------------------------------------------------------------------
+
+
+class _Row:
+    """Exact facts about one row: finite entries, shifts t_j, groups; and balls at precision w."""
+
+    def __init__(self, x: npt.NDArray[np.float64], temperature: float | None) -> None:
+        n = len(x)
+        self.n = n
+        self.temperature = temperature
+        posinf = [j for j in range(n) if x[j] == np.inf]
+        self.infinite_limit = bool(posinf)
+        if posinf:  # the limit: the +inf entries tie at the maximum, the rest vanish
+            self.finite = posinf
+            self.max = Fraction(0)
+            self.t = {j: Fraction(0) for j in posinf}
+            self.t_raw = {j: libmp.fzero for j in posinf}
+        else:
+            self.finite = [j for j in range(n) if np.isfinite(x[j])]
+            if not self.finite:
+                self.max = Fraction(0)
+                self.t, self.t_raw = {}, {}
+                return
+            top = max(float(x[j]) for j in self.finite)
+            self.max = Fraction(top)
+            top_raw = _raw(top)
+            self.d_raw = {j: libmp.mpf_sub(_raw(x[j]), top_raw, 0) for j in self.finite}
+            t_scale = Fraction(1) if temperature is None else 1 / Fraction(temperature)
+            self.t = {j: (Fraction(float(x[j])) - self.max) * t_scale for j in self.finite}
+            self.t_raw = self.d_raw if temperature is None else {}
+        self.argmax = next(j for j in self.finite if self.t[j] == 0)
+        self.in_finite = set(self.finite)
+        self.all_equal = all(self.t[j] == 0 for j in self.finite)
+        self._cache_w: int | None = None
+
+    # ---- exact softmax in the rational cases --------------------------------------------------
+
+    def exact_s(self, j: int) -> Fraction:
+        """s_j when all finite t are equal (1/k on F, 0 elsewhere)."""
+        return Fraction(1, len(self.finite)) if j in self.in_finite else Fraction(0)
+
+    # ---- balls at precision w -------------------------------------------------------------------
+
+    def at(self, w: int) -> _Row:
+        if self._cache_w == w:
+            return self
+        self._cache_w = w
+        self.e: dict[int, Ball] = {}
+        for j in self.finite:
+            self.e[j] = self._t_ball(j, w).exp(w)
+        others = [j for j in self.finite if j != self.argmax]
+        keep_bits = w + _GUARD_BITS + self.n.bit_length()
+        total, rad, kept = exact_sum([self.e[j] for j in others], keep_bits=keep_bits)
+        self._s1_total, self._s1_rad = total, rad
+        self._kept = dict(zip(others, kept, strict=True))
+        self.s1 = rounded(total, rad, w)
+        self.S = _ONE_BALL.add(self.s1, w)
+        self.L = self.s1.log1p(w)
+        self._w = w
+        return self
+
+    def _t_ball(self, j: int, w: int) -> Ball:
+        if j in self.t_raw:
+            return Ball.exact(self.t_raw[j])
+        t = self.t[j]
+        if t == 0:
+            return Ball.exact(libmp.fzero)
+        # Relative precision w + log2|t| makes the absolute error of t (hence the relative
+        # error of e^t) at most 2^−w.
+        extra = max(0, t.numerator.bit_length() - t.denominator.bit_length() + 2)
+        return _raw_fraction(t, w + extra + 4)
+
+    def s(self, j: int) -> Ball:
+        return self.e[j].div(self.S, self._w)
+
+    def s_minus(self, j: int) -> Ball:
+        """S_{−j} = Σ_{k≠j} e_k, without cancellation."""
+        if j == self.argmax:
+            return self.s1
+        total = self._s1_total
+        if self._kept[j]:
+            total = libmp.mpf_sub(total, self.e[j].mid, 0)
+        return _ONE_BALL.add(rounded(total, self._s1_rad, self._w), self._w)
+
+    def one_minus_s(self, j: int) -> Ball:
+        return self.s_minus(j).div(self.S, self._w)
+
+    def t_ball_scaled(self, w: int) -> Ball:
+        """T as an exact ball (1 without temperature)."""
+        return Ball.exact(_raw(self.temperature)) if self.temperature is not None else _ONE_BALL
+
+
+def _fraction_list(values: npt.NDArray[np.float64]) -> list[Fraction]:
+    return [Fraction(float(v)) for v in values]
+
+
+def evaluate_row(
+    op: str,
+    x: npt.NDArray[np.float64],
+    other: npt.NDArray[np.float64] | None,
+    temperature: float | None,
+    rounder: Rounder,
+    indices: list[int] | None = None,
+) -> list[Any]:
+    """Correctly rounded outputs of ``op`` for one row (flat; n, 1 or n·n values).
+
+    ``indices`` restricts the work to those output positions (the others are None).
+    """
+    n = len(x)
+    size = output_size(op, n)
+    wanted = list(range(size)) if indices is None else list(indices)
+    out: list[Any] = [None] * size
+    nan = rounder.special(float("nan"))
+    if np.isnan(x).any() or (other is not None and not np.isfinite(other).all()):
+        for c in wanted:
+            out[c] = nan
+        return out
+    row = _Row(x, temperature)
+    if not row.finite:  # every entry −inf
+        value = rounder.special(-np.inf) if op == "logsumexp" else nan
+        for c in wanted:
+            out[c] = value
+        return out
+    plan = _PLANS[op](row, other, rounder)
+    pending: dict[int, Any] = {}
+    for c in wanted:
+        result = plan.exact(c)
+        if result is _PENDING:
+            pending[c] = None
+        else:
+            out[c] = result
+    w = rounder.bits + 32
+    first = True
+    while pending:
+        if w > MAX_PRECISION:
+            raise PrecisionLimitError(
+                f"{op}: Ziv's loop did not settle {len(pending)} output(s) of the row "
+                f"{[float(v).hex() for v in x[:8]]}{'...' if n > 8 else ''} "
+                f"within {MAX_PRECISION} bits"
+            )
+        row.at(w)
+        for c in list(pending):
+            value = _decide(plan.approx(c, w, first), rounder)
+            if value is not None:
+                out[c] = value
+                del pending[c]
+        w *= 2
+        first = False
+    return out
+
+
+_PENDING = object()
+
+
+class _Plan:
+    """Per-op rules: exact values first (rational arithmetic), else an approximation at w."""
+
+    def __init__(self, row: _Row, other: npt.NDArray[np.float64] | None, rounder: Rounder):
+        self.row = row
+        self.rounder = rounder
+        self.other = _fraction_list(other) if other is not None else []
+        self.other_raw = [_raw(v) for v in other] if other is not None else []
+
+    def key(self, value: Fraction) -> Any:
+        return self.rounder.round(value) if value else self.rounder.zero(False)
+
+    def exact(self, c: int) -> Any:
+        raise NotImplementedError
+
+    def approx(self, c: int, w: int, first: bool) -> Approx:
+        raise NotImplementedError
+
+
+class _Softmax(_Plan):
+    def exact(self, c: int) -> Any:
+        row = self.row
+        if row.all_equal or c not in row.in_finite:
+            return self.key(row.exact_s(c))
+        return _PENDING
+
+    def approx(self, c: int, w: int, first: bool) -> Approx:
+        return Approx(self.row.s(c), sign=1)
+
+
+class _LogSoftmax(_Plan):
+    def exact(self, c: int) -> Any:
+        row = self.row
+        if c not in row.in_finite:
+            return self.rounder.special(-np.inf)
+        if len(row.finite) == 1:
+            return self.rounder.zero(False)
+        return _PENDING
+
+    def approx(self, c: int, w: int, first: bool) -> Approx:
+        row = self.row
+        return Approx(row.L.neg(), base=row.t[c], sign=-1)
+
+
+class _LogSumExp(_Plan):
+    def exact(self, c: int) -> Any:
+        row = self.row
+        if row.infinite_limit:
+            return self.rounder.special(np.inf)
+        if len(row.finite) == 1:
+            return self.key(row.max)
+        return _PENDING
+
+    def approx(self, c: int, w: int, first: bool) -> Approx:
+        row = self.row
+        return Approx(row.L.mul(row.t_ball_scaled(w), w), base=row.max)
+
+
+class _Jacobian(_Plan):
+    def exact(self, c: int) -> Any:
+        row = self.row
+        i, j = divmod(c, row.n)
+        if row.all_equal or i not in row.in_finite or j not in row.in_finite:
+            si, sj = row.exact_s(i), row.exact_s(j)
+            return self.key(si * ((i == j) - sj))
+        return _PENDING
+
+    def approx(self, c: int, w: int, first: bool) -> Approx:
+        row = self.row
+        i, j = divmod(c, row.n)
+        if i == j:
+            return Approx(row.s(i).mul(row.one_minus_s(i), w), sign=1)
+        return Approx(row.s(i).mul(row.s(j), w).neg(), sign=-1)
+
+
+class _SoftmaxVJP(_Plan):
+    """dz_i = s_i (g_i − ḡ), ḡ = Σ g_j s_j."""
+
+    def __init__(self, row: _Row, other: Any, rounder: Rounder) -> None:
+        super().__init__(row, other, rounder)
+        g = self.other
+        # groups of equal shift τ: (representative, count, Σ g)
+        groups: dict[Fraction, list[Any]] = {}
+        for j in row.finite:
+            entry = groups.setdefault(row.t[j], [j, 0, Fraction(0)])
+            entry[1] += 1
+            entry[2] += g[j]
+        self.groups = list(groups.values())
+        self._gbar_w: int | None = None
+
+    def coefficients(self, i: int) -> list[tuple[int, Fraction]]:
+        """(representative, c_τ g_i − G_τ) for every group: D_i·S = Σ_τ coef_τ e^τ."""
+        gi = self.other[i]
+        return [(rep, count * gi - total) for rep, count, total in self.groups]
+
+    def exact(self, c: int) -> Any:
+        row = self.row
+        if row.all_equal or c not in row.in_finite:
+            s = [row.exact_s(j) for j in range(row.n)]
+            gbar = sum((s[j] * self.other[j] for j in row.finite), Fraction(0))
+            return self.key(s[c] * (self.other[c] - gbar))
+        if all(coef == 0 for _, coef in self.coefficients(c)):
+            return self.rounder.zero(False)
+        return _PENDING
+
+    def _gbar(self, w: int) -> Ball:
+        if self._gbar_w != w:
+            row = self.row
+            terms = [row.e[j].mul(Ball.exact(self.other_raw[j]), w) for j in row.finite]
+            total, rad, _ = exact_sum(terms, keep_bits=w + _GUARD_BITS + row.n.bit_length())
+            self._gbar_value = rounded(total, rad, w).div(row.S, w)
+            self._gbar_w = w
+        return self._gbar_value
+
+    def approx(self, c: int, w: int, first: bool) -> Approx:
+        row = self.row
+        if first:
+            diff = Ball.exact(self.other_raw[c]).sub(self._gbar(w), w)
+        else:  # cancellation-free in each group: exact coefficients times e^τ
+            terms = [
+                row.e[rep].mul(_raw_fraction(coef, w), w)
+                for rep, coef in self.coefficients(c)
+                if coef
+            ]
+            total, rad, _ = exact_sum(terms, keep_bits=w + _GUARD_BITS + row.n.bit_length())
+            diff = rounded(total, rad, w).div(row.S, w)
+        return Approx(row.s(c).mul(diff, w))
+
+
+class _LogSoftmaxVJP(_Plan):
+    """dz_i = g_i − Γ s_i, Γ = Σ g (over all entries); ``negate`` gives cross_entropy_grad."""
+
+    negate = False
+
+    def __init__(self, row: _Row, other: Any, rounder: Rounder) -> None:
+        super().__init__(row, other, rounder)
+        self.gamma = sum(self.other, Fraction(0))
+        self.sign = -1 if self.negate else 1
+
+    def exact(self, c: int) -> Any:
+        row = self.row
+        g = self.other
+        if row.all_equal or c not in row.in_finite or self.gamma == 0:
+            value = g[c] - self.gamma * row.exact_s(c)
+            return self.key(self.sign * value)
+        return _PENDING
+
+    def approx(self, c: int, w: int, first: bool) -> Approx:
+        row = self.row
+        gamma = _raw_fraction(self.gamma * self.sign, w)
+        s = row.s(c)
+        if libmp.mpf_lt(s.mid, _HALF):
+            return Approx(s.mul(gamma, w).neg(), base=self.sign * self.other[c])
+        # g_i − Γ s_i = (g_i − Γ) + Γ·(1 − s_i), with 1 − s_i = S_{−i}/S computed directly.
+        return Approx(
+            row.one_minus_s(c).mul(gamma, w),
+            base=self.sign * (self.other[c] - self.gamma),
+        )
+
+
+class _CrossEntropyGrad(_LogSoftmaxVJP):
+    """∂/∂z of −Σ y_j log_softmax(z)_j = s·Σy − y: the negated log_softmax VJP of y."""
+
+    negate = True
+
+
+class _CrossEntropy(_Plan):
+    """−Σ y_j l_j = Γ_y·L − Σ y_j t_j; entries with l_j = −inf contribute ±inf unless y_j = 0."""
+
+    def __init__(self, row: _Row, other: Any, rounder: Rounder) -> None:
+        super().__init__(row, other, rounder)
+        y = self.other
+        outside = [y[j] for j in range(row.n) if j not in row.in_finite and y[j] != 0]
+        self.infinite: float | None = None
+        if outside:
+            signs = {v > 0 for v in outside}
+            self.infinite = (
+                float("nan") if len(signs) == 2 else (np.inf if True in signs else -np.inf)
+            )
+        self.gamma = sum((y[j] for j in row.finite), Fraction(0))
+        self.base = -sum((y[j] * row.t[j] for j in row.finite), Fraction(0))
+
+    def exact(self, c: int) -> Any:
+        if self.infinite is not None:
+            return self.rounder.special(self.infinite)
+        if self.gamma == 0 or len(self.row.finite) == 1:
+            return self.key(self.base)
+        return _PENDING
+
+    def approx(self, c: int, w: int, first: bool) -> Approx:
+        return Approx(self.row.L.mul(_raw_fraction(self.gamma, w), w), base=self.base)
+
+
+_PLANS: dict[str, type[_Plan]] = {
+    "softmax": _Softmax,
+    "log_softmax": _LogSoftmax,
+    "logsumexp": _LogSumExp,
+    "jacobian": _Jacobian,
+    "softmax_vjp": _SoftmaxVJP,
+    "log_softmax_vjp": _LogSoftmaxVJP,
+    "cross_entropy": _CrossEntropy,
+    "cross_entropy_grad": _CrossEntropyGrad,
+}
