@@ -1,0 +1,322 @@
+"""Proofs for symbolic K: z an IndexedBase, sums over k = 1..K, δ a KroneckerDelta.
+
+Steps for each identity (kept in `GeneralProof` so the derivations can show them):
+
+1. differentiate the `IndexedForms` expression with SymPy (d z[k]/d z[j] = δ_jk);
+2. evaluate the sums: Σ_k f(k) δ_jk = f(j) — **valid because 1 ≤ j ≤ K** (an index of the vector),
+   Σ_k c·g(k) = c Σ_k g(k) for c free of k, Σ_k e^{z_k} = S (the partition function), Σ_k 1 = K;
+3. substitute the closed form (s[i] → σ_i = e^{z_i}/S) and subtract;
+4. split on the index cases (i = j or i ≠ j, and so on for three indices), which evaluates every δ,
+   and check that each residual is the zero rational function in e^{z_i}, e^{z_j}, …, S, m.
+
+A residual that is not zero is reported with its case. Nothing is sampled: every step is symbolic.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import sympy as sp
+
+from symsoftmax.symbolic import closed_forms as cf
+from symsoftmax.symbolic.proofs import ProofResult
+
+__all__ = [
+    "GENERAL_IDENTITIES",
+    "INDEX_ASSUMPTION",
+    "GeneralProof",
+    "evaluate_sums",
+    "prove_general",
+    "prove_general_identity",
+]
+
+F = cf.FORMS
+INDEX_ASSUMPTION = "1 ≤ i, j, k ≤ K (indices of the vector), used in Σ_k f(k)δ_jk = f(j)"
+PARTITION = sp.Symbol("S", positive=True)  # Σ_k e^{z_k}
+
+
+@dataclass(frozen=True)
+class GeneralProof:
+    """The steps of one symbolic-K proof, and its outcome."""
+
+    name: str
+    statement: str
+    expression: sp.Expr  # what is differentiated (or compared)
+    derivative: sp.Expr  # SymPy's raw result
+    reduced: sp.Expr  # after evaluating the sums
+    closed_form: sp.Expr  # the template with s[i] → σ_i
+    cases: tuple[tuple[str, sp.Expr], ...]  # (case, residual) after the case split
+    proven: bool
+    seconds: float
+
+    def result(self) -> ProofResult:
+        failing = next(
+            (f"case {case}: numerator {res}" for case, res in self.cases if res != 0), None
+        )
+        return ProofResult(
+            self.name,
+            self.statement,
+            self.proven,
+            "sympy diff over IndexedBase, sums reduced, cases on the indices",
+            self.seconds,
+            len(self.cases),
+            None,
+            failing,
+            (INDEX_ASSUMPTION,),
+        )
+
+
+def _split_factors(term: sp.Expr, dummy: sp.Symbol) -> tuple[sp.Expr, sp.Expr]:
+    """term = outside · inside, with ``outside`` free of the summation variable."""
+    outside: list[sp.Expr] = []
+    inside: list[sp.Expr] = []
+    for factor in sp.Mul.make_args(term):
+        (inside if dummy in factor.free_symbols else outside).append(factor)
+    return sp.Mul(*outside), sp.Mul(*inside)
+
+
+def _evaluate_sum(total: sp.Sum, indices: Sequence[sp.Symbol]) -> sp.Expr:
+    """Σ_{d=1}^{K} of a sum of products, term by term; unknown shapes are left as Sums."""
+    if len(total.limits) != 1:
+        return total
+    dummy, low, high = total.limits[0]
+    if low != 1 or high != F.K:
+        return total
+    result = []
+    for term in sp.Add.make_args(sp.expand(total.function)):
+        outside, inside = _split_factors(term, dummy)
+        deltas = [
+            f
+            for f in sp.Mul.make_args(inside)
+            if isinstance(f, sp.KroneckerDelta) and dummy in f.args
+        ]
+        if deltas:  # Σ_d f(d) δ_ad = f(a), valid for 1 ≤ a ≤ K
+            delta = deltas[0]
+            (other,) = [a for a in delta.args if a != dummy] or [dummy]
+            if other not in indices:
+                result.append(sp.Sum(term, total.limits[0]))
+                continue
+            result.append(outside * (inside / delta).xreplace({dummy: other}))
+        elif inside == 1:
+            result.append(outside * F.K)
+        elif inside == sp.exp(F.z[dummy]):
+            result.append(outside * PARTITION)
+        else:
+            result.append(sp.Sum(term, total.limits[0]))
+    return sp.Add(*result)
+
+
+def evaluate_sums(expr: sp.Expr, indices: Sequence[sp.Symbol]) -> sp.Expr:
+    """Evaluate every Σ_{d=1}^{K} in ``expr`` (see `_evaluate_sum`); S = Σ_k e^{z_k}."""
+    expr = expr.replace(lambda e: isinstance(e, sp.Sum), lambda e: _evaluate_sum(e, indices))
+    return expr
+
+
+def _softmax_values(template: sp.Expr) -> sp.Expr:
+    """s[a] → σ_a = e^{z_a}/Σ_k e^{z_k} in a closed-form template."""
+    return template.replace(
+        lambda e: isinstance(e, sp.Indexed) and e.base == cf.s,
+        lambda e: F.softmax(e.indices[0]),
+    )
+
+
+def _cases(indices: Sequence[sp.Symbol]) -> list[tuple[str, dict[sp.Symbol, sp.Symbol]]]:
+    """Every equality pattern of the indices (set partitions), as substitutions."""
+    patterns = []
+    for labels in itertools.product(range(len(indices)), repeat=len(indices)):
+        if all(labels[n] <= max(labels[:n], default=-1) + 1 for n in range(len(indices))):
+            representative = {n: indices[labels.index(labels[n])] for n in range(len(indices))}
+            mapping = {indices[n]: representative[n] for n in range(len(indices))}
+            pairs = [
+                f"{a} {'=' if labels[p] == labels[q] else '≠'} {b}"
+                for (p, a), (q, b) in itertools.combinations(enumerate(indices), 2)
+            ]
+            patterns.append((", ".join(pairs) or "any", mapping))
+    return patterns
+
+
+def _apply_case(expr: sp.Expr, mapping: dict[sp.Symbol, sp.Symbol]) -> sp.Expr:
+    """Identify equal indices, then every remaining δ between distinct indices is 0."""
+    expr = expr.xreplace(mapping)
+    return expr.replace(
+        lambda e: isinstance(e, sp.KroneckerDelta),
+        lambda e: sp.S.One if e.args[0] == e.args[1] else sp.S.Zero,
+    )
+
+
+def _is_zero(expr: sp.Expr) -> sp.Expr:
+    """Residual as a reduced rational function in the exponentials, S, m and K (0 if zero)."""
+    expr = sp.expand_log(evaluate_sums(expr, ()), force=False)
+    numerator, _ = sp.fraction(sp.together(sp.expand(expr)))
+    return sp.expand(numerator)
+
+
+def _prove(
+    name: str,
+    statement: str,
+    expression: sp.Expr,
+    variables: Sequence[sp.Symbol],
+    closed_form: sp.Expr,
+    indices: Sequence[sp.Symbol],
+) -> GeneralProof:
+    start = time.perf_counter()
+    derivative = expression
+    for variable in variables:
+        derivative = sp.diff(derivative, F.z[variable])
+    reduced = evaluate_sums(derivative, indices)
+    closed = evaluate_sums(_softmax_values(closed_form), indices)
+    cases = tuple(
+        (case, _is_zero(_apply_case(reduced - closed, mapping)))
+        for case, mapping in _cases(indices)
+    )
+    proven = all(residual == 0 for _, residual in cases)
+    return GeneralProof(
+        name,
+        statement,
+        expression,
+        derivative,
+        reduced,
+        closed,
+        cases,
+        proven,
+        time.perf_counter() - start,
+    )
+
+
+def _jacobian(closed: sp.Expr | None) -> GeneralProof:
+    form = cf.jacobian_closed_form() if closed is None else closed
+    return _prove(
+        "jacobian", "∂σ_i/∂z_j = σ_i(δ_ij − σ_j)", F.softmax(F.i), (F.j,), form, (F.i, F.j)
+    )
+
+
+def _log_softmax_jacobian(closed: sp.Expr | None) -> GeneralProof:
+    form = cf.log_softmax_jacobian_closed_form() if closed is None else closed
+    return _prove(
+        "log_softmax_jacobian",
+        "∂ log σ_i/∂z_j = δ_ij − σ_j",
+        F.log_softmax(F.i),
+        (F.j,),
+        form,
+        (F.i, F.j),
+    )
+
+
+def _logsumexp_gradient(closed: sp.Expr | None) -> GeneralProof:
+    form = cf.logsumexp_gradient_closed_form() if closed is None else closed
+    return _prove("logsumexp_gradient", "∂ lse/∂z_j = σ_j", F.logsumexp(), (F.j,), form, (F.j,))
+
+
+def _logsumexp_hessian(closed: sp.Expr | None) -> GeneralProof:
+    # The template's second index is k, the summation index of IndexedForms: rename it to i.
+    form = cf.logsumexp_hessian_closed_form() if closed is None else closed
+    return _prove(
+        "logsumexp_hessian",
+        "∂²lse/∂z_j∂z_i = σ_j(δ_ji − σ_i)",
+        F.logsumexp(),
+        (F.j, F.i),
+        form.xreplace({F.k: F.i}),
+        (F.i, F.j),
+    )
+
+
+def _rows_sum_to_zero(closed: sp.Expr | None) -> GeneralProof:
+    """Σ_j ∂σ_i/∂z_j = 0: the derivative is summed over j = 1..K before reduction."""
+    start = time.perf_counter()
+    form = cf.zero() if closed is None else closed
+    derivative = sp.diff(F.softmax(F.i), F.z[F.j])
+    row = sp.Sum(evaluate_sums(derivative, (F.i, F.j)), (F.j, 1, F.K))
+    reduced = evaluate_sums(row, (F.i,))
+    closed_value = evaluate_sums(_softmax_values(form), (F.i,))
+    residual = _is_zero(reduced - closed_value)
+    return GeneralProof(
+        "jacobian_rows_sum_to_zero",
+        "Σ_j ∂σ_i/∂z_j = 0",
+        F.softmax(F.i),
+        row,
+        reduced,
+        closed_value,
+        (("any i", residual),),
+        residual == 0,
+        time.perf_counter() - start,
+    )
+
+
+def _shifted(name: str, statement: str, shifted: sp.Expr, plain: sp.Expr) -> GeneralProof:
+    start = time.perf_counter()
+    reduced = evaluate_sums(sp.expand(shifted), (F.i,))
+    plain_reduced = evaluate_sums(plain, (F.i,))
+    residual = _is_zero(reduced - plain_reduced)
+    return GeneralProof(
+        name,
+        statement,
+        shifted,
+        shifted,
+        reduced,
+        plain_reduced,
+        (("any i, any real m", residual),),
+        residual == 0,
+        time.perf_counter() - start,
+    )
+
+
+def _max_shifted_softmax(closed: sp.Expr | None) -> GeneralProof:
+    plain = F.softmax(F.i) if closed is None else _softmax_values(closed)
+    return _shifted(
+        "max_shifted_softmax",
+        "e^{z_i − m}/Σ_k e^{z_k − m} = σ_i",
+        F.softmax(F.i, F.m),
+        plain,
+    )
+
+
+def _max_shifted_log_softmax(closed: sp.Expr | None) -> GeneralProof:
+    plain = F.log_softmax(F.i) if closed is None else _softmax_values(closed)
+    return _shifted(
+        "max_shifted_log_softmax",
+        "(z_i − m) − log Σ_k e^{z_k − m} = log σ_i",
+        F.log_softmax(F.i, F.m),
+        plain,
+    )
+
+
+def _max_shifted_logsumexp(closed: sp.Expr | None) -> GeneralProof:
+    plain = F.logsumexp() if closed is None else closed
+    return _shifted(
+        "max_shifted_logsumexp",
+        "m + log Σ_k e^{z_k − m} = logsumexp(z)",
+        F.logsumexp(F.m),
+        plain,
+    )
+
+
+GENERAL_IDENTITIES: dict[str, Callable[[sp.Expr | None], GeneralProof]] = {
+    "jacobian": _jacobian,
+    "jacobian_rows_sum_to_zero": _rows_sum_to_zero,
+    "log_softmax_jacobian": _log_softmax_jacobian,
+    "logsumexp_gradient": _logsumexp_gradient,
+    "logsumexp_hessian": _logsumexp_hessian,
+    "max_shifted_softmax": _max_shifted_softmax,
+    "max_shifted_log_softmax": _max_shifted_log_softmax,
+    "max_shifted_logsumexp": _max_shifted_logsumexp,
+}
+
+
+def prove_general_identity(name: str, closed_form: sp.Expr | None = None) -> GeneralProof:
+    """One symbolic-K proof with its steps; ``closed_form`` replaces the default template."""
+    builder = GENERAL_IDENTITIES.get(name)
+    if builder is None:
+        raise ValueError(f"unknown identity {name!r}; known: {', '.join(GENERAL_IDENTITIES)}")
+    return builder(closed_form)
+
+
+def prove_general(closed_forms: dict[str, sp.Expr] | None = None) -> list[ProofResult]:
+    """Every symbolic-K identity (GENERAL_IDENTITIES), assuming 1 ≤ i, j ≤ K."""
+    overrides = closed_forms or {}
+    unknown = set(overrides) - set(GENERAL_IDENTITIES)
+    if unknown:
+        raise ValueError(f"unknown identities in closed_forms: {', '.join(sorted(unknown))}")
+    return [prove_general_identity(n, overrides.get(n)).result() for n in GENERAL_IDENTITIES]

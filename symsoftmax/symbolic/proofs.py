@@ -1,0 +1,525 @@
+"""Exact proofs of the softmax identities for a fixed K.
+
+Each identity compares a *derived* side — obtained by differentiating the expressions of
+`symsoftmax.symbolic.expressions` in the exact ring of `symsoftmax.symbolic.ring` — with a *closed
+form* template from `symsoftmax.symbolic.closed_forms` (a parameter, so wrong forms can be tested).
+An entry is proven when derived − closed is the zero Laurent polynomial after clearing the
+reciprocal atoms: an exact symbolic zero, not a numeric spot check.
+
+Two modes:
+
+* ``exhaustive``: every entry (K² for matrices, K³ for the second derivative).
+* ``permutation``: both sides are permutation-equivariant — the derived side because the function
+  it differentiates is (checked exactly on the generators (1 2) and (1 2 … K) of S_K, and
+  ∂/∂z_{π(j)} commutes with relabelling), the closed form because it uses its indices only through
+  s[i], δ_ij and full sums (checked structurally) — so J(Pz) = P J(z) Pᵀ and one representative
+  entry per orbit of index tuples suffices: (1,1) and (1,2) for a matrix; (1,1,1), (1,1,2),
+  (1,2,1), (1,2,2), (1,2,3) for the second derivative; 1 for a vector.
+
+``auto`` chooses exhaustive for K ≤ 16 and permutation above.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import sympy as sp
+
+from symsoftmax.symbolic import closed_forms as cf
+from symsoftmax.symbolic.expressions import log_softmax, logits, logsumexp, softmax
+from symsoftmax.symbolic.ring import Poly, RingConversionError, SymbolicRing
+from symsoftmax.symbolic.templates import compile_template
+
+__all__ = [
+    "EXHAUSTIVE_MAX_K",
+    "IDENTITIES",
+    "MAX_K",
+    "MODES",
+    "ProofResult",
+    "prove_all",
+    "prove_identity",
+    "resolve_mode",
+]
+
+MODES = ("auto", "exhaustive", "permutation")
+EXHAUSTIVE_MAX_K = 16  # auto mode: entry by entry up to here (K³ = 4096 second-derivative entries)
+MAX_K = 100_000  # beyond this even the O(K) permutation proofs are not worth running
+RESIDUAL_CHARS = 400
+
+
+@dataclass(frozen=True)
+class ProofResult:
+    """Outcome of one identity; on failure ``entry`` (1-based) and ``residual`` say where/why."""
+
+    name: str
+    statement: str
+    proven: bool
+    method: str
+    seconds: float
+    entries_checked: int = 0
+    entry: tuple[int, ...] | None = None
+    residual: str | None = None
+    assumptions: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form: name, proven, method, seconds (+ statement, entry, residual, assumptions)."""
+        data: dict[str, Any] = {
+            "name": self.name,
+            "proven": self.proven,
+            "method": self.method,
+            "seconds": round(self.seconds, 6),
+            "statement": self.statement,
+            "entries_checked": self.entries_checked,
+        }
+        if self.assumptions:
+            data["assumptions"] = list(self.assumptions)
+        if not self.proven:
+            data["entry"] = list(self.entry) if self.entry else None
+            data["residual"] = self.residual
+        return data
+
+    def failure_message(self) -> str:
+        """One line naming the identity, the entry and the non-zero residual."""
+        if self.proven:
+            return f"{self.name}: proven"
+        where = f" at entry {self.entry}" if self.entry else ""
+        return f"{self.name} ({self.statement}) NOT proven{where}: residual {self.residual} ≠ 0"
+
+
+class FixedKContext:
+    """The expressions for one K, converted once to the exact ring, with derived caches."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.z = logits(size)
+        self.y = tuple(sp.Symbol(f"y{n}", real=True) for n in range(1, size + 1))
+        self.g = tuple(sp.Symbol(f"g{n}", real=True) for n in range(1, size + 1))
+        self.ring = SymbolicRing(self.z, families=(self.y, self.g))
+        self._jacobian: dict[tuple[int, int], Poly] = {}
+
+    @cached_property
+    def sigma(self) -> list[Poly]:
+        return [self.ring.convert(e) for e in softmax(self.z)]
+
+    @cached_property
+    def sigma_temperature(self) -> list[Poly]:
+        return [self.ring.convert(e) for e in softmax(self.z, cf.T)]
+
+    @cached_property
+    def log_sigma(self) -> list[Poly]:
+        return [self.ring.convert(e) for e in log_softmax(self.z)]
+
+    @cached_property
+    def log_sigma_temperature(self) -> list[Poly]:
+        return [self.ring.convert(e) for e in log_softmax(self.z, cf.T)]
+
+    @cached_property
+    def lse(self) -> Poly:
+        return self.ring.convert(logsumexp(self.z))
+
+    @cached_property
+    def shifted_by_c(self) -> list[Poly]:
+        """σ(z + c) with a free real c."""
+        c = sp.Symbol("c", real=True)
+        return [self.ring.convert(e) for e in softmax([zi + c for zi in self.z])]
+
+    @cached_property
+    def max_shifted(self) -> list[Poly]:
+        """e^{z_i − m}/Σ_k e^{z_k − m}: the generated code's form, m standing for max_k z_k."""
+        from symsoftmax.symbolic.expressions import softmax_shifted
+
+        return [self.ring.convert(e) for e in softmax_shifted(self.z, cf.FORMS.m)]
+
+    @cached_property
+    def cross_entropy(self) -> Poly:
+        """−Σ_i y_i log σ_i, with log σ_i = z_i − logsumexp(z)."""
+        terms = zip(self.y, log_softmax(self.z), strict=True)
+        return self.ring.convert(-sp.Add(*[yi * li for yi, li in terms]))
+
+    @cached_property
+    def y_vector(self) -> list[Poly]:
+        return [self.ring.convert(v) for v in self.y]
+
+    @cached_property
+    def g_vector(self) -> list[Poly]:
+        return [self.ring.convert(v) for v in self.g]
+
+    def jacobian(self, row: int, column: int) -> Poly:
+        """∂σ_row/∂z_column (0-based), differentiated in the ring and cached."""
+        key = (row, column)
+        entry = self._jacobian.get(key)
+        if entry is None:
+            entry = self.ring.derivative(self.sigma[row], column)
+            self._jacobian[key] = entry
+        return entry
+
+    def sum_to_one(self, poly: Poly) -> Poly:
+        """Reduce modulo Σ_i y_i = 1 by substituting y_K = 1 − Σ_{i<K} y_i."""
+        last = self.y_vector[-1].single_atom()
+        assert last is not None
+        replacement = Poly.constant(1)
+        for v in self.y_vector[:-1]:
+            replacement = replacement - v
+        return self.ring.substitute(poly, last[0], replacement)
+
+
+Entry = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class IdentitySpec:
+    """One identity: derived side per entry, default closed form, what must be equivariant."""
+
+    name: str
+    statement: str
+    indices: tuple[sp.Symbol, ...]
+    closed_form: Callable[[], sp.Expr]
+    derived: Callable[[FixedKContext, Entry], Poly]
+    values: str = "sigma"  # which vector the template's s[·] denotes
+    equivariant: Callable[[FixedKContext], bool] = field(default=lambda ctx: True)
+    reduce: Callable[[FixedKContext, Poly], Poly] | None = None
+    assumptions: tuple[str, ...] = ()
+
+
+def _equivariant(*names: str) -> Callable[[FixedKContext], bool]:
+    def check(ctx: FixedKContext) -> bool:
+        for name in names:
+            value = getattr(ctx, name)
+            ok = ctx.ring.is_invariant(value) if isinstance(value, Poly) else None
+            if ok is None:
+                ok = ctx.ring.is_equivariant(value)
+            if not ok:
+                return False
+        return True
+
+    return check
+
+
+def _vjp(ctx: FixedKContext, entry: Entry) -> Poly:
+    (column,) = entry
+    total = Poly()
+    for row in range(ctx.size):
+        total = total + ctx.g_vector[row] * ctx.jacobian(row, column)
+    return total
+
+
+def _row_sum(ctx: FixedKContext, entry: Entry) -> Poly:
+    (row,) = entry
+    total = Poly()
+    for column in range(ctx.size):
+        total = total + ctx.jacobian(row, column)
+    return total
+
+
+def _d(ctx: FixedKContext, poly: Poly, *positions: int) -> Poly:
+    for position in positions:
+        poly = ctx.ring.derivative(poly, position)
+    return poly
+
+
+_I, _J, _K = cf.i, cf.j, cf.k
+
+IDENTITIES: dict[str, IdentitySpec] = {
+    spec.name: spec
+    for spec in [
+        IdentitySpec(
+            "jacobian",
+            "∂σ_i/∂z_j = σ_i(δ_ij − σ_j)",
+            (_I, _J),
+            cf.jacobian_closed_form,
+            lambda ctx, e: ctx.jacobian(e[0], e[1]),
+            equivariant=_equivariant("sigma"),
+        ),
+        IdentitySpec(
+            "jacobian_symmetric",
+            "J_ij = J_ji",
+            (_I, _J),
+            cf.jacobian_closed_form,
+            lambda ctx, e: ctx.jacobian(e[1], e[0]),
+            equivariant=_equivariant("sigma"),
+        ),
+        IdentitySpec(
+            "jacobian_rows_sum_to_zero",
+            "J·1 = 0",
+            (_I,),
+            cf.zero,
+            _row_sum,
+            equivariant=_equivariant("sigma"),
+        ),
+        IdentitySpec(
+            "vjp",
+            "Jᵀg = σ ⊙ (g − ⟨g, σ⟩)",
+            (_J,),
+            cf.vjp_closed_form,
+            _vjp,
+            equivariant=_equivariant("sigma"),
+        ),
+        IdentitySpec(
+            "log_softmax_jacobian",
+            "∂ log σ_i/∂z_j = δ_ij − σ_j  (I − 1σᵀ)",
+            (_I, _J),
+            cf.log_softmax_jacobian_closed_form,
+            lambda ctx, e: _d(ctx, ctx.log_sigma[e[0]], e[1]),
+            equivariant=_equivariant("log_sigma"),
+        ),
+        IdentitySpec(
+            "logsumexp_gradient",
+            "∇ logsumexp = σ",
+            (_J,),
+            cf.logsumexp_gradient_closed_form,
+            lambda ctx, e: _d(ctx, ctx.lse, e[0]),
+            equivariant=_equivariant("lse"),
+        ),
+        IdentitySpec(
+            "logsumexp_hessian",
+            "∇² logsumexp = J:  ∂²lse/∂z_j∂z_k = σ_j(δ_jk − σ_k)",
+            (_J, _K),
+            cf.logsumexp_hessian_closed_form,
+            lambda ctx, e: _d(ctx, ctx.lse, e[0], e[1]),
+            equivariant=_equivariant("lse"),
+        ),
+        IdentitySpec(
+            "cross_entropy_gradient",
+            "∂/∂z_j (−Σ_i y_i log σ_i) = σ_j − y_j  when Σ y = 1",
+            (_J,),
+            cf.cross_entropy_gradient_closed_form,
+            lambda ctx, e: _d(ctx, ctx.cross_entropy, e[0]),
+            equivariant=_equivariant("cross_entropy"),
+            reduce=FixedKContext.sum_to_one,
+            assumptions=("Σ_i y_i = 1 (used as y_K = 1 − Σ_{i<K} y_i)",),
+        ),
+        IdentitySpec(
+            "second_derivative",
+            "∂²σ_i/∂z_j∂z_k = σ_i[(δ_ij − σ_j)(δ_ik − σ_k) − σ_j(δ_jk − σ_k)]",
+            (_I, _J, _K),
+            cf.second_derivative_closed_form,
+            lambda ctx, e: _d(ctx, ctx.jacobian(e[0], e[1]), e[2]),
+            equivariant=_equivariant("sigma"),
+        ),
+        IdentitySpec(
+            "shift_invariance",
+            "σ(z + c) = σ(z)",
+            (_I,),
+            cf.softmax_value,
+            lambda ctx, e: ctx.shifted_by_c[e[0]],
+            equivariant=_equivariant("sigma", "shifted_by_c"),
+        ),
+        IdentitySpec(
+            "max_shifted_form",
+            "e^{z_i − m}/Σ_k e^{z_k − m} = σ_i  (any m, in particular m = max_k z_k)",
+            (_I,),
+            cf.softmax_value,
+            lambda ctx, e: ctx.max_shifted[e[0]],
+            equivariant=_equivariant("sigma", "max_shifted"),
+        ),
+        IdentitySpec(
+            "jacobian_temperature",
+            "∂σ_i/∂z_j = (1/T) σ_i(δ_ij − σ_j),  σ = softmax(z/T)",
+            (_I, _J),
+            lambda: cf.jacobian_closed_form(temperature=True),
+            lambda ctx, e: _d(ctx, ctx.sigma_temperature[e[0]], e[1]),
+            values="sigma_temperature",
+            equivariant=_equivariant("sigma_temperature"),
+        ),
+        IdentitySpec(
+            "log_softmax_jacobian_temperature",
+            "∂ log σ_i/∂z_j = (δ_ij − σ_j)/T,  σ = softmax(z/T)",
+            (_I, _J),
+            lambda: cf.log_softmax_jacobian_closed_form(temperature=True),
+            lambda ctx, e: _d(ctx, ctx.log_sigma_temperature[e[0]], e[1]),
+            values="sigma_temperature",
+            equivariant=_equivariant("log_sigma_temperature"),
+        ),
+    ]
+}
+SIGMOID = "sigmoid_k2"
+ALL_NAMES = (*IDENTITIES, SIGMOID)
+
+
+def resolve_mode(size: int, mode: str) -> str:
+    """``auto`` → exhaustive for K ≤ EXHAUSTIVE_MAX_K, permutation above."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if mode == "auto":
+        return "exhaustive" if size <= EXHAUSTIVE_MAX_K else "permutation"
+    return mode
+
+
+def _check_size(size: int) -> None:
+    if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= MAX_K:
+        raise ValueError(f"K must be an integer in 1..{MAX_K}, got {size!r}")
+
+
+def representative_entries(arity: int, size: int) -> list[Entry]:
+    """One index tuple (0-based) per orbit of S_K acting on {1..K}^arity: the set partitions of
+    the positions, each block labelled in order of first appearance, with ≤ K blocks."""
+    entries = []
+    for labels in itertools.product(range(arity), repeat=arity):
+        canonical = all(labels[n] <= max(labels[:n], default=-1) + 1 for n in range(arity))
+        if canonical and max(labels) < size:
+            entries.append(tuple(labels))
+    return entries
+
+
+def _residual_text(ctx: FixedKContext, residual: Poly) -> str:
+    names: dict[int, sp.Expr] = {}
+    legend = ""
+    for atom in ctx.ring.inverse_atoms([residual]):
+        argument = ctx.ring.atom_argument(atom)
+        if argument is not None and len(argument.terms) == ctx.size and ctx.size > 1:
+            # The partition sum: shown as S, with its first term as a legend.
+            names[atom] = 1 / sp.Symbol("S")
+            first = ctx.ring.to_sympy(Poly(dict([next(iter(argument.terms.items()))])))
+            legend = f"  (S = {first} + … + {ctx.size} terms)"
+    text = str(ctx.ring.to_sympy(residual, names)) + legend
+    return text if len(text) <= RESIDUAL_CHARS else text[: RESIDUAL_CHARS - 1] + "…"
+
+
+def _prove_with(
+    ctx: FixedKContext, spec: IdentitySpec, closed_form: sp.Expr, mode: str
+) -> ProofResult:
+    start = time.perf_counter()
+    arity = len(spec.indices)
+    vectors = {"s": getattr(ctx, spec.values), "y": ctx.y_vector, "g": ctx.g_vector}
+    try:
+        template = compile_template(closed_form, spec.indices, ctx.ring, vectors, ctx.size, cf.K)
+    except RingConversionError as exc:
+        return ProofResult(
+            spec.name, spec.statement, False, "closed form rejected", 0.0, residual=str(exc)
+        )
+    method = "exact ring, every entry"
+    entries: Iterable[Entry] = itertools.product(range(ctx.size), repeat=arity)
+    if mode == "permutation":
+        if not template.index_generic:
+            method = "exact ring, every entry (closed form not index-generic)"
+        elif not spec.equivariant(ctx):
+            method = "exact ring, every entry (equivariance check failed)"
+        else:
+            reps = representative_entries(arity, ctx.size)
+            shown = ", ".join("(" + ",".join(str(n + 1) for n in e) + ")" for e in reps)
+            method = f"permutation symmetry (S_K-equivariant both sides): entries {shown}"
+            entries = reps
+    checked = 0
+    for entry in entries:
+        checked += 1
+        one_based = tuple(n + 1 for n in entry)
+        try:
+            residual = spec.derived(ctx, entry) - template.evaluate(one_based)
+        except RingConversionError as exc:
+            return _failure(spec, method, start, checked, one_based, str(exc))
+        if spec.reduce is not None:
+            residual = spec.reduce(ctx, residual)
+        zero, cleared = ctx.ring.is_identically_zero(residual)
+        if not zero:
+            return _failure(spec, method, start, checked, one_based, _residual_text(ctx, residual))
+        del cleared
+    return ProofResult(
+        spec.name,
+        spec.statement,
+        True,
+        method,
+        time.perf_counter() - start,
+        checked,
+        assumptions=spec.assumptions,
+    )
+
+
+def _failure(
+    spec: IdentitySpec, method: str, start: float, checked: int, entry: Entry, residual: str
+) -> ProofResult:
+    return ProofResult(
+        spec.name,
+        spec.statement,
+        False,
+        method,
+        time.perf_counter() - start,
+        checked,
+        entry,
+        residual,
+        spec.assumptions,
+    )
+
+
+def prove_sigmoid(closed_form: sp.Expr | None = None) -> ProofResult:
+    """K = 2: σ(z₁, z₂) = (sigmoid(z₁ − z₂), sigmoid(z₂ − z₁)), sigmoid(x) = 1/(1 + e^{−x}).
+
+    ``closed_form`` is an expression in ``closed_forms.x`` (default `closed_forms.sigmoid()`).
+    """
+    start = time.perf_counter()
+    form = cf.sigmoid() if closed_form is None else closed_form
+    ctx = FixedKContext(2)
+    statement = "K = 2: σ(z)₁ = 1/(1 + e^{−(z₁ − z₂)})"
+    z1, z2 = ctx.z
+    for n, argument in enumerate((z1 - z2, z2 - z1)):
+        try:
+            closed = ctx.ring.convert(form.xreplace({cf.x: argument}))
+        except RingConversionError as exc:
+            return ProofResult(
+                SIGMOID, statement, False, "closed form rejected", 0.0, 0, None, str(exc)
+            )
+        residual = ctx.sigma[n] - closed
+        zero, _ = ctx.ring.is_identically_zero(residual)
+        if not zero:
+            return ProofResult(
+                SIGMOID,
+                statement,
+                False,
+                "exact ring at K = 2",
+                time.perf_counter() - start,
+                n + 1,
+                (n + 1,),
+                _residual_text(ctx, residual),
+            )
+    return ProofResult(
+        SIGMOID, statement, True, "exact ring at K = 2", time.perf_counter() - start, 2
+    )
+
+
+def prove_identity(
+    name: str,
+    size: int,
+    closed_form: sp.Expr | None = None,
+    mode: str = "auto",
+    context: FixedKContext | None = None,
+) -> ProofResult:
+    """Prove one identity (a key of IDENTITIES, or "sigmoid_k2") for K = ``size``.
+
+    ``closed_form`` replaces the default template (see `closed_forms`); ``mode`` is auto,
+    exhaustive or permutation.
+    """
+    _check_size(size)
+    if name == SIGMOID:
+        return prove_sigmoid(closed_form)
+    spec = IDENTITIES.get(name)
+    if spec is None:
+        raise ValueError(f"unknown identity {name!r}; known: {', '.join(ALL_NAMES)}")
+    ctx = context if context is not None else FixedKContext(size)
+    form = spec.closed_form() if closed_form is None else closed_form
+    return _prove_with(ctx, spec, form, resolve_mode(size, mode))
+
+
+def prove_all(
+    size: int,
+    mode: str = "auto",
+    closed_forms: Mapping[str, sp.Expr] | None = None,
+    names: Sequence[str] | None = None,
+) -> list[ProofResult]:
+    """Prove every fixed-K identity (ALL_NAMES, or ``names``) for K = ``size``.
+
+    ``closed_forms`` maps identity names to replacement templates (to test that wrong ones fail).
+    """
+    _check_size(size)
+    overrides = dict(closed_forms or {})
+    unknown = set(overrides) - set(ALL_NAMES)
+    if unknown:
+        raise ValueError(f"unknown identities in closed_forms: {', '.join(sorted(unknown))}")
+    ctx = FixedKContext(size)
+    return [
+        prove_identity(name, size, overrides.get(name), mode, ctx)
+        for name in (names if names is not None else ALL_NAMES)
+    ]

@@ -1,0 +1,485 @@
+"""Exact differential algebra for the fixed-K proofs: Laurent polynomials over ℚ in "atoms".
+
+A SymPy expression built from logits z_1..z_K (plus parameters such as T, c, y_i, g_i) is converted
+into a sparse Laurent polynomial whose variables are *atoms*:
+
+* symbols (logits and parameters), allowed negative exponents (T⁻¹);
+* exponentials e^{u}, one atom per base u, with e^{n·u} = (e^{u})^n for integer n, so
+  e^{z₂ − z₁} = E₂·E₁⁻¹ (the exponential is a group homomorphism, hence Laurent exponents);
+* logarithms log b and reciprocals 1/b of non-monomial expressions b (e.g. R = 1/Σ_k e^{z_k}).
+
+Each atom carries its derivative with respect to z_j (the chain rule):
+∂z_k/∂z_j = δ_kj, ∂e^{u}/∂z_j = e^{u}·∂u/∂z_j, ∂log b/∂z_j = (1/b)·∂b/∂z_j,
+∂(1/b)/∂z_j = −(1/b)²·∂b/∂z_j. Extended to polynomials by the product rule, this is a derivation
+equal to ∂/∂z_j on the functions the polynomials denote, so ``derivative`` *is* differentiation.
+
+Equality test (exact): a residual P is zero if it is the zero polynomial; otherwise every
+reciprocal atom 1/b is cleared (multiply by b^d, replace (1/b)^e by b^{d−e}), giving a Laurent
+polynomial Q in symbols and exponentials only. Q = 0 as a polynomial proves P = 0 as a function
+wherever the denominators are non-zero (they are sums of exponentials: positive). The atoms left
+in Q (z_k, e^{z_k}, log Σe^{z_k}, parameters) are algebraically independent as functions, so a
+non-zero Q means the identity is false, and Q is reported as the residual.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+import sympy as sp
+
+__all__ = ["Poly", "RingConversionError", "SymbolicRing"]
+
+Coefficient = int | Fraction
+# A monomial: sorted ((atom id, non-zero exponent), ...).
+Monomial = tuple[tuple[int, int], ...]
+
+
+class RingConversionError(ValueError):
+    """The expression uses an operation the exact ring does not model (e.g. sqrt, sin)."""
+
+
+def _mul_monomials(a: Monomial, b: Monomial) -> Monomial:
+    if not a:
+        return b
+    if not b:
+        return a
+    exponents = dict(a)
+    for atom, e in b:
+        total = exponents.get(atom, 0) + e
+        if total:
+            exponents[atom] = total
+        else:
+            del exponents[atom]
+    return tuple(sorted(exponents.items()))
+
+
+def _generators(size: int) -> list[list[int]]:
+    """The transposition (1 2) and the cycle (1 2 … K), 0-based; they generate S_K."""
+    if size < 2:
+        return []
+    swap = [1, 0, *range(2, size)]
+    cycle = [*range(1, size), 0]
+    return [swap, cycle]
+
+
+class Poly:
+    """Sparse Laurent polynomial over ℚ: {monomial: coefficient}, zero coefficients never stored."""
+
+    __slots__ = ("terms",)
+
+    def __init__(self, terms: Mapping[Monomial, Coefficient] | None = None) -> None:
+        self.terms: dict[Monomial, Coefficient] = (
+            {m: c for m, c in terms.items() if c} if terms else {}
+        )
+
+    @classmethod
+    def constant(cls, value: Coefficient) -> Poly:
+        return cls({(): value}) if value else cls()
+
+    @classmethod
+    def atom(cls, atom_id: int, exponent: int = 1) -> Poly:
+        return cls({((atom_id, exponent),): 1})
+
+    def is_zero(self) -> bool:
+        return not self.terms
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Poly) and self.terms == other.terms
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self.terms.items()))
+
+    def __repr__(self) -> str:
+        return f"Poly({self.terms!r})"
+
+    def __add__(self, other: Poly) -> Poly:
+        if not other.terms:
+            return self
+        if not self.terms:
+            return other
+        terms = dict(self.terms)
+        for m, c in other.terms.items():
+            total = terms.get(m, 0) + c
+            if total:
+                terms[m] = total
+            else:
+                terms.pop(m, None)
+        result = Poly()
+        result.terms = terms
+        return result
+
+    def __neg__(self) -> Poly:
+        result = Poly()
+        result.terms = {m: -c for m, c in self.terms.items()}
+        return result
+
+    def __sub__(self, other: Poly) -> Poly:
+        return self + (-other)
+
+    def __mul__(self, other: Poly) -> Poly:
+        if not self.terms or not other.terms:
+            return Poly()
+        terms: dict[Monomial, Coefficient] = {}
+        for ma, ca in self.terms.items():
+            for mb, cb in other.terms.items():
+                m = _mul_monomials(ma, mb)
+                total = terms.get(m, 0) + ca * cb
+                if total:
+                    terms[m] = total
+                else:
+                    terms.pop(m, None)
+        result = Poly()
+        result.terms = terms
+        return result
+
+    def scale(self, factor: Coefficient) -> Poly:
+        if not factor:
+            return Poly()
+        result = Poly()
+        result.terms = {m: c * factor for m, c in self.terms.items()}
+        return result
+
+    def __pow__(self, n: int) -> Poly:
+        if n < 0:
+            raise ValueError("negative power of a polynomial: use a reciprocal atom")
+        result, base = Poly.constant(1), self
+        while n:
+            if n & 1:
+                result = result * base
+            base = base * base
+            n >>= 1
+        return result
+
+    def atoms(self) -> set[int]:
+        return {a for m in self.terms for a, _ in m}
+
+    def single_atom(self) -> tuple[int, int] | None:
+        """(atom, exponent) when the polynomial is exactly atom**exponent, else None."""
+        if len(self.terms) == 1:
+            ((m, c),) = self.terms.items()
+            if c == 1 and len(m) == 1:
+                return m[0]
+        return None
+
+
+def _reciprocal(c: Coefficient) -> Coefficient:
+    inverse = Fraction(1) / c
+    return int(inverse) if inverse.denominator == 1 else inverse
+
+
+def _coefficient(number: sp.Rational) -> Coefficient:
+    p, q = int(number.p), int(number.q)
+    return p if q == 1 else Fraction(p, q)
+
+
+@dataclass(frozen=True)
+class _Atom:
+    kind: str  # "symbol" | "exp" | "log" | "inv"
+    expr: sp.Expr  # the symbol, the exponential's base u, or the log/reciprocal argument b
+    argument: Poly | None = None  # ring form of u or b
+
+
+class SymbolicRing:
+    """Converts SymPy expressions in the logits into `Poly`, differentiates and tests for zero.
+
+    ``logits`` are the differentiation variables z_1..z_K; every other symbol is a parameter
+    (∂/∂z_j = 0). Conversion results are memoised per (hash-consed) SymPy node, so a shared
+    denominator Σ_k e^{z_k} is converted once however many σ_i use it.
+    """
+
+    def __init__(
+        self, logits: Sequence[sp.Symbol], families: Sequence[Sequence[sp.Symbol]] = ()
+    ) -> None:
+        self.logits = tuple(logits)
+        self._atoms: list[_Atom] = []
+        self._atom_ids: dict[tuple[str, sp.Expr], int] = {}
+        self._atom_by_argument: dict[tuple[str, Poly], int] = {}
+        self._logit_atom: dict[int, int] = {}  # logit position (0-based) -> atom id
+        self._atom_logit: dict[int, int] = {}  # atom id -> logit position
+        for position, symbol in enumerate(self.logits):
+            atom = self._atom("symbol", symbol)
+            self._logit_atom[position] = atom
+            self._atom_logit[atom] = position
+        # Indexed families (logits, targets y, cotangents g): permutations act on all at once.
+        self._family_of: dict[int, tuple[int, int]] = {}  # atom -> (family, position)
+        self._families: list[list[int]] = []
+        for number, family in enumerate((self.logits, *families)):
+            if len(family) != len(self.logits):
+                raise ValueError("every indexed family must have K members")
+            atoms = [self._atom("symbol", symbol) for symbol in family]
+            self._families.append(atoms)
+            for position, atom in enumerate(atoms):
+                self._family_of[atom] = (number, position)
+        self._memo: dict[sp.Basic, Poly] = {}
+        self._atom_derivatives: dict[tuple[int, int], Poly] = {}
+
+    # -- atoms ---------------------------------------------------------------------------------
+    def _atom(self, kind: str, expr: sp.Expr, argument: Poly | None = None) -> int:
+        key = (kind, expr)
+        atom = self._atom_ids.get(key)
+        if atom is None:
+            atom = len(self._atoms)
+            self._atoms.append(_Atom(kind, expr, argument))
+            self._atom_ids[key] = atom
+            if argument is not None:
+                self._atom_by_argument.setdefault((kind, argument), atom)
+        return atom
+
+    def logit_atom(self, position: int) -> int:
+        """Atom id of z_{position+1}."""
+        return self._logit_atom[position]
+
+    def symbol(self, symbol: sp.Symbol) -> Poly:
+        """The ring element of a symbol (logit or parameter)."""
+        return self.convert(symbol)
+
+    def atom_kind(self, atom: int) -> str:
+        return self._atoms[atom].kind
+
+    def atom_argument(self, atom: int) -> Poly | None:
+        return self._atoms[atom].argument
+
+    def reciprocal_of(self, poly: Poly) -> tuple[int, Poly] | None:
+        """(atom, b) when ``poly`` is exactly the reciprocal atom 1/b, else None."""
+        single = poly.single_atom()
+        if single is None or single[1] != 1 or self._atoms[single[0]].kind != "inv":
+            return None
+        argument = self._atoms[single[0]].argument
+        assert argument is not None
+        return single[0], argument
+
+    # -- conversion ----------------------------------------------------------------------------
+    def convert(self, expr: sp.Basic) -> Poly:
+        """Ring form of a SymPy expression (rational functions of symbols, exp and log)."""
+        cached = self._memo.get(expr)
+        if cached is None:
+            cached = self._convert(expr)
+            self._memo[expr] = cached
+        return cached
+
+    def _convert(self, expr: sp.Basic) -> Poly:
+        if isinstance(expr, sp.Rational):
+            return Poly.constant(_coefficient(expr))
+        if isinstance(expr, sp.Add):
+            total = Poly()
+            for arg in expr.args:
+                total = total + self.convert(arg)
+            return total
+        if isinstance(expr, sp.Mul):
+            product = Poly.constant(1)
+            for arg in expr.args:
+                product = product * self.convert(arg)
+            return product
+        if isinstance(expr, sp.Pow):
+            return self._convert_power(expr)
+        if isinstance(expr, sp.exp):
+            return self._convert_exp(expr.args[0])
+        if isinstance(expr, sp.log):
+            argument = self.convert(expr.args[0])
+            return Poly.atom(self._atom("log", expr.args[0], argument))
+        if isinstance(expr, sp.Symbol):
+            return Poly.atom(self._atom("symbol", expr))
+        raise RingConversionError(f"cannot represent {type(expr).__name__} exactly: {expr}")
+
+    def _convert_power(self, expr: sp.Pow) -> Poly:
+        base, exponent = expr.args
+        if base is sp.E:
+            return self._convert_exp(exponent)
+        if not (isinstance(exponent, sp.Integer)):
+            raise RingConversionError(f"non-integer power {exponent} in {expr}")
+        n = int(exponent)
+        converted = self.convert(base)
+        if n >= 0:
+            return converted**n
+        # A monomial in symbols/exponentials has a Laurent inverse; anything else gets 1/b.
+        if len(converted.terms) == 1:
+            ((monomial, c),) = converted.terms.items()
+            if all(self._atoms[a].kind in ("symbol", "exp") for a, _ in monomial):
+                inverse = tuple((a, -e) for a, e in monomial)
+                return Poly({inverse: _reciprocal(c)}) ** (-n)
+        return Poly.atom(self._atom("inv", base, converted), -n)
+
+    def _convert_exp(self, argument: sp.Expr) -> Poly:
+        """e^{Σ c_t u_t} = Π (e^{u_t/q_t})^{p_t} for rational c_t = p_t/q_t (expanded first)."""
+        product = Poly.constant(1)
+        for term in sp.Add.make_args(sp.expand(argument)):
+            coefficient, base = term.as_coeff_Mul()
+            if not isinstance(coefficient, sp.Rational):
+                base, coefficient = term, sp.S.One
+            p, q = int(coefficient.p), int(coefficient.q)
+            base = base / q if q != 1 else base
+            if base == 1:  # e^{p/q}: a constant atom (never appears in softmax expressions)
+                base, p = sp.Rational(p, q), 1
+            atom = self._atom("exp", base, self.convert(base))
+            product = product * Poly.atom(atom, p)
+        return product
+
+    # -- differentiation -----------------------------------------------------------------------
+    def derivative(self, poly: Poly, position: int) -> Poly:
+        """∂poly/∂z_{position+1}, by the product rule over atoms (chain rule per atom)."""
+        total: dict[Monomial, Coefficient] = {}
+        for monomial, c in poly.terms.items():
+            for index, (atom, e) in enumerate(monomial):
+                d_atom = self._atom_derivative(atom, position)
+                if d_atom.is_zero():
+                    continue
+                if e == 1:
+                    rest = monomial[:index] + monomial[index + 1 :]
+                else:
+                    rest = (*monomial[:index], (atom, e - 1), *monomial[index + 1 :])
+                for m, dc in d_atom.terms.items():
+                    product = _mul_monomials(rest, m)
+                    value = total.get(product, 0) + c * e * dc
+                    if value:
+                        total[product] = value
+                    else:
+                        total.pop(product, None)
+        result = Poly()
+        result.terms = total
+        return result
+
+    def _atom_derivative(self, atom: int, position: int) -> Poly:
+        key = (atom, position)
+        cached = self._atom_derivatives.get(key)
+        if cached is not None:
+            return cached
+        info = self._atoms[atom]
+        if info.kind == "symbol":
+            result = Poly.constant(1 if self._atom_logit.get(atom) == position else 0)
+        else:
+            assert info.argument is not None
+            d_argument = self.derivative(info.argument, position)
+            if info.kind == "exp":  # (e^u)' = e^u u'
+                result = Poly.atom(atom) * d_argument
+            elif info.kind == "log":  # (log b)' = b'/b
+                reciprocal = self._atom("inv", info.expr, info.argument)
+                result = Poly.atom(reciprocal) * d_argument
+            else:  # (1/b)' = −b'/b²
+                result = -(Poly.atom(atom, 2) * d_argument)
+        self._atom_derivatives[key] = result
+        return result
+
+    # -- permutations ---------------------------------------------------------------------------
+    def permute(
+        self, poly: Poly, permutation: Sequence[int], memo: dict[int, int | None] | None = None
+    ) -> Poly | None:
+        """poly with every indexed atom x_k replaced by x_{π(k)} (π given 0-based), or None
+        when the image of an exp/log/reciprocal atom is not an atom of this ring (then no
+        equivariance can be concluded). ``memo`` caches atom images across calls for one π."""
+        memo = {} if memo is None else memo
+        terms: dict[Monomial, Coefficient] = {}
+        for monomial, c in poly.terms.items():
+            image: list[tuple[int, int]] = []
+            for atom, e in monomial:
+                mapped = self._permute_atom(atom, permutation, memo)
+                if mapped is None:
+                    return None
+                image.append((mapped, e))
+            terms[tuple(sorted(image))] = c
+        return Poly(terms)
+
+    def _permute_atom(
+        self, atom: int, permutation: Sequence[int], memo: dict[int, int | None]
+    ) -> int | None:
+        if atom in memo:
+            return memo[atom]
+        info = self._atoms[atom]
+        result: int | None
+        if atom in self._family_of:
+            family, position = self._family_of[atom]
+            result = self._families[family][permutation[position]]
+        elif info.kind == "symbol":
+            result = atom
+        else:
+            assert info.argument is not None
+            image = self.permute(info.argument, permutation, memo)
+            result = None if image is None else self._atom_by_argument.get((info.kind, image))
+        memo[atom] = result
+        return result
+
+    def is_equivariant(self, vector: Sequence[Poly]) -> bool:
+        """v(Pz) = P v(z) for every permutation P (v a function of all indexed families).
+
+        Checked for the two generators of the symmetric group S_K, the transposition (1 2) and
+        the cycle (1 2 … K): v_{π(i)} = π·v_i for each. O(K) for softmax-like vectors.
+        """
+        size = len(vector)
+        for permutation in _generators(size):
+            memo: dict[int, int | None] = {}
+            for position, component in enumerate(vector):
+                image = self.permute(component, permutation, memo)
+                if image is None or image != vector[permutation[position]]:
+                    return False
+        return len(vector) == len(self.logits)
+
+    def is_invariant(self, poly: Poly) -> bool:
+        """f(Pz) = f(z) for every permutation P (checked on the generators of S_K)."""
+        return all(
+            self.permute(poly, permutation) == poly for permutation in _generators(len(self.logits))
+        )
+
+    # -- substitution and zero test ------------------------------------------------------------
+    def substitute(self, poly: Poly, atom: int, replacement: Poly) -> Poly:
+        """poly with atom → replacement (non-negative exponents of ``atom`` only)."""
+        total = Poly()
+        for monomial, c in poly.terms.items():
+            exponent = dict(monomial).get(atom, 0)
+            if exponent < 0:
+                raise ValueError("cannot substitute into a negative power")
+            rest = tuple((a, e) for a, e in monomial if a != atom)
+            total = total + Poly({rest: c}) * replacement**exponent
+        return total
+
+    def clear_denominators(self, poly: Poly) -> Poly:
+        """Multiply by b^d for every reciprocal atom 1/b (max exponent d) and drop the atoms."""
+        while True:
+            reciprocals = [a for a in poly.atoms() if self._atoms[a].kind == "inv"]
+            if not reciprocals:
+                return poly
+            atom = reciprocals[0]
+            argument = self._atoms[atom].argument
+            assert argument is not None
+            degree = max(dict(m).get(atom, 0) for m in poly.terms)
+            powers = [argument**n for n in range(degree + 1)]
+            cleared = Poly()
+            for monomial, c in poly.terms.items():
+                exponent = dict(monomial).get(atom, 0)
+                rest = tuple((a, e) for a, e in monomial if a != atom)
+                cleared = cleared + Poly({rest: c}) * powers[degree - exponent]
+            poly = cleared
+
+    def is_identically_zero(self, poly: Poly) -> tuple[bool, Poly]:
+        """(True, 0) when poly denotes the zero function, else (False, cleared residual)."""
+        if poly.is_zero():
+            return True, poly
+        cleared = self.clear_denominators(poly)
+        return cleared.is_zero(), cleared
+
+    # -- back to SymPy -------------------------------------------------------------------------
+    def to_sympy(self, poly: Poly, names: Mapping[int, sp.Expr] | None = None) -> sp.Expr:
+        """SymPy expression of ``poly``; ``names`` maps atoms to short stand-ins (e.g. 1/S)."""
+        names = names or {}
+        terms = []
+        for monomial, c in poly.terms.items():
+            factors: list[sp.Expr] = [sp.Rational(c.numerator, c.denominator)]
+            for atom, e in monomial:
+                factors.append(self._atom_expr(atom, names) ** e)
+            terms.append(sp.Mul(*factors))
+        return sp.Add(*terms)
+
+    def _atom_expr(self, atom: int, names: Mapping[int, sp.Expr]) -> sp.Expr:
+        if atom in names:
+            return names[atom]
+        info = self._atoms[atom]
+        if info.kind == "symbol":
+            return info.expr
+        if info.kind == "exp":
+            return sp.exp(info.expr)
+        if info.kind == "log":
+            return sp.log(info.expr)
+        return 1 / info.expr
+
+    def inverse_atoms(self, polys: Iterable[Poly]) -> set[int]:
+        return {a for p in polys for a in p.atoms() if self._atoms[a].kind == "inv"}
