@@ -1,0 +1,33 @@
+"""Validation of softmax implementations against correctly rounded reference vectors.
+
+``symsoftmax.validate(fn, op="softmax", dtype="float32", suite="quick")`` calls ``fn`` on every
+test, measures each output's error in ulps against the exact value and its normwise relative
+error, judges it by a pass rule (by default the Blanchard–Higham–Higham bound of the shifted
+algorithm), checks properties (sum to one, range, monotonicity, shift and permutation
+invariance, determinism) and returns a :class:`ValidationReport`. ``score`` does the same for
+outputs computed elsewhere (any language) and stored as JSON. See docs/validation.md.
+
+Modules: metrics (ulp and normwise errors), bounds, checks (pass rules), properties, runner
+(time limits, shape and dtype checks, batching), adapters (torch, jax), sources (vectors and
+their cache), report, plot, score, target (CLI TARGET loading).
+"""
+
+from __future__ import annotations
+
+from symsoftmax.validation.checks import MODES, PassRule
+from symsoftmax.validation.core import judge, validate
+from symsoftmax.validation.properties import PropertyResult
+from symsoftmax.validation.report import TestResult, ValidationReport
+from symsoftmax.validation.score import read_outputs, score
+
+__all__ = [
+    "MODES",
+    "PassRule",
+    "PropertyResult",
+    "TestResult",
+    "ValidationReport",
+    "judge",
+    "read_outputs",
+    "score",
+    "validate",
+]

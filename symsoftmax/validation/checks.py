@@ -1,0 +1,221 @@
+"""The verdict on one test: the candidate's outputs against the exact values, by pass rule.
+
+Modes (:class:`PassRule`):
+
+* ``bound`` (default): every output within the bound of :mod:`symsoftmax.validation.bounds`
+  (the published Blanchard–Higham–Higham bound of the shifted algorithm, or its probabilistic
+  √n form where the worst case is vacuous);
+* ``faithful``: every component under 1 ulp of its exact value;
+* ``correctly-rounded``: every component equal to the correctly rounded value (0.5 ulp);
+* ``max-ulp``: every component within ``max_ulp`` ulps.
+
+In every mode NaN and ±inf must appear exactly where the correctly rounded output has them, and
+an "acceptable" test passes when any one of its allowed answers passes (alternative answers are
+compared against their own, correctly rounded, values). With ``ftz`` a zero where the correctly
+rounded value is subnormal counts as right (hardware that flushes subnormal results).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from symsoftmax.errors import InputError
+from symsoftmax.formats import Format
+from symsoftmax.rounding import format_hex
+from symsoftmax.validation.bounds import Bound, output_bounds
+from symsoftmax.validation.metrics import ExactValues, normwise_error, special_mismatch, ulp_errors
+from symsoftmax.vectors.model import TestCase
+
+__all__ = ["MODES", "Evaluation", "PassRule", "PreparedTest", "evaluate"]
+
+MODES = ("bound", "faithful", "correctly-rounded", "max-ulp")
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class PassRule:
+    """How a test passes: the mode, its ulp limit, and the flush-to-zero allowance."""
+
+    mode: str = "bound"
+    max_ulp: float | None = None
+    ftz: bool = False
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise InputError(f"unknown mode {self.mode!r}; expected one of {', '.join(MODES)}")
+        if self.mode == "max-ulp" and (self.max_ulp is None or not self.max_ulp >= 0):
+            raise InputError("mode max-ulp needs a limit: max_ulp ≥ 0 (--max-ulp N)")
+
+    @classmethod
+    def make(cls, mode: str = "bound", max_ulp: float | None = None, ftz: bool = False) -> PassRule:
+        """A rule from user options: ``max_ulp`` alone selects the max-ulp mode."""
+        if max_ulp is not None and mode == "bound":
+            mode = "max-ulp"
+        return cls(mode, None if max_ulp is None else float(max_ulp), ftz)
+
+    def describe(self) -> str:
+        text = {
+            "bound": "within the Blanchard–Higham–Higham bound of the shifted algorithm",
+            "faithful": "faithful (every component under 1 ulp)",
+            "correctly-rounded": "correctly rounded (every component equal to expected)",
+            "max-ulp": f"every component within {self.max_ulp or 0:g} ulp",
+        }[self.mode]
+        return text + (", subnormal results may flush to zero" if self.ftz else "")
+
+
+@dataclass(frozen=True)
+class PreparedTest:
+    """A test with its exact values parsed once (see :class:`ExactValues`)."""
+
+    test: TestCase
+    exact: dict[str, ExactValues]
+
+    @classmethod
+    def of(cls, test: TestCase) -> PreparedTest:
+        exact = {
+            key: ExactValues.parse(test.exact[key], where=f"tcId {test.tc_id} exact {key}")
+            for key in test.expected
+        }
+        return cls(test, exact)
+
+    def answers(self) -> list[tuple[str, dict[str, FloatArray], dict[str, ExactValues]]]:
+        """(name, rounded outputs, exact values) of every allowed answer, the expected first."""
+        test = self.test
+        first = "expected"
+        others = []
+        for answer in test.acceptable:
+            if _same_outputs(answer.outputs, test.expected):
+                first = answer.name
+                continue
+            exact = {
+                k: ExactValues(np.asarray(v, dtype=np.float64), np.zeros(np.shape(v)))
+                for k, v in answer.outputs.items()
+            }
+            others.append((answer.name, dict(answer.outputs), exact))
+        return [(first, dict(test.expected), self.exact), *others]
+
+
+def _same_outputs(a: Mapping[str, FloatArray], b: Mapping[str, FloatArray]) -> bool:
+    return a.keys() == b.keys() and all(
+        np.array_equal(np.asarray(a[k]), np.asarray(b[k]), equal_nan=True) for k in a
+    )
+
+
+@dataclass
+class Evaluation:
+    """The verdict on one test's outputs."""
+
+    passed: bool
+    reason: str  # why it failed ("" when it passed)
+    answer: str  # the allowed answer it was measured against
+    ulp: float  # largest component error in ulps (inf for a misplaced NaN/inf)
+    rel_error: float  # largest normwise relative error over the outputs
+    worst_key: str
+    worst_index: tuple[int, ...]
+    bounds: dict[str, Bound] = field(default_factory=dict)
+    bound_u: float = math.nan  # the primary output's bound, relative, in units of u
+
+    @property
+    def bound_form(self) -> str:
+        forms = {b.form for b in self.bounds.values()}
+        return "/".join(sorted(forms))
+
+
+def evaluate(
+    prepared: PreparedTest,
+    got: Mapping[str, FloatArray],
+    op: str,
+    fmt: Format,
+    rule: PassRule,
+) -> Evaluation:
+    """Judge ``got`` (float64 arrays of format values, keyed like ``expected``) by ``rule``."""
+    verdicts = [
+        _evaluate_answer(name, expected, exact, prepared.test, got, op, fmt, rule)
+        for name, expected, exact in prepared.answers()
+    ]
+    for verdict in verdicts:
+        if verdict.passed:
+            return verdict
+    return verdicts[0]
+
+
+def _evaluate_answer(
+    name: str,
+    expected: Mapping[str, FloatArray],
+    exact: Mapping[str, ExactValues],
+    test: TestCase,
+    got: Mapping[str, FloatArray],
+    op: str,
+    fmt: Format,
+    rule: PassRule,
+) -> Evaluation:
+    u = fmt.unit_roundoff
+    bounds = output_bounds(op, test.inputs, {k: v.hi for k, v in exact.items()}, fmt, ftz=rule.ftz)
+    reasons: list[str] = []
+    worst: tuple[float, str, tuple[int, ...]] = (-1.0, "", ())
+    rel_max = 0.0
+    bound_u = math.nan
+    for key, exp_values in expected.items():
+        exp_arr = np.asarray(exp_values, dtype=np.float64)
+        g = np.asarray(got[key], dtype=np.float64).reshape(exp_arr.shape)
+        ex = exact[key]
+        if rule.ftz:  # a flushed subnormal result is taken as the correctly rounded one
+            flushed = (g == 0) & np.isfinite(exp_arr) & (np.abs(exp_arr) < fmt.tiny)
+            g = np.where(flushed, exp_arr, g)
+        errors = ulp_errors(g, ex, exp_arr, fmt)
+        index = np.unravel_index(int(np.argmax(errors)), errors.shape) if errors.size else ()
+        key_ulp = float(errors[index]) if errors.size else 0.0
+        if key_ulp > worst[0]:
+            worst = (key_ulp, key, tuple(int(i) for i in index))
+        mismatch = special_mismatch(g, exp_arr)
+        abs_err, norm = normwise_error(g, ex, exp_arr)
+        rel = abs_err / norm if norm > 0 else (0.0 if abs_err == 0 else math.inf)
+        rel_max = max(rel_max, rel)
+        bound = bounds[key]
+        if math.isnan(bound_u) and norm > 0:
+            bound_u = bound.in_units_of_u(norm)
+        if mismatch.any():
+            at = tuple(int(i) for i in np.argwhere(mismatch)[0])
+            reasons.append(
+                f"{key}{list(at)}: got {format_hex(g[at])}, expected {format_hex(exp_arr[at])}"
+                f" ({int(mismatch.sum())} misplaced NaN/inf)"
+            )
+            continue
+        if rule.mode == "bound":
+            if abs_err > bound.absolute * (1 + 1e-9):
+                shown = (
+                    f"error {abs_err / norm / u:.4g} u > bound {bound.in_units_of_u(norm):.4g} u"
+                    if norm > 0
+                    else f"error {abs_err:.3g} > bound {bound.absolute:.3g}"
+                )
+                reasons.append(f"{key}: normwise {shown} ({bound.form})")
+        elif rule.mode == "correctly-rounded":
+            differs = ~((g == exp_arr) | (np.isnan(g) & np.isnan(exp_arr)))
+            if differs.any():
+                reasons.append(
+                    f"{key}: {int(differs.sum())} component(s) not correctly rounded, "
+                    f"worst {key_ulp:.4g} ulp"
+                )
+        else:
+            limit = 1.0 if rule.mode == "faithful" else float(rule.max_ulp or 0.0)
+            too_far = errors >= limit if rule.mode == "faithful" else errors > limit
+            if too_far.any():
+                relation = "≥" if rule.mode == "faithful" else ">"
+                reasons.append(f"{key}: {key_ulp:.4g} ulp {relation} {limit:g} ulp")
+    ulp_value, worst_key, worst_index = worst
+    return Evaluation(
+        passed=not reasons,
+        reason="; ".join(reasons),
+        answer=name,
+        ulp=max(ulp_value, 0.0),
+        rel_error=rel_max,
+        worst_key=worst_key,
+        worst_index=worst_index,
+        bounds=bounds,
+        bound_u=bound_u,
+    )

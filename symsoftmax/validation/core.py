@@ -1,0 +1,179 @@
+"""validate(fn, ...): run a candidate over the vectors and judge every output; judge(...) alone.
+
+The flow: resolve the vectors (:mod:`~symsoftmax.validation.sources`), call the candidate on
+every test (:mod:`~symsoftmax.validation.runner`), evaluate each output against the exact values
+by the pass rule (:mod:`~symsoftmax.validation.checks`), check the properties
+(:mod:`~symsoftmax.validation.properties`) and collect everything in a
+:class:`~symsoftmax.validation.report.ValidationReport`. ``symsoftmax score`` enters at
+:func:`judge` with outputs read from a file instead of computed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from symsoftmax.formats import get_format
+from symsoftmax.validation.adapters import get_adapter
+from symsoftmax.validation.checks import PassRule, PreparedTest, evaluate
+from symsoftmax.validation.properties import check_properties
+from symsoftmax.validation.report import TestResult, ValidationReport
+from symsoftmax.validation.runner import CallGuard, Candidate, Outcome
+from symsoftmax.validation.sources import resolve_vectors
+from symsoftmax.vectors.model import VectorFile
+
+__all__ = ["judge", "prepare", "validate"]
+
+_PREPARED: dict[int, tuple[weakref.ref[VectorFile], list[PreparedTest]]] = {}
+
+COMPANION_OP = {"softmax": "log_softmax", "log_softmax": "softmax"}
+
+
+def prepare(vf: VectorFile) -> list[PreparedTest]:
+    """The tests of ``vf`` with exact values parsed (memoized while ``vf`` is alive)."""
+    entry = _PREPARED.get(id(vf))
+    if entry is not None and entry[0]() is vf:
+        return entry[1]
+    prepared = [PreparedTest.of(test) for test in vf.tests()]
+    key = id(vf)
+    _PREPARED[key] = (weakref.ref(vf, lambda _ref: _PREPARED.pop(key, None)), prepared)
+    return prepared
+
+
+def _spread(z: Any) -> float:
+    finite = np.asarray(z)[np.isfinite(z)]
+    return float(finite.max() - finite.min()) if finite.size else math.nan
+
+
+def judge(
+    vf: VectorFile,
+    outcomes: Sequence[Outcome],
+    rule: PassRule,
+    *,
+    candidate_name: str,
+    source: str,
+    candidate: Candidate | None = None,
+    companion: Candidate | None = None,
+    properties: bool = True,
+    seed: int = 0,
+) -> ValidationReport:
+    """Evaluate outcomes (one per test of ``vf``, in order) and check the properties."""
+    fmt = get_format(vf.dtype)
+    prepared = prepare(vf)
+    results: list[TestResult] = []
+    for item, outcome in zip(prepared, outcomes, strict=True):
+        test = item.test
+        result = TestResult(
+            tc_id=test.tc_id,
+            flags=test.flags,
+            comment=test.comment,
+            result=test.result,
+            status="skipped" if outcome.kind == "skipped" else "error",
+            reason=outcome.problem,
+            inputs=test.inputs,
+            expected=test.expected,
+            got=outcome.outputs,
+            spread=_spread(test.inputs["z"]),
+            seconds=outcome.seconds,
+        )
+        if outcome.outputs is not None:
+            verdict = evaluate(item, outcome.outputs, vf.op, fmt, rule)
+            result.status = "pass" if verdict.passed else "fail"
+            result.reason = verdict.reason
+            result.ulp = verdict.ulp
+            result.rel_error = verdict.rel_error
+            result.bound_u = verdict.bound_u
+            result.bound_form = verdict.bound_form if rule.mode == "bound" else ""
+            result.answer = verdict.answer
+            result.worst_key = verdict.worst_key
+            result.worst_index = verdict.worst_index
+        results.append(result)
+    found = (
+        check_properties(
+            vf.op, fmt, prepared, outcomes, candidate, companion=companion, ftz=rule.ftz, seed=seed
+        )
+        if properties
+        else []
+    )
+    return ValidationReport(
+        op=vf.op,
+        dtype=vf.dtype,
+        rule=rule,
+        candidate=candidate_name,
+        source=source,
+        results=results,
+        properties=found,
+        notes=dict(vf.notes),
+    )
+
+
+def validate(
+    fn: Callable[..., Any],
+    op: str | None = None,
+    dtype: str | None = None,
+    *,
+    vectors: VectorFile | str | os.PathLike[str] | None = None,
+    suite: str | None = None,
+    seed: int = 0,
+    mode: str = "bound",
+    max_ulp: float | None = None,
+    ftz: bool = False,
+    batch: bool = False,
+    framework: str = "numpy",
+    timeout: float | None = 10.0,
+    properties: bool = True,
+    companion: Callable[..., Any] | None = None,
+    temperature: str = "auto",
+    name: str | None = None,
+) -> ValidationReport:
+    """Validate ``fn`` against reference vectors; returns a :class:`ValidationReport`.
+
+    ``fn`` receives one 1-D array of the target dtype per test (``fn(z)``; ``fn(z, g)`` for the
+    VJPs, ``fn(z, y)`` → ``(loss, grad)`` for cross_entropy; ``fn(z)`` → (K, K) for jacobian), or
+    2-D arrays of rows with ``batch=True``. ``framework="torch"``/``"jax"`` hands it tensors.
+    Vectors: ``vectors`` (a VectorFile or a .json/.npz path; op and dtype are then taken from
+    it) or a generated ``suite`` ("quick", "standard", "exhaustive"; default "standard").
+    ``mode``: "bound" (default), "faithful", "correctly-rounded", or ``max_ulp=N``; ``ftz``
+    allows subnormal results to flush to zero. ``companion``: for op softmax a log_softmax
+    function (and vice versa) for the exp(log_softmax) property. ``timeout`` (seconds per call,
+    None for no limit). See docs/validation.md.
+    """
+    start = time.perf_counter()
+    rule = PassRule.make(mode, max_ulp, ftz)
+    vf, source = resolve_vectors(vectors, suite, op, dtype, seed)
+    fmt = get_format(vf.dtype)
+    adapter = get_adapter(framework)
+    guard = CallGuard(timeout)
+    candidate = Candidate(
+        fn, vf.op, fmt, adapter, batch=batch, guard=guard, temperature=temperature
+    )
+    partner = None
+    if companion is not None and vf.op in COMPANION_OP:
+        partner = Candidate(companion, COMPANION_OP[vf.op], fmt, adapter, guard=guard)
+    outcomes = candidate.run(list(vf.tests()))
+    report = judge(
+        vf,
+        outcomes,
+        rule,
+        candidate_name=name or _name_of(fn),
+        source=source,
+        candidate=candidate,
+        companion=partner,
+        properties=properties,
+        seed=seed,
+    )
+    report.seconds_candidate = candidate.seconds + (partner.seconds if partner else 0.0)
+    report.seconds_total = time.perf_counter() - start
+    return report
+
+
+def _name_of(fn: Callable[..., Any]) -> str:
+    module = getattr(fn, "__module__", None) or ""
+    qualname = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+    return f"{module}.{qualname}" if module else str(qualname)

@@ -1,0 +1,372 @@
+"""Properties of softmax-like outputs, each with a bound that a correct algorithm meets.
+
+Checked on the valid tests whose inputs and outputs are all finite and carry no temperature.
+From the outputs already computed (no extra calls):
+
+* ``sum-to-one`` (softmax): |Σŝ_j − 1| ≤ (u + γ_{n−1})/(1 − γ_{n−1}) + 2u (Blanchard, Higham &
+  Higham 2021: independent of exp's accuracy; + u for a multiplication by a reciprocal, + u for a
+  final rounding), γ_k = ku/(1 − ku), k → √k where the worst case is vacuous (see bounds);
+* ``range``: softmax in [0, 1] and log_softmax ≤ 0, exactly (the shifted algorithm guarantees
+  both: e^{x−max} ≤ 1 and each term divides a sum it is part of);
+* ``monotonicity`` (weak): z_i ≤ z_j ⇒ ŝ_i ≤ ŝ_j(1 + 4u) (+ one subnormal quantum). Rounding is
+  monotone, but exp need not be (NumPy's AVX-512 float32 exp is not); with a faithful exp the
+  two terms differ by at most 2u relative, and the division adds 2u more. For log_softmax the
+  allowance is 4u·|l̂_j|.
+
+From extra calls on a sample of those tests:
+
+* ``shift-invariance``: σ(z + c) = σ(z) bit for bit when z + c is exact in the format (then
+  every z_j − max is unchanged, so any max-shifted algorithm sees identical operands); c is
+  chosen among small multiples of the coarsest spacing in z and small powers of two, and a test
+  with no exact shift is not used. Not for logsumexp (it is covariant, not invariant);
+* ``permutation``: f(Pz) = P f(z) within twice the output bound (both sides are within one bound
+  of the exact value; summation order may differ, so bitwise equality is not required);
+* ``determinism``: the same input twice gives the same bits;
+* ``exp-log-softmax`` (log_softmax, or softmax with a ``companion``): ‖exp(l̂) − ŝ‖∞ within
+  ‖s‖∞(e^{B_l} − 1) + B_s, B_l and B_s the two outputs' bounds; without a companion, ŝ is the
+  float64 softmax of z (its error, ~n·2^−53, is negligible here).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from symsoftmax.formats import Format
+from symsoftmax.rounding import round_array, ulp
+from symsoftmax.validation.bounds import RowFacts, output_bounds, sum_to_one_bound
+from symsoftmax.validation.checks import PreparedTest
+from symsoftmax.validation.runner import Candidate, Outcome
+
+__all__ = ["PropertyResult", "check_properties", "exact_shift"]
+
+FloatArray = npt.NDArray[np.float64]
+SAMPLE = 16  # tests used for the properties that need extra calls
+
+
+@dataclass
+class PropertyResult:
+    """How one property fared: cases checked, violations, the bound and the worst violation."""
+
+    name: str
+    checked: int
+    failed: int
+    bound: str
+    worst: str = ""  # the worst violation (tcId, where, by how much)
+    note: str = ""  # why a property was not checked
+
+    @property
+    def passed(self) -> bool:
+        return self.failed == 0
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "passed": self.passed,
+            "checked": self.checked,
+            "failed": self.failed,
+            "bound": self.bound,
+            "worst": self.worst,
+            "note": self.note,
+        }
+
+
+class _Tally:
+    def __init__(self, name: str, bound: str) -> None:
+        self.result = PropertyResult(name, 0, 0, bound)
+        self._worst = -math.inf
+
+    def add(self, ok: bool, excess: float, detail: str) -> None:
+        self.result.checked += 1
+        if not ok:
+            self.result.failed += 1
+            if excess > self._worst:
+                self._worst = excess
+                self.result.worst = detail
+
+
+def _eligible(prepared: PreparedTest, outcome: Outcome) -> bool:
+    test = prepared.test
+    return (
+        test.result == "valid"
+        and outcome.outputs is not None
+        and "temperature" not in test.inputs
+        and all(np.all(np.isfinite(v)) for v in test.inputs.values())
+        and all(np.all(np.isfinite(v)) for v in test.expected.values())
+    )
+
+
+def check_properties(
+    op: str,
+    fmt: Format,
+    prepared: Sequence[PreparedTest],
+    outcomes: Sequence[Outcome],
+    candidate: Candidate | None,
+    *,
+    companion: Candidate | None = None,
+    ftz: bool = False,
+    seed: int = 0,
+) -> list[PropertyResult]:
+    """Every property that applies to ``op``; the call-based ones need ``candidate``."""
+    pairs = [(p, o) for p, o in zip(prepared, outcomes, strict=True) if _eligible(p, o)]
+    quantum = fmt.tiny if ftz else fmt.smallest_subnormal
+    results: list[PropertyResult] = []
+    if op in ("softmax", "log_softmax"):
+        results += _output_properties(op, fmt, pairs, quantum)
+    call_names = ["shift-invariance", "permutation", "determinism"]
+    if op == "logsumexp":
+        call_names.remove("shift-invariance")
+    if candidate is None:
+        for name in call_names:
+            results.append(
+                PropertyResult(name, 0, 0, "", note="needs the function (scoring outputs only)")
+            )
+        return results
+    step = max(1, math.ceil(len(pairs) / SAMPLE))
+    sample = pairs[::step][:SAMPLE]
+    rng = np.random.default_rng(seed)
+    if "shift-invariance" in call_names:
+        results.append(_shift(fmt, sample, candidate))
+    results.append(_permutation(op, fmt, sample, candidate, rng, ftz))
+    results.append(_determinism(sample, candidate))
+    if op == "log_softmax" or (op == "softmax" and companion is not None):
+        results.append(_exp_log_softmax(op, fmt, sample, candidate, companion, ftz))
+    return results
+
+
+# -------------------------------------------------------------------------- output-only
+
+
+def _output_properties(
+    op: str, fmt: Format, pairs: list[tuple[PreparedTest, Outcome]], quantum: float
+) -> list[PropertyResult]:
+    u = fmt.unit_roundoff
+    sums = _Tally("sum-to-one", "(u + γ_{n−1})/(1 − γ_{n−1}) + 2u")
+    ranges = _Tally("range", "[0, 1] exactly" if op == "softmax" else "≤ 0 exactly")
+    mono = _Tally("monotonicity", "z_i ≤ z_j ⇒ ŝ_i ≤ ŝ_j + 4u·|ŝ_j| + one subnormal quantum")
+    for prepared, outcome in pairs:
+        tc = prepared.test.tc_id
+        assert outcome.outputs is not None
+        out = outcome.outputs["output"]
+        z = prepared.test.inputs["z"]
+        if op == "softmax":
+            total = math.fsum(out.tolist())
+            limit, form = sum_to_one_bound(out.size, fmt)
+            excess = abs(total - 1) / u
+            sums.add(
+                abs(total - 1) <= limit,
+                excess,
+                f"tcId {tc}: |Σŝ − 1| = {excess:.3g} u > {limit / u:.3g} u ({form})",
+            )
+            bad = (out < 0) | (out > 1)
+        else:
+            bad = out > 0
+        where = np.flatnonzero(bad)
+        ranges.add(
+            not where.size,
+            float(where.size),
+            f"tcId {tc}: output[{where[0]}] = {out[where[0]]!r}" if where.size else "",
+        )
+        order = np.argsort(z, kind="stable")
+        ordered = out[order]
+        if ordered.size > 1:
+            running = np.maximum.accumulate(ordered)[:-1]
+            later = ordered[1:]
+            drop = running - later
+            allowed = 4 * u * np.abs(later if op == "log_softmax" else running) + quantum
+            j = int(np.argmax(drop - allowed))
+            ok = bool(np.all(drop <= allowed))
+            mono.add(
+                ok,
+                float(drop[j] / max(ulp(np.array([running[j]]), fmt)[0], quantum)),
+                f"tcId {tc}: z[{order[j + 1]}] ≥ an earlier z but its output is "
+                f"{drop[j]:.3g} lower (allowed {allowed[j]:.3g})",
+            )
+    found = [ranges.result, mono.result]
+    return ([sums.result] if op == "softmax" else []) + found
+
+
+# -------------------------------------------------------------------------- call-based
+
+
+def exact_shift(z: FloatArray, fmt: Format) -> float | None:
+    """A nonzero c with z + c exact in ``fmt`` for every entry, or None."""
+    spacing = float(np.max(ulp(z, fmt)))
+    for c in (spacing, -spacing, 2 * spacing, 1.0, -1.0, 0.5, 2.0, -2.0, 0.25, 8.0, -8.0):
+        if c == 0 or not math.isfinite(c):
+            continue
+        with np.errstate(over="ignore", invalid="ignore"):
+            shifted = z + c
+            # two-sum: the float64 addition itself is exact iff its error term is zero
+            back = shifted - z
+            error = (z - (shifted - back)) + (c - back)
+        if not np.all(np.isfinite(shifted)) or np.any(error != 0):
+            continue
+        if np.array_equal(round_array(shifted, fmt), shifted):
+            return c
+    return None
+
+
+def _same_bits(a: dict[str, FloatArray], b: dict[str, FloatArray]) -> bool:
+    return all(
+        np.array_equal(a[k], b[k], equal_nan=True)
+        and np.array_equal(np.signbit(a[k]), np.signbit(b[k]))
+        for k in a
+    )
+
+
+def _first_difference(a: dict[str, FloatArray], b: dict[str, FloatArray]) -> str:
+    for key in a:
+        differs = ~((a[key] == b[key]) | (np.isnan(a[key]) & np.isnan(b[key])))
+        if differs.any():
+            at = tuple(int(i) for i in np.argwhere(differs)[0])
+            return f"{key}{list(at)}: {a[key][at]!r} vs {b[key][at]!r}"
+    return "sign of a zero differs"
+
+
+def _shift(
+    fmt: Format, sample: list[tuple[PreparedTest, Outcome]], cand: Candidate
+) -> PropertyResult:
+    tally = _Tally("shift-invariance", "bitwise, for exact shifts z + c")
+    skipped = 0
+    for prepared, outcome in sample:
+        z = prepared.test.inputs["z"]
+        c = exact_shift(z, fmt)
+        if c is None:
+            skipped += 1
+            continue
+        inputs = dict(prepared.test.inputs, z=z + c)
+        shifted = cand.call(inputs)
+        assert outcome.outputs is not None
+        if shifted.outputs is None:
+            tally.add(False, math.inf, f"tcId {prepared.test.tc_id}, z + {c!r}: {shifted.problem}")
+            continue
+        same = _same_bits(shifted.outputs, outcome.outputs)
+        tally.add(
+            same,
+            1.0,
+            f"tcId {prepared.test.tc_id}, z + {c!r}: "
+            + ("" if same else _first_difference(shifted.outputs, outcome.outputs)),
+        )
+    if skipped:
+        tally.result.note = f"{skipped} sampled test(s) have no exact shift"
+    return tally.result
+
+
+def _permute_back(
+    op: str, key: str, values: FloatArray, inverse: npt.NDArray[np.intp]
+) -> FloatArray:
+    if values.shape == (1,):
+        return values
+    if values.ndim == 2:
+        return values[np.ix_(inverse, inverse)]
+    return values[inverse]
+
+
+def _permutation(
+    op: str,
+    fmt: Format,
+    sample: list[tuple[PreparedTest, Outcome]],
+    cand: Candidate,
+    rng: np.random.Generator,
+    ftz: bool,
+) -> PropertyResult:
+    tally = _Tally("permutation", "‖P⁻¹f(Pz) − f(z)‖∞ ≤ 2 × the output's bound")
+    for prepared, outcome in sample:
+        test = prepared.test
+        k = test.inputs["z"].size
+        perm = rng.permutation(k)
+        if k > 1 and np.array_equal(perm, np.arange(k)):
+            perm = perm[::-1].copy()
+        inverse = np.argsort(perm)
+        inputs = {
+            name: (v[perm] if np.ndim(v) == 1 and v.size == k else v)
+            for name, v in test.inputs.items()
+        }
+        permuted = cand.call(inputs)
+        assert outcome.outputs is not None
+        if permuted.outputs is None:
+            tally.add(False, math.inf, f"tcId {test.tc_id}: {permuted.problem}")
+            continue
+        exact = {key: ex.hi for key, ex in prepared.exact.items()}
+        bounds = output_bounds(op, test.inputs, exact, fmt, ftz=ftz)
+        worst, detail, ok = 0.0, "", True
+        for key, mine in outcome.outputs.items():
+            back = _permute_back(op, key, permuted.outputs[key], inverse)
+            diff = float(np.max(np.abs(back - mine))) if mine.size else 0.0
+            allowed = 2 * bounds[key].absolute
+            ratio = diff / allowed if allowed > 0 else (0.0 if diff == 0 else math.inf)
+            if ratio > worst:
+                worst = ratio
+                detail = f"tcId {test.tc_id}: {key} differs by {diff:.3g} (allowed {allowed:.3g})"
+            ok = ok and diff <= allowed
+        tally.add(ok, worst, detail)
+    return tally.result
+
+
+def _determinism(sample: list[tuple[PreparedTest, Outcome]], cand: Candidate) -> PropertyResult:
+    tally = _Tally("determinism", "same input twice, same bits")
+    for prepared, outcome in sample:
+        again = cand.call(prepared.test.inputs)
+        assert outcome.outputs is not None
+        if again.outputs is None:
+            tally.add(False, math.inf, f"tcId {prepared.test.tc_id}: second call {again.problem}")
+            continue
+        same = _same_bits(again.outputs, outcome.outputs)
+        tally.add(
+            same,
+            1.0,
+            ""
+            if same
+            else f"tcId {prepared.test.tc_id}: "
+            + _first_difference(again.outputs, outcome.outputs),
+        )
+    return tally.result
+
+
+def _exp_log_softmax(
+    op: str,
+    fmt: Format,
+    sample: list[tuple[PreparedTest, Outcome]],
+    cand: Candidate,
+    companion: Candidate | None,
+    ftz: bool,
+) -> PropertyResult:
+    against = "the companion softmax" if companion is not None else "float64 softmax"
+    tally = _Tally("exp-log-softmax", f"‖exp(l̂) − ŝ‖∞ ≤ ‖s‖∞(e^(B_l) − 1) + B_s, ŝ from {against}")
+    for prepared, outcome in sample:
+        test = prepared.test
+        z = test.inputs["z"]
+        assert outcome.outputs is not None
+        facts = RowFacts.of(z)
+        log_bound = output_bounds("log_softmax", test.inputs, {}, fmt, ftz=ftz)["output"]
+        soft_bound = output_bounds("softmax", test.inputs, {}, fmt, ftz=ftz)["output"]
+        other = companion.call(test.inputs) if companion is not None else None
+        from_other = other.outputs["output"] if other is not None and other.outputs else None
+        logs: FloatArray | None
+        soft: FloatArray | None
+        if op == "log_softmax":
+            logs = outcome.outputs["output"]
+            soft = facts.s if other is None else from_other
+            soft_allow = soft_bound.absolute if companion is not None else 0.0
+        else:
+            logs = from_other
+            soft = outcome.outputs["output"]
+            soft_allow = soft_bound.absolute
+        if logs is None or soft is None:
+            problem = other.problem if other is not None else "no output"
+            tally.add(False, math.inf, f"tcId {test.tc_id}: companion {problem}")
+            continue
+        s_norm = float(np.max(facts.s))
+        allowed = s_norm * math.expm1(log_bound.absolute) + soft_allow + log_bound.floor
+        diff = float(np.max(np.abs(np.exp(logs) - soft)))
+        tally.add(
+            diff <= allowed,
+            diff / allowed if allowed else math.inf,
+            f"tcId {test.tc_id}: ‖exp(l̂) − ŝ‖∞ = {diff:.3g} > {allowed:.3g}",
+        )
+    return tally.result

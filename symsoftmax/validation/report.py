@@ -1,0 +1,340 @@
+"""The validation report: per-test results, properties, summary; JSON, Markdown and rich table.
+
+Statistics: ``max_ulp`` is the largest component error in ulps over all tests that produced
+outputs (∞ when a NaN or inf was misplaced); ``median_ulp`` is the median over those tests of
+each test's largest component error. JSON writes non-finite numbers as the strings "inf" and
+"nan" (JSON has no such numbers) and every input and output value as a float.hex string.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from symsoftmax.rounding import format_hex
+from symsoftmax.validation.checks import PassRule
+from symsoftmax.validation.properties import PropertyResult
+from symsoftmax.vectors.model import Note
+
+__all__ = ["TestResult", "ValidationReport"]
+
+FloatArray = npt.NDArray[np.float64]
+STATUSES = ("pass", "fail", "error", "skipped")
+
+
+def _number(x: float) -> float | str:
+    return x if math.isfinite(x) else ("nan" if math.isnan(x) else ("inf" if x > 0 else "-inf"))
+
+
+def _hex(values: FloatArray) -> Any:
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim == 0:
+        return format_hex(float(array))
+    return (
+        [_hex(row) for row in array] if array.ndim > 1 else [format_hex(v) for v in array.tolist()]
+    )
+
+
+def _short(values: FloatArray, limit: int = 6) -> str:
+    """A compact display of an array: hex values, elided in the middle when long."""
+    flat = [format_hex(v) for v in np.asarray(values, dtype=np.float64).ravel().tolist()]
+    if len(flat) > limit:
+        flat = [*flat[: limit // 2], f"… ({len(flat)} values) …", *flat[-(limit // 2) :]]
+    return "[" + ", ".join(flat) + "]"
+
+
+@dataclass
+class TestResult:
+    """The verdict on one test."""
+
+    __test__ = False
+
+    tc_id: int
+    flags: tuple[str, ...]
+    comment: str
+    result: str  # the test's kind: "valid" or "acceptable"
+    status: (
+        str  # "pass", "fail" (inaccurate), "error" (raised, timed out, bad shape/dtype), "skipped"
+    )
+    reason: str
+    inputs: dict[str, FloatArray]
+    expected: dict[str, FloatArray]
+    got: dict[str, FloatArray] | None
+    ulp: float = math.nan
+    rel_error: float = math.nan
+    bound_u: float = math.nan  # the bound on the normwise relative error, in units of u
+    bound_form: str = ""
+    answer: str = ""
+    worst_key: str = ""
+    worst_index: tuple[int, ...] = ()
+    spread: float = math.nan  # max − min of the finite inputs z
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "pass"
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("fail", "error")
+
+    def worst_component(self) -> tuple[float, float] | None:
+        """(got, expected) at the worst component, when there are outputs."""
+        if self.got is None or not self.worst_key:
+            return None
+        return (
+            float(self.got[self.worst_key][self.worst_index]),
+            float(self.expected[self.worst_key][self.worst_index]),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tcId": self.tc_id,
+            "flags": list(self.flags),
+            "comment": self.comment,
+            "result": self.result,
+            "status": self.status,
+            "reason": self.reason,
+            "ulp": _number(self.ulp),
+            "relError": _number(self.rel_error),
+            "boundU": _number(self.bound_u),
+            "boundForm": self.bound_form,
+            "answer": self.answer,
+            "worst": {"output": self.worst_key, "index": list(self.worst_index)},
+            "input": {k: _hex(v) for k, v in self.inputs.items()},
+            "got": None if self.got is None else {k: _hex(v) for k, v in self.got.items()},
+            "expected": {k: _hex(v) for k, v in self.expected.items()},
+        }
+
+
+@dataclass
+class ValidationReport:
+    """Everything one validation found. ``passed`` is True when every test that ran passed
+    and every checked property held."""
+
+    op: str
+    dtype: str
+    rule: PassRule
+    candidate: str
+    source: str
+    results: list[TestResult]
+    properties: list[PropertyResult] = field(default_factory=list)
+    notes: dict[str, Note] = field(default_factory=dict)
+    seconds_total: float = 0.0
+    seconds_candidate: float = 0.0
+
+    # ---------------------------------------------------------------- summary
+
+    @property
+    def mode(self) -> str:
+        return self.rule.mode
+
+    @property
+    def tests(self) -> int:
+        """Number of tests run (skipped ones excluded)."""
+        return sum(r.status != "skipped" for r in self.results)
+
+    @property
+    def skipped(self) -> int:
+        return sum(r.status == "skipped" for r in self.results)
+
+    @property
+    def failures(self) -> list[TestResult]:
+        return [r for r in self.results if r.failed]
+
+    @property
+    def failed(self) -> int:
+        return len(self.failures)
+
+    @property
+    def passed(self) -> bool:
+        return self.failed == 0 and all(p.passed for p in self.properties) and self.tests > 0
+
+    def _ulps(self) -> list[float]:
+        return [r.ulp for r in self.results if r.got is not None and not math.isnan(r.ulp)]
+
+    @property
+    def max_ulp(self) -> float:
+        ulps = self._ulps()
+        return max(ulps) if ulps else math.nan
+
+    @property
+    def median_ulp(self) -> float:
+        ulps = self._ulps()
+        return float(statistics.median(ulps)) if ulps else math.nan
+
+    @property
+    def by_flag(self) -> dict[str, dict[str, int]]:
+        """flag → {"tests": n, "failed": m} (tests without flags under "(none)")."""
+        table: dict[str, dict[str, int]] = {}
+        for r in self.results:
+            if r.status == "skipped":
+                continue
+            for flag in r.flags or ("(none)",):
+                row = table.setdefault(flag, {"tests": 0, "failed": 0})
+                row["tests"] += 1
+                row["failed"] += int(r.failed)
+        return dict(sorted(table.items()))
+
+    @property
+    def bounds_applied(self) -> dict[str, int]:
+        """How many tests were judged by each form of the bound (bound mode)."""
+        return dict(Counter(r.bound_form for r in self.results if r.bound_form))
+
+    def worst(self, count: int = 10) -> list[TestResult]:
+        """The failures first, then the largest ulp errors."""
+
+        def key(r: TestResult) -> tuple[int, float]:
+            return (int(r.failed), r.ulp if not math.isnan(r.ulp) else math.inf)
+
+        ranked = sorted((r for r in self.results if r.status != "skipped"), key=key, reverse=True)
+        return ranked[:count]
+
+    def summary_line(self) -> str:
+        verdict = "PASS" if self.passed else "FAIL"
+        failed_props = [p.name for p in self.properties if not p.passed]
+        extra = f"; properties failed: {', '.join(failed_props)}" if failed_props else ""
+        return (
+            f"{verdict}: {self.op} {self.dtype}, {self.tests - self.failed}/{self.tests} tests "
+            f"passed ({self.rule.describe()}); max {_fmt_ulp(self.max_ulp)} ulp, median "
+            f"{_fmt_ulp(self.median_ulp)} ulp{extra}"
+        )
+
+    def __str__(self) -> str:
+        return self.summary_line()
+
+    # ---------------------------------------------------------------- renderings
+
+    def to_dict(self, *, all_results: bool = False) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "passed": self.passed,
+            "op": self.op,
+            "dtype": self.dtype,
+            "mode": self.rule.mode,
+            "maxUlpAllowed": self.rule.max_ulp,
+            "ftz": self.rule.ftz,
+            "candidate": self.candidate,
+            "vectors": self.source,
+            "tests": self.tests,
+            "failed": self.failed,
+            "skipped": self.skipped,
+            "max_ulp": _number(self.max_ulp),
+            "median_ulp": _number(self.median_ulp),
+            "bounds": self.bounds_applied,
+            "by_flag": self.by_flag,
+            "properties": [p.to_dict() for p in self.properties],
+            "seconds": {"total": self.seconds_total, "candidate": self.seconds_candidate},
+            "failures": [r.to_dict() for r in self.failures],
+        }
+        if all_results:
+            data["results"] = [r.to_dict() for r in self.results]
+        return data
+
+    def to_json(self, *, indent: int | None = 1, all_results: bool = False) -> str:
+        return json.dumps(self.to_dict(all_results=all_results), indent=indent, ensure_ascii=False)
+
+    def to_markdown(self, *, worst: int = 10) -> str:
+        lines = [
+            f"# Validation of `{self.candidate}`: {self.op}, {self.dtype}",
+            "",
+            f"**{'PASS' if self.passed else 'FAIL'}** — pass rule: {self.rule.describe()}.",
+            f"Vectors: {self.source}.",
+            "",
+            "| tests | passed | failed | skipped | max ulp | median ulp |",
+            "|---|---|---|---|---|---|",
+            f"| {self.tests} | {self.tests - self.failed} | {self.failed} | {self.skipped} | "
+            f"{_fmt_ulp(self.max_ulp)} | {_fmt_ulp(self.median_ulp)} |",
+            "",
+        ]
+        if self.bounds_applied:
+            forms = ", ".join(f"{form} on {n} tests" for form, n in self.bounds_applied.items())
+            lines += [f"Bounds applied: {forms} (see docs/validation.md).", ""]
+        lines += ["## By flag", "", "| flag | tests | failed | catches |", "|---|---|---|---|"]
+        for flag, row in self.by_flag.items():
+            note = self.notes.get(flag)
+            catches = _md(note.catches if note else "")
+            lines.append(f"| {flag} | {row['tests']} | {row['failed']} | {catches} |")
+        if self.properties:
+            lines += ["", "## Properties", "", "| property | checked | failed | bound | worst |"]
+            lines.append("|---|---|---|---|---|")
+            for p in self.properties:
+                lines.append(
+                    f"| {p.name} | {p.checked} | {p.failed} | {_md(p.bound)} | "
+                    f"{_md(p.worst or p.note)} |"
+                )
+        lines += ["", "## Worst cases", ""]
+        lines += ["| tcId | flags | status | ulp | input | got | expected | why |"]
+        lines.append("|---|---|---|---|---|---|---|---|")
+        for r in self.worst(worst):
+            got = _short(next(iter(r.got.values()))) if r.got else "—"
+            key = r.worst_key or next(iter(r.expected))
+            lines.append(
+                f"| {r.tc_id} | {', '.join(r.flags)} | {r.status} | {_fmt_ulp(r.ulp)} | "
+                f"{_md(_short(r.inputs['z']))} | {_md(got)} | {_md(_short(r.expected[key]))} | "
+                f"{_md(r.reason)} |"
+            )
+        return "\n".join(lines) + "\n"
+
+    def render(self, console: Any = None, *, worst: int = 10) -> None:
+        """Print the summary, the per-flag table, the properties and the worst cases (rich)."""
+        from rich.console import Console
+        from rich.table import Table
+
+        console = console or Console()
+        console.print(self.summary_line(), markup=False, highlight=False)
+        if self.bounds_applied:
+            forms = ", ".join(f"{form} on {n} tests" for form, n in self.bounds_applied.items())
+            console.print(f"bounds applied: {forms}", markup=False, highlight=False)
+        flags = Table(title="by flag")
+        for column in ("flag", "tests", "failed", "catches"):
+            flags.add_column(column)
+        for flag, row in self.by_flag.items():
+            note = self.notes.get(flag)
+            if row["failed"]:
+                flags.add_row(
+                    flag, str(row["tests"]), str(row["failed"]), note.catches if note else ""
+                )
+        if flags.row_count:
+            console.print(flags)
+        if self.properties:
+            props = Table(title="properties")
+            for column in ("property", "checked", "failed", "worst"):
+                props.add_column(column)
+            for p in self.properties:
+                props.add_row(p.name, str(p.checked), str(p.failed), p.worst or p.note)
+            console.print(props)
+        cases = Table(title="worst cases")
+        for column in ("tcId", "flags", "status", "ulp", "input", "got", "expected", "why"):
+            cases.add_column(column, overflow="fold")
+        for r in self.worst(worst):
+            key = r.worst_key or next(iter(r.expected))
+            cases.add_row(
+                str(r.tc_id),
+                ", ".join(r.flags),
+                r.status,
+                _fmt_ulp(r.ulp),
+                _short(r.inputs["z"], 4),
+                _short(r.got[key], 4) if r.got else "—",
+                _short(r.expected[key], 4),
+                r.reason,
+            )
+        console.print(cases)
+
+
+def _fmt_ulp(x: float) -> str:
+    if math.isnan(x):
+        return "—"
+    if math.isinf(x):
+        return "inf"
+    return f"{x:.3g}"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")

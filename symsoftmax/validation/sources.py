@@ -1,0 +1,82 @@
+"""Where the vectors come from: a VectorFile, a file path, or a generated suite (cached on disk).
+
+Generating a suite takes seconds to minutes (every expected value is correctly rounded), so a
+generated suite is stored under the user cache folder — ``$SYMSOFTMAX_CACHE_DIR``, else
+``$XDG_CACHE_HOME/symsoftmax``, else ``~/.cache/symsoftmax`` — as
+``vectors/<op>-<dtype>-<suite>-seed<seed>-v<version>.npz``, written atomically. A cache file that
+does not load is regenerated; an unwritable cache folder only means no caching.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from symsoftmax import __version__
+from symsoftmax.errors import InputError
+from symsoftmax.formats import get_format
+from symsoftmax.vectors.model import OPS, SUITES, VectorFile
+
+__all__ = ["cache_dir", "resolve_vectors", "suite_vectors"]
+
+
+def cache_dir() -> Path:
+    """The folder for cached vector files."""
+    explicit = os.environ.get("SYMSOFTMAX_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    return base / "symsoftmax"
+
+
+def suite_vectors(op: str, dtype: str, suite: str, seed: int = 0) -> VectorFile:
+    """The generated vectors of ``suite``, from the cache when present."""
+    from symsoftmax import vectors
+
+    if suite not in SUITES:
+        raise InputError(f"unknown suite {suite!r}; expected one of {', '.join(SUITES)}")
+    path = cache_dir() / "vectors" / f"{op}-{dtype}-{suite}-seed{seed}-v{__version__}.npz"
+    if path.is_file():
+        try:
+            return vectors.load(path)
+        except (InputError, OSError, ValueError):
+            pass  # a damaged cache entry: make it again
+    vf = vectors.generate(op, dtype, suite=suite, seed=seed)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        vectors.save(vf, path)
+    except OSError:
+        pass
+    return vf
+
+
+def resolve_vectors(
+    vectors: VectorFile | str | os.PathLike[str] | None,
+    suite: str | None,
+    op: str | None,
+    dtype: str | None,
+    seed: int = 0,
+) -> tuple[VectorFile, str]:
+    """(the vectors, a description of where they came from). Checks op and dtype agree."""
+    if vectors is not None and suite is not None:
+        raise InputError("give either vectors or suite, not both")
+    if vectors is None:
+        op = op or "softmax"
+        dtype = get_format(dtype or "float32").name
+        if op not in OPS:
+            raise InputError(f"unknown op {op!r}; expected one of {', '.join(OPS)}")
+        suite = suite or "standard"
+        return suite_vectors(op, dtype, suite, seed), f"generated suite {suite!r}, seed {seed}"
+    if isinstance(vectors, VectorFile):
+        vf, where = vectors, f"{vectors.header.get('suite', 'given')} vectors"
+    else:
+        from symsoftmax.vectors import load
+
+        vf, where = load(vectors), str(vectors)
+    if op is not None and op != vf.op:
+        raise InputError(f"{where}: vectors are for op {vf.op!r}, not {op!r}")
+    if dtype is not None and get_format(dtype).name != vf.dtype:
+        raise InputError(f"{where}: vectors are for dtype {vf.dtype!r}, not {dtype!r}")
+    sha = str(vf.header.get("sha256", ""))[:12]
+    return vf, f"{where} ({len(vf)} tests{', sha256 ' + sha if sha else ''})"

@@ -1,0 +1,70 @@
+"""Loading the function named by a CLI TARGET: ``module:function`` or ``path/to/file.py:function``.
+
+The user's own code is imported (that is what they ask for); nothing is evaluated from a string.
+A dotted name after the colon reaches an attribute (``module:Class.method``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from symsoftmax.errors import InputError
+
+__all__ = ["load_target"]
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def load_target(target: str) -> Callable[..., Any]:
+    """Import the module or file and return the named callable (InputError otherwise)."""
+    where, sep, name = target.rpartition(":")
+    if not sep or not where or not _NAME.fullmatch(name):
+        raise InputError(f"target {target!r}: expected module:function or path/to/file.py:function")
+    module = _import_file(where) if where.endswith(".py") else _import_module(where)
+    value: Any = module
+    for part in name.split("."):
+        try:
+            value = getattr(value, part)
+        except AttributeError:
+            raise InputError(f"target {target!r}: {where} has no attribute {name!r}") from None
+    if not callable(value):
+        raise InputError(f"target {target!r}: {name} is a {type(value).__name__}, not callable")
+    return value
+
+
+def _import_module(name: str) -> Any:
+    if not _NAME.fullmatch(name):
+        raise InputError(f"target module {name!r} is not a valid module name")
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        raise InputError(f"cannot import module {name!r}: {exc}") from None
+    except Exception as exc:
+        raise InputError(f"importing {name!r} raised {type(exc).__name__}: {exc}") from None
+
+
+def _import_file(path_text: str) -> Any:
+    path = Path(path_text)
+    if not path.is_file():
+        raise InputError(f"target file {path_text!r} not found")
+    module_name = f"symsoftmax_target_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise InputError(f"cannot load {path_text!r} as a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    sys.path.insert(0, str(path.resolve().parent))  # so the file can import its neighbours
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        sys.modules.pop(module_name, None)
+        raise InputError(f"{path_text}: import raised {type(exc).__name__}: {exc}") from None
+    finally:
+        sys.path.remove(str(path.resolve().parent))
+    return module
