@@ -1,0 +1,297 @@
+"""Structural checks of a vector document, and decoding it into the typed model.
+
+A :class:`Finding` is one line: file, tcId (when the problem is inside a test), field, what.
+:func:`check_document` finds everything that can be checked without the reference engine: the
+JSON Schema (shipped in ``symsoftmax/schemas/vectors.schema.json``), unique tcIds, numberOfTests,
+the content checksum, hex values that are not values of the file's format, shapes that do not
+match K, and answers of "acceptable" tests. ``load`` stops at the first finding;
+``lint`` reports them all and then re-checks the values (:mod:`symsoftmax.vectors.lint`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from symsoftmax.errors import InputError
+from symsoftmax.formats import Format, get_format
+from symsoftmax.rounding import format_hex, parse_exact, round_array
+from symsoftmax.vectors.model import (
+    EXPECTED_KEYS,
+    INPUT_KEYS,
+    TEMPERATURE_OPS,
+    Answer,
+    Note,
+    TestCase,
+    TestGroup,
+    VectorFile,
+    expected_shape,
+)
+
+__all__ = ["Finding", "check_document", "decode_document", "parse_hex_array", "schema"]
+
+MAX_SCHEMA_FINDINGS = 50
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem in a vector file, printed as one line."""
+
+    file: str
+    tc_id: int | None
+    field: str
+    what: str
+
+    def __str__(self) -> str:
+        where = f"tcId {self.tc_id}: " if self.tc_id is not None else ""
+        return f"{self.file}: {where}{self.field}: {self.what}"
+
+
+@cache
+def schema() -> dict[str, Any]:
+    """The JSON Schema of vector files, shipped as package data."""
+    text = resources.files("symsoftmax").joinpath("schemas/vectors.schema.json").read_text()
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+@cache
+def _validator() -> Any:
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(schema())
+
+
+def _path_text(parts: list[Any]) -> str:
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(document)"
+
+
+def _schema_findings(document: dict[str, Any], file: str) -> list[Finding]:
+    findings = []
+    errors = sorted(_validator().iter_errors(document), key=lambda e: list(map(str, e.path)))
+    for error in errors[:MAX_SCHEMA_FINDINGS]:
+        path = list(error.absolute_path)
+        tc_id = None
+        field_parts = path
+        if len(path) >= 4 and path[0] == "testGroups" and path[2] == "tests":
+            test = document["testGroups"][path[1]]["tests"][path[3]]
+            raw = test.get("tcId") if isinstance(test, dict) else None
+            tc_id = raw if isinstance(raw, int) else None
+            field_parts = path[4:] if tc_id is not None else path
+        message = error.message if len(error.message) <= 120 else error.message[:117] + "..."
+        findings.append(Finding(file, tc_id, _path_text(field_parts), f"schema: {message}"))
+    if len(errors) > MAX_SCHEMA_FINDINGS:
+        more = len(errors) - MAX_SCHEMA_FINDINGS
+        findings.append(Finding(file, None, "(document)", f"schema: {more} more violations"))
+    return findings
+
+
+def parse_hex_array(tokens: Any, fmt: Format) -> tuple[npt.NDArray[np.float64], list[int]]:
+    """Parse (nested lists of) hex strings into float64; also the flat indices of bad entries.
+
+    An entry is bad if it is not a hex float or not exactly a value of ``fmt``. Canonical
+    ``float.hex`` strings take the fast path (``float.fromhex`` is exact for them); anything else
+    goes through :func:`symsoftmax.rounding.parse_exact`.
+    """
+    raw = np.asarray(tokens, dtype=object)
+    flat = raw.ravel().tolist()
+    values = np.empty(len(flat), dtype=np.float64)
+    bad: list[int] = []
+    for i, token in enumerate(flat):
+        try:
+            value = float.fromhex(token) if token not in ("nan", "inf", "-inf") else float(token)
+            if format_hex(value) != token:
+                exact = parse_exact(token)
+                if exact != value and not (isinstance(exact, float) and math.isnan(exact)):
+                    raise ValueError(token)
+        except (ValueError, TypeError, OverflowError, InputError):
+            bad.append(i)
+            value = math.nan
+        values[i] = value
+    rounded = round_array(values, fmt)
+    inexact = np.flatnonzero((rounded != values) & ~np.isnan(values))
+    bad = sorted(set(bad) | set(inexact.tolist()))
+    return values.reshape(raw.shape), bad
+
+
+def _index_text(flat_index: int, shape: tuple[int, ...]) -> str:
+    if not shape:
+        return ""
+    return "[" + ", ".join(map(str, np.unravel_index(flat_index, shape))) + "]"
+
+
+def _tests(document: dict[str, Any]) -> Iterator[tuple[int, dict[str, Any]]]:
+    for group in document["testGroups"]:
+        for test in group["tests"]:
+            yield group["k"], test
+
+
+def check_document(document: dict[str, Any], file: str) -> list[Finding]:
+    """Every structural problem of a vector document (empty list: the document is sound)."""
+    from symsoftmax.vectors.io import content_sha256
+
+    findings = _schema_findings(document, file)
+    if findings:
+        return findings
+    header = document["header"]
+    op, fmt = header["op"], get_format(header["dtype"])
+
+    seen: dict[int, int] = {}
+    count = 0
+    for _k, test in _tests(document):
+        count += 1
+        tc_id = test["tcId"]
+        if tc_id in seen:
+            findings.append(Finding(file, tc_id, "tcId", f"duplicate tcId (test #{count})"))
+        seen.setdefault(tc_id, count)
+    if header["numberOfTests"] != count:
+        said = header["numberOfTests"]
+        findings.append(Finding(file, None, "header.numberOfTests", f"says {said}, has {count}"))
+    digest = content_sha256(document["testGroups"])
+    if header["sha256"] != digest:
+        findings.append(
+            Finding(file, None, "header.sha256", f"checksum mismatch: content hashes to {digest}")
+        )
+    notes = document["notes"]
+    for k, test in _tests(document):
+        findings += _test_findings(test, k, op, fmt, notes, file)
+    return findings
+
+
+def _test_findings(
+    test: dict[str, Any], k: int, op: str, fmt: Format, notes: dict[str, Any], file: str
+) -> list[Finding]:
+    tc_id = test["tcId"]
+    out: list[Finding] = []
+
+    def finding(field: str, what: str) -> None:
+        out.append(Finding(file, tc_id, field, what))
+
+    for flag in test["flags"]:
+        if flag not in notes:
+            finding("flags", f"flag {flag!r} has no note")
+    inputs = test["inputs"]
+    allowed = set(INPUT_KEYS[op]) | ({"temperature"} if op in TEMPERATURE_OPS else set())
+    for key in sorted(set(inputs) - allowed):
+        finding(f"inputs.{key}", f"not an input of {op}")
+    for key in INPUT_KEYS[op]:
+        if key not in inputs:
+            finding(f"inputs.{key}", "missing")
+            continue
+        _check_values(inputs[key], (k,), fmt, f"inputs.{key}", finding)
+    if "temperature" in inputs and "temperature" in allowed:
+        _check_values(inputs["temperature"], (), fmt, "inputs.temperature", finding)
+    expected_keys = EXPECTED_KEYS[op]
+    for part in ("expected", "exact"):
+        for key in sorted(set(test[part]) - set(expected_keys)):
+            finding(f"{part}.{key}", f"not an output of {op}")
+    for key in expected_keys:
+        shape = expected_shape(op, key, k)
+        if key not in test["expected"]:
+            finding(f"expected.{key}", "missing")
+        else:
+            _check_values(test["expected"][key], shape, fmt, f"expected.{key}", finding)
+        if key not in test["exact"]:
+            finding(f"exact.{key}", "missing")
+        else:
+            _check_decimals(test["exact"][key], shape, f"exact.{key}", finding)
+    for index, answer in enumerate(test.get("acceptable", [])):
+        for key in expected_keys:
+            field = f"acceptable[{index}].outputs.{key}"
+            if key not in answer["outputs"]:
+                finding(field, "missing")
+            else:
+                shape = expected_shape(op, key, k)
+                _check_values(answer["outputs"][key], shape, fmt, field, finding)
+    if not out and "acceptable" in test:
+        names = [answer["name"] for answer in test["acceptable"]]
+        if len(set(names)) != len(names):
+            finding("acceptable", f"answer names repeat: {names}")
+        if not any(answer["outputs"] == test["expected"] for answer in test["acceptable"]):
+            finding("expected", "is none of the acceptable answers")
+    return out
+
+
+def _shape_of(value: Any) -> tuple[int, ...] | None:
+    """Shape of nested lists (None if ragged)."""
+    if not isinstance(value, list):
+        return ()
+    if not value:
+        return (0,)
+    inner = {_shape_of(item) for item in value}
+    if len(inner) != 1 or None in inner:
+        return None
+    (sub,) = inner
+    return None if sub is None else (len(value), *sub)
+
+
+def _check_values(
+    tokens: Any, shape: tuple[int, ...], fmt: Format, field: str, finding: Any
+) -> None:
+    got = _shape_of(tokens)
+    if got != shape:
+        finding(field, f"shape {got if got is not None else 'ragged'}, expected {shape}")
+        return
+    _, bad = parse_hex_array(tokens, fmt)
+    for flat_index in bad[:3]:
+        token = np.asarray(tokens, dtype=object).ravel()[flat_index]
+        finding(f"{field}{_index_text(flat_index, shape)}", f"{token!r} is not a {fmt.name} value")
+
+
+def _check_decimals(tokens: Any, shape: tuple[int, ...], field: str, finding: Any) -> None:
+    got = _shape_of(tokens)
+    if got != shape:
+        finding(field, f"shape {got if got is not None else 'ragged'}, expected {shape}")
+
+
+# --------------------------------------------------------------------------------------------
+# decoding a sound document
+# --------------------------------------------------------------------------------------------
+
+
+def _decode_values(tokens: Any, fmt: Format) -> npt.NDArray[np.float64]:
+    values, _ = parse_hex_array(tokens, fmt)
+    return values
+
+
+def decode_document(document: dict[str, Any], file: str) -> VectorFile:
+    """The typed :class:`VectorFile` of a document that passed :func:`check_document`."""
+    header = document["header"]
+    op, fmt = header["op"], get_format(header["dtype"])
+    groups = []
+    for group in document["testGroups"]:
+        tests = []
+        for test in group["tests"]:
+            acceptable = tuple(
+                Answer(
+                    answer["name"],
+                    {key: _decode_values(v, fmt) for key, v in answer["outputs"].items()},
+                )
+                for answer in test.get("acceptable", [])
+            )
+            tests.append(
+                TestCase(
+                    tc_id=test["tcId"],
+                    comment=test["comment"],
+                    flags=tuple(test["flags"]),
+                    inputs={key: _decode_values(v, fmt) for key, v in test["inputs"].items()},
+                    expected={key: _decode_values(v, fmt) for key, v in test["expected"].items()},
+                    exact={key: np.array(v, dtype=object) for key, v in test["exact"].items()},
+                    result=test["result"],
+                    acceptable=acceptable,
+                )
+            )
+        groups.append(TestGroup(group["k"], tuple(tests)))
+    notes = {flag: Note(n["description"], n["catches"]) for flag, n in document["notes"].items()}
+    return VectorFile(header=header, notes=notes, groups=tuple(groups), op=op, dtype=fmt.name)

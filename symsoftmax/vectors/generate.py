@@ -1,0 +1,301 @@
+"""Build a vector file: catalogue rows → second inputs → reference values → groups and header.
+
+Rows come from :data:`symsoftmax.vectors.catalogue.FAMILIES`; the VJPs get a cotangent and
+cross-entropy a target from the companions, cycling through them so that every family meets
+every kind. Expected values and exact decimals come from :func:`symsoftmax.reference.evaluate`
+(rows of equal length are evaluated together, so the engine's vectorized fast path applies).
+
+Special values follow the reference engine, and where the field disagrees the test is
+"acceptable" with every allowed answer named (:func:`answers_for`):
+
+* +inf entries: ``limit`` (uniform over the +inf entries; the engine's answer) or ``nan`` (an
+  IEEE max-shift computes inf − inf);
+* every entry −inf: ``nan`` (0/0, SciPy and PyTorch; the engine's answer, logsumexp excepted)
+  or ``masked`` (FlashAttention and masked softmax: probabilities 0, log-probabilities and
+  logsumexp −inf, derivatives 0); logsumexp's engine answer −inf is the masked one.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from symsoftmax import __version__
+from symsoftmax.errors import InputError
+from symsoftmax.formats import Format, get_format
+from symsoftmax.vectors.catalogue import (
+    COTANGENTS,
+    FAMILIES,
+    NOTES,
+    TARGETS,
+    Companion,
+    Context,
+    family_rng,
+)
+from symsoftmax.vectors.io import SCHEMA_NAME, content_sha256, encode_groups
+from symsoftmax.vectors.model import (
+    EXPECTED_KEYS,
+    INPUT_KEYS,
+    OPS,
+    SUITES,
+    TEMPERATURE_OPS,
+    Answer,
+    Note,
+    TestCase,
+    TestGroup,
+    VectorFile,
+)
+
+__all__ = ["CONVENTIONS", "DIGITS", "answers_for", "draft_rows", "generate", "library_versions"]
+
+DIGITS = 40  # significant decimal digits of the exact values
+GENERATOR_NAME = "symsoftmax.vectors"
+
+CONVENTIONS = {
+    "nan": "NaN in any input entry: every output is NaN (valid).",
+    "pos-inf": "+inf entries: expected is the limit, uniform over the +inf entries (answer "
+    "'limit'); NaN everywhere (answer 'nan', IEEE inf − inf) is acceptable.",
+    "all-neg-inf": "every z entry −inf: expected is NaN (answer 'nan', 0/0), logsumexp −inf; "
+    "the masked convention (answer 'masked': probabilities 0, log-probabilities and "
+    "logsumexp −inf, derivatives 0) is acceptable. Cross-entropy: NaN only.",
+}
+
+Floats = npt.NDArray[np.float64]
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A test before its reference values: inputs, flags and comment."""
+
+    k: int
+    inputs: dict[str, Floats]
+    flags: tuple[str, ...]
+    comment: str
+
+
+def _companions(op: str) -> tuple[Companion, ...]:
+    if op in ("softmax_vjp", "log_softmax_vjp"):
+        return COTANGENTS
+    if op == "cross_entropy":
+        return TARGETS
+    return ()
+
+
+def draft_rows(op: str, dtype: str, suite: str, seed: int) -> list[Draft]:
+    """Every test of the file before reference values, in catalogue order."""
+    fmt = get_format(dtype)
+    companions = _companions(op)
+    second = INPUT_KEYS[op][1] if len(INPUT_KEYS[op]) > 1 else None
+    drafts = []
+    for family in FAMILIES:
+        if op not in family.ops:
+            continue
+        rows = family.make(Context(fmt, suite, op, family_rng(seed, family.name)))
+        companion_rng = family_rng(seed, f"{family.name}/{second}")
+        for index, row in enumerate(rows):
+            inputs = {"z": row.z}
+            flags, comment = family.flags, row.comment
+            if second is not None:
+                companion = companions[index % len(companions)]
+                inputs[second] = companion.make(companion_rng, fmt, row.z.size)
+                flags = (*flags, *companion.flags)
+                comment = f"{comment}; {second}: {companion.name}"
+            if row.temperature is not None:
+                if op not in TEMPERATURE_OPS:
+                    continue
+                inputs["temperature"] = np.asarray(row.temperature, dtype=np.float64)
+            drafts.append(Draft(row.z.size, inputs, flags, comment))
+    return drafts
+
+
+def _reference_ops(op: str) -> tuple[tuple[str, str], ...]:
+    """(output key, reference op) pairs."""
+    if op == "cross_entropy":
+        return (("loss", "cross_entropy"), ("grad", "cross_entropy_grad"))
+    return ((EXPECTED_KEYS[op][0], op),)
+
+
+def _batches(drafts: list[Draft]) -> dict[tuple[int, float | None], list[int]]:
+    """Indices of drafts evaluated together: same K and same temperature."""
+    batches: dict[tuple[int, float | None], list[int]] = {}
+    for i, draft in enumerate(drafts):
+        t = draft.inputs.get("temperature")
+        batches.setdefault((draft.k, None if t is None else float(t)), []).append(i)
+    return batches
+
+
+def reference_values(
+    op: str, fmt: Format, drafts: list[Draft], progress: Progress | None = None
+) -> list[tuple[dict[str, Floats], dict[str, npt.NDArray[np.object_]]]]:
+    """(expected, exact) of every draft from the reference engine, in draft order."""
+    from symsoftmax.reference import evaluate
+
+    results: list[Any] = [None] * len(drafts)
+    for (k, temperature), indices in _batches(drafts).items():
+        stacked = [np.stack([drafts[i].inputs[key] for i in indices]) for key in INPUT_KEYS[op]]
+        per_key = {}
+        for key, reference_op in _reference_ops(op):
+            result = evaluate(
+                reference_op, *stacked, dtype=fmt.name, temperature=temperature, digits=DIGITS
+            )
+            assert result.decimals is not None
+            per_key[key] = (result.rounded, result.decimals)
+        for position, i in enumerate(indices):
+            expected, exact = {}, {}
+            for key, (rounded, decimals) in per_key.items():
+                expected[key] = np.asarray(rounded[position], dtype=np.float64).reshape(
+                    _shape(op, key, k)
+                )
+                exact[key] = np.asarray(decimals[position], dtype=np.object_).reshape(
+                    _shape(op, key, k)
+                )
+            results[i] = (expected, exact)
+        if progress is not None:
+            progress(len(indices))
+    return results
+
+
+def _shape(op: str, key: str, k: int) -> tuple[int, ...]:
+    from symsoftmax.vectors.model import expected_shape
+
+    return expected_shape(op, key, k)
+
+
+def _filled(expected: dict[str, Floats], value: float) -> dict[str, Floats]:
+    return {key: np.full_like(array, value) for key, array in expected.items()}
+
+
+def answers_for(
+    op: str, inputs: dict[str, Floats], expected: dict[str, Floats]
+) -> tuple[Answer, ...]:
+    """The named answers of a test on which the field disagrees (empty: the test is valid)."""
+    z = inputs["z"]
+    if np.isnan(z).any():
+        return ()
+    nan = Answer("nan", _filled(expected, np.nan))
+    if np.isposinf(z).any():
+        candidates = [Answer("limit", expected), nan]
+    elif np.isneginf(z).all() and op != "cross_entropy":
+        masked_value = {"log_softmax": -np.inf, "logsumexp": -np.inf}.get(op, 0.0)
+        masked = _filled(expected, masked_value)
+        if op == "log_softmax_vjp":  # g − s·Σg with s = 0
+            masked = {"dz": inputs["g"].copy()}
+        candidates = [Answer("masked", masked), nan]
+    else:
+        return ()
+    engine = next((a for a in candidates if _same(a.outputs, expected)), None)
+    if engine is None:
+        raise AssertionError(f"{op}: the reference's special value matches no named answer")
+    distinct = [engine, *(a for a in candidates if not _same(a.outputs, engine.outputs))]
+    return tuple(distinct) if len(distinct) > 1 else ()
+
+
+def _same(a: dict[str, Floats], b: dict[str, Floats]) -> bool:
+    return all(np.array_equal(a[key], b[key], equal_nan=True) for key in b)
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that produced the values (recorded in the header)."""
+    versions = {"python": platform.python_version()}
+    for name in ("numpy", "mpmath", "sympy", "ml_dtypes", "python-flint", "gmpy2"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def generate(
+    op: str,
+    dtype: str,
+    suite: str = "standard",
+    seed: int = 0,
+    *,
+    progress: bool | Progress = False,
+) -> VectorFile:
+    """Generate the vectors of ``op`` in ``dtype`` for a suite (quick, standard, exhaustive).
+
+    Deterministic: the same arguments give the same file, byte for byte, on every platform with
+    the same library versions. ``progress=True`` shows a rich progress bar on stderr (when it is
+    a terminal); a callable receives the number of tests finished at each step.
+    """
+    if op not in OPS:
+        raise InputError(f"unknown op {op!r}; expected one of {', '.join(OPS)}")
+    if suite not in SUITES:
+        raise InputError(f"unknown suite {suite!r}; expected one of {', '.join(SUITES)}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise InputError(f"seed must be a non-negative integer, got {seed!r}")
+    fmt = get_format(dtype)
+    drafts = draft_rows(op, fmt.name, suite, seed)
+    if callable(progress):
+        values = reference_values(op, fmt, drafts, progress)
+    elif progress and sys.stderr.isatty():
+        values = _with_progress_bar(op, fmt, drafts)
+    else:
+        values = reference_values(op, fmt, drafts)
+
+    by_k: dict[int, list[TestCase]] = {}
+    pending = []
+    for draft, (expected, exact) in zip(drafts, values, strict=True):
+        answers = answers_for(op, draft.inputs, expected)
+        pending.append((draft, expected, exact, answers))
+    tc_id = 0
+    order = sorted(range(len(pending)), key=lambda i: pending[i][0].k)  # stable: catalogue order
+    for i in order:
+        draft, expected, exact, answers = pending[i]
+        tc_id += 1
+        by_k.setdefault(draft.k, []).append(
+            TestCase(
+                tc_id=tc_id,
+                comment=draft.comment,
+                flags=draft.flags,
+                inputs=draft.inputs,
+                expected=expected,
+                exact=exact,
+                result="acceptable" if answers else "valid",
+                acceptable=answers,
+            )
+        )
+    groups = tuple(TestGroup(k, tuple(tests)) for k, tests in by_k.items())
+    used = {flag for group in groups for tc in group.tests for flag in tc.flags}
+    notes: dict[str, Note] = {flag: note for flag, note in NOTES.items() if flag in used}
+    header: dict[str, Any] = {
+        "op": op,
+        "dtype": fmt.name,
+        "generator": {"name": GENERATOR_NAME, "version": __version__},
+        "schema": SCHEMA_NAME,
+        "numberOfTests": tc_id,
+        "seed": seed,
+        "suite": suite,
+        "libraries": library_versions(),
+        "conventions": CONVENTIONS,
+        "sha256": "",
+    }
+    draft_file = VectorFile(header=header, notes=notes, groups=groups, op=op, dtype=fmt.name)
+    header["sha256"] = content_sha256(encode_groups(draft_file))
+    return draft_file
+
+
+def _with_progress_bar(
+    op: str, fmt: Format, drafts: list[Draft]
+) -> list[tuple[dict[str, Floats], dict[str, npt.NDArray[np.object_]]]]:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    columns = (
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(f"{op} {fmt.name}", total=len(drafts))
+        return reference_values(op, fmt, drafts, lambda n: bar.advance(task, n))

@@ -1,0 +1,348 @@
+"""Reading and writing vector files: JSON (Wycheproof-like) and NPZ, byte-reproducible.
+
+JSON document (key order fixed; see docs/vectors.md for every field)::
+
+    {"header": {...}, "notes": {flag: {"description", "catches"}},
+     "testGroups": [{"k": K, "tests": [{"tcId", "comment", "flags", "inputs", "expected",
+                                         "exact", "result", ["acceptable"]}, ...]}, ...]}
+
+Numbers are ``float.hex`` strings (:func:`symsoftmax.rounding.format_hex`), exact values decimal
+strings. ``header.sha256`` is the SHA-256 of :func:`canonical_groups_bytes`: the UTF-8 bytes of
+``json.dumps(testGroups, sort_keys=True, separators=(",", ":"), ensure_ascii=True)``.
+
+NPZ: the same content as arrays, one set per group (``gNNNNN.<part>``), plus ``document.json``,
+a 0-d unicode array with the header, the notes and the group sizes. It loads with
+``np.load(path, allow_pickle=False)``. The zip is written here (stored, not deflated, fixed
+timestamps, sorted entries) because ``np.savez`` stamps the current time: both formats are
+byte-identical for the same command and library versions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from symsoftmax.atomic import write_atomic
+from symsoftmax.errors import InputError
+from symsoftmax.rounding import format_hex
+from symsoftmax.vectors.model import EXPECTED_KEYS, INPUT_KEYS, VectorFile
+
+__all__ = [
+    "FORMATS",
+    "SCHEMA_NAME",
+    "canonical_groups_bytes",
+    "content_sha256",
+    "dumps_json",
+    "encode_groups",
+    "load",
+    "read_document",
+    "save",
+    "to_document",
+    "to_npz_bytes",
+]
+
+SCHEMA_NAME = "symsoftmax-vectors-1"
+FORMATS = ("json", "npz")
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can carry
+
+
+# --------------------------------------------------------------------------------------------
+# model -> document
+# --------------------------------------------------------------------------------------------
+
+
+def _hex_list(array: npt.NDArray[Any]) -> Any:
+    """Nested lists of hex strings, one level per array dimension."""
+    if array.ndim == 0:
+        return format_hex(float(array))
+    flat = [format_hex(v) for v in np.asarray(array, dtype=np.float64).ravel().tolist()]
+    return np.array(flat, dtype=object).reshape(array.shape).tolist()
+
+
+def _str_list(array: npt.NDArray[Any]) -> Any:
+    return np.asarray(array, dtype=object).tolist()
+
+
+def encode_groups(vf: VectorFile) -> list[dict[str, Any]]:
+    """The ``testGroups`` of the JSON document, key order fixed."""
+    groups = []
+    for group in vf.groups:
+        tests = []
+        for tc in group.tests:
+            entry: dict[str, Any] = {
+                "tcId": tc.tc_id,
+                "comment": tc.comment,
+                "flags": list(tc.flags),
+                "inputs": {key: _hex_list(value) for key, value in tc.inputs.items()},
+                "expected": {key: _hex_list(value) for key, value in tc.expected.items()},
+                "exact": {key: _str_list(value) for key, value in tc.exact.items()},
+                "result": tc.result,
+            }
+            if tc.acceptable:
+                entry["acceptable"] = [
+                    {
+                        "name": answer.name,
+                        "outputs": {k: _hex_list(v) for k, v in answer.outputs.items()},
+                    }
+                    for answer in tc.acceptable
+                ]
+            tests.append(entry)
+        groups.append({"k": group.k, "tests": tests})
+    return groups
+
+
+def canonical_groups_bytes(test_groups: list[dict[str, Any]]) -> bytes:
+    """What header.sha256 hashes: canonical JSON of testGroups (sorted keys, no spaces)."""
+    text = json.dumps(
+        test_groups, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+    )
+    return text.encode("utf-8")
+
+
+def content_sha256(test_groups: list[dict[str, Any]]) -> str:
+    """Hex SHA-256 of :func:`canonical_groups_bytes`."""
+    return hashlib.sha256(canonical_groups_bytes(test_groups)).hexdigest()
+
+
+def to_document(vf: VectorFile) -> dict[str, Any]:
+    """The JSON document of a vector file (header, notes, testGroups)."""
+    return {
+        "header": vf.header,
+        "notes": {
+            flag: {"description": note.description, "catches": note.catches}
+            for flag, note in vf.notes.items()
+        },
+        "testGroups": encode_groups(vf),
+    }
+
+
+def _dump_compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=True, allow_nan=False, separators=(", ", ": "))
+
+
+def dumps_json(vf: VectorFile) -> str:
+    """The JSON text of a vector file: header and notes indented, one test per line."""
+    document = to_document(vf)
+    head = json.dumps(
+        {"header": document["header"], "notes": document["notes"]},
+        indent=2,
+        ensure_ascii=True,
+        allow_nan=False,
+    )
+    lines = [head[: head.rstrip().rfind("}")].rstrip() + ",", '  "testGroups": [']
+    for g_index, group in enumerate(document["testGroups"]):
+        lines.append(f'    {{"k": {group["k"]}, "tests": [')
+        tests = group["tests"]
+        for t_index, test in enumerate(tests):
+            comma = "," if t_index < len(tests) - 1 else ""
+            lines.append(f"      {_dump_compact(test)}{comma}")
+        lines.append("    ]}" + ("," if g_index < len(document["testGroups"]) - 1 else ""))
+    lines += ["  ]", "}", ""]
+    return "\n".join(lines)
+
+
+def _npy_bytes(array: npt.NDArray[Any]) -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _unicode(values: list[str], shape: tuple[int, ...]) -> npt.NDArray[np.str_]:
+    width = max((len(v) for v in values), default=1) or 1
+    return np.array(values, dtype=f"<U{width}").reshape(shape)
+
+
+def npz_arrays(vf: VectorFile) -> dict[str, npt.NDArray[Any]]:
+    """The arrays of the NPZ encoding, by entry name (without the .npy suffix)."""
+    arrays: dict[str, npt.NDArray[Any]] = {}
+    meta = {
+        "header": vf.header,
+        "notes": {
+            flag: {"description": note.description, "catches": note.catches}
+            for flag, note in vf.notes.items()
+        },
+        "testGroups": [{"k": g.k, "tests": len(g.tests)} for g in vf.groups],
+    }
+    arrays["document.json"] = np.array(json.dumps(meta, ensure_ascii=True, allow_nan=False))
+    op = vf.op
+    for index, group in enumerate(vf.groups):
+        prefix = f"g{index:05d}."
+        tests = group.tests
+        n = len(tests)
+        arrays[prefix + "tcId"] = np.array([tc.tc_id for tc in tests], dtype=np.int64)
+        arrays[prefix + "comment"] = _unicode([tc.comment for tc in tests], (n,))
+        arrays[prefix + "flags"] = _unicode([" ".join(tc.flags) for tc in tests], (n,))
+        arrays[prefix + "result"] = _unicode([tc.result for tc in tests], (n,))
+        for key in INPUT_KEYS[op]:
+            arrays[f"{prefix}inputs.{key}"] = np.array(
+                [tc.inputs[key] for tc in tests], dtype=np.float64
+            ).reshape(n, group.k)
+        has_temperature = np.array(["temperature" in tc.inputs for tc in tests], dtype=bool)
+        if has_temperature.any():
+            arrays[prefix + "inputs.temperature.present"] = has_temperature
+            arrays[prefix + "inputs.temperature"] = np.array(
+                [float(tc.inputs.get("temperature", np.nan)) for tc in tests], dtype=np.float64
+            )
+        for key in EXPECTED_KEYS[op]:
+            shape = tests[0].expected[key].shape if tests else (0,)
+            arrays[f"{prefix}expected.{key}"] = np.array(
+                [tc.expected[key] for tc in tests], dtype=np.float64
+            ).reshape(n, *shape)
+            exact = [str(s) for tc in tests for s in np.asarray(tc.exact[key]).ravel()]
+            arrays[f"{prefix}exact.{key}"] = _unicode(exact, (n, *shape))
+        owners = [i for i, tc in enumerate(tests) for _ in tc.acceptable]
+        if owners:
+            answers = [a for tc in tests for a in tc.acceptable]
+            arrays[prefix + "acceptable.test"] = np.array(owners, dtype=np.int64)
+            arrays[prefix + "acceptable.name"] = _unicode([a.name for a in answers], (len(owners),))
+            for key in EXPECTED_KEYS[op]:
+                arrays[f"{prefix}acceptable.{key}"] = np.array(
+                    [a.outputs[key] for a in answers], dtype=np.float64
+                )
+    return arrays
+
+
+def to_npz_bytes(vf: VectorFile) -> bytes:
+    """The NPZ file: a stored zip with fixed timestamps and sorted entries (byte-reproducible)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, array in sorted(npz_arrays(vf).items()):
+            info = zipfile.ZipInfo(name + ".npy", date_time=_ZIP_DATE)
+            info.compress_type = zipfile.ZIP_STORED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, _npy_bytes(array))
+    return buffer.getvalue()
+
+
+def _format_of(path: str | os.PathLike[str], format: str | None) -> str:
+    if format is None:
+        return "npz" if str(path).lower().endswith(".npz") else "json"
+    if format not in FORMATS:
+        raise InputError(f"unknown vector file format {format!r}; expected json or npz")
+    return format
+
+
+def save(vf: VectorFile, path: str | os.PathLike[str], format: str | None = None) -> None:
+    """Write ``vf`` to ``path`` atomically as JSON or NPZ (default: .npz suffix → NPZ)."""
+    kind = _format_of(path, format)
+    write_atomic(path, to_npz_bytes(vf) if kind == "npz" else dumps_json(vf))
+
+
+# --------------------------------------------------------------------------------------------
+# file -> document
+# --------------------------------------------------------------------------------------------
+
+
+def read_document(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a JSON or NPZ vector file into its JSON document (dicts, lists, strings).
+
+    Raises InputError (one line naming the file) if the file is not JSON or NPZ at all; the
+    content is checked separately (:mod:`symsoftmax.vectors.check`).
+    """
+    name = str(path)
+    data = Path(path).read_bytes()
+    if data[:4] == b"PK\x03\x04":
+        return _npz_document(data, name)
+    try:
+        document = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{name}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    except ValueError as exc:
+        raise InputError(f"{name}: not valid JSON ({exc})") from None
+    if not isinstance(document, dict):
+        raise InputError(f"{name}: not a vector file (the top level is not a JSON object)")
+    return document
+
+
+def _reject_constant(token: str) -> Any:
+    raise ValueError(f"bare {token} is not JSON; numbers are strings")
+
+
+def _npz_document(data: bytes, name: str) -> dict[str, Any]:
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise InputError(f"{name}: not a readable NPZ file ({exc})") from None
+    try:
+        meta = json.loads(str(arrays.pop("document.json")))
+    except KeyError:
+        raise InputError(f"{name}: NPZ without document.json") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{name}: document.json is not valid JSON ({exc.msg})") from None
+    try:
+        op = meta["header"]["op"]
+        input_keys, expected_keys = INPUT_KEYS[op], EXPECTED_KEYS[op]
+        groups = []
+        for index, group in enumerate(meta["testGroups"]):
+            groups.append(
+                {
+                    "k": group["k"],
+                    "tests": _npz_group_tests(arrays, f"g{index:05d}.", input_keys, expected_keys),
+                }
+            )
+    except (KeyError, TypeError, IndexError, ValueError) as exc:
+        raise InputError(f"{name}: NPZ layout does not match document.json ({exc!r})") from None
+    return {"header": meta["header"], "notes": meta["notes"], "testGroups": groups}
+
+
+def _npz_group_tests(
+    arrays: dict[str, npt.NDArray[Any]],
+    prefix: str,
+    input_keys: tuple[str, ...],
+    expected_keys: tuple[str, ...],
+) -> list[dict[str, Any]]:
+    def get(part: str) -> npt.NDArray[Any]:
+        return arrays[prefix + part]
+
+    tc_ids = get("tcId")
+    present = arrays.get(prefix + "inputs.temperature.present")
+    answers: dict[int, list[dict[str, Any]]] = {}
+    if prefix + "acceptable.test" in arrays:
+        names = get("acceptable.name")
+        for row, owner in enumerate(get("acceptable.test").tolist()):
+            outputs = {key: _hex_list(get(f"acceptable.{key}")[row]) for key in expected_keys}
+            answers.setdefault(int(owner), []).append({"name": str(names[row]), "outputs": outputs})
+    tests = []
+    for i in range(len(tc_ids)):
+        inputs = {key: _hex_list(get(f"inputs.{key}")[i]) for key in input_keys}
+        if present is not None and bool(present[i]):
+            inputs["temperature"] = _hex_list(get("inputs.temperature")[i])
+        entry: dict[str, Any] = {
+            "tcId": int(tc_ids[i]),
+            "comment": str(get("comment")[i]),
+            "flags": str(get("flags")[i]).split(),
+            "inputs": inputs,
+            "expected": {key: _hex_list(get(f"expected.{key}")[i]) for key in expected_keys},
+            "exact": {key: get(f"exact.{key}")[i].tolist() for key in expected_keys},
+            "result": str(get("result")[i]),
+        }
+        if i in answers:
+            entry["acceptable"] = answers[i]
+        tests.append(entry)
+    return tests
+
+
+def load(path: str | os.PathLike[str]) -> VectorFile:
+    """Read and check a JSON or NPZ vector file; raises InputError naming file, tcId and field.
+
+    Checks the schema, unique tcIds, numberOfTests, the checksum, hex values (exact in the file's
+    format) and shapes; it does not recompute reference values (``lint`` does).
+    """
+    from symsoftmax.vectors.check import check_document, decode_document
+
+    document = read_document(path)
+    findings = check_document(document, str(path))
+    if findings:
+        raise InputError(str(findings[0]))
+    return decode_document(document, str(path))
