@@ -1,15 +1,96 @@
-"""`symsoftmax validate` (placeholder until its issue lands: replaced by the real command)."""
+"""`symsoftmax validate TARGET`: run a Python function over the vectors and judge it.
+
+TARGET is ``module:function`` or ``path/to/file.py:function``. Exit status 0 when every test and
+property passes, 1 when any fails, 2 for usage or input errors.
+"""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
+from symsoftmax.cli._report_options import add_verdict_options, emit
+
+OPS = (
+    "softmax",
+    "log_softmax",
+    "logsumexp",
+    "softmax_vjp",
+    "log_softmax_vjp",
+    "jacobian",
+    "cross_entropy",
+)
+
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("validate", help="(not built yet)")
+    parser = subparsers.add_parser(
+        "validate",
+        help="validate a Python implementation against the reference vectors",
+        description="Call TARGET on every test vector and judge its outputs in ulps against "
+        "the exact values (see docs/validation.md).",
+    )
+    parser.add_argument("target", metavar="TARGET", help="module:function or path/file.py:function")
+    parser.add_argument("--op", choices=OPS, help="operation (default softmax, or the file's)")
+    parser.add_argument("--dtype", help="float64, float32, float16 or bfloat16 (default float32)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--vectors", metavar="FILE", help="vector file (.json or .npz)")
+    source.add_argument(
+        "--suite",
+        choices=("quick", "standard", "exhaustive"),
+        help="generate (and cache) this suite (default standard)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="generator seed for --suite")
+    parser.add_argument(
+        "--framework",
+        choices=("numpy", "torch", "jax"),
+        default="numpy",
+        help="hand the function NumPy arrays (default), torch tensors or jax arrays",
+    )
+    parser.add_argument(
+        "--batch", action="store_true", help="call once per row length with 2-D arrays"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=10.0, help="seconds allowed per call (default 10)"
+    )
+    parser.add_argument(
+        "--temperature",
+        choices=("auto", "keyword", "skip"),
+        default="auto",
+        help="tests with a temperature: pass temperature= if the function takes it (auto), "
+        "always, or skip them",
+    )
+    parser.add_argument(
+        "--companion",
+        metavar="TARGET",
+        help="the matching log_softmax (for softmax) or softmax (for log_softmax) function, "
+        "for the exp(log_softmax) property",
+    )
+    add_verdict_options(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("symsoftmax validate: not built yet")
+    from symsoftmax.validation import validate
+    from symsoftmax.validation.target import load_target
+
+    fn = load_target(args.target)
+    companion = load_target(args.companion) if args.companion else None
+    report = validate(
+        fn,
+        args.op,
+        args.dtype,
+        vectors=args.vectors,
+        suite=args.suite,
+        seed=args.seed,
+        mode=args.mode,
+        max_ulp=args.max_ulp,
+        ftz=args.ftz,
+        batch=args.batch,
+        framework=args.framework,
+        timeout=args.timeout,
+        properties=not args.no_properties,
+        companion=companion,
+        temperature=args.temperature,
+        name=args.target,
+    )
+    return emit(report, args)

@@ -141,6 +141,10 @@ def evaluate(
     for verdict in verdicts:
         if verdict.passed:
             return verdict
+    if len(verdicts) > 1:  # say why each allowed answer was not met
+        verdicts[0].reason = "matches no allowed answer: " + "; ".join(
+            f"{v.answer}: {v.reason}" for v in verdicts
+        )
     return verdicts[0]
 
 

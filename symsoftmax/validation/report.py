@@ -311,21 +311,31 @@ class ValidationReport:
                 props.add_row(p.name, str(p.checked), str(p.failed), p.worst or p.note)
             console.print(props)
         cases = Table(title="worst cases")
-        for column in ("tcId", "flags", "status", "ulp", "input", "got", "expected", "why"):
+        for column in ("tcId", "flags", "status", "ulp", "at", "got", "expected", "input", "why"):
             cases.add_column(column, overflow="fold")
         for r in self.worst(worst):
-            key = r.worst_key or next(iter(r.expected))
+            component = r.worst_component()
+            at = f"{r.worst_key}{list(r.worst_index)}" if component else ""
             cases.add_row(
                 str(r.tc_id),
                 ", ".join(r.flags),
                 r.status,
                 _fmt_ulp(r.ulp),
-                _short(r.inputs["z"], 4),
-                _short(r.got[key], 4) if r.got else "—",
-                _short(r.expected[key], 4),
+                at,
+                f"{component[0]:.9g}" if component else "—",
+                f"{component[1]:.9g}" if component else "—",
+                _decimal(r.inputs["z"]),
                 r.reason,
             )
         console.print(cases)
+
+
+def _decimal(values: FloatArray, limit: int = 4) -> str:
+    """A short decimal display of a row (elided in the middle when long)."""
+    flat = [f"{v:.6g}" for v in np.asarray(values, dtype=np.float64).ravel().tolist()]
+    if len(flat) > limit:
+        flat = [*flat[: limit // 2], f"…{len(flat)}…", *flat[-(limit // 2) :]]
+    return "[" + ", ".join(flat) + "]"
 
 
 def _fmt_ulp(x: float) -> str:

@@ -1,0 +1,54 @@
+"""Options and output shared by ``symsoftmax validate`` and ``symsoftmax score``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+__all__ = ["add_verdict_options", "emit"]
+
+
+def add_verdict_options(parser: Any) -> None:
+    """The pass-rule and output options of both commands."""
+    parser.add_argument(
+        "--mode",
+        choices=("bound", "faithful", "correctly-rounded"),
+        default="bound",
+        help="pass rule: within the Blanchard–Higham–Higham bound (default), under 1 ulp, "
+        "or equal to the correctly rounded value",
+    )
+    parser.add_argument(
+        "--max-ulp", type=float, metavar="N", help="pass rule: every component within N ulps"
+    )
+    parser.add_argument(
+        "--ftz", action="store_true", help="accept 0 where the exact result is subnormal"
+    )
+    parser.add_argument("--no-properties", action="store_true", help="skip the property checks")
+    parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    parser.add_argument("--report", metavar="FILE.md", help="write the report as Markdown")
+    parser.add_argument(
+        "--plot", metavar="FILE.png", help="plot ulp error against input spread (matplotlib)"
+    )
+    parser.add_argument(
+        "--worst", type=int, default=10, metavar="N", help="worst cases shown (default 10)"
+    )
+
+
+def emit(report: Any, args: argparse.Namespace) -> int:
+    """Print and write the report as asked; the exit status (0 all passed, 1 otherwise)."""
+    from symsoftmax.atomic import write_atomic
+
+    if args.report:
+        write_atomic(args.report, report.to_markdown(worst=args.worst))
+    if args.plot:
+        from symsoftmax.validation.plot import plot_report
+
+        plot_report(report, args.plot)
+    if args.json:
+        sys.stdout.write(report.to_json() + "\n")
+    else:
+        from rich.console import Console
+
+        report.render(Console(), worst=args.worst)
+    return 0 if report.passed else 1

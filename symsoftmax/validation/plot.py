@@ -1,0 +1,69 @@
+"""``--plot``: each test's error in ulps against its input's spread (max − min), by flag.
+
+One marker shape and colour per flag (a test with several flags appears once per flag). Errors
+of 0 are drawn at the bottom of the logarithmic axis and infinite ones (a misplaced NaN/inf) at
+the top, marked ▲. Needs matplotlib (the ``plot`` extra); it is drawn with the Agg backend (no
+display) and written atomically.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from itertools import cycle
+
+from symsoftmax.atomic import write_atomic
+from symsoftmax.errors import InputError
+from symsoftmax.validation.report import ValidationReport
+
+__all__ = ["plot_report"]
+
+_MARKERS = ["o", "s", "^", "v", "D", "P", "X", "*", "<", ">", "h", "p", "d", "8"]
+
+
+def plot_report(report: ValidationReport, path: str | os.PathLike[str]) -> None:
+    """Draw the ulp-versus-spread plot of ``report`` into ``path`` (PNG, SVG or PDF by suffix)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise InputError("--plot needs matplotlib: pip install 'symsoftmax[plot]'") from None
+    points = [r for r in report.results if r.got is not None and not math.isnan(r.ulp)]
+    finite = [r.ulp for r in points if math.isfinite(r.ulp) and r.ulp > 0]
+    low = min(finite) / 2 if finite else 1e-3
+    high = max(finite) * 4 if finite else 10.0
+    figure, axes = plt.subplots(figsize=(8, 5), dpi=110)
+    by_flag: dict[str, list[tuple[float, float, bool]]] = {}
+    for r in points:
+        spread = r.spread if math.isfinite(r.spread) else 0.0
+        y = high if math.isinf(r.ulp) else max(r.ulp, low)
+        for flag in r.flags or ("(none)",):
+            by_flag.setdefault(flag, []).append((max(spread, 1e-6), y, r.failed))
+    styles = cycle((m, c) for m in _MARKERS for c in ("C0", "C1", "C2", "C3", "C4", "C5"))
+    for flag, rows in sorted(by_flag.items()):
+        marker, colour = next(styles)
+        xs, ys, _failed = zip(*rows, strict=True)
+        axes.scatter(xs, ys, marker=marker, color=colour, label=flag, s=18, alpha=0.75)
+        bad = [(x, y) for x, y, f in rows if f]
+        if bad:
+            bx, by = zip(*bad, strict=True)
+            axes.scatter(bx, by, marker="o", facecolors="none", edgecolors="red", s=60)
+    axes.set_xscale("symlog", linthresh=1e-3)
+    axes.set_yscale("log")
+    axes.set_ylim(low / 1.5, high * 1.5)
+    axes.axhline(high, color="grey", lw=0.5, ls=":")
+    axes.text(axes.get_xlim()[0], high, " ▲ inf (misplaced NaN/inf)", va="bottom", fontsize=7)
+    axes.set_xlabel("spread of the input row, max − min (finite entries)")
+    axes.set_ylabel(f"largest error of the test, ulps of {report.dtype}")
+    verdict = "PASS" if report.passed else "FAIL"
+    axes.set_title(f"{report.candidate}: {report.op}, {report.dtype} — {verdict} (red: failed)")
+    axes.legend(fontsize=6, ncol=2, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    suffix = os.fspath(path).rsplit(".", 1)[-1].lower()
+    figure.savefig(buffer, format=suffix if suffix in ("png", "svg", "pdf") else "png")
+    plt.close(figure)
+    write_atomic(path, buffer.getvalue())
