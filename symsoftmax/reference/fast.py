@@ -1,9 +1,338 @@
-"""Vectorized fast path (being built): settles nothing yet, so the mpmath route decides all."""
+"""Fast path: vectorized evaluation with a rigorous error bound, settling most outputs at once.
+
+The two-phase design of CORE-MATH (Sibidanov, Zimmermann & Glondu, "The CORE-MATH project",
+ARITH 2022): a fast evaluation returns an approximation v̂ with a proven bound ε on its relative
+error; if every real in [v̂(1−ε), v̂(1+ε)] rounds to the same target value, that value is the
+correctly rounded result. Elements whose interval contains a rounding breakpoint stay pending
+and go to the next phase, finally to the mpmath route (:mod:`symsoftmax.reference.engine`).
+
+Phase 1 (float32, float16, bfloat16 targets): float64 NumPy. Error bounds (u = 2^−53), taking
+NumPy's exp/log1p to be within 2^10 ulps (a generous margin: they are documented < 4 ulp):
+
+* t_j = (x_j − max)/T: relative error ≤ 2u (subtraction, division);
+* e_j = exp(t_j): relative error α ≤ 1.01·(|t_j|·2u + 2^−43) while e_j is normal; below
+  2^−1000 the absolute error is ≤ 2^−1000 (the result is 0 or subnormal);
+* S = Σe (any order, positive terms): relative error ≤ α + (K−1)u, plus K·2^−1000 absolute;
+* softmax s = e/S: ε = 1.02·(2α + (K+1)u), absolute η = 2^−990 (S ≥ 1);
+* log_softmax l_j = t_j − L, L = log1p(S′), S′ = S − (one max term) summed directly:
+  log1p(x(1+δ)) differs from log1p(x) by at most |δ|·log1p(x) (as log1p(x) ≥ x/(1+x)); t_j ≤ 0
+  and L ≥ 0, so |l_j| = |t_j| + L has no cancellation: relative error ≤ max(2u, λ) + u;
+* logsumexp = max + T·L: absolute error ≤ T·L·(λ + u) + |result|·u (cancellation possible: the
+  check simply fails and the element goes on).
+
+Phase 2 (float64 targets, and softmax elements phase 1 left pending): double-double
+(:mod:`symsoftmax.reference.double_double`), with x − max exact by TwoSum, exp to 2^−90, a
+pairwise double-double sum and division: relative error ≤ 2^−86 for softmax; the test is made
+on the scaled double-double directly (see :func:`_settle_scaled`).
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 
-def settle(problem: Any, out: Any, pending: Any) -> None:
-    """Fill ``out`` where a float64 evaluation with a rigorous bound decides the rounding."""
+from symsoftmax.formats import Format
+from symsoftmax.reference.double_double import (
+    EXP_RELATIVE_ERROR,
+    dd_div,
+    dd_sum_last_axis,
+    two_prod,
+    two_sum,
+)
+from symsoftmax.reference.double_double import dd_exp_scaled as _dd_exp
+from symsoftmax.rounding import round_array
+
+__all__ = ["FAST_OPS", "settle"]
+
+FAST_OPS = ("softmax", "log_softmax", "logsumexp")
+
+Array = npt.NDArray[np.float64]
+_U = 2.0**-53
+_LIBM_ERROR = 2.0**-43  # 2^10 ulps of float64
+_TINY = 2.0**-1000  # absolute error allowance for underflowed terms
+_ETA = 2.0**-990
+_BLOCK_ELEMENTS = 1 << 15
+
+
+def settle(problem: Any, out: npt.NDArray[Any], pending: npt.NDArray[np.bool_]) -> None:
+    """Fill ``out`` and clear ``pending`` wherever the fast path decides the rounding."""
+    if problem.op not in FAST_OPS:
+        return
+    rows = problem.rows
+    all_finite = np.isfinite(rows).all(axis=1)
+    if all_finite.all():
+        eligible = np.arange(rows.shape[0])
+    else:
+        with np.errstate(invalid="ignore"):
+            has_finite = np.isfinite(rows).any(axis=1)
+            clean = ~np.isnan(rows).any(axis=1) & ~(rows == np.inf).any(axis=1)
+        eligible = np.flatnonzero(has_finite & clean)
+    if eligible.size == 0:
+        return
+    fmt: Format = problem.fmt
+    temperature = problem.temperature
+    # Blocks of about 2^15 elements keep the many elementwise passes in cache.
+    block = max(1, _BLOCK_ELEMENTS // rows.shape[1])
+    if fmt.precision < 53:
+        for start in range(0, eligible.size, block):
+            index = eligible[start : start + block]
+            _phase1(problem.op, rows[index], fmt, temperature, index, out, pending)
+    if problem.op == "softmax" and _dd_temperature_ok(temperature):
+        left = eligible[pending[eligible].any(axis=1)]
+        for start in range(0, left.size, block):
+            index = left[start : start + block]
+            _softmax_dd(rows[index], fmt, temperature, index, out, pending)
+
+
+def _dd_temperature_ok(temperature: float | None) -> bool:
+    return temperature is None or 2.0**-900 <= temperature <= 2.0**900
+
+
+def _store(
+    out: npt.NDArray[Any],
+    pending: npt.NDArray[np.bool_],
+    index: npt.NDArray[np.intp],
+    values: Array,
+    ok: npt.NDArray[np.bool_],
+) -> None:
+    """Write the settled values of the rows ``index`` (ok marks which), where still pending."""
+    rows: Any = index
+    if index.size and index[-1] - index[0] + 1 == index.size:  # contiguous: work on views
+        rows = slice(int(index[0]), int(index[-1]) + 1)
+    sub_pending = pending[rows]
+    take = ok.reshape(sub_pending.shape) & sub_pending
+    if isinstance(rows, slice):
+        np.copyto(out[rows], values.reshape(sub_pending.shape), where=take)
+        sub_pending &= ~take
+        return
+    sub_out = out[rows]
+    sub_out[take] = values.reshape(sub_pending.shape)[take]
+    out[rows] = sub_out
+    sub_pending[take] = False
+    pending[rows] = sub_pending
+
+
+def _phase1(
+    op: str,
+    rows: Array,
+    fmt: Format,
+    temperature: float | None,
+    index: npt.NDArray[np.intp],
+    out: npt.NDArray[Any],
+    pending: npt.NDArray[np.bool_],
+) -> None:
+    k = rows.shape[1]
+    # eligible rows have no NaN or +inf and a finite entry: the maximum is finite
+    top = rows.max(axis=1, keepdims=True)
+    with np.errstate(under="ignore", over="ignore", invalid="ignore"):
+        t = rows - top
+        if temperature is not None:
+            t /= temperature
+        e = np.exp(t)
+        spread = top - rows.min(axis=1, keepdims=True)
+        if temperature is not None:
+            spread /= temperature
+        t_max = np.minimum(spread, 746.0)  # |t_j| ≤ spread; beyond 746 e_j < 2^−1076
+        alpha = 1.01 * (t_max * 2 * _U + _LIBM_ERROR)
+        if op == "softmax":
+            s = e / e.sum(axis=1, keepdims=True)
+            eps = 1.02 * (2 * alpha + (k + 1) * _U)
+            value, ok = _settle_relative(s, eps, fmt)
+            retry = ~ok
+            if retry.any():  # subnormal results, near-breakpoints: interval ends with η
+                s_r = s[retry]
+                eps_r = np.broadcast_to(eps, s.shape)[retry]
+                lo = np.maximum(s_r * (1 - eps_r) - _ETA, 0.0)
+                hi = s_r * (1 + eps_r) + _ETA
+                value[retry], ok[retry] = _settle_interval(lo, hi, fmt)
+            _store(out, pending, index, value, ok)
+            return
+        first_max = np.argmax(rows == top, axis=1)
+        others = e.copy()
+        others[np.arange(rows.shape[0]), first_max] = 0.0
+        s1 = others.sum(axis=1, keepdims=True)
+        big_l = np.log1p(s1)
+        # relative error of L (incl. the absolute allowance of underflowed terms, relative to
+        # L ≥ S′/K when S′ > 0; S′ = 0 exactly only with one finite entry, then L = 0 exactly)
+        lam = 1.02 * (alpha + k * _U + _LIBM_ERROR)
+        abs_l = 2 * k * _TINY
+        if op == "log_softmax":
+            value_raw = t - big_l
+            rel = 1.02 * (np.maximum(2 * _U if temperature else _U, lam) + _U)
+            rad = np.abs(value_raw) * rel + abs_l
+            rad = np.where(np.isfinite(value_raw), rad, 0.0)
+            # magnitudes: |l| ∈ [|l̂| − rad, |l̂| + rad]; l ≤ 0
+            magnitude, ok = _settle_interval(
+                np.maximum(-value_raw - rad, 0.0), -value_raw + rad, fmt
+            )
+            # a zero with a nonzero radius may be the exact +0 (one finite entry) or a rounded
+            # −tiny: the sign is not decided here
+            ok &= ~((magnitude == 0) & (rad > 0))
+            _store(out, pending, index, -magnitude, ok)
+            return
+        scale = 1.0 if temperature is None else temperature
+        shift = scale * big_l
+        value_raw = top + shift
+        rad = shift * (lam + 2 * _U) + abs_l * scale + np.abs(value_raw) * _U * 1.01
+        value = round_array(value_raw, fmt)
+        lo, hi = round_array(value_raw - rad, fmt), round_array(value_raw + rad, fmt)
+        ok = (lo == value) & (hi == value) & np.isfinite(value_raw)
+        ok &= (np.signbit(lo) == np.signbit(hi)) | (rad == 0)
+        _store(out, pending, index, value, ok)
+
+
+def _settle_relative(s: Array, eps: Array, fmt: Format) -> tuple[Array, npt.NDArray[np.bool_]]:
+    """:func:`_settle_interval` for [s(1−ε) − η, s(1+ε) + η], s ≥ 0, on bit patterns.
+
+    A relative error ε spans at most δ = ⌈ε·2^54⌉ + 1 float64 spacings on either side of s
+    (the spacing below a power of two is half that above it), so the interval of patterns
+    [I_s − δ, I_s + δ] contains the real one. Below 2^emin the spacing is the fixed subnormal
+    quantum, and the absolute allowance η is added; elements above max are left unsettled.
+    """
+    d = 53 - fmt.precision
+    subnormal = s < fmt.tiny
+    any_subnormal = bool(subnormal.any())
+    if any_subnormal and subnormal.all():
+        return _settle_subnormal(s, eps, fmt)
+    half = np.int64(1 << (d - 1))
+    delta = (np.ceil(eps * 2.0**54) + 1).astype(np.int64)
+    i_s = s.view(np.int64) - half
+    cell_lo = (i_s - delta) >> d
+    ok = cell_lo == ((i_s + delta) >> d)
+    value = ((cell_lo + 1) << d).view(np.float64)
+    if any_subnormal:
+        eps_sub = np.broadcast_to(eps, s.shape)[subnormal]
+        value[subnormal], ok[subnormal] = _settle_subnormal(s[subnormal], eps_sub, fmt)
+    ok &= s <= fmt.max
+    return value, ok
+
+
+def _settle_subnormal(s: Array, eps: Array, fmt: Format) -> tuple[Array, npt.NDArray[np.bool_]]:
+    """The subnormal part of :func:`_settle_relative`: s < 2^emin, fixed quantum.
+
+    With q = 2^(emin − p + 1) the breakpoints are (n + 1/2)·q; y = s/q − 1/2 is exact, and
+    the radius (ε·s + η)/q carries 1% slack for the roundings of y ± radius.
+    """
+    qe = fmt.emin - fmt.precision + 1
+    scaled = s * math.ldexp(1.0, -qe)  # exact: a power of two, no overflow
+    rad = scaled * (eps * 1.01) + math.ldexp(_ETA * 1.01, -qe)
+    y = scaled - 0.5
+    y_lo = y - rad
+    c_lo = np.floor(y_lo)
+    ok = (c_lo == np.floor(y + rad)) & (c_lo != y_lo)
+    return (c_lo + 1) * math.ldexp(1.0, qe), ok
+
+
+def _settle_interval(lo: Array, hi: Array, fmt: Format) -> tuple[Array, npt.NDArray[np.bool_]]:
+    """Round every real in [lo, hi] (0 ≤ lo ≤ hi) to ``fmt``: (value, whether it is unique).
+
+    Where lo is normal in the format (≥ 2^emin) and hi ≤ max, this works on the float64 bit
+    patterns, which are monotone in the value: with D = 53 − p dropped bits and h = 2^(D−1), the
+    rounding breakpoints (midpoints) are the patterns ≡ h mod 2^D, in every binade alike. All of
+    [lo, hi] rounds to one value iff ⌊(I_lo − h)/2^D⌋ = ⌊(I_hi − h)/2^D⌋ and I_lo is not itself a
+    midpoint; the value is then that quotient + 1, times 2^D. Below 2^emin the spacing is the
+    fixed subnormal quantum; intervals across 2^emin or past max use
+    :func:`~symsoftmax.rounding.round_array` on both ends.
+    """
+    d = 53 - fmt.precision
+    half = np.int64(1 << (d - 1))
+    i_lo = lo.view(np.int64)
+    i_hi = hi.view(np.int64)
+    cell_lo = (i_lo - half) >> d
+    cell_hi = (i_hi - half) >> d
+    ok = (cell_lo == cell_hi) & (((i_lo - half) & np.int64((1 << d) - 1)) != 0)
+    value = ((cell_lo + 1) << d).view(np.float64)
+    ok &= (lo >= fmt.tiny) & (hi <= fmt.max)
+    subnormal = hi < fmt.tiny
+    if subnormal.any():
+        # fixed quantum q = 2^(emin − p + 1): breakpoints at (n + 1/2)·q; scaling is exact
+        qe = fmt.emin - fmt.precision + 1
+        y_lo = np.ldexp(lo, -qe) - 0.5
+        y_hi = np.ldexp(hi, -qe) - 0.5
+        c_lo = np.floor(y_lo)
+        sub_ok = (c_lo == np.floor(y_hi)) & (c_lo != y_lo)
+        ok = np.where(subnormal, sub_ok, ok)
+        value = np.where(subnormal, np.ldexp(c_lo + 1, qe), value)
+    odd = ~ok & ~subnormal & ((lo < fmt.tiny) | (hi > fmt.max))
+    if odd.any():  # intervals across 2^emin or beyond the largest value (few): exact rounding
+        r_lo = round_array(lo[odd], fmt)
+        r_hi = round_array(hi[odd], fmt)
+        value[odd] = r_hi
+        ok[odd] = (r_lo == r_hi) & ~np.isnan(r_hi)
+    return value, ok
+
+
+def _softmax_dd(
+    rows: Array,
+    fmt: Format,
+    temperature: float | None,
+    index: npt.NDArray[np.intp],
+    out: npt.NDArray[Any],
+    pending: npt.NDArray[np.bool_],
+) -> None:
+    """softmax in double-double, kept as 2^m·(qh + ql) so tiny outputs keep their precision."""
+    k = rows.shape[1]
+    finite = np.isfinite(rows)
+    top = np.max(np.where(finite, rows, -np.inf), axis=1, keepdims=True)
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        th, tl = two_sum(rows, -np.broadcast_to(top, rows.shape))  # exact unless it overflows
+        if temperature is not None:
+            # (th + tl)/T: q1 = th/T, remainder by TwoProd; relative error ≤ 2^−100
+            q1 = th / temperature
+            ph, pl = two_prod(q1, np.full_like(q1, temperature))
+            q2 = ((th - ph) - pl + tl) / temperature
+            th, tl = two_sum(q1, q2)
+        usable = finite & np.isfinite(th) & np.isfinite(tl)
+        th = np.where(usable, th, -np.inf)
+        tl = np.where(usable, tl, 0.0)
+        m, mh, ml, valid = _dd_exp(th, tl)
+    # Terms below 2^−1000 (or outside the exp range: e^t < 2^−180000) leave the exact sum;
+    # each is bounded by _TINY, so S carries a relative error ≤ K·2^−1000 from them (S ≥ 1).
+    in_sum = valid & (m >= -1000)
+    with np.errstate(under="ignore"):
+        sh = np.where(in_sum, np.ldexp(mh, np.where(in_sum, m, 0)), 0.0)
+        sl = np.where(in_sum, np.ldexp(ml, np.where(in_sum, m, 0)), 0.0)
+    total_h, total_l = dd_sum_last_axis(sh, sl)
+    total_h = np.broadcast_to(total_h[:, None], rows.shape)
+    total_l = np.broadcast_to(total_l[:, None], rows.shape)
+    qh, ql = dd_div(mh, ml, total_h, total_l)
+    levels = max(1, math.ceil(math.log2(k)) + 1)
+    eps = 1.05 * (2 * EXP_RELATIVE_ERROR + (levels * 3 + 32 + 10) * _U * _U + k * 2.0**-999)
+    value, ok = _settle_scaled(m, qh, ql, eps, fmt)
+    # entries outside the exp range (e^t < 2^−180000) and −inf entries are 0 (+0) after rounding
+    zero = ~valid
+    value = np.where(zero, 0.0, value)
+    ok = ok | zero
+    _store(out, pending, index, value, ok)
+
+
+def _settle_scaled(
+    m: npt.NDArray[np.int64], qh: Array, ql: Array, eps: float, fmt: Format
+) -> tuple[Array, npt.NDArray[np.bool_]]:
+    """Round v = 2^m·(qh + ql) > 0, known to relative error ε, to ``fmt`` if the bound decides.
+
+    With E = ⌊log2 v⌋ (from qh) and quantum 2^qe, qe = max(E, emin) − p + 1, y = v/2^qe is
+    formed exactly as a double-double; n = rint(yh) and f = (yh − n) + yl. The result is n·2^qe
+    when [f − r, f + r] (r = ε·y plus the rounding of f) avoids the rounding breakpoints: +1/2
+    above, −1/2 below — or −1/4 when n·2^qe is a power of two above the subnormal range
+    (the spacing halves below it).
+    """
+    p, emin = fmt.precision, fmt.emin
+    with np.errstate(invalid="ignore", under="ignore", over="ignore"):
+        _, e_hi = np.frexp(qh)
+        big_e = e_hi.astype(np.int64) - 1 + m
+        qe = np.maximum(big_e, emin) - p + 1
+        shift = np.clip(m - qe, -2000, 2000)
+        yh = np.ldexp(qh, shift)
+        yl = np.ldexp(ql, shift)
+        n = np.rint(yh)
+        f = (yh - n) + yl
+        r = eps * (np.abs(yh) + np.abs(yl)) * 1.01 + 2.0**-51 + 2.0**-1000
+        lower = np.where((n == 2.0 ** (p - 1)) & (big_e > emin), -0.25, -0.5)
+        ok = (f - r > lower) & (f + r < 0.5) & (qh > 0)
+        value = np.ldexp(n, np.clip(qe, -1100, 1100))
+        value = np.where(value > fmt.max, np.inf, value)
+    return value, ok & np.isfinite(qh)
