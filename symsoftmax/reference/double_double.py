@@ -179,7 +179,7 @@ def dd_exp_scaled(
     k = np.rint(th * _INV_STEP)
     # r = t − k·(c1 + c2 + c3): th − k·c1 is exact (Sterbenz), k·c2 exact as a TwoProd.
     a = th - k * _C1
-    p2h, p2l = two_prod(k, _C2)
+    p2h, p2l = two_prod(k, np.full_like(k, _C2))
     rh, rl = two_sum(a, -p2h)
     rl = rl + (tl - p2l - k * _C3)  # |tl| ≤ 2^−44, the rest ≤ 2^−60: float64 error ≤ 2^−96
     rh, rl = _fast_two_sum(rh, rl)
