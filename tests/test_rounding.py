@@ -1,0 +1,101 @@
+"""The one rounding routine against NumPy and ml_dtypes casts, exact ties and known pitfalls."""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import ml_dtypes
+import mpmath
+import numpy as np
+import pytest
+
+from symsoftmax.formats import get_format
+from symsoftmax.rounding import round_array, round_exact
+
+N = 200_000
+
+
+def _random_float64(rng: np.random.Generator, fmt_name: str, n: int) -> np.ndarray:
+    """Random float64 values spread over the format's whole range, subnormals and overflow too."""
+    fmt = get_format(fmt_name)
+    lo, hi = fmt.emin - fmt.precision - 3, fmt.emax + 2
+    exponents = rng.integers(lo, hi, n)
+    mantissas = rng.random(n) + 1.0
+    signs = rng.choice([-1.0, 1.0], n)
+    with np.errstate(over="ignore"):
+        return signs * np.ldexp(mantissas, exponents)
+
+
+@pytest.mark.parametrize("fmt_name", ["float32", "float16"])
+def test_round_array_matches_numpy_cast_from_float64(fmt_name: str) -> None:
+    rng = np.random.default_rng(1)
+    x = _random_float64(rng, fmt_name, N)
+    fmt = get_format(fmt_name)
+    with np.errstate(over="ignore"):
+        expected = x.astype(fmt.numpy_dtype).astype(np.float64)
+    got = round_array(x, fmt_name)
+    np.testing.assert_array_equal(got, expected)
+    assert np.array_equal(np.signbit(got), np.signbit(expected))
+
+
+def test_round_array_matches_ml_dtypes_bfloat16_from_float32() -> None:
+    # ml_dtypes rounds float32 → bfloat16 correctly; from float64 it goes through float32.
+    rng = np.random.default_rng(2)
+    x = _random_float64(rng, "bfloat16", N).astype(np.float32)
+    expected = x.astype(ml_dtypes.bfloat16).astype(np.float64)
+    got = round_array(x.astype(np.float64), "bfloat16")
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("fmt_name", ["float32", "float16", "bfloat16"])
+def test_exact_ties_round_to_even(fmt_name: str) -> None:
+    fmt = get_format(fmt_name)
+    p = fmt.precision
+    rng = np.random.default_rng(3)
+    # midpoints (m + 1/2)·q between neighbours m·q and (m + 1)·q: normal and subnormal ranges
+    m_normal = rng.integers(1 << (p - 1), 1 << p, 5000)
+    q_normal = np.ldexp(1.0, rng.integers(fmt.emin, fmt.emax, 5000) - p + 1)
+    m_sub = rng.integers(0, 1 << (p - 1), 5000)
+    q_sub = np.full(5000, math.ldexp(1.0, fmt.emin - p + 1))
+    for m, q in ((m_normal, q_normal), (m_sub, q_sub)):
+        ties = (m + 0.5) * q
+        even = np.where(m % 2 == 0, m, m + 1) * q
+        got = round_array(ties, fmt_name)
+        np.testing.assert_array_equal(got, even)
+        np.testing.assert_array_equal(round_array(-ties, fmt_name), -even)
+        for v, g in zip(ties[:200], got[:200], strict=True):
+            assert round_exact(Fraction(float(v)), fmt_name) == g
+
+
+def test_round_array_gets_float64_to_bfloat16_right_where_ml_dtypes_double_rounds() -> None:
+    # 1 + 2^-8 + 2^-30: above the bfloat16 midpoint 1 + 2^-8, so it rounds up to 1 + 2^-7; the
+    # float32 detour first rounds it to the midpoint itself, which then ties to even: 1.
+    x = np.array([1 + 2.0**-8 + 2.0**-30])
+    assert round_array(x, "bfloat16")[0] == 1 + 2.0**-7
+    assert round_exact(float(x[0]), "bfloat16") == 1 + 2.0**-7
+    assert float(x.astype(ml_dtypes.bfloat16)[0]) == 1.0  # the double rounding we avoid
+
+
+def test_round_exact_avoids_float_mpf_double_rounding() -> None:
+    with mpmath.workprec(200):
+        tiny = mpmath.mpf(2) ** -1075 * (1 + mpmath.mpf(2) ** -60)
+        assert round_exact(tiny, "float64") == 5e-324
+        near = 1 + mpmath.mpf(2) ** -11 + mpmath.mpf(2) ** -60
+        assert round_exact(near, "float16") == 1 + 2.0**-10
+
+
+def test_round_exact_far_out_mpf_exponents() -> None:
+    with mpmath.workprec(60):
+        assert round_exact(mpmath.exp(mpmath.mpf(-1e300)), "float64") == 0.0
+        assert round_exact(-mpmath.exp(mpmath.mpf(1e300)), "float16") == -math.inf
+        assert math.copysign(1, round_exact(-mpmath.exp(mpmath.mpf(-1e300)), "float32")) == -1
+
+
+@pytest.mark.parametrize("fmt_name", ["float64", "float32", "float16", "bfloat16"])
+def test_round_exact_agrees_with_round_array(fmt_name: str) -> None:
+    rng = np.random.default_rng(4)
+    x = _random_float64(rng, fmt_name, 3000)
+    got = round_array(x, fmt_name)
+    for v, g in zip(x, got, strict=True):
+        assert round_exact(float(v), fmt_name) == g
