@@ -92,10 +92,7 @@ class PreparedTest:
             if _same_outputs(answer.outputs, test.expected):
                 first = answer.name
                 continue
-            exact = {
-                k: ExactValues(np.asarray(v, dtype=np.float64), np.zeros(np.shape(v)))
-                for k, v in answer.outputs.items()
-            }
+            exact = {k: ExactValues.of_values(v) for k, v in answer.outputs.items()}
             others.append((answer.name, dict(answer.outputs), exact))
         return [(first, dict(test.expected), self.exact), *others]
 

@@ -7,7 +7,8 @@ ulp of the supported formats — so the error of a computed value x in ulps,
 
     err(x) = |x − v| / ulp(v),    ulp(v) = 2^(max(E, emin) − p + 1),  E = ⌊log2|v|⌋,
 
-is fractional and exact to ~15 digits (x − hi is exact by Sterbenz's lemma when x is near v).
+is fractional and exact to ~15 digits (x − hi is exact by Sterbenz's lemma when x is near v;
+lo is stored scaled, so it keeps its precision near the float64 underflow too).
 The ulp is taken at the exact value v (Goldberg; Muller, "Handbook of Floating-Point Arithmetic",
 §2.6), with the constant subnormal spacing below 2^emin, through :func:`symsoftmax.rounding.ulp`.
 
@@ -38,10 +39,21 @@ _CONTEXT = Context(prec=60)  # the remainder v − hi needs ~17 digits; 60 leave
 
 @dataclass(frozen=True)
 class ExactValues:
-    """Exact values v = hi + lo of one output array (float64 pairs, same shape as the output)."""
+    """Exact values v = hi + lo of one output array (same shape as the output).
+
+    lo is kept as ``lo_frac · 2^lo_exp`` (lo_frac near 1), so that it keeps its 53 bits even
+    where lo itself would be a float64 subnormal (exact values near the float64 underflow).
+    """
 
     hi: FloatArray
-    lo: FloatArray
+    lo_frac: FloatArray
+    lo_exp: npt.NDArray[np.int64]
+
+    @classmethod
+    def of_values(cls, values: npt.ArrayLike) -> ExactValues:
+        """Values that are exact as float64 (lo = 0)."""
+        hi = np.asarray(values, dtype=np.float64)
+        return cls(hi, np.zeros(hi.shape), np.zeros(hi.shape, dtype=np.int64))
 
     @classmethod
     def parse(
@@ -50,7 +62,8 @@ class ExactValues:
         """Parse decimal strings ("nan", "inf", "-inf" allowed) into the hi + lo pair."""
         strings = np.asarray(decimals, dtype=object)
         hi = np.empty(strings.shape, dtype=np.float64)
-        lo = np.zeros(strings.shape, dtype=np.float64)
+        lo_frac = np.zeros(strings.shape, dtype=np.float64)
+        lo_exp = np.zeros(strings.shape, dtype=np.int64)
         for index, token in np.ndenumerate(strings):
             text = str(token).strip().lower()
             if text in ("nan", "inf", "+inf", "-inf"):
@@ -73,9 +86,20 @@ class ExactValues:
                 raise InputError(f"{where}{list(index)}: malformed decimal {text[:40]!r}")
             head = float(exact)  # correctly rounded (CPython converts through the string)
             hi[index] = head
-            if math.isfinite(head):
-                lo[index] = float(_CONTEXT.subtract(exact, Decimal(head)))
-        return cls(hi, lo)
+            if not math.isfinite(head):
+                continue
+            rest = _CONTEXT.subtract(exact, Decimal(head))
+            if rest:
+                scale = int((rest.adjusted() + 1) * _LOG2_10)  # 2^scale ≈ |rest|
+                lo_frac[index] = float(_CONTEXT.multiply(rest, _CONTEXT.power(2, -scale)))
+                lo_exp[index] = scale
+        return cls(hi, lo_frac, lo_exp)
+
+    @property
+    def lo(self) -> FloatArray:
+        """The remainder v − hi (may lose bits where it is a float64 subnormal)."""
+        with np.errstate(under="ignore"):
+            return np.ldexp(self.lo_frac, self.lo_exp)
 
     def ulps(self, fmt: Format) -> FloatArray:
         """ulp(v) of ``fmt`` at each exact value v (NaN where v is not finite).
@@ -83,9 +107,12 @@ class ExactValues:
         hi may have rounded up to a power of two from just below it; then v lies in the binade
         below, whose spacing is that of the float64 just under hi.
         """
-        below = (self.hi * self.lo < 0) & np.isfinite(self.hi)
+        below = (np.sign(self.hi) * np.sign(self.lo_frac) < 0) & np.isfinite(self.hi)
         at = np.where(below, np.nextafter(self.hi, 0.0), self.hi)
         return ulp(at, fmt)
+
+
+_LOG2_10 = math.log2(10)
 
 
 def _huge_exponent(exponent: str) -> bool:
@@ -109,9 +136,12 @@ def ulp_errors(
 ) -> FloatArray:
     """|got − v| / ulp(v) per component (see the module docstring for NaN and ±inf)."""
     finite = np.isfinite(expected) & np.isfinite(got) & np.isfinite(exact.hi)
-    with np.errstate(invalid="ignore", over="ignore"):
-        diff = np.abs((got - exact.hi) - exact.lo)
-        errors = np.where(finite, diff / exact.ulps(fmt), 0.0)
+    spacing = exact.ulps(fmt)
+    _, spacing_exp = np.frexp(np.where(finite, spacing, 1.0))  # spacing = 2^(spacing_exp − 1)
+    with np.errstate(invalid="ignore", over="ignore", under="ignore"):
+        # (x − hi)/ulp is exact (a power-of-two scaling); lo/ulp is rescaled without underflow
+        lo_in_ulps = np.ldexp(exact.lo_frac, exact.lo_exp - (spacing_exp - 1))
+        errors = np.where(finite, np.abs((got - exact.hi) / spacing - lo_in_ulps), 0.0)
     return np.where(special_mismatch(got, expected), np.inf, errors)
 
 

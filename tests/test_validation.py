@@ -1,0 +1,459 @@
+"""The validator tells good implementations from bad ones, and says where and by how much.
+
+Known-good candidates (max-shifted in float64 then rounded, scipy.special.softmax, the reference
+engine itself) must pass; known-bad ones (no max shift, division-free exp(x − lse) in float32,
+sequential low-precision accumulation, NaN swallowed, wrong shape/dtype, wrong VJP sign) must fail
+with the reason in the report.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from fractions import Fraction
+
+import ml_dtypes
+import numpy as np
+import pytest
+import scipy.special
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import symsoftmax
+from symsoftmax import reference
+from symsoftmax.errors import InputError
+from symsoftmax.formats import get_format
+from symsoftmax.rounding import round_exact, ulp_exact
+from symsoftmax.validation import PassRule, validate
+from symsoftmax.validation.bounds import output_bounds, sum_to_one_bound, summation_terms
+from symsoftmax.validation.metrics import ExactValues, ulp_errors
+from symsoftmax.validation.sources import custom_vectors, suite_vectors
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SYMSOFTMAX_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    yield
+    mp.undo()
+
+
+# ------------------------------------------------------------------------------ candidates
+
+
+def good64(z):
+    """Max-shifted in float64, rounded once to the format."""
+    x = z.astype(np.float64)
+    with np.errstate(all="ignore"):
+        e = np.exp(x - x.max())
+        return (e / e.sum()).astype(z.dtype)
+
+
+def naive(z):
+    """No max shift: exp overflows."""
+    with np.errstate(all="ignore"):
+        e = np.exp(z)
+        return (e / e.sum()).astype(z.dtype)
+
+
+def division_free_f32(z):
+    """exp(x − logsumexp(x)) in float32 (Blanchard–Higham–Higham's inaccurate variant)."""
+    x = z.astype(np.float32)
+    with np.errstate(all="ignore"):
+        m = x.max()
+        y = m + np.log(np.sum(np.exp(x - m)))
+        return np.exp(x - y).astype(z.dtype)
+
+
+def sequential_sum(z):
+    """Shifted, but the denominator accumulated one term at a time in the input format."""
+    with np.errstate(all="ignore"):
+        e = np.exp(z.astype(np.float32) - z.astype(np.float32).max()).astype(z.dtype)
+        total = z.dtype.type(0)
+        for term in e:
+            total = z.dtype.type(total + term)
+        return (e.astype(np.float32) / np.float32(total)).astype(z.dtype)
+
+
+def nan_swallowed(z):
+    return good64(np.where(np.isnan(z), z.dtype.type(0), z))
+
+
+def wrong_shape(z):
+    return good64(z)[:-1] if z.size > 3 else good64(z)
+
+
+def wrong_dtype(z):
+    return good64(z).astype(np.float64)
+
+
+def engine(z):
+    return reference.softmax(z, dtype=z.dtype).astype(z.dtype)
+
+
+def softmax_vjp64(z, g):
+    s = good64(z).astype(np.float64)  # rounded once more: within the bound
+    x = z.astype(np.float64)
+    with np.errstate(all="ignore"):
+        e = np.exp(x - x.max())
+        s = e / e.sum()
+        return (s * (g.astype(np.float64) - np.dot(g.astype(np.float64), s))).astype(z.dtype)
+
+
+def softmax_vjp_wrong_sign(z, g):
+    return (-softmax_vjp64(z, g).astype(np.float64)).astype(z.dtype)
+
+
+def log_softmax64(z, temperature=None):
+    x = z.astype(np.float64) if temperature is None else z.astype(np.float64) / temperature
+    with np.errstate(all="ignore"):
+        t = x - x.max()
+        return (t - np.log1p(np.sum(np.exp(t)) - 1)).astype(z.dtype)
+
+
+# ------------------------------------------------------------------------------ metrics
+
+
+_FORMATS = ["float64", "float32", "float16", "bfloat16"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    fmt=st.sampled_from(_FORMATS),
+    mantissa=st.integers(-(10**45), 10**45),
+    exponent=st.integers(-330, 30),
+    offset=st.integers(-3, 3),
+)
+def test_ulp_error_matches_exact_rational_arithmetic(fmt, mantissa, exponent, offset):
+    exact = Fraction(mantissa) * Fraction(10) ** exponent
+    decimal = f"{mantissa}e{exponent}"
+    rounded = round_exact(exact, fmt)
+    if not math.isfinite(rounded):
+        return
+    got = rounded + offset * float(ulp_exact(exact, fmt))  # near neighbours, maybe not in fmt
+    values = ExactValues.parse(np.array([decimal], dtype=object))
+    measured = ulp_errors(np.array([got]), values, np.array([rounded]), get_format(fmt))[0]
+    truth = abs(Fraction(got) - exact) / ulp_exact(exact, fmt)
+    assert measured == pytest.approx(float(truth), rel=1e-12, abs=1e-12)
+
+
+def test_ulp_is_taken_at_the_exact_value_below_a_power_of_two():
+    # v just below 1: hi rounds to 1.0 in float64 but the spacing is that of [1/2, 1)
+    values = ExactValues.parse(np.array(["0.99999999999999999999999"], dtype=object))
+    error = ulp_errors(np.array([1.0]), values, np.array([1.0]), get_format("float32"))[0]
+    assert error == pytest.approx(float(Fraction(10) ** -23 / Fraction(1, 2**24)), rel=1e-9)
+
+
+def test_exact_values_with_exponents_far_outside_float64():
+    values = ExactValues.parse(
+        np.array(["9.05e-295565490868405", "nan", "-inf", "0"], dtype=object)
+    )
+    assert values.hi.tolist()[0] == 0.0 and math.isnan(values.hi[1]) and values.hi[2] == -math.inf
+    with pytest.raises(InputError, match="malformed"):
+        ExactValues.parse(np.array(["0x1p-3z"], dtype=object))
+
+
+def test_misplaced_specials_are_infinitely_wrong():
+    values = ExactValues.parse(np.array(["0.5", "nan", "inf"], dtype=object))
+    expected = np.array([0.5, math.nan, math.inf])
+    fmt = get_format("float32")
+    assert ulp_errors(np.array([0.5, math.nan, math.inf]), values, expected, fmt).tolist() == [
+        0,
+        0,
+        0,
+    ]
+    wrong = ulp_errors(np.array([math.nan, 0.0, 1.0]), values, expected, fmt)
+    assert np.all(np.isinf(wrong))
+
+
+# ------------------------------------------------------------------------------ bounds
+
+
+@pytest.mark.parametrize(
+    ("dtype", "n", "form"),
+    [
+        ("float16", 1023, "worst-case"),
+        ("float16", 1024, "probabilistic"),
+        ("float16", 4096, "probabilistic"),
+        ("bfloat16", 64, "worst-case"),
+        ("bfloat16", 128, "probabilistic"),
+        ("float32", 4096, "worst-case"),
+    ],
+)
+def test_probabilistic_form_where_the_worst_case_is_vacuous(dtype, n, form):
+    big_n, found = summation_terms(n, get_format(dtype))
+    assert found == form
+    assert big_n == (n if form == "worst-case" else math.sqrt(n))
+
+
+def test_softmax_bound_is_the_published_one_for_small_spread():
+    fmt = get_format("float32")
+    z = np.array([0.0, -0.25, -0.125])
+    bound = output_bounds("softmax", {"z": z}, {}, fmt)["output"]
+    # BHH: (n + 2 + 2(max − min))u, plus u for the final rounding
+    assert bound.factor == pytest.approx(3 + 2 + 2 * 0.25 + 1)
+    assert bound.form == "worst-case"
+    # a wide spread: the exp-argument term is capped at 1/e + min(Δ, ln n)
+    wide = output_bounds("softmax", {"z": np.array([0.0, -50.0])}, {}, fmt)["output"]
+    assert wide.factor == pytest.approx(2 + 3 + 1 / math.e + math.log(2))
+
+
+def test_sum_to_one_bound_formula():
+    fmt = get_format("float32")
+    u = fmt.unit_roundoff
+    gamma = 9 * u / (1 - 9 * u)
+    bound, form = sum_to_one_bound(10, fmt)
+    assert bound == pytest.approx((u + gamma) / (1 - gamma) + 2 * u, rel=1e-6)
+    assert form == "worst-case"
+
+
+# ------------------------------------------------------------------------------ verdicts
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+@pytest.mark.parametrize("fn", [good64, engine], ids=["numpy-f64-rounded", "engine"])
+def test_known_good_softmax_passes(fn, dtype):
+    report = validate(fn, "softmax", dtype, suite="quick")
+    assert report.passed, report.to_markdown()
+    assert report.max_ulp <= 0.5 + 1e-12  # both round once from (at least) float64
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_scipy_softmax_passes(dtype):
+    report = validate(scipy.special.softmax, "softmax", dtype, suite="quick")
+    assert report.passed, report.summary_line()
+    assert report.skipped > 0  # the temperature tests: scipy takes no temperature
+
+
+def test_engine_is_correctly_rounded():
+    report = validate(engine, "softmax", "float16", suite="quick", mode="correctly-rounded")
+    assert report.passed
+
+
+def test_no_max_shift_fails_on_overflow():
+    report = validate(naive, "softmax", "float32", suite="quick")
+    assert not report.passed
+    failed_flags = {flag for r in report.failures for flag in r.flags}
+    assert "exp-overflow" in failed_flags
+    reasons = " ".join(r.reason for r in report.failures)
+    assert "misplaced NaN/inf" in reasons
+    assert report.max_ulp == math.inf
+
+
+def test_division_free_float32_fails_with_its_359_ulp_error():
+    vf = custom_vectors("softmax", "float32", [[1000, 999], [0.5, 0.25]])
+    report = validate(division_free_f32, vectors=vf)
+    assert report.failed == 1
+    failure = report.failures[0]
+    assert failure.tc_id == 1
+    assert round(failure.ulp) == 359  # the figure in Blanchard, Higham & Higham
+    assert "normwise error" in failure.reason and "worst-case" in failure.reason
+
+
+def test_sequential_float16_accumulation_stall_is_caught_by_the_probabilistic_bound():
+    vf = custom_vectors("softmax", "float16", [np.zeros(4096), [0.0, -1.0, -2.0]])
+    report = validate(sequential_sum, vectors=vf)
+    assert report.failed == 1 and report.failures[0].tc_id == 1
+    assert "probabilistic" in report.failures[0].reason
+    assert report.bounds_applied == {"probabilistic": 1, "worst-case": 1}
+    assert validate(good64, vectors=vf).passed
+
+
+def test_sequential_bfloat16_accumulation_fails_on_the_long_rows():
+    report = validate(sequential_sum, "softmax", "bfloat16", suite="quick")
+    assert not report.passed
+    assert report.by_flag["long-row"]["failed"] >= 1
+    assert any("sum-to-one" == p.name and not p.passed for p in report.properties)
+
+
+def test_nan_swallowed_fails():
+    report = validate(nan_swallowed, "softmax", "float32", suite="quick")
+    assert not report.passed
+    # every NaN row fails except [nan, inf], which gives NaN anyway (inf − inf)
+    assert report.by_flag["nan-input"]["failed"] >= report.by_flag["nan-input"]["tests"] - 1
+
+
+@pytest.mark.parametrize(
+    ("fn", "message"), [(wrong_shape, "wrong shape"), (wrong_dtype, "wrong dtype float64")]
+)
+def test_wrong_shape_or_dtype_is_reported_per_test(fn, message):
+    """Each bad result is an error of that test only (wrong_shape is right for K ≤ 3)."""
+    report = validate(fn, "softmax", "float32", suite="quick", properties=False)
+    assert not report.passed
+    assert report.failed > 0
+    assert all(r.status == "error" and message in r.reason for r in report.failures)
+
+
+def test_wrong_vjp_sign_fails_and_right_one_passes():
+    rows = [{"z": [1.0, 2.0, 3.0], "g": [0.5, -1.0, 2.0]}, {"z": [0.0, 0.0], "g": [1.0, 3.0]}]
+    vf = custom_vectors("softmax_vjp", "float32", rows)
+    assert validate(softmax_vjp64, vectors=vf).passed
+    bad = validate(softmax_vjp_wrong_sign, vectors=vf)
+    assert bad.failed == 2 and "dz: normwise error" in bad.failures[0].reason
+
+
+def test_modes_faithful_and_max_ulp():
+    vf = custom_vectors("softmax", "float32", [[1000, 999], [0.5, 0.25]])
+    assert not validate(division_free_f32, vectors=vf, max_ulp=300).passed
+    assert validate(division_free_f32, vectors=vf, max_ulp=400, properties=False).passed
+    report = validate(division_free_f32, vectors=vf, mode="faithful", properties=False)
+    assert report.failures[0].reason.endswith("≥ 1 ulp")
+    with pytest.raises(InputError):
+        PassRule("max-ulp")
+    with pytest.raises(InputError):
+        PassRule("sloppy")
+
+
+def test_flush_to_zero_allowance():
+    # e^-100 ≈ 3.7e-44 is a float32 subnormal output
+    vf = custom_vectors("softmax", "float32", [[0.0, -100.0]])
+
+    def flushing(z):
+        out = good64(z)
+        return np.where(np.abs(out) < np.finfo(np.float32).tiny, 0, out).astype(np.float32)
+
+    assert not validate(flushing, vectors=vf, mode="correctly-rounded").passed
+    assert validate(flushing, vectors=vf, mode="correctly-rounded", ftz=True).passed
+
+
+def test_acceptable_answers_any_of_them_passes():
+    def safe(z):  # zeros for an all −inf row (FlashAttention / masked softmax convention)
+        if np.all(np.isneginf(z)):
+            return np.zeros_like(z)
+        return good64(z)
+
+    def half_nan(z):
+        out = good64(z)
+        if np.all(np.isneginf(z)):
+            out[0] = 0
+        return out
+
+    assert validate(safe, "softmax", "float32", suite="quick").by_flag["all-neg-inf"]["failed"] == 0
+    bad = validate(half_nan, "softmax", "float32", suite="quick")
+    assert bad.by_flag["all-neg-inf"]["failed"] > 0
+    assert "matches no allowed answer" in bad.failures[0].reason
+
+
+def test_exceptions_and_timeouts_are_reported_and_the_run_goes_on():
+    vf = custom_vectors("softmax", "float32", [[1.0, 2.0], [1.0, 2.0, 3.0], [0.0, 0.0, 0.0, 0.0]])
+
+    def flaky(z):
+        if z.size == 2:
+            raise ValueError("no pairs here")
+        if z.size == 3:
+            time.sleep(1.0)
+        return good64(z)
+
+    start = time.perf_counter()
+    report = validate(flaky, vectors=vf, timeout=0.2, properties=False)
+    assert time.perf_counter() - start < 1.0
+    statuses = {r.tc_id: (r.status, r.reason) for r in report.results}
+    assert statuses[1] == ("error", "raised ValueError: no pairs here")
+    assert statuses[2][0] == "error" and "timed out after 0.2 s" in statuses[2][1]
+    assert statuses[3][0] == "pass"
+
+
+def test_hung_calls_stop_the_run_after_max_hung():
+    vf = custom_vectors("softmax", "float32", [[1.0, float(i)] for i in range(6)])
+
+    def hangs(z):
+        time.sleep(0.5)
+        return good64(z)
+
+    report = validate(hangs, vectors=vf, timeout=0.05, properties=False)
+    reasons = [r.reason for r in report.results]
+    assert sum("timed out" in r for r in reasons) == 3
+    assert sum(r.startswith("not run") for r in reasons) == 3
+
+
+def test_batched_calls_group_rows_of_equal_length():
+    calls = []
+
+    def batched(z):
+        calls.append(z.shape)
+        x = z.astype(np.float64)
+        with np.errstate(all="ignore"):
+            e = np.exp(x - x.max(axis=-1, keepdims=True))
+            return (e / e.sum(axis=-1, keepdims=True)).astype(z.dtype)
+
+    report = validate(batched, "softmax", "float32", suite="quick", batch=True, properties=False)
+    assert report.passed
+    assert all(len(shape) == 2 for shape in calls)
+    assert len(calls) < report.tests / 3
+
+
+def test_temperature_is_passed_as_keyword_or_skipped():
+    with_t = validate(log_softmax64, "log_softmax", "float32", suite="quick")
+    assert with_t.skipped == 0 and with_t.passed, with_t.to_markdown()
+    without = validate(log_softmax64, "log_softmax", "float32", suite="quick", temperature="skip")
+    assert without.skipped > 0
+
+
+def test_properties_catch_nondeterminism():
+    rng = np.random.default_rng(1)
+
+    def noisy(z):
+        out = good64(z)
+        return out if rng.integers(0, 2) else np.nextafter(out, np.float32(0))
+
+    report = validate(noisy, "softmax", "float32", suite="quick")
+    props = {p.name: p for p in report.properties}
+    assert not props["determinism"].passed
+    assert props["range"].passed
+    assert validate(good64, "softmax", "float32", suite="quick").properties[-1].passed
+
+
+def test_exp_log_softmax_against_a_companion():
+    report = validate(log_softmax64, "log_softmax", "float32", suite="quick", companion=good64)
+    props = {p.name: p for p in report.properties}
+    assert props["exp-log-softmax"].passed and props["exp-log-softmax"].checked > 0
+
+    def off(z):
+        return (good64(z).astype(np.float64) * 1.01).astype(np.float32)
+
+    bad = validate(log_softmax64, "log_softmax", "float32", suite="quick", companion=off)
+    assert not {p.name: p for p in bad.properties}["exp-log-softmax"].passed
+
+
+def test_report_renderings():
+    report = validate(naive, "softmax", "float32", suite="quick")
+    data = report.to_dict()
+    for key in ("passed", "tests", "failed", "max_ulp", "median_ulp", "failures", "by_flag"):
+        assert key in data
+    failure = data["failures"][0]
+    assert {"tcId", "flags", "input", "got", "expected", "ulp"} <= set(failure)
+    assert all(isinstance(v, str) for v in failure["input"]["z"])
+    assert data["max_ulp"] == "inf"
+    markdown = report.to_markdown()
+    assert "## By flag" in markdown and "## Worst cases" in markdown and "FAIL" in markdown
+    assert symsoftmax.validate is validate
+
+
+def test_suite_vectors_are_cached_on_disk(tmp_path, monkeypatch):
+    monkeypatch.setenv("SYMSOFTMAX_CACHE_DIR", str(tmp_path))
+    first = suite_vectors("softmax", "float16", "quick")
+    files = list((tmp_path / "vectors").glob("softmax-float16-quick-seed0-v*.npz"))
+    assert len(files) == 1
+    again = suite_vectors("softmax", "float16", "quick")
+    assert len(again) == len(first)
+    files[0].write_bytes(b"damaged")
+    assert len(suite_vectors("softmax", "float16", "quick")) == len(first)
+
+
+def test_op_and_dtype_must_agree_with_the_vectors():
+    vf = custom_vectors("softmax", "float32", [[1.0, 2.0]])
+    with pytest.raises(InputError, match="not 'log_softmax'"):
+        validate(good64, "log_softmax", vectors=vf)
+    with pytest.raises(InputError, match="not 'float16'"):
+        validate(good64, dtype="float16", vectors=vf)
+
+
+def test_bfloat16_arrays_reach_the_candidate_as_ml_dtypes():
+    seen = []
+
+    def spy(z):
+        seen.append(z.dtype)
+        return good64(z)
+
+    validate(spy, "softmax", "bfloat16", vectors=custom_vectors("softmax", "bfloat16", [[1, 2]]))
+    assert seen[0] == np.dtype(ml_dtypes.bfloat16)
