@@ -263,7 +263,7 @@ def test_sequential_bfloat16_accumulation_fails_on_the_long_rows():
     report = validate(sequential_sum, "softmax", "bfloat16", suite="quick")
     assert not report.passed
     assert report.by_flag["long-row"]["failed"] >= 1
-    assert any("sum-to-one" == p.name and not p.passed for p in report.properties)
+    assert any(p.name == "sum-to-one" and not p.passed for p in report.properties)
 
 
 def test_nan_swallowed_fails():
