@@ -121,6 +121,8 @@ def _decide(approx: Approx, rounder: Rounder) -> Any | None:
     if ball.rad == libmp.finf:
         return None
     base = approx.base
+    if base is not None and ball.mid == libmp.fzero and ball.rad == libmp.fzero:
+        return rounder.round(base) if base else rounder.zero(False)
     if not base:
         lo: Any = ball.lower()
         hi: Any = ball.upper()
@@ -194,6 +196,10 @@ class _Row:
         self.argmax = next(j for j in self.finite if self.t[j] == 0)
         self.in_finite = set(self.finite)
         self.all_equal = all(self.t[j] == 0 for j in self.finite)
+        # entries with equal shifts τ, as τ → member indices (e^τ is shared)
+        self.groups: dict[Fraction, list[int]] = {}
+        for j in self.finite:
+            self.groups.setdefault(self.t[j], []).append(j)
         self._cache_w: int | None = None
 
     # ---- exact softmax in the rational cases --------------------------------------------------
@@ -247,6 +253,38 @@ class _Row:
 
     def one_minus_s(self, j: int) -> Ball:
         return self.s_minus(j).div(self.S, self._w)
+
+    def grouped_sum(self, coefficients: dict[Fraction, Fraction], w: int) -> Ball:
+        """(Σ_τ coef_τ·e^τ)/S over the groups of equal shift, with exact coefficients.
+
+        Terms with a zero coefficient vanish exactly, so the only cancellation left is between
+        different exponentials — never an exact zero (Lindemann–Weierstrass).
+        """
+        terms = [
+            self.e[self.groups[tau][0]].mul(_raw_fraction(coef, w), w)
+            for tau, coef in coefficients.items()
+            if coef
+        ]
+        total, rad, _ = exact_sum(terms, keep_bits=w + _GUARD_BITS + self.n.bit_length())
+        return rounded(total, rad, w).div(self.S, w)
+
+    def grouped_ratio(self, coefficients: dict[Fraction, Fraction], w: int) -> Approx:
+        """(Σ_τ coef_τ·e^τ)/S as B + P with B = coef_0/c_0 rational (c_0 = size of the τ = 0 group).
+
+        P = Σ_{τ≠0} (coef_τ − B·c_τ)·e^τ / S, again with exact coefficients: a value that is a
+        rounding breakpoint B up to an astronomically small P (e.g. (g_0 − g_1 − g_2)/2 · (1 −
+        e^−10^308)) is decided from B and the sign of P. P = 0 exactly iff all its coefficients
+        vanish (Lindemann–Weierstrass); then the value is B.
+        """
+        base = coefficients.get(Fraction(0), Fraction(0)) / len(self.groups[Fraction(0)])
+        rest = {
+            tau: coef - base * len(self.groups[tau])
+            for tau, coef in coefficients.items()
+            if tau != 0
+        }
+        if not any(rest.values()):
+            return Approx(Ball.exact(libmp.fzero), base=base)
+        return Approx(self.grouped_sum(rest, w), base=base)
 
     def t_ball_scaled(self, w: int) -> Ball:
         """T as an exact ball (1 without temperature)."""
@@ -396,19 +434,18 @@ class _SoftmaxVJP(_Plan):
     def __init__(self, row: _Row, other: Any, rounder: Rounder) -> None:
         super().__init__(row, other, rounder)
         g = self.other
-        # groups of equal shift τ: (representative, count, Σ g)
-        groups: dict[Fraction, list[Any]] = {}
-        for j in row.finite:
-            entry = groups.setdefault(row.t[j], [j, 0, Fraction(0)])
-            entry[1] += 1
-            entry[2] += g[j]
-        self.groups = list(groups.values())
+        self.group_sums = {
+            tau: sum((g[j] for j in members), Fraction(0)) for tau, members in row.groups.items()
+        }
         self._gbar_w: int | None = None
 
-    def coefficients(self, i: int) -> list[tuple[int, Fraction]]:
-        """(representative, c_τ g_i − G_τ) for every group: D_i·S = Σ_τ coef_τ e^τ."""
+    def coefficients(self, i: int) -> dict[Fraction, Fraction]:
+        """c_τ g_i − G_τ for every group: (g_i − ḡ)·S = Σ_τ coef_τ e^τ."""
         gi = self.other[i]
-        return [(rep, count * gi - total) for rep, count, total in self.groups]
+        return {
+            tau: len(members) * gi - self.group_sums[tau]
+            for tau, members in self.row.groups.items()
+        }
 
     def exact(self, c: int) -> Any:
         row = self.row
@@ -416,7 +453,7 @@ class _SoftmaxVJP(_Plan):
             s = [row.exact_s(j) for j in range(row.n)]
             gbar = sum((s[j] * self.other[j] for j in row.finite), Fraction(0))
             return self.key(s[c] * (self.other[c] - gbar))
-        if all(coef == 0 for _, coef in self.coefficients(c)):
+        if not any(self.coefficients(c).values()):
             return self.rounder.zero(False)
         return _PENDING
 
@@ -433,14 +470,8 @@ class _SoftmaxVJP(_Plan):
         row = self.row
         if first:
             diff = Ball.exact(self.other_raw[c]).sub(self._gbar(w), w)
-        else:  # cancellation-free in each group: exact coefficients times e^τ
-            terms = [
-                row.e[rep].mul(_raw_fraction(coef, w), w)
-                for rep, coef in self.coefficients(c)
-                if coef
-            ]
-            total, rad, _ = exact_sum(terms, keep_bits=w + _GUARD_BITS + row.n.bit_length())
-            diff = rounded(total, rad, w).div(row.S, w)
+        else:  # cancellation-free within each group: exact coefficients times e^τ
+            diff = row.grouped_sum(self.coefficients(c), w)
         return Approx(row.s(c).mul(diff, w))
 
 
@@ -464,6 +495,15 @@ class _LogSoftmaxVJP(_Plan):
 
     def approx(self, c: int, w: int, first: bool) -> Approx:
         row = self.row
+        if not first:
+            # (g_i − Γ s_i)·S = Σ_τ (c_τ g_i − [τ = t_i]·Γ) e^τ: exact coefficients, so
+            # g_i ≈ Γ s_i with s_i near a rational (e.g. 1/2 − e^−10^5) costs no precision
+            gi, t_i = self.other[c], row.t[c]
+            coefficients = {
+                tau: self.sign * (len(members) * gi - (self.gamma if tau == t_i else 0))
+                for tau, members in row.groups.items()
+            }
+            return row.grouped_ratio(coefficients, w)
         gamma = _raw_fraction(self.gamma * self.sign, w)
         s = row.s(c)
         if libmp.mpf_lt(s.mid, _HALF):
