@@ -260,13 +260,17 @@ class _Row:
         Terms with a zero coefficient vanish exactly, so the only cancellation left is between
         different exponentials — never an exact zero (Lindemann–Weierstrass).
         """
+        return self.grouped_numerator(coefficients, w).div(self.S, w)
+
+    def grouped_numerator(self, coefficients: dict[Fraction, Fraction], w: int) -> Ball:
+        """Σ_τ coef_τ·e^τ with exact coefficients (exact sum of the products' midpoints)."""
         terms = [
             self.e[self.groups[tau][0]].mul(_raw_fraction(coef, w), w)
             for tau, coef in coefficients.items()
             if coef
         ]
         total, rad, _ = exact_sum(terms, keep_bits=w + _GUARD_BITS + self.n.bit_length())
-        return rounded(total, rad, w).div(self.S, w)
+        return rounded(total, rad, w)
 
     def grouped_ratio(self, coefficients: dict[Fraction, Fraction], w: int) -> Approx:
         """(Σ_τ coef_τ·e^τ)/S as B + P with B = coef_0/c_0 rational (c_0 = size of the τ = 0 group).
@@ -470,9 +474,30 @@ class _SoftmaxVJP(_Plan):
         row = self.row
         if first:
             diff = Ball.exact(self.other_raw[c]).sub(self._gbar(w), w)
-        else:  # cancellation-free within each group: exact coefficients times e^τ
-            diff = row.grouped_sum(self.coefficients(c), w)
-        return Approx(row.s(c).mul(diff, w))
+            return Approx(row.s(c).mul(diff, w))
+        coefficients = self.coefficients(c)
+        if row.t[c] != 0:  # dz_i = e^τi · N / S², N = Σ_τ coef_τ e^τ with exact coefficients
+            return Approx(row.s(c).mul(row.grouped_sum(coefficients, w), w))
+        # In the top group dz_i = N/S² = B + P, B = n0/c0² rational, with S = c0 + R,
+        # N = n0 + Σ_{τ<0} coef_τ e^τ:
+        # P = (Σ_{τ<0} (c0² coef_τ − 2 n0 c0 c_τ) e^τ − n0 R²)/(c0² S²)
+        # — so a breakpoint B perturbed by an astronomically small P is still decided.
+        zero = Fraction(0)
+        c0 = len(row.groups[zero])
+        n0 = coefficients[zero]
+        first_order = {
+            tau: c0 * c0 * coef - 2 * n0 * c0 * len(row.groups[tau])
+            for tau, coef in coefficients.items()
+            if tau != zero
+        }
+        r = row.grouped_numerator(
+            {tau: Fraction(len(m)) for tau, m in row.groups.items() if tau != zero}, w
+        )
+        numerator = row.grouped_numerator(first_order, w).sub(
+            r.mul(r, w).mul(_raw_fraction(n0, w), w), w
+        )
+        denominator = row.S.mul(row.S, w).mul(Ball.of_int(c0 * c0), w)
+        return Approx(numerator.div(denominator, w), base=n0 / (c0 * c0))
 
 
 class _LogSoftmaxVJP(_Plan):
