@@ -1,0 +1,216 @@
+"""`symsoftmax validate` and `symsoftmax score`: exit codes, JSON, Markdown, plot, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from symsoftmax import vectors
+from symsoftmax.cli import main
+from symsoftmax.errors import InputError
+from symsoftmax.rounding import format_hex
+from symsoftmax.validation import read_outputs, score
+from symsoftmax.validation.sources import custom_vectors
+
+CANDIDATES = """
+import numpy as np
+
+def good(z):
+    x = z.astype(np.float64)
+    e = np.exp(x - x.max())
+    return (e / e.sum()).astype(z.dtype)
+
+def naive(z):
+    e = np.exp(z)
+    return e / e.sum()
+
+VALUE = 3
+"""
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("cli")
+    (root / "cands.py").write_text(CANDIDATES)
+    vf = vectors.generate("softmax", "float32", suite="quick")
+    vectors.save(vf, root / "softmax.json")
+    return {"root": root, "cands": root / "cands.py", "vectors": root / "softmax.json"}
+
+
+def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "symsoftmax", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+    )
+
+
+def test_validate_exit_codes_and_json(files: dict[str, Path]) -> None:
+    good = _run("validate", f"{files['cands']}:good", "--vectors", str(files["vectors"]), "--json")
+    assert good.returncode == 0, good.stderr
+    data = json.loads(good.stdout)
+    vf = vectors.load(files["vectors"])
+    assert data["passed"] is True and data["failed"] == 0
+    assert data["tests"] + data["skipped"] == len(vf) and data["skipped"] > 0  # temperature
+    bad = _run("validate", f"{files['cands']}:naive", "--vectors", str(files["vectors"]), "--json")
+    assert bad.returncode == 1
+    data = json.loads(bad.stdout)
+    assert data["passed"] is False and data["failed"] >= 1
+    tests = {t.tc_id: t for t in vf.tests()}
+    for failure in data["failures"]:
+        assert {"tcId", "flags", "input", "got", "expected", "ulp"} <= set(failure)
+        z = tests[failure["tcId"]].inputs["z"]
+        assert failure["input"]["z"] == [format_hex(v) for v in z.tolist()]
+    overflow = [f for f in data["failures"] if "exp-overflow" in f["flags"]]
+    assert overflow and overflow[0]["ulp"] == "inf"
+
+
+def test_validate_writes_markdown_and_plot(files: dict[str, Path], tmp_path: Path) -> None:
+    report, plot = tmp_path / "r.md", tmp_path / "r.png"
+    done = _run(
+        "validate",
+        f"{files['cands']}:naive",
+        "--vectors",
+        str(files["vectors"]),
+        "--report",
+        str(report),
+        "--plot",
+        str(plot),
+    )
+    assert done.returncode == 1
+    assert "FAIL" in done.stdout and "worst cases" in done.stdout
+    assert report.read_text().startswith("# Validation of")
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("nomodule_xyz:fn", "cannot import module 'nomodule_xyz'"),
+        ("numpy:no_such_function", "has no attribute 'no_such_function'"),
+        ("no-colon", "expected module:function"),
+        ("missing.py:fn", "not found"),
+        ("{cands}:VALUE", "not callable"),
+    ],
+)
+def test_bad_target_is_one_line_exit_2(files: dict[str, Path], target: str, message: str) -> None:
+    done = _run("validate", target.format(cands=files["cands"]), "--vectors", str(files["vectors"]))
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], done.stderr
+
+
+def test_in_process_main_and_usage_errors(files: dict[str, Path], capsys) -> None:
+    assert main(["validate", f"{files['cands']}:good", "--vectors", str(files["vectors"])]) == 0
+    assert "PASS" in capsys.readouterr().out
+    code = main(
+        [
+            "validate",
+            f"{files['cands']}:good",
+            "--vectors",
+            str(files["vectors"]),
+            "--op",
+            "jacobian",
+        ]
+    )
+    assert code == 2
+    assert "not 'jacobian'" in capsys.readouterr().err
+
+
+def _outputs_of(vf, fn) -> dict[str, list[str] | None]:
+    out: dict[str, list[str] | None] = {}
+    for test in vf.tests():
+        if "temperature" in test.inputs:  # fn takes no temperature: null marks it skipped
+            out[str(test.tc_id)] = None
+            continue
+        z = test.inputs["z"].astype(np.float32)
+        out[str(test.tc_id)] = [f"{v:.9g}" for v in fn(z).astype(np.float64)]
+    return out
+
+
+def test_score_good_and_bad_outputs(files: dict[str, Path], tmp_path: Path) -> None:
+    vf = vectors.load(files["vectors"])
+
+    def good(z):
+        x = z.astype(np.float64)
+        e = np.exp(x - x.max())
+        return (e / e.sum()).astype(np.float32)
+
+    outputs = tmp_path / "good.json"
+    outputs.write_text(json.dumps(_outputs_of(vf, good)))
+    done = _run("score", str(files["vectors"]), str(outputs), "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = json.loads(done.stdout)
+    assert data["passed"] and data["tests"] + data["skipped"] == len(vf)
+    names = {p["name"]: p for p in data["properties"]}
+    assert names["determinism"]["note"].startswith("needs the function")
+
+    bad = _outputs_of(vf, good)
+    three = next(t for t in vf.tests() if t.inputs["z"].size == 3 and t.result == "valid")
+    bad[str(three.tc_id)] = [format_hex(v) for v in (0.1, 0.2, 0.7)]  # hex is accepted too
+    outputs.write_text(json.dumps(bad))
+    done = _run("score", str(files["vectors"]), str(outputs), "--mode", "faithful")
+    assert done.returncode == 1
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda o, a, b: o.pop(b), "tcId {b}: missing"),
+        (lambda o, a, b: o[a].__setitem__(1, "0.5x"), "tcId {a}, position 1: malformed number"),
+        (lambda o, a, b: o.__setitem__(a, ["0.5"]), "tcId {a}: expected 2 value(s) for output"),
+        (lambda o, a, b: o.__setitem__("99999", ["0.5"]), "tcId 99999: no such test"),
+    ],
+)
+def test_score_input_errors_name_file_tcid_and_position(
+    files: dict[str, Path], tmp_path: Path, edit, message: str
+) -> None:
+    vf = vectors.load(files["vectors"])
+    outputs = {str(t.tc_id): ["0.5"] * t.inputs["z"].size for t in vf.tests()}
+    pair = next(t.tc_id for t in vf.tests() if t.inputs["z"].size == 2)
+    edit(outputs, str(pair), str(pair + 1))
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps(outputs))
+    done = _run("score", str(files["vectors"]), str(path))
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    expected = message.format(a=pair, b=pair + 1)
+    assert len(lines) == 1 and str(path) in lines[0] and expected in lines[0], done.stderr
+
+
+def test_score_cross_entropy_and_jacobian_layouts() -> None:
+    ce = custom_vectors(
+        "cross_entropy", "float32", [{"z": [1.0, 2.0, 3.0], "y": [0.0, 0.25, 0.75]}]
+    )
+    test = next(ce.tests())
+    loss = format_hex(float(test.expected["loss"][0]))
+    grad = [format_hex(v) for v in test.expected["grad"].tolist()]
+    assert score(ce, {"1": [loss, *grad]}).passed
+    assert score(ce, {"1": {"loss": loss, "grad": grad}}).passed
+    with pytest.raises(InputError, match="missing 'grad'"):
+        read_outputs({"1": {"loss": loss}}, ce)
+    jac = custom_vectors("jacobian", "float16", [[0.5, 1.0]])
+    rows = [[format_hex(v) for v in row] for row in next(jac.tests()).expected["output"].tolist()]
+    assert score(jac, {"1": rows}).passed
+    assert score(jac, {"1": [v for row in rows for v in row]}).passed
+    assert not score(jac, {"1": ["0", "0", "0", "0"]}, mode="correctly-rounded").passed
+
+
+def test_score_rejects_json_constants_and_reads_numbers_exactly(tmp_path: Path) -> None:
+    vf = custom_vectors("softmax", "float32", [[1.0, 0.0]])
+    path = tmp_path / "o.json"
+    path.write_text('{"1": [NaN, 1]}')
+    with pytest.raises(InputError, match="not valid JSON"):
+        read_outputs(path, vf)
+    path.write_text('{"1": [0.731058598, 0.268941432]}')
+    outcome = read_outputs(path, vf)[0]
+    assert outcome.outputs is not None
+    assert outcome.outputs["output"][0] == np.float32("0.731058598")
+    assert score(vf, path, mode="correctly-rounded").passed
