@@ -150,11 +150,16 @@ def test_closed_forms_match_the_symbolic_package(temperature: bool) -> None:
     b = forms.base
 
     def instantiate(template: sp.Expr) -> sp.Expr:
-        sigma = {templates.s[n]: forms.scaled(b.softmax(n, b.m)) for n in (b.i, b.j, templates.l)}
-        replaced = template.xreplace(sigma).xreplace({templates.g: forms.g})
+        """s[n] → σ_n of IndexedForms, the template's g and T → ours, its sum index → k."""
+        dummies = {v: b.k for e in template.atoms(sp.Sum) for v in e.variables}
+        replaced = template.replace(
+            lambda e: isinstance(e, sp.Indexed) and e.base == templates.s,
+            lambda e: forms.scaled(b.softmax(e.indices[0], b.m)),
+        )
+        replaced = replaced.xreplace({templates.g: forms.g})
         if forms.temperature is not None:
             replaced = replaced.xreplace({templates.T: forms.temperature})
-        return replaced.xreplace({templates.l: b.k})
+        return replaced.xreplace(dummies)
 
     jacobian = instantiate(templates.jacobian_closed_form(temperature))
     assert _is_zero(jacobian - forms.jacobian_closed_form())
