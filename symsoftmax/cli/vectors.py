@@ -1,15 +1,87 @@
-"""`symsoftmax vectors` (placeholder until its issue lands: replaced by the real command)."""
+"""`symsoftmax vectors`: generate golden test vectors, or lint a vector file.
+
+    symsoftmax vectors --op softmax --dtype float32 [--suite standard] [--seed 0]
+                       [--format json|npz] --out softmax_float32.json
+    symsoftmax vectors --lint FILE [--no-recheck]
+
+Exit status: 0 written / clean, 1 lint findings (one line each: file, tcId, field, what),
+2 usage error or an unreadable file.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
+
+from symsoftmax.errors import InputError
+from symsoftmax.formats import FORMATS
+from symsoftmax.vectors.model import OPS, SUITES
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("vectors", help="(not built yet)")
+    parser = subparsers.add_parser(
+        "vectors",
+        help="generate golden test vectors (JSON/NPZ) or lint a vector file",
+        description="Generate seeded, byte-reproducible test vectors with correctly rounded "
+        "expected values, or lint an existing vector file (schema, tcIds, counts, checksum, "
+        "and a re-check of every expected value with the reference engine).",
+    )
+    parser.add_argument("--op", choices=OPS, help="operation the vectors test")
+    parser.add_argument("--dtype", choices=tuple(FORMATS), help="floating-point format")
+    parser.add_argument(
+        "--suite",
+        choices=SUITES,
+        default="standard",
+        help="size: quick (~160 tests), standard (≥ 2000, default), exhaustive (rows of 2^20)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random families (≥ 0)")
+    parser.add_argument(
+        "--format",
+        choices=("json", "npz"),
+        default=None,
+        help="file format (default: npz if --out ends in .npz, else json)",
+    )
+    parser.add_argument("--out", metavar="PATH", help="file to write (atomically)")
+    parser.add_argument(
+        "--lint", metavar="PATH", help="check a vector file instead of generating one"
+    )
+    parser.add_argument(
+        "--no-recheck",
+        action="store_true",
+        help="with --lint: skip recomputing the expected values with the reference engine",
+    )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("symsoftmax vectors: not built yet")
+    if args.lint is not None:
+        if args.op or args.dtype or args.out:
+            raise InputError("--lint takes a file only (no --op, --dtype or --out)")
+        return _lint(args.lint, recheck=not args.no_recheck)
+    missing = [name for name in ("op", "dtype", "out") if getattr(args, name) is None]
+    if missing:
+        raise InputError(f"missing --{', --'.join(missing)} (or use --lint PATH)")
+    from symsoftmax.vectors.generate import generate
+    from symsoftmax.vectors.io import save
+
+    vector_file = generate(args.op, args.dtype, args.suite, args.seed, progress=True)
+    save(vector_file, args.out, format=args.format)
+    print(
+        f"wrote {len(vector_file)} tests ({args.op}, {args.dtype}, {args.suite}, seed "
+        f"{args.seed}) to {args.out}"
+    )
+    return 0
+
+
+def _lint(path: str, recheck: bool) -> int:
+    from symsoftmax.vectors.lint import lint
+
+    findings = lint(path, recheck=recheck)
+    for finding in findings:
+        print(finding)
+    if findings:
+        print(f"{path}: {len(findings)} finding(s)", file=sys.stderr)
+        return 1
+    print(f"{path}: clean")
+    return 0

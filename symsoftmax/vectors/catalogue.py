@@ -40,10 +40,12 @@ from symsoftmax.vectors.values import (
 __all__ = [
     "COTANGENTS",
     "FAMILIES",
-    "JACOBIAN_LONG_K",
     "LONG_K",
     "MAX_SHORT_K",
+    "MAX_SHORT_K_JACOBIAN",
     "NOTES",
+    "QUADRATIC_LONG_K",
+    "QUADRATIC_OPS",
     "TARGETS",
     "Companion",
     "Context",
@@ -57,10 +59,15 @@ Floats = npt.NDArray[np.float64]
 # Row length of the long-row family per suite. float16 accumulation stops growing at 2048 and
 # bfloat16 at 256 (adding 1 to 2^p is lost), so these lengths expose low-precision sums.
 LONG_K = {"quick": (300,), "standard": (300, 4096), "exhaustive": (300, 4096, 1 << 20)}
-# The Jacobian has K² outputs: its long rows stop at 300 (beyond bfloat16's 256).
-JACOBIAN_LONG_K = 300
-# Every family except long-row keeps K at most this, so Jacobian files stay small.
+# Ops whose cost grows as K²: the Jacobian has K² outputs, and the reference engine's softmax
+# VJP settles its exact zeros pairwise (measured: 13 s for one row of 1000, ~16× that at 4096).
+# Their long rows stop just beyond bfloat16's 256 in the standard suite.
+QUADRATIC_OPS = ("jacobian", "softmax_vjp")
+QUADRATIC_LONG_K = {"quick": (), "standard": (260,), "exhaustive": (260, 1024)}
+# Every family except long-row keeps K at most this; the Jacobian (K² outputs, each an mpmath
+# evaluation for its 40-digit decimal) at most MAX_SHORT_K_JACOBIAN.
 MAX_SHORT_K = 64
+MAX_SHORT_K_JACOBIAN = 16
 
 
 NOTES: dict[str, Note] = {
@@ -200,6 +207,11 @@ class Context:
     op: str
     rng: np.random.Generator
 
+    def ks(self, candidates: tuple[int, ...]) -> tuple[int, ...]:
+        """The row lengths of ``candidates`` this op takes (the Jacobian stops at 16)."""
+        limit = MAX_SHORT_K_JACOBIAN if self.op == "jacobian" else MAX_SHORT_K
+        return tuple(k for k in candidates if k <= limit)
+
     def pick(self, quick: int, standard: int, exhaustive: int) -> int:
         """A count per suite."""
         return {"quick": quick, "standard": standard, "exhaustive": exhaustive}[self.suite]
@@ -267,7 +279,7 @@ def _shuffle_place(ctx: Context, row: Floats, value: float, count: int = 1) -> F
 def _constant_rows(ctx: Context) -> list[Row]:
     fmt, t = ctx.fmt, ctx.overflow
     values = [0.0, 1.0, -1.0, 2.5, -7.75, t, next_up(t, fmt), -t, fmt.max, -fmt.max, fmt.tiny]
-    ks = (2, 3, 5, 7, 10, 64) if ctx.suite != "quick" else (3, 10)
+    ks = ctx.ks((2, 3, 5, 7, 10, 64) if ctx.suite != "quick" else (3, 10))
     if ctx.suite == "quick":
         values = [0.0, t, -fmt.max]
     return [
@@ -284,7 +296,7 @@ def _dominant_entry(ctx: Context) -> list[Row]:
         gaps = gaps[1::2]
     rows = []
     for gap in gaps:
-        for k in (2, 3, 8, 33):
+        for k in ctx.ks((2, 3, 8, 33)):
             base = random_uniform(ctx.rng, fmt, k, 0, negative=True)
             rows.append(
                 Row(_shuffle_place(ctx, base, gap), f"one entry {gap!r} above the rest, K={k}")
@@ -348,8 +360,7 @@ def _wide_spread(ctx: Context) -> list[Row]:
         Row(ctx.row([round_exact(t / 2, fmt), round_exact(-t, fmt)]), "spread 1.5 ln(max)"),
     ]
     count = ctx.pick(2, 12, 60)
-    for i in range(count):
-        k = (2, 3, 6, 17)[i % 4]
+    for k in _cycle(ctx.ks((2, 3, 6, 17)), count):
         scale = ceil_log2(2 * t)
         z = random_uniform(ctx.rng, fmt, k, scale)
         z[0], z[-1] = round_exact(t, fmt), round_exact(-t, fmt)  # spread at least 2t
@@ -417,7 +428,7 @@ def _neg_inf_entries(ctx: Context) -> list[Row]:
         Row(ctx.row([fmt.max, -inf]), "max and −inf"),
         Row(ctx.row([-fmt.max, -inf, -inf]), "−max and two −inf"),
     ]
-    for k in (3, 8, 16)[: ctx.pick(1, 3, 3)]:
+    for k in ctx.ks((3, 8, 16))[: ctx.pick(1, 3, 3)]:
         for masked in (1, k // 2, k - 1):
             base = random_normal(ctx.rng, fmt, k, 1)
             rows.append(Row(_shuffle_place(ctx, base, -inf, masked), f"{masked} of {k} masked"))
@@ -470,7 +481,7 @@ def _negative_only(ctx: Context) -> list[Row]:
         Row(ctx.row([-big, round_exact(-big - 1, fmt)]), "all below −2 ln(max): unshifted 0/0"),
         Row(ctx.row([-fmt.max, -1.0]), "−max and −1"),
     ]
-    for k in (3, 8, 20)[: ctx.pick(1, 3, 3)]:
+    for k in ctx.ks((3, 8, 20))[: ctx.pick(1, 3, 3)]:
         for scale in (0, 4, ceil_log2(t) + 1):
             z = -np.abs(random_normal(ctx.rng, fmt, k, scale)) - 2.0**scale
             rows.append(Row(round_array(z, fmt), f"negative row, scale 2^{scale}, K={k}"))
@@ -498,7 +509,7 @@ def _two_entries(ctx: Context) -> list[Row]:
 
 def _long_row(ctx: Context) -> list[Row]:
     fmt = ctx.fmt
-    ks = (JACOBIAN_LONG_K,) if ctx.op == "jacobian" else LONG_K[ctx.suite]
+    ks = QUADRATIC_LONG_K[ctx.suite] if ctx.op in QUADRATIC_OPS else LONG_K[ctx.suite]
     minus8 = -8.0
     rows = []
     for k in ks:
@@ -509,7 +520,7 @@ def _long_row(ctx: Context) -> list[Row]:
             Row(tail, f"K={k}: one 0 and the rest −8 (each term e^−8 is below half an ulp of 1)")
         )
         rows.append(Row(random_uniform(ctx.rng, fmt, k, 0, negative=True), f"K={k}: U[−1, 0)"))
-        if k <= 4096:
+        if k <= 4096 and ctx.op not in QUADRATIC_OPS:
             rows.append(Row(random_normal(ctx.rng, fmt, k, 2), f"K={k}: normal, σ = 4"))
     return rows
 
@@ -545,7 +556,7 @@ def _temperature_large(ctx: Context) -> list[Row]:
 
 def _random_normal(ctx: Context) -> list[Row]:
     n = ctx.pick(3, 200, 2000)
-    ks = (2, 3, 4, 5, 7, 8, 10, 16, 31, 64)
+    ks = ctx.ks((2, 3, 4, 5, 7, 8, 10, 16, 31, 64))
     return [
         Row(random_normal(ctx.rng, ctx.fmt, k, scale), f"normal, σ = 2^{scale}, K={k}")
         for scale in (0, 3, 6)
@@ -555,7 +566,7 @@ def _random_normal(ctx: Context) -> list[Row]:
 
 def _random_uniform(ctx: Context) -> list[Row]:
     n = ctx.pick(3, 200, 2000)
-    ks = (2, 3, 4, 6, 8, 9, 12, 16, 40, 64)
+    ks = ctx.ks((2, 3, 4, 6, 8, 9, 12, 16, 40, 64))
     scales = (0, 4, ceil_log2(ctx.overflow) + 1)
     return [
         Row(random_uniform(ctx.rng, ctx.fmt, k, scale), f"U[−2^{scale}, 2^{scale}), K={k}")
@@ -568,7 +579,7 @@ def _random_logspaced(ctx: Context) -> list[Row]:
     fmt = ctx.fmt
     n = ctx.pick(4, 600, 6000)
     low, high = -fmt.precision - 2, ceil_log2(ctx.overflow) + 2
-    ks = (2, 3, 4, 5, 8, 11, 16, 32, 64)
+    ks = ctx.ks((2, 3, 4, 5, 8, 11, 16, 32, 64))
     return [
         Row(random_logspaced(ctx.rng, fmt, k, low, high), f"log-spaced 2^{low}..2^{high}, K={k}")
         for k in _cycle(ks, n)

@@ -11,7 +11,7 @@ strings. ``header.sha256`` is the SHA-256 of :func:`canonical_groups_bytes`: the
 ``json.dumps(testGroups, sort_keys=True, separators=(",", ":"), ensure_ascii=True)``.
 
 NPZ: the same content as arrays, one set per group (``gNNNNN.<part>``), plus ``document.json``,
-a 0-d unicode array with the header, the notes and the group sizes. It loads with
+a unicode array of one element with the header, the notes and the group sizes. It loads with
 ``np.load(path, allow_pickle=False)``. The zip is written here (stored, not deflated, fixed
 timestamps, sorted entries) because ``np.savez`` stamps the current time: both formats are
 byte-identical for the same command and library versions.
@@ -171,7 +171,7 @@ def npz_arrays(vf: VectorFile) -> dict[str, npt.NDArray[Any]]:
         },
         "testGroups": [{"k": g.k, "tests": len(g.tests)} for g in vf.groups],
     }
-    arrays["document.json"] = np.array(json.dumps(meta, ensure_ascii=True, allow_nan=False))
+    arrays["document.json"] = np.array([json.dumps(meta, ensure_ascii=True, allow_nan=False)])
     op = vf.op
     for index, group in enumerate(vf.groups):
         prefix = f"g{index:05d}."
@@ -275,7 +275,10 @@ def _npz_document(data: bytes, name: str) -> dict[str, Any]:
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
         raise InputError(f"{name}: not a readable NPZ file ({exc})") from None
     try:
-        meta = json.loads(str(arrays.pop("document.json")))
+        text = arrays.pop("document.json")
+        if text.dtype.kind != "U" or text.size != 1:
+            raise InputError(f"{name}: document.json is not one unicode string")
+        meta = json.loads(str(text.reshape(-1)[0]))
     except KeyError:
         raise InputError(f"{name}: NPZ without document.json") from None
     except json.JSONDecodeError as exc:
