@@ -457,3 +457,48 @@ def test_bfloat16_arrays_reach_the_candidate_as_ml_dtypes():
 
     validate(spy, "softmax", "bfloat16", vectors=custom_vectors("softmax", "bfloat16", [[1, 2]]))
     assert seen[0] == np.dtype(ml_dtypes.bfloat16)
+
+
+# ------------------------------------------------------------------------------ frameworks
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_torch_functions_through_dlpack(dtype):
+    torch = pytest.importorskip("torch")
+    vf = custom_vectors("softmax", dtype, [[1.0, 2.0, 3.0], [1000.0, 999.0, -5.0]])
+    report = validate(lambda z: torch.softmax(z, dim=-1), vectors=vf, framework="torch")
+    assert report.passed, report.summary_line()
+    batched = validate(
+        lambda z: torch.softmax(z, dim=-1), vectors=vf, framework="torch", batch=True
+    )
+    assert batched.passed
+
+
+def test_torch_vjp_and_wrong_dtype():
+    torch = pytest.importorskip("torch")
+
+    def vjp(z, g):
+        z = z.detach().clone().requires_grad_(True)
+        (dz,) = torch.autograd.grad(torch.softmax(z, dim=-1), z, g)
+        return dz
+
+    rows = [{"z": [1.0, 2.0, 3.0], "g": [0.5, -1.0, 2.0]}]
+    assert validate(
+        vjp, vectors=custom_vectors("softmax_vjp", "float16", rows), framework="torch"
+    ).passed
+    vf = custom_vectors("softmax", "float32", [[1.0, 2.0]])
+    report = validate(lambda z: torch.softmax(z.double(), -1), vectors=vf, framework="torch")
+    assert "wrong dtype float64" in report.failures[0].reason
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_jax_functions_through_numpy(dtype):
+    jax = pytest.importorskip("jax")
+    vf = custom_vectors("log_softmax", dtype, [[1.0, 2.0, 3.0], [0.0, -4.0]])
+    report = validate(jax.nn.log_softmax, vectors=vf, framework="jax")
+    assert report.passed, report.summary_line()
+
+
+def test_unknown_framework_is_an_input_error():
+    with pytest.raises(InputError, match="unknown framework"):
+        validate(good64, vectors=custom_vectors("softmax", "float32", [[1.0]]), framework="tf")
