@@ -502,3 +502,76 @@ def test_jax_functions_through_numpy(dtype):
 def test_unknown_framework_is_an_input_error():
     with pytest.raises(InputError, match="unknown framework"):
         validate(good64, vectors=custom_vectors("softmax", "float32", [[1.0]]), framework="tf")
+
+
+# ------------------------------------------------------------------------------ every op
+
+
+def _f64_softmax(z):
+    x = z.astype(np.float64)
+    e = np.exp(x - x.max())
+    return e / e.sum()
+
+
+def _f64_log_softmax(z):
+    x = z.astype(np.float64)
+    t = x - x.max()
+    return t - np.log1p(np.sum(np.exp(t)) - 1.0)
+
+
+REFERENCE_OPS = {
+    "log_softmax": lambda z: _f64_log_softmax(z),
+    "logsumexp": lambda z: np.array([z.astype(np.float64).max() - _f64_log_softmax(z).max()]),
+    "jacobian": lambda z: np.diag(_f64_softmax(z)) - np.outer(_f64_softmax(z), _f64_softmax(z)),
+    "softmax_vjp": lambda z, g: (
+        _f64_softmax(z) * (g.astype(np.float64) - np.dot(g.astype(np.float64), _f64_softmax(z)))
+    ),
+    "log_softmax_vjp": lambda z, g: (
+        g.astype(np.float64) - _f64_softmax(z) * g.sum(dtype=np.float64)
+    ),
+}
+ROWS = {
+    # no dominant entry: there s ≈ 1 makes J and the VJPs cancel, and the bounds (scaled by
+    # ‖s‖∞, as the error of diag(s) − ssᵀ is) cannot see a 512u relative error of tiny outputs
+    "z": [[1.0, 2.0, 3.0], [2.0, -3.5, 0.25, 1.0], [-1.5, -1.25]],
+    "g": [[0.5, -1.0, 2.0], [1.0, 1.0, -3.0, 0.125], [4.0, -0.5]],
+}
+
+
+@pytest.mark.parametrize("op", list(REFERENCE_OPS))
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_every_op_passes_when_right_and_fails_when_off_by_a_little(op, dtype):
+    """A float64 computation rounded once passes; the same off by 512u relative fails."""
+    fn = REFERENCE_OPS[op]
+    takes_g = op.endswith("vjp")
+    rows = [{"z": z, "g": g} for z, g in zip(ROWS["z"], ROWS["g"], strict=True)]
+    vf = custom_vectors(op, dtype, rows if takes_g else ROWS["z"])
+    dt = get_format(dtype).numpy_dtype
+
+    def good(*args):
+        return fn(*args).astype(dt)
+
+    def off(*args):
+        return (fn(*args) * (1 + 512 * get_format(dtype).unit_roundoff)).astype(dt)
+
+    assert validate(good, vectors=vf).passed
+    bad = validate(off, vectors=vf, properties=False)
+    assert bad.failed == len(vf), bad.to_markdown()
+
+
+def test_cross_entropy_pairs_are_judged_per_output():
+    rows = [{"z": [1.0, 2.0, 3.0], "y": [0.0, 0.25, 0.75]}, {"z": [0.0, -8.0], "y": [1.0, 0.0]}]
+    vf = custom_vectors("cross_entropy", "float32", rows)
+
+    def ce(z, y, sign=1.0):
+        w = y.astype(np.float64)
+        lsm = _f64_log_softmax(z)
+        loss = -np.sum(w * lsm)
+        grad = w.sum() * _f64_softmax(z) - w
+        return np.array([loss], dtype=np.float32), (sign * grad).astype(np.float32)
+
+    assert validate(ce, vectors=vf).passed
+    bad = validate(lambda z, y: ce(z, y, -1.0), vectors=vf)
+    assert bad.failed == 2 and all(r.reason.startswith("grad:") for r in bad.failures)
+    wrong = validate(lambda z, y: ce(z, y)[1], vectors=vf, properties=False)
+    assert all("expected a tuple" in r.reason for r in wrong.failures)
