@@ -1,15 +1,68 @@
-"""`symsoftmax derive` (placeholder until its issue lands: replaced by the real command)."""
+"""`symsoftmax derive`: print a derived formula, or write the derivation documents.
+
+    symsoftmax derive WHAT --k K [--format latex|text|markdown|python|c]
+    symsoftmax derive --write-derivations DIR
+
+WHAT is softmax, log_softmax, logsumexp, jacobian, vjp, hessian (∂²σ_i/∂z_j∂z_k) or
+cross_entropy_grad. K is at most 16 (the output has up to K³ entries).
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
+
+from symsoftmax.errors import InputError
+
+WHATS = ("softmax", "log_softmax", "logsumexp", "jacobian", "vjp", "hessian", "cross_entropy_grad")
+FORMATS = ("latex", "text", "markdown", "python", "c")
+MAX_DERIVE_K = 16  # = symsoftmax.symbolic.derive.MAX_DERIVE_K (no sympy import at parse time)
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("derive", help="(not built yet)")
+    parser = subparsers.add_parser(
+        "derive",
+        help="print a derived softmax formula (LaTeX, text, Markdown, Python, C)",
+        description="Print softmax, log_softmax, logsumexp or a proven derivative for a "
+        "concrete K, or regenerate the Markdown derivations.",
+    )
+    parser.add_argument("what", nargs="?", choices=WHATS, help="the formula to print")
+    parser.add_argument("--k", metavar="K", help=f"number of logits, 1..{MAX_DERIVE_K}")
+    parser.add_argument(
+        "--format", choices=FORMATS, default="text", help="output format (default: text)"
+    )
+    parser.add_argument(
+        "--write-derivations",
+        metavar="DIR",
+        help="write the Markdown derivation documents (derivations/) into DIR",
+    )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("symsoftmax derive: not built yet")
+    if args.write_derivations is not None:
+        if args.what is not None or args.k is not None:
+            raise InputError("--write-derivations takes no WHAT or --k")
+        from symsoftmax.symbolic.derivations import write_derivations
+
+        for path in write_derivations(args.write_derivations):
+            print(path)
+        return 0
+    if args.what is None:
+        raise InputError(f"WHAT is required (one of {', '.join(WHATS)})")
+    if args.k is None:
+        raise InputError("--k is required")
+    try:
+        size = int(args.k.strip())
+    except ValueError:
+        raise InputError(f"--k must be an integer in 1..{MAX_DERIVE_K}, got {args.k!r}") from None
+    if not 1 <= size <= MAX_DERIVE_K:
+        raise InputError(
+            f"--k must be in 1..{MAX_DERIVE_K} for printing (got {size}); for larger K see the "
+            "closed forms in derivations/ and `symsoftmax verify --k K`"
+        )
+    from symsoftmax.symbolic.derive import derive, render
+
+    sys.stdout.write(render(derive(args.what, size), args.format))
+    return 0

@@ -1,15 +1,116 @@
-"""`symsoftmax verify` (placeholder until its issue lands: replaced by the real command)."""
+"""`symsoftmax verify`: prove the softmax identities exactly, for one K or for symbolic K.
+
+    symsoftmax verify --k K [--exhaustive | --permutation] [--json]
+    symsoftmax verify --general [--json]
+
+Exit status 0 when every identity is proven, 1 when one is not, 2 for bad arguments.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
+
+from symsoftmax.errors import InputError
+
+MAX_K = 100_000  # same cap as symsoftmax.symbolic.proofs.MAX_K (kept here: no sympy import)
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("verify", help="(not built yet)")
+    parser = subparsers.add_parser(
+        "verify",
+        help="prove the softmax derivative identities exactly (fixed K or symbolic K)",
+        description="Prove the Jacobian, VJP, log_softmax, logsumexp, cross-entropy, second "
+        "derivative, shift-invariance and sigmoid identities as exact symbolic zeros. "
+        "Default mode: every entry for K <= 16, permutation symmetry (representative "
+        "entries of S_K-equivariant sides) above.",
+    )
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--k", metavar="K", help=f"number of logits, an integer in 1..{MAX_K}")
+    target.add_argument(
+        "--general", action="store_true", help="prove for symbolic K (IndexedBase, Sum)"
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--exhaustive", action="store_true", help="check every entry (K² or K³ of them)"
+    )
+    mode.add_argument(
+        "--permutation",
+        action="store_true",
+        help="check representative entries only, by permutation symmetry",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(run=run)
 
 
+def parse_k(text: str) -> int:
+    """--k as a positive integer within the cap, or InputError naming the option."""
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise InputError(f"--k must be an integer in 1..{MAX_K}, got {text!r}") from None
+    if not 1 <= value <= MAX_K:
+        raise InputError(f"--k must be an integer in 1..{MAX_K}, got {value}")
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("symsoftmax verify: not built yet")
+    from symsoftmax.symbolic import prove_all, prove_general
+    from symsoftmax.symbolic.general import INDEX_ASSUMPTION
+
+    if args.general:
+        if args.exhaustive or args.permutation:
+            raise InputError("--exhaustive/--permutation apply to --k, not --general")
+        results = prove_general()
+        target: int | str = "general"
+        notes = [f"assumption: {INDEX_ASSUMPTION}"]
+    else:
+        size = parse_k(args.k)
+        mode = "exhaustive" if args.exhaustive else "permutation" if args.permutation else "auto"
+        results = prove_all(size, mode)
+        target = size
+        notes = [a for r in results for a in r.assumptions]
+        if any(r.method.startswith("permutation") for r in results):
+            notes.append(
+                "permutation symmetry: both sides are S_K-equivariant (J(Pz) = P J(z) Pᵀ, "
+                "checked exactly), so the representative entries listed determine every entry"
+            )
+    all_proven = all(r.proven for r in results)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "k": target,
+                    "identities": [r.to_dict() for r in results],
+                    "all_proven": all_proven,
+                },
+                ensure_ascii=False,
+            )
+        )
+    else:
+        _print_table(target, results, notes, all_proven)
+    return 0 if all_proven else 1
+
+
+def _print_table(target: int | str, results: list[Any], notes: list[str], ok: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    title = f"softmax identities, K = {target}" if target != "general" else "symbolic K"
+    table = Table(title=title)
+    table.add_column("name")
+    table.add_column("proven")
+    table.add_column("method")
+    table.add_column("seconds", justify="right")
+    for r in results:
+        table.add_row(r.name, "yes" if r.proven else "NO", r.method, f"{r.seconds:.3f}")
+    console.print(table)
+    for note in dict.fromkeys(notes):
+        console.print(f"note: {note}", highlight=False)
+    for r in results:
+        if not r.proven:
+            console.print(r.failure_message(), highlight=False, markup=False)
+    summary = "all identities proven" if ok else "NOT all identities proven"
+    console.print(f"{summary} ({sum(r.proven for r in results)}/{len(results)})", highlight=False)

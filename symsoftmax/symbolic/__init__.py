@@ -1,1 +1,49 @@
-"""Symbolic half of symsoftmax (SymPy): expressions, derivatives, proofs and printing."""
+"""Symbolic half of symsoftmax (SymPy): expressions, derivatives, proofs and printing.
+
+Public API (see docs/symbolic.md):
+
+* `prove_all(K, mode="auto")`, `prove_identity(name, K, closed_form=None)` — exact fixed-K proofs;
+* `prove_general()`, `prove_general_identity(name)` — proofs for symbolic K;
+* `ProofResult` — name, proven, method, seconds, and entry/residual on failure;
+* closed forms: `jacobian_closed_form`, `vjp_closed_form`, … (templates in s[i], δ_ij);
+* `derive(what, K)` and `render(derived, fmt)`; `write_derivations(directory)`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "prove_all": "symsoftmax.symbolic.proofs",
+    "prove_identity": "symsoftmax.symbolic.proofs",
+    "ProofResult": "symsoftmax.symbolic.proofs",
+    "IDENTITIES": "symsoftmax.symbolic.proofs",
+    "prove_general": "symsoftmax.symbolic.general",
+    "prove_general_identity": "symsoftmax.symbolic.general",
+    "jacobian_closed_form": "symsoftmax.symbolic.closed_forms",
+    "log_softmax_jacobian_closed_form": "symsoftmax.symbolic.closed_forms",
+    "vjp_closed_form": "symsoftmax.symbolic.closed_forms",
+    "logsumexp_gradient_closed_form": "symsoftmax.symbolic.closed_forms",
+    "logsumexp_hessian_closed_form": "symsoftmax.symbolic.closed_forms",
+    "cross_entropy_gradient_closed_form": "symsoftmax.symbolic.closed_forms",
+    "second_derivative_closed_form": "symsoftmax.symbolic.closed_forms",
+    "derive": "symsoftmax.symbolic.derive",
+    "render": "symsoftmax.symbolic.derive",
+    "write_derivations": "symsoftmax.symbolic.derivations",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'symsoftmax.symbolic' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

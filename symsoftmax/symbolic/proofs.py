@@ -137,9 +137,9 @@ class FixedKContext:
 
     @cached_property
     def cross_entropy(self) -> Poly:
-        """−Σ_i y_i log σ_i, with log σ_i = z_i − logsumexp(z)."""
-        terms = zip(self.y, log_softmax(self.z), strict=True)
-        return self.ring.convert(-sp.Add(*[yi * li for yi, li in terms]))
+        """−Σ_i y_i log σ_i, with log σ_i = z_i − logsumexp(z) (`expressions.log_softmax`)."""
+        terms = zip(self.y_vector, self.log_sigma, strict=True)
+        return -Poly.sum(yi * li for yi, li in terms)
 
     @cached_property
     def y_vector(self) -> list[Poly]:
@@ -162,9 +162,7 @@ class FixedKContext:
         """Reduce modulo Σ_i y_i = 1 by substituting y_K = 1 − Σ_{i<K} y_i."""
         last = self.y_vector[-1].single_atom()
         assert last is not None
-        replacement = Poly.constant(1)
-        for v in self.y_vector[:-1]:
-            replacement = replacement - v
+        replacement = Poly.constant(1) - Poly.sum(self.y_vector[:-1])
         return self.ring.substitute(poly, last[0], replacement)
 
 
@@ -202,18 +200,12 @@ def _equivariant(*names: str) -> Callable[[FixedKContext], bool]:
 
 def _vjp(ctx: FixedKContext, entry: Entry) -> Poly:
     (column,) = entry
-    total = Poly()
-    for row in range(ctx.size):
-        total = total + ctx.g_vector[row] * ctx.jacobian(row, column)
-    return total
+    return Poly.sum(ctx.g_vector[row] * ctx.jacobian(row, column) for row in range(ctx.size))
 
 
 def _row_sum(ctx: FixedKContext, entry: Entry) -> Poly:
     (row,) = entry
-    total = Poly()
-    for column in range(ctx.size):
-        total = total + ctx.jacobian(row, column)
-    return total
+    return Poly.sum(ctx.jacobian(row, column) for column in range(ctx.size))
 
 
 def _d(ctx: FixedKContext, poly: Poly, *positions: int) -> Poly:

@@ -144,12 +144,30 @@ class Poly:
     def __pow__(self, n: int) -> Poly:
         if n < 0:
             raise ValueError("negative power of a polynomial: use a reciprocal atom")
+        if n == 1:
+            return self
         result, base = Poly.constant(1), self
         while n:
             if n & 1:
                 result = result * base
-            base = base * base
             n >>= 1
+            if n:
+                base = base * base
+        return result
+
+    @staticmethod
+    def sum(polys: Iterable[Poly]) -> Poly:
+        """Σ polys, accumulated in place (no copy per addition)."""
+        terms: dict[Monomial, Coefficient] = {}
+        for p in polys:
+            for m, c in p.terms.items():
+                total = terms.get(m, 0) + c
+                if total:
+                    terms[m] = total
+                else:
+                    terms.pop(m, None)
+        result = Poly()
+        result.terms = terms
         return result
 
     def atoms(self) -> set[int]:
@@ -214,6 +232,8 @@ class SymbolicRing:
                 self._family_of[atom] = (number, position)
         self._memo: dict[sp.Basic, Poly] = {}
         self._atom_derivatives: dict[tuple[int, int], Poly] = {}
+        self._support: dict[int, frozenset[int]] = {}  # atom -> logit positions it depends on
+        self._argument_index: dict[int, dict[int, Poly]] = {}  # atom -> position -> its terms
 
     # -- atoms ---------------------------------------------------------------------------------
     def _atom(self, kind: str, expr: sp.Expr, argument: Poly | None = None) -> int:
@@ -263,10 +283,7 @@ class SymbolicRing:
         if isinstance(expr, sp.Rational):
             return Poly.constant(_coefficient(expr))
         if isinstance(expr, sp.Add):
-            total = Poly()
-            for arg in expr.args:
-                total = total + self.convert(arg)
-            return total
+            return Poly.sum(self.convert(arg) for arg in expr.args)
         if isinstance(expr, sp.Mul):
             product = Poly.constant(1)
             for arg in expr.args:
@@ -349,8 +366,10 @@ class SymbolicRing:
         if info.kind == "symbol":
             result = Poly.constant(1 if self._atom_logit.get(atom) == position else 0)
         else:
-            assert info.argument is not None
-            d_argument = self.derivative(info.argument, position)
+            # Only the terms of the argument that depend on z_j contribute: for the partition
+            # sum Σ_k e^{z_k} that is one term, so ∂(1/S)/∂z_j costs O(1), not O(K).
+            relevant = self._terms_depending_on(atom).get(position)
+            d_argument = Poly() if relevant is None else self.derivative(relevant, position)
             if info.kind == "exp":  # (e^u)' = e^u u'
                 result = Poly.atom(atom) * d_argument
             elif info.kind == "log":  # (log b)' = b'/b
@@ -360,6 +379,34 @@ class SymbolicRing:
                 result = -(Poly.atom(atom, 2) * d_argument)
         self._atom_derivatives[key] = result
         return result
+
+    def support(self, atom: int) -> frozenset[int]:
+        """Positions j with ∂atom/∂z_j possibly non-zero."""
+        cached = self._support.get(atom)
+        if cached is None:
+            info = self._atoms[atom]
+            if info.kind == "symbol":
+                position = self._atom_logit.get(atom)
+                cached = frozenset() if position is None else frozenset({position})
+            else:
+                assert info.argument is not None
+                cached = frozenset().union(*(self.support(a) for a in info.argument.atoms()))
+            self._support[atom] = cached
+        return cached
+
+    def _terms_depending_on(self, atom: int) -> dict[int, Poly]:
+        index = self._argument_index.get(atom)
+        if index is None:
+            argument = self._atoms[atom].argument
+            assert argument is not None
+            grouped: dict[int, dict[Monomial, Coefficient]] = {}
+            for monomial, c in argument.terms.items():
+                positions = frozenset().union(*(self.support(a) for a, _ in monomial))
+                for position in positions:
+                    grouped.setdefault(position, {})[monomial] = c
+            index = {position: Poly(terms) for position, terms in grouped.items()}
+            self._argument_index[atom] = index
+        return index
 
     # -- permutations ---------------------------------------------------------------------------
     def permute(
@@ -423,32 +470,40 @@ class SymbolicRing:
     # -- substitution and zero test ------------------------------------------------------------
     def substitute(self, poly: Poly, atom: int, replacement: Poly) -> Poly:
         """poly with atom → replacement (non-negative exponents of ``atom`` only)."""
-        total = Poly()
+        parts = []
         for monomial, c in poly.terms.items():
             exponent = dict(monomial).get(atom, 0)
             if exponent < 0:
                 raise ValueError("cannot substitute into a negative power")
             rest = tuple((a, e) for a, e in monomial if a != atom)
-            total = total + Poly({rest: c}) * replacement**exponent
-        return total
+            parts.append(Poly({rest: c}) * replacement**exponent)
+        return Poly.sum(parts)
 
     def clear_denominators(self, poly: Poly) -> Poly:
-        """Multiply by b^d for every reciprocal atom 1/b (max exponent d) and drop the atoms."""
+        """Multiply out every reciprocal atom 1/b and drop it.
+
+        With e_min ≤ e ≤ e_max the exponents of 1/b in ``poly``, poly = 0 iff
+        Σ c·(rest)·b^{e_max − e} = 0 (multiply by b^{e_max}, then divide by the non-zero
+        (1/b)^{e_min}); only the powers b^0..b^{e_max − e_min} are formed.
+        """
         while True:
-            reciprocals = [a for a in poly.atoms() if self._atoms[a].kind == "inv"]
+            reciprocals = sorted(a for a in poly.atoms() if self._atoms[a].kind == "inv")
             if not reciprocals:
                 return poly
-            atom = reciprocals[0]
+            atom = reciprocals[-1]  # the newest: its argument may hold older reciprocals
             argument = self._atoms[atom].argument
             assert argument is not None
-            degree = max(dict(m).get(atom, 0) for m in poly.terms)
-            powers = [argument**n for n in range(degree + 1)]
-            cleared = Poly()
-            for monomial, c in poly.terms.items():
-                exponent = dict(monomial).get(atom, 0)
+            exponents = [dict(m).get(atom, 0) for m in poly.terms]
+            top = max(exponents)
+            powers: dict[int, Poly] = {}
+            parts = []
+            for (monomial, c), exponent in zip(poly.terms.items(), exponents, strict=True):
+                n = top - exponent
+                if n not in powers:
+                    powers[n] = argument**n
                 rest = tuple((a, e) for a, e in monomial if a != atom)
-                cleared = cleared + Poly({rest: c}) * powers[degree - exponent]
-            poly = cleared
+                parts.append(Poly({rest: c}) * powers[n])
+            poly = Poly.sum(parts)
 
     def is_identically_zero(self, poly: Poly) -> tuple[bool, Poly]:
         """(True, 0) when poly denotes the zero function, else (False, cleared residual)."""

@@ -132,21 +132,18 @@ class _Compiler:
         high_i = (lambda env: self.size) if high == self.size_symbol else self._index(high, bound)
 
         def total(env: Env) -> Poly:
-            acc = Poly()
             inner = dict(env)
+            parts = []
             for value in range(low_i(env), high_i(env) + 1):
                 inner[variable] = value
-                acc = acc + body(inner)
-            return acc
+                parts.append(body(inner))
+            return Poly.sum(parts)
 
         return total
 
 
 def _add(parts: list[Poly]) -> Poly:
-    total = parts[0]
-    for p in parts[1:]:
-        total = total + p
-    return total
+    return Poly.sum(parts)
 
 
 def _mul(parts: list[Poly]) -> Poly:
