@@ -1,7 +1,8 @@
 """The generated NumPy functions against mpmath at 50 digits, error measured in ulps.
 
-Reference: brute force from the plain definitions (not the shifted or log1p forms), evaluated from
-the float inputs (exact binary values) at 50 significant digits: σ_j = e^{z_j/T}/Σ e^{z_k/T},
+Reference: brute force from the definitions, evaluated from the float inputs (exact binary values)
+at 50 significant digits (log Σ as log1p of the terms after the maximum, 1 − σ_i as Σ_{k≠i} σ_k, so
+that tails like e^{-400} are not lost next to 1): σ_j = e^{z_j/T}/Σ e^{z_k/T},
 lse = log Σ e^{z_k/T}, log σ_j = z_j/T − lse, J_ij = σ_i(δ_ij − σ_j)/T,
 VJP_i = σ_i(g_i − Σ g_k σ_k)/T. mpmath's exponent range is unbounded, so e^{−1e300} is fine.
 
