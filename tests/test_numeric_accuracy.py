@@ -364,3 +364,21 @@ def test_reference_is_independent_of_the_shift() -> None:
         assert abs(mpmath.fsum(ref.softmax) - 1) < mpmath.mpf(10) ** -45
         assert abs(ref.logsumexp - mpmath.log(mpmath.fsum(mpmath.exp(w) for w in z))) < 1e-45
     assert math.isclose(ref.log_partition + ref.m_over_t, float(ref.logsumexp))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(4))
+def test_random_sweep_within_bounds(seed: int) -> None:
+    """A longer sweep (pytest -m slow): 300 rows mixing every input kind, K, T and g."""
+    rng = np.random.default_rng([seed, 99])
+    kinds = [*INPUTS, "mixed magnitudes"]
+    for _ in range(300):
+        K = int(rng.choice([1, 2, 3, 4, 7, 12]))
+        kind = kinds[rng.integers(len(kinds))]
+        if kind == "mixed magnitudes":
+            z = rng.choice([-1.0, 1.0], K) * 10.0 ** rng.uniform(-5, 3, K)
+        else:
+            z = INPUTS[kind](rng, (1, K))[0]
+        temperature = [None, 0.1, 0.5, 3.0, 1e-3][rng.integers(5)]
+        g = rng.choice([0.0, 1.0, -1.0, 1e3], K) * rng.standard_normal(K)
+        check_row(z, temperature, g=g if rng.random() < 0.5 else None)
