@@ -1,0 +1,170 @@
+"""`symsoftmax verify` and `symsoftmax derive`: output, JSON, exit status, bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from symsoftmax.cli import main
+from symsoftmax.symbolic import closed_forms as cf
+from symsoftmax.symbolic import proofs
+from symsoftmax.symbolic.derive import FORMATS, WHATS
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    status = main(list(args))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_verify_table(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = _run(capsys, "verify", "--k", "3")
+    assert status == 0
+    for name in proofs.ALL_NAMES:
+        assert name[:20] in out
+    assert "all identities proven (14/14)" in out
+
+
+def test_verify_json(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = _run(capsys, "verify", "--k", "20", "--json")
+    data = json.loads(out)
+    assert status == 0 and data["k"] == 20 and data["all_proven"] is True
+    assert [d["name"] for d in data["identities"]] == list(proofs.ALL_NAMES)
+    for entry in data["identities"]:
+        assert {"name", "proven", "method", "seconds"} <= set(entry)
+        assert entry["proven"] is True and entry["seconds"] >= 0
+    assert data["identities"][0]["method"].startswith("permutation symmetry")
+
+
+def test_verify_exhaustive_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = _run(capsys, "verify", "--k", "18", "--exhaustive", "--json")
+    data = json.loads(out)
+    assert status == 0
+    jacobian = data["identities"][0]
+    assert jacobian["method"] == "exact ring, every entry" and jacobian["entries_checked"] == 324
+
+
+def test_verify_general_json(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = _run(capsys, "verify", "--general", "--json")
+    data = json.loads(out)
+    assert status == 0 and data["k"] == "general" and data["all_proven"] is True
+    assert all("1 ≤ i, j, k ≤ K" in d["assumptions"][0] for d in data["identities"])
+
+
+def test_verify_general_table_states_the_assumption(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = _run(capsys, "verify", "--general")
+    assert status == 0 and "assumption: 1 ≤ i, j, k ≤ K" in out
+
+
+def test_verify_exits_1_and_names_the_failure(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wrong = cf.s[cf.i] * (cf.s[cf.j] - sp.KroneckerDelta(cf.i, cf.j))
+    spec = dataclasses.replace(proofs.IDENTITIES["jacobian"], closed_form=lambda: wrong)
+    monkeypatch.setitem(proofs.IDENTITIES, "jacobian", spec)
+    status, out, _ = _run(capsys, "verify", "--k", "3")
+    assert status == 1
+    assert "jacobian (∂σ_i/∂z_j = σ_i(δ_ij − σ_j)) NOT proven at entry (1, 1)" in out
+    assert "residual" in out and "NOT all identities proven (13/14)" in out
+    status, out, _ = _run(capsys, "verify", "--k", "3", "--json")
+    data = json.loads(out)
+    assert status == 1 and data["all_proven"] is False
+    assert data["identities"][0]["entry"] == [1, 1] and data["identities"][0]["residual"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("verify", "--k", "0"),
+        ("verify", "--k", "-3"),
+        ("verify", "--k", "2.5"),
+        ("verify", "--k", "1e5"),
+        ("verify", "--k", "100001"),
+        ("verify", "--general", "--exhaustive"),
+        ("derive", "jacobian", "--k", "17"),
+        ("derive", "jacobian", "--k", "0"),
+        ("derive", "jacobian", "--k", "x"),
+        ("derive", "jacobian"),
+        ("derive", "--k", "3"),
+        ("derive", "jacobian", "--k", "3", "--write-derivations", "d"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(capsys: pytest.CaptureFixture[str], args: Any) -> None:
+    status, out, err = _run(capsys, *args)
+    assert status == 2
+    assert len(err.strip().splitlines()) == 1 and "error" in err and out == ""
+
+
+def test_bad_k_from_the_shell_has_no_traceback() -> None:
+    done = subprocess.run(
+        ["symsoftmax", "verify", "--k", "-1"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "symsoftmax verify: error: --k must be an integer in 1..100000, got -1"
+    )
+
+
+@pytest.mark.parametrize("what", WHATS)
+def test_derive_every_format(capsys: pytest.CaptureFixture[str], what: str) -> None:
+    for fmt in FORMATS:
+        status, out, _ = _run(capsys, "derive", what, "--k", "2", "--format", fmt)
+        assert status == 0 and out.strip(), (what, fmt)
+    status, out, _ = _run(capsys, "derive", what, "--k", "2", "--format", "latex")
+    assert "e^{z_{1}}" in out
+
+
+def _generated(capsys: pytest.CaptureFixture[str], what: str, size: int) -> Any:
+    status, code, _ = _run(capsys, "derive", what, "--k", str(size), "--format", "python")
+    assert status == 0
+    namespace: dict[str, Any] = {}
+    exec(compile(code, f"<derive {what}>", "exec"), namespace)  # our own generated code
+    return namespace[what]
+
+
+def test_generated_python_matches_independent_numpy(capsys: pytest.CaptureFixture[str]) -> None:
+    rng = np.random.default_rng(3)
+    z, g, y = rng.normal(size=4), rng.normal(size=4), rng.dirichlet(np.ones(4))
+    e = np.exp(z - z.max())
+    sigma = e / e.sum()
+    jac = np.diag(sigma) - np.outer(sigma, sigma)
+    np.testing.assert_allclose(_generated(capsys, "softmax", 4)(z), sigma, rtol=1e-13)
+    np.testing.assert_allclose(_generated(capsys, "jacobian", 4)(z), jac, atol=1e-15)
+    np.testing.assert_allclose(_generated(capsys, "vjp", 4)(z, g), jac.T @ g, atol=1e-14)
+    np.testing.assert_allclose(
+        _generated(capsys, "cross_entropy_grad", 4)(z, y), sigma - y, atol=1e-15
+    )
+    # second derivative against central differences of the Jacobian
+    h, hessian = 1e-5, _generated(capsys, "hessian", 4)(z)
+    jacobian = _generated(capsys, "jacobian", 4)
+    for n in range(4):
+        step = np.zeros(4)
+        step[n] = h
+        numeric = (jacobian(z + step) - jacobian(z - step)) / (2 * h)
+        np.testing.assert_allclose(hessian[:, :, n], numeric, atol=1e-9)
+    lse = _generated(capsys, "logsumexp", 4)(z)
+    assert abs(lse - (z.max() + np.log(e.sum()))) < 1e-13
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler")
+def test_generated_c_compiles(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    for what in ("jacobian", "vjp"):
+        status, code, _ = _run(capsys, "derive", what, "--k", "3", "--format", "c")
+        assert status == 0
+        source = tmp_path / f"{what}.c"
+        source.write_text(code)
+        done = subprocess.run(
+            ["cc", "-fsyntax-only", "-Wall", "-Werror", str(source)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
