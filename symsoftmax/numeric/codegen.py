@@ -176,7 +176,9 @@ def generate_source(
             body.append(f"return ({printed})[..., 0]" if row_scalar else f"return {printed}")
         else:
             body.append(f"{symbol} = {printed}")
-            if printer.is_vector(value, vector_temps):
+            # a computed vector is a fresh array of ours; a bare name (Symbol or Indexed, both
+            # Atoms in SymPy) would alias z, g, d or y
+            if printer.is_vector(value, vector_temps) and not value.is_Atom:
                 vector_temps.add(symbol)
     lines = [f"def {name}({', '.join(arguments)}):", *(f"    {line}" for line in body)]
     return "\n".join(lines) + "\n"
