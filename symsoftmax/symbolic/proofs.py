@@ -367,7 +367,7 @@ def _residual_text(ctx: FixedKContext, residual: Poly) -> str:
             # The partition sum: shown as S, with its first term as a legend.
             names[atom] = 1 / sp.Symbol("S")
             first = ctx.ring.to_sympy(Poly(dict([next(iter(argument.terms.items()))])))
-            legend = f"  (S = {first} + … + {ctx.size} terms)"
+            legend = f"  (S = sum of the {ctx.size} terms {first}, …)"
     text = str(ctx.ring.to_sympy(residual, names)) + legend
     return text if len(text) <= RESIDUAL_CHARS else text[: RESIDUAL_CHARS - 1] + "…"
 

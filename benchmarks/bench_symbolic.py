@@ -1,0 +1,133 @@
+"""Benchmark: exact proof of the softmax Jacobian identity, against SymPy's simplify route.
+
+Run: ``python benchmarks/bench_symbolic.py`` (about a minute; ``--quick`` for a smoke run).
+
+Baseline (measured in this run): J = Matrix(σ).jacobian(z), C = [σ_i(δ_ij − σ_j)], then
+``simplify(J − C).is_zero_matrix`` — the generic SymPy way to prove the identity for one K. It is
+measured at the ``--baseline-sizes`` (default 8, 16, 24), where it is affordable, and extrapolated
+to larger K with a power law t = a·K^b fitted to those points (printed, marked "extrapolated");
+``--baseline-sizes 8,16,24,64`` measures K = 64 directly (slow).
+
+Ours: ``prove_identity("jacobian", K, mode=...)`` from a fresh context, so the time includes
+building the SymPy expressions and converting them to the exact ring; each is run once (a cold
+first run, as the CLI sees it; SymPy's cache would make repeats faster). Targets (issue 2): entry by
+entry K = 64 < 1 s, K = 256 < 10 s; permutation mode K = 4096 < 3 s; all symbolic-K proofs < 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+from collections.abc import Callable
+
+import sympy as sp
+
+from symsoftmax.symbolic.expressions import logits, softmax
+from symsoftmax.symbolic.general import prove_general
+from symsoftmax.symbolic.proofs import prove_all, prove_identity
+
+
+def simplify_route(size: int) -> float:
+    """Seconds for the SymPy baseline at K = size (asserts that it does prove the identity)."""
+    z = logits(size)
+    sigma = softmax(z)
+    start = time.perf_counter()
+    jacobian = sp.Matrix(sigma).jacobian(z)
+    closed = sp.Matrix(size, size, lambda a, b: sigma[a] * (sp.KroneckerDelta(a, b) - sigma[b]))
+    assert sp.simplify(jacobian - closed).is_zero_matrix
+    return time.perf_counter() - start
+
+
+def timed(task: Callable[[], bool], repeats: int) -> float:
+    """Median seconds over ``repeats`` runs; the task must return True (proven)."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        assert task(), "proof failed"
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def fit_power_law(points: list[tuple[int, float]]) -> tuple[float, float]:
+    """Least-squares fit of log t = log a + b log K."""
+    xs = [math.log(k) for k, _ in points]
+    ys = [math.log(t) for _, t in points]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    b = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum(
+        (x - mx) ** 2 for x in xs
+    )
+    return math.exp(my - b * mx), b
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline-sizes", default="8,16,24", help="K values for the baseline")
+    parser.add_argument("--quick", action="store_true", help="small sizes only (smoke run)")
+    args = parser.parse_args()
+    baseline_sizes = [int(v) for v in args.baseline_sizes.split(",")]
+    if args.quick:
+        baseline_sizes = [4, 8]
+
+    measured = {size: simplify_route(size) for size in baseline_sizes}
+    a, b = fit_power_law(sorted(measured.items()))
+
+    def baseline(size: int) -> tuple[float, str]:
+        if size in measured:
+            return measured[size], "measured"
+        return a * size**b, "extrapolated"
+
+    def exhaustive(size: int) -> Callable[[], bool]:
+        return lambda: prove_identity("jacobian", size, mode="exhaustive").proven
+
+    def permutation(size: int) -> Callable[[], bool]:
+        return lambda: prove_identity("jacobian", size, mode="permutation").proven
+
+    rows: list[tuple[str, int | str, float, float | None, str, float | None]] = []
+    for size in baseline_sizes:
+        rows.append(("jacobian, every entry", size, timed(exhaustive(size), 1), None, "", None))
+    big = [(64, 1.0), (256, 10.0)] if not args.quick else [(32, 1.0)]
+    for size, target in big:
+        rows.append(("jacobian, every entry", size, timed(exhaustive(size), 1), None, "", target))
+    perm_size = 4096 if not args.quick else 512
+    rows.append(
+        ("jacobian, permutation mode", perm_size, timed(permutation(perm_size), 1), None, "", 3.0)
+    )
+    rows.append(
+        (
+            "all symbolic-K proofs",
+            "general",
+            timed(lambda: all(r.proven for r in prove_general()), 1),
+            None,
+            "",
+            1.0,
+        )
+    )
+    rows.append(
+        (
+            "all 14 identities (auto mode)",
+            64,
+            timed(lambda: all(r.proven for r in prove_all(64)), 1),
+            None,
+            "",
+            None,
+        )
+    )
+
+    print(f"baseline: SymPy simplify(Matrix.jacobian − closed form); fit t = {a:.3g}·K^{b:.2f} s")
+    print(f"{'task':32} {'K':>7} {'ours s':>9} {'baseline s':>11} {'':13} {'ratio':>9}  target")
+    for task, size, ours, _, _, target in rows:
+        if isinstance(size, int) and task.startswith("jacobian"):
+            base, how = baseline(size)
+            base_text, ratio_text = f"{base:11.3f}", f"{base / ours:8.0f}x"
+        else:
+            how, base_text, ratio_text = "", f"{'n/a':>11}", f"{'':>9}"
+        verdict = (
+            "" if target is None else (f"< {target:g} s: {'met' if ours < target else 'NOT met'}")
+        )
+        print(f"{task:32} {size!s:>7} {ours:9.3f} {base_text} {how:13} {ratio_text}  {verdict}")
+
+
+if __name__ == "__main__":
+    main()
