@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# the generated-suite cache shared by the test workers (as in test_validation.py)
+SHARED_CACHE = Path(tempfile.gettempdir()) / f"symsoftmax-test-cache-{os.getuid()}"
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,7 +28,7 @@ def _load_script():
 
 
 def test_quick_survey_writes_one_table_per_op(tmp_path, monkeypatch):
-    monkeypatch.setenv("SYMSOFTMAX_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("SYMSOFTMAX_CACHE_DIR", str(SHARED_CACHE))
     monkeypatch.setitem(sys.modules, "jax", None)  # as if JAX were not installed
     survey = _load_script()
     output = tmp_path / "accuracy.md"

@@ -9,8 +9,12 @@ with the reason in the report.
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 import time
+from collections.abc import Iterator
 from fractions import Fraction
+from pathlib import Path
 
 import ml_dtypes
 import numpy as np
@@ -29,11 +33,15 @@ from symsoftmax.validation.bounds import output_bounds, sum_to_one_bound, summat
 from symsoftmax.validation.metrics import ExactValues, ulp_errors
 from symsoftmax.validation.sources import custom_vectors, suite_vectors
 
+# Generated suites are cached in one folder shared by the test workers (writes are atomic and
+# the cache key fingerprints the generator's code), not in the user's cache.
+SHARED_CACHE = Path(tempfile.gettempdir()) / f"symsoftmax-test-cache-{os.getuid()}"
+
 
 @pytest.fixture(autouse=True, scope="module")
-def _cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+def _cache() -> Iterator[None]:
     mp = pytest.MonkeyPatch()
-    mp.setenv("SYMSOFTMAX_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    mp.setenv("SYMSOFTMAX_CACHE_DIR", str(SHARED_CACHE))
     yield
     mp.undo()
 
@@ -430,14 +438,26 @@ def test_report_renderings():
 
 
 def test_suite_vectors_are_cached_on_disk(tmp_path, monkeypatch):
+    import symsoftmax.vectors
+
+    made = []
+    real = symsoftmax.vectors.generate
+
+    def counting(*args, **kwargs):
+        made.append(args)
+        return made[0][1] if len(made) > 1 else real(*args, **kwargs)
+
     monkeypatch.setenv("SYMSOFTMAX_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(symsoftmax.vectors, "generate", counting)
     first = suite_vectors("softmax", "float16", "quick")
-    files = list((tmp_path / "vectors").glob("softmax-float16-quick-seed0-v*.npz"))
+    made[0] = (made[0], first)
+    files = list((tmp_path / "vectors").glob("softmax-float16-quick-seed0-v*-*.npz"))
     assert len(files) == 1
     again = suite_vectors("softmax", "float16", "quick")
-    assert len(again) == len(first)
+    assert len(made) == 1 and len(again) == len(first)  # read back, not generated
     files[0].write_bytes(b"damaged")
     assert len(suite_vectors("softmax", "float16", "quick")) == len(first)
+    assert len(made) == 2  # a damaged entry is generated again
 
 
 def test_op_and_dtype_must_agree_with_the_vectors():

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +17,10 @@ from symsoftmax.cli import main
 from symsoftmax.errors import InputError
 from symsoftmax.rounding import format_hex
 from symsoftmax.validation import read_outputs, score
-from symsoftmax.validation.sources import custom_vectors
+from symsoftmax.validation.sources import custom_vectors, suite_vectors
+
+# the generated-suite cache shared by the test workers (as in test_validation.py)
+SHARED_CACHE = Path(tempfile.gettempdir()) / f"symsoftmax-test-cache-{os.getuid()}"
 
 CANDIDATES = """
 import numpy as np
@@ -37,7 +42,9 @@ VALUE = 3
 def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("cli")
     (root / "cands.py").write_text(CANDIDATES)
-    vf = vectors.generate("softmax", "float32", suite="quick")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SYMSOFTMAX_CACHE_DIR", str(SHARED_CACHE))
+        vf = suite_vectors("softmax", "float32", "quick")
     vectors.save(vf, root / "softmax.json")
     return {"root": root, "cands": root / "cands.py", "vectors": root / "softmax.json"}
 
@@ -170,7 +177,7 @@ def test_score_good_and_bad_outputs(files: dict[str, Path], tmp_path: Path) -> N
     ],
 )
 def test_score_input_errors_name_file_tcid_and_position(
-    files: dict[str, Path], tmp_path: Path, edit, message: str
+    files: dict[str, Path], tmp_path: Path, capsys, edit, message: str
 ) -> None:
     vf = vectors.load(files["vectors"])
     outputs = {str(t.tc_id): ["0.5"] * t.inputs["z"].size for t in vf.tests()}
@@ -178,11 +185,10 @@ def test_score_input_errors_name_file_tcid_and_position(
     edit(outputs, str(pair), str(pair + 1))
     path = tmp_path / "outputs.json"
     path.write_text(json.dumps(outputs))
-    done = _run("score", str(files["vectors"]), str(path))
-    assert done.returncode == 2
-    lines = done.stderr.strip().splitlines()
+    assert main(["score", str(files["vectors"]), str(path)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
     expected = message.format(a=pair, b=pair + 1)
-    assert len(lines) == 1 and str(path) in lines[0] and expected in lines[0], done.stderr
+    assert len(lines) == 1 and str(path) in lines[0] and expected in lines[0], lines
 
 
 def test_score_cross_entropy_and_jacobian_layouts() -> None:

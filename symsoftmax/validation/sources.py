@@ -3,12 +3,16 @@
 Generating a suite takes seconds to minutes (every expected value is correctly rounded), so a
 generated suite is stored under the user cache folder — ``$SYMSOFTMAX_CACHE_DIR``, else
 ``$XDG_CACHE_HOME/symsoftmax``, else ``~/.cache/symsoftmax`` — as
-``vectors/<op>-<dtype>-<suite>-seed<seed>-v<version>.npz``, written atomically. A cache file that
-does not load is regenerated; an unwritable cache folder only means no caching.
+``vectors/<op>-<dtype>-<suite>-seed<seed>-v<version>-<code>.npz``, written atomically, where
+<code> fingerprints the source of the code that computes the vectors (vectors, reference,
+rounding, formats), so that an edited generator never serves stale expected values. A cache file
+that does not load is regenerated; an unwritable cache folder only means no caching.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 from pathlib import Path
 
@@ -30,13 +34,27 @@ def cache_dir() -> Path:
     return base / "symsoftmax"
 
 
+@functools.cache
+def _code_fingerprint() -> str:
+    """A short hash of the source files that determine generated vectors."""
+    package = Path(__file__).resolve().parent.parent
+    sources = [*(package / "vectors").glob("*.py"), *(package / "reference").glob("*.py")]
+    files = sorted([*sources, package / "rounding.py", package / "formats.py"])
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes() if path.is_file() else b"")
+    return digest.hexdigest()[:12]
+
+
 def suite_vectors(op: str, dtype: str, suite: str, seed: int = 0) -> VectorFile:
     """The generated vectors of ``suite``, from the cache when present."""
     from symsoftmax import vectors
 
     if suite not in SUITES:
         raise InputError(f"unknown suite {suite!r}; expected one of {', '.join(SUITES)}")
-    path = cache_dir() / "vectors" / f"{op}-{dtype}-{suite}-seed{seed}-v{__version__}.npz"
+    name = f"{op}-{dtype}-{suite}-seed{seed}-v{__version__}-{_code_fingerprint()}.npz"
+    path = cache_dir() / "vectors" / name
     if path.is_file():
         try:
             return vectors.load(path)
