@@ -247,7 +247,10 @@ def render(
         "(every test within the Blanchard–Higham–Higham bound of the shifted algorithm, NaN and "
         "inf exactly where due, and the properties: sum to one, range, monotonicity, shift and "
         "permutation invariance, determinism; see [validation.md](validation.md)). ∞ means a "
-        "NaN or inf where a number was due (or the reverse). Tests with a temperature are "
+        "NaN or inf where a number was due (or the reverse). A huge largest error with a PASS "
+        "comes from a component far smaller than the output's largest (the bound is normwise, "
+        "as Blanchard, Higham & Higham's is): e.g. the log_softmax of a dominant entry, "
+        "−1.3e−20 exactly, computed as 0 (1.7e7 ulps of float32). Tests with a temperature are "
         "skipped (none of these functions takes one).",
         "",
         "Versions: "

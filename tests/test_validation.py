@@ -388,6 +388,9 @@ def test_batched_calls_group_rows_of_equal_length():
     assert report.passed
     assert all(len(shape) == 2 for shape in calls)
     assert len(calls) < report.tests / 3
+    with_properties = validate(batched, "softmax", "float32", suite="quick", batch=True)
+    assert with_properties.passed  # the property calls are batches of one row
+    assert all(len(shape) == 2 for shape in calls)
 
 
 def test_temperature_is_passed_as_keyword_or_skipped():

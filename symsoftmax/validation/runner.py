@@ -182,7 +182,10 @@ class Candidate:
         return [o if o is not None else Outcome(None, "not-run", "not run") for o in outcomes]
 
     def call(self, inputs: dict[str, FloatArray]) -> Outcome:
-        """Call on one test's inputs and check the result's shape and dtype."""
+        """Call on one test's inputs and check the result's shape and dtype (as a batch of one
+        row when the candidate is batched and there is no temperature)."""
+        if self.batch and "temperature" not in inputs:
+            return self.call_batch([inputs])[0]
         k = int(inputs["z"].shape[-1])
         args = [self._to_candidate(inputs[name]) for name in INPUT_KEYS[self.op]]
         kwargs = {}
