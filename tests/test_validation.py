@@ -434,6 +434,7 @@ def test_report_renderings():
     failure = data["failures"][0]
     assert {"tcId", "flags", "input", "got", "expected", "ulp"} <= set(failure)
     assert all(isinstance(v, str) for v in failure["input"]["z"])
+    assert len(failure["ulps"]["output"]) == len(failure["input"]["z"])  # every component
     assert data["max_ulp"] == "inf"
     markdown = report.to_markdown()
     assert "## By flag" in markdown and "## Worst cases" in markdown and "FAIL" in markdown

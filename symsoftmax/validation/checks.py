@@ -116,6 +116,7 @@ class Evaluation:
     worst_index: tuple[int, ...]
     bounds: dict[str, Bound] = field(default_factory=dict)
     bound_u: float = math.nan  # the primary output's bound, relative, in units of u
+    ulps: dict[str, FloatArray] = field(default_factory=dict)  # every component's error
 
     @property
     def bound_form(self) -> str:
@@ -161,6 +162,7 @@ def _evaluate_answer(
     worst: tuple[float, str, tuple[int, ...]] = (-1.0, "", ())
     rel_max = 0.0
     bound_u = math.nan
+    component_ulps: dict[str, FloatArray] = {}
     for key, exp_values in expected.items():
         exp_arr = np.asarray(exp_values, dtype=np.float64)
         g = np.asarray(got[key], dtype=np.float64).reshape(exp_arr.shape)
@@ -169,6 +171,7 @@ def _evaluate_answer(
             flushed = (g == 0) & np.isfinite(exp_arr) & (np.abs(exp_arr) < fmt.tiny)
             g = np.where(flushed, exp_arr, g)
         errors = ulp_errors(g, ex, exp_arr, fmt)
+        component_ulps[key] = errors
         index = np.unravel_index(int(np.argmax(errors)), errors.shape) if errors.size else ()
         key_ulp = float(errors[index]) if errors.size else 0.0
         if key_ulp > worst[0]:
@@ -219,4 +222,5 @@ def _evaluate_answer(
         worst_index=worst_index,
         bounds=bounds,
         bound_u=bound_u,
+        ulps=component_ulps,
     )

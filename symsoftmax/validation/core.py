@@ -93,6 +93,7 @@ def judge(
             result.answer = verdict.answer
             result.worst_key = verdict.worst_key
             result.worst_index = verdict.worst_index
+            result.ulps = verdict.ulps
         results.append(result)
     found = (
         check_properties(

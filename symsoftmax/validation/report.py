@@ -33,6 +33,13 @@ def _number(x: float) -> float | str:
     return x if math.isfinite(x) else ("nan" if math.isnan(x) else ("inf" if x > 0 else "-inf"))
 
 
+def _numbers(values: FloatArray) -> Any:
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim > 1:
+        return [_numbers(row) for row in array]
+    return [float(f"{v:.6g}") if math.isfinite(v) else _number(v) for v in array.tolist()]
+
+
 def _hex(values: FloatArray) -> Any:
     array = np.asarray(values, dtype=np.float64)
     if array.ndim == 0:
@@ -76,6 +83,7 @@ class TestResult:
     worst_index: tuple[int, ...] = ()
     spread: float = math.nan  # max − min of the finite inputs z
     seconds: float = 0.0
+    ulps: dict[str, FloatArray] = field(default_factory=dict)  # error of every component
 
     @property
     def passed(self) -> bool:
@@ -108,6 +116,7 @@ class TestResult:
             "boundForm": self.bound_form,
             "answer": self.answer,
             "worst": {"output": self.worst_key, "index": list(self.worst_index)},
+            "ulps": {k: _numbers(v) for k, v in self.ulps.items()},
             "input": {k: _hex(v) for k, v in self.inputs.items()},
             "got": None if self.got is None else {k: _hex(v) for k, v in self.got.items()},
             "expected": {k: _hex(v) for k, v in self.expected.items()},
