@@ -8,6 +8,8 @@ import random
 import mpmath
 import pytest
 import sympy as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from symsoftmax.symbolic import closed_forms as cf
 from symsoftmax.symbolic.expressions import log_softmax, logits, logsumexp, softmax
@@ -144,6 +146,7 @@ WRONG = [
     ("jacobian", s[i] * (δ(i, j) - s[i]), "σ_j replaced by σ_i"),
     ("jacobian", s[i] * δ(i, j) - s[i] ** 2 * s[j], "extra factor"),
     ("jacobian_rows_sum_to_zero", s[i], "non-zero row sum"),
+    ("jacobian_symmetric", s[i] - s[j], "antisymmetric part claimed"),
     ("vjp", s[j] * (g[j] + sp.Sum(g[cf.ell] * s[cf.ell], (cf.ell, 1, K))), "sign of ⟨g,σ⟩"),
     ("vjp", g[j] - sp.Sum(g[cf.ell] * s[cf.ell], (cf.ell, 1, K)), "missing σ_j"),
     ("log_softmax_jacobian", δ(i, j) - s[i], "transposed (I − σ1ᵀ)"),
@@ -235,6 +238,25 @@ def test_cross_entropy_needs_the_sum_to_one_assumption() -> None:
     assert not ctx.ring.is_identically_zero(gradient - closed)[0]  # false without Σy = 1
     assert ctx.ring.is_identically_zero(ctx.sum_to_one(gradient - closed))[0]
     assert IDENTITIES["cross_entropy_gradient"].assumptions
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    size=st.integers(1, 5),
+    data=st.data(),
+)
+def test_derived_jacobian_matches_numbers(size: int, data: st.DataObject) -> None:
+    """The ring's derivative, evaluated at 40 digits, equals diag(σ) − σσᵀ computed by mpmath."""
+    ctx = FixedKContext(size)
+    point = data.draw(st.lists(st.integers(-30, 30), min_size=size, max_size=size))
+    values = {zi: sp.Rational(v, 4) for zi, v in zip(ctx.z, point, strict=True)}
+    mpmath.mp.dps = 40
+    e = [mpmath.exp(mpmath.mpf(v) / 4) for v in point]
+    sigma = [x / mpmath.fsum(e) for x in e]
+    a, b = data.draw(st.integers(0, size - 1)), data.draw(st.integers(0, size - 1))
+    derived = ctx.ring.to_sympy(ctx.jacobian(a, b)).subs(values)
+    expected = sigma[a] * ((1 if a == b else 0) - sigma[b])
+    assert abs(mpmath.mpf(str(sp.N(derived, 40))) - expected) < mpmath.mpf(10) ** -35
 
 
 @pytest.mark.slow

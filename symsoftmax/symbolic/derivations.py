@@ -214,7 +214,9 @@ def _general_k() -> str:
         proof = prove_general_identity(name)
         sections.append(
             f"## {name}\n\n{proof.statement}\n\n"
-            + "Reduced left side:\n\n"
+            + "Left side, differentiated (sums not yet evaluated):\n\n"
+            + _math(proof.derivative)
+            + "\n\nReduced left side (S = Σ_k e^{z_k}):\n\n"
             + _math(proof.reduced)
             + "\n\nRight side:\n\n"
             + _math(proof.closed_form)

@@ -134,13 +134,6 @@ class Poly:
         result.terms = terms
         return result
 
-    def scale(self, factor: Coefficient) -> Poly:
-        if not factor:
-            return Poly()
-        result = Poly()
-        result.terms = {m: c * factor for m, c in self.terms.items()}
-        return result
-
     def __pow__(self, n: int) -> Poly:
         if n < 0:
             raise ValueError("negative power of a polynomial: use a reciprocal atom")
@@ -247,28 +240,8 @@ class SymbolicRing:
                 self._atom_by_argument.setdefault((kind, argument), atom)
         return atom
 
-    def logit_atom(self, position: int) -> int:
-        """Atom id of z_{position+1}."""
-        return self._logit_atom[position]
-
-    def symbol(self, symbol: sp.Symbol) -> Poly:
-        """The ring element of a symbol (logit or parameter)."""
-        return self.convert(symbol)
-
-    def atom_kind(self, atom: int) -> str:
-        return self._atoms[atom].kind
-
     def atom_argument(self, atom: int) -> Poly | None:
         return self._atoms[atom].argument
-
-    def reciprocal_of(self, poly: Poly) -> tuple[int, Poly] | None:
-        """(atom, b) when ``poly`` is exactly the reciprocal atom 1/b, else None."""
-        single = poly.single_atom()
-        if single is None or single[1] != 1 or self._atoms[single[0]].kind != "inv":
-            return None
-        argument = self._atoms[single[0]].argument
-        assert argument is not None
-        return single[0], argument
 
     # -- conversion ----------------------------------------------------------------------------
     def convert(self, expr: sp.Basic) -> Poly:
