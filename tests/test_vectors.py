@@ -1,0 +1,528 @@
+"""Test vectors: schema, reproducibility, round trips, conventions, catalogue coverage, lint.
+
+The expected values are re-checked independently in tests/test_vectors_bruteforce.py (mpmath at
+300 and 600 bits, exact rounding with rounding.round_exact), not with the engine.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import subprocess
+import sys
+from fractions import Fraction
+from functools import cache
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pytest
+
+from symsoftmax.errors import InputError
+from symsoftmax.formats import FORMATS, get_format
+from symsoftmax.rounding import round_array
+from symsoftmax.vectors import OPS, generate, lint, load, save
+from symsoftmax.vectors.catalogue import (
+    FAMILIES,
+    LONG_K,
+    MAX_SHORT_K,
+    NOTES,
+    QUADRATIC_OPS,
+    TARGETS,
+)
+from symsoftmax.vectors.check import schema
+from symsoftmax.vectors.generate import draft_rows
+from symsoftmax.vectors.io import content_sha256, dumps_json, encode_groups, to_npz_bytes
+from symsoftmax.vectors.model import TEMPERATURE_OPS, VectorFile
+from symsoftmax.vectors.values import exp_overflow_input
+
+DTYPES = tuple(FORMATS)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@cache
+def quick(op: str, dtype: str, seed: int = 0) -> VectorFile:
+    return generate(op, dtype, "quick", seed)
+
+
+def applicable_flags(op: str) -> set[str]:
+    """Flags the standard suite of ``op`` must carry."""
+    flags = set(NOTES)
+    if op not in TEMPERATURE_OPS:
+        flags -= {"temperature-small", "temperature-large"}
+    if op not in ("softmax_vjp", "log_softmax_vjp"):
+        flags -= {"cotangent-cancellation", "cotangent-one-hot"}
+    if op != "cross_entropy":
+        flags -= {"target-one-hot", "target-smoothed", "target-uniform"}
+    return flags
+
+
+# --------------------------------------------------------------------------------------------
+# format and schema
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("op", OPS)
+def test_quick_suite_is_schema_valid_and_loads_back(op: str, dtype: str, tmp_path: Path) -> None:
+    vf = quick(op, dtype)
+    document = json.loads(dumps_json(vf))
+    jsonschema.Draft202012Validator(schema()).validate(document)
+    header = document["header"]
+    assert (header["op"], header["dtype"], header["suite"]) == (op, dtype, "quick")
+    assert header["numberOfTests"] == len(vf) > 100
+    assert header["sha256"] == content_sha256(document["testGroups"])
+    ids = [t["tcId"] for g in document["testGroups"] for t in g["tests"]]
+    assert ids == list(range(1, len(ids) + 1))
+    for group in document["testGroups"]:
+        assert all(len(t["inputs"]["z"]) == group["k"] for t in group["tests"])
+    path = tmp_path / "v.json"
+    save(vf, path)
+    assert encode_groups(load(path)) == document["testGroups"]
+    assert set(document["notes"]) == {f for g in vf.groups for t in g.tests for f in t.flags}
+
+
+def test_exact_decimals_have_40_significant_digits() -> None:
+    vf = quick("log_softmax", "float32")
+    digits = re.compile(r"-?(\d)\.(\d+)e[+-]\d+")
+    checked = 0
+    for tc in vf.tests():
+        for value in tc.exact["output"].ravel():
+            match = digits.fullmatch(value)
+            if match:
+                assert len(match.group(1) + match.group(2)) >= 40, value
+                checked += 1
+            else:
+                assert value in ("nan", "inf", "-inf", "0", "-0"), value
+    assert checked > 300
+
+
+def test_inputs_and_outputs_are_format_values() -> None:
+    for dtype in ("float16", "bfloat16"):
+        vf = quick("cross_entropy", dtype)
+        for tc in vf.tests():
+            for array in (*tc.inputs.values(), *tc.expected.values()):
+                assert np.array_equal(round_array(array, dtype), array, equal_nan=True)
+
+
+# --------------------------------------------------------------------------------------------
+# reproducibility
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("op", "dtype"), [("softmax", "float16"), ("softmax_vjp", "bfloat16")])
+def test_same_command_gives_identical_bytes(op: str, dtype: str, tmp_path: Path) -> None:
+    first, second = quick(op, dtype, 7), generate(op, dtype, "quick", 7)
+    assert first is not second
+    for suffix in ("json", "npz"):
+        save(first, tmp_path / f"a.{suffix}")
+        save(second, tmp_path / f"b.{suffix}")
+        assert (tmp_path / f"a.{suffix}").read_bytes() == (tmp_path / f"b.{suffix}").read_bytes()
+
+
+def test_seed_changes_the_random_families_only() -> None:
+    a, b = quick("softmax", "float32", 0), quick("softmax", "float32", 1)
+    assert a.header["sha256"] != b.header["sha256"]
+    fixed = [tc.comment for tc in a.tests() if "format-max" in tc.flags]
+    assert fixed == [tc.comment for tc in b.tests() if "format-max" in tc.flags]
+
+
+def test_npz_carries_the_same_content(tmp_path: Path) -> None:
+    vf = quick("cross_entropy", "float16")
+    save(vf, tmp_path / "v.npz")
+    with np.load(tmp_path / "v.npz", allow_pickle=False) as npz:
+        meta = json.loads(str(npz["document.json"][0]))
+        assert meta["header"] == vf.header
+        assert npz["g00000.inputs.z"].dtype == np.float64
+    back = load(tmp_path / "v.npz")
+    assert encode_groups(back) == encode_groups(vf)
+    assert back.header["sha256"] == vf.header["sha256"]
+    assert lint(tmp_path / "v.npz", recheck=False) == []
+
+
+def test_interrupted_run_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "v.json"
+    target.write_text("old")
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    import symsoftmax.vectors.io as vio
+
+    monkeypatch.setattr(vio, "dumps_json", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        save(quick("softmax", "float16"), target)
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["v.json"]
+
+
+def test_progress_callback_counts_every_test() -> None:
+    counted: list[int] = []
+    vf = generate("logsumexp", "float16", "quick", progress=counted.append)
+    assert sum(counted) == len(vf)
+
+
+# --------------------------------------------------------------------------------------------
+# conventions for special values
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_special_value_conventions(op: str) -> None:
+    vf = quick(op, "float32")
+    seen = set()
+    for tc in vf.tests():
+        z = tc.inputs["z"]
+        names = [a.name for a in tc.acceptable]
+        if np.isnan(z).any():
+            seen.add("nan")
+            assert tc.result == "valid"
+            assert all(np.isnan(v).all() for v in tc.expected.values())
+        elif np.isposinf(z).any():
+            seen.add("pos-inf")
+            assert tc.result == "acceptable" and names == ["limit", "nan"]
+            assert not any(np.isnan(v).any() for v in tc.expected.values())
+        elif np.isneginf(z).all():
+            seen.add("all-neg-inf")
+            if op == "cross_entropy":
+                assert tc.result == "valid"
+                continue
+            assert tc.result == "acceptable" and sorted(names) == ["masked", "nan"]
+            masked = next(a for a in tc.acceptable if a.name == "masked").outputs
+            if op == "softmax":
+                assert np.array_equal(masked["output"], np.zeros(z.size))
+                assert np.isnan(tc.expected["output"]).all()
+            if op == "logsumexp":
+                assert tc.expected["output"][0] == -math.inf
+        else:
+            assert tc.result == "valid" and not tc.acceptable
+    assert seen == {"nan", "pos-inf", "all-neg-inf"}
+
+
+def test_pos_inf_limit_is_uniform_over_the_infinities() -> None:
+    vf = quick("softmax", "float64")
+    rows = [tc for tc in vf.tests() if "three +inf" in tc.comment]
+    assert rows
+    out = rows[0].expected["output"]
+    assert np.array_equal(out, [1 / 3, 1 / 3, 1 / 3, 0, 0])
+
+
+# --------------------------------------------------------------------------------------------
+# catalogue
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_every_flag_is_in_the_standard_suite(op: str) -> None:
+    for dtype in DTYPES:
+        drafts = draft_rows(op, dtype, "standard", 0)
+        flags = {flag for d in drafts for flag in d.flags}
+        assert flags == applicable_flags(op), dtype
+        if op != "jacobian":  # the Jacobian's random rows stop at K=16
+            assert len(drafts) >= 2000
+
+
+def test_every_flag_has_a_family_and_a_note() -> None:
+    declared = {flag for family in FAMILIES for flag in family.flags}
+    declared |= {"cotangent-cancellation", "cotangent-one-hot"}
+    declared |= {flag for target in TARGETS for flag in target.flags}
+    assert declared == set(NOTES)
+    for note in NOTES.values():
+        assert note.description.strip() and note.catches.strip()
+
+
+@pytest.mark.parametrize("op", ["softmax", "jacobian"])
+def test_row_lengths(op: str) -> None:
+    standard = draft_rows(op, "float16", "standard", 0)
+    long_rows = [d.k for d in standard if "long-row" in d.flags]
+    short = [d.k for d in standard if "long-row" not in d.flags]
+    assert max(short) <= MAX_SHORT_K
+    assert {1, 2} <= set(short)
+    if op in QUADRATIC_OPS:
+        assert min(long_rows) > 256  # past bfloat16's stall
+    else:
+        assert max(long_rows) >= 4096
+    exhaustive = draft_rows("softmax", "float16", "exhaustive", 0)
+    assert max(d.k for d in exhaustive) == 1 << 20 == max(LONG_K["exhaustive"])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_exp_overflow_threshold_is_the_last_finite_exp(dtype: str) -> None:
+    import mpmath
+
+    fmt = get_format(dtype)
+    t = exp_overflow_input(dtype)
+    above = float(np.nextafter(np.asarray(t, fmt.numpy_dtype), np.asarray(np.inf, fmt.numpy_dtype)))
+    with mpmath.workprec(200):
+        assert mpmath.exp(t) <= fmt.max < mpmath.exp(above)
+    drafts = draft_rows("softmax", dtype, "standard", 0)
+    rows = [d.inputs["z"] for d in drafts if "exp-overflow" in d.flags]
+    assert any((z > t).any() for z in rows) and any((z == t).any() for z in rows)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_targets_sum_to_one_exactly(dtype: str) -> None:
+    drafts = draft_rows("cross_entropy", dtype, "standard", 0)
+    kinds = set()
+    for d in drafts:
+        y = d.inputs["y"]
+        assert np.array_equal(round_array(y, dtype), y)
+        assert sum(Fraction(float(v)) for v in y) == 1
+        kinds |= {f for f in d.flags if f.startswith("target-")}
+    assert kinds == {"target-one-hot", "target-smoothed", "target-uniform"}
+
+
+def test_generation_decisions_avoid_libm() -> None:
+    """Random values come from integer streams; the module never calls np.exp/np.log."""
+    for module in ("catalogue.py", "values.py"):
+        source = (ROOT / "symsoftmax" / "vectors" / module).read_text()
+        assert not re.search(r"np\.(exp|log|expm1|log1p|sin|cos)\(", source), module
+        assert "standard_normal" not in source and ".normal(" not in source
+
+
+# --------------------------------------------------------------------------------------------
+# lint and malformed files
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def vector_json(tmp_path: Path) -> Path:
+    path = tmp_path / "softmax_float16.json"
+    save(quick("softmax", "float16"), path)
+    return path
+
+
+def _edit(path: Path, change: object, *, fix_checksum: bool = False) -> dict:
+    document = json.loads(path.read_text())
+    change(document)  # type: ignore[operator]
+    if fix_checksum:
+        document["header"]["sha256"] = content_sha256(document["testGroups"])
+    path.write_text(json.dumps(document))
+    return document
+
+
+def _first_valid_test(document: dict) -> dict:
+    for group in document["testGroups"]:
+        for test in group["tests"]:
+            if test["result"] == "valid" and group["k"] >= 3:
+                return test
+    raise AssertionError("no test")
+
+
+def _flip_hex_digit(token: str) -> str:
+    head, _, exponent = token.partition("p")
+    last = head[-1]
+    return head[:-1] + ("1" if last != "1" else "2") + "p" + exponent
+
+
+def test_lint_clean_file(vector_json: Path) -> None:
+    assert lint(vector_json) == []
+
+
+def test_lint_flipped_hex_digit_breaks_the_checksum(vector_json: Path) -> None:
+    def change(document: dict) -> None:
+        test = _first_valid_test(document)
+        test["expected"]["output"][0] = _flip_hex_digit(test["expected"]["output"][0])
+
+    _edit(vector_json, change)
+    findings = lint(vector_json, recheck=False)
+    assert any(f.field == "header.sha256" for f in findings)
+
+
+def test_lint_wrong_value_with_correct_checksum(vector_json: Path) -> None:
+    victim = {}
+
+    def change(document: dict) -> None:
+        test = _first_valid_test(document)
+        victim["id"] = test["tcId"]
+        test["expected"]["output"][1] = (
+            "0x1.0p-1" if test["expected"]["output"][1] != "0x1.0p-1" else "0x1.0p-2"
+        )
+
+    _edit(vector_json, change, fix_checksum=True)
+    findings = lint(vector_json)
+    assert [(f.tc_id, f.field) for f in findings] == [(victim["id"], "expected.output[1]")]
+    assert "reference" in findings[0].what
+    assert lint(vector_json, recheck=False) == []  # only the engine can see it
+
+
+def test_lint_wrong_exact_decimal(vector_json: Path) -> None:
+    def change(document: dict) -> None:
+        test = _first_valid_test(document)
+        value = test["exact"]["output"][0]
+        test["exact"]["output"][0] = value[:5] + ("1" if value[5] != "1" else "2") + value[6:]
+
+    _edit(vector_json, change, fix_checksum=True)
+    assert [f.field for f in lint(vector_json)] == ["exact.output[0]"]
+
+
+def test_lint_duplicate_tcid(vector_json: Path) -> None:
+    def change(document: dict) -> None:
+        tests = document["testGroups"][-1]["tests"]
+        tests[-1]["tcId"] = tests[0]["tcId"]
+
+    _edit(vector_json, change, fix_checksum=True)
+    findings = lint(vector_json, recheck=False)
+    assert any(f.field == "tcId" and "duplicate" in f.what for f in findings)
+
+
+def test_lint_wrong_count(vector_json: Path) -> None:
+    _edit(vector_json, lambda d: d["header"].__setitem__("numberOfTests", 3))
+    findings = lint(vector_json, recheck=False)
+    assert [f.field for f in findings] == ["header.numberOfTests"]
+    assert "says 3" in findings[0].what
+
+
+def test_lint_bad_checksum(vector_json: Path) -> None:
+    _edit(vector_json, lambda d: d["header"].__setitem__("sha256", "0" * 64))
+    assert [f.field for f in lint(vector_json, recheck=False)] == ["header.sha256"]
+
+
+def test_lint_schema_violation_names_the_test(vector_json: Path) -> None:
+    victim = {}
+
+    def change(document: dict) -> None:
+        test = _first_valid_test(document)
+        victim["id"] = test["tcId"]
+        test["result"] = "maybe"
+
+    _edit(vector_json, change, fix_checksum=True)
+    findings = lint(vector_json, recheck=False)
+    assert findings and findings[0].tc_id == victim["id"] and findings[0].field == "result"
+    assert "schema" in findings[0].what
+
+
+def test_lint_bad_hex_and_non_format_value(vector_json: Path) -> None:
+    ids = {}
+
+    def change(document: dict) -> None:
+        test = _first_valid_test(document)
+        ids["id"] = test["tcId"]
+        test["inputs"]["z"][2] = "0x1.001p+0"  # 1 + 2^-12 is not a float16 value
+
+    _edit(vector_json, change, fix_checksum=True)
+    findings = lint(vector_json)
+    assert [(f.tc_id, f.field) for f in findings] == [(ids["id"], "inputs.z[2]")]
+    assert "not a float16 value" in findings[0].what
+    with pytest.raises(InputError, match=r"tcId \d+: inputs\.z\[2\]"):
+        load(vector_json)
+
+    _edit(vector_json, lambda d: _first_valid_test(d)["inputs"]["z"].__setitem__(0, "0x1.gp+0"))
+    findings = lint(vector_json, recheck=False)
+    assert any("schema" in f.what and f.field == "inputs.z[0]" for f in findings)
+
+
+def test_lint_mismatched_lengths(vector_json: Path) -> None:
+    ids = {}
+
+    def change(document: dict) -> None:
+        test = _first_valid_test(document)
+        ids["id"] = test["tcId"]
+        test["expected"]["output"].pop()
+        test["exact"]["output"].pop()
+
+    _edit(vector_json, change, fix_checksum=True)
+    findings = lint(vector_json, recheck=False)
+    assert {(f.tc_id, f.field) for f in findings} == {
+        (ids["id"], "expected.output"),
+        (ids["id"], "exact.output"),
+    }
+    assert "shape" in findings[0].what
+
+
+def test_lint_npz_corruption(tmp_path: Path) -> None:
+    import io
+    import zipfile
+
+    vf = quick("softmax", "bfloat16")
+    data = to_npz_bytes(vf)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        entries = {name: archive.read(name) for name in archive.namelist()}
+    name = "g00002.expected.output.npy"
+    array = np.load(io.BytesIO(entries[name]), allow_pickle=False)
+    array[0, 0] = 0.1  # not a bfloat16 value
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, array)
+    entries[name] = buffer.getvalue()
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for entry, payload in entries.items():
+            archive.writestr(entry, payload)
+    path = tmp_path / "bad.npz"
+    path.write_bytes(out.getvalue())
+    fields = {f.field for f in lint(path, recheck=False)}
+    assert {"header.sha256", "expected.output[0]"} <= fields
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"[1, 2]", "not a vector file"),
+        (b"PK\x03\x04garbage", "not a readable NPZ"),
+        (b'{"header": NaN}', "not valid JSON"),
+    ],
+)
+def test_unreadable_files_raise_input_error(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "broken.json"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=message) as raised:
+        lint(path)
+    assert str(path) in str(raised.value)
+    with pytest.raises(InputError):
+        load(path)
+
+
+# --------------------------------------------------------------------------------------------
+# command line
+# --------------------------------------------------------------------------------------------
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "symsoftmax", "vectors", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+def test_cli_generate_lint_and_exit_codes(tmp_path: Path) -> None:
+    done = _cli(
+        "--op",
+        "logsumexp",
+        "--dtype",
+        "float16",
+        "--suite",
+        "quick",
+        "--out",
+        "v.npz",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "wrote" in done.stdout and done.stderr == ""  # no progress bar without a terminal
+    assert (tmp_path / "v.npz").read_bytes()[:2] == b"PK"
+    done = _cli("--lint", "v.npz", cwd=tmp_path)
+    assert done.returncode == 0 and "clean" in done.stdout
+
+    save(quick("softmax", "float16"), tmp_path / "v.json")
+    _edit(tmp_path / "v.json", lambda d: d["header"].__setitem__("numberOfTests", 1))
+    done = _cli("--lint", "v.json", "--no-recheck", cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stdout.splitlines() == ["v.json: header.numberOfTests: says 1, has 164"]
+
+    (tmp_path / "bad.json").write_text("{")
+    for args in (("--lint", "bad.json"), ("--lint", "missing.json"), ("--op", "softmax")):
+        done = _cli(*args, cwd=tmp_path)
+        assert done.returncode == 2, args
+        assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_docs_flag_table_matches_the_notes() -> None:
+    page = (ROOT / "docs" / "vectors.md").read_text()
+    rows = re.findall(r"^\| `([a-z0-9-]+)` \| (.+?) \| (.+?) \|$", page, re.M)
+    assert {flag: (d, c) for flag, d, c in rows} == {
+        flag: (note.description, note.catches) for flag, note in NOTES.items()
+    }

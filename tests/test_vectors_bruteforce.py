@@ -1,0 +1,152 @@
+"""Independent re-check of expected values: mpmath brute force, not the reference engine.
+
+Each output is computed from the textbook formula with mpmath at 300 bits and again at 600
+bits (plus the bits of the largest |z − max|/T, which exp's argument needs), and rounded
+exactly (its binary value, no detour through float) with
+rounding.round_exact. When both precisions round to the same format value (they do unless the
+value is an exact zero or lies within 2^−290 of a rounding breakpoint), that value must equal
+the file's expected value, and the file's 40-digit decimal must agree with the 600-bit value
+to 10^−39 relative. Special values (NaN, ±inf inputs) are covered by the convention tests in
+test_vectors.py.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import mpmath
+import numpy as np
+import pytest
+
+from symsoftmax.rounding import round_exact
+from symsoftmax.vectors import OPS, generate
+from symsoftmax.vectors.model import TestCase, VectorFile
+
+
+@cache
+def quick(op: str, dtype: str) -> VectorFile:
+    return generate(op, dtype, "quick", 11)
+
+
+def brute_force(op: str, tc: TestCase) -> dict[str, list[mpmath.mpf]]:
+    """Every output of ``op`` at the current mpmath precision, textbook formulas."""
+    z = [mpmath.mpf(float(v)) for v in tc.inputs["z"]]
+    temperature = mpmath.mpf(float(tc.inputs["temperature"])) if "temperature" in tc.inputs else 1
+    m = max(z)
+    t = [(v - m) / temperature for v in z]
+    e = [mpmath.exp(v) for v in t]
+    total = mpmath.fsum(e)
+    s = [v / total for v in e]
+    # 1 − s_i without cancellation: the sum of the other terms over the total
+    rest = [mpmath.fsum(e[:i] + e[i + 1 :]) / total for i in range(len(e))]
+    top = t.index(max(t))  # log(total) = log1p(the other terms): no cancellation near 1
+    log_total = mpmath.log1p(mpmath.fsum(e[:top] + e[top + 1 :]))
+    if op == "softmax":
+        return {"output": s}
+    if op == "log_softmax":
+        return {"output": [v - log_total for v in t]}
+    if op == "logsumexp":
+        return {"output": [m + temperature * log_total]}
+    if op == "jacobian":
+        k = len(z)
+        return {
+            "output": [
+                s[i] * rest[i] if i == j else -s[i] * s[j] for i in range(k) for j in range(k)
+            ]
+        }
+    if op == "softmax_vjp":
+        g = [mpmath.mpf(float(v)) for v in tc.inputs["g"]]
+        return {
+            "dz": [
+                s[i] * mpmath.fsum(s[j] * (g[i] - g[j]) for j in range(len(g)))
+                for i in range(len(g))
+            ]
+        }
+    if op == "log_softmax_vjp":
+        g = [mpmath.mpf(float(v)) for v in tc.inputs["g"]]
+        # g_i − s_i·Σg = g_i·(1 − s_i) − s_i·Σ_{j≠i} g_j: no cancellation of 1 − s_i
+        others = [mpmath.fsum(g[:i] + g[i + 1 :]) for i in range(len(g))]
+        return {"dz": [g[i] * rest[i] - s[i] * others[i] for i in range(len(g))]}
+    if op == "cross_entropy":
+        y = [mpmath.mpf(float(v)) for v in tc.inputs["y"]]
+        total_y = mpmath.fsum(y)
+        loss = total_y * log_total - mpmath.fsum(yi * ti for yi, ti in zip(y, t, strict=True))
+        others = [mpmath.fsum(y[:i] + y[i + 1 :]) for i in range(len(y))]
+        grad = [s[i] * others[i] - y[i] * rest[i] for i in range(len(y))]  # = s_i·Σy − y_i
+        return {"loss": [loss], "grad": grad}
+    raise AssertionError(op)
+
+
+def _argument_bits(tc: TestCase) -> int:
+    """Bits of the largest |z − max|/T: exp of an argument of magnitude 2^b needs b extra bits."""
+    z = tc.inputs["z"]
+    finite = z[np.isfinite(z)]
+    with mpmath.workprec(64):
+        spread = mpmath.mpf(float(finite.max())) - mpmath.mpf(float(finite.min()))
+        if "temperature" in tc.inputs:
+            spread /= mpmath.mpf(float(tc.inputs["temperature"]))
+        return max(0, int(mpmath.mag(spread))) if spread else 0
+
+
+DTYPES = ["float64", "float32", "float16", "bfloat16"]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("op", OPS)
+def test_a_sample_matches_an_independent_brute_force(op: str, dtype: str) -> None:
+    """Every fourth test of each quick file (the whole files: the slow variant)."""
+    check_against_brute_force(quick(op, dtype), stride=4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("op", OPS)
+def test_every_quick_test_matches_an_independent_brute_force(op: str, dtype: str) -> None:
+    check_against_brute_force(quick(op, dtype), stride=1)
+
+
+def check_against_brute_force(vf: VectorFile, stride: int) -> None:
+    op, dtype = vf.op, vf.dtype
+    checked = undecided = decimals = 0
+    for tc in list(vf.tests())[::stride]:
+        if not np.isfinite(tc.inputs["z"]).any() or np.isnan(tc.inputs["z"]).any():
+            continue
+        if np.isinf(tc.inputs["z"]).any() or tc.inputs["z"].size > 64:
+            continue  # special values: convention tests; long rows: the slow test
+        extra = _argument_bits(tc)
+        with mpmath.workprec(300 + extra):
+            low = brute_force(op, tc)
+        with mpmath.workprec(600 + extra):
+            high = brute_force(op, tc)
+        for key, values in high.items():
+            expected = tc.expected[key].ravel()
+            exact = tc.exact[key].ravel()
+            for i, value in enumerate(values):
+                rounded = _decided(low[key][i], value, dtype, 300 + extra)
+                if rounded is None:
+                    undecided += 1
+                    continue
+                assert rounded == expected[i], (tc.tc_id, tc.comment, key, i, expected[i])
+                checked += 1
+                with mpmath.workprec(700 + 2 * extra):  # parsing 10^E needs E's bits too
+                    if abs(low[key][i] - value) > abs(value) * mpmath.mpf(10) ** -45:
+                        continue  # the brute force's own digits are unsure: no decimal check
+                    decimal = mpmath.mpf(exact[i])
+                    close = abs(decimal - value) <= abs(value) * mpmath.mpf(10) ** -39
+                assert close, (tc.tc_id, key, i, exact[i])
+                decimals += 1
+    assert checked > 100 // stride and decimals > 100 // stride
+    assert undecided <= checked // 10, (undecided, checked)
+
+
+def _decided(low: mpmath.mpf, high: mpmath.mpf, dtype: str, bits: int) -> float | None:
+    """The format value both brute-force results round to, if neither is near a breakpoint.
+
+    Each result is widened by 2^(20 − bits) relative; if the widened ends round apart (a
+    rounding breakpoint lies within), or the two precisions disagree, it is undecided (e.g.
+    t − L with L below the working precision sitting on an exact midpoint).
+    """
+    with mpmath.workprec(bits + 700):
+        eps = mpmath.mpf(2) ** (20 - bits)
+        ends = {round_exact(v * (1 + d), dtype) for v in (low, high) for d in (-eps, eps)}
+    return ends.pop() if len(ends) == 1 else None
