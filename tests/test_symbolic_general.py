@@ -28,6 +28,8 @@ def test_every_general_identity_is_proven_with_its_assumption() -> None:
         assert INDEX_ASSUMPTION in r.assumptions
     names = {r.name for r in results}
     assert {"jacobian", "log_softmax_jacobian", "logsumexp_gradient"} <= names
+    by_name = {r.name: r for r in results}
+    assert any("Σ_r y_r = 1" in a for a in by_name["cross_entropy_gradient"].assumptions)
 
 
 def test_jacobian_steps_are_the_real_derivation() -> None:
@@ -62,6 +64,15 @@ WRONG = [
     ("logsumexp_gradient", s[j] ** 2),
     ("logsumexp_hessian", s[j] * (1 - s[cf.k])),
     ("jacobian_rows_sum_to_zero", s[i]),
+    ("vjp", s[j] * (cf.g[j] + sp.Sum(cf.g[cf.ell] * s[cf.ell], (cf.ell, 1, F.K)))),
+    ("vjp", cf.g[j] * s[j]),
+    ("cross_entropy_gradient", s[j] + cf.y[j]),
+    ("cross_entropy_gradient", s[j]),
+    (
+        "second_derivative",
+        s[i] * ((δ(i, j) - s[j]) * (δ(i, cf.k) - s[cf.k]) + s[j] * (δ(j, cf.k) - s[cf.k])),
+    ),
+    ("second_derivative", s[i] * (δ(i, j) - s[j]) * (δ(i, cf.k) - s[cf.k])),
     ("max_shifted_softmax", s[i] ** 2),
     ("max_shifted_log_softmax", F.z[i]),
     ("max_shifted_logsumexp", sp.log(F.partition()) + F.m),

@@ -36,6 +36,8 @@ __all__ = [
 F = cf.FORMS
 INDEX_ASSUMPTION = "1 ≤ i, j, k ≤ K (indices of the vector), used in Σ_k f(k)δ_jk = f(j)"
 PARTITION = sp.Symbol("S", positive=True)  # Σ_k e^{z_k}
+_Q = sp.Symbol("q", integer=True, positive=True)  # a third free index (k is IndexedForms' dummy)
+_R = sp.Symbol("r", integer=True, positive=True)  # summation index of VJP and cross-entropy
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class GeneralProof:
     cases: tuple[tuple[str, sp.Expr], ...]  # (case, residual) after the case split
     proven: bool
     seconds: float
+    assumptions: tuple[str, ...] = (INDEX_ASSUMPTION,)
 
     def result(self) -> ProofResult:
         failing = next(
@@ -65,7 +68,7 @@ class GeneralProof:
             len(self.cases),
             None,
             failing,
-            (INDEX_ASSUMPTION,),
+            self.assumptions,
         )
 
 
@@ -97,15 +100,15 @@ def _evaluate_sum(total: sp.Sum, indices: Sequence[sp.Symbol]) -> sp.Expr:
             delta = deltas[0]
             (other,) = [a for a in delta.args if a != dummy] or [dummy]
             if other not in indices:
-                result.append(sp.Sum(term, total.limits[0]))
+                result.append(outside * sp.Sum(inside.xreplace({dummy: cf.ell}), (cf.ell, 1, F.K)))
                 continue
             result.append(outside * (inside / delta).xreplace({dummy: other}))
         elif inside == 1:
             result.append(outside * F.K)
         elif inside == sp.exp(F.z[dummy]):
             result.append(outside * PARTITION)
-        else:
-            result.append(sp.Sum(term, total.limits[0]))
+        else:  # kept, with a canonical summation index so equal sums compare equal
+            result.append(outside * sp.Sum(inside.xreplace({dummy: cf.ell}), (cf.ell, 1, F.K)))
     return sp.Add(*result)
 
 
@@ -161,13 +164,15 @@ def _prove(
     variables: Sequence[sp.Symbol],
     closed_form: sp.Expr,
     indices: Sequence[sp.Symbol],
+    relations: dict[sp.Expr, sp.Expr] | None = None,
+    assumptions: tuple[str, ...] = (),
 ) -> GeneralProof:
     start = time.perf_counter()
     derivative = expression
     for variable in variables:
         derivative = sp.diff(derivative, F.z[variable])
-    reduced = evaluate_sums(derivative, indices)
-    closed = evaluate_sums(_softmax_values(closed_form), indices)
+    reduced = evaluate_sums(derivative, indices).xreplace(relations or {})
+    closed = evaluate_sums(_softmax_values(closed_form), indices).xreplace(relations or {})
     cases = tuple(
         (case, _is_zero(_apply_case(reduced - closed, mapping)))
         for case, mapping in _cases(indices)
@@ -183,6 +188,7 @@ def _prove(
         cases,
         proven,
         time.perf_counter() - start,
+        (INDEX_ASSUMPTION, *assumptions),
     )
 
 
@@ -220,6 +226,40 @@ def _logsumexp_hessian(closed: sp.Expr | None) -> GeneralProof:
         (F.j, F.i),
         form.xreplace({F.k: F.i}),
         (F.i, F.j),
+    )
+
+
+def _second_derivative(closed: sp.Expr | None) -> GeneralProof:
+    # The template's third index is k, the summation index of IndexedForms: rename it to q.
+    form = cf.second_derivative_closed_form() if closed is None else closed
+    return _prove(
+        "second_derivative",
+        "∂²σ_i/∂z_j∂z_q = σ_i[(δ_ij − σ_j)(δ_iq − σ_q) − σ_j(δ_jq − σ_q)]",
+        F.softmax(F.i),
+        (F.j, _Q),
+        form.xreplace({F.k: _Q}),
+        (F.i, F.j, _Q),
+    )
+
+
+def _vjp(closed: sp.Expr | None) -> GeneralProof:
+    form = cf.vjp_closed_form() if closed is None else closed
+    gradient = sp.Sum(cf.g[_R] * F.softmax(_R), (_R, 1, F.K))
+    return _prove("vjp", "Σ_r g_r ∂σ_r/∂z_j = σ_j(g_j − ⟨g, σ⟩)", gradient, (F.j,), form, (F.j,))
+
+
+def _cross_entropy_gradient(closed: sp.Expr | None) -> GeneralProof:
+    form = cf.cross_entropy_gradient_closed_form() if closed is None else closed
+    loss = -sp.Sum(cf.y[_R] * F.log_softmax(_R), (_R, 1, F.K))
+    return _prove(
+        "cross_entropy_gradient",
+        "∂/∂z_j (−Σ_r y_r log σ_r) = σ_j − y_j  when Σ y = 1",
+        loss,
+        (F.j,),
+        form,
+        (F.j,),
+        relations={sp.Sum(cf.y[cf.ell], (cf.ell, 1, F.K)): sp.S.One},
+        assumptions=("Σ_r y_r = 1 (y a probability vector)",),
     )
 
 
@@ -299,6 +339,9 @@ GENERAL_IDENTITIES: dict[str, Callable[[sp.Expr | None], GeneralProof]] = {
     "log_softmax_jacobian": _log_softmax_jacobian,
     "logsumexp_gradient": _logsumexp_gradient,
     "logsumexp_hessian": _logsumexp_hessian,
+    "vjp": _vjp,
+    "cross_entropy_gradient": _cross_entropy_gradient,
+    "second_derivative": _second_derivative,
     "max_shifted_softmax": _max_shifted_softmax,
     "max_shifted_log_softmax": _max_shifted_log_softmax,
     "max_shifted_logsumexp": _max_shifted_logsumexp,
