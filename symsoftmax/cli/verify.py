@@ -57,25 +57,23 @@ def parse_k(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from symsoftmax.symbolic import prove_all, prove_general
-    from symsoftmax.symbolic.general import INDEX_ASSUMPTION
 
     if args.general:
         if args.exhaustive or args.permutation:
             raise InputError("--exhaustive/--permutation apply to --k, not --general")
         results = prove_general()
         target: int | str = "general"
-        notes = [f"assumption: {INDEX_ASSUMPTION}"]
     else:
         size = parse_k(args.k)
         mode = "exhaustive" if args.exhaustive else "permutation" if args.permutation else "auto"
         results = prove_all(size, mode)
         target = size
-        notes = [a for r in results for a in r.assumptions]
-        if any(r.method.startswith("permutation") for r in results):
-            notes.append(
-                "permutation symmetry: both sides are S_K-equivariant (J(Pz) = P J(z) Pᵀ, "
-                "checked exactly), so the representative entries listed determine every entry"
-            )
+    notes = [f"assumption: {a}" for r in results for a in r.assumptions]
+    if any(r.method.startswith("permutation") for r in results):
+        notes.append(
+            "permutation symmetry: both sides are S_K-equivariant (J(Pz) = P J(z) Pᵀ, "
+            "checked exactly), so the representative entries listed determine every entry"
+        )
     all_proven = all(r.proven for r in results)
     if args.json:
         print(
