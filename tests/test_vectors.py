@@ -526,3 +526,13 @@ def test_docs_flag_table_matches_the_notes() -> None:
     assert {flag: (d, c) for flag, d, c in rows} == {
         flag: (note.description, note.catches) for flag, note in NOTES.items()
     }
+
+
+@pytest.mark.slow
+def test_standard_suite_generates_every_flag_and_lints_clean(tmp_path: Path) -> None:
+    vf = generate("softmax", "float32", "standard", 0)
+    assert len(vf) >= 2000
+    assert set(vf.notes) == applicable_flags("softmax")
+    assert max(group.k for group in vf.groups) >= 4096
+    save(vf, tmp_path / "v.json")
+    assert lint(tmp_path / "v.json") == []

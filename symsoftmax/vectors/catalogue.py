@@ -110,8 +110,8 @@ NOTES: dict[str, Note] = {
     ),
     "format-max": Note(
         "The format's largest finite value, alone and mixed with −max and 0.",
-        "Overflow in z − max (−max − max = −inf is harmless, but sums and lse(max, max) = "
-        "max + ln 2 overflow) and in temperature scaling.",
+        "Overflow outside the shift: e^max, and sums such as max + max, overflow (while "
+        "logsumexp(max, max) = max + ln 2 rounds to max), and z/T in temperature scaling.",
     ),
     "neg-inf-entries": Note(
         "Some entries are −inf (masked positions); their outputs are exactly 0 (−inf in "
@@ -135,8 +135,8 @@ NOTES: dict[str, Note] = {
     ),
     "negative-only": Note(
         "All entries negative, some of large magnitude.",
-        "Shifting by max|z| instead of max z (exp overflows), or no shift at all (every exp "
-        "underflows and 0/0 gives NaN).",
+        "Shifting by the largest magnitude instead of the maximum (exp overflows), or no shift "
+        "at all (every exp underflows and 0/0 gives NaN).",
     ),
     "single-entry": Note(
         "K = 1: softmax is exactly 1, log_softmax exactly 0, logsumexp the entry itself.",
@@ -147,8 +147,9 @@ NOTES: dict[str, Note] = {
         "Special-cased K = 2 code (sigmoid) that is not bitwise or accuracy-equivalent.",
     ),
     "long-row": Note(
-        "Long rows (300, 4096 and 2^20 entries): float16 accumulation stops growing at 2048, "
-        "bfloat16 at 256.",
+        "Long rows: 300 and 4096 entries (standard), also 2^20 (exhaustive); 260 and 1024 for "
+        "the Jacobian and the softmax VJP, whose cost grows as K². float16 accumulation stops "
+        "growing at 2048, bfloat16 at 256.",
         "Sums accumulated in the input format (stall), and error growing linearly in K.",
     ),
     "temperature-small": Note(
@@ -408,7 +409,7 @@ def _format_max(ctx: Context) -> list[Row]:
     m = fmt.max
     rows = [
         Row(ctx.row([m]), "max alone"),
-        Row(ctx.row([m, m]), "max, max: logsumexp = max + ln 2 overflows"),
+        Row(ctx.row([m, m]), "max, max: logsumexp max + ln 2 rounds to max; e^max overflows"),
         Row(ctx.row([m, -m]), "max and −max"),
         Row(ctx.row([-m, -m]), "−max, −max"),
         Row(ctx.row([m, 0.0]), "max and 0"),
