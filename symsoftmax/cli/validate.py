@@ -92,5 +92,6 @@ def run(args: argparse.Namespace) -> int:
         companion=companion,
         temperature=args.temperature,
         name=args.target,
+        progress=True,
     )
     return emit(report, args)

@@ -132,6 +132,7 @@ def validate(
     companion: Callable[..., Any] | None = None,
     temperature: str = "auto",
     name: str | None = None,
+    progress: bool = False,
 ) -> ValidationReport:
     """Validate ``fn`` against reference vectors; returns a :class:`ValidationReport`.
 
@@ -143,11 +144,12 @@ def validate(
     ``mode``: "bound" (default), "faithful", "correctly-rounded", or ``max_ulp=N``; ``ftz``
     allows subnormal results to flush to zero. ``companion``: for op softmax a log_softmax
     function (and vice versa) for the exp(log_softmax) property. ``timeout`` (seconds per call,
-    None for no limit). See docs/validation.md.
+    None for no limit). ``progress``: a progress bar on stderr while a suite is generated.
+    See docs/validation.md.
     """
     start = time.perf_counter()
     rule = PassRule.make(mode, max_ulp, ftz)
-    vf, source = resolve_vectors(vectors, suite, op, dtype, seed)
+    vf, source = resolve_vectors(vectors, suite, op, dtype, seed, progress=progress)
     fmt = get_format(vf.dtype)
     adapter = get_adapter(framework)
     guard = CallGuard(timeout)

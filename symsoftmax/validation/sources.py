@@ -47,8 +47,13 @@ def _code_fingerprint() -> str:
     return digest.hexdigest()[:12]
 
 
-def suite_vectors(op: str, dtype: str, suite: str, seed: int = 0) -> VectorFile:
-    """The generated vectors of ``suite``, from the cache when present."""
+def suite_vectors(
+    op: str, dtype: str, suite: str, seed: int = 0, *, progress: bool = False
+) -> VectorFile:
+    """The generated vectors of ``suite``, from the cache when present.
+
+    ``progress``: show the generator's progress bar on stderr (when it is a terminal).
+    """
     from symsoftmax import vectors
 
     if suite not in SUITES:
@@ -60,7 +65,7 @@ def suite_vectors(op: str, dtype: str, suite: str, seed: int = 0) -> VectorFile:
             return vectors.load(path)
         except (InputError, OSError, ValueError):
             pass  # a damaged cache entry: make it again
-    vf = vectors.generate(op, dtype, suite=suite, seed=seed)
+    vf = vectors.generate(op, dtype, suite=suite, seed=seed, progress=progress)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         vectors.save(vf, path)
@@ -75,6 +80,8 @@ def resolve_vectors(
     op: str | None,
     dtype: str | None,
     seed: int = 0,
+    *,
+    progress: bool = False,
 ) -> tuple[VectorFile, str]:
     """(the vectors, a description of where they came from). Checks op and dtype agree."""
     if vectors is not None and suite is not None:
@@ -85,7 +92,8 @@ def resolve_vectors(
         if op not in OPS:
             raise InputError(f"unknown op {op!r}; expected one of {', '.join(OPS)}")
         suite = suite or "standard"
-        return suite_vectors(op, dtype, suite, seed), f"generated suite {suite!r}, seed {seed}"
+        vf = suite_vectors(op, dtype, suite, seed, progress=progress)
+        return vf, f"generated suite {suite!r}, seed {seed}"
     if isinstance(vectors, VectorFile):
         vf, where = vectors, f"{vectors.header.get('suite', 'given')} vectors"
     else:
