@@ -45,9 +45,7 @@ def lint(
     return findings
 
 
-def _recheck(
-    vf: VectorFile, file: str, skip: set[int | None], progress: Progress | None
-) -> list[Finding]:
+def _recheck(vf: VectorFile, file: str, skip: set[int], progress: Progress | None) -> list[Finding]:
     """Compare every test's expected values, exact decimals and answers with the engine."""
     fmt = get_format(vf.dtype)
     tests = [tc for tc in vf.tests() if tc.tc_id not in skip]
