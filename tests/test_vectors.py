@@ -72,6 +72,7 @@ def test_quick_suite_is_schema_valid_and_loads_back(op: str, dtype: str, tmp_pat
     header = document["header"]
     assert (header["op"], header["dtype"], header["suite"]) == (op, dtype, "quick")
     assert header["numberOfTests"] == len(vf) > 100
+    assert {"python", "numpy", "mpmath", "ml_dtypes"} <= set(header["libraries"])
     assert header["sha256"] == content_sha256(document["testGroups"])
     ids = [t["tcId"] for g in document["testGroups"] for t in g["tests"]]
     assert ids == list(range(1, len(ids) + 1))
@@ -155,6 +156,20 @@ def test_interrupted_run_leaves_no_file(tmp_path: Path, monkeypatch: pytest.Monk
         save(quick("softmax", "float16"), target)
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["v.json"]
+
+
+def test_progress_bar_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    vf = generate("logsumexp", "bfloat16", "quick", progress=True)
+    assert "logsumexp bfloat16" in terminal.getvalue()
+    assert vf.header["sha256"] == quick("logsumexp", "bfloat16").header["sha256"]
 
 
 def test_progress_callback_counts_every_test() -> None:
