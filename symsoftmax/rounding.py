@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from fractions import Fraction
 from typing import Any
 
+import ml_dtypes
 import mpmath
 import numpy as np
 import numpy.typing as npt
@@ -285,8 +286,10 @@ def as_format_array(
     Raises InputError naming the position of a malformed entry or a ragged shape.
     """
     fmt = get_format(dtype)
-    if isinstance(data, np.ndarray) and data.dtype.kind in "fiub":
-        if data.dtype == fmt.numpy_dtype:
+    if isinstance(data, np.ndarray) and (
+        data.dtype.kind in "fiub" or data.dtype == np.dtype(ml_dtypes.bfloat16)
+    ):
+        if data.dtype == fmt.numpy_dtype:  # bfloat16's kind is "V": compare the dtype itself
             return data.astype(np.float64)
         return round_array(data.astype(np.float64), fmt)
     try:

@@ -152,6 +152,9 @@ with mpmath.workprec(300):
         )
     )
 
+_C2_HI, _C2_LO = (float(v[0]) for v in _split(np.array([_C2])))
+_TABLE_SPLIT_HI, _TABLE_SPLIT_LO = _split(_TABLE_HI)
+
 # Relative error bound of dd_exp_scaled's mantissa, with a 2^4 margin over the sum of: the
 # truncation after r^6 (2^−107), the float64 evaluation of r³(1/6 + …) (≤ 2^−40 in size, six
 # roundings: ≤ 2^−90.4), the reduction (float64 sum of the low parts ≤ 2^−96), the
@@ -179,7 +182,9 @@ def dd_exp_scaled(
     k = np.rint(th * _INV_STEP)
     # r = t − k·(c1 + c2 + c3): th − k·c1 is exact (Sterbenz), k·c2 exact as a TwoProd.
     a = th - k * _C1
-    p2h, p2l = two_prod(k, np.full_like(k, _C2))
+    # k·c2 exactly: k has ≤ 23 bits and c2 is pre-split into 26-bit halves (Dekker)
+    p2h = k * _C2
+    p2l = (k * _C2_HI - p2h) + k * _C2_LO
     rh, rl = two_sum(a, -p2h)
     rl = rl + (tl - p2l - k * _C3)  # |tl| ≤ 2^−44, the rest ≤ 2^−60: float64 error ≤ 2^−96
     rh, rl = _fast_two_sum(rh, rl)
@@ -193,6 +198,13 @@ def dd_exp_scaled(
     ki = k.astype(np.int64)
     j = ki & (_STEPS - 1)
     m = (ki - j) >> _TABLE_BITS
-    mh, ml = dd_mul(_TABLE_HI[j], _TABLE_LO[j], uh, ul)
+    # table × e^r: a TwoProd with the table entry's halves pre-split (as in dd_mul)
+    th_ = _TABLE_HI[j]
+    ph = th_ * uh
+    uh_hi, uh_lo = _split(uh)
+    t_hi, t_lo = _TABLE_SPLIT_HI[j], _TABLE_SPLIT_LO[j]
+    pl = ((t_hi * uh_hi - ph) + t_hi * uh_lo + t_lo * uh_hi) + t_lo * uh_lo
+    pl = pl + (th_ * ul + _TABLE_LO[j] * uh)
+    mh, ml = _fast_two_sum(ph, pl)
     zero = np.zeros_like(mh)
     return m, np.where(valid, mh, zero), np.where(valid, ml, zero), valid

@@ -34,10 +34,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from symsoftmax.formats import Format
+from symsoftmax.formats import FORMATS, Format
 from symsoftmax.reference.double_double import (
     EXP_RELATIVE_ERROR,
     dd_div,
+    dd_mul,
     dd_sum_last_axis,
     two_prod,
     two_sum,
@@ -293,20 +294,53 @@ def _softmax_dd(
     # each is bounded by _TINY, so S carries a relative error ≤ K·2^−1000 from them (S ≥ 1).
     in_sum = valid & (m >= -1000)
     with np.errstate(under="ignore"):
-        sh = np.where(in_sum, np.ldexp(mh, np.where(in_sum, m, 0)), 0.0)
-        sl = np.where(in_sum, np.ldexp(ml, np.where(in_sum, m, 0)), 0.0)
+        scale = _power_of_two(np.where(in_sum, m, -1023))  # 2^m, or 0 outside the sum
+        sh = mh * scale  # exact (normal results)
+        sl = ml * scale  # may underflow: ≤ 2^−1075 absolute per term
     total_h, total_l = dd_sum_last_axis(sh, sl)
-    total_h = np.broadcast_to(total_h[:, None], rows.shape)
-    total_l = np.broadcast_to(total_l[:, None], rows.shape)
-    qh, ql = dd_div(mh, ml, total_h, total_l)
+    one = np.ones_like(total_h)
+    inv_h, inv_l = dd_div(one, np.zeros_like(one), total_h, total_l)  # 1/S per row
+    qh, ql = dd_mul(mh, ml, inv_h[:, None], inv_l[:, None])
     levels = max(1, math.ceil(math.log2(k)) + 1)
-    eps = 1.05 * (2 * EXP_RELATIVE_ERROR + (levels * 3 + 32 + 10) * _U * _U + k * 2.0**-999)
-    value, ok = _settle_scaled(m, qh, ql, eps, fmt)
+    eps = 1.05 * (2 * EXP_RELATIVE_ERROR + (levels * 3 + 32 + 7 + 10) * _U * _U + k * 2.0**-999)
+    if fmt.precision == 53:
+        value, ok = _settle_float64(m, qh, ql, eps)
+    else:
+        value, ok = _settle_scaled(m, qh, ql, eps, fmt)
     # entries outside the exp range (e^t < 2^−180000) and −inf entries are 0 (+0) after rounding
     zero = ~valid
     value = np.where(zero, 0.0, value)
     ok = ok | zero
     _store(out, pending, index, value, ok)
+
+
+def _power_of_two(m: npt.NDArray[np.int64]) -> Array:
+    """2^m for integers m ≥ −1022 built from the bit pattern; 0 for m = −1023."""
+    return ((m + 1023) << 52).view(np.float64)
+
+
+def _settle_float64(
+    m: npt.NDArray[np.int64], qh: Array, ql: Array, eps: float
+) -> tuple[Array, npt.NDArray[np.bool_]]:
+    """:func:`_settle_scaled` for float64 targets with a normal result 2^m·qh.
+
+    qh = fl(qh + ql) (a normalized double-double), so the correctly rounded value is
+    2^m·qh exactly when |ql| + ε·qh stays below half the spacing at qh — a quarter of it below
+    a power of two, where the spacing halves. Results below 2^−1020 go to the general routine.
+    """
+    with np.errstate(invalid="ignore", under="ignore", over="ignore"):
+        bits = qh.view(np.int64)
+        binade = (bits & np.int64(0x7FF0000000000000)).view(np.float64)  # 2^⌊log2 qh⌋
+        half_spacing = binade * 2.0**-53
+        power_of_two = (bits & np.int64(0x000FFFFFFFFFFFFF)) == 0
+        room = np.where(power_of_two & (ql < 0), half_spacing * 0.5, half_spacing)
+        ok = (np.abs(ql) + eps * 1.01 * qh < room) & (qh > 0)
+        normal = m + ((bits >> 52) & 0x7FF) - 1023 >= -1021  # 2^m·qh ≥ 2^−1021: normal
+        value = qh * _power_of_two(np.where(normal, m, 0))
+    if not normal.all():
+        odd = ~normal
+        value[odd], ok[odd] = _settle_scaled(m[odd], qh[odd], ql[odd], eps, FORMATS["float64"])
+    return value, ok & np.isfinite(qh)
 
 
 def _settle_scaled(
