@@ -188,43 +188,27 @@ def _phase1(
 def _settle_relative(s: Array, eps: Array, fmt: Format) -> tuple[Array, npt.NDArray[np.bool_]]:
     """:func:`_settle_interval` for [s(1−ε) − η, s(1+ε) + η], s ≥ 0, on bit patterns.
 
-    A relative error ε spans at most δ = ⌈ε·2^54⌉ + 1 float64 spacings on either side of s
-    (the spacing below a power of two is half that above it), so the interval of patterns
-    [I_s − δ, I_s + δ] contains the real one. Below 2^emin the spacing is the fixed subnormal
-    quantum, and the absolute allowance η is added; elements above max are left unsettled.
+    A relative error ε spans at most ⌈ε·2^54⌉ + 1 float64 spacings on either side of s (the
+    spacing below a power of two is half that above it), so the interval of patterns
+    [I − δ, I + δ] contains the real one; the absolute allowance η (2^−990) is far below one
+    spacing of any value this is used on. Elements above max are left unsettled.
     """
     d = 53 - fmt.precision
-    subnormal = s < fmt.tiny
-    any_subnormal = bool(subnormal.any())
-    if any_subnormal and subnormal.all():
-        return _settle_subnormal(s, eps, fmt)
+    tiny = fmt.tiny
+    # Below 2^emin the format's spacing is the constant subnormal quantum, which is also the
+    # spacing of the binade [2^emin, 2^(emin+1)): y = s + 2^emin maps the subnormal range there
+    # (one float64 rounding, hence δ + 1), and y − 2^emin is exact (Sterbenz).
+    subnormal = s < tiny
+    y = np.where(subnormal, s + tiny, s)
     half = np.int64(1 << (d - 1))
-    delta = (np.ceil(eps * 2.0**54) + 1).astype(np.int64)
-    i_s = s.view(np.int64) - half
-    cell_lo = (i_s - delta) >> d
-    ok = cell_lo == ((i_s + delta) >> d)
+    delta = (np.ceil(eps * 2.0**54) + 2).astype(np.int64)
+    i_y = y.view(np.int64) - half
+    cell_lo = (i_y - delta) >> d
+    ok = cell_lo == ((i_y + delta) >> d)
     value = ((cell_lo + 1) << d).view(np.float64)
-    if any_subnormal:
-        eps_sub = np.broadcast_to(eps, s.shape)[subnormal]
-        value[subnormal], ok[subnormal] = _settle_subnormal(s[subnormal], eps_sub, fmt)
+    value = np.where(subnormal, value - tiny, value)
     ok &= s <= fmt.max
     return value, ok
-
-
-def _settle_subnormal(s: Array, eps: Array, fmt: Format) -> tuple[Array, npt.NDArray[np.bool_]]:
-    """The subnormal part of :func:`_settle_relative`: s < 2^emin, fixed quantum.
-
-    With q = 2^(emin − p + 1) the breakpoints are (n + 1/2)·q; y = s/q − 1/2 is exact, and
-    the radius (ε·s + η)/q carries 1% slack for the roundings of y ± radius.
-    """
-    qe = fmt.emin - fmt.precision + 1
-    scaled = s * math.ldexp(1.0, -qe)  # exact: a power of two, no overflow
-    rad = scaled * (eps * 1.01) + math.ldexp(_ETA * 1.01, -qe)
-    y = scaled - 0.5
-    y_lo = y - rad
-    c_lo = np.floor(y_lo)
-    ok = (c_lo == np.floor(y + rad)) & (c_lo != y_lo)
-    return (c_lo + 1) * math.ldexp(1.0, qe), ok
 
 
 def _settle_interval(lo: Array, hi: Array, fmt: Format) -> tuple[Array, npt.NDArray[np.bool_]]:
