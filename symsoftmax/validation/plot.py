@@ -1,8 +1,9 @@
 """``--plot``: each test's error in ulps against its input's spread (max − min), by flag.
 
-One marker shape and colour per flag (a test with several flags appears once per flag). Errors
-of 0 are drawn at the bottom of the logarithmic axis and infinite ones (a misplaced NaN/inf) at
-the top, marked ▲. Needs matplotlib (the ``plot`` extra); it is drawn with the Agg backend (no
+One marker shape and colour per flag (a test with several flags appears once per flag); failed
+tests are circled in red. Errors below 10^−3 ulp are drawn on the bottom of the logarithmic
+axis, spreads below 10^−3 (constant rows) on its left edge, and infinite errors (a misplaced
+NaN/inf) on the top line. Needs matplotlib (the ``plot`` extra); drawn with the Agg backend (no
 display) and written atomically.
 """
 
@@ -19,6 +20,8 @@ from symsoftmax.validation.report import ValidationReport
 
 __all__ = ["plot_report"]
 
+ULP_FLOOR = 1e-3  # errors below are drawn on the bottom line
+SPREAD_FLOOR = 1e-3  # rows with a smaller spread (constant rows: 0) are drawn at the left edge
 _MARKERS = ["o", "s", "^", "v", "D", "P", "X", "*", "<", ">", "h", "p", "d", "8"]
 
 
@@ -33,15 +36,15 @@ def plot_report(report: ValidationReport, path: str | os.PathLike[str]) -> None:
         raise InputError("--plot needs matplotlib: pip install 'symsoftmax[plot]'") from None
     points = [r for r in report.results if r.got is not None and not math.isnan(r.ulp)]
     finite = [r.ulp for r in points if math.isfinite(r.ulp) and r.ulp > 0]
-    low = min(finite) / 2 if finite else 1e-3
-    high = max(finite) * 4 if finite else 10.0
+    low = ULP_FLOOR
+    high = max(max(finite) * 4, 10.0) if finite else 10.0
     figure, axes = plt.subplots(figsize=(8, 5), dpi=110)
     by_flag: dict[str, list[tuple[float, float, bool]]] = {}
     for r in points:
         spread = r.spread if math.isfinite(r.spread) else 0.0
         y = high if math.isinf(r.ulp) else max(r.ulp, low)
         for flag in r.flags or ("(none)",):
-            by_flag.setdefault(flag, []).append((max(spread, 1e-6), y, r.failed))
+            by_flag.setdefault(flag, []).append((max(spread, SPREAD_FLOOR), y, r.failed))
     styles = cycle((m, c) for m in _MARKERS for c in ("C0", "C1", "C2", "C3", "C4", "C5"))
     for flag, rows in sorted(by_flag.items()):
         marker, colour = next(styles)
@@ -51,13 +54,15 @@ def plot_report(report: ValidationReport, path: str | os.PathLike[str]) -> None:
         if bad:
             bx, by = zip(*bad, strict=True)
             axes.scatter(bx, by, marker="o", facecolors="none", edgecolors="red", s=60)
-    axes.set_xscale("symlog", linthresh=1e-3)
+    axes.set_xscale("log")
     axes.set_yscale("log")
     axes.set_ylim(low / 1.5, high * 1.5)
     axes.axhline(high, color="grey", lw=0.5, ls=":")
     axes.text(axes.get_xlim()[0], high, " ▲ inf (misplaced NaN/inf)", va="bottom", fontsize=7)
-    axes.set_xlabel("spread of the input row, max − min (finite entries)")
-    axes.set_ylabel(f"largest error of the test, ulps of {report.dtype}")
+    axes.set_xlabel(
+        f"spread of the input row, max − min of the finite entries (≤ {SPREAD_FLOOR:g})"
+    )
+    axes.set_ylabel(f"largest error of the test, ulps of {report.dtype} (≤ {ULP_FLOOR:g})")
     verdict = "PASS" if report.passed else "FAIL"
     axes.set_title(f"{report.candidate}: {report.op}, {report.dtype} — {verdict} (red: failed)")
     axes.legend(fontsize=6, ncol=2, loc="center left", bbox_to_anchor=(1.0, 0.5))
