@@ -37,6 +37,7 @@ import numpy.typing as npt
 from symsoftmax.formats import FORMATS, Format
 from symsoftmax.reference.double_double import (
     EXP_RELATIVE_ERROR,
+    dd_add,
     dd_div,
     dd_mul,
     dd_sum_last_axis,
@@ -81,11 +82,15 @@ def settle(problem: Any, out: npt.NDArray[Any], pending: npt.NDArray[np.bool_]) 
         for start in range(0, eligible.size, block):
             index = eligible[start : start + block]
             _phase1(problem.op, rows[index], fmt, temperature, index, out, pending)
-    if problem.op == "softmax" and _dd_temperature_ok(temperature):
-        left = eligible[pending[eligible].any(axis=1)]
-        for start in range(0, left.size, block):
-            index = left[start : start + block]
-            _softmax_dd(rows[index], fmt, temperature, index, out, pending)
+    if not _dd_temperature_ok(temperature):
+        return
+    phase2 = _softmax_dd if problem.op == "softmax" else _log_dd
+    if problem.op != "softmax" and fmt.precision < 53:
+        return  # the few elements phase 1 left go to mpmath
+    left = eligible[pending[eligible].any(axis=1)]
+    for start in range(0, left.size, block):
+        index = left[start : start + block]
+        phase2(rows[index], fmt, temperature, index, out, pending, problem.op)
 
 
 def _dd_temperature_ok(temperature: float | None) -> bool:
@@ -250,16 +255,8 @@ def _settle_interval(lo: Array, hi: Array, fmt: Format) -> tuple[Array, npt.NDAr
     return value, ok
 
 
-def _softmax_dd(
-    rows: Array,
-    fmt: Format,
-    temperature: float | None,
-    index: npt.NDArray[np.intp],
-    out: npt.NDArray[Any],
-    pending: npt.NDArray[np.bool_],
-) -> None:
-    """softmax in double-double, kept as 2^m·(qh + ql) so tiny outputs keep their precision."""
-    k = rows.shape[1]
+def _shifted_dd(rows: Array, temperature: float | None) -> tuple[Array, Array, Array]:
+    """(max, th, tl): t = (x − max)/T as a double-double, −inf where unusable (−inf entries)."""
     finite = np.isfinite(rows)
     top = np.max(np.where(finite, rows, -np.inf), axis=1, keepdims=True)
     with np.errstate(over="ignore", invalid="ignore", under="ignore"):
@@ -271,8 +268,120 @@ def _softmax_dd(
             q2 = ((th - ph) - pl + tl) / temperature
             th, tl = two_sum(q1, q2)
         usable = finite & np.isfinite(th) & np.isfinite(tl)
-        th = np.where(usable, th, -np.inf)
-        tl = np.where(usable, tl, 0.0)
+    return top, np.where(usable, th, -np.inf), np.where(usable, tl, 0.0)
+
+
+def _log_dd(
+    rows: Array,
+    fmt: Format,
+    temperature: float | None,
+    index: npt.NDArray[np.intp],
+    out: npt.NDArray[Any],
+    pending: npt.NDArray[np.bool_],
+    op: str,
+) -> None:
+    """log_softmax / logsumexp in double-double (float64 targets), with absolute error bounds.
+
+    S′ = Σ_{j≠a} e^{t_j} (a = first maximal entry) as for softmax, relative error σ. Then per
+    row L = log1p(S′): for S′ ≤ 2^−20 by the series S′ − S′²/2 + S′³/3 − S′⁴/4 (truncation
+    ≤ 2^−100·S′); otherwise y0 = log1p(S′h) in float64, δ = (1 + S′)·e^{−y0} − 1 in
+    double-double, and L = y0 + log1p(δ) = y0 + δ − δ²/2 + O(δ³), with |δ| < 2^−35 checked,
+    so |L̂ − L| ≤ 1.02·((σ + 2^−86 + 10u²)(1 + |δ|) + u|δ| + |δ|³). Rows with 0 < S′ < 2^−900
+    (underflowed terms would weigh too much) are left to the next phase.
+    """
+    k = rows.shape[1]
+    n = rows.shape[0]
+    top, th, tl = _shifted_dd(rows, temperature)
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        m, mh, ml, valid = _dd_exp(th, tl)
+        first = np.argmax(th == 0.0, axis=1)
+        in_sum = valid & (m >= -1000)
+        in_sum[np.arange(n), first] = False
+        scale = _power_of_two(np.where(in_sum, m, -1023))
+        s1h, s1l = dd_sum_last_axis(mh * scale, ml * scale)
+        levels = max(1, math.ceil(math.log2(k)) + 1)
+        t_abs = np.where(np.isfinite(th), np.abs(th), 0.0)
+        t_err = 0.0 if temperature is None else 2.0**-100
+        sigma = 1.05 * (
+            2 * EXP_RELATIVE_ERROR
+            + levels * 3 * _U * _U
+            + k * 2.0**-100
+            + t_err * t_abs.max(axis=1).clip(max=2.0**21)
+        )
+        # L per row
+        small = s1h <= 2.0**-20
+        sq_h, sq_l = two_prod(s1h, s1h)
+        sq_l = sq_l + 2 * s1h * s1l
+        cube = sq_h * s1h
+        tail = cube / 3 - cube * s1h / 4
+        lh_s, ll_s = dd_add(s1h, s1l, -0.5 * sq_h, -0.5 * sq_l + tail)
+        err_s = s1h * (sigma + 2.0**-99) * 1.02
+        y0 = np.log1p(s1h)
+        em, eh, el, _ = _dd_exp(-y0, np.zeros_like(y0))
+        e_scale = _power_of_two(np.maximum(em, -1022))
+        ph, pl = dd_add(np.ones_like(s1h), np.zeros_like(s1h), s1h, s1l)
+        ph, pl = dd_mul(ph, pl, eh * e_scale, el * e_scale)
+        delta = (ph - 1.0) + pl
+        corr = delta - 0.5 * delta * delta
+        lh_n, ll_n = two_sum(y0, corr)
+        ad = np.abs(delta)
+        err_n = 1.02 * ((sigma + 2.0**-86 + 10 * _U * _U) * (1 + ad) + _U * ad + ad**3)
+        lh = np.where(small, lh_s, lh_n)
+        ll = np.where(small, ll_s, ll_n)
+        err_l = np.where(small, err_s, err_n)
+        exact_l = np.isfinite(th).sum(axis=1) == 1  # one finite entry: L = 0 exactly
+        row_ok = ((small | (ad < 2.0**-35)) & (s1h >= 2.0**-900)) | exact_l
+        lh = np.where(exact_l, 0.0, lh)
+        ll = np.where(exact_l, 0.0, ll)
+        err_l = np.where(exact_l, 0.0, err_l)
+        if op == "logsumexp":
+            t_ = 1.0 if temperature is None else temperature
+            vh, vl = dd_mul(lh, ll, np.full_like(lh, t_), np.zeros_like(lh))
+            vh, vl = dd_add(top[:, 0], np.zeros_like(lh), vh, vl)
+            err = t_ * err_l * 1.01 + 10 * _U * _U * (np.abs(vh) + t_ * lh)
+            value, ok = _settle_signed(vh, vl, err, fmt)
+            ok &= row_ok & np.isfinite(vh)
+            _store(out, pending, index, value[:, None], ok[:, None])
+            return
+        vh, vl = dd_add(th, tl, -lh[:, None], -ll[:, None])
+        err = (err_l[:, None] + t_abs * t_err) * 1.01 + 5 * _U * _U * np.abs(vh)
+        value, ok = _settle_signed(vh, vl, err, fmt)
+        ok &= row_ok[:, None]
+        minus_inf = ~np.isfinite(th)
+        value = np.where(minus_inf, -np.inf, value)
+        ok |= minus_inf
+    _store(out, pending, index, value, ok)
+
+
+def _settle_signed(
+    vh: Array, vl: Array, err: Array, fmt: Format
+) -> tuple[Array, npt.NDArray[np.bool_]]:
+    """Round vh + vl (± err, absolute) to ``fmt`` when the bound decides, sign included."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        negative = vh < 0
+        ah = np.abs(vh)
+        al = np.where(negative, -vl, vl)
+        eps = np.where(ah > 0, err / ah * (1 + 2.0**-40), np.inf)
+        ok0 = (ah == 0) & (err == 0) & (vl == 0)
+        magnitude, ok = _settle_scaled(np.zeros(ah.shape, dtype=np.int64), ah, al, eps, fmt)
+        ok &= np.isfinite(eps) & (eps < 2.0**-20)
+    value = np.where(negative, -magnitude, magnitude)
+    return np.where(ok0, 0.0, value), ok | ok0
+
+
+def _softmax_dd(
+    rows: Array,
+    fmt: Format,
+    temperature: float | None,
+    index: npt.NDArray[np.intp],
+    out: npt.NDArray[Any],
+    pending: npt.NDArray[np.bool_],
+    op: str = "softmax",
+) -> None:
+    """softmax in double-double, kept as 2^m·(qh + ql) so tiny outputs keep their precision."""
+    k = rows.shape[1]
+    _top, th, tl = _shifted_dd(rows, temperature)
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
         m, mh, ml, valid = _dd_exp(th, tl)
     # Terms below 2^−1000 (or outside the exp range: e^t < 2^−180000) leave the exact sum;
     # each is bounded by _TINY, so S carries a relative error ≤ K·2^−1000 from them (S ≥ 1).
@@ -328,7 +437,7 @@ def _settle_float64(
 
 
 def _settle_scaled(
-    m: npt.NDArray[np.int64], qh: Array, ql: Array, eps: float, fmt: Format
+    m: npt.NDArray[np.int64], qh: Array, ql: Array, eps: float | Array, fmt: Format
 ) -> tuple[Array, npt.NDArray[np.bool_]]:
     """Round v = 2^m·(qh + ql) > 0, known to relative error ε, to ``fmt`` if the bound decides.
 
