@@ -148,8 +148,7 @@ def _solve(problem: _Problem, rounder: Rounder, fast: bool) -> npt.NDArray[Any]:
         values = evaluate_row(
             problem.op, problem.rows[r], other, problem.temperature, rounder, indices
         )
-        for c in indices:
-            out[r, c] = values[c]
+        out[r, indices] = [values[c] for c in indices]
     return out
 
 

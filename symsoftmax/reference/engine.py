@@ -320,6 +320,14 @@ def evaluate_row(
         for c in wanted:
             out[c] = nan
         return out
+    if op == "softmax" and not (x == np.inf).any():
+        finite = np.isfinite(x)
+        values = x[finite]
+        if values.size and (values == values[0]).all():  # 1/k exactly; no per-entry work
+            share, zero = rounder.round(Fraction(1, int(values.size))), rounder.zero(False)
+            for c in wanted:
+                out[c] = share if finite[c] else zero
+            return out
     row = _Row(x, temperature)
     if not row.finite:  # every entry −inf
         value = rounder.special(-np.inf) if op == "logsumexp" else nan

@@ -21,9 +21,10 @@ NumPy's exp/log1p to be within 2^10 ulps (a generous margin: they are documented
   check simply fails and the element goes on).
 
 Phase 2 (float64 targets, and softmax elements phase 1 left pending): double-double
-(:mod:`symsoftmax.reference.double_double`), with x − max exact by TwoSum, exp to 2^−90, a
-pairwise double-double sum and division: relative error ≤ 2^−86 for softmax; the test is made
-on the scaled double-double directly (see :func:`_settle_scaled`).
+(:mod:`symsoftmax.reference.double_double`), with x − max exact by TwoSum, exp to 2^−86, a
+pairwise double-double sum and division: relative error about 2^−85 for softmax; the test is
+made on the scaled double-double directly (see :func:`_settle_scaled`). float64 log_softmax and
+logsumexp: :func:`_log_dd`.
 """
 
 from __future__ import annotations
