@@ -67,7 +67,7 @@ QUADRATIC_LONG_K = {"quick": (), "standard": (260,), "exhaustive": (260, 1024)}
 # Every family except long-row keeps K at most this; the Jacobian (K² outputs, each an mpmath
 # evaluation for its 40-digit decimal) at most MAX_SHORT_K_JACOBIAN.
 MAX_SHORT_K = 64
-MAX_SHORT_K_JACOBIAN = 16
+MAX_SHORT_K_JACOBIAN = 10
 
 
 NOTES: dict[str, Note] = {
@@ -209,7 +209,7 @@ class Context:
     rng: np.random.Generator
 
     def ks(self, candidates: tuple[int, ...]) -> tuple[int, ...]:
-        """The row lengths of ``candidates`` this op takes (the Jacobian stops at 16)."""
+        """The row lengths of ``candidates`` this op takes (the Jacobian stops at 10)."""
         limit = MAX_SHORT_K_JACOBIAN if self.op == "jacobian" else MAX_SHORT_K
         return tuple(k for k in candidates if k <= limit)
 
