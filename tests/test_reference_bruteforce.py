@@ -255,8 +255,19 @@ def test_temperature(fmt: str) -> None:
 def test_long_rows(fmt: str) -> None:
     x = _random_rows(fmt, 11, 1, 4096, 3.0)
     x[0, 17] = -math.inf
-    for op in ("softmax", "logsumexp"):
+    for op in ("softmax", "log_softmax", "logsumexp"):
         c, s = _check(op, x, None, fmt)
+        assert s <= c // 100
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_long_rows_paired(fmt: str) -> None:
+    x = _random_rows(fmt, 11, 1, 4096, 3.0)
+    x[0, 17] = -math.inf
+    other = np.abs(_random_rows(fmt, 12, 1, 4096, 1.0))
+    for op in ("softmax_vjp", "log_softmax_vjp", "cross_entropy", "cross_entropy_grad"):
+        c, s = _check(op, x, other, fmt)
         assert s <= c // 100
 
 
