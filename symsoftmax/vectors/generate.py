@@ -51,6 +51,7 @@ from symsoftmax.vectors.model import (
     TestCase,
     TestGroup,
     VectorFile,
+    expected_shape,
 )
 
 __all__ = ["CONVENTIONS", "DIGITS", "answers_for", "draft_rows", "generate", "library_versions"]
@@ -152,21 +153,15 @@ def reference_values(
             expected, exact = {}, {}
             for key, (rounded, decimals) in per_key.items():
                 expected[key] = np.asarray(rounded[position], dtype=np.float64).reshape(
-                    _shape(op, key, k)
+                    expected_shape(op, key, k)
                 )
                 exact[key] = np.asarray(decimals[position], dtype=np.object_).reshape(
-                    _shape(op, key, k)
+                    expected_shape(op, key, k)
                 )
             results[i] = (expected, exact)
         if progress is not None:
             progress(len(indices))
     return results
-
-
-def _shape(op: str, key: str, k: int) -> tuple[int, ...]:
-    from symsoftmax.vectors.model import expected_shape
-
-    return expected_shape(op, key, k)
 
 
 def _filled(expected: dict[str, Floats], value: float) -> dict[str, Floats]:
