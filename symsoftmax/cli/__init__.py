@@ -56,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         print(f"symsoftmax {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # e.g. `symsoftmax derive ... | head`
+        return EXIT_OK
     except OSError as exc:  # unreadable or unwritable file named on the command line
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"symsoftmax {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
@@ -63,5 +65,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"symsoftmax {args.command}: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # e.g. `symsoftmax derive ... | head`
-        return EXIT_OK
