@@ -165,6 +165,24 @@ def test_exact_zeros_and_rational_results_of_derivatives() -> None:
     assert ref.logsumexp([-inf, 7.5], dtype="float32") == 7.5
 
 
+def test_subnormal_float64_results_are_not_double_rounded() -> None:
+    # e^t/S ≈ 3139590631109408.6055·2^-1074: a 53-bit detour would round it to ...408.5 and then
+    # to even (...408); the correct float64 is ...409·2^-1074
+    rng = np.random.default_rng(0)
+    rng.standard_normal((300, 300))
+    row = rng.standard_normal((300, 300))[16] * 300
+    fast = ref.evaluate("softmax", row, dtype="float64").rounded
+    slow = ref.evaluate("softmax", row, dtype="float64", fast=False).rounded
+    assert _same(fast, slow)
+    with mpmath.workprec(400):
+        x = [mpmath.mpf(float(v)) for v in row]
+        top = max(x)
+        e = [mpmath.exp(v - top) for v in x]
+        total = mpmath.fsum(e)
+        expected = [round_exact(v / total, "float64") for v in e]
+    assert _same(slow, np.array(expected))
+
+
 def test_log_softmax_midpoint_perturbed_by_a_tiny_term() -> None:
     # float32: t = 1 − (2^24 + 2) = −2^24 − 1 is a midpoint; l = t − log1p(e^t) is just below it
     out = ref.log_softmax([2.0**24 + 2, 1.0], dtype="float32")
@@ -184,9 +202,10 @@ def test_decimals_and_arbitrary_precision_values() -> None:
     result = ref.evaluate("softmax", [0, 0, 0, -inf], dtype="float32", digits=30)
     assert result.decimals is not None
     assert list(result.decimals) == ["3.33333333333333333333333333333e-01"] * 3 + ["0"]
+    values = ref.evaluate("softmax", [0, 2], dtype="float64").values(200)
+    assert values[1]._mpf_[3] > 150  # kept at 200 bits, not rounded to the context's 53
     with mpmath.workprec(300):
         exact = mpmath.exp(2) / (1 + mpmath.exp(2))
-        values = ref.evaluate("softmax", [0, 2], dtype="float64").values(200)
         assert abs(values[1] - exact) <= abs(exact) * mpmath.mpf(2) ** -200
     special = ref.evaluate("log_softmax", [nan, 1], dtype="float64", digits=5).decimals
     assert special is not None and list(special) == ["nan", "nan"]

@@ -178,7 +178,20 @@ def _phase1(
             # a zero with a nonzero radius may be the exact +0 (one finite entry) or a rounded
             # −tiny: the sign is not decided here
             ok &= ~((magnitude == 0) & (rad > 0))
-            _store(out, pending, index, -magnitude, ok)
+            value = -magnitude
+            retry = ~ok & np.isfinite(value_raw)
+            if retry.any() and _dd_temperature_ok(temperature):
+                # t_j may itself be a rounding midpoint with L far below its spacing (then
+                # fl(t_j − L) = t_j): decide t_j − L as the exact double-double t_j + (−L)
+                value[retry], ok[retry] = _log_softmax_pairs(
+                    rows, top, temperature, big_l, lam, abs_l, retry, fmt
+                )
+            retry = ~ok & np.isfinite(value_raw) & (big_l == 0)
+            if retry.any() and _dd_temperature_ok(temperature):
+                value[retry], ok[retry] = _log_softmax_underflow(
+                    rows, top, temperature, e, retry, fmt
+                )
+            _store(out, pending, index, value, ok)
             return
         scale = 1.0 if temperature is None else temperature
         shift = scale * big_l
@@ -256,10 +269,85 @@ def _settle_interval(lo: Array, hi: Array, fmt: Format) -> tuple[Array, npt.NDAr
     return value, ok
 
 
-def _shifted_dd(rows: Array, temperature: float | None) -> tuple[Array, Array, Array]:
-    """(max, th, tl): t = (x − max)/T as a double-double, −inf where unusable (−inf entries)."""
+def _log_softmax_pairs(
+    rows: Array,
+    top: Array,
+    temperature: float | None,
+    big_l: Array,
+    lam: Array,
+    abs_l: float,
+    retry: npt.NDArray[np.bool_],
+    fmt: Format,
+) -> tuple[Array, npt.NDArray[np.bool_]]:
+    """log_softmax at the ``retry`` positions as the double-double t_j − L̂ (phase 1's L̂).
+
+    t_j is exact (x_j − max by TwoSum) or within 2^−100 (÷T); L̂ carries its relative bound λ
+    and absolute allowance from phase 1.
+    """
+    x = rows[retry]
+    l_hat = np.broadcast_to(big_l, rows.shape)[retry]
+    lam_r = np.broadcast_to(lam, rows.shape)[retry]
+    _, th, tl = _shifted_dd(x, temperature, np.broadcast_to(top, rows.shape)[retry])
+    with np.errstate(over="ignore", invalid="ignore"):
+        vh, vl = dd_add(th, tl, -l_hat, np.zeros_like(l_hat))
+        t_err = 0.0 if temperature is None else 2.0**-100
+        err = (np.abs(th) * t_err + l_hat * lam_r * 1.01 + abs_l) * 1.01 + 4 * _U * _U * np.abs(vh)
+    value, ok = _settle_signed(vh, vl, err, fmt)
+    return value, ok & np.isfinite(vh)
+
+
+def _log_softmax_underflow(
+    rows: Array,
+    top: Array,
+    temperature: float | None,
+    e: Array,
+    retry: npt.NDArray[np.bool_],
+    fmt: Format,
+) -> tuple[Array, npt.NDArray[np.bool_]]:
+    """log_softmax where S′ underflowed in float64: 0 < L ≤ L_up = (K−1)·e^{t₂} (t₂: second
+    largest shift), far below the spacing of t_j.
+
+    With E = ⌊log2|t_j|⌋ and L_up < 2^(E−115): if t_j = th exactly (tl = 0), no breakpoint other
+    than t_j lies within 2^(E−54) of it, so every t_j − L rounds like the centre
+    th − 2^(E−116) of [th − 2^(E−115), th); if tl ≠ 0, t_j − L lies within 2^(E−115) of th + tl.
+    The largest entry (t = 0): l = −L rounds to −0 when L_up is below half the smallest subnormal.
+    Rows whose float64 S′ is 0 with more than one finite entry only reach here.
+    """
+    k = rows.shape[1]
+    with np.errstate(over="ignore", invalid="ignore", under="ignore", divide="ignore"):
+        # t₂ per row: the largest shift once one maximal entry is removed
+        _, th_all, _ = _shifted_dd(rows, temperature, top)
+        first = np.argmax(th_all == 0.0, axis=1)
+        others = th_all.copy()
+        others[np.arange(rows.shape[0]), first] = -np.inf
+        t2 = others.max(axis=1, keepdims=True)
+        # log2 L_up ≤ log2 K + 1.44269·t₂ + 2 (1.44269 < log2 e and t₂ < 0)
+        log2_up = math.log2(k) + 1.44269 * t2 + 2
+        log2_up = np.broadcast_to(log2_up, rows.shape)[retry]
+        two_finite = np.broadcast_to(np.isfinite(t2), rows.shape)[retry]  # else L = 0 exactly
+        _, th, tl = _shifted_dd(rows[retry], temperature, np.broadcast_to(top, rows.shape)[retry])
+        _, exponent = np.frexp(th)
+        big_e = exponent.astype(np.float64) - 1
+        unit = np.ldexp(1.0, (big_e - 116).astype(np.int64))
+        far = (log2_up < big_e - 115) & (th != 0)
+        centre_l = np.where(tl == 0, -unit, tl)
+        err = np.where(tl == 0, unit * (1 - 2.0**-20), 2 * unit)
+        value, ok = _settle_signed(th, centre_l, err, fmt)
+        ok &= far & np.isfinite(th) & two_finite
+        top_entry = (th == 0) & (log2_up < fmt.emin - fmt.precision - 1) & two_finite
+    return np.where(top_entry, -0.0, value), ok | top_entry
+
+
+def _shifted_dd(
+    rows: Array, temperature: float | None, top: Array | None = None
+) -> tuple[Array, Array, Array]:
+    """(max, th, tl): t = (x − max)/T as a double-double, −inf where unusable (−inf entries).
+
+    ``top`` (the maximum, broadcastable to rows) is computed per row unless given.
+    """
     finite = np.isfinite(rows)
-    top = np.max(np.where(finite, rows, -np.inf), axis=1, keepdims=True)
+    if top is None:
+        top = np.max(np.where(finite, rows, -np.inf), axis=1, keepdims=True)
     with np.errstate(over="ignore", invalid="ignore", under="ignore"):
         th, tl = two_sum(rows, -np.broadcast_to(top, rows.shape))  # exact unless it overflows
         if temperature is not None:
@@ -443,10 +531,10 @@ def _settle_scaled(
     """Round v = 2^m·(qh + ql) > 0, known to relative error ε, to ``fmt`` if the bound decides.
 
     With E = ⌊log2 v⌋ (from qh) and quantum 2^qe, qe = max(E, emin) − p + 1, y = v/2^qe is
-    formed exactly as a double-double; n = rint(yh) and f = (yh − n) + yl. The result is n·2^qe
-    when [f − r, f + r] (r = ε·y plus the rounding of f) avoids the rounding breakpoints: +1/2
-    above, −1/2 below — or −1/4 when n·2^qe is a power of two above the subnormal range
-    (the spacing halves below it).
+    formed exactly as a double-double; n is the integer nearest yh + yl and f = (yh − n) + yl
+    (kept unevaluated). The result is n·2^qe when [f − r, f + r] (r = ε·y) avoids the rounding
+    breakpoints: +1/2 above, −1/2 below — or −1/4 when n·2^qe is a power of two above the
+    subnormal range (the spacing halves below it).
     """
     p, emin = fmt.precision, fmt.emin
     with np.errstate(invalid="ignore", under="ignore", over="ignore"):
@@ -457,10 +545,22 @@ def _settle_scaled(
         yh = np.ldexp(qh, shift)
         yl = np.ldexp(ql, shift)
         n = np.rint(yh)
-        f = (yh - n) + yl
-        r = eps * (np.abs(yh) + np.abs(yl)) * 1.01 + 2.0**-51 + 2.0**-1000
+        f_h = yh - n  # exact; the fraction is f_h + yl, kept unevaluated
+        # rint breaks a tie in yh to even whatever yl says: move to the integer nearest yh + yl
+        step = np.where((f_h == 0.5) & (yl > 0), 1.0, np.where((f_h == -0.5) & (yl < 0), -1.0, 0.0))
+        n += step
+        f_h -= step
+        r = eps * (np.abs(yh) + np.abs(yl)) * 1.01 + 2.0**-1000
         lower = np.where((n == 2.0 ** (p - 1)) & (big_e > emin), -0.25, -0.5)
-        ok = (f - r > lower) & (f + r < 0.5) & (qh > 0)
+        # f_h + yl − r > lower and f_h + yl + r < 1/2, decided without losing yl: the gaps
+        # f_h − lower and 1/2 − f_h are exact, and either 0 (compare yl with r exactly) or at
+        # least ulp(yh), where one rounding of gap ± yl is covered by the 2^−50 on r
+        gap_lo = f_h - lower
+        gap_hi = 0.5 - f_h
+        wide = r * (1 + 2.0**-50)
+        ok_lo = np.where(gap_lo == 0, yl > r, gap_lo + yl > wide)
+        ok_hi = np.where(gap_hi == 0, -yl > r, gap_hi - yl > wide)
+        ok = ok_lo & ok_hi & (qh > 0)
         value = np.ldexp(n, np.clip(qe, -1100, 1100))
         value = np.where(value > fmt.max, np.inf, value)
     return value, ok & np.isfinite(qh)

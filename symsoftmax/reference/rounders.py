@@ -60,7 +60,9 @@ class FormatRounder:
     def round(self, value: Exact) -> float:
         if isinstance(value, Fraction):
             return round_exact(value, self.fmt)
-        return round_exact(mpmath.mpf(value), self.fmt)
+        # make_mpf wraps the raw number as is; mpmath.mpf(raw) would first round it to the
+        # context precision (53 bits), a double rounding
+        return round_exact(mpmath.mp.make_mpf(value), self.fmt)
 
     def zero(self, negative: bool = False) -> float:
         return -0.0 if negative else 0.0
@@ -85,7 +87,7 @@ class BinaryRounder:
             raw = libmp.from_rational(value.numerator, value.denominator, self.bits, "n")
         else:
             raw = libmp.mpf_pos(value, self.bits, "n")
-        return mpmath.mpf(raw)
+        return mpmath.mp.make_mpf(raw)  # as is: mpmath.mpf(raw) would round to 53 bits
 
     def zero(self, negative: bool = False) -> Any:
         return mpmath.mpf(libmp.fnzero if negative else libmp.fzero)
