@@ -188,9 +188,7 @@ def _phase1(
                 )
             retry = ~ok & np.isfinite(value_raw) & (big_l == 0)
             if retry.any() and _dd_temperature_ok(temperature):
-                value[retry], ok[retry] = _log_softmax_underflow(
-                    rows, top, temperature, e, retry, fmt
-                )
+                value[retry], ok[retry] = _log_softmax_underflow(rows, top, temperature, retry, fmt)
             _store(out, pending, index, value, ok)
             return
         scale = 1.0 if temperature is None else temperature
@@ -300,7 +298,6 @@ def _log_softmax_underflow(
     rows: Array,
     top: Array,
     temperature: float | None,
-    e: Array,
     retry: npt.NDArray[np.bool_],
     fmt: Format,
 ) -> tuple[Array, npt.NDArray[np.bool_]]:
@@ -439,6 +436,9 @@ def _log_dd(
         minus_inf = ~np.isfinite(th)
         value = np.where(minus_inf, -np.inf, value)
         ok |= minus_inf
+        retry = ~ok & (s1h < 2.0**-900)[:, None]  # S′ below the double-double's reach
+        if retry.any():
+            value[retry], ok[retry] = _log_softmax_underflow(rows, top, temperature, retry, fmt)
     _store(out, pending, index, value, ok)
 
 
