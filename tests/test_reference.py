@@ -365,6 +365,17 @@ def test_cli_bad_input_one_line_exit_2(
     assert len(err.strip().splitlines()) == 1 and needle in err
 
 
+def test_cli_precision_cap_one_line_exit_1(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine, "MAX_PRECISION", 40)
+    status, out, err = _cli(
+        capsys, "log_softmax_vjp", "--dtype", "float64", "--cotangent", "1,2", "--", "0", "1"
+    )
+    assert status == 1 and out == ""
+    assert len(err.strip().splitlines()) == 1 and "did not settle" in err
+
+
 def test_cli_bad_files_one_line_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('[1, "x"')

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -183,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
             args.op, *inputs, dtype=args.dtype, temperature=temperature, digits=digits
         )
     except PrecisionLimitError as exc:
-        print(f"symsoftmax reference: {exc}")
+        print(f"symsoftmax reference: {exc}", file=sys.stderr)
         return 1
     output = result.rounded.reshape(-1)
     assert result.decimals is not None
