@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from symsoftmax.vectors import OPS, generate
-from symsoftmax.vectors.generate import draft_rows
+from symsoftmax.vectors.builder import draft_rows
 from symsoftmax.vectors.io import dumps_json, to_npz_bytes
 
 TARGETS = {"quick": 5.0, "standard": 60.0, "exhaustive": float("inf")}

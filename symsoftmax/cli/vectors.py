@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     missing = [name for name in ("op", "dtype", "out") if getattr(args, name) is None]
     if missing:
         raise InputError(f"missing --{', --'.join(missing)} (or use --lint PATH)")
-    from symsoftmax.vectors.generate import generate
+    from symsoftmax.vectors.builder import generate
     from symsoftmax.vectors.io import save
 
     vector_file = generate(args.op, args.dtype, args.suite, args.seed, progress=True)

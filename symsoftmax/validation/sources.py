@@ -115,44 +115,7 @@ def custom_vectors(
     *,
     flags: tuple[str, ...] = ("custom",),
 ) -> VectorFile:
-    """Vectors from your own input rows, with reference values from :mod:`symsoftmax.reference`.
+    """Vectors from your own input rows: :func:`symsoftmax.vectors.from_rows` (see there)."""
+    from symsoftmax.vectors import from_rows
 
-    ``rows``: a list of z rows, or of dicts with "z" and, as the op needs, "g" or "y", and
-    optionally "temperature". Every test is "valid" (for rows with NaN or ±inf use the generated
-    suites, which list the conventions allowed).
-    """
-    import numpy as np
-
-    from symsoftmax import reference
-    from symsoftmax.rounding import as_format_array
-    from symsoftmax.vectors.model import EXPECTED_KEYS, INPUT_KEYS, Note, TestCase, TestGroup
-
-    if op not in OPS:
-        raise InputError(f"unknown op {op!r}; expected one of {', '.join(OPS)}")
-    fmt = get_format(dtype)
-    by_k: dict[int, list[TestCase]] = {}
-    for number, row in enumerate(rows, start=1):
-        spec = row if isinstance(row, dict) else {"z": row}
-        inputs = {
-            name: as_format_array(spec[name], fmt, name=f"row {number} {name}")
-            for name in INPUT_KEYS[op]
-        }
-        temperature = spec.get("temperature")
-        if temperature is not None:
-            inputs["temperature"] = as_format_array(temperature, fmt, name="temperature")
-        others = [inputs[name] for name in INPUT_KEYS[op]]
-        expected, exact = {}, {}
-        ref_ops = {"loss": "cross_entropy", "grad": "cross_entropy_grad"}
-        for key in EXPECTED_KEYS[op]:
-            result = reference.evaluate(
-                ref_ops.get(key, op), *others, dtype=fmt, temperature=temperature, digits=40
-            )
-            expected[key] = np.atleast_1d(result.rounded).astype(np.float64)
-            exact[key] = np.atleast_1d(np.asarray(result.decimals, dtype=object))
-        k = int(inputs["z"].size)
-        test = TestCase(number, f"custom row {number}", flags, inputs, expected, exact, "valid")
-        by_k.setdefault(k, []).append(test)
-    header = {"op": op, "dtype": fmt.name, "suite": "custom", "numberOfTests": len(rows)}
-    groups = tuple(TestGroup(k, tuple(tests)) for k, tests in by_k.items())
-    notes = {flag: Note("inputs given by the user", "") for flag in flags}
-    return VectorFile(header, notes, groups)
+    return from_rows(op, dtype, rows, flags=flags)

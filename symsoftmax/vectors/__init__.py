@@ -23,7 +23,8 @@ from symsoftmax.vectors.model import (
 )
 
 _LAZY = {
-    "generate": "symsoftmax.vectors.generate",
+    "generate": "symsoftmax.vectors.builder",
+    "from_rows": "symsoftmax.vectors.builder",
     "save": "symsoftmax.vectors.io",
     "load": "symsoftmax.vectors.io",
     "dumps_json": "symsoftmax.vectors.io",

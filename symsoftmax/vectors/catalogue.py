@@ -4,7 +4,7 @@ Modelled on SciPy's ``scipy/special/_mptestutils.py`` argument generators (linea
 points of both signs) and on Wycheproof's flags (each flag documents what it probes and which
 implementation bug it catches, :data:`NOTES`). A :class:`Family` turns a :class:`Context` (format,
 suite, op, seeded generator) into :class:`Row` objects: the logits z (and a temperature where
-used). :mod:`symsoftmax.vectors.generate` adds the second input of the two-input ops from a
+used). :mod:`symsoftmax.vectors.builder` adds the second input of the two-input ops from a
 :class:`Companion` (cotangents for the VJPs, targets for cross-entropy) and the reference values.
 
 Every value is a format value constructed exactly (:mod:`symsoftmax.vectors.values`); nothing here

@@ -17,8 +17,8 @@ import numpy as np
 
 from symsoftmax.formats import get_format
 from symsoftmax.rounding import format_hex
+from symsoftmax.vectors.builder import Draft, Progress, answers_for, reference_values
 from symsoftmax.vectors.check import Finding, check_document, decode_document
-from symsoftmax.vectors.generate import Draft, Progress, answers_for, reference_values
 from symsoftmax.vectors.io import read_document
 from symsoftmax.vectors.model import TestCase, VectorFile
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import platform
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -30,6 +30,7 @@ import numpy.typing as npt
 from symsoftmax import __version__
 from symsoftmax.errors import InputError
 from symsoftmax.formats import Format, get_format
+from symsoftmax.rounding import as_format_array
 from symsoftmax.vectors.catalogue import (
     COTANGENTS,
     FAMILIES,
@@ -54,7 +55,16 @@ from symsoftmax.vectors.model import (
     expected_shape,
 )
 
-__all__ = ["CONVENTIONS", "DIGITS", "answers_for", "draft_rows", "generate", "library_versions"]
+__all__ = [
+    "CONVENTIONS",
+    "DIGITS",
+    "answers_for",
+    "build_file",
+    "draft_rows",
+    "from_rows",
+    "generate",
+    "library_versions",
+]
 
 DIGITS = 40  # significant decimal digits of the exact values
 GENERATOR_NAME = "symsoftmax.vectors"
@@ -66,6 +76,9 @@ CONVENTIONS = {
     "all-neg-inf": "every z entry −inf: expected is NaN (answer 'nan', 0/0), logsumexp −inf; "
     "the masked convention (answer 'masked': probabilities 0, log-probabilities and "
     "logsumexp −inf, derivatives 0) is acceptable. Cross-entropy: NaN only.",
+    "neg-inf-entries": "cross-entropy with −inf logits where the target is 0: expected is the "
+    "limit (0·log 0 taken as 0, answer 'limit'); a NaN loss with the expected gradient (answer "
+    "'nan-loss', the IEEE product 0·(−inf) that PyTorch and JAX return) is acceptable.",
 }
 
 Floats = npt.NDArray[np.float64]
@@ -176,8 +189,12 @@ def answers_for(
     if np.isnan(z).any():
         return ()
     nan = Answer("nan", _filled(expected, np.nan))
+    masked_zero_target = np.isneginf(z) & (inputs["y"] == 0) if op == "cross_entropy" else None
     if np.isposinf(z).any():
         candidates = [Answer("limit", expected), nan]
+    elif masked_zero_target is not None and masked_zero_target.any() and not np.isneginf(z).all():
+        nan_loss = {"loss": np.full_like(expected["loss"], np.nan), "grad": expected["grad"]}
+        candidates = [Answer("limit", expected), Answer("nan-loss", nan_loss)]
     elif np.isneginf(z).all() and op != "cross_entropy":
         masked_value = {"log_softmax": -np.inf, "logsumexp": -np.inf}.get(op, 0.0)
         masked = _filled(expected, masked_value)
@@ -230,6 +247,66 @@ def generate(
         raise InputError(f"seed must be a non-negative integer, got {seed!r}")
     fmt = get_format(dtype)
     drafts = draft_rows(op, fmt.name, suite, seed)
+    return build_file(op, fmt, drafts, suite=suite, seed=seed, progress=progress)
+
+
+def from_rows(
+    op: str,
+    dtype: str | Format,
+    rows: Sequence[Mapping[str, Any] | Sequence[Any]],
+    *,
+    flags: tuple[str, ...] = ("custom",),
+    note: str = "inputs given by the user",
+) -> VectorFile:
+    """Vectors from your own input rows, with reference values from the reference engine.
+
+    ``rows``: z rows (numbers or number strings), or mappings with "z" and, as the op needs, "g"
+    or "y", and optionally "temperature". Special values get the same named answers as in the
+    generated suites. The header says ``"suite": "custom"``; the file saves, loads and lints
+    like a generated one.
+    """
+    if op not in OPS:
+        raise InputError(f"unknown op {op!r}; expected one of {', '.join(OPS)}")
+    fmt = get_format(dtype)
+    drafts = []
+    for number, row in enumerate(rows, start=1):
+        spec = row if isinstance(row, Mapping) else {"z": row}
+        missing = [name for name in INPUT_KEYS[op] if name not in spec]
+        if missing:
+            raise InputError(
+                f"row {number}: missing {', '.join(missing)} (op {op} needs "
+                f"{', '.join(INPUT_KEYS[op])})"
+            )
+        inputs = {
+            name: np.atleast_1d(as_format_array(spec[name], fmt, name=f"row {number} {name}"))
+            for name in INPUT_KEYS[op]
+        }
+        if any(inputs[name].ndim != 1 for name in inputs):
+            raise InputError(f"row {number}: inputs must be 1-D rows")
+        if any(inputs[name].size != inputs["z"].size for name in inputs):
+            raise InputError(f"row {number}: inputs have different lengths")
+        if spec.get("temperature") is not None:
+            if op not in TEMPERATURE_OPS:
+                raise InputError(f"row {number}: op {op} takes no temperature")
+            inputs["temperature"] = as_format_array(
+                spec["temperature"], fmt, name=f"row {number} temperature"
+            ).reshape(())
+        drafts.append(Draft(inputs["z"].size, inputs, flags, f"custom row {number}"))
+    notes = {flag: Note(note, "") for flag in flags}
+    return build_file(op, fmt, drafts, suite="custom", seed=0, notes=notes)
+
+
+def build_file(
+    op: str,
+    fmt: Format,
+    drafts: list[Draft],
+    *,
+    suite: str,
+    seed: int,
+    progress: bool | Progress = False,
+    notes: Mapping[str, Note] = NOTES,
+) -> VectorFile:
+    """The vector file of ``drafts``: reference values, named answers, tcIds, header, checksum."""
     if callable(progress):
         values = reference_values(op, fmt, drafts, progress)
     elif progress and sys.stderr.isatty():
@@ -243,7 +320,13 @@ def generate(
         answers = answers_for(op, draft.inputs, expected)
         pending.append((draft, expected, exact, answers))
     tc_id = 0
-    order = sorted(range(len(pending)), key=lambda i: pending[i][0].k)  # stable: catalogue order
+    # Generated suites number their tests group by group (stable: catalogue order within a K);
+    # a user's rows keep their own numbering (row n is tcId n).
+    order = (
+        range(len(pending))
+        if suite == "custom"
+        else sorted(range(len(pending)), key=lambda i: pending[i][0].k)
+    )
     for i in order:
         draft, expected, exact, answers = pending[i]
         tc_id += 1
@@ -261,7 +344,7 @@ def generate(
         )
     groups = tuple(TestGroup(k, tuple(tests)) for k, tests in by_k.items())
     used = {flag for group in groups for tc in group.tests for flag in tc.flags}
-    notes: dict[str, Note] = {flag: note for flag, note in NOTES.items() if flag in used}
+    used_notes = {flag: note for flag, note in notes.items() if flag in used}
     header: dict[str, Any] = {
         "op": op,
         "dtype": fmt.name,
@@ -274,7 +357,7 @@ def generate(
         "conventions": CONVENTIONS,
         "sha256": "",
     }
-    draft_file = VectorFile(header=header, notes=notes, groups=groups, op=op, dtype=fmt.name)
+    draft_file = VectorFile(header=header, notes=used_notes, groups=groups, op=op, dtype=fmt.name)
     header["sha256"] = content_sha256(encode_groups(draft_file))
     return draft_file
 
