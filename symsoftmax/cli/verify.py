@@ -98,9 +98,9 @@ def _print_table(target: int | str, results: list[Any], notes: list[str], ok: bo
     console = Console()
     title = f"softmax identities, K = {target}" if target != "general" else "symbolic K"
     table = Table(title=title)
-    table.add_column("name")
+    table.add_column("name", no_wrap=True)  # names are identifiers: never cut
     table.add_column("proven")
-    table.add_column("method")
+    table.add_column("method", overflow="fold")
     table.add_column("seconds", justify="right")
     for r in results:
         table.add_row(r.name, "yes" if r.proven else "NO", r.method, f"{r.seconds:.3f}")
