@@ -18,7 +18,10 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | str) -> None:
     target = Path(path)
     payload = data.encode("utf-8") if isinstance(data, str) else data
     directory = target.parent if str(target.parent) else Path(".")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:  # name the file the user asked for, not our temporary
+        raise type(exc)(exc.errno, exc.strerror, str(target)) from None
     try:
         os.chmod(tmp_name, 0o666 & ~_current_umask())  # mkstemp makes 0600; match open()
         with os.fdopen(fd, "wb") as handle:
