@@ -10,16 +10,7 @@ import argparse
 from typing import Any
 
 from symsoftmax.cli._report_options import add_verdict_options, emit
-
-OPS = (
-    "softmax",
-    "log_softmax",
-    "logsumexp",
-    "softmax_vjp",
-    "log_softmax_vjp",
-    "jacobian",
-    "cross_entropy",
-)
+from symsoftmax.vectors.model import OPS, SUITES
 
 
 def register(subparsers: Any) -> None:
@@ -36,7 +27,7 @@ def register(subparsers: Any) -> None:
     source.add_argument("--vectors", metavar="FILE", help="vector file (.json or .npz)")
     source.add_argument(
         "--suite",
-        choices=("quick", "standard", "exhaustive"),
+        choices=SUITES,
         help="generate (and cache) this suite (default standard)",
     )
     parser.add_argument("--seed", type=int, default=0, help="generator seed for --suite")
