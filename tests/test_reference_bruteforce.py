@@ -271,6 +271,41 @@ def test_long_rows_paired(fmt: str) -> None:
         assert s <= c // 100
 
 
+def test_long_row_softmax_vjp_mixed_signs() -> None:
+    # one K = 4096 row with a cotangent of both signs, a tie at the maximum and a −inf entry:
+    # the engine shares ḡ across the row (O(K)), every element must still match
+    x = _random_rows("float32", 13, 1, 4096, 3.0)
+    x[0, 5] = x[0].max()
+    x[0, 40] = -math.inf
+    other = _random_rows("float32", 14, 1, 4096, 1.0)
+    c, s = _check("softmax_vjp", x, other, "float32")
+    assert s <= c // 100
+
+
+def _deep_cancellation_rows(fmt: str) -> tuple[np.ndarray, np.ndarray]:
+    """Rows where the shared ḡ (or Γ s_i) cannot settle outputs below 2^−800 relative.
+
+    Row 0: 64 maxima with g = 1 and a tail near −600 whose g sums to 0, so g_i − ḡ and
+    g_i − Γ s_i are ~e^−600 for all 64 maxima (one exact-coefficient sum shared by them).
+    Row 1: two maxima with g = [2^(2−p), −4], so their softmax VJP is ±(1 + 2^−p) — a rounding
+    midpoint — perturbed by ~e^−600.
+    """
+    p = get_format(fmt).precision
+    tail_z = [-600.0, -600.0, -608.0, -608.0]
+    tail_g = [1.5, -3.0, 0.25, 1.25]
+    x = [[0.0] * 64 + tail_z, [0.0, 0.0, *tail_z] + [-math.inf] * 62]
+    g = [[1.0] * 64 + tail_g, [2.0 ** (2 - p), -4.0, *tail_g] + [0.0] * 62]
+    return np.array(x), np.array(g)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("op", ["softmax_vjp", "log_softmax_vjp", "cross_entropy_grad"])
+def test_vjp_deep_cancellation(op: str, fmt: str) -> None:
+    x, other = _deep_cancellation_rows(fmt)
+    c, s = _check(op, x, other, fmt)
+    assert s == 0 and c == x.size
+
+
 def test_brute_force_is_independent_and_sharp() -> None:
     """The brute force itself: it decides ordinary values and refuses an exact midpoint."""
     assert brute_force("softmax", [0.0, 0.0], None, "float64") == [0.5, 0.5]

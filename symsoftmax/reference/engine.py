@@ -353,7 +353,11 @@ def evaluate_row(
             )
         row.at(w)
         for c in list(pending):
-            value = _decide(plan.approx(c, w, first), rounder)
+            value = _decide(plan.approx(c, w), rounder)
+            if value is None and not first:
+                fallback = plan.fallback(c, w)
+                if fallback is not None:
+                    value = _decide(fallback, rounder)
             if value is not None:
                 out[c] = value
                 del pending[c]
@@ -380,8 +384,13 @@ class _Plan:
     def exact(self, c: int) -> Any:
         raise NotImplementedError
 
-    def approx(self, c: int, w: int, first: bool) -> Approx:
+    def approx(self, c: int, w: int) -> Approx:
         raise NotImplementedError
+
+    def fallback(self, c: int, w: int) -> Approx | None:
+        """A costlier approximation, tried from the second precision level on when ``approx``
+        did not decide (None: there is none)."""
+        return None
 
 
 class _Softmax(_Plan):
@@ -391,7 +400,7 @@ class _Softmax(_Plan):
             return self.key(row.exact_s(c))
         return _PENDING
 
-    def approx(self, c: int, w: int, first: bool) -> Approx:
+    def approx(self, c: int, w: int) -> Approx:
         return Approx(self.row.s(c), sign=1)
 
 
@@ -404,7 +413,7 @@ class _LogSoftmax(_Plan):
             return self.rounder.zero(False)
         return _PENDING
 
-    def approx(self, c: int, w: int, first: bool) -> Approx:
+    def approx(self, c: int, w: int) -> Approx:
         row = self.row
         return Approx(row.L.neg(), base=row.t[c], sign=-1)
 
@@ -418,7 +427,7 @@ class _LogSumExp(_Plan):
             return self.key(row.max)
         return _PENDING
 
-    def approx(self, c: int, w: int, first: bool) -> Approx:
+    def approx(self, c: int, w: int) -> Approx:
         row = self.row
         return Approx(row.L.mul(row.t_ball_scaled(w), w), base=row.max)
 
@@ -432,7 +441,7 @@ class _Jacobian(_Plan):
             return self.key(si * ((i == j) - sj))
         return _PENDING
 
-    def approx(self, c: int, w: int, first: bool) -> Approx:
+    def approx(self, c: int, w: int) -> Approx:
         row = self.row
         i, j = divmod(c, row.n)
         if i == j:
@@ -441,7 +450,13 @@ class _Jacobian(_Plan):
 
 
 class _SoftmaxVJP(_Plan):
-    """dz_i = s_i (g_i − ḡ), ḡ = Σ g_j s_j."""
+    """dz_i = s_i (g_i − ḡ), ḡ = Σ g_j s_j.
+
+    Work per row is O(K) plus O(1) per output: ḡ is one ball per precision level shared by
+    every output, and the exact zeros come from the group means (below). Only outputs that
+    ḡ cannot decide at a raised precision (g_i − ḡ or a rational base far below 2^−w) take
+    the exact-coefficient form, O(number of groups), computed once per distinct g_i.
+    """
 
     def __init__(self, row: _Row, other: Any, rounder: Rounder) -> None:
         super().__init__(row, other, rounder)
@@ -449,11 +464,18 @@ class _SoftmaxVJP(_Plan):
         self.group_sums = {
             tau: sum((g[j] for j in members), Fraction(0)) for tau, members in row.groups.items()
         }
+        # dz_i = 0 iff every coefficient c_τ g_i − G_τ vanishes, i.e. g_i equals the mean of g
+        # over every group: possible only when all group means are one value, the zero point.
+        means = {self.group_sums[tau] / len(m) for tau, m in row.groups.items()}
+        self.zero_at = means.pop() if len(means) == 1 else None
+        # ḡ when all finite t are equal (s = 1/k on F)
+        self.uniform_gbar = sum((g[j] for j in row.finite), Fraction(0)) / len(row.finite)
         self._gbar_w: int | None = None
+        self._fallback_w: int | None = None
+        self._fallback_cache: dict[tuple[Fraction, bool], Approx] = {}
 
-    def coefficients(self, i: int) -> dict[Fraction, Fraction]:
+    def coefficients(self, gi: Fraction) -> dict[Fraction, Fraction]:
         """c_τ g_i − G_τ for every group: (g_i − ḡ)·S = Σ_τ coef_τ e^τ."""
-        gi = self.other[i]
         return {
             tau: len(members) * gi - self.group_sums[tau]
             for tau, members in self.row.groups.items()
@@ -461,11 +483,11 @@ class _SoftmaxVJP(_Plan):
 
     def exact(self, c: int) -> Any:
         row = self.row
-        if row.all_equal or c not in row.in_finite:
-            s = [row.exact_s(j) for j in range(row.n)]
-            gbar = sum((s[j] * self.other[j] for j in row.finite), Fraction(0))
-            return self.key(s[c] * (self.other[c] - gbar))
-        if not any(self.coefficients(c).values()):
+        if c not in row.in_finite:  # s_c = 0
+            return self.rounder.zero(False)
+        if row.all_equal:
+            return self.key(row.exact_s(c) * (self.other[c] - self.uniform_gbar))
+        if self.other[c] == self.zero_at:
             return self.rounder.zero(False)
         return _PENDING
 
@@ -478,14 +500,32 @@ class _SoftmaxVJP(_Plan):
             self._gbar_w = w
         return self._gbar_value
 
-    def approx(self, c: int, w: int, first: bool) -> Approx:
+    def approx(self, c: int, w: int) -> Approx:
+        diff = Ball.exact(self.other_raw[c]).sub(self._gbar(w), w)
+        return Approx(self.row.s(c).mul(diff, w))
+
+    def fallback(self, c: int, w: int) -> Approx:
         row = self.row
-        if first:
-            diff = Ball.exact(self.other_raw[c]).sub(self._gbar(w), w)
-            return Approx(row.s(c).mul(diff, w))
-        coefficients = self.coefficients(c)
-        if row.t[c] != 0:  # dz_i = e^τi · N / S², N = Σ_τ coef_τ e^τ with exact coefficients
-            return Approx(row.s(c).mul(row.grouped_sum(coefficients, w), w))
+        if self._fallback_w != w:
+            self._fallback_w = w
+            self._fallback_cache = {}
+        top = row.t[c] == 0
+        key = (self.other[c], top)
+        if key not in self._fallback_cache:
+            self._fallback_cache[key] = self._grouped(self.other[c], top, w)
+        cached = self._fallback_cache[key]
+        if top:  # the same value for every member of the top group
+            return cached
+        # dz_i = e^τi · N / S² = s_i · (N/S), N/S cached per g_i
+        return Approx(row.s(c).mul(cached.ball, w))
+
+    def _grouped(self, gi: Fraction, top: bool, w: int) -> Approx:
+        """N/S (outside the top group) or dz_i itself (in it), N = Σ_τ coef_τ e^τ with exact
+        coefficients, which depend on i only through g_i."""
+        row = self.row
+        coefficients = self.coefficients(gi)
+        if not top:
+            return Approx(row.grouped_sum(coefficients, w))
         # In the top group dz_i = N/S² = B + P, B = n0/c0² rational, with S = c0 + R,
         # N = n0 + Σ_{τ<0} coef_τ e^τ:
         # P = (Σ_{τ<0} (c0² coef_τ − 2 n0 c0 c_τ) e^τ − n0 R²)/(c0² S²)
@@ -509,7 +549,11 @@ class _SoftmaxVJP(_Plan):
 
 
 class _LogSoftmaxVJP(_Plan):
-    """dz_i = g_i − Γ s_i, Γ = Σ g (over all entries); ``negate`` gives cross_entropy_grad."""
+    """dz_i = g_i − Γ s_i, Γ = Σ g (over all entries); ``negate`` gives cross_entropy_grad.
+
+    O(1) per output at every precision level; the exact-coefficient form (O(number of
+    groups)) only for outputs that level cannot decide.
+    """
 
     negate = False
 
@@ -526,17 +570,19 @@ class _LogSoftmaxVJP(_Plan):
             return self.key(self.sign * value)
         return _PENDING
 
-    def approx(self, c: int, w: int, first: bool) -> Approx:
+    def fallback(self, c: int, w: int) -> Approx:
+        # (g_i − Γ s_i)·S = Σ_τ (c_τ g_i − [τ = t_i]·Γ) e^τ: exact coefficients, so
+        # g_i ≈ Γ s_i with s_i near a rational (e.g. 1/2 − e^−10^5) costs no precision
         row = self.row
-        if not first:
-            # (g_i − Γ s_i)·S = Σ_τ (c_τ g_i − [τ = t_i]·Γ) e^τ: exact coefficients, so
-            # g_i ≈ Γ s_i with s_i near a rational (e.g. 1/2 − e^−10^5) costs no precision
-            gi, t_i = self.other[c], row.t[c]
-            coefficients = {
-                tau: self.sign * (len(members) * gi - (self.gamma if tau == t_i else 0))
-                for tau, members in row.groups.items()
-            }
-            return row.grouped_ratio(coefficients, w)
+        gi, t_i = self.other[c], row.t[c]
+        coefficients = {
+            tau: self.sign * (len(members) * gi - (self.gamma if tau == t_i else 0))
+            for tau, members in row.groups.items()
+        }
+        return row.grouped_ratio(coefficients, w)
+
+    def approx(self, c: int, w: int) -> Approx:
+        row = self.row
         gamma = _raw_fraction(self.gamma * self.sign, w)
         s = row.s(c)
         if libmp.mpf_lt(s.mid, _HALF):
@@ -577,7 +623,7 @@ class _CrossEntropy(_Plan):
             return self.key(self.base)
         return _PENDING
 
-    def approx(self, c: int, w: int, first: bool) -> Approx:
+    def approx(self, c: int, w: int) -> Approx:
         return Approx(self.row.L.mul(_raw_fraction(self.gamma, w), w), base=self.base)
 
 
