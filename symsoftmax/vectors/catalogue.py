@@ -59,10 +59,10 @@ Floats = npt.NDArray[np.float64]
 # Row length of the long-row family per suite. float16 accumulation stops growing at 2048 and
 # bfloat16 at 256 (adding 1 to 2^p is lost), so these lengths expose low-precision sums.
 LONG_K = {"quick": (300,), "standard": (300, 4096), "exhaustive": (300, 4096, 1 << 20)}
-# Ops whose cost grows as K²: the Jacobian has K² outputs, and the reference engine's softmax
-# VJP settles its exact zeros pairwise (measured: 13 s for one row of 1000, ~16× that at 4096).
-# Their long rows stop just beyond bfloat16's 256 in the standard suite.
-QUADRATIC_OPS = ("jacobian", "softmax_vjp")
+# Ops whose cost grows as K²: the Jacobian has K² outputs. Its long rows stop just beyond
+# bfloat16's 256 in the standard suite. (The softmax VJP, once K² in the reference engine, is
+# O(K) per row since it shares ḡ across the row: 0.6 s for a row of 4096 with its decimals.)
+QUADRATIC_OPS = ("jacobian",)
 QUADRATIC_LONG_K = {"quick": (), "standard": (260,), "exhaustive": (260, 1024)}
 # Every family except long-row keeps K at most this; the Jacobian (K² outputs, each an mpmath
 # evaluation for its 40-digit decimal) at most MAX_SHORT_K_JACOBIAN.
@@ -148,8 +148,8 @@ NOTES: dict[str, Note] = {
     ),
     "long-row": Note(
         "Long rows: 300 and 4096 entries (standard), also 2^20 (exhaustive); 260 and 1024 for "
-        "the Jacobian and the softmax VJP, whose cost grows as K². float16 accumulation stops "
-        "growing at 2048, bfloat16 at 256.",
+        "the Jacobian, which has K² outputs. float16 accumulation stops growing at 2048, "
+        "bfloat16 at 256.",
         "Sums accumulated in the input format (stall), and error growing linearly in K.",
     ),
     "temperature-small": Note(
@@ -521,7 +521,7 @@ def _long_row(ctx: Context) -> list[Row]:
         rows.append(
             Row(tail, f"K={k}: one 0, the rest −8 (e^−8 < half an ulp of 1 in 16-bit formats)")
         )
-        if ctx.op in QUADRATIC_OPS:  # K² cost: the two rows that probe the stall
+        if ctx.op in QUADRATIC_OPS:  # K² outputs: the two rows that probe the stall
             continue
         rows.append(Row(random_uniform(ctx.rng, fmt, k, 0, negative=True), f"K={k}: U[−1, 0)"))
         if k <= 4096:
