@@ -224,7 +224,7 @@ def _first_difference(a: dict[str, FloatArray], b: dict[str, FloatArray]) -> str
         differs = ~((a[key] == b[key]) | (np.isnan(a[key]) & np.isnan(b[key])))
         if differs.any():
             at = tuple(int(i) for i in np.argwhere(differs)[0])
-            return f"{key}{list(at)}: {a[key][at]!r} vs {b[key][at]!r}"
+            return f"{key}{list(at)}: {float(a[key][at])!r} vs {float(b[key][at])!r}"
     return "sign of a zero differs"
 
 

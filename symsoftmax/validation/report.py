@@ -319,9 +319,13 @@ class ValidationReport:
             for p in self.properties:
                 props.add_row(p.name, str(p.checked), str(p.failed), p.worst or p.note)
             console.print(props)
+        # Numbers stay on one line; the input and the reason, which are long, follow the table
+        # one line per case, so the table stays readable in an 80-column terminal.
         cases = Table(title="worst cases")
-        for column in ("tcId", "flags", "status", "ulp", "at", "got", "expected", "input", "why"):
-            cases.add_column(column, overflow="fold")
+        for column in ("tcId", "flags", "status", "ulp", "at", "got", "expected"):
+            numeric = column in ("tcId", "ulp", "got", "expected")
+            cases.add_column(column, no_wrap=numeric, overflow="fold")
+        details = []
         for r in self.worst(worst):
             component = r.worst_component()
             at = f"{r.worst_key}{list(r.worst_index)}" if component else ""
@@ -333,10 +337,12 @@ class ValidationReport:
                 at,
                 f"{component[0]:.9g}" if component else "—",
                 f"{component[1]:.9g}" if component else "—",
-                _decimal(r.inputs["z"]),
-                r.reason,
             )
+            why = f": {r.reason}" if r.reason else ""
+            details.append(f"  tcId {r.tc_id}: input {_decimal(r.inputs['z'])}{why}")
         console.print(cases)
+        for line in details:
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def _decimal(values: FloatArray, limit: int = 4) -> str:
