@@ -66,7 +66,9 @@ def main() -> None:
     parser.add_argument("--baseline-sizes", default="8,16,24", help="K values for the baseline")
     parser.add_argument("--quick", action="store_true", help="small sizes only (smoke run)")
     args = parser.parse_args()
-    baseline_sizes = [int(v) for v in args.baseline_sizes.split(",")]
+    baseline_sizes = sorted({int(v) for v in args.baseline_sizes.split(",")})
+    if len(baseline_sizes) < 2:
+        parser.error("--baseline-sizes needs at least two distinct K (the power law is fitted)")
     if args.quick:
         baseline_sizes = [4, 8]
 

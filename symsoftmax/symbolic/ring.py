@@ -64,6 +64,15 @@ def _generators(size: int) -> list[list[int]]:
     return [swap, cycle]
 
 
+def _accumulate(terms: dict[Monomial, Coefficient], m: Monomial, c: Coefficient) -> None:
+    """terms[m] += c, dropping the monomial when its coefficient becomes zero."""
+    total = terms.get(m, 0) + c
+    if total:
+        terms[m] = total
+    else:
+        terms.pop(m, None)
+
+
 class Poly:
     """Sparse Laurent polynomial over ℚ: {monomial: coefficient}, zero coefficients never stored."""
 
@@ -101,19 +110,11 @@ class Poly:
             return other
         terms = dict(self.terms)
         for m, c in other.terms.items():
-            total = terms.get(m, 0) + c
-            if total:
-                terms[m] = total
-            else:
-                terms.pop(m, None)
-        result = Poly()
-        result.terms = terms
-        return result
+            _accumulate(terms, m, c)
+        return Poly._of(terms)
 
     def __neg__(self) -> Poly:
-        result = Poly()
-        result.terms = {m: -c for m, c in self.terms.items()}
-        return result
+        return Poly._of({m: -c for m, c in self.terms.items()})
 
     def __sub__(self, other: Poly) -> Poly:
         return self + (-other)
@@ -124,12 +125,12 @@ class Poly:
         terms: dict[Monomial, Coefficient] = {}
         for ma, ca in self.terms.items():
             for mb, cb in other.terms.items():
-                m = _mul_monomials(ma, mb)
-                total = terms.get(m, 0) + ca * cb
-                if total:
-                    terms[m] = total
-                else:
-                    terms.pop(m, None)
+                _accumulate(terms, _mul_monomials(ma, mb), ca * cb)
+        return Poly._of(terms)
+
+    @staticmethod
+    def _of(terms: dict[Monomial, Coefficient]) -> Poly:
+        """A polynomial owning ``terms`` (no copy; zero coefficients already dropped)."""
         result = Poly()
         result.terms = terms
         return result
@@ -154,14 +155,8 @@ class Poly:
         terms: dict[Monomial, Coefficient] = {}
         for p in polys:
             for m, c in p.terms.items():
-                total = terms.get(m, 0) + c
-                if total:
-                    terms[m] = total
-                else:
-                    terms.pop(m, None)
-        result = Poly()
-        result.terms = terms
-        return result
+                _accumulate(terms, m, c)
+        return Poly._of(terms)
 
     def atoms(self) -> set[int]:
         return {a for m in self.terms for a, _ in m}
