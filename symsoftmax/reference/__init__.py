@@ -3,8 +3,11 @@
 Every output is the value of the target format nearest to the exact real result (round to
 nearest, ties to even; subnormal results and overflow included). Inputs are values of the
 format: NumPy arrays or nested lists of numbers or strings (strings are parsed exactly; other
-numbers are rounded to the format first). The op is applied along ``axis``; the other axes are a
-batch.
+numbers are rounded to the format first). The op is applied along ``axis``, an int or a tuple of
+ints (the op over the joint axes, flattened in C order, as ``scipy.special.softmax`` does); the
+other axes are a batch. An empty row is no error: softmax and log_softmax of it (and the
+derivatives) are empty, logsumexp is −inf (log of the empty sum, as ``scipy.special.logsumexp``)
+and cross_entropy 0 (−Σ over no entries); see docs/reference.md.
 
 >>> import symsoftmax.reference as ref
 >>> ref.softmax([1, 2, 3], dtype="float32")
@@ -58,16 +61,20 @@ _SECOND_INPUT = {
 }
 
 
+Axis = int | tuple[int, ...]
+
+
 @dataclass
 class _Problem:
-    """Validated inputs: rows of x (and of the second input) along the last axis."""
+    """Validated inputs: rows of x (and of the second input), the op's axes flattened last."""
 
     op: str
     fmt: Format
-    axis: int
+    axes: tuple[int, ...]  # the op's axes, non-negative, ascending
+    axis: Axis  # as reported in Result: an int if an int was given, else ``axes``
     temperature: float | None
     x: npt.NDArray[np.float64]  # the input as format values, original shape
-    rows: npt.NDArray[np.float64]  # (batch, K)
+    rows: npt.NDArray[np.float64]  # (batch, K), K = the product of the op axes' lengths
     other_rows: npt.NDArray[np.float64] | None
     batch_shape: tuple[int, ...]
 
@@ -76,21 +83,59 @@ class _Problem:
         return int(self.rows.shape[1])
 
     def shape_outputs(self, flat: npt.NDArray[Any]) -> npt.NDArray[Any]:
-        """(batch, outputs per row) → the op's output shape."""
+        """(batch, outputs per row) → the op's output shape.
+
+        logsumexp and cross_entropy remove the op axes; the Jacobian is (batch..., K, K); the
+        other ops keep the input's shape (the joint axis unflattened and moved back).
+        """
         k = self.k
         if self.op in ("logsumexp", "cross_entropy"):
             return flat.reshape(self.batch_shape)
         if self.op == "jacobian":
             return flat.reshape((*self.batch_shape, k, k))
-        moved = flat.reshape((*self.batch_shape, k))
-        return np.moveaxis(moved, -1, self.axis)
+        op_shape = tuple(self.x.shape[a] for a in self.axes)
+        moved = flat.reshape((*self.batch_shape, *op_shape))
+        last = range(len(self.batch_shape), self.x.ndim)
+        return np.moveaxis(moved, tuple(last), self.axes)
+
+
+def _op_axes(op: str, axis: Any, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """``axis`` (an int or a tuple/list of ints, negative counting from the end) as ascending
+    non-negative axes; a one-line InputError naming the axis and the shape otherwise."""
+    ndim = len(shape)
+    given = tuple(axis) if isinstance(axis, tuple | list) else (axis,)
+    if not given:
+        raise InputError(f"{op}: axis () names no axis; give at least one")
+    axes = []
+    for a in given:
+        if isinstance(a, bool) or not isinstance(a, int | np.integer):
+            raise InputError(f"{op}: axis {a!r} is not an integer (in axis={axis!r})")
+        if not -ndim <= a < ndim:
+            raise InputError(f"{op}: axis {a} out of range for an input of shape {shape}")
+        axes.append(int(a) % ndim)
+    if len(set(axes)) != len(axes):
+        raise InputError(f"{op}: axis={axis!r} names an axis twice (of an input of shape {shape})")
+    return tuple(sorted(axes))
+
+
+def _rows(
+    array: npt.NDArray[np.float64], axes: tuple[int, ...]
+) -> tuple[npt.NDArray[np.float64], tuple[int, ...]]:
+    """(batch, K) rows: the op axes moved last (in order) and flattened in C order; the batch
+    shape. Explicit sizes, since -1 is ambiguous when the batch or K is 0."""
+    last = range(array.ndim - len(axes), array.ndim)
+    moved = np.moveaxis(array, axes, tuple(last))
+    batch_shape = moved.shape[: array.ndim - len(axes)]
+    k = int(np.prod(moved.shape[len(batch_shape) :], dtype=np.int64))
+    batch = int(np.prod(batch_shape, dtype=np.int64))
+    return np.ascontiguousarray(moved.reshape((batch, k))), batch_shape
 
 
 def _prepare(
     op: str,
     inputs: tuple[Any, ...],
     dtype: str | Format | Any,
-    axis: int,
+    axis: Any,
     temperature: Any,
 ) -> _Problem:
     if op not in OPS:
@@ -103,11 +148,7 @@ def _prepare(
     x = as_format_array(inputs[0], fmt, name="x" if needed == 1 else "z")
     if x.ndim == 0:
         raise InputError(f"{op}: input must have at least one axis, got a scalar")
-    if not isinstance(axis, int | np.integer) or not -x.ndim <= axis < x.ndim:
-        raise InputError(f"{op}: axis {axis!r} out of range for an input of shape {x.shape}")
-    axis = int(axis) % x.ndim
-    if x.shape[axis] == 0:
-        raise InputError(f"{op}: the input is empty along axis {axis}")
+    axes = _op_axes(op, axis, x.shape)
     other = None
     if needed == 2:
         name = _SECOND_INPUT[op]
@@ -122,13 +163,10 @@ def _prepare(
         t = float(t_arr[0])
         if not (np.isfinite(t) and t > 0):
             raise InputError(f"temperature must be a positive finite {fmt.name} value, got {t}")
-    moved = np.moveaxis(x, axis, -1)
-    batch_shape = moved.shape[:-1]
-    rows = np.ascontiguousarray(moved.reshape(-1, moved.shape[-1]))
-    other_rows = None
-    if other is not None:
-        other_rows = np.ascontiguousarray(np.moveaxis(other, axis, -1).reshape(rows.shape))
-    return _Problem(op, fmt, axis, t, x, rows, other_rows, batch_shape)
+    rows, batch_shape = _rows(x, axes)
+    other_rows = _rows(other, axes)[0] if other is not None else None
+    reported: Axis = axes if isinstance(axis, tuple | list) else axes[0]
+    return _Problem(op, fmt, axes, reported, t, x, rows, other_rows, batch_shape)
 
 
 def _solve(problem: _Problem, rounder: Rounder, fast: bool) -> npt.NDArray[Any]:
@@ -138,7 +176,7 @@ def _solve(problem: _Problem, rounder: Rounder, fast: bool) -> npt.NDArray[Any]:
     is_format = isinstance(rounder, FormatRounder)
     out: npt.NDArray[Any] = np.empty((n_rows, size), dtype=np.float64 if is_format else object)
     pending: npt.NDArray[np.bool_] = np.ones((n_rows, size), dtype=bool)
-    if fast and is_format:
+    if fast and is_format and k > 0:  # empty rows have nothing for the fast path to do
         from symsoftmax.reference import fast as fast_path
 
         fast_path.settle(problem, out, pending)
@@ -164,7 +202,7 @@ class Result:
 
     op: str
     dtype: str
-    axis: int
+    axis: Axis  # non-negative; a tuple (ascending) when the op ran over several axes
     temperature: float | None
     rounded: npt.NDArray[np.float64]
     decimals: npt.NDArray[np.object_] | None = None
@@ -196,13 +234,15 @@ def evaluate(
     op: str,
     *inputs: Any,
     dtype: str | Format | Any,
-    axis: int = -1,
+    axis: Axis = -1,
     temperature: Any = None,
     digits: int | None = None,
     fast: bool = True,
 ) -> Result:
     """Correctly rounded ``op`` of the inputs (see :data:`OPS`) as a :class:`Result`.
 
+    ``axis``: the op's axis, or a tuple of axes for the op over their joint entries (flattened
+    in C order; the Jacobian is then (batch..., K, K) with K the product of their lengths).
     ``fast=False`` skips the vectorized fast path and uses the mpmath route for every element
     (same results; used to cross-check the fast path).
     """
@@ -223,60 +263,60 @@ def evaluate(
     return result
 
 
-def _op(op: str, *inputs: Any, dtype: Any, axis: int, temperature: Any = None) -> Any:
+def _op(op: str, *inputs: Any, dtype: Any, axis: Axis, temperature: Any = None) -> Any:
     result = evaluate(op, *inputs, dtype=dtype, axis=axis, temperature=temperature)
     return result.as_dtype()
 
 
 def softmax(
-    x: ArrayInput, dtype: Any = "float32", axis: int = -1, temperature: Any = None
+    x: ArrayInput, dtype: Any = "float32", axis: Axis = -1, temperature: Any = None
 ) -> npt.NDArray[Any]:
     """σ(x/T)_j = e^{(x_j − max)/T} / Σ_k e^{(x_k − max)/T}, correctly rounded to ``dtype``."""
     return _op("softmax", x, dtype=dtype, axis=axis, temperature=temperature)
 
 
 def log_softmax(
-    x: ArrayInput, dtype: Any = "float32", axis: int = -1, temperature: Any = None
+    x: ArrayInput, dtype: Any = "float32", axis: Axis = -1, temperature: Any = None
 ) -> npt.NDArray[Any]:
     """x_j/T − log Σ_k e^{x_k/T}, correctly rounded to ``dtype``."""
     return _op("log_softmax", x, dtype=dtype, axis=axis, temperature=temperature)
 
 
 def logsumexp(
-    x: ArrayInput, dtype: Any = "float32", axis: int = -1, temperature: Any = None
+    x: ArrayInput, dtype: Any = "float32", axis: Axis = -1, temperature: Any = None
 ) -> npt.NDArray[Any]:
     """T·log Σ_k e^{x_k/T} (the axis is removed), correctly rounded to ``dtype``."""
     return _op("logsumexp", x, dtype=dtype, axis=axis, temperature=temperature)
 
 
-def jacobian(x: ArrayInput, dtype: Any = "float32", axis: int = -1) -> npt.NDArray[Any]:
+def jacobian(x: ArrayInput, dtype: Any = "float32", axis: Axis = -1) -> npt.NDArray[Any]:
     """J = diag(s) − s sᵀ of s = softmax(x), shape (..., K, K), correctly rounded."""
     return _op("jacobian", x, dtype=dtype, axis=axis)
 
 
 def softmax_vjp(
-    z: ArrayInput, g: ArrayInput, dtype: Any = "float32", axis: int = -1
+    z: ArrayInput, g: ArrayInput, dtype: Any = "float32", axis: Axis = -1
 ) -> npt.NDArray[Any]:
     """gᵀJ of softmax at z: dz = s ⊙ (g − ⟨g, s⟩), correctly rounded."""
     return _op("softmax_vjp", z, g, dtype=dtype, axis=axis)
 
 
 def log_softmax_vjp(
-    z: ArrayInput, g: ArrayInput, dtype: Any = "float32", axis: int = -1
+    z: ArrayInput, g: ArrayInput, dtype: Any = "float32", axis: Axis = -1
 ) -> npt.NDArray[Any]:
     """gᵀJ of log_softmax at z: dz = g − s·Σg, correctly rounded."""
     return _op("log_softmax_vjp", z, g, dtype=dtype, axis=axis)
 
 
 def cross_entropy(
-    z: ArrayInput, y: ArrayInput, dtype: Any = "float32", axis: int = -1
+    z: ArrayInput, y: ArrayInput, dtype: Any = "float32", axis: Axis = -1
 ) -> npt.NDArray[Any]:
     """−Σ_i y_i log_softmax(z)_i (the axis is removed), correctly rounded."""
     return _op("cross_entropy", z, y, dtype=dtype, axis=axis)
 
 
 def cross_entropy_grad(
-    z: ArrayInput, y: ArrayInput, dtype: Any = "float32", axis: int = -1
+    z: ArrayInput, y: ArrayInput, dtype: Any = "float32", axis: Axis = -1
 ) -> npt.NDArray[Any]:
     """∂/∂z of cross_entropy: s·Σy − y (= s − y when Σy = 1), correctly rounded."""
     return _op("cross_entropy_grad", z, y, dtype=dtype, axis=axis)

@@ -22,6 +22,8 @@ first, with exact rational arithmetic:
 * rows whose finite entries are all equal: s = 1/k exactly (also the single finite entry);
 * +inf entries: the limit, uniform over the +inf entries (a row of ties at 0, rest −inf);
 * −inf entries: s = 0, l = −inf; zero coefficients in the VJPs;
+* an empty row: no outputs, except logsumexp = log 0 = −inf and cross_entropy = 0 (the empty
+  sum);
 * softmax_vjp: dz_i = 0 iff Σ_{j: t_j = τ} (g_i − g_j) = 0 for every distinct τ — e^τ for
   distinct rationals τ are linearly independent over the rationals (Lindemann–Weierstrass),
   so no other zero exists; the same theorem shows s_j is irrational unless all t are equal,
@@ -315,6 +317,9 @@ def evaluate_row(
     size = output_size(op, n)
     wanted = list(range(size)) if indices is None else list(indices)
     out: list[Any] = [None] * size
+    if n == 0:  # the empty sum Σ e^{x_j} is 0: logsumexp = log 0; cross_entropy = −Σ∅ = 0
+        empty = {"logsumexp": rounder.special(-np.inf), "cross_entropy": rounder.zero(False)}
+        return [empty[op] for _ in out]  # the other ops have no outputs
     nan = rounder.special(float("nan"))
     if np.isnan(x).any() or (other is not None and not np.isfinite(other).all()):
         for c in wanted:
