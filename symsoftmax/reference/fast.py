@@ -21,7 +21,9 @@ NumPy's exp/log1p to be within 2^10 ulps (a generous margin: they are documented
   check simply fails and the element goes on).
 
 Phase 2 (float64 targets, and softmax elements phase 1 left pending): double-double
-(:mod:`symsoftmax.reference.double_double`), with x − max exact by TwoSum, exp to 2^−86, a
+(:mod:`symsoftmax.reference.double_double`), with x − max exact by TwoSum (where it does not
+overflow float64: such entries are told apart from −inf entries and left to the authority unless
+their rounding is forced), ÷T to 2^−100, exp to 2^−86, a
 pairwise double-double sum and division: relative error about 2^−85 for softmax; the test is
 made on the scaled double-double directly (see :func:`_settle_scaled`). float64 log_softmax and
 logsumexp: :func:`_log_dd`.
@@ -279,7 +281,8 @@ def _log_softmax_pairs(
 ) -> tuple[Array, npt.NDArray[np.bool_]]:
     """log_softmax at the ``retry`` positions as the double-double t_j − L̂ (phase 1's L̂).
 
-    t_j is exact (x_j − max by TwoSum) or within 2^−100 (÷T); L̂ carries its relative bound λ
+    t_j is exact (x_j − max by TwoSum, which cannot overflow for these narrower formats' values)
+    or within 2^−100 (÷T); L̂ carries its relative bound λ
     and absolute allowance from phase 1.
     """
     x = rows[retry]
@@ -338,7 +341,10 @@ def _log_softmax_underflow(
 def _shifted_dd(
     rows: Array, temperature: float | None, top: Array | None = None
 ) -> tuple[Array, Array, Array]:
-    """(max, th, tl): t = (x − max)/T as a double-double, −inf where unusable (−inf entries).
+    """(max, th, tl): t = (x − max)/T as a double-double, −inf where unusable.
+
+    Unusable: −inf entries, and finite entries whose x − max or (x − max)/T overflows float64;
+    callers that need to tell the two apart test ``np.isfinite(rows)``.
 
     ``top`` (the maximum, broadcastable to rows) is computed per row unless given.
     """
@@ -415,7 +421,9 @@ def _log_dd(
         lh = np.where(small, lh_s, lh_n)
         ll = np.where(small, ll_s, ll_n)
         err_l = np.where(small, err_s, err_n)
-        exact_l = np.isfinite(th).sum(axis=1) == 1  # one finite entry: L = 0 exactly
+        # One finite entry: L = 0 exactly. Counted on x, not on t: an entry whose x − max
+        # overflows has t = −inf here but still adds e^t > 0 to the sum (L is then tiny, not 0).
+        exact_l = np.isfinite(rows).sum(axis=1) == 1
         row_ok = ((small | (ad < 2.0**-35)) & (s1h >= 2.0**-900)) | exact_l
         lh = np.where(exact_l, 0.0, lh)
         ll = np.where(exact_l, 0.0, ll)
@@ -433,9 +441,14 @@ def _log_dd(
         err = (err_l[:, None] + t_abs * t_err) * 1.01 + 5 * _U * _U * np.abs(vh)
         value, ok = _settle_signed(vh, vl, err, fmt)
         ok &= row_ok[:, None]
-        minus_inf = ~np.isfinite(th)
+        # −inf entries give −inf. An entry whose x − max overflowed (|x − max| > max) also
+        # rounds to −inf without a temperature (t − L < −max − ulp/2); with T, (x − max)/T may be
+        # finite: left pending for the authority path.
+        minus_inf = np.isneginf(rows)
+        if temperature is None:
+            minus_inf |= ~np.isfinite(th)
         value = np.where(minus_inf, -np.inf, value)
-        ok |= minus_inf
+        ok = np.where(np.isfinite(th), ok, minus_inf)
         retry = ~ok & (s1h < 2.0**-900)[:, None]  # S′ below the double-double's reach
         if retry.any():
             value[retry], ok[retry] = _log_softmax_underflow(rows, top, temperature, retry, fmt)
