@@ -182,3 +182,29 @@ def test_overflowing_shift_rows() -> None:
         assert [float(v).hex() for v in soft] == ["0x1.0000000000000p+0", "0x0.0p+0"]
         lse = ref.evaluate("logsumexp", [big, -big], dtype="float64", temperature=t).rounded
         assert float(lse).hex() == big.hex()
+
+
+def test_overflowing_shift_rows_every_op() -> None:
+    """Every op on z = [max, −max] (float64): s = [1 − ε, ε] with ε = e^{−2·max} > 0, far below
+    any spacing, so each value is decided by hand from its sign (signed zeros matter):
+    softmax_vjp s₀s₁(g₀ − g₁) and s₀s₁(g₁ − g₀); log_softmax_vjp g − s·Σg;
+    cross_entropy y₀·L + y₁·(2·max + L) with L = log(1 + ε); cross_entropy_grad s·Σy − y;
+    jacobian [[s₀s₁, −s₀s₁], [−s₀s₁, s₀s₁]]."""
+    big = FORMATS["float64"].max
+    z = [big, -big]
+    cases = {
+        ("softmax_vjp", (1, 2)): [-0.0, 0.0],
+        ("softmax_vjp", (1, 0)): [0.0, -0.0],
+        ("log_softmax_vjp", (1, 2)): [-2.0, 2.0],
+        ("log_softmax_vjp", (1, 0)): [0.0, -0.0],
+        ("log_softmax_vjp", (0, 1)): [-1.0, 1.0],
+        ("cross_entropy", (1, 0)): [0.0],
+        ("cross_entropy", (0, 1)): [math.inf],
+        ("cross_entropy_grad", (1, 0)): [-0.0, 0.0],
+        ("cross_entropy_grad", (1, 2)): [2.0, -2.0],
+    }
+    for (op, other), want in cases.items():
+        got = ref.evaluate(op, z, list(other), dtype="float64").rounded
+        assert [float(v).hex() for v in np.ravel(got)] == [v.hex() for v in want], (op, other)
+    jac = ref.evaluate("jacobian", z, dtype="float64").rounded
+    assert [float(v).hex() for v in np.ravel(jac)] == [v.hex() for v in [0.0, -0.0, -0.0, 0.0]]
