@@ -10,9 +10,13 @@ Special values follow the reference engine, and where the field disagrees the te
 
 * +inf entries: ``limit`` (uniform over the +inf entries; the engine's answer) or ``nan`` (an
   IEEE max-shift computes inf − inf);
-* every entry −inf: ``nan`` (0/0, SciPy and PyTorch; the engine's answer, logsumexp excepted)
-  or ``masked`` (FlashAttention and masked softmax: probabilities 0, log-probabilities and
-  logsumexp −inf, derivatives 0); logsumexp's engine answer −inf is the masked one.
+* every entry −inf: ``nan`` (0/0, SciPy and PyTorch; the engine's answer) or ``masked``
+  (FlashAttention and masked softmax: probabilities 0, log-probabilities −inf, derivatives 0).
+  logsumexp is −inf (log 0) in both conventions, as in SciPy and PyTorch, so its test is
+  valid with −inf the only answer (a NaN there is the bug of an unguarded max-shift).
+
+An empty row (K = 0, only from :func:`from_rows`) has one answer: empty outputs, logsumexp −inf,
+cross-entropy loss 0 (docs/reference.md).
 """
 
 from __future__ import annotations
@@ -186,7 +190,7 @@ def answers_for(
 ) -> tuple[Answer, ...]:
     """The named answers of a test on which the field disagrees (empty: the test is valid)."""
     z = inputs["z"]
-    if np.isnan(z).any():
+    if np.isnan(z).any() or z.size == 0:
         return ()
     nan = Answer("nan", _filled(expected, np.nan))
     masked_zero_target = np.isneginf(z) & (inputs["y"] == 0) if op == "cross_entropy" else None
@@ -195,9 +199,9 @@ def answers_for(
     elif masked_zero_target is not None and masked_zero_target.any() and not np.isneginf(z).all():
         nan_loss = {"loss": np.full_like(expected["loss"], np.nan), "grad": expected["grad"]}
         candidates = [Answer("limit", expected), Answer("nan-loss", nan_loss)]
-    elif np.isneginf(z).all() and op != "cross_entropy":
-        masked_value = {"log_softmax": -np.inf, "logsumexp": -np.inf}.get(op, 0.0)
-        masked = _filled(expected, masked_value)
+    elif np.isneginf(z).all() and op not in ("cross_entropy", "logsumexp"):
+        # logsumexp: log Σ e^−∞ = log 0 = −inf under both conventions, the only answer
+        masked = _filled(expected, -np.inf if op == "log_softmax" else 0.0)
         if op == "log_softmax_vjp":  # g − s·Σg with s = 0
             masked = {"dz": inputs["g"].copy()}
         candidates = [Answer("masked", masked), nan]
@@ -261,7 +265,10 @@ def from_rows(
     """Vectors from your own input rows, with reference values from the reference engine.
 
     ``rows``: z rows (numbers or number strings), or mappings with "z" and, as the op needs, "g"
-    or "y", and optionally "temperature". Special values get the same named answers as in the
+    or "y", and optionally "temperature". Row n (from 1) is test tcId n; the tests are grouped by
+    row length like a generated file's (groups in ascending K), so tcIds within the file follow
+    the input order group by group. An empty row is a test with K = 0 (empty outputs,
+    logsumexp −inf, cross-entropy loss 0). Special values get the same named answers as in the
     generated suites. The header says ``"suite": "custom"``; the file saves, loads and lints
     like a generated one.
     """
@@ -319,20 +326,15 @@ def build_file(
     for draft, (expected, exact) in zip(drafts, values, strict=True):
         answers = answers_for(op, draft.inputs, expected)
         pending.append((draft, expected, exact, answers))
-    tc_id = 0
-    # Generated suites number their tests group by group (stable: catalogue order within a K);
-    # a user's rows keep their own numbering (row n is tcId n).
-    order = (
-        range(len(pending))
-        if suite == "custom"
-        else sorted(range(len(pending)), key=lambda i: pending[i][0].k)
-    )
-    for i in order:
+    # Groups of one K each, in ascending K; within a group, drafts keep their order. Generated
+    # suites number their tests 1, 2, … in that file order (catalogue order within a K); a
+    # user's rows keep their own numbering (row n is tcId n).
+    order = sorted(range(len(pending)), key=lambda i: pending[i][0].k)
+    for position, i in enumerate(order, start=1):
         draft, expected, exact, answers = pending[i]
-        tc_id += 1
         by_k.setdefault(draft.k, []).append(
             TestCase(
-                tc_id=tc_id,
+                tc_id=i + 1 if suite == "custom" else position,
                 comment=draft.comment,
                 flags=draft.flags,
                 inputs=draft.inputs,
@@ -350,7 +352,7 @@ def build_file(
         "dtype": fmt.name,
         "generator": {"name": GENERATOR_NAME, "version": __version__},
         "schema": SCHEMA_NAME,
-        "numberOfTests": tc_id,
+        "numberOfTests": len(pending),
         "seed": seed,
         "suite": suite,
         "libraries": library_versions(),
