@@ -2,7 +2,7 @@
 
     symsoftmax vectors --op softmax --dtype float32 [--suite standard] [--seed 0]
                        [--format json|npz] --out softmax_float32.json
-    symsoftmax vectors --lint FILE [--no-recheck]
+    symsoftmax vectors --lint FILE [--no-recheck] [--sample N [--seed S]]
 
 Exit status: 0 written / clean, 1 lint findings (one line each: file, tcId, field, what),
 2 usage error or an unreadable file.
@@ -35,7 +35,12 @@ def register(subparsers: Any) -> None:
         default="standard",
         help="size: quick (~160 tests), standard (≥ 2000, default), exhaustive (rows of 2^20)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random families (≥ 0)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the random families (≥ 0); with --lint --sample, of the sample",
+    )
     parser.add_argument(
         "--format",
         choices=("json", "npz"),
@@ -49,7 +54,14 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--no-recheck",
         action="store_true",
-        help="with --lint: skip recomputing the expected values with the reference engine",
+        help="with --lint: skip recomputing the expected values with the reference engine's "
+        "authority path",
+    )
+    parser.add_argument(
+        "--sample",
+        type=_positive_int,
+        metavar="N",
+        help="with --lint: recheck only N tests, drawn with --seed (for big files)",
     )
     parser.set_defaults(run=run)
 
@@ -58,7 +70,9 @@ def run(args: argparse.Namespace) -> int:
     if args.lint is not None:
         if args.op or args.dtype or args.out:
             raise InputError("--lint takes a file only (no --op, --dtype or --out)")
-        return _lint(args.lint, recheck=not args.no_recheck)
+        return _lint(args.lint, recheck=not args.no_recheck, sample=args.sample, seed=args.seed)
+    if args.sample is not None:
+        raise InputError("--sample goes with --lint")
     missing = [name for name in ("op", "dtype", "out") if getattr(args, name) is None]
     if missing:
         raise InputError(f"missing --{', --'.join(missing)} (or use --lint PATH)")
@@ -74,14 +88,25 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _lint(path: str, recheck: bool) -> int:
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _lint(path: str, recheck: bool, sample: int | None, seed: int) -> int:
     from symsoftmax.vectors.lint import lint
 
-    findings = lint(path, recheck=recheck)
-    for finding in findings:
+    result = lint(path, recheck=recheck, sample=sample, seed=seed)
+    for finding in result:
         print(finding)
-    if findings:
-        print(f"{path}: {len(findings)} finding(s)", file=sys.stderr)
+    print(f"{path}: {result.coverage()}")
+    if result:
+        print(f"{path}: {len(result)} finding(s)", file=sys.stderr)
         return 1
     print(f"{path}: clean")
     return 0

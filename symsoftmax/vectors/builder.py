@@ -151,9 +151,18 @@ def _batches(drafts: list[Draft]) -> dict[tuple[int, float | None], list[int]]:
 
 
 def reference_values(
-    op: str, fmt: Format, drafts: list[Draft], progress: Progress | None = None
+    op: str,
+    fmt: Format,
+    drafts: list[Draft],
+    progress: Progress | None = None,
+    *,
+    fast: bool = True,
 ) -> list[tuple[dict[str, Floats], dict[str, npt.NDArray[np.object_]]]]:
-    """(expected, exact) of every draft from the reference engine, in draft order."""
+    """(expected, exact) of every draft from the reference engine, in draft order.
+
+    ``fast=False`` computes the format values with the authority path alone (mpmath balls and
+    Ziv's loop, no fast path), as lint does; the exact decimals always come from it.
+    """
     from symsoftmax.reference import evaluate
 
     results: list[Any] = [None] * len(drafts)
@@ -162,7 +171,12 @@ def reference_values(
         per_key = {}
         for key, reference_op in _reference_ops(op):
             result = evaluate(
-                reference_op, *stacked, dtype=fmt.name, temperature=temperature, digits=DIGITS
+                reference_op,
+                *stacked,
+                dtype=fmt.name,
+                temperature=temperature,
+                digits=DIGITS,
+                fast=fast,
             )
             assert result.decimals is not None
             per_key[key] = (result.rounded, result.decimals)

@@ -4,8 +4,14 @@ Checks, in order: the file is JSON or NPZ at all (else InputError: unreadable); 
 unique tcIds; header.numberOfTests; header.sha256 against the content; hex values that are not
 values of the file's format; shapes against K; flags without notes; "acceptable" tests whose
 expected value is none of their answers (:func:`symsoftmax.vectors.check.check_document`). Then,
-with ``recheck=True``, every expected value, exact decimal and answer set is recomputed with the
-reference engine and compared (bitwise for format values, so −0 and +0 differ).
+with ``recheck=True``, every expected value, exact decimal and answer set is recomputed and
+compared (bitwise for format values, so −0 and +0 differ).
+
+The recheck uses the reference engine's **authority path** alone: mpmath balls and Ziv's loop
+(``evaluate(..., fast=False)``), never the vectorized fast path that generated the values. A
+check that re-ran the generating code would call its own mistakes clean. ``sample=N`` rechecks N
+tests drawn with a seeded generator (for files whose full recheck takes too long); the result
+says how many tests and values were rechecked.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from symsoftmax.errors import InputError
 from symsoftmax.formats import get_format
 from symsoftmax.rounding import format_hex
 from symsoftmax.vectors.builder import Draft, Progress, answers_for, reference_values
@@ -22,35 +29,94 @@ from symsoftmax.vectors.check import Finding, check_document, decode_document
 from symsoftmax.vectors.io import read_document
 from symsoftmax.vectors.model import TestCase, VectorFile
 
-__all__ = ["Finding", "lint"]
+__all__ = ["RECHECK_PATH", "Finding", "LintResult", "lint"]
 
 MAX_VALUE_FINDINGS_PER_FIELD = 3
+RECHECK_PATH = "authority path (mpmath balls, Ziv's loop; no fast path)"
+
+
+class LintResult(list[Finding]):
+    """The findings (a list: empty means clean) and what the recheck covered.
+
+    ``tests``: tests in the file; ``rechecked_tests`` / ``rechecked_values``: tests and output
+    values recomputed (0 without recheck); ``sample``/``seed``: the sampling asked for;
+    ``recheck_path``: which engine path recomputed them.
+    """
+
+    def __init__(
+        self, findings: list[Finding] | None = None, *, sample: int | None = None, seed: int = 0
+    ) -> None:
+        super().__init__(findings or [])
+        self.tests = 0
+        self.rechecked_tests = 0
+        self.rechecked_values = 0
+        self.sample = sample
+        self.seed = seed
+        self.recheck_path = RECHECK_PATH
+
+    def coverage(self) -> str:
+        """One line: what was rechecked, and with which path."""
+        if not self.rechecked_tests:
+            return "expected values not rechecked"
+        drawn = (
+            f" (a sample drawn with seed {self.seed})" if self.rechecked_tests < self.tests else ""
+        )
+        return (
+            f"rechecked {self.rechecked_values} values of {self.rechecked_tests} of "
+            f"{self.tests} tests{drawn} with the {self.recheck_path}"
+        )
 
 
 def lint(
-    path: str | os.PathLike[str], *, recheck: bool = True, progress: Progress | None = None
-) -> list[Finding]:
+    path: str | os.PathLike[str],
+    *,
+    recheck: bool = True,
+    sample: int | None = None,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> LintResult:
     """All findings in a vector file (an empty list: the file is clean).
 
-    Raises InputError if the file cannot be read as JSON or NPZ at all.
+    ``recheck``: recompute expected values with the authority path; ``sample``: only that many
+    tests, drawn with ``seed`` (all tests when ``sample`` is None or at least the test count).
+    Raises InputError if the file cannot be read as JSON or NPZ at all, or for a bad ``sample``.
     """
+    if sample is not None and (
+        isinstance(sample, bool) or not isinstance(sample, int) or sample < 1
+    ):
+        raise InputError(f"sample must be a positive number of tests, got {sample!r}")
     file = str(path)
     document = read_document(path)
     findings = check_document(document, file)
-    if not recheck or any(f.what.startswith("schema:") for f in findings):
-        return findings
+    result = LintResult(findings, sample=sample, seed=seed)
+    if any(f.what.startswith("schema:") for f in findings):
+        return result
     broken = {f.tc_id for f in findings if f.tc_id is not None}
     vf = decode_document(document, file)
-    findings += _recheck(vf, file, broken, progress)
-    return findings
+    tests = list(vf.tests())
+    result.tests = len(tests)
+    if not recheck:
+        return result
+    chosen = [tc for tc in tests if tc.tc_id not in broken]
+    if sample is not None and sample < len(chosen):
+        rng = np.random.default_rng(seed)
+        keep = np.sort(rng.choice(len(chosen), size=sample, replace=False))
+        chosen = [chosen[i] for i in keep]
+    result.extend(_recheck(vf, chosen, file, progress))
+    result.rechecked_tests = len(chosen)
+    result.rechecked_values = sum(
+        int(np.asarray(value).size) for tc in chosen for value in tc.expected.values()
+    )
+    return result
 
 
-def _recheck(vf: VectorFile, file: str, skip: set[int], progress: Progress | None) -> list[Finding]:
-    """Compare every test's expected values, exact decimals and answers with the engine."""
+def _recheck(
+    vf: VectorFile, tests: list[TestCase], file: str, progress: Progress | None
+) -> list[Finding]:
+    """Compare the tests' expected values, exact decimals and answers with the authority path."""
     fmt = get_format(vf.dtype)
-    tests = [tc for tc in vf.tests() if tc.tc_id not in skip]
     drafts = [Draft(int(tc.inputs["z"].size), tc.inputs, tc.flags, tc.comment) for tc in tests]
-    values = reference_values(vf.op, fmt, drafts, progress)
+    values = reference_values(vf.op, fmt, drafts, progress, fast=False)
     findings: list[Finding] = []
     for tc, (expected, exact) in zip(tests, values, strict=True):
         findings += _compare_test(tc, expected, exact, vf.op, file)
