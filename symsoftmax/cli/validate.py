@@ -1,7 +1,9 @@
 """`symsoftmax validate TARGET`: run a Python function over the vectors and judge it.
 
-TARGET is ``module:function`` or ``path/to/file.py:function``. Exit status 0 when every test and
-property passes, 1 when any fails, 2 for usage or input errors.
+TARGET is ``module:function`` or ``path/to/file.py:function``; it is imported and called in a
+worker process (:mod:`symsoftmax.validation.isolation`), so whatever it does — exit, crash,
+hang, print, chdir — this process reports it. Exit status 0 when every test ran and passed and
+every property held, 1 otherwise, 2 for usage or input errors (a target that cannot be imported).
 """
 
 from __future__ import annotations
@@ -41,7 +43,11 @@ def register(subparsers: Any) -> None:
         "--batch", action="store_true", help="call once per row length with 2-D arrays"
     )
     parser.add_argument(
-        "--timeout", type=float, default=10.0, help="seconds allowed per call (default 10)"
+        "--timeout",
+        type=_seconds,
+        default=10.0,
+        help="seconds allowed per call and for importing TARGET; the worker is killed on "
+        "overrun (default 10)",
     )
     parser.add_argument(
         "--temperature",
@@ -60,14 +66,26 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(run=run)
 
 
+def _seconds(text: str) -> float:
+    """A --timeout value: a number of seconds accepted by the time limits (one-line error)."""
+    from symsoftmax.errors import InputError
+    from symsoftmax.validation.runner import check_timeout
+
+    try:
+        value = check_timeout(float(text))
+    except (ValueError, InputError):
+        raise argparse.ArgumentTypeError(
+            f"expected seconds > 0 and ≤ 1e+06, got {text!r}"
+        ) from None
+    assert value is not None
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
     from symsoftmax.validation import validate
-    from symsoftmax.validation.target import load_target
 
-    fn = load_target(args.target)
-    companion = load_target(args.companion) if args.companion else None
     report = validate(
-        fn,
+        args.target,
         args.op,
         args.dtype,
         vectors=args.vectors,
@@ -80,9 +98,10 @@ def run(args: argparse.Namespace) -> int:
         framework=args.framework,
         timeout=args.timeout,
         properties=not args.no_properties,
-        companion=companion,
+        companion=args.companion,
         temperature=args.temperature,
         name=args.target,
         progress=True,
+        isolate=True,
     )
     return emit(report, args)

@@ -20,12 +20,14 @@ from typing import Any
 import numpy as np
 
 from symsoftmax.formats import get_format
-from symsoftmax.validation.adapters import get_adapter
+from symsoftmax.validation.adapters import FRAMEWORKS, get_adapter
 from symsoftmax.validation.checks import PassRule, PreparedTest, evaluate
+from symsoftmax.validation.isolation import IsolatedCaller, target_reference
 from symsoftmax.validation.properties import check_properties
 from symsoftmax.validation.report import TestResult, ValidationReport
-from symsoftmax.validation.runner import CallGuard, Candidate, Outcome
+from symsoftmax.validation.runner import Caller, CallGuard, Candidate, InProcessCaller, Outcome
 from symsoftmax.validation.sources import resolve_vectors
+from symsoftmax.validation.target import load_target
 from symsoftmax.vectors.model import VectorFile
 
 __all__ = ["judge", "prepare", "validate"]
@@ -48,7 +50,10 @@ def prepare(vf: VectorFile) -> list[PreparedTest]:
 
 def _spread(z: Any) -> float:
     finite = np.asarray(z)[np.isfinite(z)]
-    return float(finite.max() - finite.min()) if finite.size else math.nan
+    if not finite.size:
+        return math.nan
+    with np.errstate(over="ignore"):  # max − min beyond the largest double is +inf, rightly
+        return float(finite.max() - finite.min())
 
 
 def judge(
@@ -74,13 +79,14 @@ def judge(
             flags=test.flags,
             comment=test.comment,
             result=test.result,
-            status="skipped" if outcome.kind == "skipped" else "error",
+            status=outcome.kind if outcome.kind in ("skipped", "not-run") else "error",
             reason=outcome.problem,
             inputs=test.inputs,
             expected=test.expected,
             got=outcome.outputs,
             spread=_spread(test.inputs["z"]),
             seconds=outcome.seconds,
+            output=outcome.output,
         )
         if outcome.outputs is not None:
             verdict = evaluate(item, outcome.outputs, vf.op, fmt, rule)
@@ -115,7 +121,7 @@ def judge(
 
 
 def validate(
-    fn: Callable[..., Any],
+    fn: Callable[..., Any] | str,
     op: str | None = None,
     dtype: str | None = None,
     *,
@@ -129,10 +135,11 @@ def validate(
     framework: str = "numpy",
     timeout: float | None = 10.0,
     properties: bool = True,
-    companion: Callable[..., Any] | None = None,
+    companion: Callable[..., Any] | str | None = None,
     temperature: str = "auto",
     name: str | None = None,
     progress: bool = False,
+    isolate: bool = False,
 ) -> ValidationReport:
     """Validate ``fn`` against reference vectors; returns a :class:`ValidationReport`.
 
@@ -145,38 +152,61 @@ def validate(
     allows subnormal results to flush to zero. ``companion``: for op softmax a log_softmax
     function (and vice versa) for the exp(log_softmax) property. ``timeout`` (seconds per call,
     None for no limit). ``progress``: a progress bar on stderr while a suite is generated.
-    See docs/validation.md.
+    ``isolate=True`` runs ``fn`` (and ``companion``) in a worker process
+    (:mod:`~symsoftmax.validation.isolation`): they must then be importable by name, or be
+    ``"module:function"`` / ``"path/file.py:function"`` strings. See docs/validation.md.
     """
     start = time.perf_counter()
     rule = PassRule.make(mode, max_ulp, ftz)
     vf, source = resolve_vectors(vectors, suite, op, dtype, seed, progress=progress)
     fmt = get_format(vf.dtype)
-    adapter = get_adapter(framework)
-    guard = CallGuard(timeout)
-    candidate = Candidate(
-        fn, vf.op, fmt, adapter, batch=batch, guard=guard, temperature=temperature
-    )
-    partner = None
-    if companion is not None and vf.op in COMPANION_OP:
-        partner = Candidate(companion, COMPANION_OP[vf.op], fmt, adapter, guard=guard)
-    outcomes = candidate.run(list(vf.tests()))
-    report = judge(
-        vf,
-        outcomes,
-        rule,
-        candidate_name=name or _name_of(fn),
-        source=source,
-        candidate=candidate,
-        companion=partner,
-        properties=properties,
-        seed=seed,
-    )
+    with_companion = companion is not None and vf.op in COMPANION_OP
+    fns = [fn, companion] if with_companion else [fn]
+    caller = _caller(fns, framework, timeout, isolate)  # type: ignore[arg-type]
+    try:
+        candidate = Candidate(caller, vf.op, fmt, batch=batch, temperature=temperature)
+        partner = Candidate(caller, COMPANION_OP[vf.op], fmt, target=1) if with_companion else None
+        outcomes = candidate.run(list(vf.tests()))
+        report = judge(
+            vf,
+            outcomes,
+            rule,
+            candidate_name=name or _name_of(fn),
+            source=source,
+            candidate=candidate,
+            companion=partner,
+            properties=properties,
+            seed=seed,
+        )
+    finally:
+        if isinstance(caller, IsolatedCaller):
+            caller.close()
+    if isinstance(caller, IsolatedCaller) and caller.import_output:
+        report.other_output.append(("import", caller.import_output))
+    for cand in (candidate, partner):
+        if cand is not None and cand.other_output:
+            report.other_output += [("property checks", text) for text in cand.other_output]
     report.seconds_candidate = candidate.seconds + (partner.seconds if partner else 0.0)
     report.seconds_total = time.perf_counter() - start
     return report
 
 
-def _name_of(fn: Callable[..., Any]) -> str:
+def _caller(
+    fns: list[Callable[..., Any] | str], framework: str, timeout: float | None, isolate: bool
+) -> Caller:
+    """The worker-process caller, or the in-process one (a string is loaded here)."""
+    if isolate:
+        if framework not in FRAMEWORKS:  # the framework itself is imported by the worker only
+            get_adapter(framework)
+        refs = [target_reference(f) for f in fns]
+        return IsolatedCaller(refs, framework=framework, timeout=timeout)
+    loaded = [load_target(f) if isinstance(f, str) else f for f in fns]
+    return InProcessCaller(loaded, get_adapter(framework), CallGuard(timeout))
+
+
+def _name_of(fn: Callable[..., Any] | str) -> str:
+    if isinstance(fn, str):
+        return fn
     module = getattr(fn, "__module__", None) or ""
     qualname = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
     return f"{module}.{qualname}" if module else str(qualname)

@@ -26,7 +26,8 @@ from symsoftmax.vectors.model import Note
 __all__ = ["TestResult", "ValidationReport"]
 
 FloatArray = npt.NDArray[np.float64]
-STATUSES = ("pass", "fail", "error", "skipped")
+STATUSES = ("pass", "fail", "error", "not-run", "skipped")
+PRINTED_SHOWN = 20  # printed outputs listed in the Markdown and terminal reports
 
 
 def _number(x: float) -> float | str:
@@ -67,9 +68,9 @@ class TestResult:
     flags: tuple[str, ...]
     comment: str
     result: str  # the test's kind: "valid" or "acceptable"
-    status: (
-        str  # "pass", "fail" (inaccurate), "error" (raised, timed out, bad shape/dtype), "skipped"
-    )
+    # "pass", "fail" (inaccurate), "error" (raised, timed out, crashed, bad shape or dtype),
+    # "not-run" (the run stopped before it), "skipped" (by policy: a temperature not taken)
+    status: str
     reason: str
     inputs: dict[str, FloatArray]
     expected: dict[str, FloatArray]
@@ -84,6 +85,7 @@ class TestResult:
     spread: float = math.nan  # max − min of the finite inputs z
     seconds: float = 0.0
     ulps: dict[str, FloatArray] = field(default_factory=dict)  # error of every component
+    output: str = ""  # what the candidate printed during this test's call (isolated runs)
 
     @property
     def passed(self) -> bool:
@@ -91,7 +93,7 @@ class TestResult:
 
     @property
     def failed(self) -> bool:
-        return self.status in ("fail", "error")
+        return self.status in ("fail", "error", "not-run")
 
     def worst_component(self) -> tuple[float, float] | None:
         """(got, expected) at the worst component, when there are outputs."""
@@ -120,13 +122,14 @@ class TestResult:
             "input": {k: _hex(v) for k, v in self.inputs.items()},
             "got": None if self.got is None else {k: _hex(v) for k, v in self.got.items()},
             "expected": {k: _hex(v) for k, v in self.expected.items()},
+            "output": self.output,
         }
 
 
 @dataclass
 class ValidationReport:
-    """Everything one validation found. ``passed`` is True when every test that ran passed
-    and every checked property held."""
+    """Everything one validation found. ``passed`` is True when every test that was not
+    skipped by policy ran and passed (one at least) and every checked property held."""
 
     op: str
     dtype: str
@@ -138,6 +141,8 @@ class ValidationReport:
     notes: dict[str, Note] = field(default_factory=dict)
     seconds_total: float = 0.0
     seconds_candidate: float = 0.0
+    other_output: list[tuple[str, str]] = field(default_factory=list)  # (when, text) printed
+    # outside the tests' own calls: at import, during property checks
 
     # ---------------------------------------------------------------- summary
 
@@ -153,6 +158,16 @@ class ValidationReport:
     @property
     def skipped(self) -> int:
         return sum(r.status == "skipped" for r in self.results)
+
+    @property
+    def not_run(self) -> int:
+        return sum(r.status == "not-run" for r in self.results)
+
+    @property
+    def printed(self) -> list[tuple[str, str]]:
+        """(where, text) of everything the candidate printed, captured (isolated runs)."""
+        found = [(when, text) for when, text in self.other_output if text]
+        return found + [(f"tcId {r.tc_id}", r.output) for r in self.results if r.output]
 
     @property
     def failures(self) -> list[TestResult]:
@@ -209,7 +224,22 @@ class ValidationReport:
     def summary_line(self) -> str:
         verdict = "PASS" if self.passed else "FAIL"
         failed_props = [p.name for p in self.properties if not p.passed]
-        extra = f"; properties failed: {', '.join(failed_props)}" if failed_props else ""
+        counts = Counter(r.status for r in self.results)
+        extra = "".join(
+            f"; {counts[status]} {label}"
+            for status, label in (
+                ("fail", "failed"),
+                ("error", "errors"),
+                ("not-run", "not run"),
+                ("skipped", "skipped by policy (not counted)"),
+            )
+            if counts[status]
+        )
+        if failed_props:
+            extra += f"; properties failed: {', '.join(failed_props)}"
+        if self.printed:
+            times = len(self.printed)
+            extra += f"; the candidate printed output {times} time{'s' * (times != 1)} (see below)"
         return (
             f"{verdict}: {self.op} {self.dtype}, {self.tests - self.failed}/{self.tests} tests "
             f"passed ({self.rule.describe()}); max {_fmt_ulp(self.max_ulp)} ulp, median "
@@ -234,6 +264,7 @@ class ValidationReport:
             "tests": self.tests,
             "failed": self.failed,
             "skipped": self.skipped,
+            "not_run": self.not_run,
             "max_ulp": _number(self.max_ulp),
             "median_ulp": _number(self.median_ulp),
             "bounds": self.bounds_applied,
@@ -241,6 +272,7 @@ class ValidationReport:
             "properties": [p.to_dict() for p in self.properties],
             "seconds": {"total": self.seconds_total, "candidate": self.seconds_candidate},
             "failures": [r.to_dict() for r in self.failures],
+            "printed": [{"where": where, "text": text} for where, text in self.printed],
         }
         if all_results:
             data["results"] = [r.to_dict() for r in self.results]
@@ -256,9 +288,10 @@ class ValidationReport:
             f"**{'PASS' if self.passed else 'FAIL'}** — pass rule: {self.rule.describe()}.",
             f"Vectors: {self.source}.",
             "",
-            "| tests | passed | failed | skipped | max ulp | median ulp |",
-            "|---|---|---|---|---|---|",
-            f"| {self.tests} | {self.tests - self.failed} | {self.failed} | {self.skipped} | "
+            "| tests | passed | failed | not run | skipped by policy | max ulp | median ulp |",
+            "|---|---|---|---|---|---|---|",
+            f"| {self.tests} | {self.tests - self.failed} | {self.failed - self.not_run} | "
+            f"{self.not_run} | {self.skipped} | "
             f"{_fmt_ulp(self.max_ulp)} | {_fmt_ulp(self.median_ulp)} |",
             "",
         ]
@@ -289,6 +322,12 @@ class ValidationReport:
                 f"{_md(_short(r.inputs['z']))} | {_md(got)} | {_md(_short(r.expected[key]))} | "
                 f"{_md(r.reason)} |"
             )
+        if self.printed:
+            lines += ["", "## Printed by the candidate", "", "| where | text |", "|---|---|"]
+            for where, text in self.printed[:PRINTED_SHOWN]:
+                lines.append(f"| {where} | {_md(_escaped(text))} |")
+            if len(self.printed) > PRINTED_SHOWN:
+                lines.append(f"| … | {len(self.printed) - PRINTED_SHOWN} more (see the JSON) |")
         return "\n".join(lines) + "\n"
 
     def render(self, console: Any = None, *, worst: int = 10) -> None:
@@ -343,6 +382,14 @@ class ValidationReport:
         console.print(cases)
         for line in details:
             console.print(line, markup=False, highlight=False, soft_wrap=True)
+        if self.printed:
+            console.print("printed by the candidate:", markup=False, highlight=False)
+            for where, text in self.printed[:PRINTED_SHOWN]:
+                line = f"  {where}: {_escaped(text)}"
+                console.print(line, markup=False, highlight=False, soft_wrap=True)
+            if len(self.printed) > PRINTED_SHOWN:
+                more = len(self.printed) - PRINTED_SHOWN
+                console.print(f"  … {more} more", markup=False, highlight=False)
 
 
 def _decimal(values: FloatArray, limit: int = 4) -> str:
@@ -359,6 +406,12 @@ def _fmt_ulp(x: float) -> str:
     if math.isinf(x):
         return "inf"
     return f"{x:.3g}"
+
+
+def _escaped(text: str, limit: int = 300) -> str:
+    """Captured text on one line: control characters escaped (\\n, \\x1b), cut at ``limit``."""
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[: 2 * limit])
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
 
 
 def _md(text: str) -> str:

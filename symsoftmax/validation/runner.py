@@ -1,13 +1,20 @@
-"""Calling a candidate function safely: time limits, exceptions, shape and dtype checks, batching.
+"""Calling a candidate function: calls and replies, time limits, shape and dtype checks, batching.
 
-Each call runs on a worker thread and is waited for at most ``timeout`` seconds. Python cannot
-stop a thread, so a call that overruns is *abandoned*: its test is reported as a timeout, the
-worker is replaced by a fresh one for the next call, and the abandoned call goes on in the
-background (a daemon thread: it never keeps the process alive) and its result is discarded.
-After ``max_hung`` abandoned calls the remaining tests are not run (reported "not run"), so a
-candidate that hangs on everything cannot pile up threads. A call that holds the GIL in a C loop
-cannot be abandoned at all; run such candidates in a separate process (the CLI is one).
-``timeout=None`` calls the candidate on the caller's thread, with no limit.
+A :class:`Candidate` turns tests into :class:`Call` s (numpy arrays of the format, plus the
+shapes and dtype the result must have) and hands them to a *caller*, which runs them and returns
+one :class:`Reply` each:
+
+* :class:`InProcessCaller` (the Python API's default) calls the function in this process. Each
+  call runs on a worker thread and is waited for at most ``timeout`` seconds. Python cannot stop
+  a thread, so a call that overruns is *abandoned*: its test is reported as a timeout, the worker
+  is replaced by a fresh one for the next call, and the abandoned call goes on in the background
+  (a daemon thread: it never keeps the process alive) and its result is discarded. After
+  ``max_hung`` abandoned calls the remaining tests are not run (reported "not run"). A call that
+  holds the GIL in a C loop cannot be abandoned at all, and a call to ``os._exit`` ends the
+  process: for such candidates use the isolated caller. ``timeout=None`` calls the candidate on
+  the caller's thread, with no limit.
+* :class:`~symsoftmax.validation.isolation.IsolatedCaller` (the CLI, and ``isolate=True``)
+  runs the function in a worker process (see that module).
 """
 
 from __future__ import annotations
@@ -17,8 +24,8 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -28,24 +35,142 @@ from symsoftmax.formats import Format
 from symsoftmax.validation.adapters import Adapter
 from symsoftmax.vectors.model import EXPECTED_KEYS, INPUT_KEYS, TestCase, expected_shape
 
-__all__ = ["CallGuard", "Candidate", "Outcome"]
+__all__ = [
+    "MAX_TIMEOUT",
+    "Call",
+    "CallGuard",
+    "Caller",
+    "Candidate",
+    "InProcessCaller",
+    "Outcome",
+    "Reply",
+    "check_timeout",
+]
 
 FloatArray = npt.NDArray[np.float64]
 TEMPERATURE_POLICIES = ("auto", "keyword", "skip")
+MAX_TIMEOUT = 1e6  # seconds (11.6 days): beyond this, time limits overflow the OS's timers
+
+
+def check_timeout(value: float | None) -> float | None:
+    """``value`` if it is a usable time limit in seconds: > 0, finite, ≤ MAX_TIMEOUT (or None)."""
+    if value is None:
+        return None
+    if not (isinstance(value, int | float) and 0 < value <= MAX_TIMEOUT):
+        raise InputError(
+            f"timeout must be a number of seconds > 0 and ≤ {MAX_TIMEOUT:g}, got {value!r}"
+        )
+    return float(value)
 
 
 @dataclass
 class Outcome:
-    """What one call produced for one test: outputs, or the problem (kind and message)."""
+    """What one call produced for one test: outputs, or the problem (kind and message), and
+    the text the candidate printed (captured when it runs in a worker process)."""
 
     outputs: dict[str, FloatArray] | None
-    kind: str = ""  # "", "exception", "timeout", "shape", "dtype", "not-run", "skipped"
+    kind: str = ""  # "", "exception", "timeout", "crashed", "shape", "dtype", "not-run", "skipped"
     problem: str = ""
     seconds: float = 0.0
+    output: str = ""
 
     @property
     def ok(self) -> bool:
         return self.outputs is not None
+
+
+@dataclass
+class Call:
+    """One call of function ``target`` (0 the candidate, 1 its companion) on ``args`` (arrays of
+    the format's dtype) and ``kwargs``; each result part ``key`` must have one of
+    ``shapes[key]`` and exactly ``dtype``."""
+
+    target: int
+    args: list[npt.NDArray[Any]]
+    kwargs: dict[str, float]
+    shapes: dict[str, list[tuple[int, ...]]]
+    dtype: np.dtype[Any]
+    format_name: str
+
+
+@dataclass
+class Reply:
+    """The result of one :class:`Call`: status "ok" with the result parts (checked arrays of the
+    call's dtype), or a problem: "exception", "timeout", "crashed", "shape", "dtype", "not-run"."""
+
+    status: str
+    parts: dict[str, npt.NDArray[Any]] | None = None
+    problem: str = ""
+    seconds: float = 0.0
+    output: str = ""
+    ran: bool = True  # False for "not-run": the candidate was not called
+
+
+class Caller(Protocol):
+    """Runs calls and says whether a function accepts ``temperature=``."""
+
+    def accepts_temperature(self, target: int) -> bool: ...
+
+    def run(self, calls: Sequence[Call]) -> list[Reply]: ...
+
+
+# ------------------------------------------------------------------ shared by both callers
+
+
+def one_line(exc: BaseException) -> str:
+    """'raised Type: message' on one line, at most ~200 characters (robust to a hostile str)."""
+    try:
+        text = " ".join(str(exc).split())
+    except BaseException:  # a candidate's exception may fail to print itself
+        text = "<unprintable>"
+    text = text if len(text) <= 200 else text[:197] + "..."
+    name = type(exc).__name__
+    return f"raised {name}: {text}" if text else f"raised {name}"
+
+
+def accepts_temperature(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn`` has a parameter named ``temperature`` or takes ``**kwargs``."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "temperature" or p.kind is p.VAR_KEYWORD for p in params)
+
+
+def split_result(
+    value: Any, keys: Sequence[str], adapter: Adapter
+) -> tuple[dict[str, npt.NDArray[Any]], str]:
+    """The result parts as NumPy arrays (dtype kept) keyed by ``keys`` — a single value, a dict
+    or a tuple/list — or ({}, problem) when the result has not that structure."""
+    if len(keys) == 1:
+        parts = {keys[0]: value}
+    elif isinstance(value, dict) and set(keys) <= set(value):
+        parts = {key: value[key] for key in keys}
+    elif isinstance(value, tuple | list) and len(value) == len(keys):
+        parts = dict(zip(keys, value, strict=True))
+    else:
+        return {}, f"returned {type(value).__name__}; expected a tuple {tuple(keys)}"
+    arrays = {}
+    for key, part in parts.items():
+        try:
+            arrays[key] = adapter.to_numpy(part)
+        except BaseException as exc:  # a hostile __array__ may raise anything
+            return {}, f"{key}: result not an array ({one_line(exc)})"
+    return arrays, ""
+
+
+def part_problem(key: str, shape: tuple[int, ...], dtype: str, call: Call) -> tuple[str, str]:
+    """("shape" | "dtype", message) when a result part does not fit ``call``, else ("", "")."""
+    shapes = call.shapes[key]
+    if shape not in shapes:
+        shown = " or ".join(str(s) for s in shapes)
+        return "shape", f"{key}: wrong shape {shape}, expected {shown}"
+    if dtype != str(call.dtype):
+        return "dtype", f"{key}: wrong dtype {dtype}, expected {call.format_name}"
+    return "", ""
+
+
+# ------------------------------------------------------------------ in-process
 
 
 class _Worker:
@@ -73,9 +198,7 @@ class CallGuard:
     """Runs calls with a time limit (see the module docstring for what happens to a hung call)."""
 
     def __init__(self, timeout: float | None = 10.0, max_hung: int = 3) -> None:
-        if timeout is not None and not timeout > 0:
-            raise InputError(f"timeout must be positive, got {timeout!r}")
-        self.timeout = timeout
+        self.timeout = check_timeout(timeout)
         self.max_hung = max_hung
         self.hung = 0
         self._worker: _Worker | None = None
@@ -109,22 +232,60 @@ class CallGuard:
         return status, value, seconds
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    text = text if len(text) <= 200 else text[:197] + "..."
-    return f"raised {type(exc).__name__}: {text}" if text else f"raised {type(exc).__name__}"
+class InProcessCaller:
+    """Calls the functions in this process, through a :class:`CallGuard`."""
+
+    def __init__(
+        self, fns: Sequence[Callable[..., Any]], adapter: Adapter, guard: CallGuard | None = None
+    ) -> None:
+        for fn in fns:
+            if not callable(fn):
+                raise InputError(f"candidate {fn!r} is not callable")
+        self.fns = list(fns)
+        self.adapter = adapter
+        self.guard = guard or CallGuard()
+
+    def accepts_temperature(self, target: int) -> bool:
+        return accepts_temperature(self.fns[target])
+
+    def run(self, calls: Sequence[Call]) -> list[Reply]:
+        return [self._one(call) for call in calls]
+
+    def _one(self, call: Call) -> Reply:
+        if self.guard.exhausted:
+            problem = f"not run: {self.guard.hung} earlier calls hung"
+            return Reply("not-run", problem=problem, ran=False)
+        args = [self.adapter.to_framework(a) for a in call.args]
+        status, value, seconds = self.guard.call(self.fns[call.target], *args, **call.kwargs)
+        if status == "timeout":
+            return Reply("timeout", problem=f"timed out after {seconds:g} s (call abandoned)")
+        if status == "raised":
+            return Reply("exception", problem=one_line(value), seconds=seconds)
+        parts, problem = split_result(value, list(call.shapes), self.adapter)
+        if problem:
+            return Reply("shape", problem=problem, seconds=seconds)
+        for key, array in parts.items():
+            kind, problem = part_problem(key, array.shape, str(array.dtype), call)
+            if kind:
+                return Reply(kind, problem=problem, seconds=seconds)
+        return Reply("ok", parts, seconds=seconds)
 
 
-def _accepts_temperature(fn: Callable[..., Any]) -> bool:
-    try:
-        params = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    return any(p.name == "temperature" or p.kind is p.VAR_KEYWORD for p in params)
+# ------------------------------------------------------------------ the candidate
+
+
+@dataclass
+class _Planned:
+    indices: list[int]  # the tests this call answers (several when batched)
+    call: Call
+    rows: int | None  # rows of a batched call
+    k: int
+    tc_ids: list[int] = field(default_factory=list)
 
 
 class Candidate:
-    """A function under test: ``fn(z)``, ``fn(z, g)`` or ``fn(z, y)`` on 1-D arrays of the format.
+    """A function under test: ``fn(z)``, ``fn(z, g)`` or ``fn(z, y)`` on 1-D arrays of the format,
+    reached through ``caller`` as function number ``target``.
 
     With ``batch=True`` the tests of equal K go in one call as 2-D arrays (rows along axis 0, the
     op along axis −1) and the result must be batched likewise. A test with a temperature passes it
@@ -134,39 +295,37 @@ class Candidate:
 
     def __init__(
         self,
-        fn: Callable[..., Any],
+        caller: Caller,
         op: str,
         fmt: Format,
-        adapter: Adapter,
         *,
+        target: int = 0,
         batch: bool = False,
-        guard: CallGuard | None = None,
         temperature: str = "auto",
     ) -> None:
-        if not callable(fn):
-            raise InputError(f"candidate {fn!r} is not callable")
         if temperature not in TEMPERATURE_POLICIES:
             raise InputError(
                 f"unknown temperature policy {temperature!r}; expected one of "
                 f"{', '.join(TEMPERATURE_POLICIES)}"
             )
-        self.fn = fn
+        self.caller = caller
+        self.target = target
         self.op = op
         self.fmt = fmt
-        self.adapter = adapter
         self.batch = batch
-        self.guard = guard or CallGuard()
         self.pass_temperature = temperature == "keyword" or (
-            temperature == "auto" and _accepts_temperature(fn)
+            temperature == "auto" and caller.accepts_temperature(target)
         )
         self.seconds = 0.0  # total time spent inside the candidate
         self.calls = 0
+        self.other_output: list[str] = []  # printed during calls outside run() (properties)
 
     # ---------------------------------------------------------------- public
 
     def run(self, tests: Sequence[TestCase]) -> list[Outcome]:
-        """One outcome per test, in order."""
+        """One outcome per test, in order (all calls handed to the caller at once)."""
         outcomes: list[Outcome | None] = [None] * len(tests)
+        plan: list[_Planned] = []
         batches: dict[int, list[int]] = {}
         for i, test in enumerate(tests):
             if "temperature" in test.inputs and not self.pass_temperature:
@@ -174,101 +333,88 @@ class Candidate:
             elif self.batch and "temperature" not in test.inputs:
                 batches.setdefault(int(test.inputs["z"].shape[-1]), []).append(i)
             else:
-                outcomes[i] = self.call(test.inputs)
+                plan.append(self._plan([i], [test.inputs], batched=False))
         for indices in batches.values():
-            results = self.call_batch([tests[i].inputs for i in indices])
-            for i, outcome in zip(indices, results, strict=True):
+            plan.append(self._plan(indices, [tests[i].inputs for i in indices], batched=True))
+        for item in plan:
+            item.tc_ids = [tests[i].tc_id for i in item.indices]
+        replies = self._run(plan)
+        for item, reply in zip(plan, replies, strict=True):
+            if reply.status == "crashed":
+                reply.problem += f" during {_which(item.tc_ids)}"
+            for i, outcome in zip(item.indices, self._outcomes(item, reply), strict=True):
                 outcomes[i] = outcome
         return [o if o is not None else Outcome(None, "not-run", "not run") for o in outcomes]
 
     def call(self, inputs: dict[str, FloatArray]) -> Outcome:
         """Call on one test's inputs and check the result's shape and dtype (as a batch of one
         row when the candidate is batched and there is no temperature)."""
-        if self.batch and "temperature" not in inputs:
-            return self.call_batch([inputs])[0]
-        k = int(inputs["z"].shape[-1])
-        args = [self._to_candidate(inputs[name]) for name in INPUT_KEYS[self.op]]
-        kwargs = {}
-        if "temperature" in inputs:
-            kwargs["temperature"] = float(np.asarray(inputs["temperature"]))
-        outcome = self._guarded(args, kwargs)
-        if not isinstance(outcome, Outcome):
-            return self._unpack(outcome[0], outcome[1], k, rows=None)
+        item = self._plan([0], [inputs], batched=self.batch and "temperature" not in inputs)
+        outcome = self._outcomes(item, self._run([item])[0])[0]
+        if outcome.output:
+            self.other_output.append(outcome.output)
         return outcome
-
-    def call_batch(self, rows: Sequence[dict[str, FloatArray]]) -> list[Outcome]:
-        """Call once on stacked rows of equal K; one outcome per row."""
-        k = int(rows[0]["z"].shape[-1])
-        args = [
-            self._to_candidate(np.stack([row[name] for row in rows]))
-            for name in INPUT_KEYS[self.op]
-        ]
-        outcome = self._guarded(args, {})
-        if isinstance(outcome, Outcome):
-            return [Outcome(None, outcome.kind, outcome.problem) for _ in rows]
-        value, seconds = outcome
-        batched = self._unpack(value, seconds, k, rows=len(rows))
-        if batched.outputs is None:
-            return [Outcome(None, batched.kind, batched.problem) for _ in rows]
-        share = seconds / len(rows)
-        return [
-            Outcome({key: arr[i] for key, arr in batched.outputs.items()}, seconds=share)
-            for i in range(len(rows))
-        ]
 
     # ---------------------------------------------------------------- helpers
 
-    def _to_candidate(self, values: FloatArray) -> Any:
-        return self.adapter.to_framework(np.asarray(values).astype(self.fmt.numpy_dtype))
+    def _run(self, plan: Sequence[_Planned]) -> list[Reply]:
+        replies = self.caller.run([item.call for item in plan])
+        for reply in replies:
+            self.seconds += reply.seconds
+            self.calls += int(reply.ran)
+        return replies
 
-    def _guarded(self, args: list[Any], kwargs: dict[str, Any]) -> Outcome | tuple[Any, float]:
-        if self.guard.exhausted:
-            return Outcome(None, "not-run", f"not run: {self.guard.hung} earlier calls hung")
-        status, value, seconds = self.guard.call(self.fn, *args, **kwargs)
-        self.seconds += seconds
-        self.calls += 1
-        if status == "timeout":
-            return Outcome(
-                None, "timeout", f"timed out after {seconds:g} s (call abandoned)", seconds
-            )
-        if status == "raised":
-            return Outcome(None, "exception", _one_line(value), seconds)
-        return value, seconds
-
-    def _unpack(self, value: Any, seconds: float, k: int, rows: int | None) -> Outcome:
-        keys = EXPECTED_KEYS[self.op]
-        if len(keys) == 1:
-            parts = {keys[0]: value}
-        elif isinstance(value, dict) and set(keys) <= set(value):
-            parts = {key: value[key] for key in keys}
-        elif isinstance(value, tuple | list) and len(value) == len(keys):
-            parts = dict(zip(keys, value, strict=True))
+    def _plan(
+        self, indices: list[int], rows: Sequence[dict[str, FloatArray]], *, batched: bool
+    ) -> _Planned:
+        k = int(rows[0]["z"].shape[-1])
+        dtype = self.fmt.numpy_dtype
+        if batched:
+            args = [np.stack([row[n] for row in rows]).astype(dtype) for n in INPUT_KEYS[self.op]]
+            kwargs: dict[str, float] = {}
         else:
-            return Outcome(
-                None, "shape", f"returned {type(value).__name__}; expected a tuple {keys}", seconds
-            )
-        outputs: dict[str, FloatArray] = {}
-        for key, part in parts.items():
-            try:
-                array = self.adapter.to_numpy(part)
-            except Exception as exc:
-                return Outcome(None, "shape", f"{key}: result not an array ({_one_line(exc)})")
+            args = [np.asarray(rows[0][n]).astype(dtype) for n in INPUT_KEYS[self.op]]
+            kwargs = {}
+            if "temperature" in rows[0]:
+                kwargs["temperature"] = float(np.asarray(rows[0]["temperature"]))
+        count = len(rows) if batched else None
+        shapes = {}
+        for key in EXPECTED_KEYS[self.op]:
             want = expected_shape(self.op, key, k)
-            shapes = [want, ()] if want == (1,) else [want]
-            if rows is not None:
-                shapes = [(rows, *s) for s in shapes] + ([(rows, 1)] if want == (1,) else [])
-            if array.shape not in shapes:
-                shown = " or ".join(str(s) for s in shapes)
-                return Outcome(
-                    None, "shape", f"{key}: wrong shape {array.shape}, expected {shown}", seconds
-                )
-            if array.dtype != self.fmt.numpy_dtype:
-                return Outcome(
-                    None,
-                    "dtype",
-                    f"{key}: wrong dtype {array.dtype}, expected {self.fmt.name}",
-                    seconds,
-                )
-            per_row = want if rows is None else (rows, *want)
+            accepted = [want, ()] if want == (1,) else [want]
+            if count is not None:
+                accepted = [(count, *s) for s in accepted]
+            shapes[key] = accepted
+        call = Call(self.target, args, kwargs, shapes, np.dtype(dtype), self.fmt.name)
+        return _Planned(indices, call, count, k)
+
+    def _outcomes(self, item: _Planned, reply: Reply) -> list[Outcome]:
+        count = len(item.indices)
+        if reply.parts is None:
+            kind = reply.status if reply.status != "ok" else "shape"
+            first = Outcome(None, kind, reply.problem, reply.seconds, reply.output)
+            return [first] + [Outcome(None, kind, reply.problem) for _ in range(count - 1)]
+        outputs = {}
+        for key, array in reply.parts.items():
+            want = expected_shape(self.op, key, item.k)
+            per_row = want if item.rows is None else (item.rows, *want)
             outputs[key] = array.astype(np.float64).reshape(per_row)
-        return Outcome(outputs, seconds=seconds)
+        if item.rows is None:
+            return [Outcome(outputs, seconds=reply.seconds, output=reply.output)]
+        share = reply.seconds / count
+        return [
+            Outcome(
+                {key: arr[i] for key, arr in outputs.items()},
+                seconds=share,
+                output=reply.output if i == 0 else "",
+            )
+            for i in range(count)
+        ]
+
+
+def _which(tc_ids: Sequence[int]) -> str:
+    """'tcId 12', or 'a batched call of 40 tests (tcIds 3, 4, 5, …)'."""
+    if len(tc_ids) == 1:
+        return f"tcId {tc_ids[0]}"
+    shown = ", ".join(str(t) for t in tc_ids[:3]) + (", …" if len(tc_ids) > 3 else "")
+    return f"a batched call of {len(tc_ids)} tests (tcIds {shown})"

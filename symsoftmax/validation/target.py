@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from symsoftmax.errors import InputError
+from symsoftmax.validation.runner import one_line
 
 __all__ = ["load_target"]
 
@@ -45,8 +46,8 @@ def _import_module(name: str) -> Any:
         return importlib.import_module(name)
     except ModuleNotFoundError as exc:
         raise InputError(f"cannot import module {name!r}: {exc}") from None
-    except Exception as exc:
-        raise InputError(f"importing {name!r} raised {type(exc).__name__}: {exc}") from None
+    except BaseException as exc:  # SystemExit or worse at import is reported
+        raise InputError(f"importing {name!r} {one_line(exc)}") from None
 
 
 def _import_file(path_text: str) -> Any:
@@ -62,9 +63,9 @@ def _import_file(path_text: str) -> Any:
     sys.path.insert(0, str(path.resolve().parent))  # so the file can import its neighbours
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:
+    except BaseException as exc:  # SystemExit or worse at import is reported
         sys.modules.pop(module_name, None)
-        raise InputError(f"{path_text}: import raised {type(exc).__name__}: {exc}") from None
+        raise InputError(f"{path_text}: import {one_line(exc)}") from None
     finally:
         sys.path.remove(str(path.resolve().parent))
     return module
