@@ -6,6 +6,7 @@ A dotted name after the colon reaches an attribute (``module:Class.method``).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import re
@@ -54,18 +55,21 @@ def _import_file(path_text: str) -> Any:
     path = Path(path_text)
     if not path.is_file():
         raise InputError(f"target file {path_text!r} not found")
-    module_name = f"symsoftmax_target_{abs(hash(str(path.resolve())))}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
+    resolved = path.resolve()  # before the import, which may os.chdir
+    folder = str(resolved.parent)
+    module_name = f"symsoftmax_target_{abs(hash(str(resolved)))}"
+    spec = importlib.util.spec_from_file_location(module_name, resolved)
     if spec is None or spec.loader is None:
         raise InputError(f"cannot load {path_text!r} as a Python file")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
-    sys.path.insert(0, str(path.resolve().parent))  # so the file can import its neighbours
+    sys.path.insert(0, folder)  # so the file can import its neighbours
     try:
         spec.loader.exec_module(module)
     except BaseException as exc:  # SystemExit or worse at import is reported
         sys.modules.pop(module_name, None)
         raise InputError(f"{path_text}: import {one_line(exc)}") from None
     finally:
-        sys.path.remove(str(path.resolve().parent))
+        with contextlib.suppress(ValueError):  # the import may have changed sys.path too
+            sys.path.remove(folder)
     return module
