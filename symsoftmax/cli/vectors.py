@@ -2,6 +2,7 @@
 
     symsoftmax vectors --op softmax --dtype float32 [--suite standard] [--seed 0]
                        [--format json|npz] --out softmax_float32.json
+    symsoftmax vectors --from-rows ROWS.json --op OP --dtype DT [--format json|npz] --out PATH
     symsoftmax vectors --lint FILE [--no-recheck] [--sample N [--seed S]]
 
 Exit status: 0 written / clean, 1 lint findings (one line each: file, tcId, field, what),
@@ -49,6 +50,13 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--out", metavar="PATH", help="file to write (atomically)")
     parser.add_argument(
+        "--from-rows",
+        metavar="ROWS.json",
+        help="vectors of your own rows instead of a suite: a JSON list of rows, each a list of "
+        'numbers or number strings, or an object {"z": [...], "g"/"y": [...], "temperature": '
+        "...}; tcId n is row n",
+    )
+    parser.add_argument(
         "--lint", metavar="PATH", help="check a vector file instead of generating one"
     )
     parser.add_argument(
@@ -67,6 +75,8 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.from_rows is not None and args.lint is not None:
+        raise InputError("--from-rows makes a file, --lint checks one: give one of them")
     if args.lint is not None:
         if args.op or args.dtype or args.out:
             raise InputError("--lint takes a file only (no --op, --dtype or --out)")
@@ -78,13 +88,16 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"missing --{', --'.join(missing)} (or use --lint PATH)")
     from symsoftmax.vectors.builder import generate
     from symsoftmax.vectors.io import save
+    from symsoftmax.vectors.rows import from_rows_file
 
-    vector_file = generate(args.op, args.dtype, args.suite, args.seed, progress=True)
+    if args.from_rows is not None:
+        vector_file = from_rows_file(args.op, args.dtype, args.from_rows, progress=True)
+        what = f"custom rows from {args.from_rows}"
+    else:
+        vector_file = generate(args.op, args.dtype, args.suite, args.seed, progress=True)
+        what = f"{args.suite}, seed {args.seed}"
     save(vector_file, args.out, format=args.format)
-    print(
-        f"wrote {len(vector_file)} tests ({args.op}, {args.dtype}, {args.suite}, seed "
-        f"{args.seed}) to {args.out}"
-    )
+    print(f"wrote {len(vector_file)} tests ({args.op}, {args.dtype}, {what}) to {args.out}")
     return 0
 
 

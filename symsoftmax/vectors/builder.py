@@ -275,6 +275,7 @@ def from_rows(
     *,
     flags: tuple[str, ...] = ("custom",),
     note: str = "inputs given by the user",
+    progress: bool | Progress = False,
 ) -> VectorFile:
     """Vectors from your own input rows, with reference values from the reference engine.
 
@@ -284,7 +285,8 @@ def from_rows(
     the input order group by group. An empty row is a test with K = 0 (empty outputs,
     logsumexp −inf, cross-entropy loss 0). Special values get the same named answers as in the
     generated suites. The header says ``"suite": "custom"``; the file saves, loads and lints
-    like a generated one.
+    like a generated one. ``progress`` as in :func:`generate`. A JSON file of rows:
+    :func:`symsoftmax.vectors.rows.from_rows_file`.
     """
     if op not in OPS:
         raise InputError(f"unknown op {op!r}; expected one of {', '.join(OPS)}")
@@ -298,6 +300,9 @@ def from_rows(
                 f"row {number}: missing {', '.join(missing)} (op {op} needs "
                 f"{', '.join(INPUT_KEYS[op])})"
             )
+        unused = [name for name in ("g", "y") if name in spec and name not in INPUT_KEYS[op]]
+        if unused:
+            raise InputError(f"row {number}: op {op} takes no {unused[0]}")
         inputs = {
             name: np.atleast_1d(as_format_array(spec[name], fmt, name=f"row {number} {name}"))
             for name in INPUT_KEYS[op]
@@ -309,12 +314,16 @@ def from_rows(
         if spec.get("temperature") is not None:
             if op not in TEMPERATURE_OPS:
                 raise InputError(f"row {number}: op {op} takes no temperature")
-            inputs["temperature"] = as_format_array(
-                spec["temperature"], fmt, name=f"row {number} temperature"
-            ).reshape(())
+            t = as_format_array(spec["temperature"], fmt, name=f"row {number} temperature")
+            if t.size != 1 or not (np.isfinite(t).all() and (t > 0).all()):
+                # the reference refuses it too, but without knowing which row it came from
+                raise InputError(
+                    f"row {number}: temperature must be one positive finite {fmt.name} value"
+                )
+            inputs["temperature"] = t.reshape(())
         drafts.append(Draft(inputs["z"].size, inputs, flags, f"custom row {number}"))
     notes = {flag: Note(note, "") for flag in flags}
-    return build_file(op, fmt, drafts, suite="custom", seed=0, notes=notes)
+    return build_file(op, fmt, drafts, suite="custom", seed=0, progress=progress, notes=notes)
 
 
 def build_file(

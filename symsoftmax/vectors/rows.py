@@ -1,0 +1,79 @@
+"""Your own input rows from a JSON file, for :func:`symsoftmax.vectors.builder.from_rows`.
+
+The file is a JSON list; each row is either a list of numbers / number strings (the logits z) or
+an object ``{"z": [...], "g": [...] | "y": [...], "temperature": ...}``. JSON numbers are kept
+as their decimal text and parsed exactly, so they are rounded to the target format once (read
+as float64 first, a decimal such as 0.1 would be rounded twice). Nothing is evaluated: plain
+``json.loads``. Every problem is one line naming the file and the row (docs/vectors.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from symsoftmax.errors import InputError
+from symsoftmax.formats import Format
+from symsoftmax.vectors.model import VectorFile
+
+__all__ = ["from_rows_file", "read_rows"]
+
+_ROW_KEYS = ("z", "g", "y", "temperature")
+
+
+def read_rows(path: str | os.PathLike[str]) -> list[Any]:
+    """The rows of a JSON rows file, structurally checked (numbers are checked by from_rows)."""
+    name = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{name}: cannot read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    try:
+        rows = json.loads(text, parse_float=str)  # the decimal text, parsed exactly later
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{name}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    if not isinstance(rows, list):
+        raise InputError(
+            f'{name}: expected a JSON list of rows (lists of numbers, or objects with "z")'
+        )
+    if not rows:
+        raise InputError(f"{name}: no rows")
+    for number, row in enumerate(rows, start=1):
+        if isinstance(row, dict):
+            unknown = [key for key in row if key not in _ROW_KEYS]
+            if unknown:
+                raise InputError(
+                    f"{name}: row {number}: unknown key {unknown[0]!r} "
+                    f"(expected {', '.join(_ROW_KEYS)})"
+                )
+            for key in ("z", "g", "y"):
+                if key in row and not isinstance(row[key], list):
+                    raise InputError(f"{name}: row {number}: {key} is not a list of numbers")
+        elif not isinstance(row, list):
+            raise InputError(
+                f'{name}: row {number}: expected a list of numbers or an object with "z", '
+                f"got {type(row).__name__} {json.dumps(row)[:40]}"
+            )
+        elif any(isinstance(item, list | dict) for item in row):
+            raise InputError(f"{name}: row {number}: a row is a flat list of numbers")
+    return rows
+
+
+def from_rows_file(
+    op: str, dtype: str | Format, path: str | os.PathLike[str], *, progress: bool = False
+) -> VectorFile:
+    """:func:`~symsoftmax.vectors.builder.from_rows` of the rows in a JSON file; errors name
+    the file and the row."""
+    from symsoftmax.vectors.builder import from_rows
+
+    rows = read_rows(path)
+    try:
+        return from_rows(
+            op, dtype, rows, note=f"inputs given by the user ({Path(path).name})", progress=progress
+        )
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
