@@ -9,13 +9,16 @@ entries). A tuple ``axis`` is the op over the joint axes, as ``scipy.special.sof
 from __future__ import annotations
 
 import itertools
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.special
 
 import symsoftmax.reference as ref
+from symsoftmax.cli import main
 from symsoftmax.errors import InputError
 from symsoftmax.rounding import round_array
 
@@ -220,3 +223,27 @@ def test_bad_axes_are_refused_in_one_line(axis: object, message: str) -> None:
 def test_bad_axis_of_a_two_input_op() -> None:
     with pytest.raises(InputError, match=r"softmax_vjp: axis 2 out of range .* shape \(2, 3\)"):
         ref.softmax_vjp(np.zeros((2, 3)), np.zeros((2, 3)), "float32", axis=(0, 2))
+
+
+# ---- the reference command line: `--input FILE` with [] is an empty row -----------------------
+
+
+def test_reference_cli_empty_input_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    empty = tmp_path / "empty.json"
+    empty.write_text("[]")
+    assert main(["reference", "logsumexp", "--dtype", "float32", "--input", str(empty)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "logsumexp in float32, K = 0",
+        "  value  -inf  -inf  exact -inf",
+    ]
+    assert (
+        main(["reference", "softmax", "--dtype", "float16", "--input", str(empty), "--json"]) == 0
+    )
+    document = json.loads(capsys.readouterr().out)
+    assert document["output"] == [] and document["exact"] == []
+    args = ["reference", "cross_entropy", "--dtype", "float32", "--input", str(empty)]
+    assert main([*args, "--target", f"@{empty}", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["output"] == ["0x0.0p+0"]
+    # no VALUES at all is still a slip, not an empty row
+    assert main(["reference", "softmax", "--dtype", "float32"]) == 2
+    assert "no values" in capsys.readouterr().err

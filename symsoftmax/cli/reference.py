@@ -159,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
         x = _parse_vector(_read_json_list(args.input), args.dtype, args.input)
     else:
         x = _parse_vector(list(args.values), args.dtype, "VALUES")
-    if not x:
+    if not x and args.input is None:  # an empty JSON list is an empty row; no VALUES a slip
         raise InputError("no values: give the vector after -- or with --input FILE")
     second_name = _SECOND.get(args.op)
     for name in ("cotangent", "target"):
@@ -226,7 +226,7 @@ def run(args: argparse.Namespace) -> int:
         rows.append(
             (label, _shortest(float(value), args.dtype), format_hex(float(value)), exact[c])
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    widths = [max((len(r[i]) for r in rows), default=0) for i in range(3)]
     for label, short, hexed, exact_text in rows:
         print(
             f"  {label:<{widths[0]}}  {short:<{widths[1]}}  {hexed:<{widths[2]}}  "
