@@ -17,6 +17,7 @@ value); both take the quantum from :meth:`Format.quantum_exponent`, as the round
 
 from __future__ import annotations
 
+import decimal
 import math
 import re
 from collections.abc import Iterable
@@ -32,7 +33,10 @@ from symsoftmax.errors import InputError
 from symsoftmax.formats import Format, get_format
 
 __all__ = [
+    "MAX_MAGNITUDE",
+    "MAX_TOKEN",
     "as_format_array",
+    "brief_repr",
     "floor_log2",
     "format_hex",
     "parse_exact",
@@ -43,7 +47,7 @@ __all__ = [
     "ulp_exact",
 ]
 
-ExactValue = Fraction | int | float | Any  # Any: mpmath.mpf (untyped)
+ExactValue = Fraction | int | float | str | Any  # Any: mpmath.mpf (untyped)
 
 
 # --------------------------------------------------------------------------------------------
@@ -86,10 +90,13 @@ def round_exact(value: ExactValue, dtype: str | Format) -> float:
     """Round an exact value to the nearest value of ``dtype`` (ties to even); returns a float.
 
     The float holds the format's value exactly (every supported format embeds in float64).
-    ``value`` may be a Fraction, int, float, or mpmath mpf (its binary value is used exactly);
-    NaN and ±inf pass through, and the sign of zero is kept.
+    ``value`` may be a Fraction, int, float, mpmath mpf (its binary value is used exactly) or a
+    number string as :func:`parse_exact` reads it (e.g. ``Result.decimals`` or a vector file's
+    ``exact`` field); NaN and ±inf pass through, and the sign of zero is kept.
     """
     fmt = get_format(dtype)
+    if isinstance(value, str):
+        value = parse_exact(value)
     if isinstance(value, Fraction):
         return _round_ratio(value.numerator, value.denominator, fmt)
     if isinstance(value, int):
@@ -127,7 +134,8 @@ def ulp_exact(value: ExactValue, dtype: str | Format) -> Fraction:
     """The spacing 2^(max(E, emin) − p + 1) of ``dtype`` at an exact value, E = floor(log2|value|).
 
     At zero it is the smallest subnormal. This is the ulp in which errors are measured
-    (Goldberg's definition, taken at the exact result).
+    (Goldberg's definition, taken at the exact result). ``value`` is any exact value
+    :func:`round_exact` takes, number strings included; a NaN or infinite one raises InputError.
     """
     fmt = get_format(dtype)
     frac = _as_fraction(value)
@@ -140,14 +148,18 @@ def ulp_exact(value: ExactValue, dtype: str | Format) -> Fraction:
 
 
 def _as_fraction(value: ExactValue) -> Fraction:
+    if isinstance(value, str):
+        value = parse_exact(value)
     if isinstance(value, Fraction):
         return value
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InputError(f"{value!r} is not a finite number: it has no ulp")
     if isinstance(value, int | float):
         return Fraction(value)
     if isinstance(value, mpmath.mpf):
         sign, man, exp, _bc = value._mpf_
         if not man and value != 0:
-            raise ValueError("not a finite number")
+            raise InputError(f"{value} is not a finite number: it has no ulp")
         return Fraction(-man if sign else man) * Fraction(2) ** exp
     raise TypeError(f"cannot convert a {type(value).__name__} to Fraction")
 
@@ -195,8 +207,9 @@ def ulp(values: npt.ArrayLike, dtype: str | Format) -> npt.NDArray[np.float64]:
 # parsing and printing
 # --------------------------------------------------------------------------------------------
 
-_DECIMAL = re.compile(r"([+-]?)(\d+\.?\d*|\.\d+)(?:[eE]([+-]?\d+))?")
-_HEX = re.compile(r"([+-]?)0[xX]([0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP]([+-]?\d+))?")
+# ASCII digits only: `\d` would also match "١٢" or fullwidth "１", which int() accepts.
+_DECIMAL = re.compile(r"([+-]?)([0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE]([+-]?[0-9]+))?")
+_HEX = re.compile(r"([+-]?)0[xX]([0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP]([+-]?[0-9]+))?")
 _SPECIAL = {
     "inf": math.inf,
     "+inf": math.inf,
@@ -208,43 +221,61 @@ _SPECIAL = {
     "+nan": math.nan,
     "-nan": math.nan,
 }
-_MAX_TOKEN = 100_000  # characters; longer tokens are refused rather than parsed
-_EXPONENT_CAP = 100_000  # |exponent| beyond this saturates to 0 or inf for every format
+_ASCII_SPACE = " \t\n\r\f\v"
+MAX_TOKEN = 100_000
+"""Longest number token parse_exact reads (characters); longer ones are refused."""
+MAX_MAGNITUDE = 100_000
+"""|log10| (decimal) or |log2| (hex) beyond which a value saturates to ±0 or ±inf.
+
+Far beyond every supported format (float64 spans 2^−1074 … 2^1024), so saturating there changes
+no rounding and spares the exact arithmetic on powers like 10^(10^9)."""
+_EXPONENT_DIGITS = 9  # an exponent with more significant digits is beyond any magnitude here
 
 
 def parse_exact(token: str) -> Fraction | float:
-    """Parse a decimal or hex-float string exactly: a Fraction, or a float for inf/nan/−0.
+    """Parse a decimal or hex-float string exactly: a Fraction, or a float for inf/nan/±0.
 
-    Accepts ``1.5``, ``-2e-3``, ``0x1.8p+1`` (Python's float.hex form), ``inf``, ``-inf``, ``nan``.
-    Nothing is evaluated: the grammar is a fixed regular expression. Raises InputError otherwise.
+    Accepts ``1.5``, ``-2e-3``, ``0x1.8p+1`` (Python's float.hex form), ``inf``, ``-inf``, ``nan``
+    with ASCII digits only, and any number of them up to :data:`MAX_TOKEN` characters (Python's
+    ``int()`` refuses more than 4300 decimal digits; the digits are converted through
+    ``decimal.Decimal``, which has no such limit and is exact). Values beyond 10^±MAX_MAGNITUDE
+    (2^±MAX_MAGNITUDE for hex) saturate to ±inf or ±0, which is what every format rounds them
+    to. Nothing is evaluated: the grammar is a fixed regular expression. Raises InputError
+    otherwise (one line, the token shown shortened).
     """
-    text = token.strip() if isinstance(token, str) else token
-    if not isinstance(text, str) or not text or len(text) > _MAX_TOKEN:
-        raise InputError(f"malformed number {_show(token)}")
+    if not isinstance(token, str):
+        raise InputError(f"malformed number {brief_repr(token)}")
+    if len(token) > MAX_TOKEN:
+        raise InputError(
+            f"number of {len(token)} characters is longer than the limit of {MAX_TOKEN} "
+            f"({brief_repr(token)})"
+        )
+    text = token.strip(_ASCII_SPACE)
     special = _SPECIAL.get(text.lower())
     if special is not None:
         return special
     match = _HEX.fullmatch(text)
-    if match:
-        sign, digits, exp = match.groups()
-        int_part, _, frac_part = digits.partition(".")
-        mantissa = int((int_part + frac_part) or "0", 16)
-        exponent = int(exp or 0) - 4 * len(frac_part)
-        base = 2
-    else:
-        match = _DECIMAL.fullmatch(text)
-        if not match:
-            raise InputError(f"malformed number {_show(token)}")
-        sign, digits, exp = match.groups()
-        int_part, _, frac_part = digits.partition(".")
-        mantissa = int((int_part + frac_part) or "0")
-        exponent = int(exp or 0) - len(frac_part)
-        base = 10
-    if mantissa == 0:
+    decimal_match = None if match else _DECIMAL.fullmatch(text)
+    if decimal_match:
+        match = decimal_match
+    if not match:
+        raise InputError(f"malformed number {brief_repr(token)}")
+    sign, digits, exp = match.groups()
+    int_part, _, frac_part = digits.partition(".")
+    significant = (int_part + frac_part).lstrip("0")
+    if not significant:
         return -0.0 if sign == "-" else 0.0
-    if abs(exponent) > _EXPONENT_CAP:
-        if exponent > 0:
-            return -math.inf if sign == "-" else math.inf
+    if decimal_match:
+        base, mantissa, frac_scale = 10, int(decimal.Decimal(significant)), len(frac_part)
+        magnitude_offset = len(significant)  # 10^(len−1) ≤ mantissa < 10^len
+    else:
+        base, mantissa, frac_scale = 2, int(significant, 16), 4 * len(frac_part)
+        magnitude_offset = mantissa.bit_length()
+    exponent = _exponent(exp) - frac_scale
+    magnitude = exponent + magnitude_offset
+    if magnitude > MAX_MAGNITUDE:
+        return -math.inf if sign == "-" else math.inf
+    if magnitude < -MAX_MAGNITUDE:
         return -0.0 if sign == "-" else 0.0
     value = (
         Fraction(mantissa * base**exponent)
@@ -252,6 +283,19 @@ def parse_exact(token: str) -> Fraction | float:
         else Fraction(mantissa, base**-exponent)
     )
     return -value if sign == "-" else value
+
+
+def _exponent(text: str | None) -> int:
+    """The exponent field as an int; a huge one is clamped (the value saturates anyway)."""
+    if text is None:
+        return 0
+    negative = text.startswith("-")
+    digits = text.lstrip("+-").lstrip("0")
+    if len(digits) > _EXPONENT_DIGITS:
+        clamped = 10**_EXPONENT_DIGITS  # |magnitude| > MAX_MAGNITUDE however long the mantissa
+        return -clamped if negative else clamped
+    value = int(digits or "0")
+    return -value if negative else value
 
 
 def parse_value(token: str, dtype: str | Format) -> float:
@@ -262,7 +306,8 @@ def parse_value(token: str, dtype: str | Format) -> float:
     return round_exact(parse_exact(token), dtype)
 
 
-def _show(token: object) -> str:
+def brief_repr(token: object) -> str:
+    """repr() of a token cut to 60 characters, for one-line error messages."""
     text = repr(token)
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -307,7 +352,9 @@ def as_format_array(
             except InputError as exc:
                 raise InputError(f"{where}: {exc}") from None
         elif isinstance(item, bool) or not isinstance(item, int | float | np.number):
-            raise InputError(f"{where}: expected a number or a number string, got {_show(item)}")
+            raise InputError(
+                f"{where}: expected a number or a number string, got {brief_repr(item)}"
+            )
         elif isinstance(item, int | np.integer):
             out[index] = round_exact(int(item), fmt)
         else:

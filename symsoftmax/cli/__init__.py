@@ -8,15 +8,17 @@ input surface as one line on stderr and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import NoReturn
 
 from symsoftmax import __version__
 from symsoftmax.errors import InputError
 
-__all__ = ["COMMANDS", "main"]
+__all__ = ["COMMANDS", "Terminated", "main"]
 
 # In the order of the data flow: symbolic → reference → vectors → validate.
 COMMANDS = ("derive", "verify", "reference", "vectors", "validate", "score")
@@ -47,21 +49,69 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that cleanups (``finally``, temporary files) run.
+
+    A BaseException, like KeyboardInterrupt, so that ``except Exception`` does not swallow it.
+    """
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (0 ok, 1 a check failed, 2 usage or input error)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run the CLI; returns the exit status (0 ok, 1 a check failed, 2 usage or input error).
+
+    Interrupted (SIGINT, also while the parser is built and its modules imported): one line
+    ``interrupted``, status 130; terminated (SIGTERM): one line ``terminated``, status 143
+    (128 + the signal number, as shells report it).
+    """
+    command = "symsoftmax"
+    try:
+        with _sigterm_raises():
+            args = build_parser().parse_args(argv)
+            command = f"symsoftmax {args.command}"
+            return _run(args, command)
+    except KeyboardInterrupt:
+        print(f"{command}: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
+    except Terminated:
+        print(f"{command}: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
+
+
+def _run(args: argparse.Namespace, command: str) -> int:
+    """The command's run(args), with its errors as one line on stderr and status 2."""
     try:
         return int(args.run(args))
     except InputError as exc:
-        print(f"symsoftmax {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:  # e.g. `symsoftmax derive ... | head`
         return EXIT_OK
     except OSError as exc:  # unreadable or unwritable file named on the command line
-        where = f"{exc.filename}: " if exc.filename else ""
-        print(f"symsoftmax {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        where = f"{_path_text(exc.filename)}: " if exc.filename is not None else ""
+        print(f"{command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print(f"symsoftmax {args.command}: interrupted", file=sys.stderr)
-        return 130
+
+
+def _path_text(filename: object) -> str:
+    """A path for a message: as given, or quoted when empty or not printable on one line."""
+    text = str(filename)
+    return text if text and text.isprintable() else repr(filename)
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """While the CLI runs, SIGTERM raises Terminated (the default would kill the process with
+    no cleanup). Only the main thread can install handlers; elsewhere this does nothing."""
+
+    def raise_terminated(signum: int, frame: object) -> None:
+        raise Terminated
+
+    try:
+        previous = signal.signal(signal.SIGTERM, raise_terminated)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

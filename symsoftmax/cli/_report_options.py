@@ -6,7 +6,11 @@ import argparse
 import sys
 from typing import Any
 
+from symsoftmax.cli._options import float_option, int_option
+
 __all__ = ["add_verdict_options", "emit"]
+
+MAX_WORST = 1_000_000  # a bound to state, not a resource limit: rows beyond the tests are empty
 
 
 def add_verdict_options(parser: Any) -> None:
@@ -19,7 +23,10 @@ def add_verdict_options(parser: Any) -> None:
         "or equal to the correctly rounded value",
     )
     parser.add_argument(
-        "--max-ulp", type=float, metavar="N", help="pass rule: every component within N ulps"
+        "--max-ulp",
+        type=float_option("--max-ulp"),
+        metavar="N",
+        help="pass rule: every component within N ulps",
     )
     parser.add_argument(
         "--ftz", action="store_true", help="accept 0 where the exact result is subnormal"
@@ -31,7 +38,11 @@ def add_verdict_options(parser: Any) -> None:
         "--plot", metavar="FILE.png", help="plot ulp error against input spread (matplotlib)"
     )
     parser.add_argument(
-        "--worst", type=int, default=10, metavar="N", help="worst cases shown (default 10)"
+        "--worst",
+        type=int_option("--worst", 0, MAX_WORST),
+        default=10,
+        metavar="N",
+        help=f"worst cases shown, 0..{MAX_WORST} (default 10)",
     )
 
 

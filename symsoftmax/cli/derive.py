@@ -13,6 +13,7 @@ import argparse
 import sys
 from typing import Any
 
+from symsoftmax.cli._options import parse_int
 from symsoftmax.errors import InputError
 
 WHATS = ("softmax", "log_softmax", "logsumexp", "jacobian", "vjp", "hessian", "cross_entropy_grad")
@@ -54,14 +55,12 @@ def run(args: argparse.Namespace) -> int:
     if args.k is None:
         raise InputError("--k is required")
     try:
-        size = int(args.k.strip())
-    except ValueError:
-        raise InputError(f"--k must be an integer in 1..{MAX_DERIVE_K}, got {args.k!r}") from None
-    if not 1 <= size <= MAX_DERIVE_K:
+        size = parse_int(args.k, "--k", 1, MAX_DERIVE_K)
+    except InputError as exc:
         raise InputError(
-            f"--k must be in 1..{MAX_DERIVE_K} for printing (got {size}); for larger K see the "
-            "closed forms in derivations/ and `symsoftmax verify --k K`"
-        )
+            f"{exc} (the printed formula has up to K³ entries); for larger K see the closed "
+            "forms in derivations/ and `symsoftmax verify --k K`"
+        ) from None
     from symsoftmax.symbolic.derive import derive, render
 
     sys.stdout.write(render(derive(args.what, size), args.format))

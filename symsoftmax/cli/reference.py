@@ -12,7 +12,6 @@ import argparse
 import json
 import math
 import sys
-from pathlib import Path
 from typing import Any
 
 from symsoftmax.errors import InputError
@@ -25,9 +24,16 @@ _SECOND = {
 }
 _JSON_DIGITS = 40
 _TEXT_DIGITS = 20
+MAX_DIGITS = 4000
+"""--digits cap: the decimals are printed with int → str, which Python limits to 4300 digits
+(sys.get_int_max_str_digits), and settling them needs about 3.3 bits a digit of Ziv's loop."""
+MAX_JACOBIAN_K = 1024
+"""Largest K of `reference jacobian` without --allow-large: K² outputs, each settled exactly;
+K = 1000 took 108 s and 0.6 GB here (docs/performance.md), and both grow as K²."""
 
 
 def register(subparsers: Any) -> None:
+    from symsoftmax.cli._options import int_option
     from symsoftmax.formats import FORMATS
     from symsoftmax.reference.engine import OPS
 
@@ -45,10 +51,15 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument(
         "--digits",
-        type=int,
+        type=int_option("--digits", 1, MAX_DIGITS),
         default=None,
-        help=f"significant digits of the exact values (default {_TEXT_DIGITS}; "
-        f"{_JSON_DIGITS} with --json, which this can only raise)",
+        help=f"significant digits of the exact values, 1..{MAX_DIGITS} (default "
+        f"{_TEXT_DIGITS}; {_JSON_DIGITS} with --json, which this can only raise)",
+    )
+    parser.add_argument(
+        "--allow-large",
+        action="store_true",
+        help=f"allow jacobian with K > {MAX_JACOBIAN_K} (K² outputs: time and memory grow as K²)",
     )
     parser.add_argument(
         "--input", metavar="FILE", help="read the vector from a JSON list of strings or numbers"
@@ -95,12 +106,10 @@ class _Intermixed(argparse.ArgumentParser):
 
 
 def _read_json_list(path: str) -> list[Any]:
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{path}: not valid JSON ({exc})") from None
+    """A JSON list from a file; numbers are kept as their text, so they are parsed exactly."""
+    from symsoftmax.jsonfile import load_json
+
+    data = load_json(path, numbers_as_text=True)
     if not isinstance(data, list):
         raise InputError(f"{path}: expected a JSON list of numbers or number strings")
     return data
@@ -108,7 +117,7 @@ def _read_json_list(path: str) -> list[Any]:
 
 def _parse_vector(tokens: list[Any], dtype: str, where: str) -> list[float]:
     """Each token (string or JSON number) rounded to the format; errors name the position."""
-    from symsoftmax.rounding import parse_value, round_exact
+    from symsoftmax.rounding import brief_repr, parse_value, round_exact
 
     values = []
     for i, token in enumerate(tokens):
@@ -121,7 +130,9 @@ def _parse_vector(tokens: list[Any], dtype: str, where: str) -> list[float]:
         elif isinstance(token, int | float) and not isinstance(token, bool):
             values.append(round_exact(token, dtype))
         else:
-            raise InputError(f"{label}: expected a number or a number string, got {token!r}")
+            raise InputError(
+                f"{label}: expected a number or a number string, got {brief_repr(token)}"
+            )
     return values
 
 
@@ -161,6 +172,12 @@ def run(args: argparse.Namespace) -> int:
         x = _parse_vector(list(args.values), args.dtype, "VALUES")
     if not x and args.input is None:  # an empty JSON list is an empty row; no VALUES a slip
         raise InputError("no values: give the vector after -- or with --input FILE")
+    if args.op == "jacobian" and len(x) > MAX_JACOBIAN_K and not args.allow_large:
+        raise InputError(
+            f"jacobian of K = {len(x)} is {len(x) ** 2} outputs; the limit is K = "
+            f"{MAX_JACOBIAN_K} (time and memory grow as K²: K = 1000 takes about two minutes "
+            "and 0.6 GB); pass --allow-large to proceed"
+        )
     second_name = _SECOND.get(args.op)
     for name in ("cotangent", "target"):
         if getattr(args, name) is not None and name != second_name:
@@ -174,8 +191,6 @@ def run(args: argparse.Namespace) -> int:
     temperature = None
     if args.temperature is not None:
         temperature = _parse_vector([args.temperature], args.dtype, "--temperature")[0]
-    if args.digits is not None and args.digits < 1:
-        raise InputError(f"--digits must be at least 1, got {args.digits}")
     digits = args.digits or _TEXT_DIGITS
     if args.json:
         digits = max(digits, _JSON_DIGITS)

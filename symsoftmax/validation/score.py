@@ -18,18 +18,17 @@ tcId and the position.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from symsoftmax.errors import InputError
 from symsoftmax.formats import Format, get_format
-from symsoftmax.rounding import parse_value
+from symsoftmax.jsonfile import load_json
+from symsoftmax.rounding import brief_repr, parse_value
 from symsoftmax.validation.checks import PassRule
 from symsoftmax.validation.core import judge
 from symsoftmax.validation.report import ValidationReport
@@ -40,22 +39,6 @@ from symsoftmax.vectors.model import EXPECTED_KEYS, TestCase, VectorFile, expect
 __all__ = ["read_outputs", "score"]
 
 
-def _reject_constant(token: str) -> Any:
-    raise ValueError(f"{token} is not valid JSON (write it as the string {token.lower()!r})")
-
-
-def _load_json(path: Path) -> Any:
-    try:
-        return json.loads(
-            path.read_text(encoding="utf-8"),
-            parse_float=str,
-            parse_int=str,
-            parse_constant=_reject_constant,
-        )
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not valid JSON ({exc})") from None
-
-
 def read_outputs(
     outputs: Mapping[str, Any] | str | os.PathLike[str], vf: VectorFile
 ) -> list[Outcome]:
@@ -63,14 +46,15 @@ def read_outputs(
     where = "outputs"
     if isinstance(outputs, str | os.PathLike):
         where = str(outputs)
-        outputs = _load_json(Path(outputs))
+        outputs = load_json(outputs, numbers_as_text=True)
     if not isinstance(outputs, Mapping):
         raise InputError(f"{where}: expected a JSON object mapping tcId to output values")
     fmt = get_format(vf.dtype)
     known = {str(test.tc_id) for test in vf.tests()}
     for key in outputs:
         if key not in known:
-            raise InputError(f"{where}: tcId {key}: no such test in the vectors")
+            shown = key if len(key) <= 60 and key.isprintable() else brief_repr(key)
+            raise InputError(f"{where}: tcId {shown}: no such test in the vectors")
     result = []
     for test in vf.tests():
         key = str(test.tc_id)
@@ -113,7 +97,9 @@ def _outputs_of(
         values = np.empty(size)
         for i, token in enumerate(tokens):
             if not isinstance(token, str):
-                raise InputError(f"{where}, position {i}: expected a number string, got {token!r}")
+                raise InputError(
+                    f"{where}, position {i}: expected a number string, got {brief_repr(token)}"
+                )
             try:
                 values[i] = parse_value(token, fmt)
             except InputError as exc:

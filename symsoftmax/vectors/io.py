@@ -32,6 +32,7 @@ import numpy.typing as npt
 
 from symsoftmax.atomic import write_atomic
 from symsoftmax.errors import InputError
+from symsoftmax.jsonfile import loads_json
 from symsoftmax.rounding import format_hex
 from symsoftmax.vectors.model import EXPECTED_KEYS, INPUT_KEYS, VectorFile
 
@@ -251,21 +252,10 @@ def read_document(path: str | os.PathLike[str]) -> dict[str, Any]:
     data = Path(path).read_bytes()
     if data[:4] == b"PK\x03\x04":
         return _npz_document(data, name)
-    try:
-        document = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{name}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
-    except ValueError as exc:
-        raise InputError(f"{name}: not valid JSON ({exc})") from None
+    document = loads_json(data, name)
     if not isinstance(document, dict):
         raise InputError(f"{name}: not a vector file (the top level is not a JSON object)")
     return document
-
-
-def _reject_constant(token: str) -> Any:
-    raise ValueError(f"bare {token} is not JSON; numbers are strings")
 
 
 def _npz_document(data: bytes, name: str) -> dict[str, Any]:
@@ -276,13 +266,11 @@ def _npz_document(data: bytes, name: str) -> dict[str, Any]:
         raise InputError(f"{name}: not a readable NPZ file ({exc})") from None
     try:
         text = arrays.pop("document.json")
-        if text.dtype.kind != "U" or text.size != 1:
-            raise InputError(f"{name}: document.json is not one unicode string")
-        meta = json.loads(str(text.reshape(-1)[0]))
     except KeyError:
         raise InputError(f"{name}: NPZ without document.json") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{name}: document.json is not valid JSON ({exc.msg})") from None
+    if text.dtype.kind != "U" or text.size != 1:
+        raise InputError(f"{name}: document.json is not one unicode string")
+    meta = loads_json(str(text.reshape(-1)[0]), f"{name}: document.json")
     try:
         op = meta["header"]["op"]
         input_keys, expected_keys = INPUT_KEYS[op], EXPECTED_KEYS[op]

@@ -1,0 +1,73 @@
+"""Numeric command-line options, parsed strictly: ASCII digits, bounds stated, one-line errors.
+
+``int()`` and ``float()`` are too lenient for options: they accept non-ASCII digits (``"١٢"`` is
+12), underscores (``"1_000"``), and ``float()`` overflows to inf or gives nan. These parsers use
+a fixed ASCII grammar (numbers through :func:`symsoftmax.rounding.parse_exact`) and say the
+allowed range in the message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from collections.abc import Callable
+
+from symsoftmax.errors import InputError
+from symsoftmax.rounding import brief_repr, parse_exact
+
+__all__ = ["float_option", "int_option", "parse_int"]
+
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
+def _int_in_range(text: str, lo: int, hi: int) -> int:
+    """``text`` as an integer in lo..hi; ValueError (the message without the option) if not."""
+    expected = f"must be an integer in {lo}..{hi}"
+    stripped = text.strip(" \t")
+    if not _INTEGER.fullmatch(stripped):
+        raise ValueError(f"{expected}, got {brief_repr(text)}")
+    if len(stripped.lstrip("+-").lstrip("0")) > len(str(max(abs(lo), abs(hi)))):
+        raise ValueError(f"{expected}, got a number of {len(stripped)} digits")
+    value = int(stripped)
+    if not lo <= value <= hi:
+        raise ValueError(f"{expected}, got {value}")
+    return value
+
+
+def parse_int(text: str, option: str, lo: int, hi: int) -> int:
+    """``text`` as an integer in lo..hi, or InputError ``"<option> must be ..."``."""
+    try:
+        return _int_in_range(text, lo, hi)
+    except ValueError as exc:
+        raise InputError(f"{option} {exc}") from None
+
+
+def int_option(option: str, lo: int, hi: int) -> Callable[[str], int]:
+    """An argparse ``type=`` for an integer in lo..hi (argparse names the option itself)."""
+
+    def convert(text: str) -> int:
+        try:
+            return _int_in_range(text, lo, hi)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = option  # argparse shows it in "invalid <name> value" fallbacks
+    return convert
+
+
+def float_option(option: str, lo: float = 0.0) -> Callable[[str], float]:
+    """An argparse ``type=`` for a finite number ≥ lo (decimal or hex, as parse_exact reads)."""
+
+    def convert(text: str) -> float:
+        expected = f"must be a finite number >= {lo:g}, got {brief_repr(text)}"
+        try:
+            value = float(parse_exact(text))
+        except (InputError, OverflowError):
+            raise argparse.ArgumentTypeError(expected) from None
+        if not math.isfinite(value) or value < lo:
+            raise argparse.ArgumentTypeError(expected)
+        return value
+
+    convert.__name__ = option
+    return convert
