@@ -394,3 +394,49 @@ def test_frames_are_decoded_without_trusting_the_sender() -> None:
     finally:
         os.close(read)
         os.close(write)
+
+
+# ------------------------------------------------------------------ frameworks in the worker
+
+FRAMEWORK_CANDIDATES = """
+import jax
+import torch
+
+def torch_softmax(z):
+    return torch.softmax(z, dim=-1)
+
+def torch_float64(z):
+    return torch.softmax(z.double(), dim=-1)
+
+def jax_log_softmax(z):
+    return jax.nn.log_softmax(z)
+"""
+
+
+@pytest.mark.parametrize(
+    "dtype", ["bfloat16", pytest.param("float32", marks=pytest.mark.slow)]
+)  # each validation starts a worker that imports torch or jax: seconds each
+def test_torch_and_jax_candidates_convert_in_the_worker(tmp_path: Path, dtype: str) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("jax")
+    (tmp_path / "fw.py").write_text(FRAMEWORK_CANDIDATES)
+    rows = [[1.0, 2.0, 3.0], [1000.0, 999.0, -5.0]]
+    soft = custom_vectors("softmax", dtype, rows)
+    for batch in (False, True):
+        report = validate(
+            f"{tmp_path}/fw.py:torch_softmax",
+            vectors=soft,
+            framework="torch",
+            batch=batch,
+            isolate=True,
+        )
+        assert report.passed, report.summary_line()
+    wrong = validate(
+        f"{tmp_path}/fw.py:torch_float64", vectors=soft, framework="torch", isolate=True
+    )
+    assert f"wrong dtype float64, expected {dtype}" in wrong.failures[0].reason
+    logs = custom_vectors("log_softmax", dtype, rows)
+    report = validate(
+        f"{tmp_path}/fw.py:jax_log_softmax", vectors=logs, framework="jax", isolate=True
+    )
+    assert report.passed, report.summary_line()
