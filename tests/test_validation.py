@@ -441,6 +441,46 @@ def test_report_renderings():
     assert symsoftmax.validate is validate
 
 
+def _unshifted_softmax(z):
+    e = np.exp(z)  # no max shift: overflows to inf and NaN (the candidate's own warnings)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _unshifted_log_softmax(z):
+    return z - np.log(np.exp(z).sum())
+
+
+NAIVE = {  # op → a candidate without the max shift, so that its outputs reach ±inf and NaN
+    "softmax": _unshifted_softmax,
+    "log_softmax": _unshifted_log_softmax,
+    "logsumexp": lambda z: np.log(np.exp(z).sum(keepdims=True)),
+    "jacobian": lambda z: np.diag(_unshifted_softmax(z)) - np.outer(*[_unshifted_softmax(z)] * 2),
+    "softmax_vjp": lambda z, g: (s := _unshifted_softmax(z)) * (g - np.dot(g, s)),
+    "log_softmax_vjp": lambda z, g: g - _unshifted_softmax(z) * g.sum(),
+    "cross_entropy": lambda z, y: (
+        np.asarray([-(y * _unshifted_log_softmax(z)).sum()]),
+        _unshifted_softmax(z) * y.sum() - y,
+    ),
+}
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+@pytest.mark.parametrize("op", list(NAIVE))
+def test_no_runtime_warning_from_the_validator_on_float64_suites(op):
+    """float64 suites hold values near ±1.8e308: max − min, output differences and ulp ratios
+    overflow there. The validator's own arithmetic must not warn (the candidate's runs under
+    np.errstate(all="ignore")); this fails on any RuntimeWarning raised while validating."""
+    correct = {
+        "softmax": scipy.special.softmax,
+        "log_softmax": scipy.special.log_softmax,
+        "logsumexp": lambda z: np.asarray([scipy.special.logsumexp(z)]),
+    }
+    report = validate(NAIVE[op], op, "float64", suite="quick")
+    assert not report.passed  # the unshifted candidate fails, without a warning
+    if op in correct:
+        validate(correct[op], op, "float64", suite="quick", companion=correct["log_softmax"])
+
+
 def test_suite_vectors_are_cached_on_disk(tmp_path, monkeypatch):
     import symsoftmax.vectors
 
