@@ -2,6 +2,10 @@
 
 import sys
 
-from symsoftmax.cli import main
+try:
+    from symsoftmax.cli import main
+except KeyboardInterrupt:  # interrupted while importing: one line, as main() reports it
+    sys.stderr.write("symsoftmax: interrupted\n")
+    sys.exit(130)
 
 sys.exit(main())

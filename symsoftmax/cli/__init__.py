@@ -66,15 +66,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "symsoftmax"
     try:
         with _sigterm_raises():
-            args = build_parser().parse_args(argv)
+            with _sigint_deferred():
+                parser = build_parser()
+            args = parser.parse_args(argv)
             command = f"symsoftmax {args.command}"
             return _run(args, command)
     except KeyboardInterrupt:
-        print(f"{command}: interrupted", file=sys.stderr)
-        return 128 + signal.SIGINT
+        return _interrupted(command)
+    except ImportError as exc:
+        if not _caused_by_interrupt(exc):
+            raise
+        return _interrupted(command)
     except Terminated:
         print(f"{command}: terminated", file=sys.stderr)
         return 128 + signal.SIGTERM
+
+
+def _interrupted(command: str) -> int:
+    print(f"{command}: interrupted", file=sys.stderr)
+    return 128 + signal.SIGINT
+
+
+def _caused_by_interrupt(exc: BaseException) -> bool:
+    """Whether a KeyboardInterrupt is in the chain: extension modules (NumPy's) report one
+    raised during their import as ImportError."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _run(args: argparse.Namespace, command: str) -> int:
@@ -96,6 +117,31 @@ def _path_text(filename: object) -> str:
     """A path for a message: as given, or quoted when empty or not printable on one line."""
     text = str(filename)
     return text if text and text.isprintable() else repr(filename)
+
+
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Hold a SIGINT back while the parser is built, then raise KeyboardInterrupt.
+
+    Building the parser imports NumPy and mpmath; an interrupt inside an extension module's
+    import surfaces as an ImportError with a traceback, so it is recorded and raised after.
+    Only where SIGINT has Python's default handler (not ignored, not someone else's).
+    """
+    pending: list[int] = []
+    try:
+        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            yield
+            return
+        signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if pending:
+        raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
