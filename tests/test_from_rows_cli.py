@@ -90,7 +90,7 @@ def test_read_rows_keeps_json_decimals_exact(tmp_path: Path) -> None:
     assert Fraction(text) == value  # the decimal is exact
     path = tmp_path / "rows.json"
     path.write_text(f"[[{text}, 0]]")
-    assert read_rows(path) == [[text, 0]]
+    assert read_rows(path) == [[text, "0"]]  # numbers as their text
     args = ["vectors", "--from-rows", str(path), "--op", "softmax", "--dtype", "float16"]
     assert main([*args, "--out", str(tmp_path / "v.json")]) == 0
     (tc,) = load(tmp_path / "v.json").tests()
@@ -147,6 +147,8 @@ def test_cli_writes_the_rows_in_order(tmp_path: Path, capsys: pytest.CaptureFixt
         ('[{"z": [1], "temperature": 0}]', "rows.json: row 1: temperature must be one positive"),
         ('[{"z": [1], "temperature": [1, 2]}]', "rows.json: row 1: temperature must be one"),
         (b"\xff[", "rows.json: not UTF-8"),
+        ("[[NaN]]", "rows.json: not valid JSON .bare NaN"),
+        ("[" * 100 + "]" * 100, "rows.json: JSON nested deeper than"),
     ],
 )
 def test_cli_malformed_rows_file(

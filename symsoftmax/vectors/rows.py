@@ -3,8 +3,9 @@
 The file is a JSON list; each row is either a list of numbers / number strings (the logits z) or
 an object ``{"z": [...], "g": [...] | "y": [...], "temperature": ...}``. JSON numbers are kept
 as their decimal text and parsed exactly, so they are rounded to the target format once (read
-as float64 first, a decimal such as 0.1 would be rounded twice). Nothing is evaluated: plain
-``json.loads``. Every problem is one line naming the file and the row (docs/vectors.md).
+as float64 first, a decimal such as 0.1 would be rounded twice). Nothing is evaluated: the
+safe loader :func:`symsoftmax.jsonfile.load_json`. Every problem is one line naming the file
+and the row (docs/vectors.md).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from symsoftmax.errors import InputError
 from symsoftmax.formats import Format
+from symsoftmax.jsonfile import load_json
 from symsoftmax.vectors.model import VectorFile
 
 __all__ = ["from_rows_file", "read_rows"]
@@ -26,16 +28,7 @@ _ROW_KEYS = ("z", "g", "y", "temperature")
 def read_rows(path: str | os.PathLike[str]) -> list[Any]:
     """The rows of a JSON rows file, structurally checked (numbers are checked by from_rows)."""
     name = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"{name}: cannot read ({exc.strerror or exc})") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    try:
-        rows = json.loads(text, parse_float=str)  # the decimal text, parsed exactly later
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{name}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    rows = load_json(path, numbers_as_text=True)  # the decimal text, parsed exactly later
     if not isinstance(rows, list):
         raise InputError(
             f'{name}: expected a JSON list of rows (lists of numbers, or objects with "z")'
@@ -56,7 +49,7 @@ def read_rows(path: str | os.PathLike[str]) -> list[Any]:
         elif not isinstance(row, list):
             raise InputError(
                 f'{name}: row {number}: expected a list of numbers or an object with "z", '
-                f"got {type(row).__name__} {json.dumps(row)[:40]}"
+                f"got {json.dumps(row)[:40]}"
             )
         elif any(isinstance(item, list | dict) for item in row):
             raise InputError(f"{name}: row {number}: a row is a flat list of numbers")
