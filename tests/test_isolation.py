@@ -139,11 +139,18 @@ def _report(done: subprocess.CompletedProcess[str]) -> dict:
 
 
 def test_a_correct_candidate_passes_with_exit_0(files: dict[str, Path]) -> None:
-    done = _cli(files, "cands.py:good")
+    done = _cli(files, "cands.py:good", "--companion", "cands.py:good_log")
     data = _report(done)
     assert done.returncode == 0, done.stderr
     assert data["passed"] and data["tests"] == 4 and data["not_run"] == 0
     assert data["printed"] == []
+    properties = {p["name"]: p for p in data["properties"]}
+    assert properties["exp-log-softmax"]["checked"] > 0  # the companion ran in the worker
+    broken = _cli(files, "cands.py:good", "--companion", "cands.py:hard_exit")
+    data = _report(broken)
+    assert broken.returncode == 1 and data["failed"] == 0  # the tests passed, the property not
+    worst = {p["name"]: p for p in data["properties"]}["exp-log-softmax"]["worst"]
+    assert "companion worker exited with code 0" in worst
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,10 @@ invariance, determinism) and returns a :class:`ValidationReport`. ``score`` does
 outputs computed elsewhere (any language) and stored as JSON. See docs/validation.md.
 
 Modules: metrics (ulp and normwise errors), bounds, checks (pass rules), properties, runner
-(time limits, shape and dtype checks, batching), adapters (torch, jax), sources (vectors and
-their cache), report, plot, score, target (CLI TARGET loading).
+(calls, time limits, shape and dtype checks, batching), isolation and worker (the candidate in
+a worker process: the CLI always, ``validate(..., isolate=True)``), wire (their framing),
+adapters (torch, jax), sources (vectors and their cache), report, plot, score, target (CLI
+TARGET loading).
 """
 
 from __future__ import annotations

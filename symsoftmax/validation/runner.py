@@ -56,7 +56,7 @@ def check_timeout(value: float | None) -> float | None:
     """``value`` if it is a usable time limit in seconds: > 0, finite, ≤ MAX_TIMEOUT (or None)."""
     if value is None:
         return None
-    if not (isinstance(value, int | float) and 0 < value <= MAX_TIMEOUT):
+    if isinstance(value, bool) or not (isinstance(value, int | float) and 0 < value <= MAX_TIMEOUT):
         raise InputError(
             f"timeout must be a number of seconds > 0 and ≤ {MAX_TIMEOUT:g}, got {value!r}"
         )
