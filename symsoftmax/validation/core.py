@@ -160,9 +160,11 @@ def validate(
     rule = PassRule.make(mode, max_ulp, ftz)
     vf, source = resolve_vectors(vectors, suite, op, dtype, seed, progress=progress)
     fmt = get_format(vf.dtype)
-    with_companion = companion is not None and vf.op in COMPANION_OP
-    fns = [fn, companion] if with_companion else [fn]
-    caller = _caller(fns, framework, timeout, isolate)  # type: ignore[arg-type]
+    fns = [fn]
+    if companion is not None and vf.op in COMPANION_OP:
+        fns.append(companion)
+    with_companion = len(fns) == 2
+    caller = _caller(fns, framework, timeout, isolate)
     try:
         candidate = Candidate(caller, vf.op, fmt, batch=batch, temperature=temperature)
         partner = Candidate(caller, COMPANION_OP[vf.op], fmt, target=1) if with_companion else None
