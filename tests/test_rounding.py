@@ -10,8 +10,16 @@ import mpmath
 import numpy as np
 import pytest
 
+from symsoftmax.errors import InputError
 from symsoftmax.formats import get_format
-from symsoftmax.rounding import round_array, round_exact
+from symsoftmax.rounding import (
+    MAX_TOKEN,
+    parse_exact,
+    parse_value,
+    round_array,
+    round_exact,
+    ulp_exact,
+)
 
 N = 200_000
 
@@ -100,3 +108,105 @@ def test_round_exact_agrees_with_round_array(fmt_name: str) -> None:
     got = round_array(x, fmt_name)
     for v, g in zip(x, got, strict=True):
         assert round_exact(float(v), fmt_name) == g
+
+
+# --------------------------------------------------------------------------------------------
+# parse_exact: long tokens exactly, non-ASCII digits refused, saturation by magnitude
+# --------------------------------------------------------------------------------------------
+
+
+def test_parse_exact_reads_decimals_beyond_pythons_int_string_limit() -> None:
+    digits = "123456789" * 1000  # 9000 digits: int() of this text raises ValueError
+    got = parse_exact(digits + "e-8990")
+    expected = Fraction(
+        sum(int(digits[i : i + 9]) * 10 ** (len(digits) - 9 - i) for i in range(0, len(digits), 9)),
+        10**8990,
+    )
+    assert got == expected
+    assert parse_value("0." + "3" * 6000, "float32") == round_exact(Fraction(1, 3), "float32")
+
+
+@pytest.mark.parametrize(
+    ("token", "expected"),
+    [
+        ("1e" + "9" * 5000, math.inf),
+        ("-1e" + "9" * 5000, -math.inf),
+        ("1e-" + "9" * 5000, 0.0),
+        ("-0x1p-" + "7" * 5000, -0.0),
+        ("0x1p+" + "1" * 40, math.inf),
+        ("1e-100002", 0.0),
+    ],
+)
+def test_parse_exact_saturates_huge_exponents(token: str, expected: float) -> None:
+    got = parse_exact(token)
+    assert got == expected and math.copysign(1, got) == math.copysign(1, expected)
+
+
+def test_parse_exact_saturates_by_magnitude_not_by_exponent_alone() -> None:
+    # 99990 digits × 10^−100001 ≈ 1.1e−12: the exponent is beyond the cap, the value is not
+    token = "1" * 99_990 + "e-100001"
+    assert round_exact(parse_exact(token), "float64") == 1.1111111111111112e-12
+
+
+@pytest.mark.parametrize("token", ["١٢", "１", "1٫5", "1e١", "0x1p١", "1_000", "1\u00a0", "²"])
+def test_parse_exact_refuses_non_ascii_digits_and_python_extras(token: str) -> None:
+    with pytest.raises(InputError, match="malformed number"):
+        parse_exact(token)
+
+
+def test_parse_exact_refuses_tokens_beyond_the_limit_in_one_line() -> None:
+    token = "1" * (MAX_TOKEN + 1)
+    with pytest.raises(InputError) as info:
+        parse_exact(token)
+    message = str(info.value)
+    assert f"longer than the limit of {MAX_TOKEN}" in message
+    assert len(message) < 200 and "\n" not in message
+    assert parse_exact("1" * MAX_TOKEN) > 0  # at the limit: read
+
+
+# --------------------------------------------------------------------------------------------
+# exact values as strings: Result.decimals and the vectors' "exact" field
+# --------------------------------------------------------------------------------------------
+
+
+def test_ulp_exact_and_round_exact_take_result_decimals() -> None:
+    from symsoftmax.reference import evaluate
+
+    result = evaluate("softmax", [0.0, -3.0, 1e-3, -120.0], dtype="float32", digits=40)
+    assert result.decimals is not None
+    for text, rounded in zip(result.decimals, result.rounded, strict=True):
+        assert isinstance(text, str)
+        assert round_exact(text, "float32") == rounded
+        assert ulp_exact(text, "float32") == ulp_exact(Fraction(float(rounded)), "float32") or (
+            # the exact value and its rounding may sit on either side of a power of two
+            ulp_exact(text, "float32") * 2 == ulp_exact(Fraction(float(rounded)), "float32")
+        )
+    tiny = evaluate("softmax", [0.0, -200.0], dtype="float32", digits=30).decimals
+    assert tiny is not None
+    assert ulp_exact(str(tiny[1]), "float32") == Fraction(1, 2**149)  # subnormal spacing
+
+
+def test_ulp_exact_takes_the_vector_files_exact_field() -> None:
+    from symsoftmax.vectors import generate
+
+    vf = generate("log_softmax", "float16", "quick")
+    checked = 0
+    for test in vf.tests():
+        for text in np.asarray(test.exact["output"]).reshape(-1):
+            value = parse_exact(str(text))
+            if isinstance(value, float) and not math.isfinite(value):
+                with pytest.raises(InputError, match="not a finite number"):
+                    ulp_exact(str(text), "float16")
+                continue
+            assert ulp_exact(str(text), "float16") == ulp_exact(value, "float16")
+            checked += 1
+    assert checked > 100
+
+
+def test_ulp_exact_of_a_decimal_string_is_the_spacing_there() -> None:
+    assert ulp_exact("1.000000000e+00", "float32") == Fraction(1, 2**23)
+    assert ulp_exact("0.99999", "float32") == Fraction(1, 2**24)
+    assert ulp_exact("-0", "float16") == Fraction(1, 2**24)
+    assert ulp_exact("0x1p-20", "float16") == Fraction(1, 2**24)  # subnormal range
+    with pytest.raises(InputError, match="malformed number"):
+        ulp_exact("one", "float32")

@@ -19,6 +19,7 @@ from symsoftmax.rounding import brief_repr, parse_exact
 __all__ = ["float_option", "int_option", "parse_int"]
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
+_SHOWN_DIGITS = 20
 
 
 def _int_in_range(text: str, lo: int, hi: int) -> int:
@@ -27,7 +28,7 @@ def _int_in_range(text: str, lo: int, hi: int) -> int:
     stripped = text.strip(" \t")
     if not _INTEGER.fullmatch(stripped):
         raise ValueError(f"{expected}, got {brief_repr(text)}")
-    if len(stripped.lstrip("+-").lstrip("0")) > len(str(max(abs(lo), abs(hi)))):
+    if len(stripped.lstrip("+-").lstrip("0")) > _SHOWN_DIGITS:  # not worth printing in full
         raise ValueError(f"{expected}, got a number of {len(stripped)} digits")
     value = int(stripped)
     if not lo <= value <= hi:

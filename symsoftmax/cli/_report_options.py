@@ -50,9 +50,9 @@ def emit(report: Any, args: argparse.Namespace) -> int:
     """Print and write the report as asked; the exit status (0 all passed, 1 otherwise)."""
     from symsoftmax.atomic import write_atomic
 
-    if args.report:
+    if args.report is not None:  # '' too: write_atomic names it
         write_atomic(args.report, report.to_markdown(worst=args.worst))
-    if args.plot:
+    if args.plot is not None:
         from symsoftmax.validation.plot import plot_report
 
         plot_report(report, args.plot)
