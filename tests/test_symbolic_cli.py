@@ -14,6 +14,7 @@ import pytest
 import sympy as sp
 
 from symsoftmax.cli import main
+from symsoftmax.cli.verify import MAX_EXHAUSTIVE_K
 from symsoftmax.symbolic import closed_forms as cf
 from symsoftmax.symbolic import proofs
 from symsoftmax.symbolic.derive import FORMATS, WHATS
@@ -89,7 +90,11 @@ def test_verify_exits_1_and_names_the_failure(
         ("verify", "--k", "1e5"),
         ("verify", "--k", "100001"),
         ("verify", "--general", "--exhaustive"),
+        ("verify", "--k", "١٢"),
+        ("verify", "--k", "1_000"),
+        ("verify", "--k", "9" * 5000),
         ("derive", "jacobian", "--k", "17"),
+        ("derive", "jacobian", "--k", "１"),
         ("derive", "jacobian", "--k", "0"),
         ("derive", "jacobian", "--k", "x"),
         ("derive", "jacobian"),
@@ -101,6 +106,39 @@ def test_bad_input_is_one_line_exit_2(capsys: pytest.CaptureFixture[str], args: 
     status, out, err = _run(capsys, *args)
     assert status == 2
     assert len(err.strip().splitlines()) == 1 and "error" in err and out == ""
+
+
+@pytest.mark.parametrize("k", [MAX_EXHAUSTIVE_K + 1, 100_000])
+def test_exhaustive_beyond_its_limit_is_refused_at_once_with_the_reason(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, k: int
+) -> None:
+    def never(*args: Any) -> Any:
+        raise AssertionError("no proof may start")
+
+    monkeypatch.setattr("symsoftmax.symbolic.prove_all", never)
+    status, out, err = _run(capsys, "verify", "--k", str(k), "--exhaustive")
+    assert status == 2 and out == ""
+    assert err.strip() == (
+        f"symsoftmax verify: error: --exhaustive with K = {k} checks {k**3} second-derivative "
+        f"entries; the limit is K = {MAX_EXHAUSTIVE_K} (about a minute, growing as K³); drop "
+        "--exhaustive to prove it by permutation symmetry"
+    )
+
+
+def test_exhaustive_up_to_its_limit_runs(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[int, str]] = []
+    real = proofs.prove_all
+
+    def recorded(size: int, mode: str) -> Any:
+        calls.append((size, mode))
+        return real(2, mode)  # the proof itself at K = 2: this checks the gate, not sympy
+
+    monkeypatch.setattr("symsoftmax.symbolic.prove_all", recorded)
+    status, _, err = _run(capsys, "verify", "--k", str(MAX_EXHAUSTIVE_K), "--exhaustive")
+    assert (status, err) == (0, "")
+    assert calls == [(MAX_EXHAUSTIVE_K, "exhaustive")]
 
 
 def test_bad_k_from_the_shell_has_no_traceback() -> None:
