@@ -69,15 +69,15 @@ def register(subparsers: Any) -> None:
 def _seconds(text: str) -> float:
     """A --timeout value: a number of seconds accepted by the time limits (one-line error)."""
     from symsoftmax.errors import InputError
-    from symsoftmax.validation.runner import check_timeout
+    from symsoftmax.validation.runner import MAX_TIMEOUT, check_timeout
 
     try:
         value = check_timeout(float(text))
-    except (ValueError, InputError):
+    except (ValueError, InputError):  # ValueError: not a number
         raise argparse.ArgumentTypeError(
-            f"expected seconds > 0 and ≤ 1e+06, got {text!r}"
+            f"expected seconds > 0 and ≤ {MAX_TIMEOUT:g}, got {text!r}"
         ) from None
-    assert value is not None
+    assert value is not None  # check_timeout(x) is None only for x None
     return value
 
 
