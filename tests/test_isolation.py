@@ -285,6 +285,26 @@ def test_a_target_that_exits_or_hangs_at_import_is_one_line_exit_2(
     assert time.monotonic() - start < 30
 
 
+def test_a_worker_that_cannot_restart_counts_as_lost(files: dict[str, Path]) -> None:
+    """The first call leaves a mark that makes every later import exit."""
+    (files["root"] / "once.py").write_text(
+        "import os, pathlib\n"
+        "MARK = pathlib.Path(__file__).with_suffix('.ran')\n"
+        "if MARK.exists():\n"
+        "    os._exit(5)\n"
+        "def f(z):\n"
+        "    MARK.write_text('ran')\n"
+        "    os._exit(0)\n"
+    )
+    data = _report(done := _cli(files, "once.py:f"))
+    assert done.returncode == 1 and data["not_run"] == 3
+    reasons = [f["reason"] for f in data["failures"]]
+    assert reasons[0].startswith("worker exited with code 0 during tcId ")
+    restart = "not run: worker restart failed: worker exited with code 5 while importing once.py:f"
+    assert reasons[1:3] == [restart, restart]
+    assert reasons[3].startswith("not run: the worker was lost 3 times")
+
+
 def test_a_candidate_writing_to_the_reply_pipe_is_reported(files: dict[str, Path]) -> None:
     data = _report(done := _cli(files, "cands.py:garbles"))
     assert done.returncode == 1

@@ -208,17 +208,15 @@ class IsolatedCaller:
         while len(replies) < len(calls):
             if self.exhausted:
                 problem = f"not run: the worker was lost {self.lost} times (timed out or ended)"
-                replies += [Reply("not-run", problem=problem, ran=False)] * (
-                    len(calls) - len(replies)
-                )
+                rest = len(calls) - len(replies)
+                replies += [Reply("not-run", problem=problem, ran=False) for _ in range(rest)]
                 break
             if self._worker is None:
                 problem = self._start()
                 if problem:
                     self.lost += 1
-                    replies.append(
-                        Reply("not-run", problem=f"not run: worker restart failed: {problem}")
-                    )
+                    problem = f"not run: worker restart failed: {problem}"
+                    replies.append(Reply("not-run", problem=problem, ran=False))
                     continue
             start = len(replies)
             stop, size = start + 1, _input_bytes(calls[start])
