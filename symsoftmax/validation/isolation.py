@@ -45,6 +45,7 @@ import symsoftmax
 from symsoftmax.errors import InputError
 from symsoftmax.validation.runner import Call, Reply, check_timeout, part_problem
 from symsoftmax.validation.wire import (
+    OUTPUT_SHOWN,
     Deadline,
     FrameReader,
     ProtocolError,
@@ -60,7 +61,6 @@ __all__ = ["BOOT_LIMIT", "IsolatedCaller", "target_reference"]
 BOOT_LIMIT = 120.0  # seconds for a fresh interpreter to import NumPy and the framework
 CHUNK_CALLS = 256
 CHUNK_BYTES = 8 << 20
-OUTPUT_SHOWN = 4096
 REPLY_STATUSES = ("ok", "exception", "shape", "dtype")
 WORKER_COMMAND = (sys.executable, "-m", "symsoftmax.validation.worker")
 

@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 __all__ = [
     "MAX_HEADER",
+    "OUTPUT_SHOWN",
     "Deadline",
     "FrameReader",
     "ProtocolError",
@@ -35,6 +36,7 @@ __all__ = [
 MAGIC = b"SSMX"
 _PREFIX = struct.Struct("<4sIQ")
 MAX_HEADER = 1 << 20  # headers carry descriptions and at most a few kB of captured output
+OUTPUT_SHOWN = 4096  # bytes of a call's captured output sent with its reply
 
 
 class ProtocolError(Exception):

@@ -35,8 +35,31 @@ import sys
 import time
 from typing import Any
 
-FILE_LIMIT = 1 << 30
-OUTPUT_SHOWN = 4096  # bytes of each call's output sent with its reply
+import numpy as np
+
+from symsoftmax.errors import InputError
+from symsoftmax.formats import get_format
+from symsoftmax.validation.adapters import get_adapter
+from symsoftmax.validation.runner import (
+    Call,
+    accepts_temperature,
+    one_line,
+    part_problem,
+    split_result,
+)
+from symsoftmax.validation.target import load_target
+from symsoftmax.validation.wire import (
+    OUTPUT_SHOWN,
+    Deadline,
+    FrameReader,
+    array_spec,
+    captured_text,
+    decode_array,
+    encode,
+    write_all,
+)
+
+FILE_LIMIT = 1 << 30  # bytes: any file the worker writes, the capture file included
 
 
 def main(argv: list[str]) -> int:
@@ -46,18 +69,11 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_LIMIT, FILE_LIMIT))
 
-    from symsoftmax.validation.wire import Deadline, FrameReader
-
     reader = FrameReader(request_fd)
     got = reader.read(Deadline(None), max_body=0)
     assert got is not None
     setup = got[0]
     sys.path[:] = setup["sys_path"]
-
-    from symsoftmax.errors import InputError
-    from symsoftmax.validation.adapters import get_adapter
-    from symsoftmax.validation.runner import accepts_temperature, one_line
-    from symsoftmax.validation.target import load_target
 
     try:
         adapter = get_adapter(setup["framework"])
@@ -106,12 +122,6 @@ def _answer(
     capture_fd: int,
 ) -> int:
     """Run one call and send its reply; the offset of the next call's arrays in ``body``."""
-    import numpy as np
-
-    from symsoftmax.formats import get_format
-    from symsoftmax.validation.runner import Call, one_line, part_problem, split_result
-    from symsoftmax.validation.wire import array_spec, decode_array
-
     fmt = get_format(spec["format"])
     dtype = np.dtype(fmt.numpy_dtype)
     inputs = []
@@ -153,8 +163,6 @@ def _answer(
 
 def _take_output(capture_fd: int) -> str:
     """What was printed since the last call (flushed from Python and C buffers); empties it."""
-    from symsoftmax.validation.wire import captured_text
-
     for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
         with contextlib.suppress(BaseException):  # the candidate may have replaced or closed it
             stream.flush()  # type: ignore[union-attr]
@@ -167,8 +175,6 @@ def _take_output(capture_fd: int) -> str:
 
 
 def _send(fd: int, header: dict[str, Any], arrays: list[Any] | None = None) -> None:
-    from symsoftmax.validation.wire import Deadline, encode, write_all
-
     write_all(fd, encode(header, arrays or []), Deadline(None))
 
 
