@@ -5,7 +5,9 @@ candidate's own time (target: under 15 s).
 The vectors are generated (or read from the cache) before timing: generation is the vector
 generator's cost, not the validator's; parsing their exact decimals is timed. Each case is run
 twice and the faster run is kept. The baseline measured in the same run is the candidate's own
-time (inside its calls), so the printed ratio is overhead / candidate time.
+time (inside its calls), so the printed ratio is overhead / candidate time. The candidate runs
+in-process (the Python API's default); benchmarks/bench_isolation.py measures the worker process
+that ``symsoftmax validate`` uses.
 
     python benchmarks/bench_validate.py            # standard suite (target applies)
     python benchmarks/bench_validate.py --suite quick
