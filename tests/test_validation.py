@@ -372,6 +372,20 @@ def test_hung_calls_stop_the_run_after_max_hung():
     reasons = [r.reason for r in report.results]
     assert sum("timed out" in r for r in reasons) == 3
     assert sum(r.startswith("not run") for r in reasons) == 3
+    # not run is its own status, distinct from skipped by policy, and never a pass
+    assert [r.status for r in report.results].count("not-run") == 3 == report.not_run
+    assert report.skipped == 0 and not report.passed and report.failed == 6
+    assert "; 3 errors; 3 not run" in report.summary_line()
+    assert "| 6 | 0 | 3 | 3 | 0 |" in report.to_markdown()
+
+
+def test_skipped_by_policy_is_said_in_the_summary_and_all_skipped_is_no_pass():
+    vf = custom_vectors("softmax", "float32", [{"z": [1.0, 2.0], "temperature": 0.5}, [1.0, 2.0]])
+    report = validate(good64, vectors=vf)  # good64 takes no temperature
+    assert report.passed and report.skipped == 1 and report.tests == 1
+    assert report.summary_line().endswith("; 1 skipped by policy (not counted)")
+    only = custom_vectors("softmax", "float32", [{"z": [1.0, 2.0], "temperature": 0.5}])
+    assert not validate(good64, vectors=only).passed  # nothing ran: no PASS
 
 
 def test_batched_calls_group_rows_of_equal_length():
