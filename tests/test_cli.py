@@ -192,6 +192,9 @@ def test_digits_at_the_limit_work(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([*argv, "--", "1", "2"]) == 0
     exact = json.loads(capsys.readouterr().out)["exact"]
     assert [len(e.split("e")[0].replace(".", "")) for e in exact] == [MAX_DIGITS] * 2
+    padded = "0" * 5000 + "7"  # leading zeros beyond the int-string limit: still 7
+    assert main([*argv[:-3], "--digits", padded, "--", "1", "2"]) == 0
+    assert "exact 2.689414e-01" in capsys.readouterr().out
 
 
 def _deep(levels: int) -> str:

@@ -28,9 +28,10 @@ def _int_in_range(text: str, lo: int, hi: int) -> int:
     stripped = text.strip(" \t")
     if not _INTEGER.fullmatch(stripped):
         raise ValueError(f"{expected}, got {brief_repr(text)}")
-    if len(stripped.lstrip("+-").lstrip("0")) > _SHOWN_DIGITS:  # not worth printing in full
-        raise ValueError(f"{expected}, got a number of {len(stripped)} digits")
-    value = int(stripped)
+    significant = stripped.lstrip("+-").lstrip("0") or "0"
+    if len(significant) > _SHOWN_DIGITS:  # not worth printing in full
+        raise ValueError(f"{expected}, got a number of {len(significant)} digits")
+    value = -int(significant) if stripped.startswith("-") else int(significant)
     if not lo <= value <= hi:
         raise ValueError(f"{expected}, got {value}")
     return value

@@ -1,0 +1,315 @@
+"""Fuzzing the CLI entry points: random number tokens, random JSON shapes, random bytes.
+
+Whatever the input, ``symsoftmax.cli.main`` must answer: exit status 0, 1 or 2, no traceback on
+stderr, a usage or input error as exactly one line, and valid JSON on stdout whenever ``--json``
+was given and the status is 0 or 1 (issue 8, part 4). The default run tries a few hundred
+inputs; ``pytest -m slow tests/test_cli_fuzz.py -s`` tries many more and prints the counts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from symsoftmax import vectors
+from symsoftmax.cli import main
+from symsoftmax.cli.derive import FORMATS as DERIVE_FORMATS
+from symsoftmax.cli.derive import WHATS
+from symsoftmax.cli.reference import _SECOND as SECOND_VECTOR
+from symsoftmax.cli.verify import MAX_EXHAUSTIVE_K, MAX_K
+from symsoftmax.formats import FORMATS
+from symsoftmax.reference.engine import OPS
+from symsoftmax.validation.sources import custom_vectors
+
+# (entry point, exit status) of every input tried in this process; printed by the slow run
+TRIED: Counter[tuple[str, int]] = Counter()
+
+# --------------------------------------------------------------------------------------------
+# strategies
+# --------------------------------------------------------------------------------------------
+
+_SPECIALS = [
+    "inf", "-inf", "+inf", "nan", "-nan", "NaN", "Infinity", "-0", "+0", "0x0p+0", "1e999999999",
+    "-1e-999999999", "0x1p-99999999", "0x1.fffffffffffffp+1023", "4.9e-324", "65504", "1e-45",
+]  # fmt: skip
+_MALFORMED = [
+    "",
+    " ",
+    "1e",
+    "e5",
+    ".",
+    "0x",
+    "0xp1",
+    "1..2",
+    "--1",
+    "1e+-2",
+    "0x1.8p",
+    "+",
+    "nan(0x1)",
+]
+
+_plain = st.from_regex(
+    r"[+-]?([0-9]{1,25}(\.[0-9]{0,25})?|\.[0-9]{1,25})([eE][+-]?[0-9]{1,5})?", fullmatch=True
+)
+_hexes = st.floats(allow_nan=False).map(float.hex)
+_long = st.builds(
+    lambda n, digit, tail: digit * n + tail,
+    st.sampled_from([4299, 4301, 5000, 9000]),
+    st.sampled_from(["1", "9", "0"]),
+    st.sampled_from(["", "e-5000", ".5", "e" + "9" * 5000, "e-" + "1" * 4400]),
+)
+_non_ascii = st.text(
+    alphabet=st.characters(categories=["Nd", "No", "Zs"], exclude_characters="0123456789 "),
+    min_size=1,
+    max_size=4,
+)
+_mixed = st.builds(lambda a, b: a + b, _plain, _non_ascii)
+
+# Numbers parse_exact reads (long ones and specials included), and anything at all.
+NUMBERS = st.one_of(_plain, _hexes, st.sampled_from(_SPECIALS), _long)
+NUMBER_TOKENS = st.one_of(
+    NUMBERS, st.sampled_from(_MALFORMED), _non_ascii, _mixed, st.text(max_size=12)
+)
+
+_json_leaves = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),  # NaN and ±inf become the non-JSON constants NaN / Infinity
+    NUMBER_TOKENS,
+)
+JSON_VALUES = st.recursive(
+    _json_leaves,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=4), inner),
+    max_leaves=12,
+)
+
+
+def _nested(value: Any, levels: int) -> bytes:
+    """``value`` inside ``levels`` arrays, as JSON text (json.dumps itself would recurse)."""
+    return b"[" * levels + json.dumps(value).encode() + b"]" * levels
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value)
+
+
+# A file's content: JSON of a random shape, a deeply nested one, a huge integer, or raw bytes.
+FILE_CONTENTS = st.one_of(
+    JSON_VALUES.map(_json_text).map(str.encode),
+    st.builds(
+        _nested,
+        JSON_VALUES,
+        st.sampled_from([63, 64, 65, 1000, 100_000]),
+    ),
+    st.lists(NUMBER_TOKENS, max_size=5).map(_json_text).map(str.encode),
+    st.lists(NUMBERS, max_size=5).map(_json_text).map(str.encode),
+    st.sampled_from([b"[" + b"1" * 5000 + b"]", b"[1e999999]", b"[NaN]", b'["\\ud800"]']),
+    st.binary(max_size=64),
+)
+
+
+# --------------------------------------------------------------------------------------------
+# one call, and what every answer must satisfy
+# --------------------------------------------------------------------------------------------
+
+
+def _answer(capsys: pytest.CaptureFixture[str], entry: str, argv: list[str]) -> int:
+    capsys.readouterr()  # drop anything left by an earlier example
+    try:
+        status = main(argv)
+    except SystemExit as stop:  # argparse's usage errors and --help
+        status = stop.code if isinstance(stop.code, int) else 2
+    out, err = capsys.readouterr()
+    TRIED[entry, status] += 1
+    assert status in (0, 1, 2), (argv, status, err)
+    assert "Traceback" not in err, (argv, err)
+    if status == 2:
+        assert len(err.strip().splitlines()) == 1, (argv, err)
+    if "--json" in argv and status in (0, 1):
+        json.loads(out)
+    return status
+
+
+def _file(workdir: Path, name: str, content: bytes) -> str:
+    path = workdir / name
+    path.write_bytes(content)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("fuzz")
+    vf = custom_vectors("softmax", "float32", [[1.0, 2.0, 3.0], [0.0, -1.0]])
+    vectors.save(vf, root / "vectors.json")
+    outputs = {str(t.tc_id): [str(v) for v in t.exact["output"].reshape(-1)] for t in vf.tests()}
+    (root / "good-outputs.json").write_text(json.dumps(outputs))
+    return root
+
+
+# --------------------------------------------------------------------------------------------
+# the entry points
+# --------------------------------------------------------------------------------------------
+
+
+def _reference_values(capsys: Any, workdir: Path, data: st.DataObject) -> None:
+    hostile = data.draw(st.booleans())
+    tokens = NUMBER_TOKENS if hostile else NUMBERS
+    op = data.draw(st.sampled_from(OPS))
+    dtypes = [*FORMATS, "float8"] if hostile else list(FORMATS)
+    values = data.draw(st.lists(tokens, min_size=0 if hostile else 1, max_size=4))
+    argv = ["reference", op, "--dtype", data.draw(st.sampled_from(dtypes))]
+    if data.draw(st.booleans()):
+        argv.append("--json")
+    second = SECOND_VECTOR.get(op)
+    if second is not None:
+        given = data.draw(st.lists(tokens, min_size=len(values), max_size=len(values)))
+        argv.append(f"--{second}={','.join(given)}")
+    if op in ("softmax", "log_softmax", "logsumexp") and data.draw(st.booleans()):
+        argv.append(f"--temperature={data.draw(tokens)}")
+    if data.draw(st.booleans()):
+        digits = NUMBER_TOKENS if hostile else st.integers(1, 60).map(str)
+        argv.append(f"--digits={data.draw(digits)}")
+    _answer(capsys, "reference VALUES", [*argv, "--", *values])
+
+
+def _reference_files(capsys: Any, workdir: Path, data: st.DataObject) -> None:
+    op = data.draw(st.sampled_from(OPS))
+    path = _file(workdir, "input.json", data.draw(FILE_CONTENTS))
+    argv = ["reference", op, "--dtype", data.draw(st.sampled_from(list(FORMATS))), "--json"]
+    if data.draw(st.booleans()):
+        argv += ["--input", path]
+        if op in ("softmax_vjp", "log_softmax_vjp"):
+            argv.append(f"--cotangent=@{path}")
+        if op in ("cross_entropy", "cross_entropy_grad"):
+            argv.append(f"--target=@{path}")
+    else:
+        name = {"softmax_vjp": "--cotangent", "log_softmax_vjp": "--cotangent"}.get(op, "--target")
+        argv += [f"{name}=@{path}", "--", "1", "2"]
+    _answer(capsys, "reference files", argv)
+
+
+def _score(capsys: Any, workdir: Path, data: st.DataObject) -> None:
+    vectors_path = str(workdir / "vectors.json")
+    good = json.loads((workdir / "good-outputs.json").read_text())
+    kind = data.draw(st.sampled_from(["tokens", "outputs", "vectors"]))
+    if kind == "tokens":  # the good outputs with some values replaced by random tokens
+        tokens = NUMBER_TOKENS if data.draw(st.booleans()) else NUMBERS
+        for key in good:
+            for i in range(len(good[key])):
+                if data.draw(st.integers(0, 2)) == 0:
+                    good[key][i] = data.draw(tokens)
+        outputs = _file(workdir, "outputs.json", json.dumps(good).encode())
+    elif kind == "outputs":
+        outputs = _file(workdir, "outputs.json", data.draw(FILE_CONTENTS))
+    else:
+        vectors_path = _file(workdir, "fuzzed-vectors.json", data.draw(FILE_CONTENTS))
+        outputs = str(workdir / "good-outputs.json")
+    argv = ["score", vectors_path, outputs, "--no-properties"]
+    argv += data.draw(st.sampled_from([[], ["--json"], ["--mode", "correctly-rounded", "--json"]]))
+    if data.draw(st.integers(0, 3)) == 0:
+        argv.append(f"--worst={data.draw(NUMBER_TOKENS)}")
+    if data.draw(st.integers(0, 3)) == 0:
+        argv.append(f"--max-ulp={data.draw(NUMBER_TOKENS)}")
+    _answer(capsys, "score", argv)
+
+
+def _lint(capsys: Any, workdir: Path, data: st.DataObject) -> None:
+    path = _file(workdir, "lint.json", data.draw(FILE_CONTENTS))
+    _answer(capsys, "vectors --lint", ["vectors", "--lint", path, "--no-recheck"])
+
+
+def _validate_arguments(capsys: Any, workdir: Path, data: st.DataObject) -> None:
+    """Option parsing of validate, with a candidate that does not exist (nothing is run)."""
+    argv = ["validate", str(workdir / "missing" / "candidate.py") + ":f"]
+    for option in ("--timeout", "--worst", "--max-ulp", "--seed", "--dtype"):
+        if data.draw(st.booleans()):
+            argv.append(f"{option}={data.draw(NUMBER_TOKENS)}")
+    if data.draw(st.booleans()):
+        argv += ["--vectors", _file(workdir, "validate-vectors.json", data.draw(FILE_CONTENTS))]
+    status = _answer(capsys, "validate arguments", argv)
+    assert status == 2
+
+
+def _derive_and_verify(capsys: Any, workdir: Path, data: st.DataObject) -> None:
+    k = data.draw(NUMBER_TOKENS | st.sampled_from(["1", "2", "17", "0", "-1", "100001", "129"]))
+    if data.draw(st.booleans()):
+        what = data.draw(st.sampled_from(WHATS))
+        fmt = data.draw(st.sampled_from(DERIVE_FORMATS))
+        _answer(capsys, "derive", ["derive", what, f"--k={k}", "--format", fmt])
+        return
+    argv = ["verify", f"--k={k}", "--json"]
+    size = _valid_k(k)
+    if size is not None and size > 2:  # keep the proofs quick: K ≤ 2, or refused at once
+        argv = [*argv, "--exhaustive"] if size > MAX_EXHAUSTIVE_K else ["verify", "--k=2"]
+    _answer(capsys, "verify", argv)
+
+
+def _valid_k(token: str) -> int | None:
+    """The K that `verify --k` accepts from ``token``, or None if it refuses it."""
+    text = token.strip(" \t")
+    digits = text.lstrip("+-")
+    if not (digits.isascii() and digits.isdigit()) or len(text) - len(digits) > 1:
+        return None
+    significant = digits.lstrip("0") or "0"
+    if len(significant) > 6:
+        return None
+    value = -int(significant) if text.startswith("-") else int(significant)
+    return value if 1 <= value <= MAX_K else None
+
+
+# --------------------------------------------------------------------------------------------
+# the tests: a modest number of examples by default, many more in the slow run
+# --------------------------------------------------------------------------------------------
+
+Body = Callable[[Any, Path, st.DataObject], None]
+
+
+def _fuzz(body: Body, examples: int) -> Callable[..., None]:
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.large_base_example,
+        ],
+    )
+    @given(data=st.data())
+    def test(capsys: pytest.CaptureFixture[str], workdir: Path, data: st.DataObject) -> None:
+        body(capsys, workdir, data)
+
+    return test
+
+
+BODIES: dict[str, tuple[Body, int]] = {
+    "reference_values": (_reference_values, 150),
+    "reference_files": (_reference_files, 120),
+    "score": (_score, 100),
+    "lint": (_lint, 80),
+    "validate_arguments": (_validate_arguments, 60),
+    "derive_and_verify": (_derive_and_verify, 60),
+}
+SLOW_FACTOR = 20
+
+for _name, (_body, _examples) in BODIES.items():
+    globals()[f"test_fuzz_{_name}"] = _fuzz(_body, _examples)
+    globals()[f"test_fuzz_{_name}_many"] = pytest.mark.slow(_fuzz(_body, _examples * SLOW_FACTOR))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _print_counts() -> Iterator[None]:
+    """After the module (seen with -s): how many inputs each entry point answered, and how."""
+    yield
+    for (entry, status), count in sorted(TRIED.items()):
+        print(f"{entry}: exit {status}: {count}")
+    total = sum(TRIED.values())
+    print(f"{total} inputs, every one answered with exit 0, 1 or 2 and no traceback")
