@@ -24,7 +24,7 @@ from symsoftmax.errors import InputError
 __all__ = ["MAX_DEPTH", "JsonNumber", "load_json", "loads_json"]
 
 MAX_DEPTH = 64
-"""Deepest nesting of arrays and objects accepted (vector files use 8 levels, outputs 3)."""
+"""Deepest nesting of arrays and objects accepted (vector files use up to 10, outputs 3)."""
 
 _INT_DIGITS = 4300  # Python's default int-string limit; a longer JSON integer is refused here
 

@@ -147,3 +147,4 @@ def test_signal_during_a_cli_write_leaves_no_temporary(
     assert child.returncode == status, err
     assert err.strip() == f"symsoftmax derive: {word}"
     assert os.listdir(tmp_path) == []
+
