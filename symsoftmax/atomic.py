@@ -24,7 +24,7 @@ import stat
 import tempfile
 from pathlib import Path
 
-__all__ = ["write_atomic"]
+__all__ = ["check_target", "write_atomic"]
 
 # Signals whose handler may raise (KeyboardInterrupt; SIGTERM in the CLI): held back while the
 # temporary is created, so that it always exists together with the name the cleanup needs.
@@ -44,6 +44,16 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | str) -> None:
         mode = _mode_for(target)
         _write_replace(target, payload, mode)
     except OSError as exc:  # name the file the user asked for, not our temporary
+        raise _naming(exc, name) from None
+
+
+def check_target(path: str | os.PathLike[str]) -> None:
+    """Raise the error :func:`write_atomic` would raise for an empty path or a folder, before
+    any work is done (a CLI calls this on its output options first)."""
+    name = os.fspath(path)
+    try:
+        _resolve_target(name)
+    except OSError as exc:
         raise _naming(exc, name) from None
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from symsoftmax.atomic import write_atomic
+from symsoftmax.atomic import check_target, write_atomic
 
 
 def test_writes_and_replaces(tmp_path: Path) -> None:
@@ -148,3 +148,11 @@ def test_signal_during_a_cli_write_leaves_no_temporary(
     assert err.strip() == f"symsoftmax derive: {word}"
     assert os.listdir(tmp_path) == []
 
+
+def test_check_target_refuses_what_write_atomic_would(tmp_path: Path) -> None:
+    check_target(tmp_path / "new.json")  # fine: nothing is created
+    assert os.listdir(tmp_path) == []
+    for name in ("", str(tmp_path), f"{tmp_path}/x/"):
+        with pytest.raises(OSError) as info:
+            check_target(name)
+        assert info.value.filename == name

@@ -333,3 +333,19 @@ def test_sigint_during_start_up_is_one_line_exit_130() -> None:
             assert "softmax in float32" in out
         outcomes.append(child.returncode)
     assert outcomes[0] == 130  # at once: the parser (NumPy, mpmath imports) was being built
+
+
+@pytest.mark.parametrize("option", ["--report", "--plot"])
+def test_bad_output_paths_are_refused_before_scoring(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    vector_file: Path,
+    option: str,
+) -> None:
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("scoring must not start")
+
+    monkeypatch.setattr("symsoftmax.validation.score", never)
+    argv = ["score", str(vector_file), "outputs.json", option, f"{tmp_path}/"]
+    _one_error_line(capsys, argv, f"{tmp_path}/: ends with a separator: names a folder")

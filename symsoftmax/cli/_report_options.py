@@ -8,7 +8,7 @@ from typing import Any
 
 from symsoftmax.cli._options import float_option, int_option
 
-__all__ = ["add_verdict_options", "emit"]
+__all__ = ["add_verdict_options", "check_output_options", "emit"]
 
 MAX_WORST = 1_000_000  # a bound to state, not a resource limit: rows beyond the tests are empty
 
@@ -44,6 +44,15 @@ def add_verdict_options(parser: Any) -> None:
         metavar="N",
         help=f"worst cases shown, 0..{MAX_WORST} (default 10)",
     )
+
+
+def check_output_options(args: argparse.Namespace) -> None:
+    """Refuse an empty or folder --report / --plot path before the work, not after it."""
+    from symsoftmax.atomic import check_target
+
+    for path in (args.report, args.plot):
+        if path is not None:
+            check_target(path)
 
 
 def emit(report: Any, args: argparse.Namespace) -> int:

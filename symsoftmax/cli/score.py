@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from symsoftmax.cli._report_options import add_verdict_options, emit
+from symsoftmax.cli._report_options import add_verdict_options, check_output_options, emit
 
 
 def register(subparsers: Any) -> None:
@@ -29,6 +29,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from symsoftmax.validation import score
 
+    check_output_options(args)
     report = score(
         args.vectors,
         args.outputs,
