@@ -97,8 +97,8 @@ class TestResult:
 
     def worst_component(self) -> tuple[float, float] | None:
         """(got, expected) at the worst component, when there are outputs."""
-        if self.got is None or not self.worst_key:
-            return None
+        if self.got is None or not self.worst_key or self.got[self.worst_key].size == 0:
+            return None  # no outputs, or an empty row (K = 0)
         return (
             float(self.got[self.worst_key][self.worst_index]),
             float(self.expected[self.worst_key][self.worst_index]),
