@@ -311,7 +311,10 @@ sys.exit(main(["reference", "softmax", "--dtype", "float32", "--", "1", "2"]))
 """
 
 
-def test_sigint_during_start_up_is_one_line_exit_130() -> None:
+@pytest.mark.parametrize(
+    ("signum", "word"), [(signal.SIGINT, "interrupted"), (signal.SIGTERM, "terminated")]
+)
+def test_signal_during_start_up_is_one_line(signum: int, word: str) -> None:
     outcomes = []
     for delay in (0.0, 0.01, 0.03, 0.06, 0.1, 0.15, 0.25, 0.4, 0.8):
         child = subprocess.Popen(
@@ -323,16 +326,16 @@ def test_sigint_during_start_up_is_one_line_exit_130() -> None:
         assert child.stdout is not None
         assert child.stdout.readline() == "ready\n"
         time.sleep(delay)
-        child.send_signal(signal.SIGINT)
+        child.send_signal(signum)
         out, err = child.communicate(timeout=120)
         assert "Traceback" not in err, (delay, err)
-        if child.returncode == 130:
-            assert err.strip() in ("symsoftmax: interrupted", "symsoftmax reference: interrupted")
-        else:  # finished; a signal during the interpreter's exit kills it silently (−SIGINT)
-            assert child.returncode in (0, -signal.SIGINT) and err == "", (delay, err)
+        if child.returncode == 128 + signum:
+            assert err.strip() in (f"symsoftmax: {word}", f"symsoftmax reference: {word}")
+        else:  # finished; a signal during the interpreter's exit ends it silently (−signum)
+            assert child.returncode in (0, -signum) and err == "", (delay, err)
             assert "softmax in float32" in out
         outcomes.append(child.returncode)
-    assert outcomes[0] == 130  # at once: the parser (NumPy, mpmath imports) was being built
+    assert outcomes[0] == 128 + signum  # at once: the parser (NumPy, mpmath) was being built
 
 
 @pytest.mark.parametrize("option", ["--report", "--plot"])

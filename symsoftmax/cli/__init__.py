@@ -13,7 +13,7 @@ import importlib
 import signal
 import sys
 from collections.abc import Iterator, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from symsoftmax import __version__
 from symsoftmax.errors import InputError
@@ -66,36 +66,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "symsoftmax"
     try:
         with _sigterm_raises():
-            with _sigint_deferred():
+            with _signals_deferred():
                 parser = build_parser()
             args = parser.parse_args(argv)
             command = f"symsoftmax {args.command}"
             return _run(args, command)
-    except KeyboardInterrupt:
-        return _interrupted(command)
-    except ImportError as exc:
-        if not _caused_by_interrupt(exc):
+    except (KeyboardInterrupt, Terminated, ImportError) as exc:
+        stop = _signal_in_chain(exc)
+        if stop is None:
             raise
-        return _interrupted(command)
-    except Terminated:
-        print(f"{command}: terminated", file=sys.stderr)
-        return 128 + signal.SIGTERM
+        terminated = isinstance(stop, Terminated)
+        print(f"{command}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        return 128 + (signal.SIGTERM if terminated else signal.SIGINT)
 
 
-def _interrupted(command: str) -> int:
-    print(f"{command}: interrupted", file=sys.stderr)
-    return 128 + signal.SIGINT
-
-
-def _caused_by_interrupt(exc: BaseException) -> bool:
-    """Whether a KeyboardInterrupt is in the chain: extension modules (NumPy's) report one
-    raised during their import as ImportError."""
+def _signal_in_chain(exc: BaseException) -> BaseException | None:
+    """The KeyboardInterrupt or Terminated behind ``exc``, if any: extension modules (NumPy's)
+    report one raised during their import as an ImportError."""
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, KeyboardInterrupt):
-            return True
+        if isinstance(seen, KeyboardInterrupt | Terminated):
+            return seen
         seen = seen.__cause__ or seen.__context__
-    return False
+    return None
 
 
 def _run(args: argparse.Namespace, command: str) -> int:
@@ -120,28 +113,31 @@ def _path_text(filename: object) -> str:
 
 
 @contextlib.contextmanager
-def _sigint_deferred() -> Iterator[None]:
-    """Hold a SIGINT back while the parser is built, then raise KeyboardInterrupt.
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back while the parser is built, then let their handler raise.
 
-    Building the parser imports NumPy and mpmath; an interrupt inside an extension module's
-    import surfaces as an ImportError with a traceback, so it is recorded and raised after.
-    Only where SIGINT has Python's default handler (not ignored, not someone else's).
+    Building the parser imports NumPy and mpmath; an exception raised inside an extension
+    module's import surfaces as an ImportError with a traceback, so a signal is only recorded
+    there and its own handler is called after. Signals without a Python handler (ignored, or
+    the default action) are left alone, and so is everything outside the main thread.
     """
     pending: list[int] = []
+    handlers: dict[int, Any] = {}
     try:
-        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-            yield
-            return
-        signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
-    except ValueError:  # not the main thread
-        yield
-        return
+        for deferred in (signal.SIGINT, signal.SIGTERM):
+            handler = signal.getsignal(deferred)
+            if callable(handler):
+                signal.signal(deferred, lambda signum, frame: pending.append(signum))
+                handlers[deferred] = handler
+    except ValueError:  # not the main thread: nothing was installed
+        pass
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for number, previous in handlers.items():
+            signal.signal(number, previous)
     if pending:
-        raise KeyboardInterrupt
+        handlers[pending[0]](pending[0], None)  # raises KeyboardInterrupt or Terminated
 
 
 @contextlib.contextmanager
