@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -139,6 +140,20 @@ def test_exhaustive_up_to_its_limit_runs(
     status, _, err = _run(capsys, "verify", "--k", str(MAX_EXHAUSTIVE_K), "--exhaustive")
     assert (status, err) == (0, "")
     assert calls == [(MAX_EXHAUSTIVE_K, "exhaustive")]
+
+
+def test_write_derivations_refuses_an_empty_name_and_a_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("x")
+    status, out, err = _run(capsys, "derive", "--write-derivations", "")
+    assert (status, out) == (2, "")
+    assert err.strip() == "symsoftmax derive: error: --write-derivations: empty folder name"
+    status, out, err = _run(capsys, "derive", "--write-derivations", "afile")
+    assert (status, out) == (2, "")
+    assert err.strip() == "symsoftmax derive: error: --write-derivations: afile: not a folder"
+    assert sorted(os.listdir(tmp_path)) == ["afile"]
 
 
 def test_bad_k_from_the_shell_has_no_traceback() -> None:

@@ -10,6 +10,7 @@ cross_entropy_grad. K is at most 16 (the output has up to K³ entries).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -45,6 +46,11 @@ def run(args: argparse.Namespace) -> int:
     if args.write_derivations is not None:
         if args.what is not None or args.k is not None:
             raise InputError("--write-derivations takes no WHAT or --k")
+        folder = args.write_derivations
+        if not folder:  # Path("") is the current folder: say so rather than write there
+            raise InputError("--write-derivations: empty folder name")
+        if os.path.exists(folder) and not os.path.isdir(folder):
+            raise InputError(f"--write-derivations: {folder}: not a folder")
         from symsoftmax.symbolic.derivations import write_derivations
 
         for path in write_derivations(args.write_derivations):
