@@ -180,7 +180,7 @@ def test_exceptions_of_any_class_are_each_tests_error(
         ("gil_hang", "timed out after 1 s (worker killed)"),
     ],
 )
-def test_a_lost_worker_is_reported_and_after_three_the_rest_is_not_run(
+def test_a_lost_worker_is_reported_and_after_three_hangs_the_rest_is_not_run(
     files: dict[str, Path], name: str, reason: str
 ) -> None:
     start = time.monotonic()
@@ -188,14 +188,17 @@ def test_a_lost_worker_is_reported_and_after_three_the_rest_is_not_run(
     data = _report(done)
     assert done.returncode == 1
     statuses = [f["status"] for f in data["failures"]]
-    assert statuses.count("error") == 3 and statuses.count("not-run") == 1
     errors = [f for f in data["failures"] if f["status"] == "error"]
     assert all(f["reason"].startswith(reason) for f in errors), errors
-    if "during" in reason:
+    if "during" in reason:  # a crash: every test is reported, the run goes on
+        assert statuses == ["error"] * 4 and data["not_run"] == 0
         assert all(f["reason"].endswith(f"tcId {f['tcId']}") for f in errors)
-    not_run = next(f for f in data["failures"] if f["status"] == "not-run")
-    assert not_run["reason"].startswith("not run: the worker was lost 3 times")
-    assert data["not_run"] == 1 and not data["passed"]
+    else:  # a hang: after 3 kills the rest is not run
+        assert statuses.count("error") == 3 and statuses.count("not-run") == 1
+        not_run = next(f for f in data["failures"] if f["status"] == "not-run")
+        assert not_run["reason"] == "not run: 3 workers killed (timed out or failed to restart)"
+        assert data["not_run"] == 1
+    assert not data["passed"]
     if name == "segfault":  # the crash's Python traceback is captured into the report
         assert "Segmentation fault" in errors[0]["output"]
     assert time.monotonic() - start < 30
@@ -302,7 +305,7 @@ def test_a_worker_that_cannot_restart_counts_as_lost(files: dict[str, Path]) -> 
     assert reasons[0].startswith("worker exited with code 0 during tcId ")
     restart = "not run: worker restart failed: worker exited with code 5 while importing once.py:f"
     assert reasons[1:3] == [restart, restart]
-    assert reasons[3].startswith("not run: the worker was lost 3 times")
+    assert reasons[3] == restart  # the third failed restart; nothing is left to run
 
 
 def test_a_candidate_writing_to_the_reply_pipe_is_reported(files: dict[str, Path]) -> None:
@@ -379,6 +382,18 @@ def test_api_isolate_needs_an_importable_function(files: dict[str, Path]) -> Non
     assert target_reference(good) == f"{__name__}:good"
     assert validate(f"{files['cands']}:good", vectors=vf, isolate=True).passed
     assert not validate(f"{files['cands']}:hard_exit", vectors=vf, isolate=True).passed
+
+
+def test_crashes_stop_the_run_only_after_max_crashes(files: dict[str, Path]) -> None:
+    """Crashes restart the worker every time until ``max_crashes``; then the rest is not run."""
+    rows = [[1.0, 2.0, float(i)] for i in range(6)]
+    vf = custom_vectors("softmax", "float32", rows)
+    with IsolatedCaller([f"{files['cands']}:hard_exit"], timeout=5, max_crashes=4) as caller:
+        candidate = Candidate(caller, "softmax", get_format("float32"))
+        outcomes = candidate.run(list(vf.tests()))
+        assert (caller.crashed, caller.killed) == (4, 0)
+    assert [o.kind for o in outcomes] == ["crashed"] * 4 + ["not-run"] * 2
+    assert outcomes[-1].problem == "not run: the worker ended 4 times during a call"
 
 
 def test_isolated_caller_restarts_after_a_crash_and_closes(files: dict[str, Path]) -> None:

@@ -13,8 +13,12 @@ this process alone judges, writes the reports and sets the exit status:
   killed)";
 * a worker that ends during a call is reported "worker exited with code N" or "worker killed by
   signal SIGSEGV (code −11)" (the candidate adds "during tcId 12"), with what it printed;
-* the next call starts a fresh worker; after ``max_lost`` lost workers the remaining calls are
-  "not run";
+* the next call starts a fresh worker and the run goes on. Two limits stop it, after which the
+  remaining calls are "not run": ``max_killed`` (3) workers killed on a timeout or failing to
+  restart — each costs up to ``timeout`` seconds, and a candidate that hangs once tends to hang
+  again — and ``max_crashes`` (25) workers that ended during a call: a crash is cheap to report
+  (a restart costs a fraction of a second) and a candidate that crashes on one class of inputs
+  should still be judged on the rest;
 * the import of the target has ``timeout`` seconds too (after NumPy and the framework are
   loaded, which have ``BOOT_LIMIT``); when the first start fails — the target cannot be
   imported, raises, exits or hangs at import — :class:`~symsoftmax.errors.InputError` says why.
@@ -179,13 +183,16 @@ class IsolatedCaller:
         *,
         framework: str = "numpy",
         timeout: float | None = 10.0,
-        max_lost: int = 3,
+        max_killed: int = 3,
+        max_crashes: int = 25,
     ) -> None:
         self.targets = list(targets)
         self.framework = framework
         self.timeout = check_timeout(timeout)
-        self.max_lost = max_lost
-        self.lost = 0
+        self.max_killed = max_killed
+        self.max_crashes = max_crashes
+        self.killed = 0  # workers killed on a timeout, or that failed to restart
+        self.crashed = 0  # workers that ended (exit, signal, garbled reply) during a call
         self.import_output = ""
         self._temperature: list[bool] = []
         self._worker: _Worker | None = None
@@ -200,21 +207,30 @@ class IsolatedCaller:
 
     @property
     def exhausted(self) -> bool:
-        return self.lost >= self.max_lost
+        return self.killed >= self.max_killed or self.crashed >= self.max_crashes
+
+    @property
+    def lost(self) -> int:
+        """Workers lost so far, killed or crashed."""
+        return self.killed + self.crashed
 
     def run(self, calls: Sequence[Call]) -> list[Reply]:
         """One reply per call, in order."""
         replies: list[Reply] = []
         while len(replies) < len(calls):
             if self.exhausted:
-                problem = f"not run: the worker was lost {self.lost} times (timed out or ended)"
+                problem = (
+                    f"not run: {self.killed} workers killed (timed out or failed to restart)"
+                    if self.killed >= self.max_killed
+                    else f"not run: the worker ended {self.crashed} times during a call"
+                )
                 rest = len(calls) - len(replies)
                 replies += [Reply("not-run", problem=problem, ran=False) for _ in range(rest)]
                 break
             if self._worker is None:
                 problem = self._start()
                 if problem:
-                    self.lost += 1
+                    self.killed += 1
                     problem = f"not run: worker restart failed: {problem}"
                     replies.append(Reply("not-run", problem=problem, ran=False))
                     continue
@@ -344,7 +360,10 @@ class IsolatedCaller:
         output = worker.leftover_output()
         worker.close()
         self._worker = None
-        self.lost += 1
+        if status == "timeout":
+            self.killed += 1
+        else:
+            self.crashed += 1
         seconds = self.timeout if status == "timeout" and self.timeout else 0.0
         return Reply(status, problem=problem, seconds=seconds, output=output)
 
