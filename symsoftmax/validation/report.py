@@ -166,8 +166,10 @@ class ValidationReport:
     @property
     def printed(self) -> list[tuple[str, str]]:
         """(where, text) of everything the candidate printed, captured (isolated runs)."""
-        found = [(when, text) for when, text in self.other_output if text]
-        return found + [(f"tcId {r.tc_id}", r.output) for r in self.results if r.output]
+        at_import = [(when, text) for when, text in self.other_output if text and when == "import"]
+        later = [(when, text) for when, text in self.other_output if text and when != "import"]
+        tests = [(f"tcId {r.tc_id}", r.output) for r in self.results if r.output]
+        return at_import + tests + later  # in the order it was printed
 
     @property
     def failures(self) -> list[TestResult]:
