@@ -20,6 +20,7 @@ from __future__ import annotations
 import decimal
 import math
 import re
+import sys
 from collections.abc import Iterable
 from fractions import Fraction
 from typing import Any
@@ -266,7 +267,7 @@ def parse_exact(token: str) -> Fraction | float:
     if not significant:
         return -0.0 if sign == "-" else 0.0
     if decimal_match:
-        base, mantissa, frac_scale = 10, int(decimal.Decimal(significant)), len(frac_part)
+        base, mantissa, frac_scale = 10, _decimal_int(significant), len(frac_part)
         magnitude_offset = len(significant)  # 10^(len−1) ≤ mantissa < 10^len
     else:
         base, mantissa, frac_scale = 2, int(significant, 16), 4 * len(frac_part)
@@ -283,6 +284,13 @@ def parse_exact(token: str) -> Fraction | float:
         else Fraction(mantissa, base**-exponent)
     )
     return -value if sign == "-" else value
+
+
+def _decimal_int(digits: str) -> int:
+    """int(digits) for any number of ASCII digits: int() itself stops at
+    sys.get_int_max_str_digits() (4300 by default); decimal.Decimal has no such limit."""
+    limit = sys.get_int_max_str_digits()
+    return int(digits) if limit == 0 or len(digits) <= limit else int(decimal.Decimal(digits))
 
 
 def _exponent(text: str | None) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from fractions import Fraction
 
 import ml_dtypes
@@ -124,6 +125,15 @@ def test_parse_exact_reads_decimals_beyond_pythons_int_string_limit() -> None:
     )
     assert got == expected
     assert parse_value("0." + "3" * 6000, "float32") == round_exact(Fraction(1, 3), "float32")
+
+
+def test_parse_exact_ignores_a_lowered_int_string_limit() -> None:
+    previous = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(640)  # the smallest limit Python allows
+    try:
+        assert parse_exact("7" * 700) == 7 * (10**700 - 1) // 9
+    finally:
+        sys.set_int_max_str_digits(previous)
 
 
 @pytest.mark.parametrize(
