@@ -232,8 +232,12 @@ def _validate_arguments(capsys: Any, workdir: Path, data: st.DataObject) -> None
     for option in ("--timeout", "--worst", "--max-ulp", "--seed", "--dtype"):
         if data.draw(st.booleans()):
             argv.append(f"{option}={data.draw(NUMBER_TOKENS)}")
+    # always --vectors: without it validate builds the standard suite before it looks for the
+    # candidate (seconds per call)
     if data.draw(st.booleans()):
         argv += ["--vectors", _file(workdir, "validate-vectors.json", data.draw(FILE_CONTENTS))]
+    else:
+        argv += ["--vectors", str(workdir / "vectors.json")]
     status = _answer(capsys, "validate arguments", argv)
     assert status == 2
 
@@ -291,12 +295,12 @@ def _fuzz(body: Body, examples: int) -> Callable[..., None]:
 
 
 BODIES: dict[str, tuple[Body, int]] = {
-    "reference_values": (_reference_values, 150),
-    "reference_files": (_reference_files, 120),
-    "score": (_score, 100),
-    "lint": (_lint, 80),
-    "validate_arguments": (_validate_arguments, 60),
-    "derive_and_verify": (_derive_and_verify, 60),
+    "reference_values": (_reference_values, 200),
+    "reference_files": (_reference_files, 200),
+    "score": (_score, 200),
+    "lint": (_lint, 150),
+    "validate_arguments": (_validate_arguments, 100),
+    "derive_and_verify": (_derive_and_verify, 100),
 }
 SLOW_FACTOR = 20
 
