@@ -338,6 +338,20 @@ def test_signal_during_start_up_is_one_line(signum: int, word: str) -> None:
     assert outcomes[0] == 128 + signum  # at once: the parser (NumPy, mpmath) was being built
 
 
+def test_reference_json_at_the_precision_cap_is_still_json(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from symsoftmax.reference import engine
+
+    monkeypatch.setattr(engine, "MAX_PRECISION", 40)
+    argv = ["reference", "softmax_vjp", "--dtype", "float64", "--json", "--cotangent=1,2"]
+    assert main([*argv, "--", "0", "1"]) == 1
+    out, err = capsys.readouterr()
+    document = json.loads(out)
+    assert document["op"] == "softmax_vjp" and "did not settle" in document["error"]
+    assert len(err.strip().splitlines()) == 1 and "did not settle" in err
+
+
 @pytest.mark.parametrize("option", ["--report", "--plot"])
 def test_bad_output_paths_are_refused_before_scoring(
     capsys: pytest.CaptureFixture[str],

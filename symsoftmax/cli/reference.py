@@ -201,6 +201,8 @@ def run(args: argparse.Namespace) -> int:
         )
     except PrecisionLimitError as exc:
         print(f"symsoftmax reference: {exc}", file=sys.stderr)
+        if args.json:  # --json promises one JSON object on stdout, for exit 1 as well
+            print(json.dumps({"op": args.op, "dtype": args.dtype, "error": str(exc)}, indent=2))
         return 1
     output = result.rounded.reshape(-1)
     assert result.decimals is not None
