@@ -70,7 +70,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 parser = build_parser()
             args = parser.parse_args(argv)
             command = f"symsoftmax {args.command}"
-            return _run(args, command)
+            status = _run(args, command)
+            # Flush while SIGTERM still raises Terminated: after main() the default action is
+            # back, and a SIGTERM then would drop output still in the buffer.
+            with contextlib.suppress(OSError, ValueError):
+                sys.stdout.flush()
+            return status
     except (KeyboardInterrupt, Terminated, ImportError) as exc:
         stop = _signal_in_chain(exc)
         if stop is None:
