@@ -18,6 +18,7 @@ from symsoftmax.errors import InputError
 from symsoftmax.rounding import format_hex
 from symsoftmax.validation import read_outputs, score
 from symsoftmax.validation.sources import custom_vectors, suite_vectors
+from symsoftmax.validation.target import check_target
 
 # the generated-suite cache shared by the test workers (as in test_validation.py)
 SHARED_CACHE = Path(tempfile.gettempdir()) / f"symsoftmax-test-cache-{os.getuid()}"
@@ -221,3 +222,70 @@ def test_score_rejects_json_constants_and_reads_numbers_exactly(tmp_path: Path) 
     assert outcome.outputs is not None
     assert outcome.outputs["output"][0] == np.float32("0.731058598")
     assert score(vf, path, mode="correctly-rounded").passed
+
+
+def test_missing_target_fails_before_any_vectors_are_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """A typo in TARGET is one line at once: no suite is generated first, nothing imported."""
+    import symsoftmax.validation.core as core
+
+    def no_vectors(*args: object, **kwargs: object) -> None:
+        raise AssertionError("vectors were made before the target was checked")
+
+    monkeypatch.setattr(core, "resolve_vectors", no_vectors)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("raise SystemExit('package ran')\n")
+    for target, message in [
+        ("missing.py:f", "target file 'missing.py' not found"),
+        ("no_such_module_xyz:f", "no module named 'no_such_module_xyz'"),
+        ("no_such_module_xyz.sub:f", "no module named 'no_such_module_xyz'"),
+    ]:
+        assert main(["validate", target]) == 2
+        assert message in capsys.readouterr().err
+    with pytest.raises(InputError, match="not found"):
+        core.validate("missing.py:f", companion=None)
+    # checking a submodule's target finds its package without running it (no SystemExit here)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert check_target("pkg.sub:f") == ("pkg.sub", "f")
+
+
+@pytest.mark.parametrize("command", ["validate", "vectors"])
+def test_seed_is_a_plain_non_negative_integer(command: str, capsys) -> None:
+    for bad in ("١٢", "-1", "1.5", "x"):
+        argv = (
+            [command, "t.py:f", "--seed", bad]
+            if command == "validate"
+            else [
+                command,
+                "--op",
+                "softmax",
+                "--dtype",
+                "float32",
+                "--out",
+                "x.json",
+                "--seed",
+                bad,
+            ]
+        )
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        assert stop.value.code == 2
+        err = capsys.readouterr().err
+        assert "--seed" in err and len(err.strip().splitlines()) == 1
+
+
+def test_vectors_out_is_checked_before_generating(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    import symsoftmax.vectors.builder as builder
+
+    def no_generation(*args: object, **kwargs: object) -> None:
+        raise AssertionError("generated before checking --out")
+
+    monkeypatch.setattr(builder, "generate", no_generation)
+    for out, message in [("", "empty file name"), (str(tmp_path) + "/", "folder")]:
+        argv = ["vectors", "--op", "softmax", "--dtype", "float32", "--out", out]
+        assert main(argv) == 2
+        assert message in capsys.readouterr().err

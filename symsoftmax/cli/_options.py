@@ -16,10 +16,15 @@ from collections.abc import Callable
 from symsoftmax.errors import InputError
 from symsoftmax.rounding import brief_repr, parse_exact
 
-__all__ = ["float_option", "int_option", "parse_int"]
+__all__ = ["SEED_MAX", "float_option", "int_option", "parse_int"]
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _SHOWN_DIGITS = 20
+
+
+# Any non-negative integer seeds the generators (numpy's SeedSequence); the bound only keeps a
+# seed typed on the command line to 19 digits.
+SEED_MAX = 2**63 - 1
 
 
 def _int_in_range(text: str, lo: int, hi: int) -> int:

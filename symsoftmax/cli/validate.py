@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from symsoftmax.cli._options import SEED_MAX, int_option
 from symsoftmax.cli._report_options import add_verdict_options, emit
 from symsoftmax.vectors.model import OPS, SUITES
 
@@ -32,7 +33,12 @@ def register(subparsers: Any) -> None:
         choices=SUITES,
         help="generate (and cache) this suite (default standard)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="generator seed for --suite")
+    parser.add_argument(
+        "--seed",
+        type=int_option("--seed", 0, SEED_MAX),
+        default=0,
+        help="generator seed for --suite",
+    )
     parser.add_argument(
         "--framework",
         choices=("numpy", "torch", "jax"),

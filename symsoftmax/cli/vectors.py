@@ -15,6 +15,7 @@ import argparse
 import sys
 from typing import Any
 
+from symsoftmax.cli._options import SEED_MAX, int_option
 from symsoftmax.errors import InputError
 from symsoftmax.formats import FORMATS
 from symsoftmax.vectors.model import OPS, SUITES
@@ -38,7 +39,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--seed",
-        type=int,
+        type=int_option("--seed", 0, SEED_MAX),
         default=0,
         help="seed of the random families (≥ 0); with --lint --sample, of the sample",
     )
@@ -86,9 +87,12 @@ def run(args: argparse.Namespace) -> int:
     missing = [name for name in ("op", "dtype", "out") if getattr(args, name) is None]
     if missing:
         raise InputError(f"missing --{', --'.join(missing)} (or use --lint PATH)")
+    from symsoftmax.atomic import check_target
     from symsoftmax.vectors.builder import generate
     from symsoftmax.vectors.io import save
     from symsoftmax.vectors.rows import from_rows_file
+
+    check_target(args.out)  # an unwritable --out fails before the work, not after
 
     if args.from_rows is not None:
         vector_file = from_rows_file(args.op, args.dtype, args.from_rows, progress=True)

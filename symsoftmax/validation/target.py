@@ -18,16 +18,38 @@ from typing import Any
 from symsoftmax.errors import InputError
 from symsoftmax.validation.runner import one_line
 
-__all__ = ["load_target"]
+__all__ = ["check_target", "load_target"]
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
-def load_target(target: str) -> Callable[..., Any]:
-    """Import the module or file and return the named callable (InputError otherwise)."""
+def check_target(target: str) -> tuple[str, str]:
+    """(where, name) of a TARGET whose file or module exists, without importing it.
+
+    Done before any vectors are generated, so a typo costs nothing; InputError otherwise.
+    """
     where, sep, name = target.rpartition(":")
     if not sep or not where or not _NAME.fullmatch(name):
         raise InputError(f"target {target!r}: expected module:function or path/to/file.py:function")
+    if where.endswith(".py"):
+        if not Path(where).is_file():
+            raise InputError(f"target file {where!r} not found")
+    elif not _NAME.fullmatch(where):
+        raise InputError(f"target module {where!r} is not a valid module name")
+    else:
+        top = where.split(".")[0]  # find_spec of a submodule would import (run) its package
+        try:
+            found = importlib.util.find_spec(top) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            raise InputError(f"cannot import module {where!r}: no module named {top!r}")
+    return where, name
+
+
+def load_target(target: str) -> Callable[..., Any]:
+    """Import the module or file and return the named callable (InputError otherwise)."""
+    where, name = check_target(target)
     module = _import_file(where) if where.endswith(".py") else _import_module(where)
     value: Any = module
     for part in name.split("."):
