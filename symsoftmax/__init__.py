@@ -9,12 +9,11 @@ for SymPy unless a command needs it.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from symsoftmax._lazy import lazy_names
 
 __version__ = "0.1.0"
 
-# public name -> module that defines it
+# public name -> module that defines it (imported on first use)
 _LAZY = {
     "lambdify_softmax": "symsoftmax.numeric",
     "lambdify_log_softmax": "symsoftmax.numeric",
@@ -26,20 +25,6 @@ _LAZY = {
 
 __all__ = ["__version__", *_LAZY]
 
+_SUBMODULES = ("symbolic", "numeric", "reference", "vectors", "validation", "testing")
 
-_SUBMODULES = {"symbolic", "numeric", "reference", "vectors", "validation", "testing"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _SUBMODULES:
-        return importlib.import_module(f"symsoftmax.{name}")
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'symsoftmax' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names(globals(), _LAZY, _SUBMODULES)

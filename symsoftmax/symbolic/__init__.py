@@ -11,8 +11,7 @@ Public API (see docs/symbolic.md):
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from symsoftmax._lazy import lazy_names
 
 _LAZY = {
     "prove_all": "symsoftmax.symbolic.proofs",
@@ -36,14 +35,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'symsoftmax.symbolic' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names(globals(), _LAZY)

@@ -9,9 +9,7 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from symsoftmax._lazy import lazy_names
 from symsoftmax.vectors.model import (
     OPS,
     SUITES,
@@ -26,7 +24,7 @@ _LAZY = {
     "generate": "symsoftmax.vectors.builder",
     "from_rows": "symsoftmax.vectors.builder",
     "save": "symsoftmax.vectors.io",
-    "load": "symsoftmax.vectors.io",
+    "load": "symsoftmax.vectors.check",
     "dumps_json": "symsoftmax.vectors.io",
     "lint": "symsoftmax.vectors.lint",
     "Finding": "symsoftmax.vectors.lint",
@@ -44,10 +42,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'symsoftmax.vectors' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_names(globals(), _LAZY)

@@ -1,17 +1,22 @@
-"""Structural checks of a vector document, and decoding it into the typed model.
+"""Structural checks of a vector document, decoding it into the typed model, and ``load``.
 
 A :class:`Finding` is one line: file, tcId (when the problem is inside a test), field, what.
 :func:`check_document` finds everything that can be checked without the reference engine: the
 JSON Schema (shipped in ``symsoftmax/schemas/vectors.schema.json``), unique tcIds, numberOfTests,
 the content checksum, hex values that are not values of the file's format, shapes that do not
-match K, and answers of "acceptable" tests. ``load`` stops at the first finding;
+match K, and answers of "acceptable" tests. :func:`load` reads a file
+(:func:`symsoftmax.vectors.io.read_document`), stops at the first finding and decodes it;
 ``lint`` reports them all and then re-checks the values (:mod:`symsoftmax.vectors.lint`).
+
+The layers: :mod:`~symsoftmax.vectors.io` turns files into documents and back (and defines the
+checksum), this module checks and decodes documents, ``lint`` adds the reference engine.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -24,6 +29,7 @@ import numpy.typing as npt
 from symsoftmax.errors import InputError
 from symsoftmax.formats import Format, get_format
 from symsoftmax.rounding import format_hex, parse_exact, round_array
+from symsoftmax.vectors.io import content_sha256, read_document
 from symsoftmax.vectors.model import (
     EXPECTED_KEYS,
     INPUT_KEYS,
@@ -36,7 +42,7 @@ from symsoftmax.vectors.model import (
     expected_shape,
 )
 
-__all__ = ["Finding", "check_document", "decode_document", "parse_hex_array", "schema"]
+__all__ = ["Finding", "check_document", "decode_document", "load", "parse_hex_array", "schema"]
 
 MAX_SCHEMA_FINDINGS = 50
 
@@ -139,8 +145,6 @@ def _tests(document: dict[str, Any]) -> Iterator[tuple[int, dict[str, Any]]]:
 
 def check_document(document: dict[str, Any], file: str) -> list[Finding]:
     """Every structural problem of a vector document (empty list: the document is sound)."""
-    from symsoftmax.vectors.io import content_sha256
-
     findings = _schema_findings(document, file)
     if findings:
         return findings
@@ -300,3 +304,16 @@ def decode_document(document: dict[str, Any], file: str) -> VectorFile:
         groups.append(TestGroup(group["k"], tuple(tests)))
     notes = {flag: Note(n["description"], n["catches"]) for flag, n in document["notes"].items()}
     return VectorFile(header=header, notes=notes, groups=tuple(groups), op=op, dtype=fmt.name)
+
+
+def load(path: str | os.PathLike[str]) -> VectorFile:
+    """Read and check a JSON or NPZ vector file; raises InputError naming file, tcId and field.
+
+    Checks the schema, unique tcIds, numberOfTests, the checksum, hex values (exact in the file's
+    format) and shapes; it does not recompute reference values (``lint`` does).
+    """
+    document = read_document(path)
+    findings = check_document(document, str(path))
+    if findings:
+        raise InputError(str(findings[0]))
+    return decode_document(document, str(path))

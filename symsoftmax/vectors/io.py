@@ -15,6 +15,9 @@ a unicode array of one element with the header, the notes and the group sizes. I
 ``np.load(path, allow_pickle=False)``. The zip is written here (stored, not deflated, fixed
 timestamps, sorted entries) because ``np.savez`` stamps the current time: both formats are
 byte-identical for the same command and library versions.
+
+Files ↔ documents only: checking a document and decoding it into the model, and ``load`` (read,
+check, decode), are in :mod:`symsoftmax.vectors.check`, which builds on this module.
 """
 
 from __future__ import annotations
@@ -37,13 +40,12 @@ from symsoftmax.rounding import format_hex
 from symsoftmax.vectors.model import EXPECTED_KEYS, INPUT_KEYS, VectorFile
 
 __all__ = [
-    "FORMATS",
+    "FILE_FORMATS",
     "SCHEMA_NAME",
     "canonical_groups_bytes",
     "content_sha256",
     "dumps_json",
     "encode_groups",
-    "load",
     "read_document",
     "save",
     "to_document",
@@ -51,7 +53,7 @@ __all__ = [
 ]
 
 SCHEMA_NAME = "symsoftmax-vectors-1"
-FORMATS = ("json", "npz")
+FILE_FORMATS = ("json", "npz")
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can carry
 
 
@@ -226,8 +228,10 @@ def to_npz_bytes(vf: VectorFile) -> bytes:
 def _format_of(path: str | os.PathLike[str], format: str | None) -> str:
     if format is None:
         return "npz" if str(path).lower().endswith(".npz") else "json"
-    if format not in FORMATS:
-        raise InputError(f"unknown vector file format {format!r}; expected json or npz")
+    if format not in FILE_FORMATS:
+        raise InputError(
+            f"unknown vector file format {format!r}; expected {' or '.join(FILE_FORMATS)}"
+        )
     return format
 
 
@@ -322,18 +326,3 @@ def _npz_group_tests(
             entry["acceptable"] = answers[i]
         tests.append(entry)
     return tests
-
-
-def load(path: str | os.PathLike[str]) -> VectorFile:
-    """Read and check a JSON or NPZ vector file; raises InputError naming file, tcId and field.
-
-    Checks the schema, unique tcIds, numberOfTests, the checksum, hex values (exact in the file's
-    format) and shapes; it does not recompute reference values (``lint`` does).
-    """
-    from symsoftmax.vectors.check import check_document, decode_document
-
-    document = read_document(path)
-    findings = check_document(document, str(path))
-    if findings:
-        raise InputError(str(findings[0]))
-    return decode_document(document, str(path))
