@@ -110,7 +110,7 @@ def assert_softmax_close(
     from symsoftmax.rounding import as_format_array
     from symsoftmax.validation.checks import PassRule, PreparedTest, evaluate
 
-    rule = PassRule.make(mode, max_ulp, ftz)
+    rule = PassRule(mode, max_ulp, ftz)
     keys = EXPECTED_KEYS[case.op]
     if isinstance(got, Mapping):
         parts = {key: got[key] for key in keys}

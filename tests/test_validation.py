@@ -234,7 +234,9 @@ def test_scipy_softmax_passes(dtype):
 
 
 def test_engine_is_correctly_rounded():
-    report = validate(engine, "softmax", "float16", suite="quick", mode="correctly-rounded")
+    report = validate(
+        engine, "softmax", "float16", suite="quick", rule=PassRule("correctly-rounded")
+    )
     assert report.passed
 
 
@@ -302,14 +304,24 @@ def test_wrong_vjp_sign_fails_and_right_one_passes():
 
 def test_modes_faithful_and_max_ulp():
     vf = custom_vectors("softmax", "float32", [[1000, 999], [0.5, 0.25]])
-    assert not validate(division_free_f32, vectors=vf, max_ulp=300).passed
-    assert validate(division_free_f32, vectors=vf, max_ulp=400, properties=False).passed
-    report = validate(division_free_f32, vectors=vf, mode="faithful", properties=False)
+    assert not validate(division_free_f32, vectors=vf, rule=PassRule(max_ulp=300)).passed
+    rule = PassRule(max_ulp=400)
+    assert validate(division_free_f32, vectors=vf, rule=rule, properties=False).passed
+    report = validate(division_free_f32, vectors=vf, rule=PassRule("faithful"), properties=False)
     assert report.failures[0].reason.endswith("≥ 1 ulp")
     with pytest.raises(InputError):
         PassRule("max-ulp")
     with pytest.raises(InputError):
         PassRule("sloppy")
+
+
+def test_pass_rule_is_built_from_options_as_they_come():
+    assert PassRule(max_ulp=4) == PassRule("max-ulp", 4.0)  # --max-ulp 4 alone
+    assert PassRule(max_ulp=4).max_ulp == 4.0 and isinstance(PassRule(max_ulp=4).max_ulp, float)
+    assert PassRule("faithful", 5).mode == "faithful"  # --mode faithful wins over --max-ulp
+    assert PassRule("correctly-rounded", ftz=True).describe().endswith("may flush to zero")
+    with pytest.raises(InputError, match="max_ulp ≥ 0"):
+        PassRule(max_ulp=-1)
 
 
 def test_flush_to_zero_allowance():
@@ -320,8 +332,8 @@ def test_flush_to_zero_allowance():
         out = good64(z)
         return np.where(np.abs(out) < np.finfo(np.float32).tiny, 0, out).astype(np.float32)
 
-    assert not validate(flushing, vectors=vf, mode="correctly-rounded").passed
-    assert validate(flushing, vectors=vf, mode="correctly-rounded", ftz=True).passed
+    assert not validate(flushing, vectors=vf, rule=PassRule("correctly-rounded")).passed
+    assert validate(flushing, vectors=vf, rule=PassRule("correctly-rounded", ftz=True)).passed
 
 
 def test_acceptable_answers_any_of_them_passes():

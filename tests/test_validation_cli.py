@@ -16,7 +16,7 @@ from symsoftmax import vectors
 from symsoftmax.cli import main
 from symsoftmax.errors import InputError
 from symsoftmax.rounding import format_hex
-from symsoftmax.validation import read_outputs, score
+from symsoftmax.validation import PassRule, read_outputs, score
 from symsoftmax.validation.sources import custom_vectors, suite_vectors
 from symsoftmax.validation.target import check_target
 
@@ -208,7 +208,7 @@ def test_score_cross_entropy_and_jacobian_layouts() -> None:
     rows = [[format_hex(v) for v in row] for row in next(jac.tests()).expected["output"].tolist()]
     assert score(jac, {"1": rows}).passed
     assert score(jac, {"1": [v for row in rows for v in row]}).passed
-    assert not score(jac, {"1": ["0", "0", "0", "0"]}, mode="correctly-rounded").passed
+    assert not score(jac, {"1": ["0", "0", "0", "0"]}, rule=PassRule("correctly-rounded")).passed
 
 
 def test_score_rejects_json_constants_and_reads_numbers_exactly(tmp_path: Path) -> None:
@@ -221,7 +221,7 @@ def test_score_rejects_json_constants_and_reads_numbers_exactly(tmp_path: Path) 
     outcome = read_outputs(path, vf)[0]
     assert outcome.outputs is not None
     assert outcome.outputs["output"][0] == np.float32("0.731058598")
-    assert score(vf, path, mode="correctly-rounded").passed
+    assert score(vf, path, rule=PassRule("correctly-rounded")).passed
 
 
 def test_missing_target_fails_before_any_vectors_are_made(

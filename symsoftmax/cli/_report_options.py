@@ -7,8 +7,9 @@ import sys
 from typing import Any
 
 from symsoftmax.cli._options import float_option, int_option
+from symsoftmax.validation.checks import PASS_MODES, PassRule
 
-__all__ = ["add_verdict_options", "check_output_options", "emit"]
+__all__ = ["add_verdict_options", "check_output_options", "emit", "pass_rule"]
 
 MAX_WORST = 1_000_000  # a bound to state, not a resource limit: rows beyond the tests are empty
 
@@ -17,7 +18,7 @@ def add_verdict_options(parser: Any) -> None:
     """The pass-rule and output options of both commands."""
     parser.add_argument(
         "--mode",
-        choices=("bound", "faithful", "correctly-rounded"),
+        choices=tuple(mode for mode in PASS_MODES if mode != "max-ulp"),  # that one is --max-ulp N
         default="bound",
         help="pass rule: within the Blanchard–Higham–Higham bound (default), under 1 ulp, "
         "or equal to the correctly rounded value",
@@ -44,6 +45,11 @@ def add_verdict_options(parser: Any) -> None:
         metavar="N",
         help=f"worst cases shown, 0..{MAX_WORST} (default 10)",
     )
+
+
+def pass_rule(args: argparse.Namespace) -> PassRule:
+    """The pass rule the options ask for (--mode, --max-ulp, --ftz)."""
+    return PassRule(args.mode, args.max_ulp, args.ftz)
 
 
 def check_output_options(args: argparse.Namespace) -> None:

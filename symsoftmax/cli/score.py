@@ -10,7 +10,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from symsoftmax.cli._report_options import add_verdict_options, check_output_options, emit
+from symsoftmax.cli._report_options import (
+    add_verdict_options,
+    check_output_options,
+    emit,
+    pass_rule,
+)
 
 
 def register(subparsers: Any) -> None:
@@ -33,9 +38,7 @@ def run(args: argparse.Namespace) -> int:
     report = score(
         args.vectors,
         args.outputs,
-        mode=args.mode,
-        max_ulp=args.max_ulp,
-        ftz=args.ftz,
+        rule=pass_rule(args),
         properties=not args.no_properties,
         name=args.outputs,
     )

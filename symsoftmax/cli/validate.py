@@ -12,7 +12,7 @@ import argparse
 from typing import Any
 
 from symsoftmax.cli._options import SEED_MAX, int_option
-from symsoftmax.cli._report_options import add_verdict_options, emit
+from symsoftmax.cli._report_options import add_verdict_options, emit, pass_rule
 from symsoftmax.vectors.model import OPS, SUITES
 
 
@@ -97,9 +97,7 @@ def run(args: argparse.Namespace) -> int:
         vectors=args.vectors,
         suite=args.suite,
         seed=args.seed,
-        mode=args.mode,
-        max_ulp=args.max_ulp,
-        ftz=args.ftz,
+        rule=pass_rule(args),
         batch=args.batch,
         framework=args.framework,
         timeout=args.timeout,

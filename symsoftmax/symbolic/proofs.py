@@ -38,7 +38,8 @@ from symsoftmax.symbolic.expressions import (
     softmax,
     softmax_shifted,
 )
-from symsoftmax.symbolic.ring import Poly, RingConversionError, SymbolicRing
+from symsoftmax.symbolic.polynomial import LaurentPolynomial
+from symsoftmax.symbolic.ring import RingConversionError, SymbolicRing
 from symsoftmax.symbolic.templates import compile_template
 
 __all__ = [
@@ -106,54 +107,54 @@ class FixedKContext:
         self.y = tuple(sp.Symbol(f"y{n}", real=True) for n in range(1, size + 1))
         self.g = tuple(sp.Symbol(f"g{n}", real=True) for n in range(1, size + 1))
         self.ring = SymbolicRing(self.z, families=(self.y, self.g))
-        self._jacobian: dict[tuple[int, int], Poly] = {}
+        self._jacobian: dict[tuple[int, int], LaurentPolynomial] = {}
 
     @cached_property
-    def sigma(self) -> list[Poly]:
+    def sigma(self) -> list[LaurentPolynomial]:
         return [self.ring.convert(e) for e in softmax(self.z)]
 
     @cached_property
-    def sigma_temperature(self) -> list[Poly]:
+    def sigma_temperature(self) -> list[LaurentPolynomial]:
         return [self.ring.convert(e) for e in softmax(self.z, cf.T)]
 
     @cached_property
-    def log_sigma(self) -> list[Poly]:
+    def log_sigma(self) -> list[LaurentPolynomial]:
         return [self.ring.convert(e) for e in log_softmax(self.z)]
 
     @cached_property
-    def log_sigma_temperature(self) -> list[Poly]:
+    def log_sigma_temperature(self) -> list[LaurentPolynomial]:
         return [self.ring.convert(e) for e in log_softmax(self.z, cf.T)]
 
     @cached_property
-    def lse(self) -> Poly:
+    def lse(self) -> LaurentPolynomial:
         return self.ring.convert(logsumexp(self.z))
 
     @cached_property
-    def shifted_by_c(self) -> list[Poly]:
+    def shifted_by_c(self) -> list[LaurentPolynomial]:
         """σ(z + c) with a free real c."""
         c = sp.Symbol("c", real=True)
         return [self.ring.convert(e) for e in softmax([zi + c for zi in self.z])]
 
     @cached_property
-    def max_shifted(self) -> list[Poly]:
+    def max_shifted(self) -> list[LaurentPolynomial]:
         """e^{z_i − m}/Σ_k e^{z_k − m}: the generated code's form, m standing for max_k z_k."""
         return [self.ring.convert(e) for e in softmax_shifted(self.z, cf.FORMS.m)]
 
     @cached_property
-    def cross_entropy(self) -> Poly:
+    def cross_entropy(self) -> LaurentPolynomial:
         """−Σ_i y_i log σ_i, with log σ_i = z_i − logsumexp(z) (`expressions.log_softmax`)."""
         terms = zip(self.y_vector, self.log_sigma, strict=True)
-        return -Poly.sum(yi * li for yi, li in terms)
+        return -LaurentPolynomial.sum(yi * li for yi, li in terms)
 
     @cached_property
-    def y_vector(self) -> list[Poly]:
+    def y_vector(self) -> list[LaurentPolynomial]:
         return [self.ring.convert(v) for v in self.y]
 
     @cached_property
-    def g_vector(self) -> list[Poly]:
+    def g_vector(self) -> list[LaurentPolynomial]:
         return [self.ring.convert(v) for v in self.g]
 
-    def jacobian(self, row: int, column: int) -> Poly:
+    def jacobian(self, row: int, column: int) -> LaurentPolynomial:
         """∂σ_row/∂z_column (0-based), differentiated in the ring and cached."""
         key = (row, column)
         entry = self._jacobian.get(key)
@@ -162,11 +163,11 @@ class FixedKContext:
             self._jacobian[key] = entry
         return entry
 
-    def sum_to_one(self, poly: Poly) -> Poly:
+    def sum_to_one(self, poly: LaurentPolynomial) -> LaurentPolynomial:
         """Reduce modulo Σ_i y_i = 1 by substituting y_K = 1 − Σ_{i<K} y_i."""
-        last = self.y_vector[-1].single_atom()
+        last = self.y_vector[-1].single_variable()
         assert last is not None
-        replacement = Poly.constant(1) - Poly.sum(self.y_vector[:-1])
+        replacement = LaurentPolynomial.constant(1) - LaurentPolynomial.sum(self.y_vector[:-1])
         return self.ring.substitute(poly, last[0], replacement)
 
 
@@ -181,10 +182,10 @@ class IdentitySpec:
     statement: str
     indices: tuple[sp.Symbol, ...]
     closed_form: Callable[[], sp.Expr]
-    derived: Callable[[FixedKContext, Entry], Poly]
+    derived: Callable[[FixedKContext, Entry], LaurentPolynomial]
     values: str = "sigma"  # which vector the template's s[·] denotes
     equivariant: Callable[[FixedKContext], bool] = field(default=lambda ctx: True)
-    reduce: Callable[[FixedKContext, Poly], Poly] | None = None
+    reduce: Callable[[FixedKContext, LaurentPolynomial], LaurentPolynomial] | None = None
     assumptions: tuple[str, ...] = ()
 
 
@@ -194,7 +195,7 @@ def _equivariant(*names: str) -> Callable[[FixedKContext], bool]:
     def check(ctx: FixedKContext) -> bool:
         for name in names:
             value = getattr(ctx, name)
-            if isinstance(value, Poly):
+            if isinstance(value, LaurentPolynomial):
                 if not ctx.ring.is_invariant(value):
                     return False
             elif not ctx.ring.is_equivariant(value):
@@ -204,17 +205,19 @@ def _equivariant(*names: str) -> Callable[[FixedKContext], bool]:
     return check
 
 
-def _vjp(ctx: FixedKContext, entry: Entry) -> Poly:
+def _vjp(ctx: FixedKContext, entry: Entry) -> LaurentPolynomial:
     (column,) = entry
-    return Poly.sum(ctx.g_vector[row] * ctx.jacobian(row, column) for row in range(ctx.size))
+    return LaurentPolynomial.sum(
+        ctx.g_vector[row] * ctx.jacobian(row, column) for row in range(ctx.size)
+    )
 
 
-def _row_sum(ctx: FixedKContext, entry: Entry) -> Poly:
+def _row_sum(ctx: FixedKContext, entry: Entry) -> LaurentPolynomial:
     (row,) = entry
-    return Poly.sum(ctx.jacobian(row, column) for column in range(ctx.size))
+    return LaurentPolynomial.sum(ctx.jacobian(row, column) for column in range(ctx.size))
 
 
-def _d(ctx: FixedKContext, poly: Poly, *positions: int) -> Poly:
+def _d(ctx: FixedKContext, poly: LaurentPolynomial, *positions: int) -> LaurentPolynomial:
     for position in positions:
         poly = ctx.ring.derivative(poly, position)
     return poly
@@ -364,7 +367,7 @@ def representative_entries(arity: int, size: int) -> list[Entry]:
     return entries
 
 
-def _residual_text(ctx: FixedKContext, residual: Poly) -> str:
+def _residual_text(ctx: FixedKContext, residual: LaurentPolynomial) -> str:
     names: dict[int, sp.Expr] = {}
     legend = ""
     for atom in ctx.ring.inverse_atoms([residual]):
@@ -372,7 +375,7 @@ def _residual_text(ctx: FixedKContext, residual: Poly) -> str:
         if argument is not None and len(argument.terms) == ctx.size and ctx.size > 1:
             # The partition sum: shown as S, with its first term as a legend.
             names[atom] = 1 / sp.Symbol("S")
-            first = ctx.ring.to_sympy(Poly(dict([next(iter(argument.terms.items()))])))
+            first = ctx.ring.to_sympy(LaurentPolynomial(dict([next(iter(argument.terms.items()))])))
             legend = f"  (S = sum of the {ctx.size} terms {first}, …)"
     text = str(ctx.ring.to_sympy(residual, names)) + legend
     return text if len(text) <= RESIDUAL_CHARS else text[: RESIDUAL_CHARS - 1] + "…"

@@ -19,6 +19,11 @@ polynomial Q in symbols and exponentials only. Q = 0 as a polynomial proves P = 
 wherever the denominators are non-zero (they are sums of exponentials: positive). The atoms left
 in Q (z_k, e^{z_k}, log Σe^{z_k}, parameters) are algebraically independent as functions, so a
 non-zero Q means the identity is false, and Q is reported as the residual.
+
+Layers: the polynomial arithmetic (sum, product, power over integer variable ids) lives in
+`symbolic.polynomial`; this module is the atom layer on top — what each variable id stands for,
+conversion from and to SymPy, the derivation, permutations of the indexed families and the zero
+test. docs/symbolic.md ("Why a hand-written ring") gives the reasons and measurements.
 """
 
 from __future__ import annotations
@@ -29,30 +34,20 @@ from fractions import Fraction
 
 import sympy as sp
 
-__all__ = ["Poly", "RingConversionError", "SymbolicRing"]
+from symsoftmax.symbolic.polynomial import (
+    Coefficient,
+    LaurentPolynomial,
+    Monomial,
+    accumulate,
+    multiply_monomials,
+    reciprocal_coefficient,
+)
 
-Coefficient = int | Fraction
-# A monomial: sorted ((atom id, non-zero exponent), ...).
-Monomial = tuple[tuple[int, int], ...]
+__all__ = ["RingConversionError", "SymbolicRing"]
 
 
 class RingConversionError(ValueError):
     """The expression uses an operation the exact ring does not model (e.g. sqrt, sin)."""
-
-
-def _mul_monomials(a: Monomial, b: Monomial) -> Monomial:
-    if not a:
-        return b
-    if not b:
-        return a
-    exponents = dict(a)
-    for atom, e in b:
-        total = exponents.get(atom, 0) + e
-        if total:
-            exponents[atom] = total
-        else:
-            del exponents[atom]
-    return tuple(sorted(exponents.items()))
 
 
 def _generators(size: int) -> list[list[int]]:
@@ -64,117 +59,6 @@ def _generators(size: int) -> list[list[int]]:
     return [swap, cycle]
 
 
-def _accumulate(terms: dict[Monomial, Coefficient], m: Monomial, c: Coefficient) -> None:
-    """terms[m] += c, dropping the monomial when its coefficient becomes zero."""
-    total = terms.get(m, 0) + c
-    if total:
-        terms[m] = total
-    else:
-        terms.pop(m, None)
-
-
-class Poly:
-    """Sparse Laurent polynomial over ℚ: {monomial: coefficient}, zero coefficients never stored."""
-
-    __slots__ = ("terms",)
-
-    def __init__(self, terms: Mapping[Monomial, Coefficient] | None = None) -> None:
-        self.terms: dict[Monomial, Coefficient] = (
-            {m: c for m, c in terms.items() if c} if terms else {}
-        )
-
-    @classmethod
-    def constant(cls, value: Coefficient) -> Poly:
-        return cls({(): value}) if value else cls()
-
-    @classmethod
-    def atom(cls, atom_id: int, exponent: int = 1) -> Poly:
-        return cls({((atom_id, exponent),): 1})
-
-    def is_zero(self) -> bool:
-        return not self.terms
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Poly) and self.terms == other.terms
-
-    def __hash__(self) -> int:
-        return hash(frozenset(self.terms.items()))
-
-    def __repr__(self) -> str:
-        return f"Poly({self.terms!r})"
-
-    def __add__(self, other: Poly) -> Poly:
-        if not other.terms:
-            return self
-        if not self.terms:
-            return other
-        terms = dict(self.terms)
-        for m, c in other.terms.items():
-            _accumulate(terms, m, c)
-        return Poly._of(terms)
-
-    def __neg__(self) -> Poly:
-        return Poly._of({m: -c for m, c in self.terms.items()})
-
-    def __sub__(self, other: Poly) -> Poly:
-        return self + (-other)
-
-    def __mul__(self, other: Poly) -> Poly:
-        if not self.terms or not other.terms:
-            return Poly()
-        terms: dict[Monomial, Coefficient] = {}
-        for ma, ca in self.terms.items():
-            for mb, cb in other.terms.items():
-                _accumulate(terms, _mul_monomials(ma, mb), ca * cb)
-        return Poly._of(terms)
-
-    @staticmethod
-    def _of(terms: dict[Monomial, Coefficient]) -> Poly:
-        """A polynomial owning ``terms`` (no copy; zero coefficients already dropped)."""
-        result = Poly()
-        result.terms = terms
-        return result
-
-    def __pow__(self, n: int) -> Poly:
-        if n < 0:
-            raise ValueError("negative power of a polynomial: use a reciprocal atom")
-        if n == 1:
-            return self
-        result, base = Poly.constant(1), self
-        while n:
-            if n & 1:
-                result = result * base
-            n >>= 1
-            if n:
-                base = base * base
-        return result
-
-    @staticmethod
-    def sum(polys: Iterable[Poly]) -> Poly:
-        """Σ polys, accumulated in place (no copy per addition)."""
-        terms: dict[Monomial, Coefficient] = {}
-        for p in polys:
-            for m, c in p.terms.items():
-                _accumulate(terms, m, c)
-        return Poly._of(terms)
-
-    def atoms(self) -> set[int]:
-        return {a for m in self.terms for a, _ in m}
-
-    def single_atom(self) -> tuple[int, int] | None:
-        """(atom, exponent) when the polynomial is exactly atom**exponent, else None."""
-        if len(self.terms) == 1:
-            ((m, c),) = self.terms.items()
-            if c == 1 and len(m) == 1:
-                return m[0]
-        return None
-
-
-def _reciprocal(c: Coefficient) -> Coefficient:
-    inverse = Fraction(1) / c
-    return int(inverse) if inverse.denominator == 1 else inverse
-
-
 def _coefficient(number: sp.Rational) -> Coefficient:
     p, q = int(number.p), int(number.q)
     return p if q == 1 else Fraction(p, q)
@@ -184,11 +68,12 @@ def _coefficient(number: sp.Rational) -> Coefficient:
 class _Atom:
     kind: str  # "symbol" | "exp" | "log" | "inv"
     expr: sp.Expr  # the symbol, the exponential's base u, or the log/reciprocal argument b
-    argument: Poly | None = None  # ring form of u or b
+    argument: LaurentPolynomial | None = None  # ring form of u or b
 
 
 class SymbolicRing:
-    """Converts SymPy expressions in the logits into `Poly`, differentiates and tests for zero.
+    """Converts SymPy expressions in the logits into Laurent polynomials, differentiates them and
+    tests them for zero.
 
     ``logits`` are the differentiation variables z_1..z_K; every other symbol is a parameter
     (∂/∂z_j = 0). Conversion results are memoised per (hash-consed) SymPy node, so a shared
@@ -201,7 +86,7 @@ class SymbolicRing:
         self.logits = tuple(logits)
         self._atoms: list[_Atom] = []
         self._atom_ids: dict[tuple[str, sp.Expr], int] = {}
-        self._atom_by_argument: dict[tuple[str, Poly], int] = {}
+        self._atom_by_argument: dict[tuple[str, LaurentPolynomial], int] = {}
         self._logit_atom: dict[int, int] = {}  # logit position (0-based) -> atom id
         self._atom_logit: dict[int, int] = {}  # atom id -> logit position
         for position, symbol in enumerate(self.logits):
@@ -218,13 +103,15 @@ class SymbolicRing:
             self._families.append(atoms)
             for position, atom in enumerate(atoms):
                 self._family_of[atom] = (number, position)
-        self._memo: dict[sp.Basic, Poly] = {}
-        self._atom_derivatives: dict[tuple[int, int], Poly] = {}
+        self._memo: dict[sp.Basic, LaurentPolynomial] = {}
+        self._atom_derivatives: dict[tuple[int, int], LaurentPolynomial] = {}
         self._support: dict[int, frozenset[int]] = {}  # atom -> logit positions it depends on
-        self._argument_index: dict[int, dict[int, Poly]] = {}  # atom -> position -> its terms
+        self._argument_index: dict[
+            int, dict[int, LaurentPolynomial]
+        ] = {}  # atom -> position -> its terms
 
     # -- atoms ---------------------------------------------------------------------------------
-    def _atom(self, kind: str, expr: sp.Expr, argument: Poly | None = None) -> int:
+    def _atom(self, kind: str, expr: sp.Expr, argument: LaurentPolynomial | None = None) -> int:
         key = (kind, expr)
         atom = self._atom_ids.get(key)
         if atom is None:
@@ -235,11 +122,11 @@ class SymbolicRing:
                 self._atom_by_argument.setdefault((kind, argument), atom)
         return atom
 
-    def atom_argument(self, atom: int) -> Poly | None:
+    def atom_argument(self, atom: int) -> LaurentPolynomial | None:
         return self._atoms[atom].argument
 
     # -- conversion ----------------------------------------------------------------------------
-    def convert(self, expr: sp.Basic) -> Poly:
+    def convert(self, expr: sp.Basic) -> LaurentPolynomial:
         """Ring form of a SymPy expression (rational functions of symbols, exp and log)."""
         cached = self._memo.get(expr)
         if cached is None:
@@ -247,13 +134,13 @@ class SymbolicRing:
             self._memo[expr] = cached
         return cached
 
-    def _convert(self, expr: sp.Basic) -> Poly:
+    def _convert(self, expr: sp.Basic) -> LaurentPolynomial:
         if isinstance(expr, sp.Rational):
-            return Poly.constant(_coefficient(expr))
+            return LaurentPolynomial.constant(_coefficient(expr))
         if isinstance(expr, sp.Add):
-            return Poly.sum(self.convert(arg) for arg in expr.args)
+            return LaurentPolynomial.sum(self.convert(arg) for arg in expr.args)
         if isinstance(expr, sp.Mul):
-            product = Poly.constant(1)
+            product = LaurentPolynomial.constant(1)
             for arg in expr.args:
                 product = product * self.convert(arg)
             return product
@@ -263,12 +150,12 @@ class SymbolicRing:
             return self._convert_exp(expr.args[0])
         if isinstance(expr, sp.log):
             argument = self.convert(expr.args[0])
-            return Poly.atom(self._atom("log", expr.args[0], argument))
+            return LaurentPolynomial.variable(self._atom("log", expr.args[0], argument))
         if isinstance(expr, sp.Symbol):
-            return Poly.atom(self._atom("symbol", expr))
+            return LaurentPolynomial.variable(self._atom("symbol", expr))
         raise RingConversionError(f"cannot represent {type(expr).__name__} exactly: {expr}")
 
-    def _convert_power(self, expr: sp.Pow) -> Poly:
+    def _convert_power(self, expr: sp.Pow) -> LaurentPolynomial:
         base, exponent = expr.args
         if base is sp.E:
             return self._convert_exp(exponent)
@@ -283,12 +170,12 @@ class SymbolicRing:
             ((monomial, c),) = converted.terms.items()
             if all(self._atoms[a].kind in ("symbol", "exp") for a, _ in monomial):
                 inverse = tuple((a, -e) for a, e in monomial)
-                return Poly({inverse: _reciprocal(c)}) ** (-n)
-        return Poly.atom(self._atom("inv", base, converted), -n)
+                return LaurentPolynomial({inverse: reciprocal_coefficient(c)}) ** (-n)
+        return LaurentPolynomial.variable(self._atom("inv", base, converted), -n)
 
-    def _convert_exp(self, argument: sp.Expr) -> Poly:
+    def _convert_exp(self, argument: sp.Expr) -> LaurentPolynomial:
         """e^{Σ c_t u_t} = Π (e^{u_t/q_t})^{p_t} for rational c_t = p_t/q_t (expanded first)."""
-        product = Poly.constant(1)
+        product = LaurentPolynomial.constant(1)
         for term in sp.Add.make_args(sp.expand(argument)):
             coefficient, base = term.as_coeff_Mul()
             if not isinstance(coefficient, sp.Rational):
@@ -298,11 +185,11 @@ class SymbolicRing:
             if base == 1:  # e^{p/q}: a constant atom (never appears in softmax expressions)
                 base, p = sp.Rational(p, q), 1
             atom = self._atom("exp", base, self.convert(base))
-            product = product * Poly.atom(atom, p)
+            product = product * LaurentPolynomial.variable(atom, p)
         return product
 
     # -- differentiation -----------------------------------------------------------------------
-    def derivative(self, poly: Poly, position: int) -> Poly:
+    def derivative(self, poly: LaurentPolynomial, position: int) -> LaurentPolynomial:
         """∂poly/∂z_{position+1}, by the product rule over atoms (chain rule per atom)."""
         total: dict[Monomial, Coefficient] = {}
         for monomial, c in poly.terms.items():
@@ -315,36 +202,31 @@ class SymbolicRing:
                 else:
                     rest = (*monomial[:index], (atom, e - 1), *monomial[index + 1 :])
                 for m, dc in d_atom.terms.items():
-                    product = _mul_monomials(rest, m)
-                    value = total.get(product, 0) + c * e * dc
-                    if value:
-                        total[product] = value
-                    else:
-                        total.pop(product, None)
-        result = Poly()
-        result.terms = total
-        return result
+                    accumulate(total, multiply_monomials(rest, m), c * e * dc)
+        return LaurentPolynomial.of(total)
 
-    def _atom_derivative(self, atom: int, position: int) -> Poly:
+    def _atom_derivative(self, atom: int, position: int) -> LaurentPolynomial:
         key = (atom, position)
         cached = self._atom_derivatives.get(key)
         if cached is not None:
             return cached
         info = self._atoms[atom]
         if info.kind == "symbol":
-            result = Poly.constant(1 if self._atom_logit.get(atom) == position else 0)
+            result = LaurentPolynomial.constant(1 if self._atom_logit.get(atom) == position else 0)
         else:
             # Only the terms of the argument that depend on z_j contribute: for the partition
             # sum Σ_k e^{z_k} that is one term, so ∂(1/S)/∂z_j costs O(1), not O(K).
             relevant = self._terms_depending_on(atom).get(position)
-            d_argument = Poly() if relevant is None else self.derivative(relevant, position)
+            d_argument = (
+                LaurentPolynomial() if relevant is None else self.derivative(relevant, position)
+            )
             if info.kind == "exp":  # (e^u)' = e^u u'
-                result = Poly.atom(atom) * d_argument
+                result = LaurentPolynomial.variable(atom) * d_argument
             elif info.kind == "log":  # (log b)' = b'/b
                 reciprocal = self._atom("inv", info.expr, info.argument)
-                result = Poly.atom(reciprocal) * d_argument
+                result = LaurentPolynomial.variable(reciprocal) * d_argument
             else:  # (1/b)' = −b'/b²
-                result = -(Poly.atom(atom, 2) * d_argument)
+                result = -(LaurentPolynomial.variable(atom, 2) * d_argument)
         self._atom_derivatives[key] = result
         return result
 
@@ -358,11 +240,11 @@ class SymbolicRing:
                 cached = frozenset() if position is None else frozenset({position})
             else:
                 assert info.argument is not None
-                cached = frozenset().union(*(self.support(a) for a in info.argument.atoms()))
+                cached = frozenset().union(*(self.support(a) for a in info.argument.variables()))
             self._support[atom] = cached
         return cached
 
-    def _terms_depending_on(self, atom: int) -> dict[int, Poly]:
+    def _terms_depending_on(self, atom: int) -> dict[int, LaurentPolynomial]:
         index = self._argument_index.get(atom)
         if index is None:
             argument = self._atoms[atom].argument
@@ -372,14 +254,17 @@ class SymbolicRing:
                 positions = frozenset().union(*(self.support(a) for a, _ in monomial))
                 for position in positions:
                     grouped.setdefault(position, {})[monomial] = c
-            index = {position: Poly(terms) for position, terms in grouped.items()}
+            index = {position: LaurentPolynomial(terms) for position, terms in grouped.items()}
             self._argument_index[atom] = index
         return index
 
     # -- permutations ---------------------------------------------------------------------------
     def permute(
-        self, poly: Poly, permutation: Sequence[int], memo: dict[int, int | None] | None = None
-    ) -> Poly | None:
+        self,
+        poly: LaurentPolynomial,
+        permutation: Sequence[int],
+        memo: dict[int, int | None] | None = None,
+    ) -> LaurentPolynomial | None:
         """poly with every indexed atom x_k replaced by x_{π(k)} (π given 0-based), or None
         when the image of an exp/log/reciprocal atom is not an atom of this ring (then no
         equivariance can be concluded). ``memo`` caches atom images across calls for one π."""
@@ -393,7 +278,7 @@ class SymbolicRing:
                     return None
                 image.append((mapped, e))
             terms[tuple(sorted(image))] = c
-        return Poly(terms)
+        return LaurentPolynomial(terms)
 
     def _permute_atom(
         self, atom: int, permutation: Sequence[int], memo: dict[int, int | None]
@@ -414,7 +299,7 @@ class SymbolicRing:
         memo[atom] = result
         return result
 
-    def is_equivariant(self, vector: Sequence[Poly]) -> bool:
+    def is_equivariant(self, vector: Sequence[LaurentPolynomial]) -> bool:
         """v(Pz) = P v(z) for every permutation P (v a function of all indexed families).
 
         Checked for the two generators of the symmetric group S_K, the transposition (1 2) and
@@ -429,25 +314,25 @@ class SymbolicRing:
                     return False
         return len(vector) == len(self.logits)
 
-    def is_invariant(self, poly: Poly) -> bool:
+    def is_invariant(self, poly: LaurentPolynomial) -> bool:
         """f(Pz) = f(z) for every permutation P (checked on the generators of S_K)."""
         return all(
             self.permute(poly, permutation) == poly for permutation in _generators(len(self.logits))
         )
 
     # -- substitution and zero test ------------------------------------------------------------
-    def substitute(self, poly: Poly, atom: int, replacement: Poly) -> Poly:
+    def substitute(
+        self, poly: LaurentPolynomial, atom: int, replacement: LaurentPolynomial
+    ) -> LaurentPolynomial:
         """poly with atom → replacement (non-negative exponents of ``atom`` only)."""
         parts = []
-        for monomial, c in poly.terms.items():
-            exponent = dict(monomial).get(atom, 0)
+        for exponent, rest in poly.split_off(atom):
             if exponent < 0:
                 raise ValueError("cannot substitute into a negative power")
-            rest = tuple((a, e) for a, e in monomial if a != atom)
-            parts.append(Poly({rest: c}) * replacement**exponent)
-        return Poly.sum(parts)
+            parts.append(rest * replacement**exponent)
+        return LaurentPolynomial.sum(parts)
 
-    def clear_denominators(self, poly: Poly) -> Poly:
+    def clear_denominators(self, poly: LaurentPolynomial) -> LaurentPolynomial:
         """Multiply out every reciprocal atom 1/b and drop it.
 
         With e_min ≤ e ≤ e_max the exponents of 1/b in ``poly``, poly = 0 iff
@@ -455,25 +340,24 @@ class SymbolicRing:
         (1/b)^{e_min}); only the powers b^0..b^{e_max − e_min} are formed.
         """
         while True:
-            reciprocals = sorted(a for a in poly.atoms() if self._atoms[a].kind == "inv")
+            reciprocals = sorted(a for a in poly.variables() if self._atoms[a].kind == "inv")
             if not reciprocals:
                 return poly
             atom = reciprocals[-1]  # the newest: its argument may hold older reciprocals
             argument = self._atoms[atom].argument
             assert argument is not None
-            exponents = [dict(m).get(atom, 0) for m in poly.terms]
-            top = max(exponents)
-            powers: dict[int, Poly] = {}
+            split = poly.split_off(atom)
+            top = max(exponent for exponent, _ in split)
+            powers: dict[int, LaurentPolynomial] = {}
             parts = []
-            for (monomial, c), exponent in zip(poly.terms.items(), exponents, strict=True):
+            for exponent, rest in split:
                 n = top - exponent
                 if n not in powers:
                     powers[n] = argument**n
-                rest = tuple((a, e) for a, e in monomial if a != atom)
-                parts.append(Poly({rest: c}) * powers[n])
-            poly = Poly.sum(parts)
+                parts.append(rest * powers[n])
+            poly = LaurentPolynomial.sum(parts)
 
-    def is_identically_zero(self, poly: Poly) -> tuple[bool, Poly]:
+    def is_identically_zero(self, poly: LaurentPolynomial) -> tuple[bool, LaurentPolynomial]:
         """(True, 0) when poly denotes the zero function, else (False, cleared residual)."""
         if poly.is_zero():
             return True, poly
@@ -481,7 +365,9 @@ class SymbolicRing:
         return cleared.is_zero(), cleared
 
     # -- back to SymPy -------------------------------------------------------------------------
-    def to_sympy(self, poly: Poly, names: Mapping[int, sp.Expr] | None = None) -> sp.Expr:
+    def to_sympy(
+        self, poly: LaurentPolynomial, names: Mapping[int, sp.Expr] | None = None
+    ) -> sp.Expr:
         """SymPy expression of ``poly``; ``names`` maps atoms to short stand-ins (e.g. 1/S)."""
         names = names or {}
         terms = []
@@ -504,5 +390,5 @@ class SymbolicRing:
             return sp.log(info.expr)
         return 1 / info.expr
 
-    def inverse_atoms(self, polys: Iterable[Poly]) -> set[int]:
-        return {a for p in polys for a in p.atoms() if self._atoms[a].kind == "inv"}
+    def inverse_atoms(self, polys: Iterable[LaurentPolynomial]) -> set[int]:
+        return {a for p in polys for a in p.variables() if self._atoms[a].kind == "inv"}

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from symsoftmax.symbolic.ring import Poly, RingConversionError, SymbolicRing
+from symsoftmax.symbolic.polynomial import LaurentPolynomial
+from symsoftmax.symbolic.ring import RingConversionError, SymbolicRing
 
 __all__ = ["CompiledTemplate", "compile_template"]
 
 Env = dict[sp.Symbol, int]
-Evaluator = Callable[[Env], Poly]
+Evaluator = Callable[[Env], LaurentPolynomial]
 
 
 @dataclass
@@ -33,7 +34,7 @@ class CompiledTemplate:
     index_generic: bool
     _evaluator: Evaluator
 
-    def evaluate(self, entry: Sequence[int]) -> Poly:
+    def evaluate(self, entry: Sequence[int]) -> LaurentPolynomial:
         return self._evaluator(dict(zip(self.indices, entry, strict=True)))
 
 
@@ -41,7 +42,7 @@ class _Compiler:
     def __init__(
         self,
         ring: SymbolicRing,
-        vectors: Mapping[str, Sequence[Poly]],
+        vectors: Mapping[str, Sequence[LaurentPolynomial]],
         size: int,
         size_symbol: sp.Symbol,
     ) -> None:
@@ -68,16 +69,16 @@ class _Compiler:
             return self._indexed(expr, bound)
         if isinstance(expr, sp.KroneckerDelta):
             left, right = (self._index(a, bound) for a in expr.args)
-            one, nothing = Poly.constant(1), Poly()
+            one, nothing = LaurentPolynomial.constant(1), LaurentPolynomial()
             return lambda env: one if left(env) == right(env) else nothing
         if isinstance(expr, sp.Sum):
             return self._sum(expr, bound)
         if expr == self.size_symbol:
-            value = Poly.constant(self.size)
+            value = LaurentPolynomial.constant(self.size)
             return lambda env: value
         if expr in bound:  # an index used as a number: not permutation-equivariant
             self.generic = False
-            return lambda env: Poly.constant(env[expr])
+            return lambda env: LaurentPolynomial.constant(env[expr])
         return self._constant(expr, bound)
 
     def _constant(self, expr: sp.Basic, bound: frozenset[sp.Symbol]) -> Evaluator:
@@ -113,7 +114,7 @@ class _Compiler:
         vector, size = self.vectors[name], self.size
         position = self._index(expr.indices[0], bound)
 
-        def component(env: Env) -> Poly:
+        def component(env: Env) -> LaurentPolynomial:
             p = position(env)
             if not 1 <= p <= size:
                 raise RingConversionError(f"{expr} at index {p} is outside 1..{size}")
@@ -131,22 +132,22 @@ class _Compiler:
         low_i = self._index(low, bound) if low != 1 else (lambda env: 1)
         high_i = (lambda env: self.size) if high == self.size_symbol else self._index(high, bound)
 
-        def total(env: Env) -> Poly:
+        def total(env: Env) -> LaurentPolynomial:
             inner = dict(env)
             parts = []
             for value in range(low_i(env), high_i(env) + 1):
                 inner[variable] = value
                 parts.append(body(inner))
-            return Poly.sum(parts)
+            return LaurentPolynomial.sum(parts)
 
         return total
 
 
-def _add(parts: list[Poly]) -> Poly:
-    return Poly.sum(parts)
+def _add(parts: list[LaurentPolynomial]) -> LaurentPolynomial:
+    return LaurentPolynomial.sum(parts)
 
 
-def _mul(parts: list[Poly]) -> Poly:
+def _mul(parts: list[LaurentPolynomial]) -> LaurentPolynomial:
     product = parts[0]
     for p in parts[1:]:
         product = product * p
@@ -157,7 +158,7 @@ def compile_template(
     template: sp.Expr,
     indices: Sequence[sp.Symbol],
     ring: SymbolicRing,
-    vectors: Mapping[str, Sequence[Poly]],
+    vectors: Mapping[str, Sequence[LaurentPolynomial]],
     size: int,
     size_symbol: sp.Symbol,
 ) -> CompiledTemplate:

@@ -16,14 +16,14 @@ TARGET loading).
 
 from __future__ import annotations
 
-from symsoftmax.validation.checks import MODES, PassRule
+from symsoftmax.validation.checks import PASS_MODES, PassRule
 from symsoftmax.validation.core import judge, validate
 from symsoftmax.validation.properties import PropertyResult
 from symsoftmax.validation.report import TestResult, ValidationReport
 from symsoftmax.validation.score import read_outputs, score
 
 __all__ = [
-    "MODES",
+    "PASS_MODES",
     "PassRule",
     "PropertyResult",
     "TestResult",

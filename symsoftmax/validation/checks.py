@@ -1,6 +1,6 @@
 """The verdict on one test: the candidate's outputs against the exact values, by pass rule.
 
-Modes (:class:`PassRule`):
+Modes (:data:`PASS_MODES`, :class:`PassRule`):
 
 * ``bound`` (default): every output within the bound of :mod:`symsoftmax.validation.bounds`
   (the published Blanchard–Higham–Higham bound of the shifted algorithm, or its probabilistic
@@ -31,32 +31,35 @@ from symsoftmax.validation.bounds import Bound, output_bounds
 from symsoftmax.validation.metrics import ExactValues, normwise_error, special_mismatch, ulp_errors
 from symsoftmax.vectors.model import TestCase
 
-__all__ = ["MODES", "Evaluation", "PassRule", "PreparedTest", "evaluate"]
+__all__ = ["PASS_MODES", "Evaluation", "PassRule", "PreparedTest", "evaluate"]
 
-MODES = ("bound", "faithful", "correctly-rounded", "max-ulp")
+PASS_MODES = ("bound", "faithful", "correctly-rounded", "max-ulp")
 FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
 class PassRule:
-    """How a test passes: the mode, its ulp limit, and the flush-to-zero allowance."""
+    """How a test passes: the mode, its ulp limit, and the flush-to-zero allowance.
+
+    Built from user options as they come: ``max_ulp`` alone (the mode left at "bound") selects
+    the max-ulp mode, so ``PassRule(max_ulp=4)`` is ``--max-ulp 4`` and ``PassRule("faithful",
+    ftz=True)`` is ``--mode faithful --ftz``. An unknown mode, or max-ulp without a limit ≥ 0,
+    is an InputError.
+    """
 
     mode: str = "bound"
     max_ulp: float | None = None
     ftz: bool = False
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise InputError(f"unknown mode {self.mode!r}; expected one of {', '.join(MODES)}")
+        if self.max_ulp is not None:  # frozen: the normal form is set through object
+            object.__setattr__(self, "max_ulp", float(self.max_ulp))
+            if self.mode == "bound":
+                object.__setattr__(self, "mode", "max-ulp")
+        if self.mode not in PASS_MODES:
+            raise InputError(f"unknown mode {self.mode!r}; expected one of {', '.join(PASS_MODES)}")
         if self.mode == "max-ulp" and (self.max_ulp is None or not self.max_ulp >= 0):
             raise InputError("mode max-ulp needs a limit: max_ulp ≥ 0 (--max-ulp N)")
-
-    @classmethod
-    def make(cls, mode: str = "bound", max_ulp: float | None = None, ftz: bool = False) -> PassRule:
-        """A rule from user options: ``max_ulp`` alone selects the max-ulp mode."""
-        if max_ulp is not None and mode == "bound":
-            mode = "max-ulp"
-        return cls(mode, None if max_ulp is None else float(max_ulp), ftz)
 
     def describe(self) -> str:
         text = {

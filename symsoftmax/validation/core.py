@@ -128,9 +128,7 @@ def validate(
     vectors: VectorFile | str | os.PathLike[str] | None = None,
     suite: str | None = None,
     seed: int = 0,
-    mode: str = "bound",
-    max_ulp: float | None = None,
-    ftz: bool = False,
+    rule: PassRule | None = None,
     batch: bool = False,
     framework: str = "numpy",
     timeout: float | None = 10.0,
@@ -148,8 +146,9 @@ def validate(
     2-D arrays of rows with ``batch=True``. ``framework="torch"``/``"jax"`` hands it tensors.
     Vectors: ``vectors`` (a VectorFile or a .json/.npz path; op and dtype are then taken from
     it) or a generated ``suite`` ("quick", "standard", "exhaustive"; default "standard").
-    ``mode``: "bound" (default), "faithful", "correctly-rounded", or ``max_ulp=N``; ``ftz``
-    allows subnormal results to flush to zero. ``companion``: for op softmax a log_softmax
+    ``rule``: the :class:`~symsoftmax.validation.checks.PassRule` (default: the bound), e.g.
+    ``PassRule("faithful")``, ``PassRule("correctly-rounded", ftz=True)`` (subnormal results may
+    flush to zero) or ``PassRule(max_ulp=N)``. ``companion``: for op softmax a log_softmax
     function (and vice versa) for the exp(log_softmax) property. ``timeout`` (seconds per call,
     None for no limit). ``progress``: a progress bar on stderr while a suite is generated.
     ``isolate=True`` runs ``fn`` (and ``companion``) in a worker process
@@ -157,7 +156,7 @@ def validate(
     ``"module:function"`` / ``"path/file.py:function"`` strings. See docs/validation.md.
     """
     start = time.perf_counter()
-    rule = PassRule.make(mode, max_ulp, ftz)
+    rule = PassRule() if rule is None else rule
     for target in (fn, companion):  # a missing file or module fails before any vectors are made
         if isinstance(target, str):
             check_target(target)

@@ -127,18 +127,18 @@ def score(
     vectors: VectorFile | str | os.PathLike[str],
     outputs: Mapping[str, Any] | str | os.PathLike[str],
     *,
-    mode: str = "bound",
-    max_ulp: float | None = None,
-    ftz: bool = False,
+    rule: PassRule | None = None,
     properties: bool = True,
     name: str | None = None,
 ) -> ValidationReport:
     """Judge outputs computed elsewhere against ``vectors``; same report as :func:`validate`.
 
-    Properties that need calls (shift, permutation, determinism) are listed as not run.
+    ``rule``: the :class:`~symsoftmax.validation.checks.PassRule` (default: the bound), as for
+    :func:`~symsoftmax.validation.core.validate`. Properties that need calls (shift,
+    permutation, determinism) are listed as not run.
     """
     start = time.perf_counter()
-    rule = PassRule.make(mode, max_ulp, ftz)
+    rule = PassRule() if rule is None else rule
     vf, source = resolve_vectors(vectors, None, None, None)
     outcomes = read_outputs(outputs, vf)
     label = name or (str(outputs) if isinstance(outputs, str | os.PathLike) else "outputs")
