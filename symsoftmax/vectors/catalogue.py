@@ -645,16 +645,12 @@ def _cotangent_cancellation(rng: np.random.Generator, fmt: Format, k: int) -> Fl
     return round_array(big + random_normal(rng, fmt, k, -2), fmt)
 
 
-def _cotangent_one_hot(rng: np.random.Generator, fmt: Format, k: int) -> Floats:
-    g = np.zeros(k)
-    g[int(rng.integers(0, k))] = 1.0
-    return g
-
-
-def _target_one_hot(rng: np.random.Generator, fmt: Format, k: int) -> Floats:
-    y = np.zeros(k)
-    y[int(rng.integers(0, k))] = 1.0
-    return y
+def _one_hot(rng: np.random.Generator, fmt: Format, k: int) -> Floats:
+    """1 at one random position, 0 elsewhere: a cotangent that picks out one output's
+    gradient, or the target of a hard label."""
+    e = np.zeros(k)
+    e[int(rng.integers(0, k))] = 1.0
+    return e
 
 
 def _uniform_counts(fmt: Format, k: int) -> Floats:
@@ -709,10 +705,10 @@ def _target_uniform(rng: np.random.Generator, fmt: Format, k: int) -> Floats:
 COTANGENTS: tuple[Companion, ...] = (
     Companion("random", (), _cotangent_random),
     Companion("cancellation", ("cotangent-cancellation",), _cotangent_cancellation),
-    Companion("one-hot", ("cotangent-one-hot",), _cotangent_one_hot),
+    Companion("one-hot", ("cotangent-one-hot",), _one_hot),
 )
 TARGETS: tuple[Companion, ...] = (
-    Companion("one-hot", ("target-one-hot",), _target_one_hot),
+    Companion("one-hot", ("target-one-hot",), _one_hot),
     Companion("smoothed", ("target-smoothed",), _target_smoothed),
     Companion("uniform", ("target-uniform",), _target_uniform),
 )
