@@ -35,7 +35,6 @@ from symsoftmax.vectors.catalogue import (
 from symsoftmax.vectors.check import schema
 from symsoftmax.vectors.io import content_sha256, dumps_json, encode_groups, to_npz_bytes
 from symsoftmax.vectors.model import TEMPERATURE_OPS, VectorFile
-from symsoftmax.vectors.values import exp_overflow_input
 
 DTYPES = tuple(FORMATS)
 ROOT = Path(__file__).resolve().parent.parent
@@ -159,7 +158,10 @@ def test_interrupted_run_leaves_no_file(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_progress_bar_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's bar (cli/_progress.py) draws the library's progress steps on a terminal."""
     import io
+
+    from symsoftmax.cli._progress import progress_bar
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:
@@ -167,15 +169,37 @@ def test_progress_bar_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
 
     terminal = Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
-    vf = generate("logsumexp", "bfloat16", "quick", progress=True)
+    with progress_bar() as bar:
+        assert bar is not None
+        vf = generate("logsumexp", "bfloat16", "quick", progress=bar)
     assert "logsumexp bfloat16" in terminal.getvalue()
     assert vf.header["sha256"] == quick("logsumexp", "bfloat16").header["sha256"]
 
 
+def test_no_progress_bar_without_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from symsoftmax.cli._progress import progress_bar
+
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    with progress_bar() as bar:
+        assert bar is None
+
+
 def test_progress_callback_counts_every_test() -> None:
-    counted: list[int] = []
-    vf = generate("logsumexp", "float16", "quick", progress=counted.append)
-    assert sum(counted) == len(vf)
+    from symsoftmax.vectors.builder import ProgressStep
+
+    steps: list[ProgressStep] = []
+    vf = generate("logsumexp", "float16", "quick", progress=steps.append)
+    assert len(steps) > 1  # one step per batch of rows of one length
+    assert [step.done for step in steps] == sorted({step.done for step in steps})
+    assert steps[-1] == ProgressStep("logsumexp float16", len(vf), len(vf))
+    assert {step.total for step in steps} == {len(vf)}
+
+
+def test_progress_must_be_a_callback() -> None:
+    with pytest.raises(InputError, match="progress must be a callable"):
+        generate("logsumexp", "float16", "quick", progress=True)  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------------------------
@@ -278,7 +302,8 @@ def test_exp_overflow_threshold_is_the_last_finite_exp(dtype: str) -> None:
     import mpmath
 
     fmt = get_format(dtype)
-    t = exp_overflow_input(dtype)
+    t = fmt.exp_overflow_threshold
+    assert float(np.asarray(t, fmt.numpy_dtype)) == t  # a value of the format
     above = float(np.nextafter(np.asarray(t, fmt.numpy_dtype), np.asarray(np.inf, fmt.numpy_dtype)))
     with mpmath.workprec(200):
         assert mpmath.exp(t) <= fmt.max < mpmath.exp(above)

@@ -15,13 +15,8 @@ import sys
 from typing import Any
 
 from symsoftmax.errors import InputError
+from symsoftmax.ops import INPUT_OPTIONS, OPERATIONS, REFERENCE_OPS
 
-_SECOND = {
-    "softmax_vjp": "cotangent",
-    "log_softmax_vjp": "cotangent",
-    "cross_entropy": "target",
-    "cross_entropy_grad": "target",
-}
 _JSON_DIGITS = 40
 _TEXT_DIGITS = 20
 MAX_DIGITS = 4000
@@ -36,7 +31,6 @@ One run of `reference jacobian --dtype float32 --json` on 1000 Gaussian logits t
 def register(subparsers: Any) -> None:
     from symsoftmax.cli._options import int_option
     from symsoftmax.formats import FORMATS
-    from symsoftmax.reference.engine import OPS
 
     parser = subparsers.add_parser(
         "reference",
@@ -45,7 +39,9 @@ def register(subparsers: Any) -> None:
         "OP applied to a vector, with the exact value in decimal. Put the values after `--` "
         "so that negative numbers are not read as options.",
     )
-    parser.add_argument("op", choices=OPS, metavar="OP", help=f"one of: {', '.join(OPS)}")
+    parser.add_argument(
+        "op", choices=REFERENCE_OPS, metavar="OP", help=f"one of: {', '.join(REFERENCE_OPS)}"
+    )
     parser.add_argument(
         "--dtype", required=True, choices=list(FORMATS), help="target format (inputs and outputs)"
     )
@@ -70,16 +66,13 @@ def register(subparsers: Any) -> None:
         metavar="T",
         help="softmax temperature T > 0 (softmax, log_softmax, logsumexp): σ((x − max)/T)",
     )
-    parser.add_argument(
-        "--cotangent",
-        metavar="LIST",
-        help="g for softmax_vjp / log_softmax_vjp: comma-separated values or @FILE (JSON list)",
-    )
-    parser.add_argument(
-        "--target",
-        metavar="LIST",
-        help="y for cross_entropy / cross_entropy_grad: comma-separated values or @FILE",
-    )
+    for name, option in INPUT_OPTIONS.items():  # the second inputs: --cotangent, --target
+        users = [op.name for op in OPERATIONS.values() if name in op.inputs]
+        parser.add_argument(
+            f"--{option}",
+            metavar="LIST",
+            help=f"{name} for {' / '.join(users)}: comma-separated values or @FILE (JSON list)",
+        )
     parser.add_argument(
         "values", nargs="*", metavar="VALUES", help="the vector (after --), e.g. -- 1 2 -0x1p-3"
     )
@@ -173,14 +166,16 @@ def run(args: argparse.Namespace) -> int:
         x = _parse_vector(list(args.values), args.dtype, "VALUES")
     if not x and args.input is None:  # an empty JSON list is an empty row; no VALUES a slip
         raise InputError("no values: give the vector after -- or with --input FILE")
-    if args.op == "jacobian" and len(x) > MAX_JACOBIAN_K and not args.allow_large:
+    dims = OPERATIONS[args.op].dims  # the value of a row: a scalar, a vector or a K×K matrix
+    if dims == 2 and len(x) > MAX_JACOBIAN_K and not args.allow_large:
         raise InputError(
-            f"jacobian of K = {len(x)} is {len(x) ** 2} outputs; the limit is K = "
+            f"{args.op} of K = {len(x)} is {len(x) ** 2} outputs; the limit is K = "
             f"{MAX_JACOBIAN_K} (time and memory grow as K²: K = 1000 takes about two minutes "
             "and 0.6 GB); pass --allow-large to proceed"
         )
-    second_name = _SECOND.get(args.op)
-    for name in ("cotangent", "target"):
+    inputs_of_op = OPERATIONS[args.op].inputs
+    second_name = INPUT_OPTIONS[inputs_of_op[1]] if len(inputs_of_op) > 1 else None
+    for name in INPUT_OPTIONS.values():
         if getattr(args, name) is not None and name != second_name:
             raise InputError(f"--{name} does not apply to {args.op}")
     inputs: list[list[float]] = [x]
@@ -210,11 +205,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         k = len(x)
         hexes = [format_hex(float(v)) for v in output]
-        shaped: list[Any] = (
-            [hexes[i * k : (i + 1) * k] for i in range(k)] if args.op == "jacobian" else hexes
-        )
+        shaped: list[Any] = [hexes[i * k : (i + 1) * k] for i in range(k)] if dims == 2 else hexes
         exact_shaped: list[Any] = (
-            [exact[i * k : (i + 1) * k] for i in range(k)] if args.op == "jacobian" else exact
+            [exact[i * k : (i + 1) * k] for i in range(k)] if dims == 2 else exact
         )
         document: dict[str, Any] = {
             "op": args.op,
@@ -235,9 +228,9 @@ def run(args: argparse.Namespace) -> int:
     print(header)
     rows = []
     for c, value in enumerate(output):
-        if args.op == "jacobian":
+        if dims == 2:
             label = f"J[{c // len(x)},{c % len(x)}]"
-        elif (len(output) == 1 and len(x) != 1) or args.op in ("logsumexp", "cross_entropy"):
+        elif (len(output) == 1 and len(x) != 1) or dims == 0:
             label = "value"
         else:
             label = f"[{c}]"

@@ -13,6 +13,8 @@ from typing import Any
 
 from symsoftmax.cli._options import SEED_MAX, int_option
 from symsoftmax.cli._report_options import add_verdict_options, emit, pass_rule
+from symsoftmax.validation.adapters import FRAMEWORKS
+from symsoftmax.validation.runner import TEMPERATURE_POLICIES
 from symsoftmax.vectors.model import OPS, SUITES
 
 
@@ -41,7 +43,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--framework",
-        choices=("numpy", "torch", "jax"),
+        choices=FRAMEWORKS,
         default="numpy",
         help="hand the function NumPy arrays (default), torch tensors or jax arrays",
     )
@@ -57,7 +59,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--temperature",
-        choices=("auto", "keyword", "skip"),
+        choices=TEMPERATURE_POLICIES,
         default="auto",
         help="tests with a temperature: pass temperature= if the function takes it (auto), "
         "always, or skip them",
@@ -88,24 +90,26 @@ def _seconds(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    from symsoftmax.cli._progress import progress_bar
     from symsoftmax.validation import validate
 
-    report = validate(
-        args.target,
-        args.op,
-        args.dtype,
-        vectors=args.vectors,
-        suite=args.suite,
-        seed=args.seed,
-        rule=pass_rule(args),
-        batch=args.batch,
-        framework=args.framework,
-        timeout=args.timeout,
-        properties=not args.no_properties,
-        companion=args.companion,
-        temperature=args.temperature,
-        name=args.target,
-        progress=True,
-        isolate=True,
-    )
+    with progress_bar() as progress:
+        report = validate(
+            args.target,
+            args.op,
+            args.dtype,
+            vectors=args.vectors,
+            suite=args.suite,
+            seed=args.seed,
+            rule=pass_rule(args),
+            batch=args.batch,
+            framework=args.framework,
+            timeout=args.timeout,
+            properties=not args.no_properties,
+            companion=args.companion,
+            temperature=args.temperature,
+            name=args.target,
+            progress=progress,
+            isolate=True,
+        )
     return emit(report, args)

@@ -18,6 +18,7 @@ from typing import Any
 from symsoftmax.cli._options import SEED_MAX, int_option
 from symsoftmax.errors import InputError
 from symsoftmax.formats import FORMATS
+from symsoftmax.vectors.io import FILE_FORMATS
 from symsoftmax.vectors.model import OPS, SUITES
 
 
@@ -45,7 +46,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--format",
-        choices=("json", "npz"),
+        choices=FILE_FORMATS,
         default=None,
         help="file format (default: npz if --out ends in .npz, else json)",
     )
@@ -88,18 +89,20 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         raise InputError(f"missing --{', --'.join(missing)} (or use --lint PATH)")
     from symsoftmax.atomic import check_target
+    from symsoftmax.cli._progress import progress_bar
     from symsoftmax.vectors.builder import generate
     from symsoftmax.vectors.io import save
     from symsoftmax.vectors.rows import from_rows_file
 
     check_target(args.out)  # an unwritable --out fails before the work, not after
 
-    if args.from_rows is not None:
-        vector_file = from_rows_file(args.op, args.dtype, args.from_rows, progress=True)
-        what = f"custom rows from {args.from_rows}"
-    else:
-        vector_file = generate(args.op, args.dtype, args.suite, args.seed, progress=True)
-        what = f"{args.suite}, seed {args.seed}"
+    with progress_bar() as progress:
+        if args.from_rows is not None:
+            vector_file = from_rows_file(args.op, args.dtype, args.from_rows, progress=progress)
+            what = f"custom rows from {args.from_rows}"
+        else:
+            vector_file = generate(args.op, args.dtype, args.suite, args.seed, progress=progress)
+            what = f"{args.suite}, seed {args.seed}"
     save(vector_file, args.out, format=args.format)
     print(f"wrote {len(vector_file)} tests ({args.op}, {args.dtype}, {what}) to {args.out}")
     return 0

@@ -32,7 +32,8 @@ import numpy.typing as npt
 
 from symsoftmax.errors import InputError
 from symsoftmax.formats import Format, get_format
-from symsoftmax.reference.engine import MAX_PRECISION, OPS, PAIRED_OPS, evaluate_row, output_size
+from symsoftmax.ops import OPERATIONS, REFERENCE_OPS, TEMPERATURE_OPS
+from symsoftmax.reference.engine import MAX_PRECISION, evaluate_row, output_size
 from symsoftmax.reference.rounders import BinaryRounder, DecimalRounder, FormatRounder, Rounder
 from symsoftmax.rounding import as_format_array
 
@@ -53,13 +54,8 @@ __all__ = [
 
 ArrayInput = npt.ArrayLike | Iterable[Any]
 
-_SECOND_INPUT = {
-    "softmax_vjp": "g",
-    "log_softmax_vjp": "g",
-    "cross_entropy": "y",
-    "cross_entropy_grad": "y",
-}
-
+OPS = REFERENCE_OPS
+"""The ops :func:`evaluate` computes (from the operation table, :mod:`symsoftmax.ops`)."""
 
 Axis = int | tuple[int, ...]
 
@@ -85,14 +81,13 @@ class _Problem:
     def shape_outputs(self, flat: npt.NDArray[Any]) -> npt.NDArray[Any]:
         """(batch, outputs per row) → the op's output shape.
 
-        logsumexp and cross_entropy remove the op axes; the Jacobian is (batch..., K, K); the
-        other ops keep the input's shape (the joint axis unflattened and moved back).
+        An op whose row value is a scalar (logsumexp, cross_entropy) removes the op axes; one
+        whose value is (K, K) (the Jacobian) gives (batch..., K, K); the others keep the input's
+        shape (the joint axis unflattened and moved back).
         """
-        k = self.k
-        if self.op in ("logsumexp", "cross_entropy"):
-            return flat.reshape(self.batch_shape)
-        if self.op == "jacobian":
-            return flat.reshape((*self.batch_shape, k, k))
+        dims = OPERATIONS[self.op].dims
+        if dims != 1:
+            return flat.reshape((*self.batch_shape, *OPERATIONS[self.op].shape(self.k)))
         op_shape = tuple(self.x.shape[a] for a in self.axes)
         moved = flat.reshape((*self.batch_shape, *op_shape))
         last = range(len(self.batch_shape), self.x.ndim)
@@ -141,9 +136,10 @@ def _prepare(
     if op not in OPS:
         raise InputError(f"unknown op {op!r}; expected one of {', '.join(OPS)}")
     fmt = get_format(dtype)
-    needed = 2 if op in PAIRED_OPS else 1
+    input_names = OPERATIONS[op].inputs
+    needed = len(input_names)
     if len(inputs) != needed:
-        names = "z and " + _SECOND_INPUT[op] if needed == 2 else "x"
+        names = " and ".join(input_names) if needed > 1 else "x"
         raise InputError(f"{op} takes {needed} input(s) ({names}), got {len(inputs)}")
     x = as_format_array(inputs[0], fmt, name="x" if needed == 1 else "z")
     if x.ndim == 0:
@@ -151,14 +147,14 @@ def _prepare(
     axes = _op_axes(op, axis, x.shape)
     other = None
     if needed == 2:
-        name = _SECOND_INPUT[op]
+        name = input_names[1]
         other = as_format_array(inputs[1], fmt, name=name)
         if other.shape != x.shape:
             raise InputError(f"{op}: {name} has shape {other.shape}, z has shape {x.shape}")
     t = None
     if temperature is not None:
-        if op not in ("softmax", "log_softmax", "logsumexp"):
-            raise InputError(f"{op}: temperature applies to softmax, log_softmax, logsumexp")
+        if op not in TEMPERATURE_OPS:
+            raise InputError(f"{op}: temperature applies to {', '.join(TEMPERATURE_OPS)}")
         t_arr = as_format_array([temperature], fmt, name="temperature")
         t = float(t_arr[0])
         if not (np.isfinite(t) and t > 0):

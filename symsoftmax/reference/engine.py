@@ -47,22 +47,13 @@ import numpy.typing as npt
 from mpmath import libmp
 
 from symsoftmax.errors import PrecisionLimitError
+from symsoftmax.ops import OPERATIONS, REFERENCE_OPS
 from symsoftmax.reference.balls import Ball, exact_sum, magnitude, rounded
 from symsoftmax.reference.rounders import Rounder, to_fraction
 
 __all__ = ["MAX_PRECISION", "OPS", "evaluate_row", "output_size"]
 
-OPS = (
-    "softmax",
-    "log_softmax",
-    "logsumexp",
-    "jacobian",
-    "softmax_vjp",
-    "log_softmax_vjp",
-    "cross_entropy",
-    "cross_entropy_grad",
-)
-PAIRED_OPS = ("softmax_vjp", "log_softmax_vjp", "cross_entropy", "cross_entropy_grad")
+OPS = REFERENCE_OPS  # each has a plan in _PLANS below
 
 MAX_PRECISION = 1 << 15  # bits; beyond this Ziv's loop gives up with PrecisionLimitError
 _GUARD_BITS = 64  # extra bits kept in exact sums beyond w
@@ -84,12 +75,8 @@ Cell = Any  # a final rounded key, or an Approx-producing marker while pending
 
 
 def output_size(op: str, n: int) -> int:
-    """Number of outputs one row of length n produces."""
-    if op in ("logsumexp", "cross_entropy"):
-        return 1
-    if op == "jacobian":
-        return n * n
-    return n
+    """Number of outputs one row of length n produces (1, n or n², from the operation table)."""
+    return OPERATIONS[op].size(n)
 
 
 def _raw(value: float) -> Any:

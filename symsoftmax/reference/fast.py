@@ -38,6 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 from symsoftmax.formats import FORMATS, Format
+from symsoftmax.ops import OPERATIONS
 from symsoftmax.reference.double_double import (
     EXP_RELATIVE_ERROR,
     dd_add,
@@ -52,7 +53,7 @@ from symsoftmax.rounding import round_array
 
 __all__ = ["FAST_OPS", "settle"]
 
-FAST_OPS = ("softmax", "log_softmax", "logsumexp")
+FAST_OPS = tuple(name for name, op in OPERATIONS.items() if op.fast_path)
 
 Array = npt.NDArray[np.float64]
 _U = 2.0**-53

@@ -54,6 +54,7 @@ import numpy as np
 import numpy.typing as npt
 
 from symsoftmax.formats import Format
+from symsoftmax.ops import OPERATIONS
 
 __all__ = [
     "LAMBDA",
@@ -168,7 +169,12 @@ def output_bounds(
     *,
     ftz: bool = False,
 ) -> dict[str, Bound]:
-    """The bound of every output of ``op`` for one test (``exact``: float64 exact values)."""
+    """The bound of every output of ``op`` for one test (``exact``: float64 exact values).
+
+    The formula is the op's bound family in the operation table (:mod:`symsoftmax.ops`).
+    """
+    entry = OPERATIONS.get(op)
+    family = entry.bound if entry is not None else None
     z = np.asarray(inputs["z"], dtype=np.float64)
     temperature = inputs.get("temperature")
     facts = RowFacts.of(z, None if temperature is None else float(np.asarray(temperature)))
@@ -184,29 +190,29 @@ def output_bounds(
     def make(key: str, factor: float, scale: float, formula: str) -> Bound:
         return Bound(key, form, factor, scale, u, floor, formula)
 
-    if op == "softmax":
+    if family == "softmax":
         arg = c * min(2 * facts.spread, 1 / math.e + avg)
         return {"output": make("output", big_n + 3 + arg, s_norm, "(N + 3 + A)·u·‖s‖∞")}
-    if op == "log_softmax":
+    if family == "log_softmax":
         return {"output": make("output", beta_l, 1.0, "(N + L + c·min(Δ, ln n) + (c+2)‖l‖∞)·u")}
-    if op == "logsumexp":
+    if family == "logsumexp":
         y = abs(facts.lse) if math.isfinite(facts.lse) else 0.0
         published = y + (facts.lse - facts.z_min if math.isfinite(facts.lse) else 0.0) + big_n + y
         derived = 2 * y + facts.temperature * (big_n + c * avg + 2 * facts.lse_shifted)
         return {"output": make("output", max(published, derived), 1.0, "max(BHH + |y|, derived)·u")}
-    if op == "jacobian":
+    if family == "jacobian":
         return {"output": make("output", 3 * tau + 3, s_norm, "(3τ̄ + 3)·u·‖s‖∞")}
-    if op == "softmax_vjp":
+    if family == "softmax_vjp":
         g = np.abs(np.asarray(inputs["g"], dtype=np.float64))
         g_inf = float(np.max(g)) if g.size else 0.0
         return {"dz": make("dz", big_n + 3 * tau + 6, s_norm * g_inf, "(N + 3τ̄ + 6)·u·‖s‖∞‖g‖∞")}
-    if op == "log_softmax_vjp":
+    if family == "log_softmax_vjp":
         g = np.abs(np.asarray(inputs["g"], dtype=np.float64))
         g_one, g_inf = float(g.sum()), float(np.max(g)) if g.size else 0.0
         tau_l = tau + 2 * l_norm
         absolute = (big_n + tau_l + 2) * s_norm * g_one + 2 * g_inf
         return {"dz": make("dz", absolute, 1.0, "((N + τ_l + 2)‖s‖∞‖g‖₁ + 2‖g‖∞)·u")}
-    if op == "cross_entropy":
+    if family == "cross_entropy":
         y_in = np.asarray(inputs["y"], dtype=np.float64)
         y_one = float(np.abs(y_in).sum())
         logs = _log_softmax(facts)
@@ -221,7 +227,7 @@ def output_bounds(
             "loss": make("loss", loss, 1.0, "(‖y‖₁β_l + (N + 2)Σ|y_j l_j|)·u"),
             "grad": make("grad", grad, 1.0, "(τ̄‖s‖∞‖y‖₁ + 2‖Σy·s − y‖∞)·u"),
         }
-    raise ValueError(f"no bound for op {op!r}")
+    raise ValueError(f"no bound for op {op!r} (bound family {family!r})")
 
 
 def _log_softmax(facts: RowFacts) -> FloatArray:

@@ -15,7 +15,7 @@ import os
 import time
 import weakref
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,6 +29,9 @@ from symsoftmax.validation.runner import Caller, CallGuard, Candidate, InProcess
 from symsoftmax.validation.sources import resolve_vectors
 from symsoftmax.validation.target import check_target, load_target
 from symsoftmax.vectors.model import VectorFile
+
+if TYPE_CHECKING:
+    from symsoftmax.vectors.builder import Progress
 
 __all__ = ["judge", "prepare", "validate"]
 
@@ -136,7 +139,7 @@ def validate(
     companion: Callable[..., Any] | str | None = None,
     temperature: str = "auto",
     name: str | None = None,
-    progress: bool = False,
+    progress: Progress | None = None,
     isolate: bool = False,
 ) -> ValidationReport:
     """Validate ``fn`` against reference vectors; returns a :class:`ValidationReport`.
@@ -150,7 +153,8 @@ def validate(
     ``PassRule("faithful")``, ``PassRule("correctly-rounded", ftz=True)`` (subnormal results may
     flush to zero) or ``PassRule(max_ulp=N)``. ``companion``: for op softmax a log_softmax
     function (and vice versa) for the exp(log_softmax) property. ``timeout`` (seconds per call,
-    None for no limit). ``progress``: a progress bar on stderr while a suite is generated.
+    None for no limit). ``progress``: a callback told how the generation of a suite goes
+    (:class:`~symsoftmax.vectors.builder.ProgressStep`; the CLI draws a bar with it).
     ``isolate=True`` runs ``fn`` (and ``companion``) in a worker process
     (:mod:`~symsoftmax.validation.isolation`): they must then be importable by name, or be
     ``"module:function"`` / ``"path/file.py:function"`` strings. See docs/validation.md.

@@ -15,11 +15,15 @@ import functools
 import hashlib
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from symsoftmax import __version__
 from symsoftmax.errors import InputError
 from symsoftmax.formats import get_format
 from symsoftmax.vectors.model import OPS, SUITES, VectorFile
+
+if TYPE_CHECKING:
+    from symsoftmax.vectors.builder import Progress
 
 __all__ = ["cache_dir", "custom_vectors", "resolve_vectors", "suite_vectors"]
 
@@ -48,11 +52,11 @@ def _code_fingerprint() -> str:
 
 
 def suite_vectors(
-    op: str, dtype: str, suite: str, seed: int = 0, *, progress: bool = False
+    op: str, dtype: str, suite: str, seed: int = 0, *, progress: Progress | None = None
 ) -> VectorFile:
     """The generated vectors of ``suite``, from the cache when present.
 
-    ``progress``: show the generator's progress bar on stderr (when it is a terminal).
+    ``progress``: the generator's progress callback (see :func:`symsoftmax.vectors.generate`).
     """
     from symsoftmax import vectors
 
@@ -81,7 +85,7 @@ def resolve_vectors(
     dtype: str | None,
     seed: int = 0,
     *,
-    progress: bool = False,
+    progress: Progress | None = None,
 ) -> tuple[VectorFile, str]:
     """(the vectors, a description of where they came from). Checks op and dtype agree."""
     if vectors is not None and suite is not None:

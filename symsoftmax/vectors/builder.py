@@ -22,7 +22,6 @@ cross-entropy loss 0 (docs/reference.md).
 from __future__ import annotations
 
 import platform
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -34,6 +33,7 @@ import numpy.typing as npt
 from symsoftmax import __version__
 from symsoftmax.errors import InputError
 from symsoftmax.formats import Format, get_format
+from symsoftmax.ops import OPERATIONS
 from symsoftmax.rounding import as_format_array
 from symsoftmax.vectors.catalogue import (
     COTANGENTS,
@@ -46,7 +46,6 @@ from symsoftmax.vectors.catalogue import (
 )
 from symsoftmax.vectors.io import SCHEMA_NAME, content_sha256, encode_groups
 from symsoftmax.vectors.model import (
-    EXPECTED_KEYS,
     INPUT_KEYS,
     OPS,
     SUITES,
@@ -62,6 +61,8 @@ from symsoftmax.vectors.model import (
 __all__ = [
     "CONVENTIONS",
     "DIGITS",
+    "Progress",
+    "ProgressStep",
     "answers_for",
     "build_file",
     "draft_rows",
@@ -86,7 +87,23 @@ CONVENTIONS = {
 }
 
 Floats = npt.NDArray[np.float64]
-Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class ProgressStep:
+    """How far the reference values of one file have got: ``done`` of ``total`` tests.
+
+    ``label`` names the file ("softmax float32"). A ``progress`` callback receives one after
+    each batch of tests (rows of one length), ``done`` rising to ``total``; the command line
+    draws its progress bar from them (symsoftmax/cli/_progress.py).
+    """
+
+    label: str
+    done: int
+    total: int
+
+
+Progress = Callable[[ProgressStep], None]
 
 
 @dataclass(frozen=True)
@@ -99,19 +116,15 @@ class Draft:
     comment: str
 
 
-def _companions(op: str) -> tuple[Companion, ...]:
-    if op in ("softmax_vjp", "log_softmax_vjp"):
-        return COTANGENTS
-    if op == "cross_entropy":
-        return TARGETS
-    return ()
+# The kinds of second input row, by input name (symsoftmax.ops): cotangents g, targets y.
+_COMPANIONS: dict[str, tuple[Companion, ...]] = {"g": COTANGENTS, "y": TARGETS}
 
 
 def draft_rows(op: str, dtype: str, suite: str, seed: int) -> list[Draft]:
     """Every test of the file before reference values, in catalogue order."""
     fmt = get_format(dtype)
-    companions = _companions(op)
     second = INPUT_KEYS[op][1] if len(INPUT_KEYS[op]) > 1 else None
+    companions = _COMPANIONS[second] if second is not None else ()
     drafts = []
     for family in FAMILIES:
         if op not in family.ops:
@@ -132,13 +145,6 @@ def draft_rows(op: str, dtype: str, suite: str, seed: int) -> list[Draft]:
                 inputs["temperature"] = np.asarray(row.temperature, dtype=np.float64)
             drafts.append(Draft(row.z.size, inputs, flags, comment))
     return drafts
-
-
-def _reference_ops(op: str) -> tuple[tuple[str, str], ...]:
-    """(output key, reference op) pairs."""
-    if op == "cross_entropy":
-        return (("loss", "cross_entropy"), ("grad", "cross_entropy_grad"))
-    return ((EXPECTED_KEYS[op][0], op),)
 
 
 def _batches(drafts: list[Draft]) -> dict[tuple[int, float | None], list[int]]:
@@ -166,12 +172,13 @@ def reference_values(
     from symsoftmax.reference import evaluate
 
     results: list[Any] = [None] * len(drafts)
+    done = 0
     for (k, temperature), indices in _batches(drafts).items():
         stacked = [np.stack([drafts[i].inputs[key] for i in indices]) for key in INPUT_KEYS[op]]
         per_key = {}
-        for key, reference_op in _reference_ops(op):
+        for output in OPERATIONS[op].outputs:  # the op's reference plan
             result = evaluate(
-                reference_op,
+                output.reference,
                 *stacked,
                 dtype=fmt.name,
                 temperature=temperature,
@@ -179,7 +186,7 @@ def reference_values(
                 fast=fast,
             )
             assert result.decimals is not None
-            per_key[key] = (result.rounded, result.decimals)
+            per_key[output.key] = (result.rounded, result.decimals)
         for position, i in enumerate(indices):
             expected, exact = {}, {}
             for key, (rounded, decimals) in per_key.items():
@@ -190,8 +197,9 @@ def reference_values(
                     expected_shape(op, key, k)
                 )
             results[i] = (expected, exact)
+        done += len(indices)
         if progress is not None:
-            progress(len(indices))
+            progress(ProgressStep(f"{op} {fmt.name}", done, len(drafts)))
     return results
 
 
@@ -249,13 +257,13 @@ def generate(
     suite: str = "standard",
     seed: int = 0,
     *,
-    progress: bool | Progress = False,
+    progress: Progress | None = None,
 ) -> VectorFile:
     """Generate the vectors of ``op`` in ``dtype`` for a suite (quick, standard, exhaustive).
 
     Deterministic: the same arguments give the same file, byte for byte, on every platform with
-    the same library versions. ``progress=True`` shows a rich progress bar on stderr (when it is
-    a terminal); a callable receives the number of tests finished at each step.
+    the same library versions. ``progress``: a callable that receives a :class:`ProgressStep`
+    as the reference values are computed (the command line draws a progress bar with it).
     """
     if op not in OPS:
         raise InputError(f"unknown op {op!r}; expected one of {', '.join(OPS)}")
@@ -275,7 +283,7 @@ def from_rows(
     *,
     flags: tuple[str, ...] = ("custom",),
     note: str = "inputs given by the user",
-    progress: bool | Progress = False,
+    progress: Progress | None = None,
 ) -> VectorFile:
     """Vectors from your own input rows, with reference values from the reference engine.
 
@@ -333,16 +341,13 @@ def build_file(
     *,
     suite: str,
     seed: int,
-    progress: bool | Progress = False,
+    progress: Progress | None = None,
     notes: Mapping[str, Note] = NOTES,
 ) -> VectorFile:
     """The vector file of ``drafts``: reference values, named answers, tcIds, header, checksum."""
-    if callable(progress):
-        values = reference_values(op, fmt, drafts, progress)
-    elif progress and sys.stderr.isatty():
-        values = _with_progress_bar(op, fmt, drafts)
-    else:
-        values = reference_values(op, fmt, drafts)
+    if progress is not None and not callable(progress):  # progress=True drew a bar once
+        raise InputError(f"progress must be a callable taking a ProgressStep, got {progress!r}")
+    values = reference_values(op, fmt, drafts, progress)
 
     by_k: dict[int, list[TestCase]] = {}
     pending = []
@@ -385,20 +390,3 @@ def build_file(
     draft_file = VectorFile(header=header, notes=used_notes, groups=groups, op=op, dtype=fmt.name)
     header["sha256"] = content_sha256(encode_groups(draft_file))
     return draft_file
-
-
-def _with_progress_bar(
-    op: str, fmt: Format, drafts: list[Draft]
-) -> list[tuple[dict[str, Floats], dict[str, npt.NDArray[np.object_]]]]:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-    columns = (
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(f"{op} {fmt.name}", total=len(drafts))
-        return reference_values(op, fmt, drafts, lambda n: bar.advance(task, n))

@@ -23,11 +23,11 @@ import numpy as np
 import numpy.typing as npt
 
 from symsoftmax.formats import Format
+from symsoftmax.ops import OPERATIONS
 from symsoftmax.rounding import round_array, round_exact
 from symsoftmax.vectors.model import OPS, TEMPERATURE_OPS, Note
 from symsoftmax.vectors.values import (
     ceil_log2,
-    exp_overflow_input,
     ln_rounded,
     next_down,
     next_up,
@@ -62,7 +62,7 @@ LONG_K = {"quick": (300,), "standard": (300, 4096), "exhaustive": (300, 4096, 1 
 # Ops whose cost grows as K²: the Jacobian has K² outputs. Its long rows stop just beyond
 # bfloat16's 256 in the standard suite. (The softmax VJP, once K² in the reference engine, is
 # O(K) per row since it shares ḡ across the row: 0.6 s for a row of 4096 with its decimals.)
-QUADRATIC_OPS = ("jacobian",)
+QUADRATIC_OPS = tuple(op for op in OPS if OPERATIONS[op].dims == 2)
 QUADRATIC_LONG_K = {"quick": (), "standard": (260,), "exhaustive": (260, 1024)}
 # Every family except long-row keeps K at most this; the Jacobian (K² outputs, each an mpmath
 # evaluation for its 40-digit decimal) at most MAX_SHORT_K_JACOBIAN.
@@ -210,7 +210,7 @@ class Context:
 
     def ks(self, candidates: tuple[int, ...]) -> tuple[int, ...]:
         """The row lengths of ``candidates`` this op takes (the Jacobian stops at 10)."""
-        limit = MAX_SHORT_K_JACOBIAN if self.op == "jacobian" else MAX_SHORT_K
+        limit = MAX_SHORT_K_JACOBIAN if self.op in QUADRATIC_OPS else MAX_SHORT_K
         return tuple(k for k in candidates if k <= limit)
 
     def pick(self, quick: int, standard: int, exhaustive: int) -> int:
@@ -220,7 +220,7 @@ class Context:
     @property
     def overflow(self) -> float:
         """t: the largest format value with e^t ≤ max."""
-        return exp_overflow_input(self.fmt.name)
+        return self.fmt.exp_overflow_threshold
 
     def row(self, values: list[float] | Floats) -> Floats:
         """A row of exact format values (floats given here must already be format values)."""

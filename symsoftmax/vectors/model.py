@@ -15,12 +15,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from symsoftmax.ops import OPERATIONS, TEMPERATURE_OPS, VECTOR_OPS
+
 __all__ = [
     "EXPECTED_KEYS",
     "INPUT_KEYS",
     "OPS",
     "RESULTS",
     "SUITES",
+    "TEMPERATURE_OPS",
     "Answer",
     "Note",
     "TestCase",
@@ -29,50 +32,24 @@ __all__ = [
     "expected_shape",
 ]
 
-OPS = (
-    "softmax",
-    "log_softmax",
-    "logsumexp",
-    "softmax_vjp",
-    "log_softmax_vjp",
-    "jacobian",
-    "cross_entropy",
-)
+OPS = VECTOR_OPS  # the ops with vector files, from the operation table (symsoftmax.ops)
 SUITES = ("quick", "standard", "exhaustive")
 RESULTS = ("valid", "acceptable")
 
 # Input arrays per op, each of shape (K,); "temperature" (shape ()) is optional for the
-# TEMPERATURE_OPS (the reference engine defines it for softmax, log_softmax and logsumexp).
-INPUT_KEYS: dict[str, tuple[str, ...]] = {
-    "softmax": ("z",),
-    "log_softmax": ("z",),
-    "logsumexp": ("z",),
-    "jacobian": ("z",),
-    "softmax_vjp": ("z", "g"),
-    "log_softmax_vjp": ("z", "g"),
-    "cross_entropy": ("z", "y"),
-}
-TEMPERATURE_OPS = ("softmax", "log_softmax", "logsumexp")
+# TEMPERATURE_OPS.
+INPUT_KEYS: dict[str, tuple[str, ...]] = {op: OPERATIONS[op].inputs for op in OPS}
 
 # Output arrays per op.
-EXPECTED_KEYS: dict[str, tuple[str, ...]] = {
-    "softmax": ("output",),
-    "log_softmax": ("output",),
-    "logsumexp": ("output",),
-    "jacobian": ("output",),
-    "softmax_vjp": ("dz",),
-    "log_softmax_vjp": ("dz",),
-    "cross_entropy": ("loss", "grad"),
-}
+EXPECTED_KEYS: dict[str, tuple[str, ...]] = {op: OPERATIONS[op].output_keys() for op in OPS}
 
 
 def expected_shape(op: str, key: str, k: int) -> tuple[int, ...]:
-    """Shape of output ``key`` of ``op`` for rows of length ``k``."""
-    if op == "jacobian":
-        return (k, k)
-    if op == "logsumexp" or key == "loss":
-        return (1,)
-    return (k,)
+    """Shape of output ``key`` of ``op`` for rows of length ``k``.
+
+    The operation table's shape, except that a scalar is stored as a one-element array (1,).
+    """
+    return OPERATIONS[op].output_shape(key, k) or (1,)
 
 
 Array = npt.NDArray[Any]

@@ -13,12 +13,15 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from symsoftmax.errors import InputError
 from symsoftmax.formats import Format
 from symsoftmax.jsonfile import load_json
 from symsoftmax.vectors.model import VectorFile
+
+if TYPE_CHECKING:
+    from symsoftmax.vectors.builder import Progress
 
 __all__ = ["from_rows_file", "read_rows"]
 
@@ -57,7 +60,11 @@ def read_rows(path: str | os.PathLike[str]) -> list[Any]:
 
 
 def from_rows_file(
-    op: str, dtype: str | Format, path: str | os.PathLike[str], *, progress: bool = False
+    op: str,
+    dtype: str | Format,
+    path: str | os.PathLike[str],
+    *,
+    progress: Progress | None = None,
 ) -> VectorFile:
     """:func:`~symsoftmax.vectors.builder.from_rows` of the rows in a JSON file; errors name
     the file and the row."""
