@@ -1,8 +1,10 @@
 """Correct rounding to a binary format, the ulp, and exact parsing of numbers.
 
-The rule (IEEE 754-2019 §4.3.1, roundTiesToEven; ../shared/reference/numerics.md): for a real v ≠ 0
-let E = floor(log2|v|) and q = 2^(max(E, emin) − p + 1) (the quantum, constant in the subnormal
-range); round v/q to an integer with ties to even; a result ≥ 2^(emax+1) overflows to ±inf.
+The rule (IEEE 754-2019 §4.3.1, roundTiesToEven; §7.4 for overflow): for a real v ≠ 0 let
+E = floor(log2|v|) and q = 2^(max(E, emin) − p + 1) (the quantum, constant in the subnormal
+range); round v/q to an integer with ties to even; a result ≥ 2^(emax+1) overflows to ±inf. The
+format's side of it — the quantum exponent and the bounds beyond which v rounds to ±0 or ±inf —
+is :class:`~symsoftmax.formats.Format`'s.
 
 Two entry points apply that rule, both exact:
 
@@ -12,7 +14,10 @@ Two entry points apply that rule, both exact:
   float64→bfloat16 goes through float32 and double-rounds, so we never rely on casts).
 
 The spacing used for error measurement is :func:`ulp` (arrays) and :func:`ulp_exact` (one exact
-value); both take the quantum from :meth:`Format.quantum_exponent`, as the rounding does.
+value). All four take the quantum from :meth:`Format.quantum_exponent` (or its array form).
+
+mpmath's raw numbers (sign, mantissa, exponent, bitcount), as the reference engine's balls hold
+them, are read exactly by :func:`raw_to_fraction` and :func:`raw_floor_log2`.
 """
 
 from __future__ import annotations
@@ -25,13 +30,12 @@ from collections.abc import Iterable
 from fractions import Fraction
 from typing import Any
 
-import ml_dtypes
 import mpmath
 import numpy as np
 import numpy.typing as npt
 
 from symsoftmax.errors import InputError
-from symsoftmax.formats import Format, get_format
+from symsoftmax.formats import FORMATS, Format, get_format
 
 __all__ = [
     "MAX_MAGNITUDE",
@@ -42,6 +46,9 @@ __all__ = [
     "format_hex",
     "parse_exact",
     "parse_value",
+    "raw_floor_log2",
+    "raw_to_fraction",
+    "raw_to_ratio",
     "round_array",
     "round_exact",
     "ulp",
@@ -49,6 +56,7 @@ __all__ = [
 ]
 
 ExactValue = Fraction | int | float | str | Any  # Any: mpmath.mpf (untyped)
+RawNumber = Any  # an mpmath raw number: (sign, mantissa, exponent, bitcount), untyped
 
 
 # --------------------------------------------------------------------------------------------
@@ -65,6 +73,34 @@ def floor_log2(num: int, den: int = 1) -> int:
     return e
 
 
+def raw_floor_log2(raw: RawNumber) -> int | None:
+    """floor(log2|v|) of a finite mpmath raw number v = ±man·2^exp; None for zero.
+
+    man has bc bits, so |v| lies in [2^(exp+bc−1), 2^(exp+bc)). Read from the exponent alone:
+    it may be like −10^300, whose power of two would not fit in memory.
+    """
+    _sign, man, exp, bc = raw
+    if not man:
+        return None
+    return int(exp + bc - 1)
+
+
+def raw_to_ratio(raw: RawNumber) -> tuple[int, int]:
+    """A finite mpmath raw number ±man·2^exp as (numerator, denominator), exactly.
+
+    The denominator is a power of two (1 when exp ≥ 0); the pair is not reduced, which spares
+    the gcd of a Fraction where only the ratio is needed (rounding).
+    """
+    sign, man, exp, _bc = raw
+    num = -man if sign else man
+    return (num << exp, 1) if exp >= 0 else (num, 1 << -exp)
+
+
+def raw_to_fraction(raw: RawNumber) -> Fraction:
+    """A finite mpmath raw number (sign, man, exp, bc) as the exact Fraction ±man·2^exp."""
+    return Fraction(*raw_to_ratio(raw))
+
+
 def _round_ratio(num: int, den: int, fmt: Format) -> float:
     """Round num/den (den > 0) to fmt, ties to even: the one rounding routine for exact values."""
     if num == 0:
@@ -72,19 +108,24 @@ def _round_ratio(num: int, den: int, fmt: Format) -> float:
     negative = num < 0
     a = -num if negative else num
     exponent = floor_log2(a, den)
-    if exponent < fmt.emin - fmt.precision - 1:  # below half the smallest subnormal: rounds to 0
-        return -0.0 if negative else 0.0
-    if exponent > fmt.emax + 1:  # certainly overflows; skip the big shifts
-        return -math.inf if negative else math.inf
+    if exponent < fmt.underflow_exponent or exponent >= fmt.overflow_exponent:
+        return _beyond_range(exponent, negative, fmt)  # skips the big shifts
     qe = fmt.quantum_exponent(exponent)
     n, d = (a, den << qe) if qe >= 0 else (a << -qe, den)
     q, r = divmod(n, d)
     if 2 * r > d or (2 * r == d and q & 1):
         q += 1
-    if q >= 1 << (fmt.emax + 1 - qe):
+    if q >= 1 << (fmt.overflow_exponent - qe):
         return -math.inf if negative else math.inf
     value = math.ldexp(q, qe)
     return -value if negative else value
+
+
+def _beyond_range(exponent: int, negative: bool, fmt: Format) -> float:
+    """±0 below the underflow exponent, ±inf at or above the overflow exponent (see Format)."""
+    if exponent < fmt.underflow_exponent:
+        return -0.0 if negative else 0.0
+    return -math.inf if negative else math.inf
 
 
 def round_exact(value: ExactValue, dtype: str | Format) -> float:
@@ -114,20 +155,15 @@ def round_exact(value: ExactValue, dtype: str | Format) -> float:
             return math.nan
         if mpmath.isinf(value):
             return math.inf if value > 0 else -math.inf
-        sign, man, exp, bc = value._mpf_
-        if man == 0:
-            return -0.0 if sign else 0.0
-        # Decide far-out magnitudes from the exponent alone: an mpf may carry an exponent like
-        # -10^300, whose exact shift would not fit in memory.
-        magnitude = exp + bc - 1  # floor(log2|value|)
-        if magnitude < fmt.emin - fmt.precision - 1:
-            return -0.0 if sign else 0.0
-        if magnitude > fmt.emax + 1:
-            return -math.inf if sign else math.inf
-        signed = -man if sign else man
-        if exp >= 0:
-            return _round_ratio(signed << exp, 1, fmt)
-        return _round_ratio(signed, 1 << -exp, fmt)
+        raw = value._mpf_
+        exponent = raw_floor_log2(raw)
+        if exponent is None:
+            return -0.0 if raw[0] else 0.0
+        # Far-out magnitudes are decided from the exponent alone: an mpf may carry an exponent
+        # like −10^300, whose exact shift would not fit in memory.
+        if exponent < fmt.underflow_exponent or exponent >= fmt.overflow_exponent:
+            return _beyond_range(exponent, bool(raw[0]), fmt)
+        return _round_ratio(*raw_to_ratio(raw), fmt)
     raise TypeError(f"cannot round a {type(value).__name__}")
 
 
@@ -158,10 +194,9 @@ def _as_fraction(value: ExactValue) -> Fraction:
     if isinstance(value, int | float):
         return Fraction(value)
     if isinstance(value, mpmath.mpf):
-        sign, man, exp, _bc = value._mpf_
-        if not man and value != 0:
+        if not mpmath.isfinite(value):
             raise InputError(f"{value} is not a finite number: it has no ulp")
-        return Fraction(-man if sign else man) * Fraction(2) ** exp
+        return raw_to_fraction(value._mpf_)
     raise TypeError(f"cannot convert a {type(value).__name__} to Fraction")
 
 
@@ -173,19 +208,20 @@ def _as_fraction(value: ExactValue) -> Fraction:
 def round_array(values: npt.ArrayLike, dtype: str | Format) -> npt.NDArray[np.float64]:
     """Round every float64 value to the nearest value of ``dtype`` (ties to even), exactly.
 
-    Same rule as :func:`round_exact`, vectorized: with x = m·2^e (frexp), the quantum exponent is
-    max(e − 1, emin) − p + 1; scaling by a power of two is exact, and ``np.rint`` rounds ties to
-    even. Returns float64 (the format's values embed exactly).
+    Same rule as :func:`round_exact`, vectorized: with x = m·2^e (frexp, m in [1/2, 1)),
+    floor(log2|x|) = e − 1 and the quantum exponent is :meth:`Format.quantum_exponent_array` of
+    it; scaling by a power of two is exact, and ``np.rint`` rounds ties to even. Returns float64
+    (the format's values embed exactly).
     """
     fmt = get_format(dtype)
     x = np.asarray(values, dtype=np.float64)
-    if fmt.precision >= 53:
+    if fmt.float64_extra_bits == 0:
         return x.copy()
     with np.errstate(invalid="ignore", over="ignore"):
         _, e = np.frexp(x)
-        qe = np.maximum(e - 1, fmt.emin) - fmt.precision + 1
+        qe = fmt.quantum_exponent_array(e - 1)
         rounded = np.ldexp(np.rint(np.ldexp(x, -qe)), qe)
-        overflow = np.abs(rounded) >= math.ldexp(1.0, fmt.emax + 1)
+        overflow = np.abs(rounded) >= math.ldexp(1.0, fmt.overflow_exponent)
         rounded = np.where(overflow, np.copysign(np.inf, x), rounded)
         finite = np.isfinite(x)
     return np.where(finite, rounded, x)
@@ -329,6 +365,10 @@ def format_hex(value: float) -> str:
     return float(value).hex()
 
 
+# ml_dtypes' dtypes (bfloat16) have kind "V": arrays of any listed format are numbers too
+_FORMAT_DTYPES = frozenset(f.numpy_dtype for f in FORMATS.values())
+
+
 def as_format_array(
     data: npt.ArrayLike | Iterable[Any], dtype: str | Format, *, name: str = "input"
 ) -> npt.NDArray[np.float64]:
@@ -339,10 +379,8 @@ def as_format_array(
     Raises InputError naming the position of a malformed entry or a ragged shape.
     """
     fmt = get_format(dtype)
-    if isinstance(data, np.ndarray) and (
-        data.dtype.kind in "fiub" or data.dtype == np.dtype(ml_dtypes.bfloat16)
-    ):
-        if data.dtype == fmt.numpy_dtype:  # bfloat16's kind is "V": compare the dtype itself
+    if isinstance(data, np.ndarray) and (data.dtype.kind in "fiub" or data.dtype in _FORMAT_DTYPES):
+        if data.dtype == fmt.numpy_dtype:
             return data.astype(np.float64)
         return round_array(data.astype(np.float64), fmt)
     try:

@@ -33,13 +33,14 @@ from typing import Any
 
 from mpmath import libmp
 
+from symsoftmax.rounding import raw_floor_log2
+
 __all__ = [
     "FUNCTION_ERROR_ULPS",
     "RADIUS_BITS",
     "Ball",
     "MpfTuple",
     "exact_sum",
-    "magnitude",
     "rounded",
 ]
 
@@ -51,14 +52,6 @@ FUNCTION_ERROR_ULPS = 16
 _ZERO = libmp.fzero
 _ONE = libmp.fone
 _INF = libmp.finf
-
-
-def magnitude(value: MpfTuple) -> int | None:
-    """floor(log2|value|) of a nonzero finite raw number; None for zero."""
-    _sign, man, exp, bc = value
-    if not man:
-        return None
-    return int(exp + bc - 1)
 
 
 def _up(value: MpfTuple) -> MpfTuple:
@@ -203,7 +196,7 @@ class Ball:
         if not libmp.mpf_gt(one_plus_gap, _ZERO):
             return Ball(_ZERO, _INF)
         spread = _div_up(self.rad, one_plus_gap)
-        mag = magnitude(self.mid)
+        mag = raw_floor_log2(self.mid)
         if mag is not None and mag < -(w + 8):
             mid = libmp.mpf_pos(self.mid, w, "n")
             square = _mul_up(libmp.mpf_abs(self.mid), libmp.mpf_abs(self.mid))
@@ -221,7 +214,7 @@ def exact_sum(balls: list[Ball], *, keep_bits: int) -> tuple[MpfTuple, MpfTuple,
     midpoint) are left out of the exact sum — adding them exactly could need astronomically
     many bits — and their whole value |mid| + rad goes into the radius instead.
     """
-    mags = [magnitude(b.mid) for b in balls]
+    mags = [raw_floor_log2(b.mid) for b in balls]
     known = [m for m in mags if m is not None]
     floor = (max(known) if known else 0) - keep_bits
     total = _ZERO

@@ -48,8 +48,9 @@ from mpmath import libmp
 
 from symsoftmax.errors import PrecisionLimitError
 from symsoftmax.ops import OPERATIONS, REFERENCE_OPS
-from symsoftmax.reference.balls import Ball, exact_sum, magnitude, rounded
-from symsoftmax.reference.rounders import Rounder, to_fraction
+from symsoftmax.reference.balls import Ball, exact_sum, rounded
+from symsoftmax.reference.rounders import Rounder
+from symsoftmax.rounding import raw_floor_log2, raw_to_fraction
 
 __all__ = ["MAX_PRECISION", "OPS", "evaluate_row", "output_size"]
 
@@ -118,8 +119,8 @@ def _decide(approx: Approx, rounder: Rounder) -> Any | None:
         lo_sign = libmp.mpf_sign(lo)
         hi_sign = libmp.mpf_sign(hi)
     else:
-        p_mag = magnitude(ball.abs_upper())
-        b_mag = magnitude(_raw_fraction(abs(base), 64).mid)
+        p_mag = raw_floor_log2(ball.abs_upper())
+        b_mag = raw_floor_log2(_raw_fraction(abs(base), 64).mid)
         assert b_mag is not None
         if p_mag is None or p_mag < b_mag - _snap_bits(rounder):
             delta = Fraction(2) ** (b_mag - _snap_bits(rounder))
@@ -130,8 +131,8 @@ def _decide(approx: Approx, rounder: Rounder) -> Any | None:
             else:
                 lo, hi = base - delta, base + delta
         else:
-            lo = base + to_fraction(ball.lower())
-            hi = base + to_fraction(ball.upper())
+            lo = base + raw_to_fraction(ball.lower())
+            hi = base + raw_to_fraction(ball.upper())
         lo_sign = (lo > 0) - (lo < 0)
         hi_sign = (hi > 0) - (hi < 0)
     if approx.sign > 0 and lo_sign <= 0:

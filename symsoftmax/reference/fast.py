@@ -26,13 +26,13 @@ overflow float64: such entries are told apart from −inf entries and left to th
 their rounding is forced), ÷T to 2^−100, exp to 2^−86, a
 pairwise double-double sum and division: relative error about 2^−85 for softmax; the test is
 made on the scaled double-double directly (see :func:`_settle_scaled`). float64 log_softmax and
-logsumexp: :func:`_log_dd`.
+logsumexp: :func:`_log_partition_dd`.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -82,19 +82,20 @@ def settle(problem: Any, out: npt.NDArray[Any], pending: npt.NDArray[np.bool_]) 
     temperature = problem.temperature
     # Blocks of about 2^15 elements keep the many elementwise passes in cache.
     block = max(1, _BLOCK_ELEMENTS // rows.shape[1])
-    if fmt.precision < 53:
+    narrower = fmt.float64_extra_bits > 0  # phase 1 (float64 NumPy) decides those
+    if narrower:
         for start in range(0, eligible.size, block):
             index = eligible[start : start + block]
             _phase1(problem.op, rows[index], fmt, temperature, index, out, pending)
     if not _dd_temperature_ok(temperature):
         return
-    phase2 = _softmax_dd if problem.op == "softmax" else _log_dd
-    if problem.op != "softmax" and fmt.precision < 53:
+    if narrower and problem.op != "softmax":
         return  # the few elements phase 1 left go to mpmath
+    phase2 = _DOUBLE_DOUBLE[problem.op]
     left = eligible[pending[eligible].any(axis=1)]
     for start in range(0, left.size, block):
         index = left[start : start + block]
-        phase2(rows[index], fmt, temperature, index, out, pending, problem.op)
+        phase2(rows[index], fmt, temperature, index, out, pending)
 
 
 def _dd_temperature_ok(temperature: float | None) -> bool:
@@ -213,7 +214,7 @@ def _settle_relative(s: Array, eps: Array, fmt: Format) -> tuple[Array, npt.NDAr
     [I − δ, I + δ] contains the real one; the absolute allowance η (2^−990) is far below one
     spacing of any value this is used on. Elements above max are left unsettled.
     """
-    d = 53 - fmt.precision
+    d = fmt.float64_extra_bits
     tiny = fmt.tiny
     # Below 2^emin the format's spacing is the constant subnormal quantum, which is also the
     # spacing of the binade [2^emin, 2^(emin+1)): y = s + 2^emin maps the subnormal range there
@@ -242,7 +243,7 @@ def _settle_interval(lo: Array, hi: Array, fmt: Format) -> tuple[Array, npt.NDAr
     fixed subnormal quantum; intervals across 2^emin or past max use
     :func:`~symsoftmax.rounding.round_array` on both ends.
     """
-    d = 53 - fmt.precision
+    d = fmt.float64_extra_bits
     half = np.int64(1 << (d - 1))
     i_lo = lo.view(np.int64)
     i_hi = hi.view(np.int64)
@@ -254,7 +255,7 @@ def _settle_interval(lo: Array, hi: Array, fmt: Format) -> tuple[Array, npt.NDAr
     subnormal = hi < fmt.tiny
     if subnormal.any():
         # fixed quantum q = 2^(emin − p + 1): breakpoints at (n + 1/2)·q; scaling is exact
-        qe = fmt.emin - fmt.precision + 1
+        qe = fmt.quantum_exponent(fmt.emin)
         y_lo = np.ldexp(lo, -qe) - 0.5
         y_hi = np.ldexp(hi, -qe) - 0.5
         c_lo = np.floor(y_lo)
@@ -292,8 +293,8 @@ def _log_softmax_pairs(
     _, th, tl = _shifted_dd(x, temperature, np.broadcast_to(top, rows.shape)[retry])
     with np.errstate(over="ignore", invalid="ignore"):
         vh, vl = dd_add(th, tl, -l_hat, np.zeros_like(l_hat))
-        t_err = 0.0 if temperature is None else 2.0**-100
-        err = (np.abs(th) * t_err + l_hat * lam_r * 1.01 + abs_l) * 1.01 + 4 * _U * _U * np.abs(vh)
+        err = (np.abs(th) * _shift_error(temperature) + l_hat * lam_r * 1.01 + abs_l) * 1.01
+        err += 4 * _U * _U * np.abs(vh)
     value, ok = _settle_signed(vh, vl, err, fmt)
     return value, ok & np.isfinite(vh)
 
@@ -311,7 +312,8 @@ def _log_softmax_underflow(
     With E = ⌊log2|t_j|⌋ and L_up < 2^(E−115): if t_j = th exactly (tl = 0), no breakpoint other
     than t_j lies within 2^(E−54) of it, so every t_j − L rounds like the centre
     th − 2^(E−116) of [th − 2^(E−115), th); if tl ≠ 0, t_j − L lies within 2^(E−115) of th + tl.
-    The largest entry (t = 0): l = −L rounds to −0 when L_up is below half the smallest subnormal.
+    The largest entry (t = 0): l = −L rounds to −0 when L_up is below half the smallest subnormal
+    (2^underflow_exponent, :attr:`Format.underflow_threshold`).
     Rows whose float64 S′ is 0 with more than one finite entry only reach here.
     """
     k = rows.shape[1]
@@ -335,7 +337,7 @@ def _log_softmax_underflow(
         err = np.where(tl == 0, unit * (1 - 2.0**-20), 2 * unit)
         value, ok = _settle_signed(th, centre_l, err, fmt)
         ok &= far & np.isfinite(th) & two_finite
-        top_entry = (th == 0) & (log2_up < fmt.emin - fmt.precision - 1) & two_finite
+        top_entry = (th == 0) & (log2_up < fmt.underflow_exponent) & two_finite
     return np.where(top_entry, -0.0, value), ok | top_entry
 
 
@@ -364,16 +366,59 @@ def _shifted_dd(
     return top, np.where(usable, th, -np.inf), np.where(usable, tl, 0.0)
 
 
-def _log_dd(
-    rows: Array,
-    fmt: Format,
-    temperature: float | None,
-    index: npt.NDArray[np.intp],
-    out: npt.NDArray[Any],
-    pending: npt.NDArray[np.bool_],
-    op: str,
-) -> None:
-    """log_softmax / logsumexp in double-double (float64 targets), with absolute error bounds.
+class _Partition(NamedTuple):
+    """e^t per entry as 2^m·(mh + ml) (``valid``: inside the exp range) and a row sum in
+    double-double, sum_h + sum_l, from a pairwise sum of ``levels`` levels (error ≤ levels·3u²)."""
+
+    m: npt.NDArray[np.int64]
+    mh: Array
+    ml: Array
+    valid: npt.NDArray[np.bool_]
+    sum_h: Array
+    sum_l: Array
+    levels: int
+
+
+def _dd_partition(th: Array, tl: Array, *, without_top: bool) -> _Partition:
+    """e^(th + tl) per entry and per row S = Σ e^t, or S′ = S − 1 without the first maximal entry.
+
+    Terms below 2^−1000 (or outside the exp range: e^t < 2^−180000) leave the exact sum; each is
+    bounded by _TINY, so the sum carries at most K·2^−1000 absolute error from them. The others
+    enter as 2^m·mh (exact: normal results) + 2^m·ml (may underflow: ≤ 2^−1075 per term).
+    """
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        m, mh, ml, valid = _dd_exp(th, tl)
+        in_sum = valid & (m >= -1000)
+        if without_top:
+            in_sum[np.arange(th.shape[0]), np.argmax(th == 0.0, axis=1)] = False
+        scale = _power_of_two(np.where(in_sum, m, -1023))  # 2^m, or 0 outside the sum
+        sum_h, sum_l = dd_sum_last_axis(mh * scale, ml * scale)
+    levels = max(1, math.ceil(math.log2(th.shape[1])) + 1)
+    return _Partition(m, mh, ml, valid, sum_h, sum_l, levels)
+
+
+def _shift_error(temperature: float | None) -> float:
+    """Relative error of t = (x − max)/T from :func:`_shifted_dd`: x − max is exact; ÷T 2^−100."""
+    return 0.0 if temperature is None else 2.0**-100
+
+
+class _LogPartition(NamedTuple):
+    """Per row L = log1p(S′) ≈ lh + ll within err_l (absolute; decided where ``row_ok``), and
+    the shifts t = th + tl (|t| as ``t_abs``, 0 where unusable) and maximum it comes from."""
+
+    top: Array
+    th: Array
+    tl: Array
+    t_abs: Array
+    lh: Array
+    ll: Array
+    err_l: Array
+    row_ok: npt.NDArray[np.bool_]
+    s1h: Array
+
+
+def _log_partition_dd(rows: Array, temperature: float | None) -> _LogPartition:
+    """L = log1p(S′) per row in double-double (float64 targets), with an absolute error bound.
 
     S′ = Σ_{j≠a} e^{t_j} (a = first maximal entry) as for softmax, relative error σ. Then per
     row L = log1p(S′): for S′ ≤ 2^−20 by the series S′ − S′²/2 + S′³/3 − S′⁴/4 (truncation
@@ -383,25 +428,17 @@ def _log_dd(
     (underflowed terms would weigh too much) are left to the next phase.
     """
     k = rows.shape[1]
-    n = rows.shape[0]
     top, th, tl = _shifted_dd(rows, temperature)
+    part = _dd_partition(th, tl, without_top=True)
+    s1h, s1l = part.sum_h, part.sum_l
     with np.errstate(over="ignore", invalid="ignore", under="ignore"):
-        m, mh, ml, valid = _dd_exp(th, tl)
-        first = np.argmax(th == 0.0, axis=1)
-        in_sum = valid & (m >= -1000)
-        in_sum[np.arange(n), first] = False
-        scale = _power_of_two(np.where(in_sum, m, -1023))
-        s1h, s1l = dd_sum_last_axis(mh * scale, ml * scale)
-        levels = max(1, math.ceil(math.log2(k)) + 1)
         t_abs = np.where(np.isfinite(th), np.abs(th), 0.0)
-        t_err = 0.0 if temperature is None else 2.0**-100
         sigma = 1.05 * (
             2 * EXP_RELATIVE_ERROR
-            + levels * 3 * _U * _U
+            + part.levels * 3 * _U * _U
             + k * 2.0**-100
-            + t_err * t_abs.max(axis=1).clip(max=2.0**21)
+            + _shift_error(temperature) * t_abs.max(axis=1).clip(max=2.0**21)
         )
-        # L per row
         small = s1h <= 2.0**-20
         sq_h, sq_l = two_prod(s1h, s1h)
         sq_l = sq_l + 2 * s1h * s1l
@@ -419,29 +456,55 @@ def _log_dd(
         lh_n, ll_n = two_sum(y0, corr)
         ad = np.abs(delta)
         err_n = 1.02 * ((sigma + 2.0**-86 + 10 * _U * _U) * (1 + ad) + _U * ad + ad**3)
-        lh = np.where(small, lh_s, lh_n)
-        ll = np.where(small, ll_s, ll_n)
-        err_l = np.where(small, err_s, err_n)
         # One finite entry: L = 0 exactly. Counted on x, not on t: an entry whose x − max
         # overflows has t = −inf here but still adds e^t > 0 to the sum (L is then tiny, not 0).
         exact_l = np.isfinite(rows).sum(axis=1) == 1
         row_ok = ((small | (ad < 2.0**-35)) & (s1h >= 2.0**-900)) | exact_l
-        lh = np.where(exact_l, 0.0, lh)
-        ll = np.where(exact_l, 0.0, ll)
-        err_l = np.where(exact_l, 0.0, err_l)
-        if op == "logsumexp":
-            t_ = 1.0 if temperature is None else temperature
-            vh, vl = dd_mul(lh, ll, np.full_like(lh, t_), np.zeros_like(lh))
-            vh, vl = dd_add(top[:, 0], np.zeros_like(lh), vh, vl)
-            err = t_ * err_l * 1.01 + 10 * _U * _U * (np.abs(vh) + t_ * lh)
-            value, ok = _settle_signed(vh, vl, err, fmt)
-            ok &= row_ok & np.isfinite(vh)
-            _store(out, pending, index, value[:, None], ok[:, None])
-            return
-        vh, vl = dd_add(th, tl, -lh[:, None], -ll[:, None])
-        err = (err_l[:, None] + t_abs * t_err) * 1.01 + 5 * _U * _U * np.abs(vh)
+        lh = np.where(exact_l, 0.0, np.where(small, lh_s, lh_n))
+        ll = np.where(exact_l, 0.0, np.where(small, ll_s, ll_n))
+        err_l = np.where(exact_l, 0.0, np.where(small, err_s, err_n))
+    return _LogPartition(top, th, tl, t_abs, lh, ll, err_l, row_ok, s1h)
+
+
+def _logsumexp_dd(
+    rows: Array,
+    fmt: Format,
+    temperature: float | None,
+    index: npt.NDArray[np.intp],
+    out: npt.NDArray[Any],
+    pending: npt.NDArray[np.bool_],
+) -> None:
+    """logsumexp = max + T·L in double-double (float64 targets), L by :func:`_log_partition_dd`."""
+    part = _log_partition_dd(rows, temperature)
+    lh = part.lh
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        t_ = 1.0 if temperature is None else temperature
+        vh, vl = dd_mul(lh, part.ll, np.full_like(lh, t_), np.zeros_like(lh))
+        vh, vl = dd_add(part.top[:, 0], np.zeros_like(lh), vh, vl)
+        err = t_ * part.err_l * 1.01 + 10 * _U * _U * (np.abs(vh) + t_ * lh)
         value, ok = _settle_signed(vh, vl, err, fmt)
-        ok &= row_ok[:, None]
+        ok &= part.row_ok & np.isfinite(vh)
+    _store(out, pending, index, value[:, None], ok[:, None])
+
+
+def _log_softmax_dd(
+    rows: Array,
+    fmt: Format,
+    temperature: float | None,
+    index: npt.NDArray[np.intp],
+    out: npt.NDArray[Any],
+    pending: npt.NDArray[np.bool_],
+) -> None:
+    """log_softmax l_j = t_j − L in double-double (float64 targets), L from
+    :func:`_log_partition_dd`; rows whose S′ underflowed go to :func:`_log_softmax_underflow`."""
+    part = _log_partition_dd(rows, temperature)
+    th = part.th
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        vh, vl = dd_add(th, part.tl, -part.lh[:, None], -part.ll[:, None])
+        err = (part.err_l[:, None] + part.t_abs * _shift_error(temperature)) * 1.01
+        err += 5 * _U * _U * np.abs(vh)
+        value, ok = _settle_signed(vh, vl, err, fmt)
+        ok &= part.row_ok[:, None]
         # −inf entries give −inf. An entry whose x − max overflowed (|x − max| > max) also
         # rounds to −inf without a temperature (t − L < −max − ulp/2); with T, (x − max)/T may be
         # finite: left pending for the authority path.
@@ -450,9 +513,11 @@ def _log_dd(
             minus_inf |= ~np.isfinite(th)
         value = np.where(minus_inf, -np.inf, value)
         ok = np.where(np.isfinite(th), ok, minus_inf)
-        retry = ~ok & (s1h < 2.0**-900)[:, None]  # S′ below the double-double's reach
+        retry = ~ok & (part.s1h < 2.0**-900)[:, None]  # S′ below the double-double's reach
         if retry.any():
-            value[retry], ok[retry] = _log_softmax_underflow(rows, top, temperature, retry, fmt)
+            value[retry], ok[retry] = _log_softmax_underflow(
+                rows, part.top, temperature, retry, fmt
+            )
     _store(out, pending, index, value, ok)
 
 
@@ -479,27 +544,22 @@ def _softmax_dd(
     index: npt.NDArray[np.intp],
     out: npt.NDArray[Any],
     pending: npt.NDArray[np.bool_],
-    op: str = "softmax",
 ) -> None:
-    """softmax in double-double, kept as 2^m·(qh + ql) so tiny outputs keep their precision."""
+    """softmax in double-double, kept as 2^m·(qh + ql) so tiny outputs keep their precision.
+
+    S ≥ 1 carries a relative error ≤ K·2^−1000 from the terms left out of its exact sum.
+    """
     k = rows.shape[1]
     _top, th, tl = _shifted_dd(rows, temperature)
-    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
-        m, mh, ml, valid = _dd_exp(th, tl)
-    # Terms below 2^−1000 (or outside the exp range: e^t < 2^−180000) leave the exact sum;
-    # each is bounded by _TINY, so S carries a relative error ≤ K·2^−1000 from them (S ≥ 1).
-    in_sum = valid & (m >= -1000)
-    with np.errstate(under="ignore"):
-        scale = _power_of_two(np.where(in_sum, m, -1023))  # 2^m, or 0 outside the sum
-        sh = mh * scale  # exact (normal results)
-        sl = ml * scale  # may underflow: ≤ 2^−1075 absolute per term
-    total_h, total_l = dd_sum_last_axis(sh, sl)
-    one = np.ones_like(total_h)
-    inv_h, inv_l = dd_div(one, np.zeros_like(one), total_h, total_l)  # 1/S per row
-    qh, ql = dd_mul(mh, ml, inv_h[:, None], inv_l[:, None])
-    levels = max(1, math.ceil(math.log2(k)) + 1)
-    eps = 1.05 * (2 * EXP_RELATIVE_ERROR + (levels * 3 + 32 + 7 + 10) * _U * _U + k * 2.0**-999)
-    if fmt.precision == 53:
+    part = _dd_partition(th, tl, without_top=False)
+    m, valid = part.m, part.valid
+    one = np.ones_like(part.sum_h)
+    inv_h, inv_l = dd_div(one, np.zeros_like(one), part.sum_h, part.sum_l)  # 1/S per row
+    qh, ql = dd_mul(part.mh, part.ml, inv_h[:, None], inv_l[:, None])
+    eps = 1.05 * (
+        2 * EXP_RELATIVE_ERROR + (part.levels * 3 + 32 + 7 + 10) * _U * _U + k * 2.0**-999
+    )
+    if fmt.float64_extra_bits == 0:
         value, ok = _settle_float64(m, qh, ql, eps)
     else:
         value, ok = _settle_scaled(m, qh, ql, eps, fmt)
@@ -508,6 +568,13 @@ def _softmax_dd(
     value = np.where(zero, 0.0, value)
     ok = ok | zero
     _store(out, pending, index, value, ok)
+
+
+_DOUBLE_DOUBLE = {  # phase 2, per op of FAST_OPS
+    "softmax": _softmax_dd,
+    "log_softmax": _log_softmax_dd,
+    "logsumexp": _logsumexp_dd,
+}
 
 
 def _power_of_two(m: npt.NDArray[np.int64]) -> Array:
@@ -554,7 +621,7 @@ def _settle_scaled(
     with np.errstate(invalid="ignore", under="ignore", over="ignore"):
         _, e_hi = np.frexp(qh)
         big_e = e_hi.astype(np.int64) - 1 + m
-        qe = np.maximum(big_e, emin) - p + 1
+        qe = fmt.quantum_exponent_array(big_e)
         shift = np.clip(m - qe, -2000, 2000)
         yh = np.ldexp(qh, shift)
         yl = np.ldexp(ql, shift)

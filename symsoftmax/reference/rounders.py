@@ -16,27 +16,19 @@ from mpmath import libmp
 
 from symsoftmax.errors import PrecisionLimitError
 from symsoftmax.formats import Format
-from symsoftmax.rounding import floor_log2, round_exact
+from symsoftmax.rounding import floor_log2, raw_floor_log2, raw_to_fraction, round_exact
 
 __all__ = [
     "BinaryRounder",
     "DecimalRounder",
     "FormatRounder",
     "Rounder",
-    "to_fraction",
 ]
 
 Exact = Fraction | Any  # Any: an mpmath raw number (sign, man, exp, bc)
 
-# Largest |binary exponent| converted to a Fraction for decimal rounding (2^±2^20).
+# Largest |floor(log2|v|)| converted to a Fraction for decimal rounding (2^±2^20).
 _FRACTION_EXPONENT_CAP = 1 << 20
-
-
-def to_fraction(value: Any) -> Fraction:
-    """An mpmath raw number (finite) as an exact Fraction."""
-    sign, man, exp, _bc = value
-    num = -man if sign else man
-    return Fraction(num << exp) if exp >= 0 else Fraction(num, 1 << -exp)
 
 
 class Rounder(Protocol):
@@ -110,11 +102,12 @@ class DecimalRounder:
 
     def round(self, value: Exact) -> str:
         if not isinstance(value, Fraction):
-            if not value[1]:
+            exponent = raw_floor_log2(value)
+            if exponent is None:
                 return "-0" if value[0] else "0"
-            if abs(value[2] + value[3]) > _FRACTION_EXPONENT_CAP:
+            if abs(exponent) > _FRACTION_EXPONENT_CAP:
                 return self._round_far(value)
-            value = to_fraction(value)
+            value = raw_to_fraction(value)
         if value == 0:
             return "0"
         negative = value < 0
@@ -129,12 +122,7 @@ class DecimalRounder:
         q, r = divmod(scaled.numerator, scaled.denominator)
         if 2 * r > scaled.denominator or (2 * r == scaled.denominator and q & 1):
             q += 1
-        if q == 10**self.digits:
-            q //= 10
-            k += 1
-        text = str(q)
-        mantissa = text[0] + ("." + text[1:] if len(text) > 1 else "")
-        return f"{'-' if negative else ''}{mantissa}e{k:+03d}"
+        return self._text(negative, q, k)
 
     def _round_far(self, value: Any) -> str:
         """Decimal rounding of a raw number beyond 2^±2^20 (e.g. e^−10^300), in log space.
@@ -161,12 +149,16 @@ class DecimalRounder:
             raise PrecisionLimitError(
                 "cannot decide the decimal rounding of a value beyond 2^±1048576"
             )
+        return self._text(bool(sign), q, k)
+
+    def _text(self, negative: bool, q: int, k: int) -> str:
+        """±q·10^(k−N+1) as ``d.ddde±kk``, q the rounded N-digit mantissa (10^N carries over)."""
         if q == 10**self.digits:
             q //= 10
             k += 1
         text = str(q)
-        mantissa_text = text[0] + ("." + text[1:] if len(text) > 1 else "")
-        return f"{'-' if sign else ''}{mantissa_text}e{k:+03d}"
+        mantissa = text[0] + ("." + text[1:] if len(text) > 1 else "")
+        return f"{'-' if negative else ''}{mantissa}e{k:+03d}"
 
     def zero(self, negative: bool = False) -> str:
         return "-0" if negative else "0"

@@ -4,24 +4,23 @@ Generation decisions never go through libm (``np.exp``, ``np.log`` differ across
 last bit): random values are built from integers drawn from ``numpy.random.Generator(PCG64)``
 (whose integer streams are stable across platforms and NumPy versions) and scaled by powers of
 two, which is exact; the result is rounded to the format by :func:`symsoftmax.rounding.round_array`.
-Thresholds that involve a logarithm (ln max, the underflow threshold) are computed with mpmath at
-256 bits and rounded once with :func:`symsoftmax.rounding.round_exact`.
+Values that involve a logarithm (e.g. ln of the underflow threshold) are computed with mpmath at
+256 bits and rounded once with :func:`symsoftmax.rounding.round_exact`; the exp overflow threshold
+is the format's own (:attr:`symsoftmax.formats.Format.exp_overflow_threshold`).
 """
 
 from __future__ import annotations
 
 import math
-from functools import cache
 
 import mpmath
 import numpy as np
 import numpy.typing as npt
 
-from symsoftmax.formats import Format, get_format
+from symsoftmax.formats import Format
 from symsoftmax.rounding import round_array, round_exact
 
 __all__ = [
-    "exp_overflow_input",
     "ln_rounded",
     "next_down",
     "next_up",
@@ -58,23 +57,6 @@ def ln_rounded(value: float | mpmath.mpf, fmt: Format) -> float:
     """ln(value) rounded to nearest in ``fmt`` (mpmath at 256 bits, then one exact rounding)."""
     with mpmath.workprec(_WORKING_BITS):
         return round_exact(mpmath.log(mpmath.mpf(value)), fmt)
-
-
-@cache
-def exp_overflow_input(dtype: str) -> float:
-    """The largest value t of the format with e^t ≤ max: e^(nextUp t) overflows the format.
-
-    An implementation that evaluates exp(z) without subtracting the row maximum first returns
-    inf (then NaN) for any input above t.
-    """
-    fmt = get_format(dtype)
-    t = ln_rounded(fmt.max, fmt)
-    with mpmath.workprec(_WORKING_BITS):
-        while mpmath.exp(mpmath.mpf(t)) > fmt.max:
-            t = next_down(t, fmt)
-        while mpmath.exp(mpmath.mpf(next_up(t, fmt))) <= fmt.max:
-            t = next_up(t, fmt)
-    return t
 
 
 def random_normal(rng: np.random.Generator, fmt: Format, size: int, scale_log2: int = 0) -> Floats:
