@@ -11,7 +11,7 @@ NumPy written naively (no max shift), NumPy max-shifted (in the input's precisio
 that is not installed is listed as unavailable.
 
     python scripts/accuracy_survey.py                 # standard suite → docs/accuracy.md
-    python scripts/accuracy_survey.py --quick -o /tmp/accuracy.md
+    python scripts/accuracy_survey.py --quick -o accuracy-quick.md
 """
 
 from __future__ import annotations

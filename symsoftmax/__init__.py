@@ -1,7 +1,17 @@
 """symsoftmax: symbolic math and verification toolkit for softmax, log_softmax and logsumexp.
 
-σ(z)_j = e^{z_j} / Σ_k e^{z_k}. The data flows symbolic → numeric → reference → vectors →
-validation, one subpackage each; the CLI (``symsoftmax``) is a thin layer on top.
+σ(z)_j = e^{z_j} / Σ_k e^{z_k}. The code has two wings, one subpackage per step:
+
+* symbolic → numeric: exact proofs of the identities (SymPy) and the vectorized NumPy
+  functions generated from the proven expressions;
+* formats/rounding → reference → vectors → validation, the verifier: correctly rounded
+  reference values, golden test vectors, and the validator that judges an implementation
+  against them.
+
+The verifier imports nothing from the proofs, on purpose: a verifier must not trust the code it
+checks, so the reference engine computes every value from the definitions, on its own
+(tests/test_imports.py holds this, and that there are no import cycles; docs/guide.md). The CLI
+(``symsoftmax``) is a thin layer over both.
 
 Public names are imported lazily, so ``import symsoftmax`` stays fast and the CLI does not pay
 for SymPy unless a command needs it.

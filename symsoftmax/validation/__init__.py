@@ -10,8 +10,8 @@ outputs computed elsewhere (any language) and stored as JSON. See docs/validatio
 Modules: metrics (ulp and normwise errors), bounds, checks (pass rules), properties, runner
 (calls, time limits, shape and dtype checks, batching), isolation and worker (the candidate in
 a worker process: the CLI always, ``validate(..., isolate=True)``), wire (their framing),
-adapters (torch, jax), sources (vectors and their cache), report, plot, score, target (CLI
-TARGET loading).
+adapters (torch, jax), sources (vectors and their cache), report, plot, score, target (a
+candidate named ``module:function`` or ``file.py:function``, loaded for validate and the worker).
 """
 
 from __future__ import annotations

@@ -1,7 +1,12 @@
-"""Loading the function named by a CLI TARGET: ``module:function`` or ``path/to/file.py:function``.
+"""Loading a candidate named by a string: ``module:function`` or ``path/to/file.py:function``.
 
 The user's own code is imported (that is what they ask for); nothing is evaluated from a string.
 A dotted name after the colon reaches an attribute (``module:Class.method``).
+
+It belongs to the library, not to ``cli/``: :func:`~symsoftmax.validation.core.validate` takes
+such strings (``validate("mymod:softmax", ...)``) and checks them before any vectors are made,
+and the worker process (:mod:`~symsoftmax.validation.worker`) loads the candidate by this name
+in its own interpreter; the CLI's TARGET argument is only passed through to ``validate``.
 """
 
 from __future__ import annotations
