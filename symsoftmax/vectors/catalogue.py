@@ -390,13 +390,13 @@ def _subnormal_output(ctx: Context) -> list[Row]:
 def _underflow_threshold(ctx: Context) -> list[Row]:
     """e^−d on either side of half the smallest subnormal (rounds to 0 below, up above)."""
     fmt = ctx.fmt
-    d0 = ln_rounded(mpmath.ldexp(1, fmt.precision - fmt.emin), fmt)
+    d0 = ln_rounded(mpmath.ldexp(1, -fmt.underflow_exponent), fmt)  # e^−d0: the underflow threshold
     steps = range(-4, 5) if ctx.suite != "quick" else range(-1, 2)
     rows = [
         Row(ctx.row([0.0, -step(d0, i, fmt)]), f"ln(2/smallest subnormal) {i:+d} ulp")
         for i in steps
     ]
-    d1 = ln_rounded(mpmath.ldexp(1, fmt.precision - 1 - fmt.emin), fmt)
+    d1 = ln_rounded(mpmath.ldexp(1, -fmt.quantum_exponent(fmt.emin)), fmt)  # e^−d1: 2^(emin−p+1)
     rows += [
         Row(ctx.row([0.0, -step(d1, i, fmt)]), f"ln(1/smallest subnormal) {i:+d} ulp")
         for i in (-1, 0, 1)
