@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tempfile
 import time
 from collections.abc import Iterator
@@ -438,6 +439,26 @@ def test_properties_catch_nondeterminism():
     assert not props["determinism"].passed
     assert props["range"].passed
     assert validate(good64, "softmax", "float32", suite="quick").properties[-1].passed
+
+
+def test_shift_and_determinism_failures_name_the_test_and_the_call():
+    vf = custom_vectors("softmax", "float32", [[1.0, 2.0, 3.0], [0.5, 0.25, 4.0]])
+    first = {np.asarray(t.inputs["z"], dtype=np.float32).tobytes() for t in vf.tests()}
+    seen: set[bytes] = set()
+
+    def unsteady(z):
+        key = z.tobytes()
+        if key in seen:
+            raise RuntimeError("called twice")
+        seen.add(key)
+        out = good64(z)
+        return out if key in first else np.nextafter(out, np.float32(1))  # shifts move a bit
+
+    props = {p.name: p for p in validate(unsteady, vectors=vf).properties}
+    shift, again = props["shift-invariance"], props["determinism"]
+    assert shift.failed == shift.checked > 0 and again.failed == again.checked > 0
+    assert re.fullmatch(r"tcId \d+, z \+ \S+: output\[\d+\]: .+", shift.worst), shift.worst
+    assert re.fullmatch(r"tcId \d+: second call .*called twice.*", again.worst), again.worst
 
 
 def test_exp_log_softmax_against_a_companion():

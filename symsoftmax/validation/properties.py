@@ -244,19 +244,8 @@ def _shift(
         if c is None:
             skipped += 1
             continue
-        inputs = dict(prepared.test.inputs, z=z + c)
-        shifted = cand.call(inputs)
-        assert outcome.outputs is not None
-        if shifted.outputs is None:
-            tally.add(False, math.inf, f"tcId {prepared.test.tc_id}, z + {c!r}: {shifted.problem}")
-            continue
-        same = _same_bits(shifted.outputs, outcome.outputs)
-        tally.add(
-            same,
-            1.0,
-            f"tcId {prepared.test.tc_id}, z + {c!r}: "
-            + ("" if same else _first_difference(shifted.outputs, outcome.outputs)),
-        )
+        shifted = cand.call(dict(prepared.test.inputs, z=z + c))
+        _add_same_bits(tally, f"tcId {prepared.test.tc_id}, z + {c!r}", shifted, outcome)
     if skipped:
         tally.result.note = f"{skipped} sampled test(s) have no exact shift"
     return tally.result
@@ -328,20 +317,24 @@ def _determinism(sample: list[tuple[PreparedTest, Outcome]], cand: Candidate) ->
     tally = _Tally("determinism", "same input twice, same bits")
     for prepared, outcome in sample:
         again = cand.call(prepared.test.inputs)
-        assert outcome.outputs is not None
-        if again.outputs is None:
-            tally.add(False, math.inf, f"tcId {prepared.test.tc_id}: second call {again.problem}")
-            continue
-        same = _same_bits(again.outputs, outcome.outputs)
-        tally.add(
-            same,
-            1.0,
-            ""
-            if same
-            else f"tcId {prepared.test.tc_id}: "
-            + _first_difference(again.outputs, outcome.outputs),
-        )
+        _add_same_bits(tally, f"tcId {prepared.test.tc_id}", again, outcome, "second call ")
     return tally.result
+
+
+def _add_same_bits(
+    tally: _Tally, where: str, again: Outcome, first: Outcome, call: str = ""
+) -> None:
+    """Count whether another call (``again``) returned exactly the bits of ``first``.
+
+    A failed call counts as a difference of any size; ``call`` names it in the detail.
+    """
+    assert first.outputs is not None
+    if again.outputs is None:
+        tally.add(False, math.inf, f"{where}: {call}{again.problem}")
+        return
+    same = _same_bits(again.outputs, first.outputs)
+    detail = "" if same else f"{where}: {_first_difference(again.outputs, first.outputs)}"
+    tally.add(same, 1.0, detail)
 
 
 def _exp_log_softmax(
