@@ -13,6 +13,7 @@ from typing import Any
 
 from symsoftmax.cli._options import SEED_MAX, int_option
 from symsoftmax.cli._report_options import add_verdict_options, emit, pass_rule
+from symsoftmax.formats import FORMATS
 from symsoftmax.validation.adapters import FRAMEWORKS
 from symsoftmax.validation.runner import TEMPERATURE_POLICIES
 from symsoftmax.vectors.model import OPS, SUITES
@@ -27,7 +28,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("target", metavar="TARGET", help="module:function or path/file.py:function")
     parser.add_argument("--op", choices=OPS, help="operation (default softmax, or the file's)")
-    parser.add_argument("--dtype", help="float64, float32, float16 or bfloat16 (default float32)")
+    parser.add_argument("--dtype", help=f"{', '.join(FORMATS)} (default float32)")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--vectors", metavar="FILE", help="vector file (.json or .npz)")
     source.add_argument(
