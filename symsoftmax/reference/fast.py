@@ -56,6 +56,7 @@ __all__ = ["FAST_OPS", "settle"]
 FAST_OPS = tuple(name for name, op in OPERATIONS.items() if op.fast_path)
 
 Array = npt.NDArray[np.float64]
+_Settled = tuple[Array, npt.NDArray[np.bool_]]  # values, and where they are decided
 _U = 2.0**-53
 _LIBM_ERROR = 2.0**-43  # 2^10 ulps of float64
 _TINY = 2.0**-1000  # absolute error allowance for underflowed terms
@@ -95,7 +96,7 @@ def settle(problem: Any, out: npt.NDArray[Any], pending: npt.NDArray[np.bool_]) 
     left = eligible[pending[eligible].any(axis=1)]
     for start in range(0, left.size, block):
         index = left[start : start + block]
-        phase2(rows[index], fmt, temperature, index, out, pending)
+        _store(out, pending, index, *phase2(rows[index], fmt, temperature))
 
 
 def _dd_temperature_ok(temperature: float | None) -> bool:
@@ -206,7 +207,7 @@ def _phase1(
         _store(out, pending, index, value, ok)
 
 
-def _settle_relative(s: Array, eps: Array, fmt: Format) -> tuple[Array, npt.NDArray[np.bool_]]:
+def _settle_relative(s: Array, eps: Array, fmt: Format) -> _Settled:
     """:func:`_settle_interval` for [s(1−ε) − η, s(1+ε) + η], s ≥ 0, on bit patterns.
 
     A relative error ε spans at most ⌈ε·2^54⌉ + 1 float64 spacings on either side of s (the
@@ -232,7 +233,7 @@ def _settle_relative(s: Array, eps: Array, fmt: Format) -> tuple[Array, npt.NDAr
     return value, ok
 
 
-def _settle_interval(lo: Array, hi: Array, fmt: Format) -> tuple[Array, npt.NDArray[np.bool_]]:
+def _settle_interval(lo: Array, hi: Array, fmt: Format) -> _Settled:
     """Round every real in [lo, hi] (0 ≤ lo ≤ hi) to ``fmt``: (value, whether it is unique).
 
     Where lo is normal in the format (≥ 2^emin) and hi ≤ max, this works on the float64 bit
@@ -280,7 +281,7 @@ def _log_softmax_pairs(
     abs_l: float,
     retry: npt.NDArray[np.bool_],
     fmt: Format,
-) -> tuple[Array, npt.NDArray[np.bool_]]:
+) -> _Settled:
     """log_softmax at the ``retry`` positions as the double-double t_j − L̂ (phase 1's L̂).
 
     t_j is exact (x_j − max by TwoSum, which cannot overflow for these narrower formats' values)
@@ -305,7 +306,7 @@ def _log_softmax_underflow(
     temperature: float | None,
     retry: npt.NDArray[np.bool_],
     fmt: Format,
-) -> tuple[Array, npt.NDArray[np.bool_]]:
+) -> _Settled:
     """log_softmax where S′ underflowed in float64: 0 < L ≤ L_up = (K−1)·e^{t₂} (t₂: second
     largest shift), far below the spacing of t_j.
 
@@ -466,14 +467,7 @@ def _log_partition_dd(rows: Array, temperature: float | None) -> _LogPartition:
     return _LogPartition(top, th, tl, t_abs, lh, ll, err_l, row_ok, s1h)
 
 
-def _logsumexp_dd(
-    rows: Array,
-    fmt: Format,
-    temperature: float | None,
-    index: npt.NDArray[np.intp],
-    out: npt.NDArray[Any],
-    pending: npt.NDArray[np.bool_],
-) -> None:
+def _logsumexp_dd(rows: Array, fmt: Format, temperature: float | None) -> _Settled:
     """logsumexp = max + T·L in double-double (float64 targets), L by :func:`_log_partition_dd`."""
     part = _log_partition_dd(rows, temperature)
     lh = part.lh
@@ -484,17 +478,10 @@ def _logsumexp_dd(
         err = t_ * part.err_l * 1.01 + 10 * _U * _U * (np.abs(vh) + t_ * lh)
         value, ok = _settle_signed(vh, vl, err, fmt)
         ok &= part.row_ok & np.isfinite(vh)
-    _store(out, pending, index, value[:, None], ok[:, None])
+    return value[:, None], ok[:, None]
 
 
-def _log_softmax_dd(
-    rows: Array,
-    fmt: Format,
-    temperature: float | None,
-    index: npt.NDArray[np.intp],
-    out: npt.NDArray[Any],
-    pending: npt.NDArray[np.bool_],
-) -> None:
+def _log_softmax_dd(rows: Array, fmt: Format, temperature: float | None) -> _Settled:
     """log_softmax l_j = t_j − L in double-double (float64 targets), L from
     :func:`_log_partition_dd`; rows whose S′ underflowed go to :func:`_log_softmax_underflow`."""
     part = _log_partition_dd(rows, temperature)
@@ -518,12 +505,10 @@ def _log_softmax_dd(
             value[retry], ok[retry] = _log_softmax_underflow(
                 rows, part.top, temperature, retry, fmt
             )
-    _store(out, pending, index, value, ok)
+    return value, ok
 
 
-def _settle_signed(
-    vh: Array, vl: Array, err: Array, fmt: Format
-) -> tuple[Array, npt.NDArray[np.bool_]]:
+def _settle_signed(vh: Array, vl: Array, err: Array, fmt: Format) -> _Settled:
     """Round vh + vl (± err, absolute) to ``fmt`` when the bound decides, sign included."""
     with np.errstate(invalid="ignore", divide="ignore"):
         negative = vh < 0
@@ -537,14 +522,7 @@ def _settle_signed(
     return np.where(ok0, 0.0, value), ok | ok0
 
 
-def _softmax_dd(
-    rows: Array,
-    fmt: Format,
-    temperature: float | None,
-    index: npt.NDArray[np.intp],
-    out: npt.NDArray[Any],
-    pending: npt.NDArray[np.bool_],
-) -> None:
+def _softmax_dd(rows: Array, fmt: Format, temperature: float | None) -> _Settled:
     """softmax in double-double, kept as 2^m·(qh + ql) so tiny outputs keep their precision.
 
     S ≥ 1 carries a relative error ≤ K·2^−1000 from the terms left out of its exact sum.
@@ -565,9 +543,7 @@ def _softmax_dd(
         value, ok = _settle_scaled(m, qh, ql, eps, fmt)
     # entries outside the exp range (e^t < 2^−180000) and −inf entries are 0 (+0) after rounding
     zero = ~valid
-    value = np.where(zero, 0.0, value)
-    ok = ok | zero
-    _store(out, pending, index, value, ok)
+    return np.where(zero, 0.0, value), ok | zero
 
 
 _DOUBLE_DOUBLE = {  # phase 2, per op of FAST_OPS
@@ -582,9 +558,7 @@ def _power_of_two(m: npt.NDArray[np.int64]) -> Array:
     return ((m + 1023) << 52).view(np.float64)
 
 
-def _settle_float64(
-    m: npt.NDArray[np.int64], qh: Array, ql: Array, eps: float
-) -> tuple[Array, npt.NDArray[np.bool_]]:
+def _settle_float64(m: npt.NDArray[np.int64], qh: Array, ql: Array, eps: float) -> _Settled:
     """:func:`_settle_scaled` for float64 targets with a normal result 2^m·qh.
 
     qh = fl(qh + ql) (a normalized double-double), so the correctly rounded value is
@@ -608,7 +582,7 @@ def _settle_float64(
 
 def _settle_scaled(
     m: npt.NDArray[np.int64], qh: Array, ql: Array, eps: float | Array, fmt: Format
-) -> tuple[Array, npt.NDArray[np.bool_]]:
+) -> _Settled:
     """Round v = 2^m·(qh + ql) > 0, known to relative error ε, to ``fmt`` if the bound decides.
 
     With E = ⌊log2 v⌋ (from qh) and quantum 2^qe, qe = max(E, emin) − p + 1, y = v/2^qe is
