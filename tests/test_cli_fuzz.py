@@ -20,12 +20,12 @@ from hypothesis import strategies as st
 
 from symsoftmax import vectors
 from symsoftmax.cli import main
-from symsoftmax.cli.derive import FORMATS as DERIVE_FORMATS
-from symsoftmax.cli.derive import WHATS
-from symsoftmax.cli.reference import _SECOND as SECOND_VECTOR
 from symsoftmax.cli.verify import MAX_EXHAUSTIVE_K, MAX_K
 from symsoftmax.formats import FORMATS
+from symsoftmax.ops import INPUT_OPTIONS, OPERATIONS, TEMPERATURE_OPS
 from symsoftmax.reference.engine import OPS
+from symsoftmax.symbolic.options import STYLES as DERIVE_FORMATS
+from symsoftmax.symbolic.options import WHATS
 from symsoftmax.validation.sources import custom_vectors
 
 # (entry point, exit status) of every input tried in this process; printed by the slow run
@@ -168,11 +168,11 @@ def _reference_values(capsys: Any, workdir: Path, data: st.DataObject) -> None:
     argv = ["reference", op, "--dtype", data.draw(st.sampled_from(dtypes))]
     if data.draw(st.booleans()):
         argv.append("--json")
-    second = SECOND_VECTOR.get(op)
+    second = INPUT_OPTIONS.get(OPERATIONS[op].inputs[-1])  # --cotangent, --target or none
     if second is not None:
         given = data.draw(st.lists(tokens, min_size=len(values), max_size=len(values)))
         argv.append(f"--{second}={','.join(given)}")
-    if op in ("softmax", "log_softmax", "logsumexp") and data.draw(st.booleans()):
+    if op in TEMPERATURE_OPS and data.draw(st.booleans()):
         argv.append(f"--temperature={data.draw(tokens)}")
     if data.draw(st.booleans()):
         digits = NUMBER_TOKENS if hostile else st.integers(1, 60).map(str)

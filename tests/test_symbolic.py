@@ -15,8 +15,8 @@ from symsoftmax.symbolic import closed_forms as cf
 from symsoftmax.symbolic.expressions import log_softmax, logits, logsumexp, softmax
 from symsoftmax.symbolic.polynomial import LaurentPolynomial
 from symsoftmax.symbolic.proofs import (
-    ALL_NAMES,
-    IDENTITIES,
+    FIXED_K_NAMES,
+    FIXED_K_PROOFS,
     FixedKContext,
     prove_all,
     prove_identity,
@@ -112,7 +112,7 @@ def test_representatives_cover_every_orbit() -> None:
 @pytest.mark.parametrize("size", [1, 2, 3, 5])
 def test_every_identity_proven_entry_by_entry(size: int) -> None:
     results = prove_all(size, mode="exhaustive")
-    assert [r.name for r in results] == list(ALL_NAMES)
+    assert [r.name for r in results] == list(FIXED_K_NAMES)
     for r in results:
         assert r.proven, r.failure_message()
         assert r.entries_checked >= 1
@@ -172,7 +172,7 @@ WRONG = [
         "δ_jk dropped",
     ),
     ("shift_invariance", s[i] ** 2, "not σ"),
-    ("max_shifted_form", 1 - s[i], "not σ"),
+    ("max_shifted_softmax", 1 - s[i], "not σ"),
     ("jacobian_temperature", cf.jacobian_closed_form(), "missing 1/T"),
     ("jacobian_temperature", s[i] * (δ(i, j) - s[j]) * T, "T instead of 1/T"),
     ("log_softmax_jacobian_temperature", δ(i, j) - s[j], "missing 1/T"),
@@ -238,7 +238,7 @@ def test_cross_entropy_needs_the_sum_to_one_assumption() -> None:
     closed = ctx.sigma[0] - ctx.y_vector[0]
     assert not ctx.ring.is_identically_zero(gradient - closed)[0]  # false without Σy = 1
     assert ctx.ring.is_identically_zero(ctx.sum_to_one(gradient - closed))[0]
-    assert IDENTITIES["cross_entropy_gradient"].assumptions
+    assert FIXED_K_PROOFS["cross_entropy_gradient"].assumptions
 
 
 @settings(max_examples=20, deadline=None)

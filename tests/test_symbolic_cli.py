@@ -18,7 +18,7 @@ from symsoftmax.cli import main
 from symsoftmax.cli.verify import MAX_EXHAUSTIVE_K
 from symsoftmax.symbolic import closed_forms as cf
 from symsoftmax.symbolic import proofs
-from symsoftmax.symbolic.derive import FORMATS, WHATS
+from symsoftmax.symbolic.options import STYLES, WHATS
 
 
 def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -30,7 +30,7 @@ def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
 def test_verify_table(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = _run(capsys, "verify", "--k", "3")
     assert status == 0
-    for name in proofs.ALL_NAMES:
+    for name in proofs.FIXED_K_NAMES:
         assert name[:20] in out
     assert "all identities proven (14/14)" in out
 
@@ -39,7 +39,7 @@ def test_verify_json(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = _run(capsys, "verify", "--k", "20", "--json")
     data = json.loads(out)
     assert status == 0 and data["k"] == 20 and data["all_proven"] is True
-    assert [d["name"] for d in data["identities"]] == list(proofs.ALL_NAMES)
+    assert [d["name"] for d in data["identities"]] == list(proofs.FIXED_K_NAMES)
     for entry in data["identities"]:
         assert {"name", "proven", "method", "seconds"} <= set(entry)
         assert entry["proven"] is True and entry["seconds"] >= 0
@@ -168,9 +168,9 @@ def test_bad_k_from_the_shell_has_no_traceback() -> None:
 
 @pytest.mark.parametrize("what", WHATS)
 def test_derive_every_format(capsys: pytest.CaptureFixture[str], what: str) -> None:
-    for fmt in FORMATS:
-        status, out, _ = _run(capsys, "derive", what, "--k", "2", "--format", fmt)
-        assert status == 0 and out.strip(), (what, fmt)
+    for style in STYLES:
+        status, out, _ = _run(capsys, "derive", what, "--k", "2", "--format", style)
+        assert status == 0 and out.strip(), (what, style)
     status, out, _ = _run(capsys, "derive", what, "--k", "2", "--format", "latex")
     assert "e^{z_{1}}" in out
 

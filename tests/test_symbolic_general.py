@@ -7,7 +7,7 @@ import sympy as sp
 
 from symsoftmax.symbolic import closed_forms as cf
 from symsoftmax.symbolic.general import (
-    GENERAL_IDENTITIES,
+    GENERAL_PROOFS,
     INDEX_ASSUMPTION,
     PARTITION,
     evaluate_sums,
@@ -22,7 +22,7 @@ s, i, j = cf.s, cf.i, cf.j
 
 def test_every_general_identity_is_proven_with_its_assumption() -> None:
     results = prove_general()
-    assert [r.name for r in results] == list(GENERAL_IDENTITIES)
+    assert [r.name for r in results] == list(GENERAL_PROOFS)
     for r in results:
         assert r.proven, r.failure_message()
         assert INDEX_ASSUMPTION in r.assumptions

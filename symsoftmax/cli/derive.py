@@ -16,10 +16,7 @@ from typing import Any
 
 from symsoftmax.cli._options import parse_int
 from symsoftmax.errors import InputError
-
-WHATS = ("softmax", "log_softmax", "logsumexp", "jacobian", "vjp", "hessian", "cross_entropy_grad")
-FORMATS = ("latex", "text", "markdown", "python", "c")
-MAX_DERIVE_K = 16  # = symsoftmax.symbolic.derive.MAX_DERIVE_K (no sympy import at parse time)
+from symsoftmax.symbolic.options import MAX_DERIVE_K, STYLES, WHATS
 
 
 def register(subparsers: Any) -> None:
@@ -32,7 +29,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("what", nargs="?", choices=WHATS, help="the formula to print")
     parser.add_argument("--k", metavar="K", help=f"number of logits, 1..{MAX_DERIVE_K}")
     parser.add_argument(
-        "--format", choices=FORMATS, default="text", help="output format (default: text)"
+        "--format", choices=STYLES, default="text", help="output format (default: text)"
     )
     parser.add_argument(
         "--write-derivations",

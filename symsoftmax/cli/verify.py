@@ -14,8 +14,8 @@ from typing import Any
 
 from symsoftmax.cli._options import parse_int
 from symsoftmax.errors import InputError
+from symsoftmax.symbolic.options import MAX_K
 
-MAX_K = 100_000  # same cap as symsoftmax.symbolic.proofs.MAX_K (kept here: no sympy import)
 MAX_EXHAUSTIVE_K = 128
 """Largest K for --exhaustive: it checks every entry, K³ of them for the second derivative
 (2 097 152 at K = 128). One run each: K = 48 took 3.7 s, K = 96 22 s, growing as K³, so K = 128

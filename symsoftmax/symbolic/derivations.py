@@ -13,7 +13,13 @@ import sympy as sp
 
 from symsoftmax.atomic import write_atomic
 from symsoftmax.symbolic import closed_forms as cf
-from symsoftmax.symbolic.general import INDEX_ASSUMPTION, GeneralProof, prove_general_identity
+from symsoftmax.symbolic.general import (
+    GENERAL_PROOFS,
+    INDEX_ASSUMPTION,
+    GeneralProof,
+    prove_general_identity,
+)
+from symsoftmax.symbolic.identities import IDENTITIES
 from symsoftmax.symbolic.proofs import FixedKContext, prove_identity
 
 __all__ = ["DOCUMENTS", "render_derivations", "write_derivations"]
@@ -79,7 +85,7 @@ def _jacobian() -> str:
     rows = prove_general_identity("jacobian_rows_sum_to_zero")
     return _document(
         "Jacobian of softmax",
-        "σ_i = e^{z_i}/Σ_k e^{z_k}; claim: ∂σ_i/∂z_j = σ_i(δ_ij − σ_j), i.e. "
+        f"σ_i = e^{{z_i}}/Σ_k e^{{z_k}}; claim: {IDENTITIES['jacobian'].statement}, i.e. "
         "J = diag(σ) − σσᵀ (Blanchard, Higham & Higham 2021, §2). Consequences proven for "
         "fixed K by `symsoftmax verify`: J symmetric, J·1 = 0, Jᵀg = σ ⊙ (g − ⟨g, σ⟩), "
         "and with temperature T: ∂σ_i/∂z_j = (1/T)σ_i(δ_ij − σ_j).\n\n"
@@ -207,10 +213,8 @@ def _second_derivative() -> str:
 
 
 def _general_k() -> str:
-    from symsoftmax.symbolic.general import GENERAL_IDENTITIES
-
     sections = []
-    for name in GENERAL_IDENTITIES:
+    for name in GENERAL_PROOFS:
         proof = prove_general_identity(name)
         sections.append(
             f"## {name}\n\n{proof.statement}\n\n"

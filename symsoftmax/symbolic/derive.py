@@ -18,34 +18,19 @@ from sympy.printing.numpy import NumPyPrinter
 
 from symsoftmax.symbolic import closed_forms as cf
 from symsoftmax.symbolic.expressions import log_softmax, logits, logsumexp, softmax
-from symsoftmax.symbolic.proofs import prove_identity
+from symsoftmax.symbolic.identities import IDENTITIES
+from symsoftmax.symbolic.options import MAX_DERIVE_K, STYLES, WHATS
+from symsoftmax.symbolic.proofs import FIXED_K_PROOFS, prove_identity
 
-__all__ = ["FORMATS", "MAX_DERIVE_K", "WHATS", "Derived", "derive", "render"]
+__all__ = ["MAX_DERIVE_K", "STYLES", "WHATS", "Derived", "derive", "render"]
 
-WHATS = (
-    "softmax",
-    "log_softmax",
-    "logsumexp",
-    "jacobian",
-    "vjp",
-    "hessian",
-    "cross_entropy_grad",
-)
-FORMATS = ("latex", "text", "markdown", "python", "c")
-MAX_DERIVE_K = 16  # printed output has up to K³ entries (hessian): keep it readable
-
-# which proven identity backs each derivative, and its template indices
-_BACKING = {
-    "jacobian": ("jacobian", (cf.i, cf.j)),
-    "vjp": ("vjp", (cf.j,)),
-    "hessian": ("second_derivative", (cf.i, cf.j, cf.k)),
-    "cross_entropy_grad": ("cross_entropy_gradient", (cf.j,)),
-}
+# which proven identity backs each derivative (the registry's ``derive`` field)
+_BACKING = {identity.derive: identity.name for identity in IDENTITIES.values() if identity.derive}
 _TITLES = {
     "softmax": "softmax σ_i = e^{z_i} / Σ_k e^{z_k}",
     "log_softmax": "log_softmax_i = z_i − log Σ_k e^{z_k}",
     "logsumexp": "logsumexp = log Σ_k e^{z_k}",
-    "jacobian": "Jacobian J_ij = ∂σ_i/∂z_j = σ_i(δ_ij − σ_j)",
+    "jacobian": f"Jacobian J_ij = {IDENTITIES['jacobian'].statement}",
     "vjp": "vector-Jacobian product (Jᵀg)_j = σ_j(g_j − ⟨g, σ⟩)",
     "hessian": "second derivative H_ijk = ∂²σ_i/∂z_j∂z_k",
     "cross_entropy_grad": "cross-entropy gradient ∂/∂z_j (−Σ y_i log σ_i) = σ_j − y_j (Σ y = 1)",
@@ -104,7 +89,7 @@ def derive(what: str, size: int) -> Derived:
         return Derived(what, size, title, z, (), list(log_softmax(z)), shape=(size,))
     if what == "logsumexp":
         return Derived(what, size, title, z, (), logsumexp(z), shape=())
-    identity, indices = _BACKING[what]
+    identity = _BACKING[what]
     result = prove_identity(identity, size)
     if not result.proven:  # pragma: no cover - the shipped closed forms are proven
         raise RuntimeError(result.failure_message())
@@ -112,12 +97,10 @@ def derive(what: str, size: int) -> Derived:
     y = tuple(sp.Symbol(f"y{n}", real=True) for n in range(1, size + 1))
     g = tuple(sp.Symbol(f"g{n}", real=True) for n in range(1, size + 1))
     vectors = {cf.s: sigma, cf.y: y, cf.g: g}
-    template = {
-        "jacobian": cf.jacobian_closed_form(),
-        "vjp": cf.vjp_closed_form(),
-        "hessian": cf.second_derivative_closed_form(),
-        "cross_entropy_grad": cf.cross_entropy_gradient_closed_form(),
-    }[what]
+    closed_form = IDENTITIES[identity].closed_form
+    assert closed_form is not None
+    template = closed_form()
+    indices = FIXED_K_PROOFS[identity].indices
     shape = (size,) * len(indices)
     values = _nested(shape, lambda e: _instantiate(template, e, indices, vectors, size))
     inputs: tuple[sp.Symbol, ...] = z
@@ -159,17 +142,17 @@ def _label(derived: Derived, entry: tuple[int, ...]) -> str:
     return name if not entry else f"{name}[{','.join(map(str, entry))}]"
 
 
-def render(derived: Derived, fmt: str) -> str:
-    """The formula as ``fmt`` (one of FORMATS); text ends with a newline."""
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+def render(derived: Derived, style: str) -> str:
+    """The formula printed in ``style`` (one of STYLES); text ends with a newline."""
+    if style not in STYLES:
+        raise ValueError(f"unknown style {style!r}; choose one of {', '.join(STYLES)}")
     return {
         "text": _text,
         "latex": _latex,
         "markdown": _markdown,
         "python": _python,
         "c": _c,
-    }[fmt](derived)
+    }[style](derived)
 
 
 def _text(d: Derived) -> str:

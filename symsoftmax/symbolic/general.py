@@ -22,10 +22,10 @@ from dataclasses import dataclass
 import sympy as sp
 
 from symsoftmax.symbolic import closed_forms as cf
-from symsoftmax.symbolic.proofs import ProofResult
+from symsoftmax.symbolic.identities import IDENTITIES, ProofResult, canonical_name, index_patterns
 
 __all__ = [
-    "GENERAL_IDENTITIES",
+    "GENERAL_PROOFS",
     "INDEX_ASSUMPTION",
     "GeneralProof",
     "evaluate_sums",
@@ -60,15 +60,14 @@ class GeneralProof:
             (f"case {case}: numerator {res}" for case, res in self.cases if res != 0), None
         )
         return ProofResult(
-            self.name,
-            self.statement,
-            self.proven,
-            "sympy diff over IndexedBase, sums reduced, cases on the indices",
-            self.seconds,
-            len(self.cases),
-            None,
-            failing,
-            self.assumptions,
+            name=self.name,
+            statement=self.statement,
+            proven=self.proven,
+            method="sympy diff over IndexedBase, sums reduced, cases on the indices",
+            seconds=self.seconds,
+            entries_checked=len(self.cases),
+            residual=failing,
+            assumptions=self.assumptions,
         )
 
 
@@ -127,17 +126,16 @@ def _softmax_values(template: sp.Expr) -> sp.Expr:
 
 
 def _cases(indices: Sequence[sp.Symbol]) -> list[tuple[str, dict[sp.Symbol, sp.Symbol]]]:
-    """Every equality pattern of the indices (set partitions), as substitutions."""
+    """Every equality pattern of the indices (`identities.index_patterns`), as substitutions."""
     patterns = []
-    for labels in itertools.product(range(len(indices)), repeat=len(indices)):
-        if all(labels[n] <= max(labels[:n], default=-1) + 1 for n in range(len(indices))):
-            representative = {n: indices[labels.index(labels[n])] for n in range(len(indices))}
-            mapping = {indices[n]: representative[n] for n in range(len(indices))}
-            pairs = [
-                f"{a} {'=' if labels[p] == labels[q] else '≠'} {b}"
-                for (p, a), (q, b) in itertools.combinations(enumerate(indices), 2)
-            ]
-            patterns.append((", ".join(pairs) or "any", mapping))
+    for labels in index_patterns(len(indices)):
+        representative = {n: indices[labels.index(labels[n])] for n in range(len(indices))}
+        mapping = {indices[n]: representative[n] for n in range(len(indices))}
+        pairs = [
+            f"{a} {'=' if labels[p] == labels[q] else '≠'} {b}"
+            for (p, a), (q, b) in itertools.combinations(enumerate(indices), 2)
+        ]
+        patterns.append((", ".join(pairs) or "any", mapping))
     return patterns
 
 
@@ -157,9 +155,24 @@ def _is_zero(expr: sp.Expr) -> sp.Expr:
     return sp.expand(numerator)
 
 
+def _statement(name: str) -> str:
+    """The symbolic-K statement of a registry identity."""
+    statement = IDENTITIES[name].general_statement
+    assert statement is not None, f"{name} has no symbolic-K statement in the registry"
+    return statement
+
+
+def _closed_form(name: str, closed: sp.Expr | None) -> sp.Expr:
+    """``closed``, or the registry's default template for ``name``."""
+    if closed is not None:
+        return closed
+    default = IDENTITIES[name].closed_form
+    assert default is not None, f"{name} has no closed-form template in the registry"
+    return default()
+
+
 def _prove(
     name: str,
-    statement: str,
     expression: sp.Expr,
     variables: Sequence[sp.Symbol],
     closed_form: sp.Expr,
@@ -167,6 +180,8 @@ def _prove(
     relations: dict[sp.Expr, sp.Expr] | None = None,
     assumptions: tuple[str, ...] = (),
 ) -> GeneralProof:
+    """Differentiate ``expression`` by ``variables``, reduce the sums, subtract the closed form
+    and check every index case (steps 1–4 of the module docstring)."""
     start = time.perf_counter()
     derivative = expression
     for variable in variables:
@@ -177,64 +192,62 @@ def _prove(
         (case, _is_zero(_apply_case(reduced - closed, mapping)))
         for case, mapping in _cases(indices)
     )
-    proven = all(residual == 0 for _, residual in cases)
+    return _outcome(name, expression, derivative, reduced, closed, cases, start, assumptions)
+
+
+def _outcome(
+    name: str,
+    expression: sp.Expr,
+    derivative: sp.Expr,
+    reduced: sp.Expr,
+    closed: sp.Expr,
+    cases: tuple[tuple[str, sp.Expr], ...],
+    start: float,
+    assumptions: tuple[str, ...] = (),
+) -> GeneralProof:
+    """The proof record: proven when every case's residual is 0; timed from ``start``."""
     return GeneralProof(
-        name,
-        statement,
-        expression,
-        derivative,
-        reduced,
-        closed,
-        cases,
-        proven,
-        time.perf_counter() - start,
-        (INDEX_ASSUMPTION, *assumptions),
+        name=name,
+        statement=_statement(name),
+        expression=expression,
+        derivative=derivative,
+        reduced=reduced,
+        closed_form=closed,
+        cases=cases,
+        proven=all(residual == 0 for _, residual in cases),
+        seconds=time.perf_counter() - start,
+        assumptions=(INDEX_ASSUMPTION, *assumptions),
     )
 
 
 def _jacobian(closed: sp.Expr | None) -> GeneralProof:
-    form = cf.jacobian_closed_form() if closed is None else closed
-    return _prove(
-        "jacobian", "∂σ_i/∂z_j = σ_i(δ_ij − σ_j)", F.softmax(F.i), (F.j,), form, (F.i, F.j)
-    )
+    form = _closed_form("jacobian", closed)
+    return _prove("jacobian", F.softmax(F.i), (F.j,), form, (F.i, F.j))
 
 
 def _log_softmax_jacobian(closed: sp.Expr | None) -> GeneralProof:
-    form = cf.log_softmax_jacobian_closed_form() if closed is None else closed
-    return _prove(
-        "log_softmax_jacobian",
-        "∂ log σ_i/∂z_j = δ_ij − σ_j",
-        F.log_softmax(F.i),
-        (F.j,),
-        form,
-        (F.i, F.j),
-    )
+    form = _closed_form("log_softmax_jacobian", closed)
+    return _prove("log_softmax_jacobian", F.log_softmax(F.i), (F.j,), form, (F.i, F.j))
 
 
 def _logsumexp_gradient(closed: sp.Expr | None) -> GeneralProof:
-    form = cf.logsumexp_gradient_closed_form() if closed is None else closed
-    return _prove("logsumexp_gradient", "∂ lse/∂z_j = σ_j", F.logsumexp(), (F.j,), form, (F.j,))
+    form = _closed_form("logsumexp_gradient", closed)
+    return _prove("logsumexp_gradient", F.logsumexp(), (F.j,), form, (F.j,))
 
 
 def _logsumexp_hessian(closed: sp.Expr | None) -> GeneralProof:
     # The template's second index is k, the summation index of IndexedForms: rename it to i.
-    form = cf.logsumexp_hessian_closed_form() if closed is None else closed
+    form = _closed_form("logsumexp_hessian", closed)
     return _prove(
-        "logsumexp_hessian",
-        "∂²lse/∂z_j∂z_i = σ_j(δ_ji − σ_i)",
-        F.logsumexp(),
-        (F.j, F.i),
-        form.xreplace({F.k: F.i}),
-        (F.i, F.j),
+        "logsumexp_hessian", F.logsumexp(), (F.j, F.i), form.xreplace({F.k: F.i}), (F.i, F.j)
     )
 
 
 def _second_derivative(closed: sp.Expr | None) -> GeneralProof:
     # The template's third index is k, the summation index of IndexedForms: rename it to q.
-    form = cf.second_derivative_closed_form() if closed is None else closed
+    form = _closed_form("second_derivative", closed)
     return _prove(
         "second_derivative",
-        "∂²σ_i/∂z_j∂z_q = σ_i[(δ_ij − σ_j)(δ_iq − σ_q) − σ_j(δ_jq − σ_q)]",
         F.softmax(F.i),
         (F.j, _Q),
         form.xreplace({F.k: _Q}),
@@ -243,97 +256,68 @@ def _second_derivative(closed: sp.Expr | None) -> GeneralProof:
 
 
 def _vjp(closed: sp.Expr | None) -> GeneralProof:
-    form = cf.vjp_closed_form() if closed is None else closed
     gradient = sp.Sum(cf.g[_R] * F.softmax(_R), (_R, 1, F.K))
-    return _prove("vjp", "Σ_r g_r ∂σ_r/∂z_j = σ_j(g_j − ⟨g, σ⟩)", gradient, (F.j,), form, (F.j,))
+    return _prove("vjp", gradient, (F.j,), _closed_form("vjp", closed), (F.j,))
 
 
 def _cross_entropy_gradient(closed: sp.Expr | None) -> GeneralProof:
-    form = cf.cross_entropy_gradient_closed_form() if closed is None else closed
     loss = -sp.Sum(cf.y[_R] * F.log_softmax(_R), (_R, 1, F.K))
     return _prove(
         "cross_entropy_gradient",
-        "∂/∂z_j (−Σ_r y_r log σ_r) = σ_j − y_j  when Σ y = 1",
         loss,
         (F.j,),
-        form,
+        _closed_form("cross_entropy_gradient", closed),
         (F.j,),
         relations={sp.Sum(cf.y[cf.ell], (cf.ell, 1, F.K)): sp.S.One},
         assumptions=("Σ_r y_r = 1 (y a probability vector)",),
     )
 
 
+def _compared(
+    name: str, case: str, expression: sp.Expr, derivative: sp.Expr, left: sp.Expr, right: sp.Expr
+) -> GeneralProof:
+    """A proof with one case: the reduced sides ``left`` and ``right`` must be equal."""
+    start = time.perf_counter()
+    cases = ((case, _is_zero(left - right)),)
+    return _outcome(name, expression, derivative, left, right, cases, start)
+
+
 def _rows_sum_to_zero(closed: sp.Expr | None) -> GeneralProof:
     """Σ_j ∂σ_i/∂z_j = 0: the derivative is summed over j = 1..K before reduction."""
-    start = time.perf_counter()
-    form = cf.zero() if closed is None else closed
+    form = _closed_form("jacobian_rows_sum_to_zero", closed)
     derivative = sp.diff(F.softmax(F.i), F.z[F.j])
     row = sp.Sum(evaluate_sums(derivative, (F.i, F.j)), (F.j, 1, F.K))
     reduced = evaluate_sums(row, (F.i,))
     closed_value = evaluate_sums(_softmax_values(form), (F.i,))
-    residual = _is_zero(reduced - closed_value)
-    return GeneralProof(
-        "jacobian_rows_sum_to_zero",
-        "Σ_j ∂σ_i/∂z_j = 0",
-        F.softmax(F.i),
-        row,
-        reduced,
-        closed_value,
-        (("any i", residual),),
-        residual == 0,
-        time.perf_counter() - start,
+    return _compared(
+        "jacobian_rows_sum_to_zero", "any i", F.softmax(F.i), row, reduced, closed_value
     )
 
 
-def _shifted(name: str, statement: str, shifted: sp.Expr, plain: sp.Expr) -> GeneralProof:
-    start = time.perf_counter()
+def _max_shifted(name: str, shifted: sp.Expr, plain: sp.Expr) -> GeneralProof:
+    """The form with a shift m (as in the generated code) equals the unshifted ``plain``."""
     reduced = evaluate_sums(sp.expand(shifted), (F.i,))
     plain_reduced = evaluate_sums(plain, (F.i,))
-    residual = _is_zero(reduced - plain_reduced)
-    return GeneralProof(
-        name,
-        statement,
-        shifted,
-        shifted,
-        reduced,
-        plain_reduced,
-        (("any i, any real m", residual),),
-        residual == 0,
-        time.perf_counter() - start,
-    )
+    return _compared(name, "any i, any real m", shifted, shifted, reduced, plain_reduced)
 
 
 def _max_shifted_softmax(closed: sp.Expr | None) -> GeneralProof:
-    plain = F.softmax(F.i) if closed is None else _softmax_values(closed)
-    return _shifted(
-        "max_shifted_softmax",
-        "e^{z_i − m}/Σ_k e^{z_k − m} = σ_i",
-        F.softmax(F.i, F.m),
-        plain,
-    )
+    plain = _softmax_values(_closed_form("max_shifted_softmax", closed))
+    return _max_shifted("max_shifted_softmax", F.softmax(F.i, F.m), plain)
 
 
 def _max_shifted_log_softmax(closed: sp.Expr | None) -> GeneralProof:
+    # No template: the right side is log σ_i itself (a template in s would print as log(e^{z_i}/S)).
     plain = F.log_softmax(F.i) if closed is None else _softmax_values(closed)
-    return _shifted(
-        "max_shifted_log_softmax",
-        "(z_i − m) − log Σ_k e^{z_k − m} = log σ_i",
-        F.log_softmax(F.i, F.m),
-        plain,
-    )
+    return _max_shifted("max_shifted_log_softmax", F.log_softmax(F.i, F.m), plain)
 
 
 def _max_shifted_logsumexp(closed: sp.Expr | None) -> GeneralProof:
     plain = F.logsumexp() if closed is None else closed
-    return _shifted(
-        "max_shifted_logsumexp",
-        "m + log Σ_k e^{z_k − m} = logsumexp(z)",
-        F.logsumexp(F.m),
-        plain,
-    )
+    return _max_shifted("max_shifted_logsumexp", F.logsumexp(F.m), plain)
 
 
-GENERAL_IDENTITIES: dict[str, Callable[[sp.Expr | None], GeneralProof]] = {
+GENERAL_PROOFS: dict[str, Callable[[sp.Expr | None], GeneralProof]] = {
     "jacobian": _jacobian,
     "jacobian_rows_sum_to_zero": _rows_sum_to_zero,
     "log_softmax_jacobian": _log_softmax_jacobian,
@@ -346,20 +330,21 @@ GENERAL_IDENTITIES: dict[str, Callable[[sp.Expr | None], GeneralProof]] = {
     "max_shifted_log_softmax": _max_shifted_log_softmax,
     "max_shifted_logsumexp": _max_shifted_logsumexp,
 }
+"""How each registry identity with a symbolic-K statement is proven, in the order printed."""
 
 
 def prove_general_identity(name: str, closed_form: sp.Expr | None = None) -> GeneralProof:
     """One symbolic-K proof with its steps; ``closed_form`` replaces the default template."""
-    builder = GENERAL_IDENTITIES.get(name)
+    builder = GENERAL_PROOFS.get(canonical_name(name))
     if builder is None:
-        raise ValueError(f"unknown identity {name!r}; known: {', '.join(GENERAL_IDENTITIES)}")
+        raise ValueError(f"unknown identity {name!r}; known: {', '.join(GENERAL_PROOFS)}")
     return builder(closed_form)
 
 
 def prove_general(closed_forms: dict[str, sp.Expr] | None = None) -> list[ProofResult]:
-    """Every symbolic-K identity (GENERAL_IDENTITIES), assuming 1 ≤ i, j ≤ K."""
-    overrides = closed_forms or {}
-    unknown = set(overrides) - set(GENERAL_IDENTITIES)
+    """Every symbolic-K identity (GENERAL_PROOFS), assuming 1 ≤ i, j ≤ K."""
+    overrides = {canonical_name(name): form for name, form in (closed_forms or {}).items()}
+    unknown = set(overrides) - set(GENERAL_PROOFS)
     if unknown:
         raise ValueError(f"unknown identities in closed_forms: {', '.join(sorted(unknown))}")
-    return [prove_general_identity(n, overrides.get(n)).result() for n in GENERAL_IDENTITIES]
+    return [prove_general_identity(n, overrides.get(n)).result() for n in GENERAL_PROOFS]

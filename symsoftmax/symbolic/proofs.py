@@ -38,64 +38,35 @@ from symsoftmax.symbolic.expressions import (
     softmax,
     softmax_shifted,
 )
+from symsoftmax.symbolic.identities import (
+    IDENTITIES,
+    Identity,
+    ProofResult,
+    canonical_name,
+    index_patterns,
+)
+from symsoftmax.symbolic.options import EXHAUSTIVE_MAX_K, MAX_K, PROOF_MODES
 from symsoftmax.symbolic.polynomial import LaurentPolynomial
 from symsoftmax.symbolic.ring import RingConversionError, SymbolicRing
 from symsoftmax.symbolic.templates import compile_template
 
 __all__ = [
     "EXHAUSTIVE_MAX_K",
+    "FIXED_K_NAMES",
+    "FIXED_K_PROOFS",
     "IDENTITIES",
     "MAX_K",
-    "MODES",
+    "PROOF_MODES",
+    "FixedKContext",
+    "FixedKProof",
     "ProofResult",
     "prove_all",
     "prove_identity",
+    "representative_entries",
     "resolve_mode",
 ]
 
-MODES = ("auto", "exhaustive", "permutation")
-EXHAUSTIVE_MAX_K = 16  # auto mode: entry by entry up to here (K³ = 4096 second-derivative entries)
-MAX_K = 100_000  # beyond this even the O(K) permutation proofs are not worth running
 RESIDUAL_CHARS = 400
-
-
-@dataclass(frozen=True)
-class ProofResult:
-    """Outcome of one identity; on failure ``entry`` (1-based) and ``residual`` say where/why."""
-
-    name: str
-    statement: str
-    proven: bool
-    method: str
-    seconds: float
-    entries_checked: int = 0
-    entry: tuple[int, ...] | None = None
-    residual: str | None = None
-    assumptions: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form: name, proven, method, seconds (+ statement, entry, residual, assumptions)."""
-        data: dict[str, Any] = {
-            "name": self.name,
-            "proven": self.proven,
-            "method": self.method,
-            "seconds": round(self.seconds, 6),
-            "statement": self.statement,
-            "entries_checked": self.entries_checked,
-        }
-        if self.assumptions:
-            data["assumptions"] = list(self.assumptions)
-        if not self.proven:
-            data["entry"] = list(self.entry) if self.entry else None
-            data["residual"] = self.residual
-        return data
-
-    def failure_message(self) -> str:
-        """One line naming the identity, the entry and the non-zero residual."""
-        if self.proven:
-            return f"{self.name}: proven"
-        where = f" at entry {self.entry}" if self.entry else ""
-        return f"{self.name} ({self.statement}) NOT proven{where}: residual {self.residual} ≠ 0"
 
 
 class FixedKContext:
@@ -175,18 +146,21 @@ Entry = tuple[int, ...]
 
 
 @dataclass(frozen=True)
-class IdentitySpec:
-    """One identity: derived side per entry, default closed form, what must be equivariant."""
+class FixedKProof:
+    """How one registry identity is proven for a fixed K: its template indices, the derived side
+    per entry, what must be equivariant for the permutation mode, and an optional reduction."""
 
-    name: str
-    statement: str
+    name: str  # a key of identities.IDENTITIES (statement and default closed form live there)
     indices: tuple[sp.Symbol, ...]
-    closed_form: Callable[[], sp.Expr]
     derived: Callable[[FixedKContext, Entry], LaurentPolynomial]
     values: str = "sigma"  # which vector the template's s[·] denotes
     equivariant: Callable[[FixedKContext], bool] = field(default=lambda ctx: True)
     reduce: Callable[[FixedKContext, LaurentPolynomial], LaurentPolynomial] | None = None
     assumptions: tuple[str, ...] = ()
+
+    @property
+    def identity(self) -> Identity:
+        return IDENTITIES[self.name]
 
 
 def _equivariant(*names: str) -> Callable[[FixedKContext], bool]:
@@ -225,127 +199,101 @@ def _d(ctx: FixedKContext, poly: LaurentPolynomial, *positions: int) -> LaurentP
 
 _I, _J, _K = cf.i, cf.j, cf.k
 
-IDENTITIES: dict[str, IdentitySpec] = {
+FIXED_K_PROOFS: dict[str, FixedKProof] = {
     spec.name: spec
     for spec in [
-        IdentitySpec(
+        FixedKProof(
             "jacobian",
-            "∂σ_i/∂z_j = σ_i(δ_ij − σ_j)",
             (_I, _J),
-            cf.jacobian_closed_form,
             lambda ctx, e: ctx.jacobian(e[0], e[1]),
             equivariant=_equivariant("sigma"),
         ),
-        IdentitySpec(
+        FixedKProof(
             "jacobian_symmetric",
-            "J_ij − J_ji = 0",
             (_I, _J),
-            cf.zero,
             lambda ctx, e: ctx.jacobian(e[0], e[1]) - ctx.jacobian(e[1], e[0]),
             equivariant=_equivariant("sigma"),
         ),
-        IdentitySpec(
+        FixedKProof(
             "jacobian_rows_sum_to_zero",
-            "J·1 = 0",
             (_I,),
-            cf.zero,
             _row_sum,
             equivariant=_equivariant("sigma"),
         ),
-        IdentitySpec(
+        FixedKProof(
             "vjp",
-            "Jᵀg = σ ⊙ (g − ⟨g, σ⟩)",
             (_J,),
-            cf.vjp_closed_form,
             _vjp,
             equivariant=_equivariant("sigma"),
         ),
-        IdentitySpec(
+        FixedKProof(
             "log_softmax_jacobian",
-            "∂ log σ_i/∂z_j = δ_ij − σ_j  (I − 1σᵀ)",
             (_I, _J),
-            cf.log_softmax_jacobian_closed_form,
             lambda ctx, e: _d(ctx, ctx.log_sigma[e[0]], e[1]),
             equivariant=_equivariant("log_sigma"),
         ),
-        IdentitySpec(
+        FixedKProof(
             "logsumexp_gradient",
-            "∇ logsumexp = σ",
             (_J,),
-            cf.logsumexp_gradient_closed_form,
             lambda ctx, e: _d(ctx, ctx.lse, e[0]),
             equivariant=_equivariant("lse"),
         ),
-        IdentitySpec(
+        FixedKProof(
             "logsumexp_hessian",
-            "∇² logsumexp = J:  ∂²lse/∂z_j∂z_k = σ_j(δ_jk − σ_k)",
             (_J, _K),
-            cf.logsumexp_hessian_closed_form,
             lambda ctx, e: _d(ctx, ctx.lse, e[0], e[1]),
             equivariant=_equivariant("lse"),
         ),
-        IdentitySpec(
+        FixedKProof(
             "cross_entropy_gradient",
-            "∂/∂z_j (−Σ_i y_i log σ_i) = σ_j − y_j  when Σ y = 1",
             (_J,),
-            cf.cross_entropy_gradient_closed_form,
             lambda ctx, e: _d(ctx, ctx.cross_entropy, e[0]),
             equivariant=_equivariant("cross_entropy"),
             reduce=FixedKContext.sum_to_one,
             assumptions=("Σ_i y_i = 1 (used as y_K = 1 − Σ_{i<K} y_i)",),
         ),
-        IdentitySpec(
+        FixedKProof(
             "second_derivative",
-            "∂²σ_i/∂z_j∂z_k = σ_i[(δ_ij − σ_j)(δ_ik − σ_k) − σ_j(δ_jk − σ_k)]",
             (_I, _J, _K),
-            cf.second_derivative_closed_form,
             lambda ctx, e: _d(ctx, ctx.jacobian(e[0], e[1]), e[2]),
             equivariant=_equivariant("sigma"),
         ),
-        IdentitySpec(
+        FixedKProof(
             "shift_invariance",
-            "σ(z + c) = σ(z)",
             (_I,),
-            cf.softmax_value,
             lambda ctx, e: ctx.shifted_by_c[e[0]],
             equivariant=_equivariant("sigma", "shifted_by_c"),
         ),
-        IdentitySpec(
-            "max_shifted_form",
-            "e^{z_i − m}/Σ_k e^{z_k − m} = σ_i  (any m, in particular m = max_k z_k)",
+        FixedKProof(
+            "max_shifted_softmax",
             (_I,),
-            cf.softmax_value,
             lambda ctx, e: ctx.max_shifted[e[0]],
             equivariant=_equivariant("sigma", "max_shifted"),
         ),
-        IdentitySpec(
+        FixedKProof(
             "jacobian_temperature",
-            "∂σ_i/∂z_j = (1/T) σ_i(δ_ij − σ_j),  σ = softmax(z/T)",
             (_I, _J),
-            lambda: cf.jacobian_closed_form(temperature=True),
             lambda ctx, e: _d(ctx, ctx.sigma_temperature[e[0]], e[1]),
             values="sigma_temperature",
             equivariant=_equivariant("sigma_temperature"),
         ),
-        IdentitySpec(
+        FixedKProof(
             "log_softmax_jacobian_temperature",
-            "∂ log σ_i/∂z_j = (δ_ij − σ_j)/T,  σ = softmax(z/T)",
             (_I, _J),
-            lambda: cf.log_softmax_jacobian_closed_form(temperature=True),
             lambda ctx, e: _d(ctx, ctx.log_sigma_temperature[e[0]], e[1]),
             values="sigma_temperature",
             equivariant=_equivariant("log_sigma_temperature"),
         ),
     ]
 }
-SIGMOID = "sigmoid_k2"
-ALL_NAMES = (*IDENTITIES, SIGMOID)
+SIGMOID = "sigmoid_k2"  # proven by its own function at K = 2 (`prove_sigmoid`)
+FIXED_K_NAMES = (*FIXED_K_PROOFS, SIGMOID)  # the order `verify --k` prints
 
 
 def resolve_mode(size: int, mode: str) -> str:
     """``auto`` → exhaustive for K ≤ EXHAUSTIVE_MAX_K, permutation above."""
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if mode not in PROOF_MODES:
+        raise ValueError(f"mode must be one of {', '.join(PROOF_MODES)}, got {mode!r}")
     if mode == "auto":
         return "exhaustive" if size <= EXHAUSTIVE_MAX_K else "permutation"
     return mode
@@ -357,14 +305,9 @@ def _check_size(size: int) -> None:
 
 
 def representative_entries(arity: int, size: int) -> list[Entry]:
-    """One index tuple (0-based) per orbit of S_K acting on {1..K}^arity: the set partitions of
-    the positions, each block labelled in order of first appearance, with ≤ K blocks."""
-    entries = []
-    for labels in itertools.product(range(arity), repeat=arity):
-        canonical = all(labels[n] <= max(labels[:n], default=-1) + 1 for n in range(arity))
-        if canonical and max(labels) < size:
-            entries.append(tuple(labels))
-    return entries
+    """One index tuple (0-based) per orbit of S_K acting on {1..K}^arity: the equality patterns
+    of the positions (`identities.index_patterns`) that need at most K distinct values."""
+    return [labels for labels in index_patterns(arity) if max(labels) < size]
 
 
 def _residual_text(ctx: FixedKContext, residual: LaurentPolynomial) -> str:
@@ -375,24 +318,38 @@ def _residual_text(ctx: FixedKContext, residual: LaurentPolynomial) -> str:
         if argument is not None and len(argument.terms) == ctx.size and ctx.size > 1:
             # The partition sum: shown as S, with its first term as a legend.
             names[atom] = 1 / sp.Symbol("S")
-            first = ctx.ring.to_sympy(LaurentPolynomial(dict([next(iter(argument.terms.items()))])))
+            first_term = dict([next(iter(argument.terms.items()))])
+            first = ctx.ring.to_sympy(LaurentPolynomial(first_term))
             legend = f"  (S = sum of the {ctx.size} terms {first}, …)"
     text = str(ctx.ring.to_sympy(residual, names)) + legend
     return text if len(text) <= RESIDUAL_CHARS else text[: RESIDUAL_CHARS - 1] + "…"
 
 
 def _prove_with(
-    ctx: FixedKContext, spec: IdentitySpec, closed_form: sp.Expr, mode: str
+    ctx: FixedKContext, spec: FixedKProof, closed_form: sp.Expr, mode: str
 ) -> ProofResult:
     start = time.perf_counter()
+    statement = spec.identity.statement
+    assert statement is not None  # every FIXED_K_PROOFS entry has a fixed-K statement
+
+    def outcome(proven: bool, method: str, checked: int, **failure: Any) -> ProofResult:
+        return ProofResult(
+            name=spec.name,
+            statement=statement,
+            proven=proven,
+            method=method,
+            seconds=time.perf_counter() - start,
+            entries_checked=checked,
+            assumptions=spec.assumptions,
+            **failure,
+        )
+
     arity = len(spec.indices)
     vectors = {"s": getattr(ctx, spec.values), "y": ctx.y_vector, "g": ctx.g_vector}
     try:
         template = compile_template(closed_form, spec.indices, ctx.ring, vectors, ctx.size, cf.K)
     except RingConversionError as exc:
-        return ProofResult(
-            spec.name, spec.statement, False, "closed form rejected", 0.0, residual=str(exc)
-        )
+        return _rejected(spec.name, statement, exc)
     method = "exact ring, every entry"
     entries: Iterable[Entry] = itertools.product(range(ctx.size), repeat=arity)
     if mode == "permutation":
@@ -412,35 +369,24 @@ def _prove_with(
         try:
             residual = spec.derived(ctx, entry) - template.evaluate(one_based)
         except RingConversionError as exc:
-            return _failure(spec, method, start, checked, one_based, str(exc))
+            return outcome(False, method, checked, entry=one_based, residual=str(exc))
         if spec.reduce is not None:
             residual = spec.reduce(ctx, residual)
         if not ctx.ring.is_identically_zero(residual)[0]:
-            return _failure(spec, method, start, checked, one_based, _residual_text(ctx, residual))
-    return ProofResult(
-        spec.name,
-        spec.statement,
-        True,
-        method,
-        time.perf_counter() - start,
-        checked,
-        assumptions=spec.assumptions,
-    )
+            text = _residual_text(ctx, residual)
+            return outcome(False, method, checked, entry=one_based, residual=text)
+    return outcome(True, method, checked)
 
 
-def _failure(
-    spec: IdentitySpec, method: str, start: float, checked: int, entry: Entry, residual: str
-) -> ProofResult:
+def _rejected(name: str, statement: str, error: RingConversionError) -> ProofResult:
+    """The result for a closed form the exact ring cannot represent (nothing was checked)."""
     return ProofResult(
-        spec.name,
-        spec.statement,
-        False,
-        method,
-        time.perf_counter() - start,
-        checked,
-        entry,
-        residual,
-        spec.assumptions,
+        name=name,
+        statement=statement,
+        proven=False,
+        method="closed form rejected",
+        seconds=0.0,
+        residual=str(error),
     )
 
 
@@ -450,33 +396,33 @@ def prove_sigmoid(closed_form: sp.Expr | None = None) -> ProofResult:
     ``closed_form`` is an expression in ``closed_forms.x`` (default `closed_forms.sigmoid()`).
     """
     start = time.perf_counter()
-    form = cf.sigmoid() if closed_form is None else closed_form
+    identity = IDENTITIES[SIGMOID]
+    statement, default = identity.statement, identity.closed_form
+    assert statement is not None and default is not None
+    form = default() if closed_form is None else closed_form
     ctx = FixedKContext(2)
-    statement = "K = 2: σ(z)₁ = 1/(1 + e^{−(z₁ − z₂)})"
+
+    def outcome(proven: bool, checked: int, **failure: Any) -> ProofResult:
+        return ProofResult(
+            name=SIGMOID,
+            statement=statement,
+            proven=proven,
+            method="exact ring at K = 2",
+            seconds=time.perf_counter() - start,
+            entries_checked=checked,
+            **failure,
+        )
+
     z1, z2 = ctx.z
     for n, argument in enumerate((z1 - z2, z2 - z1)):
         try:
             closed = ctx.ring.convert(form.xreplace({cf.x: argument}))
         except RingConversionError as exc:
-            return ProofResult(
-                SIGMOID, statement, False, "closed form rejected", 0.0, 0, None, str(exc)
-            )
+            return _rejected(SIGMOID, statement, exc)
         residual = ctx.sigma[n] - closed
-        zero, _ = ctx.ring.is_identically_zero(residual)
-        if not zero:
-            return ProofResult(
-                SIGMOID,
-                statement,
-                False,
-                "exact ring at K = 2",
-                time.perf_counter() - start,
-                n + 1,
-                (n + 1,),
-                _residual_text(ctx, residual),
-            )
-    return ProofResult(
-        SIGMOID, statement, True, "exact ring at K = 2", time.perf_counter() - start, 2
-    )
+        if not ctx.ring.is_identically_zero(residual)[0]:
+            return outcome(False, n + 1, entry=(n + 1,), residual=_residual_text(ctx, residual))
+    return outcome(True, 2)
 
 
 def prove_identity(
@@ -486,19 +432,23 @@ def prove_identity(
     mode: str = "auto",
     context: FixedKContext | None = None,
 ) -> ProofResult:
-    """Prove one identity (a key of IDENTITIES, or "sigmoid_k2") for K = ``size``.
+    """Prove one identity (a name in FIXED_K_NAMES, or an old name of `identities.RENAMED`) for
+    K = ``size``.
 
     ``closed_form`` replaces the default template (see `closed_forms`); ``mode`` is auto,
     exhaustive or permutation.
     """
     _check_size(size)
+    name = canonical_name(name)
     if name == SIGMOID:
         return prove_sigmoid(closed_form)
-    spec = IDENTITIES.get(name)
+    spec = FIXED_K_PROOFS.get(name)
     if spec is None:
-        raise ValueError(f"unknown identity {name!r}; known: {', '.join(ALL_NAMES)}")
+        raise ValueError(f"unknown identity {name!r}; known: {', '.join(FIXED_K_NAMES)}")
     ctx = context if context is not None else FixedKContext(size)
-    form = spec.closed_form() if closed_form is None else closed_form
+    default = spec.identity.closed_form
+    assert default is not None  # every fixed-K identity has a closed-form template
+    form = default() if closed_form is None else closed_form
     return _prove_with(ctx, spec, form, resolve_mode(size, mode))
 
 
@@ -508,17 +458,17 @@ def prove_all(
     closed_forms: Mapping[str, sp.Expr] | None = None,
     names: Sequence[str] | None = None,
 ) -> list[ProofResult]:
-    """Prove every fixed-K identity (ALL_NAMES, or ``names``) for K = ``size``.
+    """Prove every fixed-K identity (FIXED_K_NAMES, or ``names``) for K = ``size``.
 
     ``closed_forms`` maps identity names to replacement templates (to test that wrong ones fail).
     """
     _check_size(size)
-    overrides = dict(closed_forms or {})
-    unknown = set(overrides) - set(ALL_NAMES)
+    overrides = {canonical_name(name): form for name, form in (closed_forms or {}).items()}
+    unknown = set(overrides) - set(FIXED_K_NAMES)
     if unknown:
         raise ValueError(f"unknown identities in closed_forms: {', '.join(sorted(unknown))}")
     ctx = FixedKContext(size)
     return [
-        prove_identity(name, size, overrides.get(name), mode, ctx)
-        for name in (names if names is not None else ALL_NAMES)
+        prove_identity(name, size, overrides.get(canonical_name(name)), mode, ctx)
+        for name in (names if names is not None else FIXED_K_NAMES)
     ]

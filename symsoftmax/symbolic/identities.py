@@ -1,0 +1,180 @@
+"""The one registry of softmax identities: name, statement, closed form, which proofs exist.
+
+Every identity that `symsoftmax verify` proves, for a fixed K (`symbolic.proofs`), for symbolic K
+(`symbolic.general`), or that `symsoftmax derive` prints (`symbolic.derive`), is listed here once.
+The proof modules hold only *how* each side is derived in their setting, keyed by these names:
+
+* ``statement`` — the claim as printed for a fixed K (None: no fixed-K proof);
+* ``general_statement`` — the claim as printed for symbolic K, where a third index is named q and
+  summation indices r, because k is the summation index of the symbolic forms (None: no
+  symbolic-K proof);
+* ``closed_form`` — the default right-hand side, a template of `symbolic.closed_forms` (None for
+  the max-shifted forms whose right side is the unshifted function itself);
+* ``derive`` — the `derive WHAT` that prints this identity's closed form, if any.
+
+Sources: Blanchard, Higham & Higham, "Accurately computing the log-sum-exp and softmax functions",
+IMA J. Numer. Anal. 41 (2021), §2; the derivations in docs/symbolic.md and derivations/.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import sympy as sp
+
+from symsoftmax.symbolic import closed_forms as cf
+
+__all__ = [
+    "IDENTITIES",
+    "RENAMED",
+    "Identity",
+    "ProofResult",
+    "canonical_name",
+    "index_patterns",
+]
+
+
+@dataclass(frozen=True)
+class Identity:
+    """One identity of the registry (see the module docstring for the fields)."""
+
+    name: str
+    statement: str | None
+    general_statement: str | None = None
+    closed_form: Callable[[], sp.Expr] | None = None
+    derive: str | None = None
+
+
+_JACOBIAN = "∂σ_i/∂z_j = σ_i(δ_ij − σ_j)"
+_MAX_SHIFTED = "e^{z_i − m}/Σ_k e^{z_k − m} = σ_i"
+
+IDENTITIES: dict[str, Identity] = {
+    identity.name: identity
+    for identity in [
+        Identity("jacobian", _JACOBIAN, _JACOBIAN, cf.jacobian_closed_form, derive="jacobian"),
+        Identity("jacobian_symmetric", "J_ij − J_ji = 0", closed_form=cf.zero),
+        Identity("jacobian_rows_sum_to_zero", "J·1 = 0", "Σ_j ∂σ_i/∂z_j = 0", cf.zero),
+        Identity(
+            "vjp",
+            "Jᵀg = σ ⊙ (g − ⟨g, σ⟩)",
+            "Σ_r g_r ∂σ_r/∂z_j = σ_j(g_j − ⟨g, σ⟩)",
+            cf.vjp_closed_form,
+            derive="vjp",
+        ),
+        Identity(
+            "log_softmax_jacobian",
+            "∂ log σ_i/∂z_j = δ_ij − σ_j  (I − 1σᵀ)",
+            "∂ log σ_i/∂z_j = δ_ij − σ_j",
+            cf.log_softmax_jacobian_closed_form,
+        ),
+        Identity(
+            "logsumexp_gradient",
+            "∇ logsumexp = σ",
+            "∂ lse/∂z_j = σ_j",
+            cf.logsumexp_gradient_closed_form,
+        ),
+        Identity(
+            "logsumexp_hessian",
+            "∇² logsumexp = J:  ∂²lse/∂z_j∂z_k = σ_j(δ_jk − σ_k)",
+            "∂²lse/∂z_j∂z_i = σ_j(δ_ji − σ_i)",
+            cf.logsumexp_hessian_closed_form,
+        ),
+        Identity(
+            "cross_entropy_gradient",
+            "∂/∂z_j (−Σ_i y_i log σ_i) = σ_j − y_j  when Σ y = 1",
+            "∂/∂z_j (−Σ_r y_r log σ_r) = σ_j − y_j  when Σ y = 1",
+            cf.cross_entropy_gradient_closed_form,
+            derive="cross_entropy_grad",
+        ),
+        Identity(
+            "second_derivative",
+            "∂²σ_i/∂z_j∂z_k = σ_i[(δ_ij − σ_j)(δ_ik − σ_k) − σ_j(δ_jk − σ_k)]",
+            "∂²σ_i/∂z_j∂z_q = σ_i[(δ_ij − σ_j)(δ_iq − σ_q) − σ_j(δ_jq − σ_q)]",
+            cf.second_derivative_closed_form,
+            derive="hessian",
+        ),
+        Identity("shift_invariance", "σ(z + c) = σ(z)", closed_form=cf.softmax_value),
+        Identity(
+            "max_shifted_softmax",
+            f"{_MAX_SHIFTED}  (any m, in particular m = max_k z_k)",
+            _MAX_SHIFTED,
+            cf.softmax_value,
+        ),
+        Identity(
+            "jacobian_temperature",
+            "∂σ_i/∂z_j = (1/T) σ_i(δ_ij − σ_j),  σ = softmax(z/T)",
+            closed_form=lambda: cf.jacobian_closed_form(temperature=True),
+        ),
+        Identity(
+            "log_softmax_jacobian_temperature",
+            "∂ log σ_i/∂z_j = (δ_ij − σ_j)/T,  σ = softmax(z/T)",
+            closed_form=lambda: cf.log_softmax_jacobian_closed_form(temperature=True),
+        ),
+        Identity("sigmoid_k2", "K = 2: σ(z)₁ = 1/(1 + e^{−(z₁ − z₂)})", closed_form=cf.sigmoid),
+        Identity("max_shifted_log_softmax", None, "(z_i − m) − log Σ_k e^{z_k − m} = log σ_i"),
+        Identity("max_shifted_logsumexp", None, "m + log Σ_k e^{z_k − m} = logsumexp(z)"),
+    ]
+}
+
+RENAMED = {"max_shifted_form": "max_shifted_softmax"}  # old name → registry name (still accepted)
+
+
+def canonical_name(name: str) -> str:
+    """The registry name for ``name`` (an old name from RENAMED is mapped to its new one)."""
+    return RENAMED.get(name, name)
+
+
+def index_patterns(arity: int) -> list[tuple[int, ...]]:
+    """Every equality pattern of ``arity`` indices: the set partitions of the positions, each as
+    block labels in order of first appearance — (0, 0) for i = j, (0, 1) for i ≠ j, and so on.
+
+    These are the orbits of S_K on index tuples (the representative entries of the permutation
+    proofs, `proofs.representative_entries`) and the index cases of the symbolic-K proofs
+    (`general`)."""
+    return [
+        labels
+        for labels in itertools.product(range(arity), repeat=arity)
+        if all(labels[n] <= max(labels[:n], default=-1) + 1 for n in range(arity))
+    ]
+
+
+@dataclass(frozen=True)
+class ProofResult:
+    """Outcome of one identity; on failure ``entry`` (1-based) and ``residual`` say where/why."""
+
+    name: str
+    statement: str
+    proven: bool
+    method: str
+    seconds: float
+    entries_checked: int = 0
+    entry: tuple[int, ...] | None = None
+    residual: str | None = None
+    assumptions: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form: name, proven, method, seconds (+ statement, entry, residual, assumptions)."""
+        data: dict[str, Any] = {
+            "name": self.name,
+            "proven": self.proven,
+            "method": self.method,
+            "seconds": round(self.seconds, 6),
+            "statement": self.statement,
+            "entries_checked": self.entries_checked,
+        }
+        if self.assumptions:
+            data["assumptions"] = list(self.assumptions)
+        if not self.proven:
+            data["entry"] = list(self.entry) if self.entry else None
+            data["residual"] = self.residual
+        return data
+
+    def failure_message(self) -> str:
+        """One line naming the identity, the entry and the non-zero residual."""
+        if self.proven:
+            return f"{self.name}: proven"
+        where = f" at entry {self.entry}" if self.entry else ""
+        return f"{self.name} ({self.statement}) NOT proven{where}: residual {self.residual} ≠ 0"

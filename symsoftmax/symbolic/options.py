@@ -1,0 +1,26 @@
+"""Choices and limits of the symbolic commands, in a module without SymPy.
+
+The library (`symbolic.proofs`, `symbolic.derive`) checks its arguments against these, and the
+CLI (`cli/verify.py`, `cli/derive.py`) offers them as choices at parse time without paying for
+the SymPy import.
+"""
+
+from __future__ import annotations
+
+__all__ = ["EXHAUSTIVE_MAX_K", "MAX_DERIVE_K", "MAX_K", "PROOF_MODES", "STYLES", "WHATS"]
+
+PROOF_MODES = ("auto", "exhaustive", "permutation")  # fixed-K proofs, see docs/symbolic.md
+EXHAUSTIVE_MAX_K = 16  # auto mode: entry by entry up to here (K³ = 4096 second-derivative entries)
+MAX_K = 100_000  # beyond this even the O(K) permutation proofs are not worth running
+
+WHATS = (  # the formulas `derive` prints
+    "softmax",
+    "log_softmax",
+    "logsumexp",
+    "jacobian",
+    "vjp",
+    "hessian",
+    "cross_entropy_grad",
+)
+STYLES = ("latex", "text", "markdown", "python", "c")  # how `derive` prints them
+MAX_DERIVE_K = 16  # printed output has up to K³ entries (hessian): keep it readable
