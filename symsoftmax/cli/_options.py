@@ -16,7 +16,7 @@ from collections.abc import Callable
 from symsoftmax.errors import InputError
 from symsoftmax.rounding import brief_repr, parse_exact
 
-__all__ = ["SEED_MAX", "float_option", "int_option", "parse_int"]
+__all__ = ["SEED_MAX", "add_seed_option", "float_option", "int_option", "parse_int"]
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _SHOWN_DIGITS = 20
@@ -78,3 +78,8 @@ def float_option(option: str, lo: float = 0.0) -> Callable[[str], float]:
 
     convert.__name__ = option
     return convert
+
+
+def add_seed_option(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--seed``: the vector generator's seed, 0..SEED_MAX (default 0), read strictly."""
+    parser.add_argument("--seed", type=int_option("--seed", 0, SEED_MAX), default=0, help=help)

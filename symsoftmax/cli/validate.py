@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from symsoftmax.cli._options import SEED_MAX, int_option
+from symsoftmax.cli._options import add_seed_option
 from symsoftmax.cli._report_options import add_verdict_options, emit, pass_rule
 from symsoftmax.formats import FORMATS
 from symsoftmax.validation.adapters import FRAMEWORKS
@@ -36,12 +36,7 @@ def register(subparsers: Any) -> None:
         choices=SUITES,
         help="generate (and cache) this suite (default standard)",
     )
-    parser.add_argument(
-        "--seed",
-        type=int_option("--seed", 0, SEED_MAX),
-        default=0,
-        help="generator seed for --suite",
-    )
+    add_seed_option(parser, help="generator seed for --suite")
     parser.add_argument(
         "--framework",
         choices=FRAMEWORKS,

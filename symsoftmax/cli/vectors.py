@@ -15,7 +15,7 @@ import argparse
 import sys
 from typing import Any
 
-from symsoftmax.cli._options import SEED_MAX, int_option
+from symsoftmax.cli._options import add_seed_option
 from symsoftmax.errors import InputError
 from symsoftmax.formats import FORMATS
 from symsoftmax.vectors.io import FILE_FORMATS
@@ -38,11 +38,8 @@ def register(subparsers: Any) -> None:
         default="standard",
         help="size: quick (~160 tests), standard (≥ 2000, default), exhaustive (rows of 2^20)",
     )
-    parser.add_argument(
-        "--seed",
-        type=int_option("--seed", 0, SEED_MAX),
-        default=0,
-        help="seed of the random families (≥ 0); with --lint --sample, of the sample",
+    add_seed_option(
+        parser, help="seed of the random families (≥ 0); with --lint --sample, of the sample"
     )
     parser.add_argument(
         "--format",
