@@ -2,11 +2,17 @@
 
 Public API (see docs/symbolic.md):
 
+* `IDENTITIES` — the one registry (module `identities`): name, statements, closed form, derive;
 * `prove_all(K, mode="auto")`, `prove_identity(name, K, closed_form=None)` — exact fixed-K proofs;
 * `prove_general()`, `prove_general_identity(name)` — proofs for symbolic K;
 * `ProofResult` — name, proven, method, seconds, and entry/residual on failure;
 * closed forms: `jacobian_closed_form`, `vjp_closed_form`, … (templates in s[i], δ_ij);
-* `derive(what, K)` and `render(derived, fmt)`; `write_derivations(directory)`.
+* `derive(what, K)` and `render(derived, style)`; `write_derivations(directory)`.
+
+Modules: `polynomial` (Laurent polynomial arithmetic) ← `ring` (atoms: exp, log, 1/b; derivation,
+permutations, zero test) ← `templates`, `proofs` (fixed K); `general` (symbolic K, SymPy only);
+`identities` (the registry) and `options` (choices and limits, no SymPy) are read by all of them
+and by the CLI.
 """
 
 from __future__ import annotations

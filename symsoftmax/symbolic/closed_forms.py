@@ -10,8 +10,8 @@ injected and must be rejected.
 
 Formulas and sources: Blanchard, Higham & Higham, "Accurately computing the log-sum-exp and softmax
 functions", IMA J. Numer. Anal. 41 (2021), §2 (J = diag(σ) − σσᵀ, ∇ lse = σ); the remaining
-identities follow from differentiating σ_i = e^{z_i}/Σ_k e^{z_k} (collected in docs/symbolic.md and
-/work/shared/reference/numerics.md, "Derivatives").
+identities follow from differentiating σ_i = e^{z_i}/Σ_k e^{z_k} (collected in docs/symbolic.md,
+"The identities", and derived step by step in derivations/).
 """
 
 from __future__ import annotations
