@@ -41,11 +41,13 @@ class Format:
     path (:mod:`symsoftmax.reference.fast`) and the test vectors read them from here.
 
     A new format needs one entry in :data:`FORMATS` — name, p, emin, emax and its NumPy dtype
-    (ml_dtypes for the non-native ones) — provided it is an IEEE-style binary format (subnormals,
-    ±inf, the largest finite value (2 − 2^(1−p))·2^emax, as float8_e5m2) that embeds in float64.
-    Nothing else branches on a format's name: the fast path tells float64 from narrower formats by
-    p (:attr:`float64_extra_bits`), NumPy arrays of any listed dtype are taken as numbers
-    (:func:`symsoftmax.rounding.as_format_array`), and the CLI ``--dtype`` choices are the keys of
+    (ml_dtypes for the non-native ones) — and its name in the ``dtype`` enum of the vector-file
+    schema (``symsoftmax/schemas/vectors.schema.json``, a published file; a test keeps the two
+    equal), provided it is an IEEE-style binary format (subnormals, ±inf, the largest finite value
+    (2 − 2^(1−p))·2^emax, as float8_e5m2) that embeds in float64. Nothing else branches on a
+    format's name: the fast path tells float64 from narrower formats by p
+    (:attr:`float64_extra_bits`), NumPy arrays of any listed dtype are taken as numbers
+    (:func:`symsoftmax.rounding.as_format_array`), and the CLI's ``--dtype`` names come from
     :data:`FORMATS`. Two things a new format may need besides:
 
     * finite-only formats (float8_e4m3fn: no infinities, largest value 448, not the 480 of the
