@@ -5,7 +5,7 @@ and largest exponent emax represents ±m·2^(e−p+1) with 0 ≤ m < 2^p and emi
 (IEEE 754-2019 §3.3). Every format here embeds exactly in float64, so a value of any of them can
 be carried as a Python float without rounding (checked when a :class:`Format` is made).
 
-Parameters from IEEE 754-2019 Table 3.5 (binary16, binary32, binary64); bfloat16 as implemented
+Parameters from IEEE 754-2019 §3.6 (binary16, binary32, binary64); bfloat16 as implemented
 by ml_dtypes (8 exponent bits like binary32, 8 significand bits, subnormals, infinities).
 """
 
