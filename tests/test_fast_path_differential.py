@@ -28,6 +28,7 @@ import pytest
 
 import symsoftmax.reference as ref
 from symsoftmax.formats import FORMATS, Format
+from symsoftmax.reference import fast as fast_path
 from symsoftmax.reference.fast import FAST_OPS
 from symsoftmax.rounding import round_array
 
@@ -158,6 +159,10 @@ def _run(fmt: Format, seed: int, n_rows: int, t_count: int) -> None:
 @pytest.mark.parametrize("fmt", FORMAT_NAMES)
 def test_fast_path_agrees_with_authority(fmt: str) -> None:
     _run(FORMATS[fmt], seed=2026, n_rows=1200, t_count=12)
+
+
+def test_every_fast_op_has_a_double_double_routine() -> None:
+    assert set(fast_path._DOUBLE_DOUBLE) == set(FAST_OPS)  # FAST_OPS comes from the operation table
 
 
 def test_fast_path_agrees_with_authority_for_a_format_outside_the_table() -> None:
