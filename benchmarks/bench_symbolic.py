@@ -12,6 +12,11 @@ Ours: ``prove_identity("jacobian", K, mode=...)`` from a fresh context, so the t
 building the SymPy expressions and converting them to the exact ring; each is run once (a cold
 first run, as the CLI sees it; SymPy's cache would make repeats faster). Targets (issue 2): entry by
 entry K = 64 < 1 s, K = 256 < 10 s; permutation mode K = 4096 < 3 s; all symbolic-K proofs < 1 s.
+
+When python-flint is installed, a last table compares the product S·S of the partition sum
+S = Σ_k x_k (K variables) in our `LaurentPolynomial` with FLINT's ``fmpq_mpoly``: the product
+alone, and the product with the conversion from and to our term dicts that a backend swapped in
+per operation would pay (docs/symbolic.md, "Why a hand-written ring").
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import sympy as sp
 
 from symsoftmax.symbolic.expressions import logits, softmax
 from symsoftmax.symbolic.general import prove_general
+from symsoftmax.symbolic.polynomial import LaurentPolynomial
 from symsoftmax.symbolic.proofs import prove_all, prove_identity
 
 
@@ -59,6 +65,43 @@ def fit_power_law(points: list[tuple[int, float]]) -> tuple[float, float]:
         (x - mx) ** 2 for x in xs
     )
     return math.exp(my - b * mx), b
+
+
+def flint_products(sizes: list[int]) -> None:
+    """S·S in our ring against python-flint's fmpq_mpoly (skipped when flint is missing)."""
+    try:
+        import flint
+    except ImportError:
+        print("python-flint not installed: ring comparison skipped")
+        return
+    print("S·S, S = x_1 + … + x_K:  ours s, flint s (product alone), flint s (with conversion)")
+    for size in sizes:
+        ours_s = LaurentPolynomial({((k, 1),): 1 for k in range(size)})
+        start = time.perf_counter()
+        expected = ours_s * ours_s
+        ours = time.perf_counter() - start
+        context = flint.fmpq_mpoly_ctx.get((("x", size),))
+        generators = context.gens()
+        flint_s = sum(generators[1:], generators[0])
+        start = time.perf_counter()
+        flint_s * flint_s
+        alone = time.perf_counter() - start
+        start = time.perf_counter()
+        dense = {
+            tuple(dict(m).get(k, 0) for k in range(size)): flint.fmpq(c)
+            for m, c in ours_s.terms.items()
+        }
+        product = context.from_dict(dense) * context.from_dict(dense)
+        back = {
+            tuple((k, int(e)) for k, e in enumerate(exponents) if e): int(c.p)
+            for exponents, c in product.to_dict().items()
+        }
+        converted = time.perf_counter() - start
+        assert back == expected.terms, "flint and the ring disagree"
+        print(
+            f"  K = {size:5}: {ours:8.4f} {alone:8.4f} ({ours / alone:5.1f}x faster) "
+            f"{converted:9.4f} ({ours / converted:5.2f}x)"
+        )
 
 
 def main() -> None:
@@ -131,6 +174,7 @@ def main() -> None:
             "" if target is None else (f"< {target:g} s: {'met' if ours < target else 'NOT met'}")
         )
         print(f"{task:32} {size!s:>7} {ours:9.3f} {base_text} {how:13} {ratio_text}  {verdict}")
+    flint_products([64, 256] if not args.quick else [16])
 
 
 if __name__ == "__main__":
