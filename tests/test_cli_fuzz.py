@@ -20,12 +20,12 @@ from hypothesis import strategies as st
 
 from symsoftmax import vectors
 from symsoftmax.cli import main
-from symsoftmax.cli.derive import FORMATS as DERIVE_FORMATS
-from symsoftmax.cli.derive import WHATS
 from symsoftmax.cli.verify import MAX_EXHAUSTIVE_K, MAX_K
 from symsoftmax.formats import FORMATS
 from symsoftmax.ops import INPUT_OPTIONS, OPERATIONS, TEMPERATURE_OPS
 from symsoftmax.reference.engine import OPS
+from symsoftmax.symbolic.options import STYLES as DERIVE_FORMATS
+from symsoftmax.symbolic.options import WHATS
 from symsoftmax.validation.sources import custom_vectors
 
 # (entry point, exit status) of every input tried in this process; printed by the slow run
