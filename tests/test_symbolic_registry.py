@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from symsoftmax.symbolic import closed_forms as cf
 from symsoftmax.symbolic.derive import derive
 from symsoftmax.symbolic.general import GENERAL_PROOFS, prove_general, prove_general_identity
-from symsoftmax.symbolic.identities import IDENTITIES, RENAMED, index_patterns
+from symsoftmax.symbolic.identities import IDENTITIES, RENAMED, ProofResult, index_patterns
 from symsoftmax.symbolic.options import PROOF_MODES, WHATS
 from symsoftmax.symbolic.polynomial import LaurentPolynomial
 from symsoftmax.symbolic.proofs import (
@@ -114,3 +114,10 @@ def test_laurent_polynomials_form_a_commutative_ring(
         rest * (LaurentPolynomial.variable(0, e) if e else one) for e, rest in a.split_off(0)
     )
     assert rebuilt == a  # split_off separates one variable's exponent from the rest
+
+
+def test_proof_results_are_built_with_keywords() -> None:
+    with pytest.raises(TypeError):
+        ProofResult("jacobian", "statement", True, "method", 0.0)  # type: ignore[misc]
+    result = ProofResult(name="n", statement="s", proven=False, method="m", seconds=0.0)
+    assert result.failure_message() == "n (s) NOT proven: residual None ≠ 0"

@@ -40,7 +40,7 @@ _Q = sp.Symbol("q", integer=True, positive=True)  # a third free index (k is Ind
 _R = sp.Symbol("r", integer=True, positive=True)  # summation index of VJP and cross-entropy
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GeneralProof:
     """The steps of one symbolic-K proof, and its outcome."""
 

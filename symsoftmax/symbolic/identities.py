@@ -141,9 +141,11 @@ def index_patterns(arity: int) -> list[tuple[int, ...]]:
     ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ProofResult:
-    """Outcome of one identity; on failure ``entry`` (1-based) and ``residual`` say where/why."""
+    """Outcome of one identity; on failure ``entry`` (1-based) and ``residual`` say where/why.
+
+    Keyword-only: nine fields, several of the same type, are easy to swap by position."""
 
     name: str
     statement: str
