@@ -18,6 +18,7 @@ from symsoftmax.cli import main
 from symsoftmax.cli.verify import MAX_EXHAUSTIVE_K
 from symsoftmax.symbolic import closed_forms as cf
 from symsoftmax.symbolic import proofs
+from symsoftmax.symbolic.identities import IDENTITIES
 from symsoftmax.symbolic.options import STYLES, WHATS
 
 
@@ -70,8 +71,8 @@ def test_verify_exits_1_and_names_the_failure(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     wrong = cf.s[cf.i] * (cf.s[cf.j] - sp.KroneckerDelta(cf.i, cf.j))
-    spec = dataclasses.replace(proofs.IDENTITIES["jacobian"], closed_form=lambda: wrong)
-    monkeypatch.setitem(proofs.IDENTITIES, "jacobian", spec)
+    identity = dataclasses.replace(IDENTITIES["jacobian"], closed_form=lambda: wrong)
+    monkeypatch.setitem(IDENTITIES, "jacobian", identity)  # the registry every proof reads
     status, out, _ = _run(capsys, "verify", "--k", "3")
     assert status == 1
     assert "jacobian (∂σ_i/∂z_j = σ_i(δ_ij − σ_j)) NOT proven at entry (1, 1)" in out
