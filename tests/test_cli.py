@@ -303,11 +303,17 @@ def test_write_errors_name_the_users_path(
 
 # The console script's code path: `from symsoftmax.cli import main; sys.exit(main())`. The child
 # says when it reached main, so that the interrupt lands in our code, not in Python's start-up.
+# "ready" is printed from inside main's start-up (as build_parser begins), so the signal cannot
+# land in the instants before main() installs its handlers, which no code of ours can cover.
 _CONSOLE_SCRIPT = """
 import sys
-from symsoftmax.cli import main
-print("ready", flush=True)
-sys.exit(main(["reference", "softmax", "--dtype", "float32", "--", "1", "2"]))
+import symsoftmax.cli as cli
+build_parser = cli.build_parser
+def announced():
+    print("ready", flush=True)
+    return build_parser()
+cli.build_parser = announced
+sys.exit(cli.main(["reference", "softmax", "--dtype", "float32", "--", "1", "2"]))
 """
 
 
