@@ -66,9 +66,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "symsoftmax"
     try:
         with _sigterm_raises():
+            # Signals are held back while the parser is built and while it parses: argparse's
+            # intermixed parsing restores its actions in a `finally` that fails if interrupted.
             with _signals_deferred():
                 parser = build_parser()
-            args = parser.parse_args(argv)
+                args = parser.parse_args(argv)
             command = f"symsoftmax {args.command}"
             status = _run(args, command)
             # Flush while SIGTERM still raises Terminated: after main() the default action is
@@ -119,7 +121,8 @@ def _path_text(filename: object) -> str:
 
 @contextlib.contextmanager
 def _signals_deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM back while the parser is built, then let their handler raise.
+    """Hold SIGINT and SIGTERM back (while the parser is built and parses), then let their handler
+    raise.
 
     Building the parser imports NumPy and mpmath; an exception raised inside an extension
     module's import surfaces as an ImportError with a traceback, so a signal is only recorded
