@@ -13,7 +13,13 @@ building the SymPy expressions and converting them to the exact ring; each is ru
 first run, as the CLI sees it; SymPy's cache would make repeats faster). Targets (issue 2): entry by
 entry K = 64 < 1 s, K = 256 < 10 s; permutation mode K = 4096 < 3 s; all symbolic-K proofs < 1 s.
 
-When python-flint is installed, a last table compares the product S·S of the partition sum
+When python-flint is installed, the Jacobian proofs are also timed with each backend of the ring
+(SYMSOFTMAX_RING=python, the default, and SYMSOFTMAX_RING=flint: every polynomial kept in
+FLINT's ``fmpq_mpoly``), each in a fresh child process since the backend is chosen at import;
+the ratio is python/flint (above 1: FLINT faster). Permutation mode is compared at K = 1024, not
+4096: the FLINT backend needs minutes there (docs/symbolic.md, "Why a hand-written ring").
+
+A last table compares the product S·S of the partition sum
 S = Σ_k x_k (K variables) in our `LaurentPolynomial` with FLINT's ``fmpq_mpoly``: the product
 alone, and the product with the conversion from and to our term dicts that a backend swapped in
 per operation would pay (docs/symbolic.md, "Why a hand-written ring").
@@ -23,7 +29,10 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 
@@ -104,6 +113,43 @@ def flint_products(sizes: list[int]) -> None:
         )
 
 
+_CHILD = """
+import sys, time
+from symsoftmax.symbolic.proofs import prove_identity
+size, mode = int(sys.argv[1]), sys.argv[2]
+start = time.perf_counter()
+assert prove_identity("jacobian", size, mode=mode).proven, "proof failed"
+print(time.perf_counter() - start)
+"""
+
+
+def backend_seconds(backend: str, size: int, mode: str) -> float:
+    """Seconds of one cold Jacobian proof in a child process using the ring ``backend``."""
+    env = {**os.environ, "SYMSOFTMAX_RING": backend}
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(size), mode],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(done.stdout)
+
+
+def backend_comparison(runs: list[tuple[int, str]]) -> None:
+    """The Jacobian proof with the pure-Python ring and with the FLINT backend, same run."""
+    try:
+        import flint  # noqa: F401
+    except ImportError:
+        print("python-flint not installed: backend comparison skipped")
+        return
+    print("jacobian proof by ring backend:  python s, flint s, ratio python/flint")
+    for size, mode in runs:
+        python = backend_seconds("python", size, mode)
+        flint_s = backend_seconds("flint", size, mode)
+        print(f"  {mode:12} K = {size:5}: {python:8.3f} {flint_s:8.3f} {python / flint_s:7.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline-sizes", default="8,16,24", help="K values for the baseline")
@@ -174,6 +220,11 @@ def main() -> None:
             "" if target is None else (f"< {target:g} s: {'met' if ours < target else 'NOT met'}")
         )
         print(f"{task:32} {size!s:>7} {ours:9.3f} {base_text} {how:13} {ratio_text}  {verdict}")
+    backend_comparison(
+        [(64, "exhaustive"), (256, "exhaustive"), (1024, "permutation")]
+        if not args.quick
+        else [(16, "exhaustive"), (64, "permutation")]
+    )
     flint_products([64, 256] if not args.quick else [16])
 
 

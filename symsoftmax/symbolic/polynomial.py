@@ -1,32 +1,39 @@
 """Sparse Laurent polynomials over ℚ: the arithmetic under the exact ring of `symbolic.ring`.
 
-A `LaurentPolynomial` is a dict {monomial: coefficient}; a monomial is a sorted tuple of
+A `PythonLaurentPolynomial` is a dict {monomial: coefficient}; a monomial is a sorted tuple of
 (variable id, non-zero integer exponent) pairs, so negative exponents (x⁻¹) are allowed, and a
 zero coefficient is never stored (the zero polynomial is the empty dict). The variables are plain
 integers here: what they stand for (logits, e^{z_k}, 1/S, …) is the ring's business.
 
 This module is the small interface between the two layers: the ring (`symbolic.ring`) builds,
-differentiates and permutes polynomials through this class and its ``terms`` dict; nothing here
-knows SymPy. A faster backend (e.g. python-flint) would replace this class alone; docs/symbolic.md,
-"Why a hand-written ring", says why there is none yet.
+differentiates (``derivation``) and permutes (``rename``) polynomials through the methods of
+`LaurentPolynomial`; nothing here knows SymPy. `LaurentPolynomial` is the backend chosen once, at
+import, by the environment variable SYMSOFTMAX_RING: ``python`` (`PythonLaurentPolynomial`, this
+module) or ``flint`` (`symbolic.flint_polynomial.FlintLaurentPolynomial`, python-flint's
+``fmpq_mpoly``: the ``flint`` extra). Unset, it is ``python``: docs/symbolic.md, "Why a
+hand-written ring", gives the measurements behind that default.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import os
+from collections.abc import Callable, Iterable, Mapping
 from fractions import Fraction
+from typing import TYPE_CHECKING
+
+from symsoftmax.symbolic.terms import Coefficient, Monomial
 
 __all__ = [
+    "RING_BACKENDS",
     "Coefficient",
     "LaurentPolynomial",
     "Monomial",
+    "PythonLaurentPolynomial",
     "accumulate",
     "multiply_monomials",
     "reciprocal_coefficient",
+    "ring_backend",
 ]
-
-Coefficient = int | Fraction
-Monomial = tuple[tuple[int, int], ...]  # sorted ((variable id, non-zero exponent), ...)
 
 
 def multiply_monomials(a: Monomial, b: Monomial) -> Monomial:
@@ -60,7 +67,7 @@ def reciprocal_coefficient(c: Coefficient) -> Coefficient:
     return int(inverse) if inverse.denominator == 1 else inverse
 
 
-class LaurentPolynomial:
+class PythonLaurentPolynomial:
     """Sparse Laurent polynomial over ℚ: {monomial: coefficient}, zero coefficients never stored."""
 
     __slots__ = ("terms",)
@@ -71,34 +78,43 @@ class LaurentPolynomial:
         )
 
     @classmethod
-    def constant(cls, value: Coefficient) -> LaurentPolynomial:
+    def constant(cls, value: Coefficient) -> PythonLaurentPolynomial:
         return cls({(): value}) if value else cls()
 
     @classmethod
-    def variable(cls, variable: int, exponent: int = 1) -> LaurentPolynomial:
+    def variable(cls, variable: int, exponent: int = 1) -> PythonLaurentPolynomial:
         """x_variable ** exponent (any integer exponent but 0)."""
         return cls({((variable, exponent),): 1})
 
     @staticmethod
-    def of(terms: dict[Monomial, Coefficient]) -> LaurentPolynomial:
+    def of(terms: dict[Monomial, Coefficient]) -> PythonLaurentPolynomial:
         """A polynomial owning ``terms`` (no copy; the caller has dropped zero coefficients)."""
-        result = LaurentPolynomial()
+        result = PythonLaurentPolynomial()
         result.terms = terms
         return result
+
+    @classmethod
+    def from_term(cls, monomial: Monomial, c: Coefficient) -> PythonLaurentPolynomial:
+        """The single term c·monomial."""
+        return cls({monomial: c})
 
     def is_zero(self) -> bool:
         return not self.terms
 
+    def __len__(self) -> int:
+        """The number of terms."""
+        return len(self.terms)
+
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, LaurentPolynomial) and self.terms == other.terms
+        return isinstance(other, PythonLaurentPolynomial) and self.terms == other.terms
 
     def __hash__(self) -> int:
         return hash(frozenset(self.terms.items()))
 
     def __repr__(self) -> str:
-        return f"LaurentPolynomial({self.terms!r})"
+        return f"PythonLaurentPolynomial({self.terms!r})"
 
-    def __add__(self, other: LaurentPolynomial) -> LaurentPolynomial:
+    def __add__(self, other: PythonLaurentPolynomial) -> PythonLaurentPolynomial:
         if not other.terms:
             return self
         if not self.terms:
@@ -106,26 +122,26 @@ class LaurentPolynomial:
         terms = dict(self.terms)
         for m, c in other.terms.items():
             accumulate(terms, m, c)
-        return LaurentPolynomial.of(terms)
+        return PythonLaurentPolynomial.of(terms)
 
-    def __neg__(self) -> LaurentPolynomial:
-        return LaurentPolynomial.of({m: -c for m, c in self.terms.items()})
+    def __neg__(self) -> PythonLaurentPolynomial:
+        return PythonLaurentPolynomial.of({m: -c for m, c in self.terms.items()})
 
-    def __sub__(self, other: LaurentPolynomial) -> LaurentPolynomial:
+    def __sub__(self, other: PythonLaurentPolynomial) -> PythonLaurentPolynomial:
         return self + (-other)
 
-    def __mul__(self, other: LaurentPolynomial) -> LaurentPolynomial:
+    def __mul__(self, other: PythonLaurentPolynomial) -> PythonLaurentPolynomial:
         if not self.terms or not other.terms:
-            return LaurentPolynomial()
-        return LaurentPolynomial.of(multiply_terms(self.terms, other.terms))
+            return PythonLaurentPolynomial()
+        return PythonLaurentPolynomial.of(multiply_terms(self.terms, other.terms))
 
-    def __pow__(self, n: int) -> LaurentPolynomial:
+    def __pow__(self, n: int) -> PythonLaurentPolynomial:
         """self**n for n ≥ 0 by repeated squaring (a negative power needs a reciprocal atom)."""
         if n < 0:
             raise ValueError("negative power of a polynomial: use a reciprocal atom")
         if n == 1:
             return self
-        result, base = LaurentPolynomial.constant(1), self
+        result, base = PythonLaurentPolynomial.constant(1), self
         while n:
             if n & 1:
                 result = result * base
@@ -135,13 +151,13 @@ class LaurentPolynomial:
         return result
 
     @staticmethod
-    def sum(polys: Iterable[LaurentPolynomial]) -> LaurentPolynomial:
+    def sum(polys: Iterable[PythonLaurentPolynomial]) -> PythonLaurentPolynomial:
         """Σ polys, accumulated in place (no copy per addition)."""
         terms: dict[Monomial, Coefficient] = {}
         for p in polys:
             for m, c in p.terms.items():
                 accumulate(terms, m, c)
-        return LaurentPolynomial.of(terms)
+        return PythonLaurentPolynomial.of(terms)
 
     def variables(self) -> set[int]:
         """The variable ids that occur (with a non-zero exponent) in some term."""
@@ -155,12 +171,48 @@ class LaurentPolynomial:
                 return m[0]
         return None
 
-    def split_off(self, variable: int) -> list[tuple[int, LaurentPolynomial]]:
+    def split_off(self, variable: int) -> list[tuple[int, PythonLaurentPolynomial]]:
         """Each term as (exponent of ``variable``, the term without that variable)."""
         return [
-            (dict(m).get(variable, 0), LaurentPolynomial({_without(m, variable): c}))
+            (dict(m).get(variable, 0), PythonLaurentPolynomial({_without(m, variable): c}))
             for m, c in self.terms.items()
         ]
+
+    def derivation(
+        self,
+        derivative_of: Callable[[int], PythonLaurentPolynomial],
+        candidates: Callable[[], Iterable[int]],
+    ) -> PythonLaurentPolynomial:
+        """Σ_v ∂self/∂x_v · derivative_of(v): the derivation extending v ↦ derivative_of(v) by
+        the product rule. ``candidates`` (the variables whose derivative may be non-zero) is for
+        backends that cannot list a polynomial's variables cheaply; the terms are walked here."""
+        total: dict[Monomial, Coefficient] = {}
+        for monomial, c in self.terms.items():
+            for index, (variable, e) in enumerate(monomial):
+                d_variable = derivative_of(variable)
+                if d_variable.is_zero():
+                    continue
+                if e == 1:
+                    rest = monomial[:index] + monomial[index + 1 :]
+                else:
+                    rest = (*monomial[:index], (variable, e - 1), *monomial[index + 1 :])
+                for m, dc in d_variable.terms.items():
+                    accumulate(total, multiply_monomials(rest, m), c * e * dc)
+        return PythonLaurentPolynomial.of(total)
+
+    def rename(self, image_of: Callable[[int], int | None]) -> PythonLaurentPolynomial | None:
+        """The polynomial with every variable v replaced by image_of(v) (an injective renaming
+        on the variables present), or None when some present variable has no image."""
+        terms: dict[Monomial, Coefficient] = {}
+        for monomial, c in self.terms.items():
+            image: list[tuple[int, int]] = []
+            for variable, e in monomial:
+                mapped = image_of(variable)
+                if mapped is None:
+                    return None
+                image.append((mapped, e))
+            terms[tuple(sorted(image))] = c
+        return PythonLaurentPolynomial.of(terms)
 
 
 def _without(monomial: Monomial, variable: int) -> Monomial:
@@ -176,3 +228,20 @@ def multiply_terms(
         for mb, cb in b.items():
             accumulate(terms, multiply_monomials(ma, mb), ca * cb)
     return terms
+
+
+RING_BACKENDS = ("python", "flint")
+
+
+def ring_backend() -> str:
+    """The backend named by SYMSOFTMAX_RING (``python`` when unset); a clear error otherwise."""
+    name = os.environ.get("SYMSOFTMAX_RING", "python") or "python"
+    if name not in RING_BACKENDS:
+        raise ValueError(f"SYMSOFTMAX_RING must be one of {', '.join(RING_BACKENDS)}, got {name!r}")
+    return name
+
+
+if TYPE_CHECKING or ring_backend() == "python":
+    LaurentPolynomial = PythonLaurentPolynomial
+else:  # python-flint's fmpq_mpoly (the "flint" extra); an ImportError names the missing package
+    from symsoftmax.symbolic.flint_polynomial import FlintLaurentPolynomial as LaurentPolynomial

@@ -20,8 +20,10 @@ wherever the denominators are non-zero (they are sums of exponentials: positive)
 in Q (z_k, e^{z_k}, log Σe^{z_k}, parameters) are algebraically independent as functions, so a
 non-zero Q means the identity is false, and Q is reported as the residual.
 
-Layers: the polynomial arithmetic (sum, product, power over integer variable ids) lives in
-`symbolic.polynomial`; this module is the atom layer on top — what each variable id stands for,
+Layers: the polynomial arithmetic (sum, product, power, the derivation extending given variable
+derivatives, renaming of variables over integer variable ids) lives in `symbolic.polynomial`,
+whose `LaurentPolynomial` is the pure-Python backend or python-flint's (SYMSOFTMAX_RING); this
+module is the atom layer on top — what each variable id stands for,
 conversion from and to SymPy, the derivation, permutations of the indexed families and the zero
 test. docs/symbolic.md ("Why a hand-written ring") gives the reasons and measurements.
 """
@@ -38,8 +40,6 @@ from symsoftmax.symbolic.polynomial import (
     Coefficient,
     LaurentPolynomial,
     Monomial,
-    accumulate,
-    multiply_monomials,
     reciprocal_coefficient,
 )
 
@@ -109,6 +109,7 @@ class SymbolicRing:
         self._argument_index: dict[
             int, dict[int, LaurentPolynomial]
         ] = {}  # atom -> position -> its terms
+        self._dependents_of: dict[int, tuple[int, list[int]]] = {}  # position -> (atoms, deps)
 
     # -- atoms ---------------------------------------------------------------------------------
     def _atom(self, kind: str, expr: sp.Expr, argument: LaurentPolynomial | None = None) -> int:
@@ -166,11 +167,11 @@ class SymbolicRing:
         if n >= 0:
             return converted**n
         # A monomial in symbols/exponentials has a Laurent inverse; anything else gets 1/b.
-        if len(converted.terms) == 1:
+        if len(converted) == 1:
             ((monomial, c),) = converted.terms.items()
             if all(self._atoms[a].kind in ("symbol", "exp") for a, _ in monomial):
                 inverse = tuple((a, -e) for a, e in monomial)
-                return LaurentPolynomial({inverse: reciprocal_coefficient(c)}) ** (-n)
+                return LaurentPolynomial.from_term(inverse, reciprocal_coefficient(c)) ** (-n)
         return LaurentPolynomial.variable(self._atom("inv", base, converted), -n)
 
     def _convert_exp(self, argument: sp.Expr) -> LaurentPolynomial:
@@ -191,19 +192,19 @@ class SymbolicRing:
     # -- differentiation -----------------------------------------------------------------------
     def derivative(self, poly: LaurentPolynomial, position: int) -> LaurentPolynomial:
         """∂poly/∂z_{position+1}, by the product rule over atoms (chain rule per atom)."""
-        total: dict[Monomial, Coefficient] = {}
-        for monomial, c in poly.terms.items():
-            for index, (atom, e) in enumerate(monomial):
-                d_atom = self._atom_derivative(atom, position)
-                if d_atom.is_zero():
-                    continue
-                if e == 1:
-                    rest = monomial[:index] + monomial[index + 1 :]
-                else:
-                    rest = (*monomial[:index], (atom, e - 1), *monomial[index + 1 :])
-                for m, dc in d_atom.terms.items():
-                    accumulate(total, multiply_monomials(rest, m), c * e * dc)
-        return LaurentPolynomial.of(total)
+        return poly.derivation(
+            lambda atom: self._atom_derivative(atom, position), lambda: self._dependents(position)
+        )
+
+    def _dependents(self, position: int) -> list[int]:
+        """The atoms whose derivative in z_{position+1} may be non-zero (recomputed when atoms
+        have been added since)."""
+        cached = self._dependents_of.get(position)
+        if cached is None or cached[0] != len(self._atoms):
+            atoms = [a for a in range(len(self._atoms)) if position in self.support(a)]
+            cached = (len(self._atoms), atoms)
+            self._dependents_of[position] = cached
+        return cached[1]
 
     def _atom_derivative(self, atom: int, position: int) -> LaurentPolynomial:
         key = (atom, position)
@@ -269,16 +270,7 @@ class SymbolicRing:
         when the image of an exp/log/reciprocal atom is not an atom of this ring (then no
         equivariance can be concluded). ``memo`` caches atom images across calls for one π."""
         memo = {} if memo is None else memo
-        terms: dict[Monomial, Coefficient] = {}
-        for monomial, c in poly.terms.items():
-            image: list[tuple[int, int]] = []
-            for atom, e in monomial:
-                mapped = self._permute_atom(atom, permutation, memo)
-                if mapped is None:
-                    return None
-                image.append((mapped, e))
-            terms[tuple(sorted(image))] = c
-        return LaurentPolynomial(terms)
+        return poly.rename(lambda atom: self._permute_atom(atom, permutation, memo))
 
     def _permute_atom(
         self, atom: int, permutation: Sequence[int], memo: dict[int, int | None]
