@@ -9,7 +9,9 @@ Public API (see docs/symbolic.md):
 * closed forms: `jacobian_closed_form`, `vjp_closed_form`, … (templates in s[i], δ_ij);
 * `derive(what, K)` and `render(derived, style)`; `write_derivations(directory)`.
 
-Modules: `polynomial` (Laurent polynomial arithmetic) ← `ring` (atoms: exp, log, 1/b; derivation,
+Modules: `terms` (monomial and coefficient types) ← `polynomial` (Laurent polynomial arithmetic,
+pure Python; `flint_polynomial` backs it with python-flint when ``SYMSOFTMAX_RING=flint``, slower
+on these proofs: docs/symbolic.md) ← `ring` (atoms: exp, log, 1/b; derivation,
 permutations, zero test) ← `templates`, `proofs` (fixed K); `general` (symbolic K, SymPy only);
 `identities` (the registry) and `options` (choices and limits, no SymPy) are read by all of them
 and by the CLI.
