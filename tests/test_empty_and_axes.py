@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.special
+from bitwise import same_bits
 
 import symsoftmax.reference as ref
 from symsoftmax.cli import main
@@ -25,16 +26,6 @@ from symsoftmax.rounding import round_array
 FORMATS = ["float64", "float32", "float16", "bfloat16"]
 ROW_OPS = ("softmax", "log_softmax", "jacobian")
 PAIRED_OPS = ("softmax_vjp", "log_softmax_vjp", "cross_entropy", "cross_entropy_grad")
-
-
-def _same(a: np.ndarray, b: np.ndarray) -> bool:
-    """Same shape, same values bit for bit (NaN equal to NaN, −0 different from +0)."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return bool(
-        a.shape == b.shape
-        and np.array_equal(a, b, equal_nan=True)
-        and np.array_equal(np.signbit(a), np.signbit(b))
-    )
 
 
 def _inputs(op: str, x: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -50,21 +41,21 @@ def _inputs(op: str, x: np.ndarray) -> tuple[np.ndarray, ...]:
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_empty_row_of_every_op(fmt: str) -> None:
     empty: list[float] = []
-    assert _same(ref.logsumexp(empty, fmt), np.float64(-math.inf))
-    assert _same(ref.softmax(empty, fmt), np.zeros(0))
-    assert _same(ref.log_softmax(empty, fmt), np.zeros(0))
-    assert _same(ref.jacobian(empty, fmt), np.zeros((0, 0)))
-    assert _same(ref.softmax_vjp(empty, empty, fmt), np.zeros(0))
-    assert _same(ref.log_softmax_vjp(empty, empty, fmt), np.zeros(0))
-    assert _same(ref.cross_entropy(empty, empty, fmt), np.float64(0.0))  # +0, the empty sum
-    assert _same(ref.cross_entropy_grad(empty, empty, fmt), np.zeros(0))
+    assert same_bits(ref.logsumexp(empty, fmt), np.float64(-math.inf))
+    assert same_bits(ref.softmax(empty, fmt), np.zeros(0))
+    assert same_bits(ref.log_softmax(empty, fmt), np.zeros(0))
+    assert same_bits(ref.jacobian(empty, fmt), np.zeros((0, 0)))
+    assert same_bits(ref.softmax_vjp(empty, empty, fmt), np.zeros(0))
+    assert same_bits(ref.log_softmax_vjp(empty, empty, fmt), np.zeros(0))
+    assert same_bits(ref.cross_entropy(empty, empty, fmt), np.float64(0.0))  # +0, the empty sum
+    assert same_bits(ref.cross_entropy_grad(empty, empty, fmt), np.zeros(0))
     assert ref.softmax(empty, fmt).dtype == ref.softmax([1.0], fmt).dtype
 
 
 def test_empty_row_matches_scipy_logsumexp() -> None:
     assert scipy.special.logsumexp([]) == -math.inf == ref.logsumexp([], "float64")
     batch = np.zeros((3, 0))
-    assert _same(ref.logsumexp(batch, "float64"), scipy.special.logsumexp(batch, axis=-1))
+    assert same_bits(ref.logsumexp(batch, "float64"), scipy.special.logsumexp(batch, axis=-1))
 
 
 def test_empty_rows_with_temperature() -> None:
@@ -161,7 +152,7 @@ def test_axis_tuple_agrees_with_scipy_and_with_flattening(
         # bit for bit: the same values as the op on rows flattened by hand
         flat = getattr(ref, name)(_flattened(x, axes), "float64")
         want = flat if name == "logsumexp" else _unflattened(flat, shape, axes)
-        assert _same(ours, want), name
+        assert same_bits(ours, want), name
 
 
 @pytest.mark.parametrize("op", PAIRED_OPS)
@@ -173,14 +164,14 @@ def test_axis_tuple_for_the_two_input_ops(op: str, axes: tuple[int, ...]) -> Non
     ours = ref.evaluate(op, z, other, dtype="float32", axis=axes).rounded
     flat = ref.evaluate(op, _flattened(z, axes), _flattened(other, axes), dtype="float32").rounded
     want = flat if op == "cross_entropy" else _unflattened(flat, z.shape, axes)
-    assert _same(ours, want)
+    assert same_bits(ours, want)
 
 
 def test_jacobian_over_joint_axes_is_k_by_k() -> None:
     x = round_array(np.random.default_rng(3).standard_normal((2, 3, 4)), "float32")
     jac = ref.jacobian(x, "float32", axis=(0, 2))
     assert jac.shape == (3, 8, 8)
-    assert _same(jac, ref.jacobian(_flattened(x, (0, 2)), "float32"))
+    assert same_bits(jac, ref.jacobian(_flattened(x, (0, 2)), "float32"))
     assert ref.evaluate("jacobian", x, dtype="float32", axis=(2, 0)).axis == (0, 2)
 
 
@@ -197,7 +188,7 @@ def test_single_axis_tuple_equals_the_int() -> None:
     for op in ("softmax", "logsumexp", "jacobian"):
         a = ref.evaluate(op, x, dtype="bfloat16", axis=0).rounded
         b = ref.evaluate(op, x, dtype="bfloat16", axis=(0,)).rounded
-        assert _same(a, b), op
+        assert same_bits(a, b), op
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ import math
 import ml_dtypes
 import numpy as np
 import pytest
+from bitwise import differ
 
 import symsoftmax.reference as ref
 from symsoftmax.formats import FORMATS, Format
@@ -129,12 +130,10 @@ def _mismatches(op: str, fmt: Format, row: np.ndarray, t: float | None) -> str |
     fast = ref.evaluate(op, row, dtype=fmt, temperature=t).rounded
     slow = ref.evaluate(op, row, dtype=fmt, temperature=t, fast=False).rounded
     fast, slow = np.atleast_1d(fast), np.atleast_1d(slow)
-    same = (fast == slow) & (np.signbit(fast) == np.signbit(slow)) | (
-        np.isnan(fast) & np.isnan(slow)
-    )
-    if same.all():
+    mismatch = differ(fast, slow)
+    if not mismatch.any():
         return None
-    j = int(np.flatnonzero(~same)[0])
+    j = int(np.flatnonzero(mismatch)[0])
     row_hex = [float(v).hex() for v in row]
     return (
         f"{op} {fmt.name} T={t!r} row={row_hex}: [{j}] fast {float(fast[j]).hex()} "

@@ -9,6 +9,7 @@ be imported), the right exit status, and stdout that parses as JSON with --json.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import subprocess
@@ -33,16 +34,8 @@ CANDIDATES = """
 import ctypes, os, re, sys
 import numpy as np
 
-def good(z):
-    x = z.astype(np.float64)
-    e = np.exp(x - x.max())
-    return (e / e.sum()).astype(z.dtype)
-
-def good_log(z):
-    x = z.astype(np.float64)
-    t = x - x.max()
-    return (t - np.log(np.exp(t).sum())).astype(z.dtype)
-
+{good}
+{good_log}
 def exits(z):
     sys.exit(0)
 
@@ -97,7 +90,7 @@ def batched(z):
     x = z.astype(np.float64)
     e = np.exp(x - x.max(axis=-1, keepdims=True))
     return (e / e.sum(axis=-1, keepdims=True)).astype(z.dtype)
-"""
+"""  # good and good_log are this module's own, below (.format in the fixture)
 
 AT_IMPORT = {
     "imp_exit.py": "import sys\nsys.exit(0)\ndef f(z):\n    return z\n",
@@ -110,7 +103,9 @@ AT_IMPORT = {
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("isolation")
-    (root / "cands.py").write_text(CANDIDATES)
+    (root / "cands.py").write_text(
+        CANDIDATES.format(good=inspect.getsource(good), good_log=inspect.getsource(good_log))
+    )
     for name, text in AT_IMPORT.items():
         (root / name).write_text(text)
     rows = [[1.0, 2.0], [1.0, 2.0, 3.0], [0.5, 0.25, 0.0, -1.0], [3.0, 3.0]]

