@@ -18,7 +18,7 @@ from symsoftmax.errors import InputError
 from symsoftmax.rounding import format_hex
 from symsoftmax.validation import PassRule, read_outputs, score
 from symsoftmax.validation.sources import custom_vectors, suite_vectors
-from symsoftmax.validation.target import check_target
+from symsoftmax.validation.target import locate_target
 
 # the generated-suite cache shared by the test workers (as in test_validation.py)
 SHARED_CACHE = Path(tempfile.gettempdir()) / f"symsoftmax-test-cache-{os.getuid()}"
@@ -248,7 +248,7 @@ def test_missing_target_fails_before_any_vectors_are_made(
         core.validate("missing.py:f", companion=None)
     # checking a submodule's target finds its package without running it (no SystemExit here)
     monkeypatch.syspath_prepend(str(tmp_path))
-    assert check_target("pkg.sub:f") == ("pkg.sub", "f")
+    assert locate_target("pkg.sub:f") == ("pkg.sub", "f")
 
 
 @pytest.mark.parametrize("command", ["validate", "vectors"])

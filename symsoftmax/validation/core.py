@@ -27,7 +27,7 @@ from symsoftmax.validation.properties import check_properties
 from symsoftmax.validation.report import TestResult, ValidationReport
 from symsoftmax.validation.runner import Caller, CallGuard, Candidate, InProcessCaller, Outcome
 from symsoftmax.validation.sources import resolve_vectors
-from symsoftmax.validation.target import check_target, load_target
+from symsoftmax.validation.target import load_target, locate_target
 from symsoftmax.vectors.model import VectorFile
 
 if TYPE_CHECKING:
@@ -163,7 +163,7 @@ def validate(
     rule = PassRule() if rule is None else rule
     for target in (fn, companion):  # a missing file or module fails before any vectors are made
         if isinstance(target, str):
-            check_target(target)
+            locate_target(target)
     vf, source = resolve_vectors(vectors, suite, op, dtype, seed, progress=progress)
     fmt = get_format(vf.dtype)
     fns = [fn]
