@@ -23,9 +23,10 @@ import numpy.typing as npt
 
 from symsoftmax.errors import InputError
 from symsoftmax.formats import Format, get_format
+from symsoftmax.testing.attention import attention_as_softmax
 from symsoftmax.vectors.model import EXPECTED_KEYS, TestCase, VectorFile
 
-__all__ = ["SoftmaxCase", "assert_softmax_close", "cases"]
+__all__ = ["SoftmaxCase", "assert_softmax_close", "attention_as_softmax", "cases"]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,291 @@
+"""A fused attention kernel as a softmax (or logsumexp) candidate, exactly.
+
+``attention_as_softmax(attn)`` wraps an attention function into a function of logits ``z`` that
+the validator can call: for a row z of K logits it builds one query and K keys such that the
+kernel's scores are exactly z, and values that copy each probability to one output component:
+
+* q = e₁ (the first unit vector of length ``head_dim``) and k_j = z_j·e₁, so
+  q·k_j = 1·z_j + Σ_{d>1} 0·0 = z_j exactly in every format (scale 1);
+* V rows one-hot: v_j = e_{j−c₀} for the keys of the slice of output columns [c₀, c₀ + head_dim)
+  and 0 for the others, so output column c is Σ_j p_j·v_jc / d = p_{c₀+c} / d: one non-zero
+  term, σ_{c₀+c} as the kernel computes it. A row longer than ``head_dim`` takes one call per
+  slice of ``head_dim`` columns (the keys are the whole row each time);
+* −inf entries go through the kernel's mask (``mask="boolean"``: False = masked;
+  ``"additive"``: −inf added to the score; their keys are 0) or inline (``"none"``: k_j = −inf·e₁,
+  q·k_j = 1·(−inf) + 0·0 + … = −inf: no 0·(−inf) is formed);
+* NaN and +inf entries go inline in k (never masked): the kernel sees them as scores.
+
+Rows of equal K go in one call along the batch dimension (heads 1, one query). The argument
+and the recipes for PyTorch, JAX and flash-attn are in docs/attention.md.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from symsoftmax.errors import InputError
+from symsoftmax.validation.adapters import FRAMEWORKS, Adapter, get_adapter
+
+__all__ = ["ATTENTION_OPS", "CALLS", "LAYOUTS", "MASKS", "AttentionSoftmax", "attention_as_softmax"]
+
+LAYOUTS = ("bhsd", "bshd")  # PyTorch SDPA's (batch, heads, seq, dim); flash-attn's and JAX's
+MASKS = ("boolean", "additive", "none")
+CALLS = (
+    "sdpa",
+    "flash",
+)  # attn(q, k, v, attn_mask=…, scale=1.0) / attn(q, k, v, softmax_scale=1.0, causal=False)
+ATTENTION_OPS = ("softmax", "logsumexp")
+MAX_HEAD_DIM = 1 << 16
+
+LseGetter = int | Callable[[Any], Any]
+
+
+class AttentionSoftmax:
+    """The softmax (or logsumexp) candidate made of an attention function; see the module doc.
+
+    Call it with one row z (K,) or rows (B, K) of the target dtype; it returns (K,) / (B, K)
+    (softmax) or () / (B,) (logsumexp), in the dtype the kernel returned (the validator checks
+    it), except a log-sum-exp in another dtype, which is rounded to z's.
+    """
+
+    def __init__(
+        self,
+        attn: Callable[..., Any] | str,
+        *,
+        layout: str,
+        mask: str,
+        head_dim: int,
+        framework: str,
+        call: str,
+        op: str,
+        device: str,
+        lse: LseGetter,
+    ) -> None:
+        self.attn = attn
+        self.layout = layout
+        self.mask = mask
+        self.head_dim = head_dim
+        self.framework = framework
+        self.call = call
+        self.op = op
+        self.device = device
+        self.lse = lse
+        shown = attn if isinstance(attn, str) else getattr(attn, "__qualname__", repr(attn))
+        self.__name__ = self.__qualname__ = f"attention_as_softmax({shown})"
+        self.__module__ = "" if isinstance(attn, str) else getattr(attn, "__module__", "") or ""
+
+    def __repr__(self) -> str:
+        return (
+            f"{self.__name__[:-1]}, layout={self.layout!r}, mask={self.mask!r}, "
+            f"head_dim={self.head_dim}, framework={self.framework!r}, call={self.call!r}, "
+            f"op={self.op!r})"
+        )
+
+    def worker_options(self) -> dict[str, Any]:
+        """The keywords that rebuild this wrapper around the same target in a worker process
+        (JSON values: the worker wraps the function it imports, see validation.worker)."""
+        if not isinstance(self.lse, int):
+            raise InputError(
+                "isolate=True: attention_as_softmax(lse=) must be an index for a worker process, "
+                "not a function"
+            )
+        return {
+            "layout": self.layout,
+            "mask": self.mask,
+            "head_dim": self.head_dim,
+            "framework": self.framework,
+            "call": self.call,
+            "op": self.op,
+            "device": self.device,
+            "lse": self.lse,
+        }
+
+    @functools.cached_property
+    def _function(self) -> Callable[..., Any]:
+        if isinstance(self.attn, str):
+            from symsoftmax.validation.target import load_target
+
+            return load_target(self.attn)
+        return self.attn
+
+    @functools.cached_property
+    def _adapter(self) -> Adapter:
+        return get_adapter(self.framework)
+
+    def __call__(self, z: Any) -> npt.NDArray[Any]:
+        if not isinstance(z, np.ndarray) or z.ndim not in (1, 2):
+            raise InputError(
+                "attention_as_softmax takes NumPy rows (K,) or (B, K) (validate it with "
+                "framework='numpy'; its own framework= says what the kernel gets), "
+                f"got {type(z).__name__} {getattr(z, 'shape', '')}"
+            )
+        out = self._rows(z.reshape(-1, z.shape[-1]))
+        return out[0] if z.ndim == 1 else out
+
+    # ------------------------------------------------------------------ one call per slice
+
+    def _rows(self, z: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        b, k = z.shape
+        if self.op == "logsumexp":
+            return self._lse(self._invoke(z, 0), b, z.dtype)
+        columns = [
+            self._out(self._invoke(z, c0), b, min(self.head_dim, k - c0))
+            for c0 in range(0, k, self.head_dim)
+        ]
+        return np.concatenate(columns, axis=-1) if columns else np.empty((b, 0), z.dtype)
+
+    def _invoke(self, z: npt.NDArray[Any], c0: int) -> Any:
+        """One kernel call: the query, keys and values for the output columns [c0, c0 + D)."""
+        b, k = z.shape
+        d = self.head_dim
+        masked = np.isneginf(z) if self.mask != "none" else np.zeros(z.shape, bool)
+        q = np.zeros((b, 1, 1, d), z.dtype)
+        q[..., 0] = 1
+        keys = np.zeros((b, 1, k, d), z.dtype)
+        keys[:, 0, :, 0] = np.where(masked, 0, z)
+        values = np.zeros((b, 1, k, d), z.dtype)
+        width = min(d, k - c0)
+        values[:, 0, np.arange(c0, c0 + width), np.arange(width)] = 1
+        if self.layout == "bshd":
+            keys, values = keys.swapaxes(1, 2), values.swapaxes(1, 2)
+        tensors = [self._to_framework(a) for a in (q, keys, values)]
+        if self.call == "flash":
+            return self._function(*tensors, softmax_scale=1.0, causal=False)
+        if self.mask == "none":
+            return self._function(*tensors, scale=1.0)
+        allowed = ~masked[:, None, None, :]  # (B, heads, queries, keys), as SDPA and JAX take it
+        attn_mask = (
+            allowed if self.mask == "boolean" else np.where(allowed, 0, -np.inf).astype(z.dtype)
+        )
+        return self._function(*tensors, attn_mask=self._to_framework(attn_mask), scale=1.0)
+
+    def _to_framework(self, array: npt.NDArray[Any]) -> Any:
+        array = np.ascontiguousarray(array)
+        if self.framework == "torch":
+            import torch
+
+            tensor = (
+                torch.from_numpy(array)
+                if array.dtype == bool
+                else self._adapter.to_framework(array)
+            )
+            return tensor.to(self.device)
+        if self.framework == "jax":
+            import jax
+
+            return jax.device_put(self._adapter.to_framework(array), _jax_device(self.device))
+        return array
+
+    def _out(self, result: Any, b: int, width: int) -> npt.NDArray[Any]:
+        """Columns [0, width) of the attention output (B, 1, 1, D) in either layout."""
+        out = self._adapter.to_numpy(result[0] if isinstance(result, tuple | list) else result)
+        if out.size != b * self.head_dim:
+            raise ValueError(
+                f"attention output has shape {out.shape}; expected {b * self.head_dim} values "
+                f"(batch {b}, 1 head, 1 query, head_dim {self.head_dim})"
+            )
+        return out.reshape(b, self.head_dim)[:, :width]
+
+    def _lse(self, result: Any, b: int, dtype: np.dtype[Any]) -> npt.NDArray[Any]:
+        """The log-sum-exp of each batch row (head 0, query 0), rounded to ``dtype``."""
+        from symsoftmax.formats import get_format
+        from symsoftmax.rounding import as_format_array
+
+        lse = self.lse(result) if callable(self.lse) else result[self.lse]
+        lse = self._adapter.to_numpy(lse)
+        if lse.ndim == 0 or lse.shape[0] != b:
+            raise ValueError(f"log-sum-exp has shape {lse.shape}; expected batch {b} first")
+        first = lse.reshape(b, -1)[:, 0]
+        fmt = get_format(dtype)
+        return first if first.dtype == dtype else as_format_array(first, fmt).astype(dtype)
+
+
+def _jax_device(device: str) -> Any:
+    """``"cpu"``, ``"gpu"`` or ``"gpu:1"`` as a jax device."""
+    import jax
+
+    platform, _, index = device.partition(":")
+    return jax.devices(platform)[int(index or 0)]
+
+
+def attention_as_softmax(
+    attn: Callable[..., Any] | str,
+    *,
+    layout: str = "bhsd",
+    mask: str = "boolean",
+    head_dim: int = 64,
+    framework: str = "numpy",
+    call: str = "sdpa",
+    op: str = "softmax",
+    device: str = "cpu",
+    lse: LseGetter = 1,
+) -> AttentionSoftmax:
+    """A softmax candidate (``op="logsumexp"``: a logsumexp one) made of an attention function.
+
+    ``attn``: the kernel (or a ``"module:function"`` / ``"file.py:function"`` name, imported on
+    first use), called as ``attn(q, k, v, attn_mask=M, scale=1.0)`` (``call="sdpa"``: PyTorch's
+    ``scaled_dot_product_attention``; no ``attn_mask`` with ``mask="none"``) or
+    ``attn(q, k, v, softmax_scale=1.0, causal=False)`` (``call="flash"``: flash-attn's
+    ``flash_attn_func``, which has no mask, so ``mask="none"``). ``layout``: q, k, v as
+    (batch, heads, seq, dim) ``"bhsd"`` or (batch, seq, heads, dim) ``"bshd"``; the mask is
+    (batch, 1, 1, K) either way. ``mask``: how −inf logits reach the kernel: a boolean mask
+    (False = masked), an additive one (−inf), or ``"none"`` (inline in k). ``framework``:
+    ``"numpy"``, ``"torch"`` or ``"jax"`` — the type of q, k, v, built in the target dtype on
+    ``device`` (``"cpu"``, ``"cuda:0"``; for jax a platform, ``"gpu:1"``). A tuple result's
+    first element is the output. ``lse`` (``op="logsumexp"``): where the result holds the
+    log-sum-exp — an index into the tuple the kernel returns (default 1: ``(out, lse)``, as
+    flash-attn's ``return_attn_probs=True`` gives) or a function of the result; its
+    (batch, …) array's first entry per batch row is taken and rounded to the target dtype.
+    Exactness argument and recipes: docs/attention.md. InputError on a bad option.
+    """
+    _check_choice("layout", layout, LAYOUTS)
+    _check_choice("mask", mask, MASKS)
+    _check_choice("call", call, CALLS)
+    _check_choice("op", op, ATTENTION_OPS)
+    _check_choice("framework", framework, FRAMEWORKS)
+    if (
+        isinstance(head_dim, bool)
+        or not isinstance(head_dim, int)
+        or not 1 <= head_dim <= MAX_HEAD_DIM
+    ):
+        raise InputError(f"head_dim must be an integer in 1..{MAX_HEAD_DIM}, got {head_dim!r}")
+    if call == "flash" and mask != "none":
+        raise InputError(
+            f"call='flash' passes no mask (flash-attn's convention): use mask='none' "
+            f"(−inf inline in the keys), not mask={mask!r}"
+        )
+    if framework == "numpy" and device != "cpu":
+        raise InputError(f"framework 'numpy' runs on the CPU only, not device {device!r}")
+    if not isinstance(device, str) or not device:
+        raise InputError(f"device must be a name such as 'cpu' or 'cuda:0', got {device!r}")
+    if isinstance(lse, bool) or not (isinstance(lse, int) or callable(lse)):
+        raise InputError(
+            f"lse must be an index into the kernel's result or a function of it, got {lse!r}"
+        )
+    if isinstance(attn, str):
+        from symsoftmax.validation.target import locate_target
+
+        locate_target(attn)
+    elif not callable(attn):
+        raise InputError(f"attention function {attn!r} is not callable")
+    return AttentionSoftmax(
+        attn,
+        layout=layout,
+        mask=mask,
+        head_dim=head_dim,
+        framework=framework,
+        call=call,
+        op=op,
+        device=device,
+        lse=lse,
+    )
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise InputError(f"unknown {name} {value!r}; expected one of {', '.join(choices)}")
