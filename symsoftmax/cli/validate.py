@@ -4,6 +4,8 @@ TARGET is ``module:function`` or ``path/to/file.py:function``; it is imported an
 worker process (:mod:`symsoftmax.validation.isolation`), so whatever it does — exit, crash,
 hang, print, chdir — this process reports it. Exit status 0 when every test ran and passed and
 every property held, 1 otherwise, 2 for usage or input errors (a target that cannot be imported).
+With ``--attention`` TARGET is a fused attention function, wrapped into a softmax candidate in
+the worker (:mod:`symsoftmax.testing.attention`).
 """
 
 from __future__ import annotations
@@ -11,12 +13,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from symsoftmax.cli._options import add_seed_option
+from symsoftmax.cli._options import add_seed_option, int_option
 from symsoftmax.cli._report_options import add_verdict_options, emit, pass_rule
 from symsoftmax.formats import FORMATS
+from symsoftmax.testing.attention import ATTENTION_OPS, CALLS, LAYOUTS, MASKS, MAX_HEAD_DIM
 from symsoftmax.validation.adapters import FRAMEWORKS
 from symsoftmax.validation.runner import TEMPERATURE_POLICIES
 from symsoftmax.vectors.model import OPS, SUITES
+
+_ATTENTION_OPTIONS = ("layout", "mask", "head_dim", "call", "device")
 
 
 def register(subparsers: Any) -> None:
@@ -66,8 +71,46 @@ def register(subparsers: Any) -> None:
         help="the matching log_softmax (for softmax) or softmax (for log_softmax) function, "
         "for the exp(log_softmax) property",
     )
+    _add_attention_options(parser)
     add_verdict_options(parser)
     parser.set_defaults(run=run)
+
+
+def _add_attention_options(parser: Any) -> None:
+    """``--attention`` and the options of the attention adapter (docs/attention.md)."""
+    group = parser.add_argument_group(
+        "attention",
+        "TARGET is a fused attention function, validated as a softmax (or --op logsumexp) "
+        "through symsoftmax.testing.attention_as_softmax, rows of equal K in one call",
+    )
+    group.add_argument("--attention", action="store_true", help="TARGET is an attention function")
+    group.add_argument(
+        "--layout",
+        choices=LAYOUTS,
+        help="q, k, v as (batch, heads, seq, dim) or (batch, seq, heads, dim) (default bhsd)",
+    )
+    group.add_argument(
+        "--mask",
+        choices=MASKS,
+        help="how -inf logits reach the kernel: boolean mask (False = masked), additive -inf "
+        "mask, or none (-inf inline in the keys) (default boolean; none with --call flash)",
+    )
+    group.add_argument(
+        "--head-dim",
+        type=int_option("--head-dim", 1, MAX_HEAD_DIM),
+        metavar="N",
+        help="head dimension: output columns per call (default 64)",
+    )
+    group.add_argument(
+        "--call",
+        choices=CALLS,
+        help="attn(q, k, v, attn_mask=M, scale=1.0) (sdpa, default) or attn(q, k, v, "
+        "softmax_scale=1.0, causal=False) (flash)",
+    )
+    group.add_argument(
+        "--device",
+        help="device of the kernel's tensors with --framework torch or jax (default cpu)",
+    )
 
 
 def _seconds(text: str) -> float:
@@ -85,21 +128,58 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _attention_candidate(args: argparse.Namespace) -> Any:
+    """TARGET wrapped by attention_as_softmax (--attention), or TARGET itself; InputError for
+    an attention option without --attention and for options the adapter cannot combine."""
+    from symsoftmax.errors import InputError
+    from symsoftmax.testing.attention import attention_as_softmax
+
+    given = [
+        f"--{name.replace('_', '-')}"
+        for name in _ATTENTION_OPTIONS
+        if getattr(args, name) is not None
+    ]
+    if not args.attention:
+        if given:
+            raise InputError(f"{given[0]} needs --attention")
+        return args.target
+    if args.companion is not None:
+        raise InputError(
+            "--companion does not apply to --attention (the kernel has no log_softmax)"
+        )
+    if args.temperature == "keyword":
+        raise InputError("--temperature keyword does not apply to --attention (scale is 1)")
+    if args.op not in (None, *ATTENTION_OPS):
+        raise InputError(f"--attention validates --op {' or '.join(ATTENTION_OPS)}, not {args.op}")
+    call = args.call or "sdpa"
+    return attention_as_softmax(
+        args.target,
+        layout=args.layout or "bhsd",
+        mask=args.mask or ("none" if call == "flash" else "boolean"),
+        head_dim=args.head_dim or 64,
+        framework=args.framework,
+        call=call,
+        op=args.op or "softmax",
+        device=args.device or "cpu",
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from symsoftmax.cli._progress import progress_bar
     from symsoftmax.validation import validate
 
+    candidate = _attention_candidate(args)
     with progress_bar() as progress:
         report = validate(
-            args.target,
+            candidate,
             args.op,
             args.dtype,
             vectors=args.vectors,
             suite=args.suite,
             seed=args.seed,
             rule=pass_rule(args),
-            batch=args.batch,
-            framework=args.framework,
+            batch=args.batch or args.attention,
+            framework="numpy" if args.attention else args.framework,
             timeout=args.timeout,
             properties=not args.no_properties,
             companion=args.companion,

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from symsoftmax.errors import InputError
 from symsoftmax.formats import get_format
 from symsoftmax.validation.adapters import FRAMEWORKS, get_adapter
 from symsoftmax.validation.checks import PassRule, PreparedTest, evaluate
@@ -165,6 +166,7 @@ def validate(
         if isinstance(target, str):
             locate_target(target)
     vf, source = resolve_vectors(vectors, suite, op, dtype, seed, progress=progress)
+    _check_attention_op(fn, vf.op)
     fmt = get_format(vf.dtype)
     fns = [fn]
     if companion is not None and vf.op in COMPANION_OP:
@@ -199,15 +201,35 @@ def validate(
     return report
 
 
+def _check_attention_op(fn: Callable[..., Any] | str, op: str) -> None:
+    """InputError when ``fn`` is an attention candidate made for another op than ``op``."""
+    from symsoftmax.testing.attention import AttentionSoftmax
+
+    if isinstance(fn, AttentionSoftmax) and fn.op != op:
+        raise InputError(
+            f"the attention candidate computes {fn.op} but the vectors are {op} "
+            f"(attention_as_softmax(op={op!r}), --op {op})"
+        )
+
+
 def _caller(
     fns: list[Callable[..., Any] | str], framework: str, timeout: float | None, isolate: bool
 ) -> Caller:
     """The worker-process caller, or the in-process one (a string is loaded here)."""
     if isolate:
+        from symsoftmax.testing.attention import AttentionSoftmax
+
+        attention = None
+        if isinstance(fns[0], AttentionSoftmax):  # the worker wraps the attention function
+            if len(fns) > 1:
+                raise InputError("an attention candidate takes no companion function")
+            attention = fns[0].worker_options()
+            framework = fns[0].framework
+            fns = [fns[0].attn, *fns[1:]]
         if framework not in FRAMEWORKS:  # the framework itself is imported by the worker only
             get_adapter(framework)
         refs = [target_reference(f) for f in fns]
-        return IsolatedCaller(refs, framework=framework, timeout=timeout)
+        return IsolatedCaller(refs, framework=framework, timeout=timeout, attention=attention)
     loaded = [load_target(f) if isinstance(f, str) else f for f in fns]
     return InProcessCaller(loaded, get_adapter(framework), CallGuard(timeout))
 

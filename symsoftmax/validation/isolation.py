@@ -175,7 +175,9 @@ class _Worker:
 
 class IsolatedCaller:
     """Runs calls of ``targets`` (``module:function`` or ``file.py:function`` references) in a
-    worker process; see the module docstring. Use as a context manager, or :meth:`close`."""
+    worker process; see the module docstring. Use as a context manager, or :meth:`close`.
+    ``attention``: the keywords of :func:`symsoftmax.testing.attention_as_softmax` with which the
+    worker wraps the first target (an attention function) into a softmax candidate."""
 
     def __init__(
         self,
@@ -185,9 +187,11 @@ class IsolatedCaller:
         timeout: float | None = 10.0,
         max_killed: int = 3,
         max_crashes: int = 25,
+        attention: dict[str, Any] | None = None,
     ) -> None:
         self.targets = list(targets)
         self.framework = framework
+        self.attention = attention
         self.timeout = check_timeout(timeout)
         self.max_killed = max_killed
         self.max_crashes = max_crashes
@@ -278,7 +282,12 @@ class IsolatedCaller:
     def _greet(self, worker: _Worker) -> dict[str, Any]:
         """Send the setup and wait for the worker to be ready (its "ready" header)."""
         shown = " and ".join(self.targets)
-        setup = {"sys_path": sys.path, "framework": self.framework, "targets": self.targets}
+        setup = {
+            "sys_path": sys.path,
+            "framework": self.framework,
+            "targets": self.targets,
+            "attention": self.attention,
+        }
         late = f"worker did not start within {BOOT_LIMIT:g} s"
         try:
             if not write_all(worker.request, encode(setup, []), Deadline(BOOT_LIMIT)):

@@ -6,7 +6,9 @@ stdout and stderr (fds 1 and 2) on a capture file, so that everything the candid
 Python or from C, lands there; after each call the worker reads what was written, sends it with
 the reply and empties the file. Frames (:mod:`~symsoftmax.validation.wire`):
 
-1. request: ``{"sys_path", "framework", "targets": ["module:function", ...]}``;
+1. request: ``{"sys_path", "framework", "targets": ["module:function", ...], "attention"}``
+   (``attention``: null, or the keywords of :func:`symsoftmax.testing.attention_as_softmax`
+   with which the first target, an attention function, is wrapped into a softmax candidate);
 2. reply ``{"status": "booted"}`` once NumPy and the framework are imported, then
    ``{"status": "ready", "temperature": [bool, ...], "output"}`` once the targets are, or
    ``{"status": "error", "problem"}`` when one cannot be loaded;
@@ -91,6 +93,8 @@ def main(argv: list[str]) -> int:
     except BaseException as exc:  # SystemExit at import, etc.
         _send(reply_fd, {"status": "error", "problem": f"import {one_line(exc)}"})
         return 0
+    if setup.get("attention") is not None:
+        fns[0], adapter = _as_attention(fns[0], setup["attention"])
     _send(
         reply_fd,
         {
@@ -159,6 +163,15 @@ def _answer(
     reply["output"] = _take_output(capture_fd)
     _send(reply_fd, reply, arrays)
     return offset
+
+
+def _as_attention(fn: Any, options: dict[str, Any]) -> tuple[Any, Any]:
+    """``fn`` wrapped as a softmax candidate by :func:`symsoftmax.testing.attention_as_softmax`
+    with ``options`` (its keywords), and the adapter for its calls: it takes NumPy rows and
+    builds the kernel's tensors itself."""
+    from symsoftmax.testing.attention import attention_as_softmax
+
+    return attention_as_softmax(fn, **options), get_adapter("numpy")
 
 
 def _take_output(capture_fd: int) -> str:
