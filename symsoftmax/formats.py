@@ -6,7 +6,16 @@ and largest exponent emax represents ±m·2^(e−p+1) with 0 ≤ m < 2^p and emi
 be carried as a Python float without rounding (checked when a :class:`Format` is made).
 
 Parameters from IEEE 754-2019 §3.6 (binary16, binary32, binary64); bfloat16 as implemented
-by ml_dtypes (8 exponent bits like binary32, 8 significand bits, subnormals, infinities).
+by ml_dtypes (8 exponent bits like binary32, 8 significand bits, subnormals, infinities); the
+two 8-bit formats of the OCP "8-bit Floating Point Specification (OFP8)" rev. 1.0 (2023), as
+ml_dtypes implements them: float8_e5m2 (IEEE-like: subnormals, ±inf, NaNs) and float8_e4m3fn
+("fn": finite, one NaN pattern per sign — no infinities, largest value 448).
+
+Finite-only formats (float8_e4m3fn) have no infinity to overflow to: a real beyond the range
+(|v| > max + half the top spacing, 464 for E4M3) rounds to NaN, as the OCP conversion without
+saturation does (and ml_dtypes' cast); ±inf converted to such a format is NaN too. Hardware
+that saturates to ±max instead is accepted by the validator as an alternative answer
+(docs/exhaustive.md, "float8").
 """
 
 from __future__ import annotations
@@ -51,7 +60,8 @@ class Format:
     :data:`FORMATS`. Two things a new format may need besides:
 
     * finite-only formats (float8_e4m3fn: no infinities, largest value 448, not the 480 of the
-      formula) need ``max`` and the overflow rule (to NaN, or saturation) as fields of this class;
+      formula) give ``largest`` and ``infinities=False``: overflow then rounds to NaN
+      (:meth:`overflow_value`);
     * handing arrays to PyTorch goes through DLPack, which does not carry ml_dtypes' dtypes:
       :mod:`symsoftmax.validation.adapters` converts bfloat16 through a 16-bit integer view, and a
       new non-native format needs the same (an 8-bit view for float8).
@@ -62,6 +72,8 @@ class Format:
     emin: int  # smallest normal exponent
     emax: int  # largest finite exponent
     numpy_dtype: np.dtype
+    largest: float | None = None  # max when it is not (2 − 2^(1−p))·2^emax (finite-only formats)
+    infinities: bool = True  # False: overflow and ±inf give NaN (float8_e4m3fn)
 
     def __post_init__(self) -> None:
         if not (
@@ -76,8 +88,16 @@ class Format:
 
     @property
     def max(self) -> float:
-        """Largest finite value, (2 − 2^(1−p))·2^emax."""
+        """Largest finite value, (2 − 2^(1−p))·2^emax, or ``largest`` where the format says."""
+        if self.largest is not None:
+            return self.largest
         return math.ldexp(2.0 - math.ldexp(1.0, 1 - self.precision), self.emax)
+
+    def overflow_value(self, negative: bool) -> float:
+        """What a real beyond the range rounds to: ±inf, or NaN in a finite-only format."""
+        if not self.infinities:
+            return math.nan
+        return -math.inf if negative else math.inf
 
     @property
     def tiny(self) -> float:
@@ -133,9 +153,12 @@ class Format:
         """(2 − 2^−p)·2^emax, max plus half its spacing: every |v| ≥ this rounds to ±inf.
 
         Below it the nearest value is at most max; at it, the tie goes to the even neighbour,
-        2^(emax+1), which is beyond the range (IEEE 754-2019 §7.4, roundTiesToEven).
+        2^(emax+1), which is beyond the range (IEEE 754-2019 §7.4, roundTiesToEven). In a
+        finite-only format (max's last bit is even there: 448 = 1.11₂·2^8) the tie goes to max,
+        and only |v| above this overflows (to NaN).
         """
-        return (2 - Fraction(1, 2**self.precision)) * Fraction(2) ** self.emax
+        spacing = Fraction(2) ** self.quantum_exponent(self.emax)
+        return Fraction(self.max) + spacing / 2
 
     @cached_property  # read on every exact rounding: an attribute after the first call
     def overflow_exponent(self) -> int:
@@ -166,11 +189,21 @@ FORMATS: dict[str, Format] = {
     "float32": Format("float32", 24, -126, 127, np.dtype(np.float32)),
     "float16": Format("float16", 11, -14, 15, np.dtype(np.float16)),
     "bfloat16": Format("bfloat16", 8, -126, 127, np.dtype(ml_dtypes.bfloat16)),
+    "float8_e5m2": Format("float8_e5m2", 3, -14, 15, np.dtype(ml_dtypes.float8_e5m2)),
+    "float8_e4m3fn": Format(
+        "float8_e4m3fn",
+        4,
+        -6,
+        8,
+        np.dtype(ml_dtypes.float8_e4m3fn),
+        largest=448.0,
+        infinities=False,
+    ),
 }
 
 
 def get_format(name: str | Format | np.dtype | type) -> Format:
-    """Look a format up by name (float64, float32, float16, bfloat16) or NumPy dtype.
+    """Look a format up by name (see :data:`FORMATS`) or NumPy dtype.
 
     A Format passes through unchanged.
     """

@@ -115,17 +115,20 @@ def _round_ratio(num: int, den: int, fmt: Format) -> float:
     q, r = divmod(n, d)
     if 2 * r > d or (2 * r == d and q & 1):
         q += 1
-    if q >= 1 << (fmt.overflow_exponent - qe):
-        return -math.inf if negative else math.inf
-    value = math.ldexp(q, qe)
+    if q.bit_length() + qe > fmt.overflow_exponent:  # q·2^qe ≥ 2^(emax+1): beyond any max
+        return fmt.overflow_value(negative)
+    value = math.ldexp(q, qe)  # exact: q < 2^(p+1), and now below 2^(emax+1)
+    if value > fmt.max:  # finite-only formats: max is below the last binade's top
+        return fmt.overflow_value(negative)
     return -value if negative else value
 
 
 def _beyond_range(exponent: int, negative: bool, fmt: Format) -> float:
-    """±0 below the underflow exponent, ±inf at or above the overflow exponent (see Format)."""
+    """±0 below the underflow exponent, overflow (±inf, or NaN in a finite-only format) at or
+    above the overflow exponent (see Format)."""
     if exponent < fmt.underflow_exponent:
         return -0.0 if negative else 0.0
-    return -math.inf if negative else math.inf
+    return fmt.overflow_value(negative)
 
 
 def round_exact(value: ExactValue, dtype: str | Format) -> float:
@@ -134,7 +137,8 @@ def round_exact(value: ExactValue, dtype: str | Format) -> float:
     The float holds the format's value exactly (every supported format embeds in float64).
     ``value`` may be a Fraction, int, float, mpmath mpf (its binary value is used exactly) or a
     number string as :func:`parse_exact` reads it (e.g. ``Result.decimals`` or a vector file's
-    ``exact`` field); NaN and ±inf pass through, and the sign of zero is kept.
+    ``exact`` field); NaN and ±inf pass through (±inf becomes NaN in a finite-only format, as
+    the OCP FP8 conversion), and the sign of zero is kept.
     """
     fmt = get_format(dtype)
     if isinstance(value, str):
@@ -145,7 +149,7 @@ def round_exact(value: ExactValue, dtype: str | Format) -> float:
         return _round_ratio(value, 1, fmt)
     if isinstance(value, float):
         if not math.isfinite(value):
-            return value
+            return value if fmt.infinities or math.isnan(value) else math.nan
         if value == 0.0:
             return value
         num, den = value.as_integer_ratio()
@@ -154,7 +158,7 @@ def round_exact(value: ExactValue, dtype: str | Format) -> float:
         if mpmath.isnan(value):
             return math.nan
         if mpmath.isinf(value):
-            return math.inf if value > 0 else -math.inf
+            return fmt.overflow_value(value < 0)
         raw = value._mpf_
         exponent = raw_floor_log2(raw)
         if exponent is None:
@@ -211,7 +215,7 @@ def round_array(values: npt.ArrayLike, dtype: str | Format) -> npt.NDArray[np.fl
     Same rule as :func:`round_exact`, vectorized: with x = m·2^e (frexp, m in [1/2, 1)),
     floor(log2|x|) = e − 1 and the quantum exponent is :meth:`Format.quantum_exponent_array` of
     it; scaling by a power of two is exact, and ``np.rint`` rounds ties to even. Returns float64
-    (the format's values embed exactly).
+    (the format's values embed exactly); overflow and ±inf give NaN in a finite-only format.
     """
     fmt = get_format(dtype)
     x = np.asarray(values, dtype=np.float64)
@@ -221,10 +225,11 @@ def round_array(values: npt.ArrayLike, dtype: str | Format) -> npt.NDArray[np.fl
         _, e = np.frexp(x)
         qe = fmt.quantum_exponent_array(e - 1)
         rounded = np.ldexp(np.rint(np.ldexp(x, -qe)), qe)
-        overflow = np.abs(rounded) >= math.ldexp(1.0, fmt.overflow_exponent)
-        rounded = np.where(overflow, np.copysign(np.inf, x), rounded)
+        overflow = np.abs(rounded) > fmt.max
+        beyond = np.copysign(np.inf, x) if fmt.infinities else np.nan
+        rounded = np.where(overflow, beyond, rounded)
         finite = np.isfinite(x)
-    return np.where(finite, rounded, x)
+    return np.where(finite, rounded, x if fmt.infinities else np.where(np.isnan(x), x, np.nan))
 
 
 def ulp(values: npt.ArrayLike, dtype: str | Format) -> npt.NDArray[np.float64]:

@@ -73,10 +73,7 @@ def settle(problem: Any, out: npt.NDArray[Any], pending: npt.NDArray[np.bool_]) 
     if all_finite.all():
         eligible = np.arange(rows.shape[0])
     else:
-        with np.errstate(invalid="ignore"):
-            has_finite = np.isfinite(rows).any(axis=1)
-            clean = ~np.isnan(rows).any(axis=1) & ~(rows == np.inf).any(axis=1)
-        eligible = np.flatnonzero(has_finite & clean)
+        rows, eligible = _settle_specials(problem.op, rows, out, pending)
     if eligible.size == 0:
         return
     fmt: Format = problem.fmt
@@ -97,6 +94,38 @@ def settle(problem: Any, out: npt.NDArray[Any], pending: npt.NDArray[np.bool_]) 
     for start in range(0, left.size, block):
         index = left[start : start + block]
         _store(out, pending, index, *phase2(rows[index], fmt, temperature))
+
+
+def _settle_specials(
+    op: str, rows: Array, out: npt.NDArray[Any], pending: npt.NDArray[np.bool_]
+) -> tuple[Array, npt.NDArray[np.intp]]:
+    """The engine's exact cases of rows with NaN or ±inf entries, vectorized (phase 0).
+
+    As :func:`symsoftmax.reference.engine.evaluate_row` (docs/reference.md): a NaN entry makes
+    every output NaN; a row of −inf entries only has softmax and log_softmax NaN and logsumexp
+    −inf; a row with +inf entries is the limit, logsumexp +inf and the others those of the row
+    with 0 at the +inf entries and −inf elsewhere (the +inf entries tie at the maximum, the rest
+    vanish: s = 1/m, l = −log m), which phases 1 and 2 then settle like any finite row.
+    Returns the rows to go on with (the +inf rows so replaced) and the indices of the rows left
+    for phases 1 and 2.
+    """
+    with np.errstate(invalid="ignore"):
+        nan_row = np.isnan(rows).any(axis=1)
+        posinf = rows == np.inf
+        inf_row = posinf.any(axis=1) & ~nan_row
+        no_finite = ~np.isfinite(rows).any(axis=1) & ~nan_row & ~inf_row
+    empty_value = -np.inf if op == "logsumexp" else np.nan
+    settled = [(np.nan, nan_row), (empty_value, no_finite)]
+    if op == "logsumexp":
+        settled.append((np.inf, inf_row))
+    elif inf_row.any():
+        rows = rows.copy()
+        rows[inf_row] = np.where(posinf[inf_row], 0.0, -np.inf)
+    for value, where in settled:
+        out[where] = value
+        pending[where] = False
+    done = nan_row | no_finite | (inf_row if op == "logsumexp" else False)
+    return rows, np.flatnonzero(~done)
 
 
 def _dd_temperature_ok(temperature: float | None) -> bool:
@@ -180,10 +209,10 @@ def _phase1(
             magnitude, ok = _settle_interval(
                 np.maximum(-value_raw - rad, 0.0), -value_raw + rad, fmt
             )
-            # a zero with a nonzero radius may be the exact +0 (one finite entry) or a rounded
-            # −tiny: the sign is not decided here
-            ok &= ~((magnitude == 0) & (rad > 0))
-            value = -magnitude
+            # l_j = t_j − L is +0 exactly when the row has one finite entry (t_j = 0, L = 0);
+            # otherwise l_j < 0 (t_j ≤ 0 and L ≥ log 2 or L > 0), and a zero magnitude is −0
+            single = np.isfinite(rows).sum(axis=1, keepdims=True) == 1
+            value = np.where(single & (t == 0), 0.0, -magnitude)
             retry = ~ok & np.isfinite(value_raw)
             if retry.any() and _dd_temperature_ok(temperature):
                 # t_j may itself be a rounding midpoint with L far below its spacing (then
@@ -295,7 +324,8 @@ def _log_softmax_pairs(
     with np.errstate(over="ignore", invalid="ignore"):
         vh, vl = dd_add(th, tl, -l_hat, np.zeros_like(l_hat))
         err = (np.abs(th) * _shift_error(temperature) + l_hat * lam_r * 1.01 + abs_l) * 1.01
-        err += 4 * _U * _U * np.abs(vh)
+        # TwoSum of two doubles is exact: dd_add errs (≤ 3u²) only where t has a low part
+        err += np.where(tl == 0, 0.0, 4 * _U * _U * np.abs(vh))
     value, ok = _settle_signed(vh, vl, err, fmt)
     return value, ok & np.isfinite(vh)
 
@@ -335,7 +365,9 @@ def _log_softmax_underflow(
         unit = np.ldexp(1.0, (big_e - 116).astype(np.int64))
         far = (log2_up < big_e - 115) & (th != 0)
         centre_l = np.where(tl == 0, -unit, tl)
-        err = np.where(tl == 0, unit * (1 - 2.0**-20), 2 * unit)
+        # radius unit/2: [th − 1.5·unit, th − 0.5·unit] stays inside [th − 2^(E−115), th)
+        # after _settle_scaled's own margins (×1.01)
+        err = np.where(tl == 0, unit / 2, 2 * unit)
         value, ok = _settle_signed(th, centre_l, err, fmt)
         ok &= far & np.isfinite(th) & two_finite
         top_entry = (th == 0) & (log2_up < fmt.underflow_exponent) & two_finite
@@ -617,5 +649,5 @@ def _settle_scaled(
         ok_hi = np.where(gap_hi == 0, -yl > r, gap_hi - yl > wide)
         ok = ok_lo & ok_hi & (qh > 0)
         value = np.ldexp(n, np.clip(qe, -1100, 1100))
-        value = np.where(value > fmt.max, np.inf, value)
+        value = np.where(value > fmt.max, fmt.overflow_value(False), value)
     return value, ok & np.isfinite(qh)
