@@ -36,14 +36,24 @@ _WORKING_BITS = 256
 
 def next_up(x: float, fmt: Format) -> float:
     """The next value of ``fmt`` above ``x`` (IEEE nextUp; exact, no libm)."""
-    typed = np.asarray(x, dtype=fmt.numpy_dtype)
-    return float(np.nextafter(typed, np.asarray(np.inf, dtype=fmt.numpy_dtype)))
+    return _next_after(x, fmt, math.inf)
 
 
 def next_down(x: float, fmt: Format) -> float:
     """The next value of ``fmt`` below ``x`` (IEEE nextDown)."""
+    return _next_after(x, fmt, -math.inf)
+
+
+def _next_after(x: float, fmt: Format, direction: float) -> float:
+    """nextafter in ``fmt`` towards ±inf. A finite-only format has no inf to aim at (±inf
+    converts to NaN there): it aims at ±max, and beyond ±max is its overflow value, NaN."""
+    target = direction
+    if not getattr(fmt, "infinities", True) and math.isfinite(x):
+        target = math.copysign(fmt.max, direction)
+        if x == target:
+            return math.nan
     typed = np.asarray(x, dtype=fmt.numpy_dtype)
-    return float(np.nextafter(typed, np.asarray(-np.inf, dtype=fmt.numpy_dtype)))
+    return float(np.nextafter(typed, np.asarray(target, dtype=fmt.numpy_dtype)))
 
 
 def step(x: float, count: int, fmt: Format) -> float:
