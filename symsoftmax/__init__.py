@@ -31,10 +31,11 @@ _LAZY = {
     "lambdify_jacobian": "symsoftmax.numeric",
     "lambdify_vjp": "symsoftmax.numeric",
     "validate": "symsoftmax.validation",
+    "exhaustive": "symsoftmax.sweep",
 }
 
 __all__ = ["__version__", *_LAZY]
 
-_SUBMODULES = ("symbolic", "numeric", "reference", "vectors", "validation", "testing")
+_SUBMODULES = ("symbolic", "numeric", "reference", "vectors", "validation", "testing", "sweep")
 
 __getattr__, __dir__ = lazy_names(globals(), _LAZY, _SUBMODULES)

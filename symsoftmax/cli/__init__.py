@@ -21,7 +21,7 @@ from symsoftmax.errors import InputError
 __all__ = ["COMMANDS", "Terminated", "main"]
 
 # The symbolic wing (derive, verify), then the verifier in order: reference → vectors → validate.
-COMMANDS = ("derive", "verify", "reference", "vectors", "validate", "score")
+COMMANDS = ("derive", "verify", "reference", "vectors", "validate", "score", "exhaustive")
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 

@@ -1,0 +1,76 @@
+"""Row ranges on a Dask cluster (dask.distributed): a LocalCluster, or an existing scheduler.
+
+Each task is one :func:`symsoftmax.sweep.runner.tally_range` call; the driver merges the
+tallies as they come (:meth:`Tally.merge` is order-free, so the result is the one-process
+result). A worker imports the package and the candidate itself: on a cluster of other machines
+each worker needs this package installed and the candidate importable under the same
+``module:function`` reference (a ``file.py:function`` path must exist on the workers too); the
+candidate then runs in a worker process of its own on each Dask worker (isolation), as in the CLI.
+
+dask.distributed is the ``distributed`` extra (``pip install 'symsoftmax[distributed]'``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from symsoftmax.errors import InputError
+from symsoftmax.sweep.runner import Job, tally_range
+from symsoftmax.sweep.tally import Tally
+
+__all__ = ["run_on_dask"]
+
+
+@contextmanager
+def _client(scheduler: str | None, workers: int) -> Iterator[Any]:
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise InputError(
+            "running on Dask needs dask.distributed: pip install 'symsoftmax[distributed]' "
+            "(or --workers 0 to run in this process)"
+        ) from None
+    if scheduler is not None:
+        try:
+            client = Client(scheduler, timeout=30)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise InputError(f"cannot reach the Dask scheduler {scheduler!r}: {exc}") from None
+        with client:
+            yield client
+        return
+    # one single-threaded process per worker: the candidate and NumPy are not shared
+    with (
+        LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=40,  # logging.ERROR
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+def run_on_dask(
+    job: Job,
+    chunks: Sequence[tuple[int, int]],
+    batch: int,
+    *,
+    scheduler: str | None,
+    workers: int,
+    done: Callable[[Tally], None],
+) -> None:
+    """Run every chunk as a task; ``done`` receives each chunk's tally as it completes."""
+    from distributed import as_completed
+
+    with _client(scheduler, workers) as client:
+        futures = [
+            client.submit(tally_range, job, start, stop, batch, pure=False)
+            for start, stop in chunks
+        ]
+        for future in as_completed(futures):
+            done(future.result())
+            future.release()

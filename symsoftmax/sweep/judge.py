@@ -1,0 +1,245 @@
+"""Judging a batch of rows at once: the pass rules of ``validate``, vectorized for short rows.
+
+For each row of a batch (inputs ``rows``, the candidate's outputs ``got``, the correctly rounded
+``expected`` from :func:`symsoftmax.reference.evaluate`) this gives the row's class — "pass",
+or the first failure of: "misplaced NaN/inf", and by the rule's mode "over the bound",
+"not faithful", "not correctly rounded", "over max-ulp" — and its largest error in ulps.
+The rules and conventions are those of :mod:`symsoftmax.validation.checks`; the error in ulps is
+:func:`symsoftmax.validation.metrics.ulp_errors` (the package's one ulp routine, through
+:func:`symsoftmax.rounding.ulp`), the bound :func:`symsoftmax.validation.bounds.output_bounds`.
+
+The exact value v of each output is carried as a float64 approximation v̂ with an error bound
+δ (:func:`approximate`). An error measure and a verdict computed from v̂ are exact to within δ;
+a row whose verdict would change somewhere in [v̂ − δ, v̂ + δ] (an error within δ of the limit,
+or v̂ within δ of a power of two, where the ulp changes) is judged again from the exact values of
+the authority (``evaluate(..., digits=40)``), row by row: Ziv's strategy applied to the verdict.
+Only formats of at most 24 significand bits are judged this way (v̂ then carries ≥ 20 more bits
+than the format); wider ones are refused by the space (:mod:`symsoftmax.sweep.space`).
+
+float8_e4m3fn has no infinity: where the exact result is beyond ±448 the correctly rounded value
+is NaN (OCP conversion, :mod:`symsoftmax.formats`), and ±448 of the right sign is accepted as
+the saturated answer (class "pass", counted as "saturated").
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from symsoftmax.formats import Format
+from symsoftmax.reference import evaluate
+from symsoftmax.validation.bounds import output_bounds, summation_terms
+from symsoftmax.validation.checks import PassRule
+from symsoftmax.validation.metrics import ExactValues, normwise_error, special_mismatch, ulp_errors
+
+__all__ = ["CLASSES", "FAIL_CLASSES", "BatchVerdict", "approximate", "judge_batch"]
+
+FloatArray = npt.NDArray[np.float64]
+
+PASS, SATURATED, MISPLACED = "pass", "saturated", "misplaced NaN/inf"
+MODE_CLASS = {
+    "bound": "over the bound",
+    "faithful": "not faithful",
+    "correctly-rounded": "not correctly rounded",
+    "max-ulp": "over max-ulp",
+}
+CALL_FAILED = "call failed"
+FAIL_CLASSES = (MISPLACED, *MODE_CLASS.values(), CALL_FAILED)
+CLASSES = (PASS, SATURATED, *FAIL_CLASSES)
+"""Row classes in report order; codes are indices into this tuple."""
+
+_U = 2.0**-53
+_ABSOLUTE = 2.0**-1000  # absolute allowance of underflowed terms in v̂
+_MAX_PRECISION = 24
+
+
+@dataclass
+class BatchVerdict:
+    """Per row: ``code`` (index into :data:`CLASSES`) and ``ulp`` (largest error in ulps over
+    the row's outputs; inf for a misplaced NaN/inf; 0 for a row with no finite output)."""
+
+    code: npt.NDArray[np.int8]
+    ulp: FloatArray
+    rechecked: int  # rows judged again from the authority's exact values
+
+
+def approximate(op: str, rows: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """(v̂, δ): float64 values of ``op`` on rows of finite maximum, and a bound on |v̂ − v|.
+
+    Shifted algorithm in float64: t_j = x_j − max (relative error ≤ u), e_j = exp(t_j)
+    (relative error ≤ |t_j|·u + 2^10·u while normal: NumPy's exp is within a few ulps),
+    S′ = Σ_{j≠a} e_j, L = log1p(S′) (relative error ≤ (λ + K + 2^10)·u, λ the largest
+    |t_j|·u term), s_j = e_j/(1 + S′), l_j = t_j − L (no cancellation: t_j ≤ 0 ≤ L), and
+    logsumexp = max + L (cancellation possible: its bound is absolute, |max|·u + L·ρ).
+    δ = ρ·|v̂| + (|max| + 1)·u·[logsumexp] + 2^−1000, ρ = 4·(Δ + K + 2^10)·u with Δ the
+    spread (capped at 2^11: beyond it every e_j below the maximum underflows to 0 in float64).
+    A row with +inf entries is its limit, as in the reference (docs/reference.md): the row
+    with 0 at the +inf entries and −inf elsewhere. Outputs whose correctly rounded value is not
+    finite are judged on the kind of value alone (NaN, ±inf), not on v̂.
+    """
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        posinf = rows == np.inf
+        limit = posinf.any(axis=1, keepdims=True)
+        rows = np.where(limit, np.where(posinf, 0.0, -np.inf), rows)
+        finite = np.isfinite(rows)
+        top = np.max(np.where(finite, rows, -np.inf), axis=1, keepdims=True)
+        t = np.where(finite, rows - top, -np.inf)
+        e = np.exp(t)
+        first = np.argmax(t == 0, axis=1)
+        others = e.copy()
+        others[np.arange(rows.shape[0]), first] = 0.0
+        s1 = others.sum(axis=1, keepdims=True)
+        big_l = np.log1p(s1)
+        spread = np.minimum(-np.min(np.where(finite, t, 0.0), axis=1, keepdims=True), 2.0**11)
+        rho = 4 * (spread + rows.shape[1] + 2.0**10) * _U
+        if op == "softmax":
+            value = e / (1 + s1)
+            return value, rho * value + _ABSOLUTE
+        if op == "log_softmax":
+            value = t - big_l
+            return value, rho * np.abs(value) + _ABSOLUTE
+        value = (top + big_l)[:, 0]
+        delta = (rho * big_l + (np.abs(top) + 1) * _U)[:, 0] + _ABSOLUTE
+        return value, delta
+
+
+def _batch_bounds(op: str, rows: FloatArray, fmt: Format, ftz: bool) -> FloatArray:
+    """``output_bounds(op, ...).absolute`` of every row, vectorized (same float64 formulas as
+    :class:`symsoftmax.validation.bounds.RowFacts`; a test keeps the two equal)."""
+    n = rows.shape[1]
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        finite = np.isfinite(rows)
+        top = np.max(np.where(finite, rows, -np.inf), axis=1)
+        bottom = np.min(np.where(finite, rows, np.inf), axis=1)
+        spread = top - bottom
+        t = np.where(finite, rows - top[:, None], -np.inf)
+        e = np.exp(t)
+        total = e.sum(axis=1)
+        s = np.nan_to_num(e / total[:, None], nan=0.0)
+        big_l = np.log(total)
+        lse = top + big_l
+    big_n, _form = summation_terms(n, fmt)
+    avg = np.minimum(spread, math.log(max(n, 1)))
+    u = fmt.unit_roundoff
+    floor = fmt.tiny if ftz else fmt.smallest_subnormal
+    if op == "softmax":
+        factor = big_n + 3 + np.minimum(2 * spread, 1 / math.e + avg)
+        scale = np.max(np.abs(s), axis=1)
+    elif op == "log_softmax":
+        with np.errstate(invalid="ignore"):
+            logs = t - big_l[:, None]
+        l_norm = np.max(np.where(np.isfinite(logs), np.abs(logs), 0.0), axis=1)
+        factor, scale = big_n + big_l + avg + 3 * l_norm, np.ones(rows.shape[0])
+    else:
+        y = np.abs(lse)
+        published = y + (lse - bottom) + big_n + y
+        derived = 2 * y + (big_n + avg + 2 * big_l)
+        factor, scale = np.maximum(published, derived), np.ones(rows.shape[0])
+    with np.errstate(invalid="ignore", over="ignore"):
+        bound = np.where((factor == 0) | (scale == 0), floor, factor * u * scale + floor)
+    return np.where(np.isfinite(top), bound, floor)
+
+
+def judge_batch(
+    op: str,
+    fmt: Format,
+    rows: FloatArray,
+    got: FloatArray,
+    expected: FloatArray,
+    rule: PassRule,
+) -> BatchVerdict:
+    """Classify every row (see the module docstring). ``got`` and ``expected`` are float64
+    arrays of shape (n, outputs per row): K for softmax and log_softmax, 1 for logsumexp."""
+    if fmt.precision > _MAX_PRECISION:
+        raise ValueError(f"{fmt.name}: batch judging needs a format of ≤ {_MAX_PRECISION} bits")
+    n = rows.shape[0]
+    value, delta = approximate(op, rows)
+    value, delta = value.reshape(n, -1), delta.reshape(n, -1)
+    got = got.reshape(n, -1).copy()
+    expected = expected.reshape(n, -1)
+    saturated = np.zeros(n, dtype=bool)
+    if not fmt.infinities:  # beyond ±max: NaN is right, and ±max (saturation) is accepted
+        beyond = np.isnan(expected) & np.isfinite(value) & (np.abs(value) > fmt.max)
+        took = beyond & (got == np.copysign(fmt.max, value))
+        saturated = took.any(axis=1)
+        got = np.where(took, np.nan, got)
+    if rule.ftz:
+        flushed = (got == 0) & np.isfinite(expected) & (np.abs(expected) < fmt.tiny)
+        got = np.where(flushed, expected, got)
+    misplaced = special_mismatch(got, expected).any(axis=1)
+    exact = ExactValues.of_values(value)
+    errors = ulp_errors(got, exact, expected, fmt)  # of v̂: within δ/ulp of the true error
+    ulp_lo, ulp_hi = _ulp_range(got, value, delta, expected, fmt)
+    row_ulp = np.max(errors, axis=1, initial=0.0)
+    mode = rule.mode
+    uncertain = np.zeros(n, dtype=bool)
+    if mode == "correctly-rounded":
+        differs = ~((got == expected) | (np.isnan(got) & np.isnan(expected)))
+        failed = differs.any(axis=1)
+    elif mode in ("faithful", "max-ulp"):
+        limit = 1.0 if mode == "faithful" else float(rule.max_ulp or 0.0)
+        if mode == "faithful":
+            failed, sure = (ulp_hi >= limit).any(axis=1), ((ulp_lo >= limit) | (ulp_hi < limit))
+        else:
+            failed, sure = (ulp_hi > limit).any(axis=1), ((ulp_lo > limit) | (ulp_hi <= limit))
+        uncertain = np.asarray(~sure.all(axis=1), dtype=bool)
+    else:
+        bound = _batch_bounds(op, rows, fmt, rule.ftz) * (1 + 1e-9)
+        finite = np.isfinite(expected)
+        with np.errstate(invalid="ignore", over="ignore"):
+            diff = np.where(finite, np.abs(got - value), 0.0)
+            margin = np.where(finite, delta, 0.0)
+        worst = np.max(np.nan_to_num(diff, nan=np.inf), axis=1, initial=0.0)
+        slack = np.max(margin, axis=1, initial=0.0)
+        failed = worst + slack > bound
+        uncertain = (worst - slack <= bound) & failed
+    uncertain &= ~misplaced
+    code = np.where(failed, CLASSES.index(MODE_CLASS[mode]), CLASSES.index(PASS))
+    code = np.where(saturated & ~failed, CLASSES.index(SATURATED), code)
+    code = np.where(misplaced, CLASSES.index(MISPLACED), code).astype(np.int8)
+    for r in np.flatnonzero(uncertain):
+        code[r], row_ulp[r] = _judge_exactly(op, fmt, rows[r], got[r], expected[r], rule)
+        code[r] = CLASSES.index(SATURATED) if saturated[r] and code[r] == 0 else code[r]
+    return BatchVerdict(code, np.where(misplaced, np.inf, row_ulp), int(uncertain.sum()))
+
+
+def _ulp_range(
+    got: FloatArray, value: FloatArray, delta: FloatArray, expected: FloatArray, fmt: Format
+) -> tuple[FloatArray, FloatArray]:
+    """Bounds on the true |got − v|/ulp(v) for v in [v̂ − δ, v̂ + δ] (0 where not finite)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        lo_end = ExactValues.of_values(np.where(value >= 0, value - delta, value + delta))
+        hi_end = ExactValues.of_values(np.where(value >= 0, value + delta, value - delta))
+        a = ulp_errors(got, lo_end, expected, fmt)
+        b = ulp_errors(got, hi_end, expected, fmt)
+        spacing = [ExactValues.of_values(v).ulps(fmt) for v in (value - delta, value + delta)]
+        same_binade = spacing[0] == spacing[1]
+    lo = np.where(same_binade, np.minimum(a, b), 0.0)
+    hi = np.where(same_binade, np.maximum(a, b), np.inf)
+    finite = np.isfinite(expected) & np.isfinite(got)
+    return np.where(finite, lo, 0.0), np.where(finite, hi, 0.0)
+
+
+def _judge_exactly(
+    op: str, fmt: Format, row: FloatArray, got: FloatArray, expected: FloatArray, rule: PassRule
+) -> tuple[int, float]:
+    """(class code, ulp) of one row from the authority's exact values (40 digits)."""
+    result = evaluate(op, row, dtype=fmt, digits=40)
+    exact = ExactValues.parse(np.asarray(result.decimals).reshape(-1))
+    errors = ulp_errors(got, exact, expected, fmt)
+    worst = float(np.max(errors, initial=0.0))
+    mode = rule.mode
+    if mode == "faithful":
+        failed = bool((errors >= 1.0).any())
+    elif mode == "max-ulp":
+        failed = bool((errors > float(rule.max_ulp or 0.0)).any())
+    else:
+        outputs = {"output": exact.hi.reshape(np.shape(result.rounded))}
+        bound = output_bounds(op, {"z": row}, outputs, fmt, ftz=rule.ftz)["output"]
+        abs_err, _norm = normwise_error(got, exact, expected)
+        failed = abs_err > bound.absolute * (1 + 1e-9)
+    code = CLASSES.index(MODE_CLASS[mode]) if failed else CLASSES.index(PASS)
+    return code, worst
