@@ -232,7 +232,9 @@ def _judge_exactly(
     errors = ulp_errors(got, exact, expected, fmt)
     worst = float(np.max(errors, initial=0.0))
     mode = rule.mode
-    if mode == "faithful":
+    if mode == "correctly-rounded":
+        failed = bool((~((got == expected) | (np.isnan(got) & np.isnan(expected)))).any())
+    elif mode == "faithful":
         failed = bool((errors >= 1.0).any())
     elif mode == "max-ulp":
         failed = bool((errors > float(rule.max_ulp or 0.0)).any())
