@@ -1,22 +1,29 @@
 #!/usr/bin/env python
 """Accuracy survey: how accurate are the softmax functions people use? Writes docs/accuracy.md.
 
-For each op (softmax, log_softmax, logsumexp, the softmax VJP) and format (float64, float32,
+For each op with vector files (softmax, log_softmax, logsumexp, the Jacobian, the softmax and
+log_softmax VJPs, cross-entropy; symsoftmax.ops.VECTOR_OPS) and format (float64, float32,
 float16, bfloat16), every implementation is validated against the reference vectors with
 ``symsoftmax.validate`` (the default pass rule: the Blanchard–Higham–Higham bound, properties
 included), and the table gives the largest and the median error in ulps and the verdict — one
-table per op, in the manner of Zimmermann et al.'s libm accuracy tables. Implementations:
-NumPy written naively (no max shift), NumPy max-shifted (in the input's precision), SciPy
-(scipy.special), PyTorch on the CPU and JAX on the CPU (jit-compiled, x64 enabled). A framework
-that is not installed is listed as unavailable.
+table per op, in the manner of Zimmermann et al.'s libm accuracy tables. Implementations
+(scripts/accuracy/): NumPy written naively (no max shift) and max-shifted, SciPy
+(scipy.special), PyTorch and JAX on the CPU, onnxruntime's CPU kernels (one-node ONNX models)
+and PyTorch's scaled_dot_product_attention as a softmax (symsoftmax.testing.attention_as_softmax)
+under each backend that runs on the CPU. A framework that is not installed is listed as
+unavailable; a format a library has no kernel for, as unsupported. The findings section
+confirms or refutes outside reports on onnxruntime. ``--gpu`` adds the GPU section (PyTorch
+CUDA, torch.compile, every SDPA backend, Triton's fused softmax, JAX), on a machine with CUDA.
 
     python scripts/accuracy_survey.py                 # standard suite → docs/accuracy.md
     python scripts/accuracy_survey.py --quick -o accuracy-quick.md
+    python scripts/accuracy_survey.py --gpu           # with the GPU section (needs CUDA)
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import importlib
 import math
 import platform
@@ -25,125 +32,36 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import numpy as np
+from accuracy import findings
+from accuracy.attention import sdpa_softmax
+from accuracy.frameworks import jax_jit, numpy_naive, numpy_shifted, scipy_special, torch_eager
+from accuracy.gpu import gpu_loaders
+from accuracy.model import Implementation, Unavailable
+from accuracy.onnx_runtime import onnxruntime_cpu
 
 import symsoftmax
 from symsoftmax.atomic import write_atomic
+from symsoftmax.ops import VECTOR_OPS
 from symsoftmax.validation import ValidationReport, validate
 
-OPS = ("softmax", "log_softmax", "logsumexp", "softmax_vjp")
 FORMATS = ("float64", "float32", "float16", "bfloat16")
 ROOT = Path(__file__).resolve().parent.parent
+ONNXRUNTIME = "onnxruntime"
 
+Loaders = dict[str, Callable[[], Implementation]]
 
-@dataclass
-class Implementation:
-    name: str
-    framework: str  # adapter: numpy, torch or jax
-    functions: dict[str, Callable[..., Any]]  # op -> function (missing: not provided)
-    version: str
-
-
-# ----------------------------------------------------------------------------- NumPy
-
-
-def _numpy_naive() -> Implementation:
-    def softmax(z: Any) -> Any:
-        e = np.exp(z)
-        return e / e.sum()
-
-    def log_softmax(z: Any) -> Any:
-        return z - np.log(np.exp(z).sum())
-
-    def logsumexp(z: Any) -> Any:
-        return np.log(np.exp(z).sum())
-
-    def softmax_vjp(z: Any, g: Any) -> Any:
-        s = softmax(z)
-        return s * (g - (g * s).sum())
-
-    fns = {"softmax": softmax, "log_softmax": log_softmax, "logsumexp": logsumexp}
-    fns["softmax_vjp"] = softmax_vjp
-    return Implementation("NumPy naive", "numpy", fns, np.__version__)
-
-
-def _numpy_shifted() -> Implementation:
-    def softmax(z: Any) -> Any:
-        e = np.exp(z - z.max())
-        return e / e.sum()
-
-    def log_softmax(z: Any) -> Any:
-        t = z - z.max()
-        return t - np.log(np.exp(t).sum())
-
-    def logsumexp(z: Any) -> Any:
-        m = z.max()
-        return m + np.log(np.exp(z - m).sum())
-
-    def softmax_vjp(z: Any, g: Any) -> Any:
-        s = softmax(z)
-        return s * (g - (g * s).sum())
-
-    fns = {"softmax": softmax, "log_softmax": log_softmax, "logsumexp": logsumexp}
-    fns["softmax_vjp"] = softmax_vjp
-    return Implementation("NumPy max-shifted", "numpy", fns, np.__version__)
-
-
-def _scipy() -> Implementation:
-    import scipy
-    import scipy.special as sp
-
-    def logsumexp(z: Any) -> Any:
-        return np.asarray(sp.logsumexp(z)).astype(z.dtype)  # 0-d; keep the input's dtype
-
-    fns = {"softmax": sp.softmax, "log_softmax": sp.log_softmax, "logsumexp": logsumexp}
-    return Implementation("SciPy (scipy.special)", "numpy", fns, scipy.__version__)
-
-
-def _torch() -> Implementation:
-    import torch
-
-    def softmax_vjp(z: Any, g: Any) -> Any:
-        z = z.detach().clone().requires_grad_(True)
-        (dz,) = torch.autograd.grad(torch.softmax(z, dim=-1), z, g)
-        return dz
-
-    fns = {
-        "softmax": lambda z: torch.softmax(z, dim=-1),
-        "log_softmax": lambda z: torch.log_softmax(z, dim=-1),
-        "logsumexp": lambda z: torch.logsumexp(z, dim=-1),
-        "softmax_vjp": softmax_vjp,
-    }
-    return Implementation("PyTorch (CPU)", "torch", fns, torch.__version__)
-
-
-def _jax() -> Implementation:
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
-    jax.config.update("jax_platforms", "cpu")
-
-    def vjp(z: Any, g: Any) -> Any:
-        return jax.vjp(jax.nn.softmax, z)[1](g)[0]
-
-    fns = {
-        "softmax": jax.jit(jax.nn.softmax),
-        "log_softmax": jax.jit(jax.nn.log_softmax),
-        "logsumexp": jax.jit(jax.nn.logsumexp),
-        "softmax_vjp": jax.jit(vjp),
-    }
-    return Implementation("JAX (CPU)", "jax", fns, jax.__version__)
-
-
-LOADERS: dict[str, Callable[[], Implementation]] = {
-    "numpy-naive": _numpy_naive,
-    "numpy-shifted": _numpy_shifted,
-    "scipy": _scipy,
-    "torch": _torch,
-    "jax": _jax,
+LOADERS: Loaders = {
+    "numpy-naive": numpy_naive,
+    "numpy-shifted": numpy_shifted,
+    "scipy": scipy_special,
+    "torch": torch_eager,
+    "jax": jax_jit,
+    ONNXRUNTIME: onnxruntime_cpu,
+    "sdpa-math": lambda: sdpa_softmax("math"),
+    "sdpa-flash": lambda: sdpa_softmax("flash"),  # PyTorch's CPU flash-attention kernel
 }
+"""The CPU section's implementations by command-line name (the GPU ones: accuracy.gpu)."""
 
 
 # ----------------------------------------------------------------------------- survey
@@ -151,8 +69,11 @@ LOADERS: dict[str, Callable[[], Implementation]] = {
 
 @dataclass
 class Cell:
+    """One op × format × implementation: its report, or why there is none."""
+
     report: ValidationReport | None
-    problem: str = ""  # "not provided", or an error that stopped the validation
+    problem: str = ""  # "not provided", "unsupported", or an error that stopped the validation
+    detail: str = ""  # why unsupported (the library's own message)
 
     def text(self) -> str:
         if self.report is None:
@@ -190,48 +111,137 @@ def _ulp(x: float) -> str:
     return f"{x:.3g}"
 
 
-def survey(
-    names: list[str], ops: tuple[str, ...], formats: tuple[str, ...], suite: str
-) -> tuple[list[Implementation], dict[str, str], dict[tuple[str, str, str], Cell]]:
+Cells = dict[tuple[str, str, str], Cell]
+
+
+def load(loaders: Loaders, names: list[str]) -> tuple[list[Implementation], dict[str, str]]:
+    """The implementations of ``names`` that load here, and why each other one does not."""
     implementations, unavailable = [], {}
     for name in names:
         try:
-            implementations.append(LOADERS[name]())
+            implementations.append(loaders[name]())
         except ImportError as exc:
             unavailable[name] = f"not installed ({exc.name or exc})"
-    cells: dict[tuple[str, str, str], Cell] = {}
+        except Unavailable as exc:
+            unavailable[name] = str(exc)
+    return implementations, unavailable
+
+
+def survey(
+    implementations: list[Implementation],
+    ops: tuple[str, ...],
+    formats: tuple[str, ...],
+    suite: str,
+) -> Cells:
+    """Validate every implementation of every op in every format (the table's cells)."""
+    cells: Cells = {}
     for op in ops:
         for fmt in formats:
             for impl in implementations:
-                fn = impl.functions.get(op)
-                if fn is None:
-                    cells[(op, fmt, impl.name)] = Cell(None, "not provided")
-                    continue
-                try:
-                    report = validate(
-                        fn,
-                        op,
-                        fmt,
-                        suite=suite,
-                        framework=impl.framework,
-                        timeout=60.0,
-                        name=impl.name,
-                    )
-                except Exception as exc:  # a library that cannot run this format at all
-                    cells[(op, fmt, impl.name)] = Cell(None, f"error: {type(exc).__name__}")
-                    continue
-                cells[(op, fmt, impl.name)] = Cell(report)
-                print(
-                    f"{op:12} {fmt:9} {impl.name:22} {cells[(op, fmt, impl.name)].text()}",
-                    file=sys.stderr,
-                )
-    return implementations, unavailable, cells
+                cells[(op, fmt, impl.name)] = cell = _cell(impl, op, fmt, suite)
+                print(f"{op:15} {fmt:9} {impl.name:34} {cell.text()}", file=sys.stderr)
+    return cells
+
+
+def _cell(impl: Implementation, op: str, fmt: str, suite: str) -> Cell:
+    fn = impl.functions.get(op)
+    if fn is None:
+        return Cell(None, "not provided")
+    if (op, fmt) in impl.unsupported:
+        return Cell(None, "unsupported", impl.unsupported[(op, fmt)])
+    try:
+        report = validate(
+            fn, op, fmt, suite=suite, framework=impl.framework, timeout=60.0, name=impl.name
+        )
+    except Exception as exc:  # a library that cannot run this format at all
+        return Cell(None, f"error: {type(exc).__name__}")
+    return Cell(report)
+
+
+# ----------------------------------------------------------------------------- rendering
+
+
+def render_tables(
+    implementations: list[Implementation],
+    cells: Cells,
+    ops: tuple[str, ...],
+    formats: tuple[str, ...],
+    level: str = "##",
+) -> list[str]:
+    """One table per op (the implementations that provide it), with why cells failed or did
+    not run; the implementations without the op are named under the table."""
+    lines: list[str] = []
+    for op in ops:
+        rows = [i for i in implementations if op in i.functions]
+        lines += [f"{level} {op}", ""]
+        if rows:
+            lines += ["| implementation | " + " | ".join(formats) + " |"]
+            lines.append("|---|" + "---|" * len(formats))
+        for impl in rows:
+            texts = [cells[(op, fmt, impl.name)].text() for fmt in formats]
+            lines.append(f"| {impl.name} | " + " | ".join(texts) + " |")
+        absent = [i.name for i in implementations if op not in i.functions]
+        if absent:
+            lines += ["", "Not provided by: " + ", ".join(absent) + "."]
+        unsupported = [
+            f"- {impl.name}, {fmt}: {cells[(op, fmt, impl.name)].detail}"
+            for impl in rows
+            for fmt in formats
+            if cells[(op, fmt, impl.name)].problem == "unsupported"
+        ]
+        if unsupported:
+            lines += ["", "Unsupported (the library has no kernel for the format):", ""]
+            lines += unsupported
+        reasons = [
+            f"- {impl.name}, {fmt}: {cells[(op, fmt, impl.name)].why()}"
+            for impl in rows
+            for fmt in formats
+            if cells[(op, fmt, impl.name)].why()
+        ]
+        if reasons:
+            lines += ["", "Why the failures failed:", "", *reasons]
+        lines.append("")
+    return lines
+
+
+def _versions(implementations: list[Implementation], unavailable: dict[str, str]) -> list[str]:
+    lines = [
+        "Versions: "
+        + ", ".join(
+            [f"symsoftmax {symsoftmax.__version__}", f"Python {platform.python_version()}"]
+            + [f"{impl.name} {impl.version}" for impl in implementations]
+        )
+        + "."
+    ]
+    if unavailable:
+        lines.append(
+            "Unavailable: " + ", ".join(f"{k} ({v})" for k, v in unavailable.items()) + "."
+        )
+    return lines
+
+
+GPU_PENDING = (
+    "Pending: no CUDA device was available when this file was generated, so there are no GPU "
+    "figures. `python scripts/accuracy_survey.py --gpu` on a machine with CUDA adds them here: "
+    "PyTorch on CUDA (every op above), torch.compile (inductor), scaled_dot_product_attention "
+    "under each backend (math, efficient, flash, cuDNN) through the attention adapter, the "
+    "Triton tutorial's fused softmax, and JAX on the GPU (scripts/accuracy/gpu.py)."
+)
+
+
+@dataclass
+class Section:
+    """The implementations of one section of the page, what did not load, and their cells."""
+
+    implementations: list[Implementation]
+    unavailable: dict[str, str]
+    cells: Cells
 
 
 def render(
-    implementations: list[Implementation],
-    unavailable: dict[str, str],
-    cells: dict[tuple[str, str, str], Cell],
+    cpu: Section,
+    gpu: Section | None,
+    found: list[findings.Finding],
     ops: tuple[str, ...],
     formats: tuple[str, ...],
     suite: str,
@@ -251,63 +261,104 @@ def render(
         "comes from a component far smaller than the output's largest (the bound is normwise, "
         "as Blanchard, Higham & Higham's is): e.g. the log_softmax of a dominant entry, "
         "−1.3e−20 exactly, computed as 0 (1.7e7 ulps of float32). Tests with a temperature are "
-        "skipped (none of these functions takes one).",
+        "skipped (none of these functions takes one). The VJPs, the Jacobian and the "
+        "cross-entropy gradient of PyTorch and JAX are their automatic differentiation; NumPy's "
+        "are the textbook formulas (scripts/accuracy/formulas.py). The SDPA rows are "
+        "scaled_dot_product_attention made a softmax exactly (scores q·k_j = z_j, one-hot "
+        "values; [attention.md](attention.md)).",
         "",
-        "Versions: "
-        + ", ".join(
-            [f"symsoftmax {symsoftmax.__version__}", f"Python {platform.python_version()}"]
-            + [f"{impl.name} {impl.version}" for impl in implementations]
-        )
-        + ".",
+        f"Generated on {datetime.datetime.now(datetime.UTC):%Y-%m-%d} (UTC), {platform.machine()} "
+        f"CPU, {platform.system()}.",
+        *_versions(cpu.implementations, cpu.unavailable),
+        "",
     ]
-    if unavailable:
-        lines.append(
-            "Unavailable: " + ", ".join(f"{k} ({v})" for k, v in unavailable.items()) + "."
-        )
-    lines.append("")
-    for op in ops:
-        lines += [f"## {op}", "", "| implementation | " + " | ".join(formats) + " |"]
-        lines.append("|---|" + "---|" * len(formats))
-        for impl in implementations:
-            row = [cells[(op, fmt, impl.name)].text() for fmt in formats]
-            lines.append(f"| {impl.name} | " + " | ".join(row) + " |")
-        reasons = [
-            f"- {impl.name}, {fmt}: {cells[(op, fmt, impl.name)].why()}"
-            for impl in implementations
-            for fmt in formats
-            if cells[(op, fmt, impl.name)].why()
-        ]
-        if reasons:
-            lines += ["", "Why the failures failed:", "", *reasons]
-        lines.append("")
+    lines += render_tables(cpu.implementations, cpu.cells, ops, formats)
+    if found:
+        ort = next(i for i in cpu.implementations if i.name.startswith("onnxruntime"))
+        lines += findings.render(found, f"onnxruntime {ort.version}")
+    lines += ["## GPU", ""]
+    if gpu is None:
+        lines += [GPU_PENDING, ""]
+    else:
+        lines += [*_versions(gpu.implementations, gpu.unavailable), ""]
+        lines += render_tables(gpu.implementations, gpu.cells, ops, formats, level="###")
     lines.append(f"Survey time: {seconds:.0f} s.")
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
+def check_findings(cpu: Section) -> list[findings.Finding]:
+    """The onnxruntime claims checked (none when onnxruntime is not surveyed)."""
+    ort = [i for i in cpu.implementations if i.name.startswith("onnxruntime")]
+    if not ort:
+        return []
+    found = []
+    for claim in findings.CLAIMS:
+        cells = {fmt: cpu.cells.get((claim.op, fmt, ort[0].name)) for fmt in claim.formats}
+        reports = {fmt: cell.report if cell else None for fmt, cell in cells.items()}
+        found.append(findings.check(claim, reports))
+    return found
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def main(
+    argv: list[str] | None = None, *, gpu_device: str = "cuda", compile_backend: str = "inductor"
+) -> int:
+    """The command line. ``gpu_device`` and ``compile_backend`` are for the tests: they run the
+    GPU section on "cpu" with the "eager" compile backend (no GPU, no code generation)."""
+    gpu_names = list(gpu_loaders(gpu_device, compile_backend))
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="use the quick suite")
     parser.add_argument("--suite", default=None, help="suite (default standard; quick w/ --quick)")
     parser.add_argument("-o", "--output", default=str(ROOT / "docs" / "accuracy.md"))
-    parser.add_argument("--ops", default=",".join(OPS), help="comma-separated ops")
+    parser.add_argument("--ops", default=",".join(VECTOR_OPS), help="comma-separated ops")
     parser.add_argument("--formats", default=",".join(FORMATS), help="comma-separated formats")
-    parser.add_argument("--implementations", default=",".join(LOADERS), help="comma-separated")
+    parser.add_argument(
+        "--implementations",
+        default=None,
+        help=f"comma-separated (default all): {', '.join(LOADERS)}; with --gpu also "
+        + ", ".join(gpu_names),
+    )
+    parser.add_argument(
+        "--gpu", action="store_true", help="add the GPU section (needs a CUDA device)"
+    )
     args = parser.parse_args(argv)
     suite = args.suite or ("quick" if args.quick else "standard")
     ops = tuple(args.ops.split(","))
     formats = tuple(args.formats.split(","))
-    names = args.implementations.split(",")
-    unknown = [n for n in names if n not in LOADERS]
+    for what, given, known in (("op", ops, VECTOR_OPS), ("format", formats, FORMATS)):
+        bad = [x for x in given if x not in known]
+        if bad:
+            parser.error(f"unknown {what} {bad[0]!r}; choose from {', '.join(known)}")
+    gpu = gpu_loaders(gpu_device, compile_backend) if args.gpu else {}
+    names = args.implementations.split(",") if args.implementations else [*LOADERS, *gpu]
+    unknown = [n for n in names if n not in LOADERS and n not in gpu]
     if unknown:
-        parser.error(f"unknown implementation {unknown[0]!r}; choose from {', '.join(LOADERS)}")
+        choices = ", ".join([*LOADERS, *gpu])
+        parser.error(f"unknown implementation {unknown[0]!r}; choose from {choices}")
+    if args.gpu and gpu_device.startswith("cuda") and not _cuda_available():
+        parser.error("--gpu needs a CUDA device (PyTorch finds none on this machine)")
     start = time.perf_counter()
-    implementations, unavailable, cells = survey(names, ops, formats, suite)
-    text = render(
-        implementations, unavailable, cells, ops, formats, suite, time.perf_counter() - start
-    )
+    cpu_impls, cpu_unavailable = load(LOADERS, [n for n in names if n in LOADERS])
+    cpu = Section(cpu_impls, cpu_unavailable, survey(cpu_impls, ops, formats, suite))
+    gpu_section = None
+    if args.gpu:
+        gpu_impls, gpu_unavailable = load(gpu, [n for n in names if n in gpu])
+        gpu_section = Section(gpu_impls, gpu_unavailable, survey(gpu_impls, ops, formats, suite))
+    found = check_findings(cpu)
+    text = render(cpu, gpu_section, found, ops, formats, suite, time.perf_counter() - start)
     write_atomic(args.output, text)
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
 
 
 if __name__ == "__main__":
