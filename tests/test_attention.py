@@ -1,0 +1,349 @@
+"""symsoftmax.testing.attention_as_softmax and `validate --attention`: a fused attention kernel
+judged as a softmax (or logsumexp), exactly.
+
+The embedding is checked bit for bit (a kernel that is a plain softmax of its scores gives the
+bits of that softmax applied to z directly, in every layout, mask mode, head_dim and batching),
+and by verdicts: the blockwise kernels of tests/blockwise_kernels.py, wrapped as attention
+functions, get through the adapter the verdict (pass or fail, the failing flags, the failing
+properties) that their direct softmax and logsumexp forms get. PyTorch and JAX tests carry
+"torch" / "jax" in their names (CI runs them with `-k "torch or jax"`).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import attention_candidates as cands
+import blockwise_kernels as bk
+import numpy as np
+import pytest
+from bitwise import same_bits
+
+from symsoftmax import vectors
+from symsoftmax.cli import main
+from symsoftmax.errors import InputError
+from symsoftmax.formats import get_format
+from symsoftmax.testing import attention_as_softmax
+from symsoftmax.validation import validate
+from symsoftmax.validation.sources import custom_vectors, suite_vectors
+
+SHARED_CACHE = Path(tempfile.gettempdir()) / f"symsoftmax-test-cache-{os.getuid()}"
+CANDIDATES = Path(cands.__file__)
+FORMATS = ("float32", "float16", "bfloat16")
+INF = np.inf
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _shared_cache() -> Any:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SYMSOFTMAX_CACHE_DIR", str(SHARED_CACHE))
+        yield
+
+
+def special_rows(dtype: str, k: int = 70) -> np.ndarray:
+    """Rows of length k with what the adapter must carry exactly: −inf (leading, middle,
+    everywhere), NaN, +inf, ±0, subnormals, the format's extremes."""
+    fmt = get_format(dtype)
+    rng = np.random.default_rng(7)
+    rows = rng.normal(0, 8, (9, k))
+    rows[1, :40] = -INF
+    rows[2, 20:50] = -INF
+    rows[3, :] = -INF
+    rows[4, 5] = np.nan
+    rows[5, 9] = INF
+    rows[6, ::2] = -0.0
+    rows[6, 1::2] = 0.0
+    rows[7, :] = fmt.smallest_subnormal * np.arange(k)
+    rows[8, :3] = (fmt.max, -fmt.max, -INF)
+    return rows.astype(fmt.numpy_dtype)
+
+
+def direct_softmax(z: np.ndarray) -> np.ndarray:
+    """What ``cands.scores_softmax`` computes, applied to z itself."""
+    s = z.astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        e = np.exp(s - s.max(axis=-1, keepdims=True))
+        return (e / e.sum(axis=-1, keepdims=True)).astype(z.dtype)
+
+
+# ---------------------------------------------------------------- the embedding, bit for bit
+
+
+@pytest.mark.parametrize("dtype", FORMATS)
+@pytest.mark.parametrize("mask", ["boolean", "additive", "none"])
+def test_scores_are_the_logits_and_pv_copies_each_probability(dtype: str, mask: str) -> None:
+    z = special_rows(dtype)
+    seen = []
+
+    def spy(q, k, v, attn_mask=None, scale=None):
+        seen.append(cands.scores(q, k, attn_mask, scale))
+        return cands.scores_softmax(q, k, v, attn_mask, scale)
+
+    adapted = attention_as_softmax(spy, mask=mask, head_dim=16)
+    got = adapted(z)
+    assert same_bits(got, direct_softmax(z))
+    assert len(seen) == 5  # ⌈70 / 16⌉ slices, every row of the batch in each call
+    for s in seen:
+        assert s.shape == (len(z), 1, 1, z.shape[1])
+        # −inf, NaN, +inf exactly; −0 may come out +0 (−0 + 0·0 = +0), which no op tells apart
+        assert same_bits(s[:, 0, 0, :] + 0.0, z.astype(np.float32) + 0.0)
+    assert same_bits(adapted(z[4]), got[4])  # one row (K,) gives (K,), the same bits
+
+
+@pytest.mark.parametrize("mask", ["boolean", "additive", "none"])
+@pytest.mark.parametrize("head_dim", [1, 16, 64, 128])
+def test_masks_head_dims_and_batching_give_the_same_bits(mask: str, head_dim: int) -> None:
+    z = special_rows("bfloat16")
+    reference = attention_as_softmax(bk.attention, head_dim=64)(z)
+    got = attention_as_softmax(bk.attention, mask=mask, head_dim=head_dim)(z)
+    assert same_bits(got, reference)
+    one_by_one = np.stack([attention_as_softmax(bk.attention, mask=mask)(row) for row in z])
+    assert same_bits(one_by_one, reference)
+
+
+def test_bshd_layout_and_flash_call() -> None:
+    z = special_rows("float16")
+    reference = attention_as_softmax(bk.attention)(z)
+    flash = attention_as_softmax(cands.flash_bshd, layout="bshd", call="flash", mask="none")
+    assert same_bits(flash(z), reference)
+    shapes = []
+
+    def bshd_spy(q, k, v, attn_mask=None, scale=None):
+        shapes.append((q.shape, k.shape, v.shape, attn_mask.shape, scale))
+        return cands.flash_bshd(q, k, v, softmax_scale=scale)
+
+    attention_as_softmax(bshd_spy, layout="bshd", head_dim=32)(z[:2, :40])
+    assert shapes == [((2, 1, 1, 32), (2, 40, 1, 32), (2, 40, 1, 32), (2, 1, 1, 40), 1.0)] * 2
+
+
+def test_logsumexp_from_the_kernels_lse() -> None:
+    z = special_rows("bfloat16")
+    direct = bk.logsumexp(z)
+    for lse in (1, lambda result: result[1]):
+        adapted = attention_as_softmax(cands.attention_lse, op="logsumexp", lse=lse)
+        got = adapted(z)
+        assert got.dtype == z.dtype and got.shape == (len(z),)
+        assert same_bits(got, direct)  # float32 lse rounded to bfloat16 as the kernel would
+        assert same_bits(adapted(z[0]), direct[0])
+
+
+def test_fully_masked_rows_both_conventions_pass_and_others_fail() -> None:
+    vf = custom_vectors("softmax", "float32", [[-INF] * 3, [-INF] * 70, [1.0, -INF, 2.0]])
+
+    def zeros_for_masked(q, k, v, attn_mask=None, scale=None):
+        return np.nan_to_num(bk.attention(q, k, v, attn_mask, scale), nan=0.0)
+
+    def uniform_for_masked(q, k, v, attn_mask=None, scale=None):
+        return bk.attention(q, k, v, None, scale)  # ignores the mask: masked keys score 0
+
+    nan_out = attention_as_softmax(bk.attention)(np.full((1, 3), -INF, np.float32))
+    assert np.isnan(nan_out).all()
+    for kernel, passed in ((bk.attention, True), (zeros_for_masked, True)):
+        report = validate(attention_as_softmax(kernel), vectors=vf, batch=True)
+        assert report.passed is passed, report.summary_line()
+    report = validate(attention_as_softmax(uniform_for_masked), vectors=vf, batch=True)
+    assert not report.passed and report.failed == 3
+
+
+# ---------------------------------------------------------------- verdicts through the adapter
+
+
+def _failing(report) -> tuple[bool, list[str], list[str]]:
+    flags = sorted(flag for flag, row in report.by_flag.items() if row["failed"])
+    properties = sorted(p.name for p in report.properties if not p.passed)
+    return report.passed, flags, properties
+
+
+@functools.cache
+def suite(op: str, dtype: str, name: str = "quick") -> Any:
+    """A generated suite, loaded once per test process (loading checks it against the schema)."""
+    return suite_vectors(op, dtype, name)
+
+
+def _compare_verdicts(op: str, dtype: str, suite_name: str, bug: str | None) -> None:
+    if op == "softmax":
+        direct_fn = functools.partial(bk.softmax, bug=bug)
+        adapted = attention_as_softmax(cands.with_bug(bug))
+    else:
+        direct_fn = functools.partial(bk.logsumexp, bug=bug)
+        kernel = functools.partial(cands.attention_lse, bug=bug)
+        adapted = attention_as_softmax(kernel, op="logsumexp")
+    vf = suite(op, dtype, suite_name)
+    direct = validate(direct_fn, vectors=vf, batch=True)
+    through = validate(adapted, vectors=vf, batch=True)
+    assert _failing(through) == _failing(direct)
+    if bug is None:  # the correct kernel passes
+        assert through.passed, through.summary_line()
+
+
+@pytest.mark.parametrize("dtype", FORMATS)
+@pytest.mark.parametrize("bug", [None, *bk.BUGS])
+def test_bug_kernels_get_their_direct_verdict_through_the_adapter(
+    bug: str | None, dtype: str
+) -> None:
+    _compare_verdicts("softmax", dtype, "quick", bug)
+
+
+@pytest.mark.parametrize("bug", [None, "inf_minus_inf"])
+def test_logsumexp_bug_kernels_get_their_direct_verdict(bug: str | None) -> None:
+    _compare_verdicts("logsumexp", "bfloat16", "quick", bug)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", FORMATS)
+@pytest.mark.parametrize("bug", [None, *bk.BUGS])
+@pytest.mark.parametrize("op", ["softmax", "logsumexp"])
+def test_standard_suite_verdicts_through_the_adapter(op: str, dtype: str, bug: str | None) -> None:
+    _compare_verdicts(op, dtype, "standard", bug)
+
+
+# ---------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"layout": "sbhd"}, "unknown layout 'sbhd'"),
+        ({"mask": "causal"}, "unknown mask 'causal'"),
+        ({"call": "xformers"}, "unknown call 'xformers'"),
+        ({"op": "log_softmax"}, "unknown op 'log_softmax'"),
+        ({"framework": "mlx"}, "unknown framework 'mlx'"),
+        ({"head_dim": 0}, "head_dim must be an integer in 1..65536, got 0"),
+        ({"head_dim": True}, "head_dim must be an integer"),
+        ({"call": "flash"}, "call='flash' passes no mask"),
+        ({"device": "cuda"}, "framework 'numpy' runs on the CPU only"),
+        ({"lse": "1"}, "lse must be an index"),
+    ],
+)
+def test_bad_options_are_input_errors(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(InputError, match=message.replace("(", r"\(")):
+        attention_as_softmax(bk.attention, **options)
+
+
+def test_misuse_is_reported() -> None:
+    with pytest.raises(InputError, match="not callable"):
+        attention_as_softmax(3)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="not found"):
+        attention_as_softmax("missing_file.py:attn")
+    with pytest.raises(InputError, match="takes NumPy rows"):
+        attention_as_softmax(bk.attention)([1.0, 2.0])
+    vf = custom_vectors("softmax", "float32", [[1.0, 2.0]])
+    with pytest.raises(InputError, match="computes logsumexp but the vectors are softmax"):
+        validate(attention_as_softmax(cands.attention_lse, op="logsumexp"), vectors=vf)
+    with pytest.raises(InputError, match=r"lse=\) must be an index"):
+        lse = attention_as_softmax(cands.attention_lse, op="logsumexp", lse=lambda r: r[1])
+        validate(lse, vectors=custom_vectors("logsumexp", "float32", [[1.0]]), isolate=True)
+
+    def wrong_shape(q, k, v, attn_mask=None, scale=None):
+        return bk.attention(q, k, v, attn_mask, scale)[..., :3]
+
+    report = validate(attention_as_softmax(wrong_shape), vectors=vf)
+    assert report.failures[0].reason.startswith("raised ValueError: attention output has shape")
+
+
+def test_isolated_run_wraps_in_the_worker() -> None:
+    rows = [[-INF] * 64 + [-200.0, -201.0], [0.0, 1.0, 2.0]]
+    vf = custom_vectors("softmax", "float32", rows)
+    good = attention_as_softmax(f"{CANDIDATES}:attention", head_dim=32)
+    report = validate(good, vectors=vf, batch=True, isolate=True)
+    assert report.passed, report.summary_line()
+    bad = attention_as_softmax(cands.inf_minus_inf)  # an importable function, by reference
+    report = validate(bad, vectors=vf, batch=True, isolate=True)
+    assert not report.passed and report.failures[0].tc_id == 1
+
+
+# ---------------------------------------------------------------- the CLI
+
+
+def test_cli_attention_runs_in_the_worker(tmp_path: Path) -> None:
+    rows = [[-INF] * 64 + [-200.0, -201.0], [0.0, 1.0, 2.0], [-INF, -INF]]
+    vectors.save(custom_vectors("softmax", "bfloat16", rows), tmp_path / "v.json")
+
+    def run(target: str, *options: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                *(sys.executable, "-m", "symsoftmax", "validate", f"{CANDIDATES}:{target}"),
+                *("--vectors", str(tmp_path / "v.json"), "--attention", "--json", *options),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    good = run("flash_bshd", "--layout", "bshd", "--call", "flash", "--head-dim", "16")
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert json.loads(good.stdout)["tests"] == 3
+    bad = run("masked_block_zero_max", "--mask", "additive")
+    assert bad.returncode == 1, bad.stderr
+    assert [f["tcId"] for f in json.loads(bad.stdout)["failures"]] == [1]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--layout", "bshd"], "--layout needs --attention"),
+        (["--head-dim", "8"], "--head-dim needs --attention"),
+        (["--attention", "--call", "flash", "--mask", "boolean"], "call='flash' passes no mask"),
+        (["--attention", "--op", "log_softmax"], "--attention validates --op softmax or"),
+        (["--attention", "--companion", "x.py:f"], "--companion does not apply"),
+        (["--attention", "--temperature", "keyword"], "--temperature keyword does not apply"),
+        (["--attention", "--head-dim", "0"], "--head-dim: must be an integer in 1..65536"),
+        (["--attention", "--device", "cuda:0"], "runs on the CPU only"),
+    ],
+)
+def test_cli_bad_combinations_are_one_line_exit_2(options: list[str], message: str, capsys) -> None:
+    try:
+        code = main(["validate", f"{CANDIDATES}:attention", "--suite", "quick", *options])
+    except SystemExit as exc:  # argparse's own usage errors
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, err
+
+
+# ---------------------------------------------------------------- PyTorch and JAX
+
+
+@pytest.mark.parametrize("dtype", FORMATS)
+def test_torch_sdpa_math_passes_through_the_adapter(dtype: str) -> None:
+    pytest.importorskip("torch")
+    adapted = attention_as_softmax(cands.sdpa_math, framework="torch")
+    report = validate(adapted, vectors=suite("softmax", dtype), batch=True)
+    assert report.passed, report.summary_line()
+    z = special_rows(dtype)
+    got = adapted(z)
+    assert got.dtype == z.dtype
+    assert (got[3] == 0).all() or np.isnan(got[3]).all()  # fully masked: either convention
+    for mask in ("additive", "none"):
+        other = attention_as_softmax(cands.sdpa_math, mask=mask, framework="torch")
+        assert same_bits(other(z), got)
+
+
+def test_torch_cpu_flash_lse_through_the_adapter() -> None:
+    pytest.importorskip("torch")
+    z = special_rows("float32")
+    finite = np.isfinite(z).all(axis=1)
+    adapted = attention_as_softmax(
+        cands.sdpa_cpu_flash_lse, op="logsumexp", mask="additive", framework="torch"
+    )
+    np.testing.assert_allclose(adapted(z[finite]), bk.logsumexp(z[finite]), rtol=1e-6)
+
+
+def test_jax_dot_product_attention_bshd() -> None:
+    """JAX masks with the format's most negative finite value, not −inf: a fully masked row
+    comes out uniform (neither convention); inline −inf (mask="none") passes."""
+    pytest.importorskip("jax")
+    rows = [[np.nan, 1.0, 2.0], [1.0, 2.0, 3.0], [-INF, 1.0, 2.0], [-INF, -INF, -INF]]
+    vf = custom_vectors("softmax", "float32", rows)
+    for mask, failed in (("none", []), ("boolean", [4])):
+        adapted = attention_as_softmax(
+            cands.jax_attention, layout="bshd", mask=mask, framework="jax"
+        )
+        report = validate(adapted, vectors=vf, batch=True, properties=False)
+        assert [f.tc_id for f in report.failures] == failed, report.summary_line()
