@@ -323,7 +323,14 @@ def main(
     parser.add_argument(
         "--gpu", action="store_true", help="add the GPU section (needs a CUDA device)"
     )
+    parser.add_argument(
+        "--findings",
+        action="store_true",
+        help="only run the onnxruntime reproductions and print them (no suite, no file)",
+    )
     args = parser.parse_args(argv)
+    if args.findings:
+        return print_findings()
     suite = args.suite or ("quick" if args.quick else "standard")
     ops = tuple(args.ops.split(","))
     formats = tuple(args.formats.split(","))
@@ -350,6 +357,17 @@ def main(
     text = render(cpu, gpu_section, found, ops, formats, suite, time.perf_counter() - start)
     write_atomic(args.output, text)
     print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def print_findings() -> int:
+    """``--findings``: the minimal reproductions of the onnxruntime reports, printed."""
+    impls, unavailable = load(LOADERS, [ONNXRUNTIME])
+    if not impls:
+        print(f"error: onnxruntime {unavailable[ONNXRUNTIME]}", file=sys.stderr)
+        return 2
+    found = check_findings(Section(impls, {}, {}))
+    print("\n".join(findings.render(found, f"onnxruntime {impls[0].version}")))
     return 0
 
 

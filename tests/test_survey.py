@@ -249,3 +249,13 @@ def test_unknown_names_are_usage_errors(survey, tmp_path, option):
     with pytest.raises(SystemExit) as info:
         survey.main(["--quick", "-o", str(tmp_path / "a.md"), *option])
     assert info.value.code == 2
+
+
+def test_findings_option_prints_the_reproductions(survey, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    assert survey.main(["--findings", "-o", str(tmp_path / "a.md")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("## Findings: onnxruntime")
+    assert "float16: [2048.0, 2052.0] → onnxruntime [" in out
+    assert "the survey did not run this cell" in out  # no suite: reproductions only
+    assert not (tmp_path / "a.md").exists()

@@ -176,7 +176,8 @@ def render(findings: list[Finding], versions: str) -> list[str]:
         "Outside reports on onnxruntime's CPU kernels, each run as the minimal reproduction "
         "below (the one-node model of the survey) and looked for in the survey's own failed "
         f"tests of that op and format. {versions}. The reference is NaN for any row holding "
-        "a NaN (IEEE 754-2019 §6.2: an operation on a quiet NaN gives a quiet NaN).",
+        "a NaN (IEEE 754-2019 §6.2: an operation on a quiet NaN gives a quiet NaN). "
+        "`python scripts/accuracy_survey.py --findings` prints the reproductions alone.",
         "",
     ]
     for f in findings:
