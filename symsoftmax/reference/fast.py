@@ -49,6 +49,7 @@ from symsoftmax.reference.double_double import (
     two_sum,
 )
 from symsoftmax.reference.double_double import dd_exp_scaled as _dd_exp
+from symsoftmax.reference.short_rows import row_all, row_any, row_max, row_min, row_sum
 from symsoftmax.rounding import round_array
 
 __all__ = ["FAST_OPS", "settle"]
@@ -69,7 +70,7 @@ def settle(problem: Any, out: npt.NDArray[Any], pending: npt.NDArray[np.bool_]) 
     if problem.op not in FAST_OPS:
         return
     rows = problem.rows
-    all_finite = np.isfinite(rows).all(axis=1)
+    all_finite = row_all(np.isfinite(rows))
     if all_finite.all():
         eligible = np.arange(rows.shape[0])
     else:
@@ -90,7 +91,7 @@ def settle(problem: Any, out: npt.NDArray[Any], pending: npt.NDArray[np.bool_]) 
     if narrower and problem.op != "softmax":
         return  # the few elements phase 1 left go to mpmath
     phase2 = _DOUBLE_DOUBLE[problem.op]
-    left = eligible[pending[eligible].any(axis=1)]
+    left = eligible[row_any(pending[eligible])]
     for start in range(0, left.size, block):
         index = left[start : start + block]
         _store(out, pending, index, *phase2(rows[index], fmt, temperature))
@@ -110,10 +111,10 @@ def _settle_specials(
     for phases 1 and 2.
     """
     with np.errstate(invalid="ignore"):
-        nan_row = np.isnan(rows).any(axis=1)
+        nan_row = row_any(np.isnan(rows))
         posinf = rows == np.inf
-        inf_row = posinf.any(axis=1) & ~nan_row
-        no_finite = ~np.isfinite(rows).any(axis=1) & ~nan_row & ~inf_row
+        inf_row = row_any(posinf) & ~nan_row
+        no_finite = ~row_any(np.isfinite(rows)) & ~nan_row & ~inf_row
     empty_value = -np.inf if op == "logsumexp" else np.nan
     settled = [(np.nan, nan_row), (empty_value, no_finite)]
     if op == "logsumexp":
@@ -167,19 +168,19 @@ def _phase1(
 ) -> None:
     k = rows.shape[1]
     # eligible rows have no NaN or +inf and a finite entry: the maximum is finite
-    top = rows.max(axis=1, keepdims=True)
+    top = row_max(rows, keepdims=True)
     with np.errstate(under="ignore", over="ignore", invalid="ignore"):
         t = rows - top
         if temperature is not None:
             t /= temperature
         e = np.exp(t)
-        spread = top - rows.min(axis=1, keepdims=True)
+        spread = top - row_min(rows, keepdims=True)
         if temperature is not None:
             spread /= temperature
         t_max = np.minimum(spread, 746.0)  # |t_j| ≤ spread; beyond 746 e_j < 2^−1076
         alpha = 1.01 * (t_max * 2 * _U + _LIBM_ERROR)
         if op == "softmax":
-            s = e / e.sum(axis=1, keepdims=True)
+            s = e / row_sum(e, keepdims=True)
             eps = 1.02 * (2 * alpha + (k + 1) * _U)
             value, ok = _settle_relative(s, eps, fmt)
             retry = ~ok
@@ -194,7 +195,7 @@ def _phase1(
         first_max = np.argmax(rows == top, axis=1)
         others = e.copy()
         others[np.arange(rows.shape[0]), first_max] = 0.0
-        s1 = others.sum(axis=1, keepdims=True)
+        s1 = row_sum(others, keepdims=True)
         big_l = np.log1p(s1)
         # relative error of L (incl. the absolute allowance of underflowed terms, relative to
         # L ≥ S′/K when S′ > 0; S′ = 0 exactly only with one finite entry, then L = 0 exactly)
@@ -211,7 +212,7 @@ def _phase1(
             )
             # l_j = t_j − L is +0 exactly when the row has one finite entry (t_j = 0, L = 0);
             # otherwise l_j < 0 (t_j ≤ 0 and L ≥ log 2 or L > 0), and a zero magnitude is −0
-            single = np.isfinite(rows).sum(axis=1, keepdims=True) == 1
+            single = row_sum(np.isfinite(rows).astype(np.int32), keepdims=True) == 1
             value = np.where(single & (t == 0), 0.0, -magnitude)
             retry = ~ok & np.isfinite(value_raw)
             if retry.any() and _dd_temperature_ok(temperature):
@@ -354,7 +355,7 @@ def _log_softmax_underflow(
         first = np.argmax(th_all == 0.0, axis=1)
         others = th_all.copy()
         others[np.arange(rows.shape[0]), first] = -np.inf
-        t2 = others.max(axis=1, keepdims=True)
+        t2 = row_max(others, keepdims=True)
         # log2 L_up ≤ log2 K + 1.44269·t₂ + 2 (1.44269 < log2 e and t₂ < 0)
         log2_up = math.log2(k) + 1.44269 * t2 + 2
         log2_up = np.broadcast_to(log2_up, rows.shape)[retry]
@@ -386,7 +387,7 @@ def _shifted_dd(
     """
     finite = np.isfinite(rows)
     if top is None:
-        top = np.max(np.where(finite, rows, -np.inf), axis=1, keepdims=True)
+        top = row_max(np.where(finite, rows, -np.inf), keepdims=True)
     with np.errstate(over="ignore", invalid="ignore", under="ignore"):
         th, tl = two_sum(rows, -np.broadcast_to(top, rows.shape))  # exact unless it overflows
         if temperature is not None:

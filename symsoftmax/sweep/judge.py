@@ -31,6 +31,8 @@ import numpy.typing as npt
 
 from symsoftmax.formats import Format
 from symsoftmax.reference import evaluate
+from symsoftmax.reference.short_rows import row_all, row_any, row_max, row_min, row_sum
+from symsoftmax.rounding import ulp
 from symsoftmax.validation.bounds import output_bounds, summation_terms
 from symsoftmax.validation.checks import PassRule
 from symsoftmax.validation.metrics import ExactValues, normwise_error, special_mismatch, ulp_errors
@@ -82,18 +84,18 @@ def approximate(op: str, rows: FloatArray) -> tuple[FloatArray, FloatArray]:
     """
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
         posinf = rows == np.inf
-        limit = posinf.any(axis=1, keepdims=True)
+        limit = row_any(posinf, keepdims=True)
         rows = np.where(limit, np.where(posinf, 0.0, -np.inf), rows)
         finite = np.isfinite(rows)
-        top = np.max(np.where(finite, rows, -np.inf), axis=1, keepdims=True)
+        top = row_max(np.where(finite, rows, -np.inf), keepdims=True)
         t = np.where(finite, rows - top, -np.inf)
         e = np.exp(t)
         first = np.argmax(t == 0, axis=1)
         others = e.copy()
         others[np.arange(rows.shape[0]), first] = 0.0
-        s1 = others.sum(axis=1, keepdims=True)
+        s1 = row_sum(others, keepdims=True)
         big_l = np.log1p(s1)
-        spread = np.minimum(-np.min(np.where(finite, t, 0.0), axis=1, keepdims=True), 2.0**11)
+        spread = np.minimum(-row_min(np.where(finite, t, 0.0), keepdims=True), 2.0**11)
         rho = 4 * (spread + rows.shape[1] + 2.0**10) * _U
         if op == "softmax":
             value = e / (1 + s1)
@@ -112,12 +114,12 @@ def _batch_bounds(op: str, rows: FloatArray, fmt: Format, ftz: bool) -> FloatArr
     n = rows.shape[1]
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
         finite = np.isfinite(rows)
-        top = np.max(np.where(finite, rows, -np.inf), axis=1)
-        bottom = np.min(np.where(finite, rows, np.inf), axis=1)
+        top = row_max(np.where(finite, rows, -np.inf))
+        bottom = row_min(np.where(finite, rows, np.inf))
         spread = top - bottom
         t = np.where(finite, rows - top[:, None], -np.inf)
         e = np.exp(t)
-        total = e.sum(axis=1)
+        total = row_sum(e)
         s = np.nan_to_num(e / total[:, None], nan=0.0)
         big_l = np.log(total)
         lse = top + big_l
@@ -127,11 +129,11 @@ def _batch_bounds(op: str, rows: FloatArray, fmt: Format, ftz: bool) -> FloatArr
     floor = fmt.tiny if ftz else fmt.smallest_subnormal
     if op == "softmax":
         factor = big_n + 3 + np.minimum(2 * spread, 1 / math.e + avg)
-        scale = np.max(np.abs(s), axis=1)
+        scale = row_max(np.abs(s))
     elif op == "log_softmax":
         with np.errstate(invalid="ignore"):
             logs = t - big_l[:, None]
-        l_norm = np.max(np.where(np.isfinite(logs), np.abs(logs), 0.0), axis=1)
+        l_norm = row_max(np.where(np.isfinite(logs), np.abs(logs), 0.0))
         factor, scale = big_n + big_l + avg + 3 * l_norm, np.ones(rows.shape[0])
     else:
         y = np.abs(lse)
@@ -164,36 +166,36 @@ def judge_batch(
     if not fmt.infinities:  # beyond ±max: NaN is right, and ±max (saturation) is accepted
         beyond = np.isnan(expected) & np.isfinite(value) & (np.abs(value) > fmt.max)
         took = beyond & (got == np.copysign(fmt.max, value))
-        saturated = took.any(axis=1)
+        saturated = row_any(took)
         got = np.where(took, np.nan, got)
     if rule.ftz:
         flushed = (got == 0) & np.isfinite(expected) & (np.abs(expected) < fmt.tiny)
         got = np.where(flushed, expected, got)
-    misplaced = special_mismatch(got, expected).any(axis=1)
+    misplaced = row_any(special_mismatch(got, expected))
     exact = ExactValues.of_values(value)
     errors = ulp_errors(got, exact, expected, fmt)  # of v̂: within δ/ulp of the true error
-    ulp_lo, ulp_hi = _ulp_range(got, value, delta, expected, fmt)
-    row_ulp = np.max(errors, axis=1, initial=0.0)
+    ulp_lo, ulp_hi = _ulp_range(errors, value, delta, fmt)
+    row_ulp = row_max(errors)
     mode = rule.mode
     uncertain = np.zeros(n, dtype=bool)
     if mode == "correctly-rounded":
         differs = ~((got == expected) | (np.isnan(got) & np.isnan(expected)))
-        failed = differs.any(axis=1)
+        failed = row_any(differs)
     elif mode in ("faithful", "max-ulp"):
         limit = 1.0 if mode == "faithful" else float(rule.max_ulp or 0.0)
         if mode == "faithful":
-            failed, sure = (ulp_hi >= limit).any(axis=1), ((ulp_lo >= limit) | (ulp_hi < limit))
+            failed, sure = row_any(ulp_hi >= limit), (ulp_lo >= limit) | (ulp_hi < limit)
         else:
-            failed, sure = (ulp_hi > limit).any(axis=1), ((ulp_lo > limit) | (ulp_hi <= limit))
-        uncertain = np.asarray(~sure.all(axis=1), dtype=bool)
+            failed, sure = row_any(ulp_hi > limit), (ulp_lo > limit) | (ulp_hi <= limit)
+        uncertain = ~row_all(sure)
     else:
         bound = _batch_bounds(op, rows, fmt, rule.ftz) * (1 + 1e-9)
         finite = np.isfinite(expected)
         with np.errstate(invalid="ignore", over="ignore"):
             diff = np.where(finite, np.abs(got - value), 0.0)
             margin = np.where(finite, delta, 0.0)
-        worst = np.max(np.nan_to_num(diff, nan=np.inf), axis=1, initial=0.0)
-        slack = np.max(margin, axis=1, initial=0.0)
+        worst = row_max(np.nan_to_num(diff, nan=np.inf))
+        slack = row_max(margin)
         failed = worst + slack > bound
         uncertain = (worst - slack <= bound) & failed
     uncertain &= ~misplaced
@@ -207,20 +209,25 @@ def judge_batch(
 
 
 def _ulp_range(
-    got: FloatArray, value: FloatArray, delta: FloatArray, expected: FloatArray, fmt: Format
+    errors: FloatArray, value: FloatArray, delta: FloatArray, fmt: Format
 ) -> tuple[FloatArray, FloatArray]:
-    """Bounds on the true |got − v|/ulp(v) for v in [v̂ − δ, v̂ + δ] (0 where not finite)."""
+    """Bounds on the true |got − v|/ulp(v) for v in [v̂ − δ, v̂ + δ], from ``errors`` (at v̂).
+
+    While [v̂ − δ, v̂ + δ] stays in one binade (or below 2^emin, where the spacing is constant)
+    the ulp is that at v̂, and the error moves by at most δ/ulp; otherwise it is unknown
+    ([0, ∞]: the row goes to the authority).
+    """
     with np.errstate(invalid="ignore", over="ignore"):
-        lo_end = ExactValues.of_values(np.where(value >= 0, value - delta, value + delta))
-        hi_end = ExactValues.of_values(np.where(value >= 0, value + delta, value - delta))
-        a = ulp_errors(got, lo_end, expected, fmt)
-        b = ulp_errors(got, hi_end, expected, fmt)
-        spacing = [ExactValues.of_values(v).ulps(fmt) for v in (value - delta, value + delta)]
-        same_binade = spacing[0] == spacing[1]
-    lo = np.where(same_binade, np.minimum(a, b), 0.0)
-    hi = np.where(same_binade, np.maximum(a, b), np.inf)
-    finite = np.isfinite(expected) & np.isfinite(got)
-    return np.where(finite, lo, 0.0), np.where(finite, hi, 0.0)
+        magnitude = np.abs(value)
+        _, exponent = np.frexp(magnitude)
+        binade = np.ldexp(1.0, exponent - 1)  # 2^⌊log2|v̂|⌋
+        one_binade = (magnitude - delta > binade) & (magnitude + delta < 2 * binade)
+        one_binade |= magnitude + delta < fmt.tiny
+        spread = delta / ulp(value, fmt)
+    finite = np.isfinite(errors)
+    lo = np.where(one_binade, np.maximum(errors - spread, 0.0), 0.0)
+    hi = np.where(one_binade, errors + spread, np.inf)
+    return np.where(finite, lo, errors), np.where(finite, hi, errors)
 
 
 def _judge_exactly(
