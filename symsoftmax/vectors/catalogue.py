@@ -13,19 +13,27 @@ calls libm, so a seed gives the same rows on every platform.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import mpmath
 import numpy as np
-import numpy.typing as npt
 
 from symsoftmax.formats import Format
-from symsoftmax.ops import OPERATIONS
 from symsoftmax.rounding import round_array, round_exact
-from symsoftmax.vectors.model import OPS, TEMPERATURE_OPS, Note
+from symsoftmax.vectors.blocks import BLOCK_FAMILIES, BLOCK_FLAGS, BLOCK_NOTES
+from symsoftmax.vectors.family import (
+    MAX_SHORT_K,
+    MAX_SHORT_K_JACOBIAN,
+    QUADRATIC_OPS,
+    Context,
+    Family,
+    Floats,
+    Row,
+    family_rng,
+)
+from symsoftmax.vectors.model import TEMPERATURE_OPS, Note
 from symsoftmax.vectors.values import (
     ceil_log2,
     ln_rounded,
@@ -38,6 +46,9 @@ from symsoftmax.vectors.values import (
 )
 
 __all__ = [
+    "ATTENTION_LONG_K",
+    "ATTENTION_OPS",
+    "BLOCK_FLAGS",
     "COTANGENTS",
     "FAMILIES",
     "LONG_K",
@@ -52,22 +63,20 @@ __all__ = [
     "Family",
     "Row",
     "family_rng",
+    "long_row_lengths",
 ]
-
-Floats = npt.NDArray[np.float64]
 
 # Row length of the long-row family per suite. float16 accumulation stops growing at 2048 and
 # bfloat16 at 256 (adding 1 to 2^p is lost), so these lengths expose low-precision sums.
 LONG_K = {"quick": (300,), "standard": (300, 4096), "exhaustive": (300, 4096, 1 << 20)}
-# Ops whose cost grows as K²: the Jacobian has K² outputs. Its long rows stop just beyond
-# bfloat16's 256 in the standard suite. (The softmax VJP, once K² in the reference engine, is
-# O(K) per row since it shares ḡ across the row: 0.6 s for a row of 4096 with its decimals.)
-QUADRATIC_OPS = tuple(op for op in OPS if OPERATIONS[op].dims == 2)
+# The Jacobian's long rows stop just beyond bfloat16's 256 in the standard suite. (The softmax
+# VJP, once K² in the reference engine, is O(K) per row since it shares ḡ across the row: 0.6 s
+# for a row of 4096 with its decimals.)
 QUADRATIC_LONG_K = {"quick": (), "standard": (260,), "exhaustive": (260, 1024)}
-# Every family except long-row keeps K at most this; the Jacobian (K² outputs, each an mpmath
-# evaluation for its 40-digit decimal) at most MAX_SHORT_K_JACOBIAN.
-MAX_SHORT_K = 64
-MAX_SHORT_K_JACOBIAN = 10
+# Attention rows (a softmax over the keys of a long context) for the ops an attention kernel
+# computes: 8192 and 32768 entries on top of LONG_K, outside the quick suite.
+ATTENTION_OPS = ("softmax", "log_softmax", "logsumexp")
+ATTENTION_LONG_K = {"quick": (), "standard": (8192, 32768), "exhaustive": (8192, 32768)}
 
 
 NOTES: dict[str, Note] = {
@@ -147,11 +156,13 @@ NOTES: dict[str, Note] = {
         "Special-cased K = 2 code (sigmoid) that is not bitwise or accuracy-equivalent.",
     ),
     "long-row": Note(
-        "Long rows: 300 and 4096 entries (standard), also 2^20 (exhaustive); 260 and 1024 for "
-        "the Jacobian, which has K² outputs. float16 accumulation stops growing at 2048, "
-        "bfloat16 at 256.",
+        "Long rows: 300 and 4096 entries (standard), also 2^20 (exhaustive); 8192 and 32768 "
+        "too for softmax, log_softmax and logsumexp, the lengths of attention rows; 260 and "
+        "1024 for the Jacobian, which has K² outputs. float16 accumulation stops growing at "
+        "2048, bfloat16 at 256.",
         "Sums accumulated in the input format (stall), and error growing linearly in K.",
     ),
+    **BLOCK_NOTES,
     "temperature-small": Note(
         "Temperature T close to 0 (down to the smallest subnormal): softmax((z − max)/T).",
         "Computing z/T before the shift: z/T overflows and inf − inf gives NaN.",
@@ -197,67 +208,6 @@ NOTES: dict[str, Note] = {
         "Loss computed as −log s_target only; accuracy of Σ y·log_softmax.",
     ),
 }
-
-
-@dataclass(frozen=True)
-class Context:
-    """What a family needs to make its rows: the format, the suite, the op and its generator."""
-
-    fmt: Format
-    suite: str
-    op: str
-    rng: np.random.Generator
-
-    def ks(self, candidates: tuple[int, ...]) -> tuple[int, ...]:
-        """The row lengths of ``candidates`` this op takes (the Jacobian stops at 10)."""
-        limit = MAX_SHORT_K_JACOBIAN if self.op in QUADRATIC_OPS else MAX_SHORT_K
-        return tuple(k for k in candidates if k <= limit)
-
-    def pick(self, quick: int, standard: int, exhaustive: int) -> int:
-        """A count per suite."""
-        return {"quick": quick, "standard": standard, "exhaustive": exhaustive}[self.suite]
-
-    @property
-    def overflow(self) -> float:
-        """t: the largest format value with e^t ≤ max."""
-        return self.fmt.exp_overflow_threshold
-
-    def row(self, values: list[float] | Floats) -> Floats:
-        """A row of exact format values (floats given here must already be format values)."""
-        array = np.asarray(values, dtype=np.float64)
-        rounded = round_array(array, self.fmt)
-        same = (rounded == array) | (np.isnan(rounded) & np.isnan(array))
-        if not np.all(same):
-            raise AssertionError(f"catalogue row is not exact in {self.fmt.name}: {values}")
-        return array
-
-
-@dataclass(frozen=True)
-class Row:
-    """One input row: logits z, an optional temperature, and a comment."""
-
-    z: Floats
-    comment: str
-    temperature: float | None = None
-
-
-@dataclass(frozen=True)
-class Family:
-    """A named generator of rows; every test made from it carries ``flags``."""
-
-    name: str
-    flags: tuple[str, ...]
-    make: Callable[[Context], list[Row]]
-    ops: tuple[str, ...] = OPS
-
-
-def family_rng(seed: int, name: str) -> np.random.Generator:
-    """The generator of one family: PCG64 seeded with (seed, a hash of the family's name).
-
-    Each family has its own stream, so adding or resizing one family leaves the others unchanged.
-    """
-    digest = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little")
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, digest])))
 
 
 def _cycle(ks: tuple[int, ...], n: int) -> list[int]:
@@ -509,9 +459,17 @@ def _two_entries(ctx: Context) -> list[Row]:
     return rows
 
 
+def long_row_lengths(op: str, suite: str) -> tuple[int, ...]:
+    """The lengths of the long-row family for ``op`` in ``suite``, ascending."""
+    if op in QUADRATIC_OPS:
+        return QUADRATIC_LONG_K[suite]
+    extra = ATTENTION_LONG_K[suite] if op in ATTENTION_OPS else ()
+    return tuple(sorted(LONG_K[suite] + extra))
+
+
 def _long_row(ctx: Context) -> list[Row]:
     fmt = ctx.fmt
-    ks = QUADRATIC_LONG_K[ctx.suite] if ctx.op in QUADRATIC_OPS else LONG_K[ctx.suite]
+    ks = long_row_lengths(ctx.op, ctx.suite)
     minus8 = -8.0
     rows = []
     for k in ks:
@@ -615,6 +573,7 @@ FAMILIES: tuple[Family, ...] = (
     Family("random-normal", ("random-normal",), _random_normal),
     Family("random-uniform", ("random-uniform",), _random_uniform),
     Family("random-logspaced", ("random-logspaced",), _random_logspaced),
+    *BLOCK_FAMILIES,
 )
 
 
