@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import math
 import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -259,3 +260,29 @@ def test_findings_option_prints_the_reproductions(survey, tmp_path, capsys):
     assert "float16: [2048.0, 2052.0] → onnxruntime [" in out
     assert "the survey did not run this cell" in out  # no suite: reproductions only
     assert not (tmp_path / "a.md").exists()
+
+
+def test_triton_kernel_under_the_interpreter(tmp_path):
+    """The Triton tutorial kernel on the CPU through Triton's interpreter (when installed); in a
+    process of its own, since Triton reads TRITON_INTERPRET when it is first imported."""
+    pytest.importorskip("torch")
+    pytest.importorskip("triton")
+    output = tmp_path / "accuracy.md"
+    script = "import sys, accuracy_survey as s; sys.exit(s.main(sys.argv[1:], gpu_device='cpu'))"
+    args = ["--quick", "--gpu", "--ops", "softmax", "--formats", "float32", "-o", str(output)]
+    env = dict(
+        os.environ,
+        TRITON_INTERPRET="1",
+        SYMSOFTMAX_CACHE_DIR=str(SHARED_CACHE),
+        PYTHONPATH=os.pathsep.join([str(ROOT / "scripts"), *sys.path]),
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args, "--implementations", "triton"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    row = _rows(output.read_text())["Triton fused softmax (CPU)"]
+    assert "**PASS**" in row
