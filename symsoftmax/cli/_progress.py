@@ -1,4 +1,4 @@
-"""The progress bar of the commands that compute reference values (vectors, validate).
+"""The progress bar of the commands that compute reference values (vectors, validate, exhaustive).
 
 The library reports progress through a callback that receives
 :class:`symsoftmax.vectors.builder.ProgressStep`\\ s; this turns them into a transient rich
@@ -34,13 +34,20 @@ class _Bar:
 
     def _start(self, step: ProgressStep) -> None:
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         columns = (
             "[progress.description]{task.description}",
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
+            TimeRemainingColumn(),  # the ETA: long for exhaustive runs
         )
         self._live = Progress(*columns, console=Console(stderr=True), transient=True)
         self._live.start()

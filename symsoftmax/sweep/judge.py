@@ -136,9 +136,10 @@ def _batch_bounds(op: str, rows: FloatArray, fmt: Format, ftz: bool) -> FloatArr
         l_norm = row_max(np.where(np.isfinite(logs), np.abs(logs), 0.0))
         factor, scale = big_n + big_l + avg + 3 * l_norm, np.ones(rows.shape[0])
     else:
-        y = np.abs(lse)
-        published = y + (lse - bottom) + big_n + y
-        derived = 2 * y + (big_n + avg + 2 * big_l)
+        with np.errstate(invalid="ignore"):  # rows of no finite entry: their bound is unused
+            y = np.abs(lse)
+            published = y + (lse - bottom) + big_n + y
+            derived = 2 * y + (big_n + avg + 2 * big_l)
         factor, scale = np.maximum(published, derived), np.ones(rows.shape[0])
     with np.errstate(invalid="ignore", over="ignore"):
         bound = np.where((factor == 0) | (scale == 0), floor, factor * u * scale + floor)
