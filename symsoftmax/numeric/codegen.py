@@ -33,7 +33,13 @@ from sympy.printing.precedence import PRECEDENCE
 
 from symsoftmax.numeric.forms import AtColumn, AtRow, VectorForms
 
-__all__ = ["VectorizedNumPyPrinter", "compile_kernel", "generate_source"]
+__all__ = [
+    "ReusingNumPyPrinter",
+    "VectorizedNumPyPrinter",
+    "compile_kernel",
+    "generate_source",
+    "print_statements",
+]
 
 
 # elementwise functions that may write into their argument (``out=``)
@@ -45,38 +51,17 @@ _UNARY_UFUNCS: dict[Any, str] = {
 }
 
 
-class VectorizedNumPyPrinter(NumPyPrinter):
-    """NumPyPrinter for expressions over the last axis (see the module docstring)."""
+class ReusingNumPyPrinter(NumPyPrinter):
+    """NumPyPrinter that prints ``x**-1`` as ``1/x`` and can write a statement's result into a
+    dead (..., K) temporary of the generated code (:meth:`print_reusing`)."""
 
-    def __init__(self, forms: VectorForms, K: int) -> None:
+    def __init__(self) -> None:
         super().__init__({"fully_qualified_modules": True, "allow_unknown_functions": False})
-        self.forms = forms
-        self.K = K
-        self.arrays = {forms.y: "y", forms.d: "d", forms.g: "g"}
-
-    def _print_Indexed(self, expr: sp.Indexed) -> str:
-        name = self.arrays.get(expr.base)
-        if name is None or expr.indices != (self.forms.base.k,):
-            raise ValueError(f"cannot print {expr} as a last-axis array")
-        return name
-
-    def _print_Sum(self, expr: sp.Sum) -> str:
-        b = self.forms.base
-        if tuple(expr.limits) != ((b.k, 1, b.K),):
-            raise ValueError(f"only sums over k = 1..K are printed, got {expr.limits}")
-        return f"numpy.sum({self._print(expr.function)}, axis=-1, keepdims=True)"
 
     def _print_Pow(self, expr: sp.Pow, rational: bool = False) -> str:
         if expr.exp == -1:  # 1/x rather than NumPyPrinter's x**(-1.0)
             return f"1/{self.parenthesize(expr.base, PRECEDENCE['Pow'])}"
         return str(super()._print_Pow(expr, rational=rational))
-
-    def _print_Function(self, expr: sp.Function) -> str:
-        if expr.func in (AtRow, AtColumn):
-            (arg,) = expr.args
-            axes = ":, None" if expr.func == AtRow else "None, :"
-            return f"{self.parenthesize(arg, PRECEDENCE['Atom'], strict=True)}[..., {axes}]"
-        return str(super()._print_Function(expr))
 
     # -- statements that reuse a dead temporary as ``out=`` ------------------------------------
 
@@ -113,6 +98,73 @@ class VectorizedNumPyPrinter(NumPyPrinter):
         if other.is_Mul and other.args[0] == -1:
             return f"numpy.subtract({out}, {self._print(-other)}, out={out})"
         return f"numpy.add({out}, {self._print(other)}, out={out})"
+
+
+def print_statements(
+    printer: ReusingNumPyPrinter,
+    exprs: Sequence[sp.Expr],
+    own: Sequence[sp.Expr],
+    keep: Sequence[sp.Symbol] = (),
+) -> tuple[list[str], list[str]]:
+    """Print ``exprs`` with their common subexpressions shared (``sympy.cse``).
+
+    Returns the lines ``x0 = ...`` of the shared subexpressions and the printed ``exprs``, in
+    order. ``own``: the (..., K) arrays of the generated code that it may overwrite once no later
+    statement reads them (never an input). A computed vector temporary joins them. ``keep``:
+    symbols that no shared subexpression may contain (a bare ``x0 = -s`` reads worse than
+    ``m - s`` twice).
+    """
+    replacements, reduced = sp.cse(list(exprs), symbols=sp.numbered_symbols("x"), ignore=keep)
+    statements: list[tuple[sp.Symbol | None, sp.Expr]] = [
+        *replacements,
+        *((None, r) for r in reduced),
+    ]
+    vector_temps: set[sp.Symbol] = set()
+    lines: list[str] = []
+    printed: list[str] = []
+    for n, (symbol, value) in enumerate(statements):
+        later = [v for _, v in statements[n + 1 :]]
+        candidates = [*own, *vector_temps]
+        reusable = {c for c in candidates if value.has(c) and not any(v.has(c) for v in later)}
+        code = printer.print_reusing(value, reusable)
+        if symbol is None:
+            printed.append(code)
+            continue
+        lines.append(f"{symbol} = {code}")
+        # a computed vector is a fresh array of ours; a bare name (Symbol or Indexed, both
+        # Atoms in SymPy) would alias an input or another array
+        if printer.is_vector(value, vector_temps) and not value.is_Atom:
+            vector_temps.add(symbol)
+    return lines, printed
+
+
+class VectorizedNumPyPrinter(ReusingNumPyPrinter):
+    """NumPyPrinter for expressions over the last axis (see the module docstring)."""
+
+    def __init__(self, forms: VectorForms, K: int) -> None:
+        super().__init__()
+        self.forms = forms
+        self.K = K
+        self.arrays = {forms.y: "y", forms.d: "d", forms.g: "g"}
+
+    def _print_Indexed(self, expr: sp.Indexed) -> str:
+        name = self.arrays.get(expr.base)
+        if name is None or expr.indices != (self.forms.base.k,):
+            raise ValueError(f"cannot print {expr} as a last-axis array")
+        return name
+
+    def _print_Sum(self, expr: sp.Sum) -> str:
+        b = self.forms.base
+        if tuple(expr.limits) != ((b.k, 1, b.K),):
+            raise ValueError(f"only sums over k = 1..K are printed, got {expr.limits}")
+        return f"numpy.sum({self._print(expr.function)}, axis=-1, keepdims=True)"
+
+    def _print_Function(self, expr: sp.Function) -> str:
+        if expr.func in (AtRow, AtColumn):
+            (arg,) = expr.args
+            axes = ":, None" if expr.func == AtRow else "None, :"
+            return f"{self.parenthesize(arg, PRECEDENCE['Atom'], strict=True)}[..., {axes}]"
+        return str(super()._print_Function(expr))
 
     def _print_Piecewise(self, expr: sp.Piecewise) -> str:
         b = self.forms.base
@@ -159,27 +211,12 @@ def generate_source(
     indexed by k), the shift m, the temperature T and the size K. ``row_scalar``: ``expr`` has
     one value per row (logsumexp); the kept last axis of length 1 is dropped.
     """
-    replacements, (reduced,) = sp.cse([expr], symbols=sp.numbered_symbols("x"))
     printer = VectorizedNumPyPrinter(forms, K)
-    uses_d = expr.has(forms.d)
-    body = _preamble(forms, K, temperature, uses_d)
-    statements: list[tuple[sp.Symbol | None, sp.Expr]] = [*replacements, (None, reduced)]
-    # our own (..., K) arrays: y and the vector temporaries (never the inputs z, g, nor bool d)
-    y = forms.y[forms.base.k]
-    vector_temps: set[sp.Symbol] = set()
-    for n, (symbol, value) in enumerate(statements):
-        later = [v for _, v in statements[n + 1 :]]
-        candidates = [y, *vector_temps]
-        reusable = {c for c in candidates if value.has(c) and not any(v.has(c) for v in later)}
-        printed = printer.print_reusing(value, reusable)
-        if symbol is None:
-            body.append(f"return ({printed})[..., 0]" if row_scalar else f"return {printed}")
-        else:
-            body.append(f"{symbol} = {printed}")
-            # a computed vector is a fresh array of ours; a bare name (Symbol or Indexed, both
-            # Atoms in SymPy) would alias z, g, d or y
-            if printer.is_vector(value, vector_temps) and not value.is_Atom:
-                vector_temps.add(symbol)
+    body = _preamble(forms, K, temperature, expr.has(forms.d))
+    # our own (..., K) array y (never the inputs z, g, nor the bool d) may be overwritten
+    assignments, (result,) = print_statements(printer, [expr], [forms.y[forms.base.k]])
+    body += assignments
+    body.append(f"return ({result})[..., 0]" if row_scalar else f"return {result}")
     lines = [f"def {name}({', '.join(arguments)}):", *(f"    {line}" for line in body)]
     return "\n".join(lines) + "\n"
 

@@ -29,6 +29,7 @@ from symsoftmax.numeric.forms import vector_forms
 __all__ = [
     "GeneratedFunction",
     "as_logits",
+    "check_temperature",
     "lambdify_jacobian",
     "lambdify_log_softmax",
     "lambdify_logsumexp",
@@ -101,7 +102,8 @@ def _check_K(K: int) -> int:
     return int(K)
 
 
-def _check_temperature(temperature: float | None) -> float | None:
+def check_temperature(temperature: float | None) -> float | None:
+    """``temperature`` as a float, None for none, or InputError unless a positive finite number."""
     if temperature is None:
         return None
     if isinstance(temperature, bool) or not isinstance(temperature, int | float | np.floating):
@@ -132,7 +134,7 @@ def _generate(kind: str, K: int, temperature: float | None) -> GeneratedFunction
 
 
 def _lambdify(kind: str, K: int, temperature: float | None) -> GeneratedFunction:
-    return _generate(kind, _check_K(K), _check_temperature(temperature))
+    return _generate(kind, _check_K(K), check_temperature(temperature))
 
 
 def lambdify_softmax(K: int, temperature: float | None = None) -> GeneratedFunction:

@@ -1,0 +1,115 @@
+"""Speed and memory of the blockwise (online) softmax against SciPy, measured in the same run.
+
+    python benchmarks/bench_online.py [--rows 10000] [--repeat 7] [--sizes 1024,8192]
+                                      [--blocks 256,1024]
+
+Target (docs/performance.md, "Online (blockwise) functions"): ``online_softmax(z, block=1024)``
+on a (10000, K) float64 batch within 1.5× of ``scipy.special.softmax(z, axis=-1)`` for
+K ∈ {1024, 8192}. Block 256 is shown too (no target). log_softmax and logsumexp are shown
+against SciPy's (no target).
+
+Memory: the peak of the memory NumPy allocates during one call (``tracemalloc``, which NumPy
+reports its array buffers to), minus the result's own bytes: the scratch. The online form needs
+O(block) scratch per row in flight — it reads each row chunk block by block and writes the
+result into the output array — where SciPy's softmax allocates (rows, K) temporaries. Printed
+per row of the batch. Timings are best-of-N with candidate and baseline alternating in each
+round (bench_lambdify.best_times).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tracemalloc
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import numpy as np
+import scipy.special
+from bench_lambdify import best_times
+
+from symsoftmax.numeric.online import online_log_softmax, online_logsumexp, online_softmax
+
+SPEED_TARGET = 1.5
+TARGET_BLOCK = 1024
+
+
+def scratch_bytes(fn: Callable[[], Any]) -> int:
+    """Peak bytes allocated during ``fn()`` beyond its result (tracemalloc)."""
+    fn()  # warm up: compiled kernels, caches
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        before, _ = tracemalloc.get_traced_memory()
+        result = fn()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak - before - np.asarray(result).nbytes
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=10_000, help="batch rows (default 10000)")
+    parser.add_argument("--repeat", type=int, default=7, help="timing rounds (default 7)")
+    parser.add_argument("--sizes", default="1024,8192", help="row lengths K (default 1024,8192)")
+    parser.add_argument("--blocks", default="256,1024", help="block lengths (default 256,1024)")
+    args = parser.parse_args()
+    sizes = [int(k) for k in args.sizes.split(",")]
+    blocks = [int(b) for b in args.blocks.split(",")]
+    rng = np.random.default_rng(20261201)
+    all_met = True
+
+    print(f"softmax on a ({args.rows}, K) float64 batch, best of {args.repeat}")
+    print(
+        f"{'K':>5} {'block':>5} {'ours ms':>9} {'scipy ms':>9} {'ratio':>6} {'target':>7} "
+        f"{'ours B/row':>11} {'scipy B/row':>11}"
+    )
+    for K in sizes:
+        z = rng.standard_normal((args.rows, K)) * 4.0
+        scipy_softmax = partial(scipy.special.softmax, z, axis=-1)
+        scipy_scratch = scratch_bytes(scipy_softmax) / args.rows
+        for block in blocks:
+            ours = partial(online_softmax, z, block=block)
+            np.testing.assert_allclose(ours(), scipy_softmax(), rtol=1e-12, atol=1e-300)
+            t = best_times({"ours": ours, "scipy": scipy_softmax}, args.repeat)
+            ratio = t["ours"] / t["scipy"]
+            verdict = "-"
+            if block == TARGET_BLOCK:
+                met = ratio <= SPEED_TARGET
+                all_met &= met
+                verdict = "met" if met else "MISSED"
+            print(
+                f"{K:>5} {block:>5} {t['ours'] * 1e3:>9.1f} {t['scipy'] * 1e3:>9.1f} "
+                f"{ratio:>6.2f} {verdict:>7} {scratch_bytes(ours) / args.rows:>11.1f} "
+                f"{scipy_scratch:>11.1f}"
+            )
+    print()
+
+    print(f"log_softmax and logsumexp against SciPy (no target), best of {args.repeat}")
+    print(f"{'function':>12} {'K':>5} {'block':>5} {'ours ms':>9} {'scipy ms':>9} {'ratio':>6}")
+    pairs: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
+        "log_softmax": (online_log_softmax, scipy.special.log_softmax),
+        "logsumexp": (online_logsumexp, scipy.special.logsumexp),
+    }
+    for name, (online, baseline) in pairs.items():
+        for K in sizes:
+            z = rng.standard_normal((args.rows, K)) * 4.0
+            t = best_times(
+                {
+                    "ours": partial(online, z, block=TARGET_BLOCK),
+                    "scipy": partial(baseline, z, axis=-1),
+                },
+                args.repeat,
+            )
+            print(
+                f"{name:>12} {K:>5} {TARGET_BLOCK:>5} {t['ours'] * 1e3:>9.1f} "
+                f"{t['scipy'] * 1e3:>9.1f} {t['ours'] / t['scipy']:>6.2f}"
+            )
+    print()
+    print("all targets met" if all_met else "SOME TARGETS MISSED")
+    return 0 if all_met else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,441 @@
+"""Blockwise (online) softmax, log_softmax and logsumexp, printed from the proven recurrences.
+
+The row is read in blocks of ``block`` entries. A running state (m, d) — the maximum so far and
+d = Σ e^{z_j − m} so far — starts empty, (−∞, 0), and each block updates it by
+:data:`symsoftmax.symbolic.online.ONLINE_STEP` (Milakov & Gimelshein 2018, "Online normalizer
+calculation for softmax", Algorithm 3; FlashAttention-2, Algorithm 1):
+
+    m_new = max(m, M_b),   d_new = d·e^{m − m_new} + Σ_{k=1}^{B} e^{z_k − m_new}.
+
+softmax, log_softmax and logsumexp then follow from the final state by ``FINALIZE``
+(e^{z_k − m}/d, z_k − m − log d, m + log d); softmax and log_softmax read the row a second time,
+block by block, and write each block of the result into the output array. Scratch memory is
+O(block) per row, never O(K). With a temperature T the ``*_EXP2`` forms run instead: e^{x/T}
+as 2^{x·c}, c = log₂(e)/T (FlashAttention-2, §3.1). These updates are proven in
+derivations/online_softmax.md; this module only prints them (:mod:`symsoftmax.numeric.codegen`)
+and compiles the printed code, so ``online_softmax.source`` is the code that runs.
+
+Two things are added when printing, both exact:
+
+* **the guard**: while a row has seen only −∞ entries, m_new = −∞ and e^{(−∞) − (−∞)} would be
+  NaN. Inside the update m_new is replaced by the shift s = m_new, or 0 where m_new = −∞: the
+  recurrence holds for any finite shift (d_new·e^{s} = Σ e^{z_j}), and while m_new = −∞ every
+  term is e^{−∞} = 0, so the state stays exactly (−∞, 0). No finite sentinel is used, so rows
+  far below any number (−1e300) are handled like any other.
+* **the block maximum** M_b = max_k z_k of the block, computed by ``numpy.max`` (NaN-propagating).
+
+Special rows (docs/numeric.md, "Online (blockwise) functions"): NaN anywhere gives NaN everywhere
+in the row; a +inf entry gives NaN everywhere (IEEE inf − inf, one of the validator's accepted
+answers); a fully masked row (all −∞) gives NaN softmax and log_softmax (0/0) and logsumexp −∞,
+the same as :func:`symsoftmax.lambdify_softmax` and SciPy; a row of length 0 gives an empty
+result and logsumexp −∞ (log 0).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import ml_dtypes
+import numpy as np
+import numpy.typing as npt
+import sympy as sp
+from sympy.printing.precedence import PRECEDENCE
+
+from symsoftmax.errors import InputError
+from symsoftmax.numeric.codegen import ReusingNumPyPrinter, compile_kernel, print_statements
+from symsoftmax.numeric.lambdify import check_temperature
+from symsoftmax.symbolic import online as proven
+
+__all__ = [
+    "DEFAULT_BLOCK",
+    "OnlineFunction",
+    "StateMerge",
+    "merge_states",
+    "online_log_softmax",
+    "online_logsumexp",
+    "online_softmax",
+    "online_state",
+]
+
+DEFAULT_BLOCK = 1024
+"""Block length when none is given: long enough that NumPy's per-call cost is small."""
+
+KINDS = ("softmax", "log_softmax", "logsumexp")
+
+#: the guarded shift: m_new, or 0 where m_new = −∞ (module docstring)
+SHIFT = sp.Symbol("s", real=True)
+
+# Rows of a chunk are processed together; a chunk holds about this many entries of the input, so
+# that the output pass finds them still in cache (and the per-call cost of NumPy stays small).
+_CHUNK_ENTRIES = 1 << 17
+_MIN_CHUNK_BLOCK_ENTRIES = 1 << 14
+
+
+class OnlinePrinter(ReusingNumPyPrinter):
+    """Prints the online updates: z[k] of a block → the array ``b`` (rows × block), a sum over
+    the block → ``numpy.sum(..., axis=-1, keepdims=True)``, Max → ``numpy.maximum``."""
+
+    def _print_Indexed(self, expr: sp.Indexed) -> str:
+        if expr.base != proven.z or expr.indices != (proven.k,):
+            raise ValueError(f"cannot print {expr} as a block array")
+        return "b"
+
+    def _print_Sum(self, expr: sp.Sum) -> str:
+        if tuple(expr.limits) != ((proven.k, 1, proven.B),):
+            raise ValueError(f"only sums over the block k = 1..B are printed, got {expr.limits}")
+        return f"numpy.sum({self._print(expr.function)}, axis=-1, keepdims=True)"
+
+    def _print_Add(self, expr: sp.Add, order: str | None = None) -> str:
+        # b − s rather than SymPy's −s + b (the same IEEE value: negation is exact)
+        terms = sorted(
+            expr.args, key=lambda t: (t.could_extract_minus_sign(), sp.default_sort_key(t))
+        )
+        printed = self.parenthesize(terms[0], PRECEDENCE["Add"])
+        for term in terms[1:]:
+            negative = term.could_extract_minus_sign()
+            sign, magnitude = (" - ", -term) if negative else (" + ", term)
+            printed += sign + self.parenthesize(magnitude, PRECEDENCE["Add"])
+        return printed
+
+    def _print_Max(self, expr: sp.Max) -> str:
+        # sympy orders Max's arguments; numpy.maximum propagates NaN from either
+        first, *rest = sorted(expr.args, key=sp.default_sort_key)
+        printed = self._print(first)
+        for arg in rest:
+            printed = f"numpy.maximum({printed}, {self._print(arg)})"
+        return printed
+
+
+# ---- the expressions, from symsoftmax.symbolic.online ----------------------------------------
+
+
+def at_temperature(expr: sp.Expr) -> sp.Expr:
+    """``expr`` for the logits z/T: z_k → z_k/T and every maximum m → m/T (the maximum of z/T is
+    m/T since T > 0), each exponent written as one quotient (z_k − m)/T, so that z − m is
+    rounded before the division and a tiny T cannot overflow z/T (as in forms.py). The plain
+    form rather than the proven base-2 one (ONLINE_STEP_EXP2): c = log₂(e)/T overflows for a
+    subnormal T, and folding c adds a rounding to every exponent."""
+    scaled = expr.xreplace(
+        {
+            proven.z[proven.k]: proven.z[proven.k] / proven.T,
+            proven.m: proven.m / proven.T,
+            SHIFT: SHIFT / proven.T,
+        }
+    )
+    return scaled.replace(sp.exp, lambda arg: sp.exp(sp.factor_terms(arg)))
+
+
+def step_expressions(temperature: bool) -> dict[str, sp.Expr]:
+    """The block update (m, d) → (m_new, d_new) of ONLINE_STEP, with m_new in d's update read
+    as the guarded shift s (module docstring); with a temperature, at z/T (m stays in units of
+    z)."""
+    step = proven.ONLINE_STEP
+    d_new = step["d"].xreplace({proven.m_new: SHIFT})
+    return {"m": step["m"], "d": at_temperature(d_new) if temperature else d_new}
+
+
+def finalize_expression(kind: str, temperature: bool) -> sp.Expr:
+    """The result from the final state, FINALIZE. With a temperature, at z/T; logsumexp is then
+    T·logsumexp(z/T), the package's definition (symsoftmax/ops.py): T·(m/T + log d), expanded
+    to m + T·log d."""
+    expr = proven.FINALIZE[kind]
+    if not temperature:
+        return expr
+    if kind == "logsumexp":
+        return sp.expand(proven.T * at_temperature(expr))
+    return sp.collect(at_temperature(expr), 1 / proven.T)  # (z_k − m)/T − log d
+
+
+def merge_expressions() -> dict[str, sp.Expr]:
+    """(m_a, d_a) ⊕ (m_b, d_b), with m_new in d's merge read as the guarded shift s."""
+    return {
+        "m": proven.MERGE["m"],
+        "d": proven.MERGE["d"].xreplace({proven.m_new: SHIFT}),
+    }
+
+
+# ---- printing ---------------------------------------------------------------------------------
+
+_GUARD = "numpy.where({m} == -numpy.inf, 0.0, {m})"
+
+
+def _block_line(temperature: bool) -> str:
+    """The block b of the row chunk z, in the state dtype; with a temperature, times h (see
+    :func:`temperature_halving`)."""
+    load = "z[..., start:start + block].astype(state, copy=False)"
+    return f"b = {load}*h" if temperature else f"b = {load}"
+
+
+def _arguments(temperature: bool) -> str:
+    return "block, state, T, h" if temperature else "block, state"
+
+
+def _print_body(printer: OnlinePrinter, targets: dict[str, sp.Expr]) -> list[str]:
+    """``name = code`` lines computing each target (common subexpressions shared, but none
+    holding s or T: ``x0 = 1/T`` would turn (z − m)/T into a product with a rounded 1/T)."""
+    lines, printed = print_statements(
+        printer, list(targets.values()), own=[], keep=[SHIFT, proven.T]
+    )
+    return lines + [f"{name} = {code}" for name, code in zip(targets, printed, strict=True)]
+
+
+def _indent(lines: list[str], depth: int) -> list[str]:
+    return [" " * (4 * depth) + line for line in lines]
+
+
+def state_source(temperature: bool) -> str:
+    """Source of ``online_state(z, block, state[, T, h])`` → (m, d), each of shape (..., 1)."""
+    printer = OnlinePrinter()
+    step = step_expressions(temperature)
+    lines = [
+        f"def online_state(z, {_arguments(temperature)}):",
+        *_indent(
+            [
+                "m = numpy.full((*z.shape[:-1], 1), -numpy.inf, dtype=state)",
+                "d = numpy.zeros_like(m)",
+                "for start in range(0, z.shape[-1], block):",
+            ],
+            1,
+        ),
+        *_indent(
+            [
+                _block_line(temperature),
+                "M_b = numpy.max(b, axis=-1, keepdims=True)",
+                *_print_body(printer, {"m_new": step["m"]}),
+                f"s = {_GUARD.format(m='m_new')}",
+                *_print_body(printer, {"d": step["d"]}),
+                "m = m_new",
+            ],
+            2,
+        ),
+        "    return m, d",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def kernel_source(kind: str, temperature: bool) -> str:
+    """Source of ``online_<kind>(z, out, block, state[, T, h])``: the state pass, then the
+    result written into ``out`` (block by block for softmax and log_softmax), after the source
+    of ``online_state`` (:func:`state_source`) that it calls."""
+    printer = OnlinePrinter()
+    expr = finalize_expression(kind, temperature)
+    body = [f"m, d = online_state(z, {_arguments(temperature)})"]
+    if kind == "logsumexp":
+        lines, (result,) = print_statements(printer, [expr], own=[], keep=[proven.T])
+        unscaled = f"(({result})/h)" if temperature else f"({result})"  # temperature_halving
+        body += [*lines, f"out[...] = {unscaled}[..., 0]"]
+    else:
+        target = "out[..., start:start + block]"
+        body += [
+            "for start in range(0, z.shape[-1], block):",
+            *_indent([_block_line(temperature), *_print_body(printer, {target: expr})], 1),
+        ]
+    kernel = [f"def online_{kind}(z, out, {_arguments(temperature)}):", *_indent(body, 1)]
+    return state_source(temperature) + "\n\n" + "\n".join(kernel) + "\n"
+
+
+def merge_source() -> str:
+    """Source of ``merge_states(m_a, d_a, m_b, d_b)`` → (m, d)."""
+    printer = OnlinePrinter()
+    merge = merge_expressions()
+    body = [
+        *_print_body(printer, {"m_new": merge["m"]}),
+        f"s = {_GUARD.format(m='m_new')}",
+        *_print_body(printer, {"d_new": merge["d"]}),
+        "return m_new, d_new",
+    ]
+    return "\n".join(["def merge_states(m_a, d_a, m_b, d_b):", *_indent(body, 1)]) + "\n"
+
+
+@cache
+def _compiled(kind: str, temperature: bool) -> Callable[..., Any]:
+    """The compiled kernel ``kind`` (a KINDS entry, "state" or "merge"), printed once."""
+    if kind == "merge":
+        return compile_kernel(merge_source(), "merge_states")
+    if kind == "state":
+        return compile_kernel(state_source(temperature), "online_state")
+    return compile_kernel(kernel_source(kind, temperature), f"online_{kind}")
+
+
+# ---- input checks -----------------------------------------------------------------------------
+
+_EXTRA_FLOATS = (np.dtype(ml_dtypes.bfloat16),)
+
+
+def _is_floating(dtype: np.dtype) -> bool:
+    return dtype.kind == "f" or dtype in _EXTRA_FLOATS
+
+
+def as_floating(value: npt.ArrayLike, name: str) -> npt.NDArray[Any]:
+    """``value`` as a floating array (bool and integer → float64), or InputError."""
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{name}: not a rectangular numeric array ({exc})") from None
+    if array.dtype.kind in "biu":
+        return array.astype(np.float64)
+    if not _is_floating(array.dtype):
+        raise InputError(
+            f"{name}: expected real numbers (bool, integer or float), got dtype {array.dtype}"
+        )
+    return array
+
+
+def _check_block(block: int) -> int:
+    if not isinstance(block, int | np.integer) or isinstance(block, bool) or block < 1:
+        raise InputError(f"block must be a positive integer, got {block!r}")
+    return int(block)
+
+
+def state_dtype_for(dtype: np.dtype, state_dtype: npt.DTypeLike | None) -> np.dtype:
+    """The dtype of the running state: ``state_dtype``, or by default the input's dtype widened
+    to at least float32 (float16 and bfloat16 inputs keep a float32 state, as GPU kernels do)."""
+    if state_dtype is None:
+        return np.dtype(np.float32) if dtype.itemsize < 4 else dtype
+    try:
+        chosen = np.dtype(state_dtype)
+    except TypeError:
+        raise InputError(f"state_dtype: not a NumPy dtype: {state_dtype!r}") from None
+    if not _is_floating(chosen):
+        raise InputError(f"state_dtype: expected a floating dtype, got {chosen}")
+    return chosen
+
+
+def temperature_halving(T: float | None) -> float:
+    """h = 1/2 for T ≥ 1, else 1. The kernels compute (z − m)/T as (h·z − h·m)/(h·T), the same
+    value: h·z and h·T are exact (h·z up to 2^−1075 for a subnormal z, negligible against
+    h·T ≥ 1/2), and h·z − h·m cannot overflow, where z − m can (z = [max, −max] with T = max:
+    (z − m)/T = −2 but z − m = −inf). For T < 1 an overflowing z − m means (z − m)/T < −max,
+    whose exponential is 0 either way. The kernel divides logsumexp, m + T·log d, by h."""
+    return 0.5 if T is not None and T >= 1 else 1.0
+
+
+def rows_per_chunk(K: int, block: int) -> int:
+    """Rows processed together: about _CHUNK_ENTRIES input entries, but a block of the chunk
+    holds at least _MIN_CHUNK_BLOCK_ENTRIES (else NumPy's per-call cost dominates)."""
+    return max(1, _CHUNK_ENTRIES // max(K, 1), _MIN_CHUNK_BLOCK_ENTRIES // min(block, max(K, 1)))
+
+
+# ---- the public functions ---------------------------------------------------------------------
+
+
+def _along_last_axis(z: npt.ArrayLike, axis: int) -> npt.NDArray[Any]:
+    """``z`` as a floating array with ``axis`` moved to the end (a view when possible)."""
+    x = as_floating(z, "z")
+    if x.ndim == 0:
+        raise InputError("z: expected at least one axis, got a scalar")
+    if isinstance(axis, bool) or not isinstance(axis, int | np.integer):
+        raise InputError(f"axis must be an integer, got {axis!r}")
+    if not -x.ndim <= axis < x.ndim:
+        raise InputError(f"axis {axis} is out of range for z of shape {x.shape}")
+    return np.moveaxis(x, axis, -1)
+
+
+@dataclass(frozen=True)
+class OnlineFunction:
+    """``online_<kind>(z, block=1024, axis=-1, state_dtype=None, temperature=None)``.
+
+    Computes softmax, log_softmax or logsumexp along ``axis`` of ``z`` (any shape), reading the
+    axis in blocks of ``block`` entries with the online recurrence (module docstring). The result
+    has z's dtype (bool and integer input: float64); logsumexp removes ``axis``. ``state_dtype``:
+    the dtype of (m, d) and of the arithmetic (default: z's dtype, at least float32).
+    ``temperature`` T > 0: softmax(z/T), log_softmax(z/T), T·logsumexp(z/T), in the base-2 form.
+    ``source`` is the generated code (``temperature_source`` with a temperature).
+    """
+
+    kind: str
+
+    @property
+    def source(self) -> str:
+        return kernel_source(self.kind, temperature=False)
+
+    @property
+    def temperature_source(self) -> str:
+        return kernel_source(self.kind, temperature=True)
+
+    def kernel(self, temperature: bool) -> Callable[..., Any]:
+        return _compiled(self.kind, temperature)
+
+    def __call__(
+        self,
+        z: npt.ArrayLike,
+        block: int = DEFAULT_BLOCK,
+        axis: int = -1,
+        state_dtype: npt.DTypeLike | None = None,
+        temperature: float | None = None,
+    ) -> npt.NDArray[Any]:
+        x = _along_last_axis(z, axis)
+        block = _check_block(block)
+        T = check_temperature(temperature)
+        state = state_dtype_for(x.dtype, state_dtype)
+        lead, K = x.shape[:-1], x.shape[-1]
+        rows = math.prod(lead)
+        x2 = x.reshape(rows, K)
+        out2 = np.empty((rows,) if self.kind == "logsumexp" else (rows, K), dtype=x.dtype)
+        kernel = self.kernel(T is not None)
+        h = temperature_halving(T)
+        constants = () if T is None else (T * h, h)
+        chunk = rows_per_chunk(K, block)
+        # e^{−∞}, ∞ − ∞ and log 0 of the special rows are intended (module docstring)
+        with np.errstate(all="ignore"):
+            for start in range(0, rows, chunk):
+                part = slice(start, start + chunk)
+                kernel(x2[part], out2[part], block, state, *constants)
+        if self.kind == "logsumexp":
+            return out2.reshape(lead)
+        return np.moveaxis(out2.reshape(*lead, K), -1, axis)
+
+
+online_softmax = OnlineFunction("softmax")
+online_log_softmax = OnlineFunction("log_softmax")
+online_logsumexp = OnlineFunction("logsumexp")
+
+
+def online_state(
+    z: npt.ArrayLike,
+    block: int = DEFAULT_BLOCK,
+    axis: int = -1,
+    state_dtype: npt.DTypeLike | None = None,
+) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
+    """The final state (m, d) of the online recurrence along ``axis``: m = max z and
+    d = Σ e^{z − m}, each of z's shape without ``axis``, in the state dtype (see
+    :class:`OnlineFunction`). States of parts of a row combine with :func:`merge_states`."""
+    x = _along_last_axis(z, axis)
+    state = state_dtype_for(x.dtype, state_dtype)
+    kernel = _compiled("state", False)
+    with np.errstate(all="ignore"):
+        m, d = kernel(x, _check_block(block), state)
+    return m[..., 0], d[..., 0]
+
+
+@dataclass(frozen=True)
+class StateMerge:
+    """``merge_states(m_a, d_a, m_b, d_b)`` → (m, d).
+
+    (m_a, d_a) ⊕ (m_b, d_b) = (m, d_a·e^{m_a − m} + d_b·e^{m_b − m}), m = max(m_a, m_b): the
+    state of the concatenation of two parts of a row (Milakov & Gimelshein 2018, §3.1),
+    elementwise over broadcast arrays, printed from :data:`symsoftmax.symbolic.online.MERGE`
+    with the guard, so the empty state (−∞, 0) is the identity. ``source`` is the code.
+    """
+
+    @property
+    def source(self) -> str:
+        return merge_source()
+
+    def __call__(
+        self, m_a: npt.ArrayLike, d_a: npt.ArrayLike, m_b: npt.ArrayLike, d_b: npt.ArrayLike
+    ) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
+        names = ("m_a", "d_a", "m_b", "d_b")
+        arrays = [as_floating(a, n) for a, n in zip((m_a, d_a, m_b, d_b), names, strict=True)]
+        dtype = np.result_type(*arrays)
+        kernel = _compiled("merge", False)
+        with np.errstate(all="ignore"):
+            m, d = kernel(*(a.astype(dtype, copy=False) for a in arrays))
+        return np.asarray(m), np.asarray(d)
+
+
+merge_states = StateMerge()
