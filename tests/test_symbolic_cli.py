@@ -18,7 +18,9 @@ from symsoftmax.cli import main
 from symsoftmax.cli.verify import MAX_EXHAUSTIVE_K
 from symsoftmax.symbolic import closed_forms as cf
 from symsoftmax.symbolic import proofs
+from symsoftmax.symbolic.claims import CLAIMS
 from symsoftmax.symbolic.identities import IDENTITIES
+from symsoftmax.symbolic.online_proofs import ONLINE
 from symsoftmax.symbolic.options import STYLES, WHATS
 
 
@@ -33,14 +35,16 @@ def test_verify_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert status == 0
     for name in proofs.FIXED_K_NAMES:
         assert name[:20] in out
-    assert "all identities proven (14/14)" in out
+    count = len(proofs.FIXED_K_NAMES)
+    assert f"all identities proven ({count}/{count})" in out
 
 
 def test_verify_json(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = _run(capsys, "verify", "--k", "20", "--json")
     data = json.loads(out)
     assert status == 0 and data["k"] == 20 and data["all_proven"] is True
-    assert [d["name"] for d in data["identities"]] == list(proofs.FIXED_K_NAMES)
+    assert [d["name"] for d in data["identities"]] == list(proofs.names_for(20))
+    assert set(proofs.FIXED_K_NAMES) - set(proofs.names_for(20)) == set(proofs.CASE_PROOF_NAMES)
     for entry in data["identities"]:
         assert {"name", "proven", "method", "seconds"} <= set(entry)
         assert entry["proven"] is True and entry["seconds"] >= 0
@@ -59,7 +63,10 @@ def test_verify_general_json(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = _run(capsys, "verify", "--general", "--json")
     data = json.loads(out)
     assert status == 0 and data["k"] == "general" and data["all_proven"] is True
-    assert all("1 ≤ i, j, k ≤ K" in d["assumptions"][0] for d in data["identities"])
+    case_proofs = set(CLAIMS) | set(ONLINE)  # the definition's claims, the online identities
+    derivatives = [d for d in data["identities"] if d["name"] not in case_proofs]
+    assert all("1 ≤ i, j, k ≤ K" in d["assumptions"][0] for d in derivatives)
+    assert {d["name"] for d in data["identities"]} >= case_proofs
 
 
 def test_verify_general_table_states_the_assumption(capsys: pytest.CaptureFixture[str]) -> None:
@@ -76,7 +83,8 @@ def test_verify_exits_1_and_names_the_failure(
     status, out, _ = _run(capsys, "verify", "--k", "3")
     assert status == 1
     assert "jacobian (∂σ_i/∂z_j = σ_i(δ_ij − σ_j)) NOT proven at entry (1, 1)" in out
-    assert "residual" in out and "NOT all identities proven (13/14)" in out
+    count = len(proofs.FIXED_K_NAMES)
+    assert "residual" in out and f"NOT all identities proven ({count - 1}/{count})" in out
     status, out, _ = _run(capsys, "verify", "--k", "3", "--json")
     data = json.loads(out)
     assert status == 1 and data["all_proven"] is False

@@ -3,6 +3,9 @@
     symsoftmax verify --k K [--exhaustive | --permutation] [--json]
     symsoftmax verify --general [--json]
 
+--general also proves the definition's claims (symbolic.claims) and the online recurrences
+(symbolic.online_proofs) by cases; --k runs their fixed-K forms for K <= FIXED_CLAIMS_MAX_K.
+
 Exit status 0 when every identity is proven, 1 when one is not, 2 for bad arguments.
 """
 
@@ -14,7 +17,7 @@ from typing import Any
 
 from symsoftmax.cli._options import parse_int
 from symsoftmax.errors import InputError
-from symsoftmax.symbolic.options import MAX_K
+from symsoftmax.symbolic.options import FIXED_CLAIMS_MAX_K, MAX_K
 
 MAX_EXHAUSTIVE_K = 128
 """Largest K for --exhaustive: it checks every entry, K³ of them for the second derivative
@@ -28,7 +31,9 @@ def register(subparsers: Any) -> None:
         "verify",
         help="prove the softmax derivative identities exactly (fixed K or symbolic K)",
         description="Prove the Jacobian, VJP, log_softmax, logsumexp, cross-entropy, second "
-        "derivative, shift-invariance and sigmoid identities as exact symbolic zeros. "
+        "derivative, shift-invariance and sigmoid identities as exact symbolic zeros, the "
+        "claims of the softmax definition (sum 1, range, order, bounds) and the online-softmax "
+        "recurrences (invariant, merge, attention accumulator and backward, base-2 form). "
         "Default mode: every entry for K <= 16, permutation symmetry (representative "
         "entries of S_K-equivariant sides) above.",
     )
@@ -75,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
             raise InputError("--exhaustive/--permutation apply to --k, not --general")
         results = prove_general()
         target: int | str = "general"
+        size = 0
     else:
         size = parse_k(args.k)
         if args.exhaustive:
@@ -82,7 +88,15 @@ def run(args: argparse.Namespace) -> int:
         mode = "exhaustive" if args.exhaustive else "permutation" if args.permutation else "auto"
         results = prove_all(size, mode)
         target = size
-    notes = [f"assumption: {a}" for r in results for a in r.assumptions]
+    # a lemma (checked with the proof that uses it) is printed as itself, not as an assumption
+    notes = [
+        a if a.startswith("lemma: ") else f"assumption: {a}" for r in results for a in r.assumptions
+    ]
+    if not args.general and size > FIXED_CLAIMS_MAX_K:
+        notes.append(
+            f"the definition's claims and the online identities run for K <= {FIXED_CLAIMS_MAX_K} "
+            "(SymPy over K-term sums); `verify --general` proves them for symbolic K"
+        )
     if any(r.method.startswith("permutation") for r in results):
         notes.append(
             "permutation symmetry: both sides are S_K-equivariant (J(Pz) = P J(z) Pᵀ, "

@@ -76,13 +76,20 @@ def _general_steps(proof: GeneralProof, variables: str) -> str:
     )
 
 
+def _derivative(name: str) -> GeneralProof:
+    """The symbolic-K proof of a derivative identity, with its differentiation steps."""
+    proof = prove_general_identity(name)
+    assert isinstance(proof, GeneralProof), name
+    return proof
+
+
 def _document(title: str, statement: str, body: list[str]) -> str:
     return "\n\n".join([HEADER, f"# {title}", statement, *body]) + "\n"
 
 
 def _jacobian() -> str:
-    proof = prove_general_identity("jacobian")
-    rows = prove_general_identity("jacobian_rows_sum_to_zero")
+    proof = _derivative("jacobian")
+    rows = _derivative("jacobian_rows_sum_to_zero")
     return _document(
         "Jacobian of softmax",
         f"σ_i = e^{{z_i}}/Σ_k e^{{z_k}}; claim: {IDENTITIES['jacobian'].statement}, i.e. "
@@ -126,7 +133,7 @@ def _outcome(name: str) -> str:
 
 
 def _log_softmax() -> str:
-    proof = prove_general_identity("log_softmax_jacobian")
+    proof = _derivative("log_softmax_jacobian")
     return _document(
         "Jacobian of log_softmax",
         "log σ_i = z_i − log Σ_k e^{z_k}; claim: ∂ log σ_i/∂z_j = δ_ij − σ_j, the matrix "
@@ -141,8 +148,8 @@ def _log_softmax() -> str:
 
 
 def _logsumexp() -> str:
-    gradient = prove_general_identity("logsumexp_gradient")
-    hessian = prove_general_identity("logsumexp_hessian")
+    gradient = _derivative("logsumexp_gradient")
+    hessian = _derivative("logsumexp_hessian")
     return _document(
         "Gradient and Hessian of logsumexp",
         "lse(z) = log Σ_k e^{z_k}; claims: ∇ lse = σ and ∇² lse = J = diag(σ) − σσᵀ "
@@ -216,6 +223,8 @@ def _general_k() -> str:
     sections = []
     for name in GENERAL_PROOFS:
         proof = prove_general_identity(name)
+        if not isinstance(proof, GeneralProof):  # the claims and online proofs: own documents
+            continue
         sections.append(
             f"## {name}\n\n{proof.statement}\n\n"
             + "Left side, differentiated (sums not yet evaluated):\n\n"

@@ -18,11 +18,16 @@ import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 import sympy as sp
 
 from symsoftmax.symbolic import closed_forms as cf
+from symsoftmax.symbolic.casework import CaseProof
+from symsoftmax.symbolic.claims import CLAIMS, prove_claim
 from symsoftmax.symbolic.identities import IDENTITIES, ProofResult, canonical_name, index_patterns
+from symsoftmax.symbolic.online_proofs import ONLINE, prove_online
 
 __all__ = [
     "GENERAL_PROOFS",
@@ -317,7 +322,14 @@ def _max_shifted_logsumexp(closed: sp.Expr | None) -> GeneralProof:
     return _max_shifted("max_shifted_logsumexp", F.logsumexp(F.m), plain)
 
 
-GENERAL_PROOFS: dict[str, Callable[[sp.Expr | None], GeneralProof]] = {
+def _claim(name: str, replacement: None = None) -> CaseProof:
+    """A claim of the definition (no closed form to replace)."""
+    if replacement is not None:
+        raise ValueError(f"{name} is a claim about the definition: nothing to replace")
+    return prove_claim(name)
+
+
+GENERAL_PROOFS: dict[str, Callable[[Any], GeneralProof | CaseProof]] = {
     "jacobian": _jacobian,
     "jacobian_rows_sum_to_zero": _rows_sum_to_zero,
     "log_softmax_jacobian": _log_softmax_jacobian,
@@ -329,12 +341,18 @@ GENERAL_PROOFS: dict[str, Callable[[sp.Expr | None], GeneralProof]] = {
     "max_shifted_softmax": _max_shifted_softmax,
     "max_shifted_log_softmax": _max_shifted_log_softmax,
     "max_shifted_logsumexp": _max_shifted_logsumexp,
+    **{name: partial(_claim, name) for name in CLAIMS},
+    **{name: partial(prove_online, name) for name in ONLINE},
 }
-"""How each registry identity with a symbolic-K statement is proven, in the order printed."""
+"""How each registry identity with a symbolic-K statement is proven, in the order printed: the
+derivative identities here (GeneralProof), then the definition's claims (`symbolic.claims`) and
+the online recurrences (`symbolic.online_proofs`), both CaseProof. The argument replaces the
+closed form (derivative identities) or the recurrence (online identities) that is proven."""
 
 
-def prove_general_identity(name: str, closed_form: sp.Expr | None = None) -> GeneralProof:
-    """One symbolic-K proof with its steps; ``closed_form`` replaces the default template."""
+def prove_general_identity(name: str, closed_form: Any = None) -> GeneralProof | CaseProof:
+    """One symbolic-K proof with its steps; ``closed_form`` replaces the default template (a
+    dict of updates for an online identity, see `online_proofs.prove_online`)."""
     builder = GENERAL_PROOFS.get(canonical_name(name))
     if builder is None:
         raise ValueError(f"unknown identity {name!r}; known: {', '.join(GENERAL_PROOFS)}")

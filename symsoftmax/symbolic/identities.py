@@ -116,6 +116,92 @@ IDENTITIES: dict[str, Identity] = {
         Identity("sigmoid_k2", "K = 2: σ(z)₁ = 1/(1 + e^{−(z₁ − z₂)})", closed_form=cf.sigmoid),
         Identity("max_shifted_log_softmax", None, "(z_i − m) − log Σ_k e^{z_k − m} = log σ_i"),
         Identity("max_shifted_logsumexp", None, "m + log Σ_k e^{z_k − m} = logsumexp(z)"),
+        # the definition's own claims (symbolic.claims)
+        Identity("softmax_sums_to_one", "Σ_j σ_j = 1", "Σ_j σ_j = 1"),
+        Identity(
+            "softmax_in_unit_interval",
+            "0 < σ_j < 1 for K ≥ 2; σ_1 = 1 for K = 1",
+            "0 < σ_j < 1 for K ≥ 2; σ_1 = 1 for K = 1",
+        ),
+        Identity(
+            "softmax_order_preserving",
+            "σ_i/σ_j = e^{z_i − z_j}, so z_i > z_j ⇔ σ_i > σ_j",
+            "σ_i/σ_j = e^{z_i − z_j}, so z_i > z_j ⇔ σ_i > σ_j",
+        ),
+        Identity(
+            "softmax_diagonal_derivative_positive",
+            "∂σ_i/∂z_i = σ_i(1 − σ_i) > 0 for K ≥ 2 (0 for K = 1)",
+            "∂σ_i/∂z_i = σ_i(1 − σ_i) > 0 for K ≥ 2 (0 for K = 1)",
+        ),
+        Identity(
+            "log_softmax_nonpositive",
+            "log σ_j ≤ 0, with equality only when K = 1",
+            "log σ_j ≤ 0, with equality only when K = 1",
+        ),
+        Identity(
+            "logsumexp_bounds",
+            "max_k z_k ≤ logsumexp(z) ≤ max_k z_k + log K",
+            "max_k z_k ≤ logsumexp(z) ≤ max_k z_k + log K",
+        ),
+        # the online recurrences (symbolic.online, proven in symbolic.online_proofs)
+        Identity(
+            "online_invariant",
+            "m_k = max(m_{k−1}, z_k), d_k = d_{k−1}e^{m_{k−1} − m_k} + e^{z_k − m_k}, "
+            "(m_0, d_0) = (−∞, 0): d_k·e^{m_k} = Σ_{j≤k} e^{z_j} for k = 1..K",
+            "block step (m, d) → (max(m, M_b), d·e^{m − m_new} + Σ_{k=n+1}^{n+B} e^{z_k − m_new}): "
+            "d·e^m = Σ_{j≤n} e^{z_j} for every prefix n (induction)",
+        ),
+        Identity(
+            "online_finalize",
+            "from (m_K, d_K): σ_j = e^{z_j − m_K}/d_K, log σ_j = z_j − m_K − log d_K, "
+            "logsumexp = m_K + log d_K",
+            "d·e^m = Σ_k e^{z_k} ⇒ e^{z_k − m}/d = σ_k, z_k − m − log d = log σ_k, "
+            "m + log d = logsumexp(z)",
+        ),
+        Identity(
+            "online_merge",
+            "the states of z_1..z_p and z_{p+1}..z_K merged by ⊕ give d·e^m = Σ_{j≤K} e^{z_j} "
+            "for every split p = 0..K",
+            "(m_a, d_a) ⊕ (m_b, d_b) = (m, d_a e^{m_a − m} + d_b e^{m_b − m}), m = max(m_a, m_b), "
+            "represents the concatenation: d·e^m = d_a e^{m_a} + d_b e^{m_b}",
+        ),
+        Identity(
+            "online_merge_algebra",
+            None,
+            "⊕ is commutative and associative, with identity (−∞, 0)",
+        ),
+        Identity(
+            "attention_accumulator",
+            "o_k = o_{k−1}e^{m_{k−1} − m_k} + e^{z_k − m_k}v_k: o_K/d_K = Σ_j σ_j v_j",
+            "o·e^m = Σ_{j≤n} e^{z_j}v_j for every prefix (induction), so o_K/d_K = Σ_j σ_j v_j",
+        ),
+        Identity(
+            "attention_merge",
+            "partial outputs of z_1..z_p and z_{p+1}..z_K merged: o·e^m = Σ_{j≤K} e^{z_j}v_j "
+            "for every split p",
+            "o = o_a e^{m_a − m} + o_b e^{m_b − m}: o·e^m = o_a e^{m_a} + o_b e^{m_b}",
+        ),
+        Identity(
+            "attention_log_merge",
+            None,
+            "lse = logaddexp(lse_a, lse_b), O = O_a e^{lse_a − lse} + O_b e^{lse_b − lse}: "
+            "e^{lse} = A + B and O = (V_a + V_b)/(A + B) for O_a = V_a/A, O_b = V_b/B",
+        ),
+        Identity(
+            "attention_backward",
+            "P = softmax(s), dP_j = Σ_c dO_c V_jc, D = Σ_c dO_c O_c: "
+            "∂⟨dO, PV⟩/∂s_j = P_j(dP_j − D), and D = ⟨dP, P⟩ (the softmax VJP)",
+            "P = softmax(s), dP_j = Σ_c dO_c V_jc, D = Σ_c dO_c O_c: "
+            "∂⟨dO, PV⟩/∂s_j = P_j(dP_j − D), and D = ⟨dP, P⟩ (the softmax VJP)",
+        ),
+        Identity(
+            "online_exp2_temperature",
+            "base 2, c = log₂(e)/T: d_k·2^{m_k c} = Σ_{j≤k} e^{z_j/T}, "
+            "2^{(z_j − m_K)c}/d_K = softmax(z/T)_j",
+            "e^{x/T} = 2^{x·c}, c = log₂(e)/T; the base-2 step keeps "
+            "d·2^{m c} = Σ_{j≤n} e^{z_j/T}; "
+            "2^{(z_k − m)c}/d = softmax(z/T)_k, m/T + log d = logsumexp(z/T)",
+        ),
     ]
 }
 

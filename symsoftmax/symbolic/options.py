@@ -7,11 +7,26 @@ the SymPy import.
 
 from __future__ import annotations
 
-__all__ = ["EXHAUSTIVE_MAX_K", "MAX_DERIVE_K", "MAX_K", "PROOF_MODES", "STYLES", "WHATS"]
+__all__ = [
+    "EXHAUSTIVE_MAX_K",
+    "FIXED_CLAIMS_MAX_K",
+    "FIXED_EXHAUSTIVE_MAX_K",
+    "MAX_DERIVE_K",
+    "MAX_K",
+    "ONLINE_WHATS",
+    "PROOF_MODES",
+    "STYLES",
+    "WHATS",
+]
 
 PROOF_MODES = ("auto", "exhaustive", "permutation")  # fixed-K proofs, see docs/symbolic.md
 EXHAUSTIVE_MAX_K = 16  # auto mode: entry by entry up to here (K³ = 4096 second-derivative entries)
 MAX_K = 100_000  # beyond this even the O(K) permutation proofs are not worth running
+# The definition's claims and the online identities (symbolic.claims, symbolic.online_proofs) are
+# SymPy proofs over K-term sums: their fixed-K forms run for K <= FIXED_CLAIMS_MAX_K (symbolic K
+# and length: `verify --general`), every component/branch for K <= FIXED_EXHAUSTIVE_MAX_K.
+FIXED_CLAIMS_MAX_K = 16
+FIXED_EXHAUSTIVE_MAX_K = 8
 
 WHATS = (  # the formulas `derive` prints
     "softmax",
@@ -22,5 +37,6 @@ WHATS = (  # the formulas `derive` prints
     "hessian",
     "cross_entropy_grad",
 )
+ONLINE_WHATS = ("online_step", "merge", "attention_step")  # the online updates; no K
 STYLES = ("latex", "text", "markdown", "python", "c")  # how `derive` prints them
 MAX_DERIVE_K = 16  # printed output has up to K³ entries (hessian): keep it readable

@@ -31,6 +31,8 @@ from typing import Any
 import sympy as sp
 
 from symsoftmax.symbolic import closed_forms as cf
+from symsoftmax.symbolic.casework import CaseProof
+from symsoftmax.symbolic.claims import FIXED_K_CLAIMS, prove_claim_fixed
 from symsoftmax.symbolic.expressions import (
     log_softmax,
     logits,
@@ -45,12 +47,14 @@ from symsoftmax.symbolic.identities import (
     canonical_name,
     index_patterns,
 )
-from symsoftmax.symbolic.options import EXHAUSTIVE_MAX_K, MAX_K, PROOF_MODES
+from symsoftmax.symbolic.online_proofs import FIXED_K_ONLINE, prove_online_fixed
+from symsoftmax.symbolic.options import EXHAUSTIVE_MAX_K, FIXED_CLAIMS_MAX_K, MAX_K, PROOF_MODES
 from symsoftmax.symbolic.polynomial import LaurentPolynomial
 from symsoftmax.symbolic.ring import RingConversionError, SymbolicRing
 from symsoftmax.symbolic.templates import compile_template
 
 __all__ = [
+    "CASE_PROOF_NAMES",
     "EXHAUSTIVE_MAX_K",
     "FIXED_K_NAMES",
     "FIXED_K_PROOFS",
@@ -60,6 +64,7 @@ __all__ = [
     "FixedKContext",
     "FixedKProof",
     "ProofResult",
+    "names_for",
     "prove_all",
     "prove_identity",
     "representative_entries",
@@ -287,7 +292,22 @@ FIXED_K_PROOFS: dict[str, FixedKProof] = {
     ]
 }
 SIGMOID = "sigmoid_k2"  # proven by its own function at K = 2 (`prove_sigmoid`)
-FIXED_K_NAMES = (*FIXED_K_PROOFS, SIGMOID)  # the order `verify --k` prints
+# The definition's claims and the online identities: SymPy case proofs (symbolic.claims,
+# symbolic.online_proofs), run for K <= FIXED_CLAIMS_MAX_K.
+_CASE_PROOFS: dict[str, Callable[[str, int, str], CaseProof]] = {
+    **{name: prove_claim_fixed for name in FIXED_K_CLAIMS},
+    **{name: prove_online_fixed for name in FIXED_K_ONLINE},
+}
+CASE_PROOF_NAMES = tuple(_CASE_PROOFS)
+FIXED_K_NAMES = (*FIXED_K_PROOFS, SIGMOID, *CASE_PROOF_NAMES)  # the order `verify --k` prints
+
+
+def names_for(size: int) -> tuple[str, ...]:
+    """The identities `prove_all` proves for K = ``size`` (the case proofs up to
+    FIXED_CLAIMS_MAX_K; above, they are proven for symbolic K by `prove_general`)."""
+    if size <= FIXED_CLAIMS_MAX_K:
+        return FIXED_K_NAMES
+    return tuple(name for name in FIXED_K_NAMES if name not in _CASE_PROOFS)
 
 
 def resolve_mode(size: int, mode: str) -> str:
@@ -442,6 +462,18 @@ def prove_identity(
     name = canonical_name(name)
     if name == SIGMOID:
         return prove_sigmoid(closed_form)
+    if name in _CASE_PROOFS:
+        if closed_form is not None:
+            raise ValueError(
+                f"{name} has no closed-form template; a replacement recurrence is passed to "
+                "symbolic.online_proofs.prove_online_fixed"
+            )
+        if size > FIXED_CLAIMS_MAX_K:
+            raise ValueError(
+                f"{name}: the fixed-K form runs for K <= {FIXED_CLAIMS_MAX_K}, got {size}; "
+                "it is proven for symbolic K by prove_general"
+            )
+        return _CASE_PROOFS[name](name, size, resolve_mode(size, mode)).result()
     spec = FIXED_K_PROOFS.get(name)
     if spec is None:
         raise ValueError(f"unknown identity {name!r}; known: {', '.join(FIXED_K_NAMES)}")
@@ -458,7 +490,7 @@ def prove_all(
     closed_forms: Mapping[str, sp.Expr] | None = None,
     names: Sequence[str] | None = None,
 ) -> list[ProofResult]:
-    """Prove every fixed-K identity (FIXED_K_NAMES, or ``names``) for K = ``size``.
+    """Prove every fixed-K identity (`names_for` K, or ``names``) for K = ``size``.
 
     ``closed_forms`` maps identity names to replacement templates (to test that wrong ones fail).
     """
@@ -470,5 +502,5 @@ def prove_all(
     ctx = FixedKContext(size)
     return [
         prove_identity(name, size, overrides.get(canonical_name(name)), mode, ctx)
-        for name in (names if names is not None else FIXED_K_NAMES)
+        for name in (names if names is not None else names_for(size))
     ]
