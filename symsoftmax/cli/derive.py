@@ -1,6 +1,7 @@
 """`symsoftmax derive`: print a derived formula, or write the derivation documents.
 
     symsoftmax derive WHAT --k K [--format latex|text|markdown|python|c]
+    symsoftmax derive online_step|merge|attention_step [--format …]
     symsoftmax derive --write-derivations DIR
 
 WHAT is softmax, log_softmax, logsumexp, jacobian, vjp, hessian (∂²σ_i/∂z_j∂z_k) or
@@ -16,7 +17,7 @@ from typing import Any
 
 from symsoftmax.cli._options import parse_int
 from symsoftmax.errors import InputError
-from symsoftmax.symbolic.options import MAX_DERIVE_K, STYLES, WHATS
+from symsoftmax.symbolic.options import MAX_DERIVE_K, ONLINE_WHATS, STYLES, WHATS
 
 
 def register(subparsers: Any) -> None:
@@ -26,7 +27,12 @@ def register(subparsers: Any) -> None:
         description="Print softmax, log_softmax, logsumexp or a proven derivative for a "
         "concrete K, or regenerate the Markdown derivations.",
     )
-    parser.add_argument("what", nargs="?", choices=WHATS, help="the formula to print")
+    parser.add_argument(
+        "what",
+        nargs="?",
+        choices=(*WHATS, *ONLINE_WHATS),
+        help="the formula to print (online_step, merge, attention_step: online updates, no --k)",
+    )
     parser.add_argument("--k", metavar="K", help=f"number of logits, 1..{MAX_DERIVE_K}")
     parser.add_argument(
         "--format", choices=STYLES, default="text", help="output format (default: text)"
@@ -54,7 +60,14 @@ def run(args: argparse.Namespace) -> int:
             print(path)
         return 0
     if args.what is None:
-        raise InputError(f"WHAT is required (one of {', '.join(WHATS)})")
+        raise InputError(f"WHAT is required (one of {', '.join((*WHATS, *ONLINE_WHATS))})")
+    if args.what in ONLINE_WHATS:
+        if args.k is not None:
+            raise InputError(f"{args.what} is the update for any length: it takes no --k")
+        from symsoftmax.symbolic.derive_online import derive_online, render_online
+
+        sys.stdout.write(render_online(derive_online(args.what), args.format))
+        return 0
     if args.k is None:
         raise InputError("--k is required")
     try:
