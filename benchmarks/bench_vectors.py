@@ -8,6 +8,10 @@ ratio is steadier than the seconds).
 
     python benchmarks/bench_vectors.py                 # quick + standard, the default set
     python benchmarks/bench_vectors.py --suite quick   # quick only, every op x dtype
+    python benchmarks/bench_vectors.py --suite standard --every  # standard, every op x dtype
+
+"cpu s" is the process time of the generation (the machine is shared: wall time grows with the
+load, CPU time much less).
 """
 
 from __future__ import annotations
@@ -49,38 +53,41 @@ def numpy_baseline(op: str, dtype: str, suite: str, repeats: int = 5) -> float:
     return best
 
 
-def bench(op: str, dtype: str, suite: str) -> tuple[int, float, float, float, float]:
-    start = time.perf_counter()
+def bench(op: str, dtype: str, suite: str) -> tuple[int, float, float, float, float, float]:
+    start, cpu = time.perf_counter(), time.process_time()
     vf = generate(op, dtype, suite, 0)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     start = time.perf_counter()
     size = len(dumps_json(vf))
     to_npz_bytes(vf)
     write_seconds = time.perf_counter() - start
-    return len(vf), seconds, write_seconds, numpy_baseline(op, dtype, suite), size / 1e6
+    return len(vf), seconds, cpu, write_seconds, numpy_baseline(op, dtype, suite), size / 1e6
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--suite", choices=("quick", "standard", "both"), default="both")
+    parser.add_argument(
+        "--every", action="store_true", help="every op x dtype (default: quick only)"
+    )
     args = parser.parse_args()
     suites = ("quick", "standard") if args.suite == "both" else (args.suite,)
     print(
-        f"{'op':<16} {'dtype':<9} {'suite':<9} {'tests':>6} {'generate s':>10} {'encode s':>9} "
-        f"{'numpy s':>9} {'ratio':>9} {'JSON MB':>8} target"
+        f"{'op':<16} {'dtype':<9} {'suite':<9} {'tests':>6} {'generate s':>10} {'cpu s':>7} "
+        f"{'encode s':>9} {'numpy s':>9} {'ratio':>9} {'JSON MB':>8} target"
     )
     for suite in suites:
         cases = (
             [(op, d) for op in OPS for d in ("float64", "float32", "float16", "bfloat16")]
-            if suite == "quick" and args.suite == "quick"
+            if args.every or (suite == "quick" and args.suite == "quick")
             else DEFAULT_CASES
         )
         for op, dtype in cases:
-            tests, seconds, write_seconds, baseline, megabytes = bench(op, dtype, suite)
+            tests, seconds, cpu, write_seconds, baseline, megabytes = bench(op, dtype, suite)
             target = TARGETS[suite]
             verdict = "met" if seconds < target else "MISSED"
             print(
-                f"{op:<16} {dtype:<9} {suite:<9} {tests:>6} {seconds:>10.2f} "
+                f"{op:<16} {dtype:<9} {suite:<9} {tests:>6} {seconds:>10.2f} {cpu:>7.2f} "
                 f"{write_seconds:>9.2f} {baseline:>9.4f} {seconds / baseline:>9.0f} "
                 f"{megabytes:>8.1f} < {target:.0f} s {verdict}",
                 flush=True,

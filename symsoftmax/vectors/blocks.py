@@ -241,7 +241,7 @@ def _masked_block_far_below(ctx: Context) -> list[Row]:
         for high, width in bands:
             z = _masked(_below(ctx, k, high, width), (0, b))
             rows.append(
-                Row(z, f"b={b}: first block masked, the rest in [{high - 2**width:g}, {high:g})")
+                Row(z, f"b={b}: first block masked, the rest in [{high - 2**width:g}, {high:g}]")
             )
     return rows
 
