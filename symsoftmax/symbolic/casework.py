@@ -62,6 +62,7 @@ class Case:
     expression: sp.Expr
     remainder: sp.Expr
     holds: bool
+    sides: tuple[sp.Expr, sp.Expr] | None = None  # (left, right) of an equality, as stated
 
     def describe(self) -> str:
         """ "label: expression REL 0", the residual named when the case fails."""
@@ -141,6 +142,7 @@ def equal(label: str, left: sp.Expr, right: sp.Expr) -> Case:
         expression=left - right,
         remainder=remainder,
         holds=remainder == 0,
+        sides=(left, right),
     )
 
 

@@ -13,6 +13,8 @@ import sympy as sp
 
 from symsoftmax.atomic import write_atomic
 from symsoftmax.symbolic import closed_forms as cf
+from symsoftmax.symbolic.casework import Case, CaseProof
+from symsoftmax.symbolic.claims import CLAIMS, prove_claim
 from symsoftmax.symbolic.general import (
     GENERAL_PROOFS,
     INDEX_ASSUMPTION,
@@ -20,6 +22,7 @@ from symsoftmax.symbolic.general import (
     prove_general_identity,
 )
 from symsoftmax.symbolic.identities import IDENTITIES
+from symsoftmax.symbolic.online_proofs import ONLINE, prove_online
 from symsoftmax.symbolic.proofs import FixedKContext, prove_identity
 
 __all__ = ["DOCUMENTS", "render_derivations", "write_derivations"]
@@ -246,6 +249,60 @@ def _general_k() -> str:
     )
 
 
+def _case_proof(proof: CaseProof) -> str:
+    """Statement, the SymPy steps, every case (the claim and how it was decided), the lemmas,
+    assumptions and the outcome of a case proof (`symbolic.casework`)."""
+
+    def case_line(case: Case) -> str:
+        if case.sides is not None:
+            left, right = case.sides
+            claim = f"${sp.latex(left)} = {sp.latex(right)}$"
+            how = "difference expanded: numerator " + f"${sp.latex(case.remainder)}$"
+        else:
+            claim = f"${sp.latex(case.expression)} {_LATEX_RELATION[case.relation]} 0$"
+            how = "sign decided by SymPy's assumptions"
+        verdict = "holds" if case.holds else "**fails**"
+        return f"- {case.label}: {claim} ({how}) — {verdict}"
+
+    parts = [f"## {proof.name}", proof.statement]
+    parts += [f"{label}:\n\n" + _math(expr) for label, expr in proof.steps]
+    parts.append("Cases:\n\n" + "\n".join(case_line(case) for case in proof.cases))
+    if proof.lemmas:
+        parts.append("Lemmas (checked):\n\n" + "\n".join(case_line(c) for c in proof.lemmas))
+    if proof.assumptions:
+        parts.append("Assumptions:\n\n" + "\n".join(f"- {a}" for a in proof.assumptions))
+    parts.append(f"Outcome: **{'proven' if proof.proven else 'NOT proven'}** ({proof.method}).")
+    return "\n\n".join(parts)
+
+
+_LATEX_RELATION = {"=": "=", ">": ">", "≥": r"\geq", "<": "<", "≤": r"\leq"}
+
+
+def _claims() -> str:
+    return _document(
+        "The claims of the softmax definition",
+        "For finite z ∈ ℝ^K, σ_j = e^{z_j}/Σ_k e^{z_k}. Each claim is proven for symbolic K "
+        "(below; `symsoftmax verify --general`) and for fixed K ≤ 16 (`symsoftmax verify --k K`). "
+        "A sign is proven only when SymPy's assumptions decide it (positive symbols stand for "
+        "the exponentials and for sums of them); nothing is sampled. In floating point these "
+        "hold only up to rounding: see docs/symbolic.md.",
+        [_case_proof(prove_claim(name)) for name in CLAIMS],
+    )
+
+
+def _online() -> str:
+    return _document(
+        "The online softmax: recurrences, merge, attention",
+        "The updates of `symsoftmax.symbolic.online` (Milakov & Gimelshein 2018; Dao et al., "
+        "FlashAttention 1–3), proven for any length by induction over blocks: a state (m, d) "
+        "after a prefix z_1..z_n, a block z_{n+1..n+B} with maximum M_b. The max is piecewise: "
+        "every branch is a case in which SymPy evaluates it. −∞ (the empty state) is a case "
+        "too, with e^{−∞} = 0 as a lemma. The same expressions are printed by "
+        "`symsoftmax derive online_step|merge|attention_step`.",
+        [_case_proof(prove_online(name)) for name in ONLINE],
+    )
+
+
 DOCUMENTS: dict[str, Callable[[], str]] = {
     "jacobian.md": _jacobian,
     "log_softmax.md": _log_softmax,
@@ -253,6 +310,8 @@ DOCUMENTS: dict[str, Callable[[], str]] = {
     "cross_entropy.md": _cross_entropy,
     "second_derivative.md": _second_derivative,
     "general_k.md": _general_k,
+    "definition_claims.md": _claims,
+    "online_softmax.md": _online,
 }
 
 
