@@ -263,11 +263,15 @@ def _compiled(kind: str, temperature: bool) -> Callable[..., Any]:
 
 # ---- input checks -----------------------------------------------------------------------------
 
-_EXTRA_FLOATS = (np.dtype(ml_dtypes.bfloat16),)
-
-
 def _is_floating(dtype: np.dtype) -> bool:
-    return dtype.kind == "f" or dtype in _EXTRA_FLOATS
+    """NumPy's floating dtypes and ml_dtypes' (bfloat16, the float8 formats)."""
+    if dtype.kind == "f":
+        return True
+    try:
+        ml_dtypes.finfo(dtype)
+    except (TypeError, ValueError):  # "not inexact"
+        return False
+    return True
 
 
 def as_floating(value: npt.ArrayLike, name: str) -> npt.NDArray[Any]:
