@@ -82,10 +82,8 @@ def approximate(op: str, rows: FloatArray) -> tuple[FloatArray, FloatArray]:
     with 0 at the +inf entries and −inf elsewhere. Outputs whose correctly rounded value is not
     finite are judged on the kind of value alone (NaN, ±inf), not on v̂.
     """
+    rows = _limit_rows(rows)
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-        posinf = rows == np.inf
-        limit = row_any(posinf, keepdims=True)
-        rows = np.where(limit, np.where(posinf, 0.0, -np.inf), rows)
         finite = np.isfinite(rows)
         top = row_max(np.where(finite, rows, -np.inf), keepdims=True)
         t = np.where(finite, rows - top, -np.inf)
@@ -108,9 +106,22 @@ def approximate(op: str, rows: FloatArray) -> tuple[FloatArray, FloatArray]:
         return value, delta
 
 
+def _limit_rows(rows: FloatArray) -> FloatArray:
+    """Rows with +inf entries replaced by their limit: 0 at the +inf entries, −inf elsewhere."""
+    posinf = rows == np.inf
+    limit = row_any(posinf, keepdims=True)
+    return np.where(limit, np.where(posinf, 0.0, -np.inf), rows)
+
+
 def _batch_bounds(op: str, rows: FloatArray, fmt: Format, ftz: bool) -> FloatArray:
     """``output_bounds(op, ...).absolute`` of every row, vectorized (same float64 formulas as
-    :class:`symsoftmax.validation.bounds.RowFacts`; a test keeps the two equal)."""
+    :class:`symsoftmax.validation.bounds.RowFacts`; a test keeps the two equal).
+
+    A row with +inf entries is bounded as its limit row (:func:`_limit_rows`), whose outputs
+    the reference gives it: ``output_bounds`` on the row itself sees no finite entry and allows
+    only the subnormal floor, which fails the correctly rounded 1/3 of [inf, inf, inf].
+    """
+    rows = _limit_rows(rows)
     n = rows.shape[1]
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
         finite = np.isfinite(rows)

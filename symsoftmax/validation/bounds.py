@@ -251,6 +251,8 @@ def sum_to_one_bound(n: int, fmt: Format) -> tuple[float, str]:
     """
     u = fmt.unit_roundoff
     k, form = summation_terms(max(n - 1, 0), fmt)
+    if k * u >= 1:  # float8: γ_k is unbounded from k = 1/u (8 in float8_e5m2)
+        return math.inf, form
     gamma = k * u / (1 - k * u)
     if gamma >= 1:
         return math.inf, form

@@ -489,7 +489,8 @@ def _long_row(ctx: Context) -> list[Row]:
 
 def _temperature_small(ctx: Context) -> list[Row]:
     fmt = ctx.fmt
-    candidates = [2.0**-10, round_exact(1e-30, fmt), fmt.tiny, fmt.smallest_subnormal]
+    tiny = [round_exact(2.0**-10, fmt), round_exact(1e-30, fmt)]  # 2^−10 is 0 in float8_e4m3fn
+    candidates = [*tiny, fmt.tiny, fmt.smallest_subnormal]
     temps = sorted({t for t in candidates if t > 0}, reverse=True)  # 1e-30 is 0 in float16
     if ctx.suite == "quick":
         temps = temps[-2:]
@@ -505,6 +506,7 @@ def _temperature_small(ctx: Context) -> list[Row]:
 def _temperature_large(ctx: Context) -> list[Row]:
     fmt = ctx.fmt
     temps = [2.0**10, round_exact(2.0**fmt.precision, fmt), next_down(fmt.max, fmt), fmt.max]
+    temps = [t for t in temps if t <= fmt.max]  # 2^10 is beyond float8_e4m3fn's 448
     if ctx.suite == "quick":
         temps = temps[2:]
     rows = []
@@ -647,6 +649,7 @@ def _target_smoothed(rng: np.random.Generator, fmt: Format, k: int) -> Floats:
     others = np.ldexp(_uniform_counts(fmt, k - 1), -3)
     if not _is_exact(others, fmt):  # ε/(K−1) deep in the subnormals: spread ε over 2^j entries
         m = _power_of_two_floor(k - 1)
+        m = min(m, 1 << (-3 - fmt.quantum_exponent(fmt.emin)))  # float8: 2^−3/m is a value
         others = np.zeros(k - 1)
         others[:m] = math.ldexp(1.0, -3 - (m.bit_length() - 1))
     y[np.arange(k) != label] = others
@@ -656,6 +659,10 @@ def _target_smoothed(rng: np.random.Generator, fmt: Format, k: int) -> Floats:
 
 def _target_uniform(rng: np.random.Generator, fmt: Format, k: int) -> Floats:
     y = _uniform_counts(fmt, k)
+    if not _is_exact(y, fmt):  # float8, long rows: 1 spread evenly over 2^j entries instead
+        m = _power_of_two_floor(k)
+        y = np.zeros(k)
+        y[:m] = math.ldexp(1.0, -(m.bit_length() - 1))
     if not _is_exact(y, fmt):
         raise AssertionError(f"uniform target for K={k} is not exact in {fmt.name}")
     return y
