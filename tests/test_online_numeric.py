@@ -29,6 +29,7 @@ from symsoftmax.numeric.online import (
     rows_per_chunk,
 )
 from symsoftmax.symbolic import online as proven
+from symsoftmax.validation.sources import suite_vectors
 
 inf, nan = np.inf, np.nan
 FUNCTIONS = {
@@ -432,7 +433,7 @@ def test_passes_the_quick_suite(name: str, dtype: str) -> None:
 @pytest.mark.parametrize("name", FUNCTIONS)
 def test_passes_the_standard_suite_for_every_block(name: str, dtype: str) -> None:
     """The issue's matrix: every format × op, block ∈ {16, 64, 256, 1024}, bound mode."""
-    vectors = symsoftmax.validation.sources.suite_vectors(name, dtype, "standard")
+    vectors = suite_vectors(name, dtype, "standard")
     with warnings.catch_warnings():
         warnings.simplefilter("default")
         for block in BLOCKS:

@@ -263,6 +263,7 @@ def _compiled(kind: str, temperature: bool) -> Callable[..., Any]:
 
 # ---- input checks -----------------------------------------------------------------------------
 
+
 def _is_floating(dtype: np.dtype) -> bool:
     """NumPy's floating dtypes and ml_dtypes' (bfloat16, the float8 formats)."""
     if dtype.kind == "f":
