@@ -221,6 +221,13 @@ def _python_function(d: OnlineDerived, update: dict[str, sp.Expr], suffix: str) 
     return lines
 
 
+def _finalize_arguments(finalize: dict[str, sp.Expr]) -> list[str]:
+    """The row z (if used), then the state m, d, o, then T and c: those ``finalize`` uses."""
+    used = {str(s) for value in finalize.values() for s in value.free_symbols}
+    row = ["z"] if any(value.has(on.z[on.k]) for value in finalize.values()) else []
+    return row + [name for name in ("m", "d", "o", "T", "c") if name in used]
+
+
 def _python_finalize(finalize: dict[str, sp.Expr], suffix: str) -> list[str]:
     """``finalize{suffix}(…)``: the outputs from the final state; z is (..., K) and the state
     (...), so the state is broadcast along the last axis."""
@@ -234,10 +241,7 @@ def _python_finalize(finalize: dict[str, sp.Expr], suffix: str) -> list[str]:
         key: printer.doprint(value.xreplace(row if value.has(on.z[on.k]) else {}))
         for key, value in finalize.items()
     }
-    state = {s for value in finalize.values() for s in value.free_symbols}
-    names = sorted(str(s) for s in state if isinstance(s, sp.Symbol) and s != on.k)
-    names = [name for name in names if name != "z"]
-    args = (["z"] if any(v.has(on.z[on.k]) for v in finalize.values()) else []) + names
+    args = _finalize_arguments(finalize)
     return [
         "",
         "",
@@ -310,7 +314,8 @@ def _c_finalize(finalize: dict[str, sp.Expr], suffix: str) -> list[str]:
     lines = [""]
     for key, value in finalize.items():
         expr = value.xreplace({on.z[on.k]: sp.Symbol("z_k")})
-        params = ", ".join(f"float {a}" for a in sorted(str(s) for s in expr.free_symbols))
+        names = [n.replace("z", "z_k") for n in _finalize_arguments({key: value})]
+        params = ", ".join(f"float {name}" for name in names)
         body = printer.doprint(expr)
         lines.append(f"static inline float finalize_{key}{suffix}({params}) {{ return {body}; }}")
     return lines

@@ -638,7 +638,7 @@ def _branch_sequences(z: Sequence[sp.Expr]) -> Iterator[tuple[str, list[sp.Expr]
         maxima = [z[0]]
         for k, new in enumerate(choice, start=1):
             maxima.append(z[k] if new else maxima[-1])
-        label = "".join("n" if c else "·" for c in choice)
+        label = ", ".join(f"m_{k + 1} {'new' if c else 'kept'}" for k, c in enumerate(choice, 1))
         yield label or "K = 1", maxima
 
 
