@@ -134,54 +134,68 @@ class AttentionSoftmax:
 
     def _rows(self, z: npt.NDArray[Any]) -> npt.NDArray[Any]:
         b, k = z.shape
+        shared = self._query_keys_mask(z)  # built once: the same in every slice's call
         if self.op == "logsumexp":
-            return self._lse(self._invoke(z, 0), b, z.dtype)
+            return self._lse(self._invoke(shared, self._values(z, 0)), b, z.dtype)
         columns = [
-            self._out(self._invoke(z, c0), b, min(self.head_dim, k - c0))
+            self._out(self._invoke(shared, self._values(z, c0)), b, min(self.head_dim, k - c0))
             for c0 in range(0, k, self.head_dim)
         ]
         return np.concatenate(columns, axis=-1) if columns else np.empty((b, 0), z.dtype)
 
-    def _invoke(self, z: npt.NDArray[Any], c0: int) -> Any:
-        """One kernel call: the query, keys and values for the output columns [c0, c0 + D)."""
-        b, k = z.shape
-        d = self.head_dim
-        masked = np.isneginf(z) if self.mask != "none" else np.zeros(z.shape, bool)
-        q = np.zeros((b, 1, 1, d), z.dtype)
-        q[..., 0] = 1
-        keys = np.zeros((b, 1, k, d), z.dtype)
-        keys[:, 0, :, 0] = np.where(masked, 0, z)
-        values = np.zeros((b, 1, k, d), z.dtype)
-        width = min(d, k - c0)
-        values[:, 0, np.arange(c0, c0 + width), np.arange(width)] = 1
-        if self.layout == "bshd":
-            keys, values = keys.swapaxes(1, 2), values.swapaxes(1, 2)
-        tensors = [self._to_framework(a) for a in (q, keys, values)]
-        if self.call == "flash":
-            return self._function(*tensors, softmax_scale=1.0, causal=False)
-        if self.mask == "none":
-            return self._function(*tensors, scale=1.0)
-        allowed = ~masked[:, None, None, :]  # (B, heads, queries, keys), as SDPA and JAX take it
-        attn_mask = (
-            allowed if self.mask == "boolean" else np.where(allowed, 0, -np.inf).astype(z.dtype)
-        )
-        return self._function(*tensors, attn_mask=self._to_framework(attn_mask), scale=1.0)
+    def _shape(self, b: int, k: int) -> tuple[int, ...]:
+        """Keys' and values' shape: one head, k positions, head_dim, in the layout."""
+        return (b, 1, k, self.head_dim) if self.layout == "bhsd" else (b, k, 1, self.head_dim)
 
-    def _to_framework(self, array: npt.NDArray[Any]) -> Any:
-        array = np.ascontiguousarray(array)
+    def _query_keys_mask(self, z: npt.NDArray[Any]) -> list[Any]:
+        """[q, k] or [q, k, mask] for rows z: q = e₁, k_j = z_j·e₁ (0 where the mask takes −inf),
+        mask (B, 1, 1, K): boolean (True = attend) or additive (0 or −inf)."""
+        b, k = z.shape
+        masked = np.isneginf(z) if self.mask != "none" else np.zeros(z.shape, bool)
+        q = np.zeros((b, 1, 1, self.head_dim), z.dtype)
+        q[..., 0] = 1
+        keys = np.zeros(self._shape(b, k), z.dtype)
+        keys.reshape(b, k, self.head_dim)[..., 0] = np.where(masked, 0, z)
+        arrays = [q, keys]
+        if self.mask != "none":
+            allowed = ~masked[:, None, None, :]
+            arrays.append(allowed if self.mask == "boolean" else np.where(allowed, 0, -np.inf))
+            arrays[-1] = arrays[-1].astype(bool if self.mask == "boolean" else z.dtype)
+        return [self._to_framework(a, shared=True) for a in arrays]
+
+    def _values(self, z: npt.NDArray[Any], c0: int) -> Any:
+        """V for output columns [c0, c0 + head_dim): v_j = e_{j−c0} there, 0 elsewhere."""
+        b, k = z.shape
+        values = np.zeros(self._shape(b, k), z.dtype)
+        width = min(self.head_dim, k - c0)
+        values.reshape(b, k, self.head_dim)[:, np.arange(c0, c0 + width), np.arange(width)] = 1
+        return self._to_framework(values)
+
+    def _invoke(self, shared: list[Any], values: Any) -> Any:
+        """One kernel call in the chosen convention, scale 1."""
+        q, keys = shared[:2]
+        if self.call == "flash":
+            return self._function(q, keys, values, softmax_scale=1.0, causal=False)
+        if self.mask == "none":
+            return self._function(q, keys, values, scale=1.0)
+        return self._function(q, keys, values, attn_mask=shared[2], scale=1.0)
+
+    def _to_framework(self, array: npt.NDArray[Any], *, shared: bool = False) -> Any:
+        """``array`` in the kernel's framework on its device. NumPy arrays used by several
+        calls are read-only, so a kernel that writes into its inputs raises instead of
+        changing the next call's."""
         if self.framework == "torch":
             import torch
 
-            tensor = (
-                torch.from_numpy(array)
-                if array.dtype == bool
-                else self._adapter.to_framework(array)
-            )
-            return tensor.to(self.device)
+            if array.dtype == bool:
+                return torch.from_numpy(array).to(self.device)
+            return self._adapter.to_framework(array).to(self.device)
         if self.framework == "jax":
             import jax
 
             return jax.device_put(self._adapter.to_framework(array), _jax_device(self.device))
+        if shared:
+            array.setflags(write=False)
         return array
 
     def _out(self, result: Any, b: int, width: int) -> npt.NDArray[Any]:
