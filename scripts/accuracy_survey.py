@@ -23,9 +23,12 @@ CUDA, torch.compile, every SDPA backend, Triton's fused softmax, JAX), on a mach
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import datetime
+import functools
 import importlib
 import math
+import multiprocessing
 import platform
 import sys
 import time
@@ -173,35 +176,41 @@ def render_tables(
     lines: list[str] = []
     for op in ops:
         rows = [i for i in implementations if op in i.functions]
+        cell = functools.partial(_cell_of, cells, op)
         lines += [f"{level} {op}", ""]
         if rows:
             lines += ["| implementation | " + " | ".join(formats) + " |"]
             lines.append("|---|" + "---|" * len(formats))
         for impl in rows:
-            texts = [cells[(op, fmt, impl.name)].text() for fmt in formats]
+            texts = [cell(fmt, impl).text() for fmt in formats]
             lines.append(f"| {impl.name} | " + " | ".join(texts) + " |")
         absent = [i.name for i in implementations if op not in i.functions]
         if absent:
             lines += ["", "Not provided by: " + ", ".join(absent) + "."]
         unsupported = [
-            f"- {impl.name}, {fmt}: {cells[(op, fmt, impl.name)].detail}"
+            f"- {impl.name}, {fmt}: {cell(fmt, impl).detail}"
             for impl in rows
             for fmt in formats
-            if cells[(op, fmt, impl.name)].problem == "unsupported"
+            if cell(fmt, impl).problem == "unsupported"
         ]
         if unsupported:
             lines += ["", "Unsupported (the library has no kernel for the format):", ""]
             lines += unsupported
         reasons = [
-            f"- {impl.name}, {fmt}: {cells[(op, fmt, impl.name)].why()}"
+            f"- {impl.name}, {fmt}: {cell(fmt, impl).why()}"
             for impl in rows
             for fmt in formats
-            if cells[(op, fmt, impl.name)].why()
+            if cell(fmt, impl).why()
         ]
         if reasons:
             lines += ["", "Why the failures failed:", "", *reasons]
         lines.append("")
     return lines
+
+
+def _cell_of(cells: Cells, op: str, fmt: str, impl: Implementation) -> Cell:
+    """The cell, or "pending" while a run with workers has not reached it."""
+    return cells.get((op, fmt, impl.name)) or Cell(None, "pending")
 
 
 def _versions(implementations: list[Implementation], unavailable: dict[str, str]) -> list[str]:
@@ -324,11 +333,20 @@ def main(
         "--gpu", action="store_true", help="add the GPU section (needs a CUDA device)"
     )
     parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="worker processes, one op × format each; the page is rewritten as cells finish "
+        "(default 1: all in this process)",
+    )
+    parser.add_argument(
         "--findings",
         action="store_true",
         help="only run the onnxruntime reproductions and print them (no suite, no file)",
     )
     args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
     if args.findings:
         return print_findings()
     suite = args.suite or ("quick" if args.quick else "standard")
@@ -347,17 +365,77 @@ def main(
     if args.gpu and gpu_device.startswith("cuda") and not _cuda_available():
         parser.error("--gpu needs a CUDA device (PyTorch finds none on this machine)")
     start = time.perf_counter()
-    cpu_impls, cpu_unavailable = load(LOADERS, [n for n in names if n in LOADERS])
-    cpu = Section(cpu_impls, cpu_unavailable, survey(cpu_impls, ops, formats, suite))
+
+    def write(cpu: Section, gpu_section: Section | None, found: list[findings.Finding]) -> None:
+        seconds = time.perf_counter() - start
+        write_atomic(args.output, render(cpu, gpu_section, found, ops, formats, suite, seconds))
+
+    chosen = [n for n in names if n in LOADERS]
+    partial = None if args.gpu else (lambda section: write(section, None, []))
+    cpu = run_section(LOADERS, chosen, ops, formats, suite, args.jobs, progress=partial)
     gpu_section = None
     if args.gpu:
-        gpu_impls, gpu_unavailable = load(gpu, [n for n in names if n in gpu])
-        gpu_section = Section(gpu_impls, gpu_unavailable, survey(gpu_impls, ops, formats, suite))
-    found = check_findings(cpu)
-    text = render(cpu, gpu_section, found, ops, formats, suite, time.perf_counter() - start)
-    write_atomic(args.output, text)
+        chosen = [n for n in names if n in gpu]
+        where = (gpu_device, compile_backend)
+        gpu_section = run_section(gpu, chosen, ops, formats, suite, args.jobs, where)
+    write(cpu, gpu_section, check_findings(cpu))
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
+
+
+def run_section(
+    loaders: Loaders,
+    names: list[str],
+    ops: tuple[str, ...],
+    formats: tuple[str, ...],
+    suite: str,
+    jobs: int,
+    gpu: tuple[str, str] | None = None,
+    progress: Callable[[Section], None] | None = None,
+) -> Section:
+    """Load and survey ``names`` of ``loaders``. With ``jobs`` > 1, worker processes take one
+    op × format each (each worker loads the implementations once; ``gpu`` = (device, compile
+    backend) says which loaders those are), and ``progress`` is told the merged section after
+    every one, so a long run can be written out as it goes (cells not done yet: "pending")."""
+    if jobs <= 1:
+        implementations, unavailable = load(loaders, names)
+        return Section(implementations, unavailable, survey(implementations, ops, formats, suite))
+    spawn = multiprocessing.get_context("spawn")  # no fork of loaded torch/JAX threads
+    merged: Section | None = None
+    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=spawn) as pool:
+        tasks = [
+            pool.submit(_cell_worker, names, op, fmt, suite, gpu) for op in ops for fmt in formats
+        ]
+        for task in concurrent.futures.as_completed(tasks):
+            merged = _merge(merged, task.result())
+            if progress is not None:
+                progress(merged)
+    assert merged is not None
+    return merged
+
+
+def _merge(merged: Section | None, part: Section) -> Section:
+    if merged is None:
+        return part
+    for mine, theirs in zip(merged.implementations, part.implementations, strict=True):
+        mine.unsupported |= theirs.unsupported
+    merged.cells |= part.cells
+    return merged
+
+
+_WORKER_IMPLEMENTATIONS: dict[tuple[str, ...], tuple[list[Implementation], dict[str, str]]] = {}
+
+
+def _cell_worker(
+    names: list[str], op: str, fmt: str, suite: str, gpu: tuple[str, str] | None
+) -> Section:
+    """One op × format, in a worker process (the implementations summarised to pickle)."""
+    key = (*names, *(gpu or ()))
+    if key not in _WORKER_IMPLEMENTATIONS:
+        _WORKER_IMPLEMENTATIONS[key] = load(LOADERS if gpu is None else gpu_loaders(*gpu), names)
+    implementations, unavailable = _WORKER_IMPLEMENTATIONS[key]
+    cells = survey(implementations, (op,), (fmt,), suite)
+    return Section([i.summary() for i in implementations], unavailable, cells)
 
 
 def print_findings() -> int:

@@ -286,3 +286,17 @@ def test_triton_kernel_under_the_interpreter(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     row = _rows(output.read_text())["Triton fused softmax (CPU)"]
     assert "**PASS**" in row
+
+
+def test_worker_processes_give_the_same_tables(survey, tmp_path):
+    """--jobs 2: one op × format per worker, merged; the page equals the one-process page."""
+    pages = []
+    for jobs in ("1", "2"):
+        output = tmp_path / f"accuracy-{jobs}.md"
+        args = ["--quick", "--jobs", jobs, "-o", str(output), "--ops", "softmax,logsumexp"]
+        args += ["--formats", "float32,float16", "--implementations", "numpy-naive,numpy-shifted"]
+        assert survey.main(args) == 0
+        text = output.read_text().split("## GPU")[0]  # the survey time differs
+        pages.append([line for line in text.splitlines() if not line.startswith("Generated on")])
+    assert pages[0] == pages[1]
+    assert "pending" not in pages[1]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 
@@ -22,6 +22,15 @@ class Implementation:
     functions: dict[str, Callable[..., Any]]
     version: str
     unsupported: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def summary(self) -> Implementation:
+        """A copy without its functions (which may not pickle), for the process that renders
+        the tables while workers ran the functions: the same ops, names and versions."""
+        return replace(self, functions=dict.fromkeys(self.functions, _ran_elsewhere))
+
+
+def _ran_elsewhere(*args: Any) -> Any:
+    raise RuntimeError("this implementation's functions ran in a survey worker process")
 
 
 class Unavailable(Exception):
