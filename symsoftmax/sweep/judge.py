@@ -115,12 +115,8 @@ def _limit_rows(rows: FloatArray) -> FloatArray:
 
 def _batch_bounds(op: str, rows: FloatArray, fmt: Format, ftz: bool) -> FloatArray:
     """``output_bounds(op, ...).absolute`` of every row, vectorized (same float64 formulas as
-    :class:`symsoftmax.validation.bounds.RowFacts`; a test keeps the two equal).
-
-    A row with +inf entries is bounded as its limit row (:func:`_limit_rows`), whose outputs
-    the reference gives it: ``output_bounds`` on the row itself sees no finite entry and allows
-    only the subnormal floor, which fails the correctly rounded 1/3 of [inf, inf, inf].
-    """
+    :class:`symsoftmax.validation.bounds.RowFacts`, which also takes a row with +inf entries
+    as its limit row; a test keeps the two equal)."""
     rows = _limit_rows(rows)
     n = rows.shape[1]
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):

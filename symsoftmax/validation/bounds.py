@@ -125,6 +125,10 @@ class RowFacts:
 
     @classmethod
     def of(cls, z: FloatArray, temperature: float | None = None) -> RowFacts:
+        """Facts of row ``z``; a row with +inf entries is taken as its limit (0 at the +inf
+        entries, −inf elsewhere), whose outputs the reference gives it (docs/reference.md)."""
+        if (z == np.inf).any():
+            z = np.where(z == np.inf, 0.0, -np.inf)
         t_value = 1.0 if temperature is None else float(temperature)
         finite = np.isfinite(z)
         n = int(z.size)
