@@ -106,7 +106,7 @@ def _tally_batch(job: Job, caller: Caller, space: Space, start: int, stop: int) 
         return tally
     got = reply.parts[key].astype(np.float64).reshape(n, -1)
     rows = x.astype(np.float64)
-    expected = evaluate(job.op, rows, dtype=fmt).rounded.reshape(n, -1)
+    expected = evaluate(job.op, x, dtype=fmt).rounded.reshape(n, -1)  # x: no rounding needed
     verdict = judge_batch(job.op, fmt, rows, got, expected, job.rule)
     counts = np.bincount(verdict.code, minlength=len(CLASSES))
     tally.counts = {c: int(counts[i]) for i, c in enumerate(CLASSES)}
