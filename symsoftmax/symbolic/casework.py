@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import wraps
-from typing import ParamSpec
+from typing import Any, ParamSpec
 
 import sympy as sp
 from sympy.simplify.simplify import sum_combine
@@ -36,9 +36,11 @@ __all__ = [
     "exp_of_minus_infinity",
     "linear_sums",
     "log_increasing",
+    "proof",
     "reduce_deltas",
     "residual",
     "sign",
+    "statement",
     "sum_positive",
     "sum_split",
     "timed",
@@ -208,6 +210,12 @@ def _with_seconds(proof: CaseProof, seconds: float) -> CaseProof:
     fields = {name: getattr(proof, name) for name in proof.__dataclass_fields__}
     fields["seconds"] = seconds
     return CaseProof(**fields)
+
+
+def proof(name: str, general: bool, **fields: Any) -> CaseProof:
+    """A CaseProof of registry identity ``name``, with its statement from the registry (symbolic
+    K when ``general``, else fixed K)."""
+    return CaseProof(name=name, statement=statement(name, general), **fields)
 
 
 def statement(name: str, general: bool) -> str:

@@ -61,9 +61,9 @@ def _partition(expr: sp.Expr) -> sp.Expr:
 def _sums_to_one() -> CaseProof:
     total = sp.Sum(F.softmax(F.j), (F.j, 1, F.K))
     reduced = _partition(total).xreplace({sp.Sum(sp.exp(F.z[F.j]), (F.j, 1, F.K)): S})
-    return CaseProof(
-        name="softmax_sums_to_one",
-        statement=cw.statement("softmax_sums_to_one", True),
+    return cw.proof(
+        "softmax_sums_to_one",
+        True,
         method=METHOD_GENERAL,
         steps=(("Σ_j σ_j", total), ("1/S pulled out of the sum, Σ_j e^{z_j} = S", reduced)),
         cases=(equal("any K ≥ 1", reduced, sp.S.One),),
@@ -73,9 +73,9 @@ def _sums_to_one() -> CaseProof:
 @timed
 def _unit_interval() -> CaseProof:
     sigma = E / (E + R)
-    return CaseProof(
-        name="softmax_in_unit_interval",
-        statement=cw.statement("softmax_in_unit_interval", True),
+    return cw.proof(
+        "softmax_in_unit_interval",
+        True,
         method=METHOD_GENERAL,
         steps=(("σ_j, with " + SPLIT, sigma), ("1 − σ_j", sp.together(1 - sigma))),
         cases=(
@@ -94,9 +94,9 @@ def _order_preserving() -> CaseProof:
     sigma_j = sp.Symbol("σ_j", positive=True)
     gap = sp.Symbol("q", positive=True)  # e^t − 1 > 0 by the lemma
     difference = F.softmax(F.i) - F.softmax(F.j)
-    return CaseProof(
-        name="softmax_order_preserving",
-        statement=cw.statement("softmax_order_preserving", True),
+    return cw.proof(
+        "softmax_order_preserving",
+        True,
         method=METHOD_GENERAL,
         steps=(
             ("σ_i/σ_j", ratio),
@@ -134,9 +134,9 @@ def _diagonal_derivative() -> CaseProof:
     reduced = _delta_sum(derivative)
     closed = F.softmax(F.i) * (1 - F.softmax(F.i))
     positive = (E / (E + R)) * (1 - E / (E + R))
-    return CaseProof(
-        name="softmax_diagonal_derivative_positive",
-        statement=cw.statement("softmax_diagonal_derivative_positive", True),
+    return cw.proof(
+        "softmax_diagonal_derivative_positive",
+        True,
         method=METHOD_GENERAL,
         steps=(
             ("∂σ_i/∂z_i (SymPy)", derivative),
@@ -163,9 +163,9 @@ def _log_nonpositive() -> CaseProof:
     log_sigma = F.log_softmax(F.j)
     split = sp.log(E) - sp.log(E + R)  # z_j − log S with e^{z_j} = E, S = E + R
     rewritten = -sp.log(1 + R / E)
-    return CaseProof(
-        name="log_softmax_nonpositive",
-        statement=cw.statement("log_softmax_nonpositive", True),
+    return cw.proof(
+        "log_softmax_nonpositive",
+        True,
         method=METHOD_GENERAL,
         steps=(
             ("log σ_j", log_sigma),
@@ -192,9 +192,9 @@ def _logsumexp_bounds() -> CaseProof:
     shifted = sp.Sum(sp.exp(M - t[F.k]), (F.k, 1, F.K))
     lower = sp.log(1 + rest)
     upper_sum = sp.Sum(1 - sp.exp(-t[F.k]), (F.k, 1, F.K))
-    return CaseProof(
-        name="logsumexp_bounds",
-        statement=cw.statement("logsumexp_bounds", True),
+    return cw.proof(
+        "logsumexp_bounds",
+        True,
         method=METHOD_GENERAL,
         steps=(
             ("logsumexp with z_k = M − t_k, t_k ≥ 0, t_p = 0", sp.log(shifted)),
@@ -272,9 +272,9 @@ def _every(size: int, mode: str) -> bool:
 def _fixed_sums_to_one(size: int, mode: str) -> CaseProof:
     z, _ = _positive_exponentials(size)
     total = sp.Add(*softmax(z))
-    return CaseProof(
-        name="softmax_sums_to_one",
-        statement=cw.statement("softmax_sums_to_one", False),
+    return cw.proof(
+        "softmax_sums_to_one",
+        False,
         method=f"SymPy, K = {size}: Σ_j σ_j over one denominator",
         cases=(equal(f"K = {size}", total, sp.S.One),),
     )
@@ -290,9 +290,9 @@ def _fixed_unit_interval(size: int, mode: str) -> CaseProof:
             continue
         cases.append(sign(f"σ_{n + 1} > 0", sigma[n], ">"))
         cases.append(sign(f"1 − σ_{n + 1} > 0", sp.together(1 - sigma[n]), ">"))
-    return CaseProof(
-        name="softmax_in_unit_interval",
-        statement=cw.statement("softmax_in_unit_interval", False),
+    return cw.proof(
+        "softmax_in_unit_interval",
+        False,
         method=_fixed_method(size, mode),
         cases=tuple(cases),
         assumptions=("E_k = e^{z_k} > 0 (z finite)",),
@@ -322,9 +322,9 @@ def _fixed_order(size: int, mode: str) -> CaseProof:
         )
         for a, b in pairs
     ]
-    return CaseProof(
-        name="softmax_order_preserving",
-        statement=cw.statement("softmax_order_preserving", False),
+    return cw.proof(
+        "softmax_order_preserving",
+        False,
         method=_fixed_method(size, mode).replace("component", "pair of components")
         if size > 1
         else f"K = {size}: no pair of components",
@@ -354,9 +354,9 @@ def _fixed_diagonal(size: int, mode: str) -> CaseProof:
             cases.append(equal("K = 1: ∂σ_1/∂z_1 = 0", value, sp.S.Zero))
         else:
             cases.append(sign(f"∂σ_{n + 1}/∂z_{n + 1} > 0", value, ">"))
-    return CaseProof(
-        name="softmax_diagonal_derivative_positive",
-        statement=cw.statement("softmax_diagonal_derivative_positive", False),
+    return cw.proof(
+        "softmax_diagonal_derivative_positive",
+        False,
         method=_fixed_method(size, mode),
         cases=tuple(cases),
         assumptions=("E_k = e^{z_k} > 0 (z finite)",),
@@ -381,9 +381,9 @@ def _fixed_log(size: int, mode: str) -> CaseProof:
             cases.append(equal("K = 1: log σ_1 = 0", rewritten, sp.S.Zero))
         else:
             cases.append(sign(f"log σ_{n + 1} < 0", rewritten, "<"))
-    return CaseProof(
-        name="log_softmax_nonpositive",
-        statement=cw.statement("log_softmax_nonpositive", False),
+    return cw.proof(
+        "log_softmax_nonpositive",
+        False,
         method=_fixed_method(size, mode),
         cases=tuple(cases),
         assumptions=("E_k = e^{z_k} > 0 (z finite); log σ_j = log E_j − log Σ_k E_k",),
@@ -431,9 +431,9 @@ def _fixed_bounds(size: int, mode: str) -> CaseProof:
             if kept
             else equal(f"{where}: K = 1, no other term", sp.S.Zero, sp.S.Zero)
         )
-    return CaseProof(
-        name="logsumexp_bounds",
-        statement=cw.statement("logsumexp_bounds", False),
+    return cw.proof(
+        "logsumexp_bounds",
+        False,
         method=_fixed_method(size, mode).replace("component", "position of the maximum"),
         cases=tuple(cases),
         lemmas=(*cw.exp_increasing(), *cw.exp_nonnegative_gap(), *cw.log_increasing()),

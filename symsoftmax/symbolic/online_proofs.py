@@ -60,7 +60,7 @@ m_fin = sp.Symbol("m", real=True)  # the running maximum once finite
 
 
 def _block(expr: sp.Expr) -> sp.Expr:
-    """The block's sums Σ_{k=1}^{B} over positions n+1..n+B of the row (z_k → z_{k})."""
+    """The block's sums Σ_{k=1}^{B} re-indexed as positions n+1..n+B of the row."""
     return expr.replace(
         lambda e: isinstance(e, sp.Sum) and e.limits[0][1:] == (1, on.B),
         lambda e: sp.Sum(e.function, (e.limits[0][0], n + 1, n + on.B)),
@@ -161,9 +161,9 @@ def _bounds(step: dict[str, sp.Expr]) -> list[Case]:
 def _invariant(step: dict[str, sp.Expr] | None = None) -> CaseProof:
     update = on.ONLINE_STEP if step is None else step
     base = on.d * sp.exp(on.m)
-    return CaseProof(
-        name="online_invariant",
-        statement=cw.statement("online_invariant", True),
+    return cw.proof(
+        "online_invariant",
+        True,
         method=METHOD_GENERAL,
         steps=(
             ("update (symbolic.online.ONLINE_STEP)", sp.Tuple(*update.values())),
@@ -205,9 +205,9 @@ def _finalize(finalize: dict[str, sp.Expr] | None = None) -> CaseProof:
         )
         for key in plain
     )
-    return CaseProof(
-        name="online_finalize",
-        statement=cw.statement("online_finalize", True),
+    return cw.proof(
+        "online_finalize",
+        True,
         method="SymPy: the invariant d = S·e^{−m} substituted, expanded to 0",
         steps=tuple((f"{key}(m, d)", forms[key]) for key in plain),
         cases=cases,
@@ -296,9 +296,9 @@ Va, Vb = sp.symbols("V_a V_b", real=True)  # Σ e^{z_j} v_j over parts a and b
 @timed
 def _merge(merge: dict[str, sp.Expr] | None = None) -> CaseProof:
     update = on.MERGE if merge is None else merge
-    return CaseProof(
-        name="online_merge",
-        statement=cw.statement("online_merge", True),
+    return cw.proof(
+        "online_merge",
+        True,
         method="SymPy: each branch of the max and each empty operand, expanded to 0",
         steps=(("⊕ (symbolic.online.MERGE)", sp.Tuple(*update.values())),),
         cases=tuple(_merge_cases(update, ("d",), {"d": (A, Bsum)})),
@@ -313,9 +313,9 @@ def _merge(merge: dict[str, sp.Expr] | None = None) -> CaseProof:
 @timed
 def _attention_merge(merge: dict[str, sp.Expr] | None = None) -> CaseProof:
     update = on.ATTENTION_MERGE if merge is None else merge
-    return CaseProof(
-        name="attention_merge",
-        statement=cw.statement("attention_merge", True),
+    return cw.proof(
+        "attention_merge",
+        True,
         method="SymPy: each branch of the max and each empty operand, expanded to 0",
         steps=(("⊕ with outputs (symbolic.online.ATTENTION_MERGE)", sp.Tuple(*update.values())),),
         cases=tuple(_merge_cases(update, ("d", "o"), {"d": (A, Bsum), "o": (Va, Vb)})),
@@ -385,9 +385,9 @@ def _merge_algebra(merge: dict[str, sp.Expr] | None = None) -> CaseProof:
     m_value, d_value = _merged(empty, empty, update)
     cases.append(equal("identity: (−∞, 0) ⊕ (−∞, 0): m = −∞", m_value, -sp.oo))
     cases.append(equal("identity: (−∞, 0) ⊕ (−∞, 0): d = 0", d_value, sp.S.Zero))
-    return CaseProof(
-        name="online_merge_algebra",
-        statement=cw.statement("online_merge_algebra", True),
+    return cw.proof(
+        "online_merge_algebra",
+        True,
         method="SymPy: every weak ordering of the maxima (M, M − t1, M − t1 − t2), expanded to 0",
         steps=(("⊕ (symbolic.online.MERGE)", sp.Tuple(*update.values())),),
         cases=tuple(cases),
@@ -409,9 +409,9 @@ def _attention_accumulator(step: dict[str, sp.Expr] | None = None) -> CaseProof:
     finalized = on.ATTENTION_FINALIZE["o"].xreplace(
         {on.o: V * sp.exp(-m_fin), on.d: S * sp.exp(-m_fin)}
     )
-    return CaseProof(
-        name="attention_accumulator",
-        statement=cw.statement("attention_accumulator", True),
+    return cw.proof(
+        "attention_accumulator",
+        True,
         method=METHOD_GENERAL,
         steps=(
             ("update (symbolic.online.ATTENTION_STEP)", on.resolved(update)["o"]),
@@ -451,9 +451,9 @@ def _log_merge(merge: dict[str, sp.Expr] | None = None) -> CaseProof:
         cases.append(
             equal(f"{label}: O = (V_a + V_b)/(A + B)", values["o"], (Va + Vb) / (part_a + part_b))
         )
-    return CaseProof(
-        name="attention_log_merge",
-        statement=cw.statement("attention_log_merge", True),
+    return cw.proof(
+        "attention_log_merge",
+        True,
         method="SymPy: each branch of the max, expanded to 0",
         steps=(("log-domain merge (symbolic.online.LOG_MERGE)", sp.Tuple(*update.values())),),
         cases=tuple(cases),
@@ -464,8 +464,15 @@ def _log_merge(merge: dict[str, sp.Expr] | None = None) -> CaseProof:
     )
 
 
+def _no_replacement(name: str, update: object) -> None:
+    """The attention backward is an identity about the forward, not a recurrence to replace."""
+    if update is not None:
+        raise ValueError(f"{name} proves the softmax backward: there is no update to replace")
+
+
 @timed
-def _attention_backward(_: object = None) -> CaseProof:
+def _attention_backward(update: object = None) -> CaseProof:
+    _no_replacement("attention_backward", update)
     c, Dv = (
         sp.Symbol("c", integer=True, positive=True),
         sp.Symbol("D_v", integer=True, positive=True),
@@ -484,9 +491,9 @@ def _attention_backward(_: object = None) -> CaseProof:
     swapped = sp.Sum(sp.Sum(dO[c] * V[r, c], (c, 1, Dv)) * F.softmax(r), (r, 1, F.K))  # ⟨dP, P⟩
     fubini_left = sp.Sum(dO[c] * F.softmax(r) * V[r, c], (r, 1, F.K), (c, 1, Dv))
     fubini_right = sp.Sum(dO[c] * F.softmax(r) * V[r, c], (c, 1, Dv), (r, 1, F.K))
-    return CaseProof(
-        name="attention_backward",
-        statement=cw.statement("attention_backward", True),
+    return cw.proof(
+        "attention_backward",
+        True,
         method="SymPy diff over IndexedBase (s = z), sums reduced, expanded to 0",
         steps=(
             ("⟨dO, O⟩ with O_c = Σ_r P_r V_rc", loss),
@@ -549,9 +556,9 @@ def _exp2_temperature(step: dict[str, sp.Expr] | None = None) -> CaseProof:
             sp.Max(M_T - t, M_T) / on.T,
         ),
     ]
-    return CaseProof(
-        name="online_exp2_temperature",
-        statement=cw.statement("online_exp2_temperature", True),
+    return cw.proof(
+        "online_exp2_temperature",
+        True,
         method=METHOD_GENERAL,
         steps=(
             ("update (symbolic.online.ONLINE_STEP_EXP2)", sp.Tuple(*update.values())),
@@ -658,6 +665,18 @@ def _fixed_runs(
     return z, [("any branch", mu)], method
 
 
+def _run_proof(name: str, method: str, cases: Sequence[Case]) -> CaseProof:
+    """A fixed-K proof of a run of the recurrence from the empty state."""
+    return cw.proof(
+        name,
+        False,
+        method=method,
+        cases=tuple(cases),
+        lemmas=cw.exp_of_minus_infinity(),
+        assumptions=(EMPTY,),
+    )
+
+
 def _values(size: int) -> tuple[sp.Symbol, ...]:
     return tuple(sp.Symbol(f"v{k}", real=True) for k in range(1, size + 1))
 
@@ -676,14 +695,7 @@ def _fixed_invariant(size: int, mode: str, update: dict[str, sp.Expr] | None = N
                     total,
                 )
             )
-    return CaseProof(
-        name="online_invariant",
-        statement=cw.statement("online_invariant", False),
-        method=method,
-        cases=tuple(cases),
-        lemmas=cw.exp_of_minus_infinity(),
-        assumptions=(EMPTY,),
-    )
+    return _run_proof("online_invariant", method, cases)
 
 
 def _fixed_finalize(size: int, mode: str, update: dict[str, sp.Expr] | None = None) -> CaseProof:
@@ -707,9 +719,9 @@ def _fixed_finalize(size: int, mode: str, update: dict[str, sp.Expr] | None = No
                     z[j] - lse,
                 )
             )
-    return CaseProof(
-        name="online_finalize",
-        statement=cw.statement("online_finalize", False),
+    return cw.proof(
+        "online_finalize",
+        False,
         method=method,
         cases=tuple(cases),
         lemmas=cw.exp_increasing(),
@@ -754,13 +766,10 @@ def _fixed_merge(
                 )
             )
     name = "online_merge" if keys == ("d",) else "attention_merge"
-    return CaseProof(
-        name=name,
-        statement=cw.statement(name, False),
-        method=f"SymPy, K = {size}, every split p = 0..K; the maxima as free reals (every branch)",
-        cases=tuple(cases),
-        lemmas=cw.exp_of_minus_infinity(),
-        assumptions=(EMPTY,),
+    return _run_proof(
+        name,
+        f"SymPy, K = {size}, every split p = 0..K; the maxima as free reals (every branch)",
+        cases,
     )
 
 
@@ -774,20 +783,14 @@ def _fixed_accumulator(size: int, mode: str, update: dict[str, sp.Expr] | None =
         weighted = sp.Add(*[s * vj for s, vj in zip(softmax(z), v, strict=True)])
         output = on.ATTENTION_FINALIZE["o"].xreplace({on.o: final["o"], on.d: final["d"]})
         cases.append(equal(f"{label}: o_K/d_K = Σ_j σ_j v_j", output, weighted))
-    return CaseProof(
-        name="attention_accumulator",
-        statement=cw.statement("attention_accumulator", False),
-        method=method,
-        cases=tuple(cases),
-        lemmas=cw.exp_of_minus_infinity(),
-        assumptions=(EMPTY,),
-    )
+    return _run_proof("attention_accumulator", method, cases)
 
 
 BACKWARD_COLUMNS = 2  # value dimension of the fixed-K attention backward proof
 
 
-def _fixed_backward(size: int, mode: str, _: object = None) -> CaseProof:
+def _fixed_backward(size: int, mode: str, update: object = None) -> CaseProof:
+    _no_replacement("attention_backward", update)
     s = logits(size, "s")
     dO = [sp.Symbol(f"dO{c}", real=True) for c in range(1, BACKWARD_COLUMNS + 1)]
     V = [
@@ -805,9 +808,9 @@ def _fixed_backward(size: int, mode: str, _: object = None) -> CaseProof:
         for j in columns
     ]
     cases.append(equal("D = ⟨dP, P⟩", D, sp.Add(*[dP[j] * P[j] for j in range(size)])))
-    return CaseProof(
-        name="attention_backward",
-        statement=cw.statement("attention_backward", False),
+    return cw.proof(
+        "attention_backward",
+        False,
         method=_fixed_method(size, mode, f"value dimension {BACKWARD_COLUMNS}"),
         cases=tuple(cases),
     )
@@ -845,9 +848,9 @@ def _fixed_exp2(size: int, mode: str, update: dict[str, sp.Expr] | None = None) 
         for j in range(size):
             got = _as_exp(on.FINALIZE_EXP2["softmax"]).xreplace({F.z[F.k]: z[j]}).xreplace(final)
             cases.append(equal(f"{label}: softmax(z/T)_{j + 1}", got, sigma[j]))
-    return CaseProof(
-        name="online_exp2_temperature",
-        statement=cw.statement("online_exp2_temperature", False),
+    return cw.proof(
+        "online_exp2_temperature",
+        False,
         method=method,
         cases=tuple(cases),
         lemmas=cw.exp_of_minus_infinity(),
