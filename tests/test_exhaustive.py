@@ -128,11 +128,11 @@ def test_cli_json_is_identical_whatever_the_batching_sharding_and_resuming(
     target = f"{candidates}:naive"
     whole = _cli(target, "--workers", "0", "--json", cwd=tmp_path)
     assert whole.returncode == 1, whole.stderr
-    small = _cli(target, "--workers", "0", "--batch", "777", "--json", cwd=tmp_path)
-    assert small.stdout == whole.stdout
     shards = []
-    for i in range(3):
-        part = _cli(target, "--workers", "0", "--shard", f"{i}/3", "--json", cwd=tmp_path)
+    for i in range(2):  # and another batch size
+        part = _cli(
+            target, "--workers", "0", "--shard", f"{i}/2", "--batch", "777", "--json", cwd=tmp_path
+        )
         assert part.returncode == 1 and json.loads(part.stdout)["complete"] is False
         shards.append(tmp_path / f"s{i}.json")
         shards[-1].write_text(part.stdout)
