@@ -11,6 +11,7 @@ Module-level functions, so that the CLI and ``isolate=True`` can import them by 
 * ``scores_softmax``: q·kᵀ·scale + mask in the inputs' own format, then a float64 softmax and
   P·V in float64 rounded to the format: the adapter's embedding must give the same bits as that
   softmax applied to z directly;
+* ``exp2_attention``: FlashAttention-2's scaled exp2 with an FMA (docs/attention.md);
 * ``sdpa_math``, ``sdpa_default``, ``sdpa_cpu_flash_lse`` (PyTorch) and ``jax_attention`` (JAX),
   importing their framework when called.
 """
@@ -26,6 +27,7 @@ __all__ = [
     "BUGS",
     "attention",
     "attention_lse",
+    "exp2_attention",
     "flash_bshd",
     "jax_attention",
     "scores",
@@ -87,6 +89,24 @@ def scores_softmax(q: Any, k: Any, v: Any, attn_mask: Any = None, scale: Any = N
         e = np.exp(s - s.max(axis=-1, keepdims=True))
         p = e / e.sum(axis=-1, keepdims=True)
     return (p @ v.astype(np.float64)).astype(q.dtype)
+
+
+LOG2E = np.float32(np.log2(np.e))
+
+
+def exp2_attention(q: Any, k: Any, v: Any, attn_mask: Any = None, scale: Any = None) -> Any:
+    """FlashAttention-2's exponentials: 2^fma(s, c, −m·c), c = scale·log₂e in float32 (the FMA
+    modelled in float64, where the product of two float32 values is exact), float32 weights,
+    ℓ and P·V; a fully masked row shifts by 0."""
+    s = scores(q, k, attn_mask, scale)
+    c = np.float32(np.float32(1.0 if scale is None else scale) * LOG2E)
+    m = s.max(axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", over="ignore"):
+        mc = np.where(np.isneginf(m), 0, m * c).astype(np.float32)  # overflows near the max
+        x = (s.astype(np.float64) * c - mc.astype(np.float64)).astype(np.float32)
+        p = np.exp2(x)
+        out = (p @ v.astype(np.float32)) / p.sum(axis=-1, keepdims=True)
+    return out.astype(q.dtype)
 
 
 def sdpa_math(q: Any, k: Any, v: Any, attn_mask: Any = None, scale: Any = None) -> Any:

@@ -204,6 +204,22 @@ def test_standard_suite_verdicts_through_the_adapter(op: str, dtype: str, bug: s
     _compare_verdicts(op, dtype, "standard", bug)
 
 
+def test_scaled_exp2_kernel_fails_only_where_m_log2e_overflows() -> None:
+    """docs/attention.md: 2^fma(s, log₂e, −m·log₂e) stays within the bounds except where
+    m·log₂e overflows, on rows holding ±max in float32 and bfloat16 (float16's max times log₂e
+    fits in float32); in float32 it is not shift-invariant bit for bit."""
+    for dtype in FORMATS:
+        report = validate(
+            attention_as_softmax(cands.exp2_attention), vectors=suite("softmax", dtype)
+        )
+        largest = get_format(dtype).max
+        failed = [f.inputs["z"] for f in report.failures]
+        assert all(np.abs(z[np.isfinite(z)]).max() == largest for z in failed)
+        assert bool(failed) is (dtype != "float16"), report.summary_line()
+        properties = {p.name for p in report.properties if not p.passed}
+        assert ("shift-invariance" in properties) is (dtype == "float32")
+
+
 # ---------------------------------------------------------------- errors
 
 
@@ -217,7 +233,7 @@ def test_standard_suite_verdicts_through_the_adapter(op: str, dtype: str, bug: s
         ({"framework": "mlx"}, "unknown framework 'mlx'"),
         ({"head_dim": 0}, "head_dim must be an integer in 1..65536, got 0"),
         ({"head_dim": True}, "head_dim must be an integer"),
-        ({"call": "flash"}, "call='flash' passes no mask"),
+        ({"call": "flash"}, "call 'flash' passes no mask"),
         ({"device": "cuda"}, "framework 'numpy' runs on the CPU only"),
         ({"lse": "1"}, "lse must be an index"),
     ],
@@ -290,7 +306,7 @@ def test_cli_attention_runs_in_the_worker(tmp_path: Path) -> None:
     [
         (["--layout", "bshd"], "--layout needs --attention"),
         (["--head-dim", "8"], "--head-dim needs --attention"),
-        (["--attention", "--call", "flash", "--mask", "boolean"], "call='flash' passes no mask"),
+        (["--attention", "--call", "flash", "--mask", "boolean"], "call 'flash' passes no mask"),
         (["--attention", "--op", "log_softmax"], "--attention validates --op softmax or"),
         (["--attention", "--companion", "x.py:f"], "--companion does not apply"),
         (["--attention", "--temperature", "keyword"], "--temperature keyword does not apply"),
@@ -314,7 +330,7 @@ def test_cli_bad_combinations_are_one_line_exit_2(options: list[str], message: s
 def test_torch_sdpa_math_passes_through_the_adapter(dtype: str) -> None:
     pytest.importorskip("torch")
     adapted = attention_as_softmax(cands.sdpa_math, framework="torch")
-    report = validate(adapted, vectors=suite("softmax", dtype), batch=True)
+    report = validate(adapted, vectors=suite("softmax", dtype), batch=True, timeout=None)
     assert report.passed, report.summary_line()
     z = special_rows(dtype)
     got = adapted(z)
@@ -323,6 +339,19 @@ def test_torch_sdpa_math_passes_through_the_adapter(dtype: str) -> None:
     for mask in ("additive", "none"):
         other = attention_as_softmax(cands.sdpa_math, mask=mask, framework="torch")
         assert same_bits(other(z), got)
+
+
+def test_torch_default_cpu_kernel_zeroes_rows_without_a_finite_logit_and_a_nan() -> None:
+    """docs/attention.md: PyTorch 2.13's CPU flash kernel, no mask: a row of NaN (or −inf and
+    NaN) comes out 0, not NaN; with a mask it comes out NaN."""
+    pytest.importorskip("torch")
+    vf = suite("softmax", "bfloat16")
+    for mask, expect_failures in (("none", True), ("boolean", False)):
+        adapted = attention_as_softmax(cands.sdpa_default, mask=mask, framework="torch")
+        report = validate(adapted, vectors=vf, batch=True, timeout=None)
+        rows = [f.inputs["z"] for f in report.failures]
+        assert all(np.isnan(z).any() and not np.isfinite(z).any() for z in rows)
+        assert bool(rows) is expect_failures, report.summary_line()
 
 
 def test_torch_cpu_flash_lse_through_the_adapter() -> None:

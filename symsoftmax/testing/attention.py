@@ -273,8 +273,8 @@ def attention_as_softmax(
         raise InputError(f"head_dim must be an integer in 1..{MAX_HEAD_DIM}, got {head_dim!r}")
     if call == "flash" and mask != "none":
         raise InputError(
-            f"call='flash' passes no mask (flash-attn's convention): use mask='none' "
-            f"(−inf inline in the keys), not mask={mask!r}"
+            f"call 'flash' passes no mask (flash-attn's convention): use mask 'none' "
+            f"(−inf inline in the keys), not {mask!r}"
         )
     if framework == "numpy" and device != "cpu":
         raise InputError(f"framework 'numpy' runs on the CPU only, not device {device!r}")
