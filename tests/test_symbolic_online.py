@@ -1,8 +1,8 @@
 """The definition's claims and the online-softmax recurrences: proven for symbolic K/length and
 fixed K, and a wrong recurrence or claim is rejected with the failing case and its residual.
 
-(Every fixed-K form is also proven in both modes for K = 1..7 by tests/test_symbolic.py, which
-runs `prove_all`.)"""
+(tests/test_symbolic.py runs the exact-ring identities over more K; these case proofs cost SymPy
+0.1–1 s each, so they run at a few K here.)"""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from symsoftmax.symbolic.online_proofs import (
     prove_online_fixed,
 )
 from symsoftmax.symbolic.options import FIXED_CLAIMS_MAX_K
-from symsoftmax.symbolic.proofs import names_for, prove_identity
+from symsoftmax.symbolic.proofs import CASE_PROOF_NAMES, names_for, prove_all, prove_identity
 
 EXP = sp.exp
 
@@ -37,6 +37,17 @@ def test_every_claim_and_online_identity_is_proven_for_symbolic_k() -> None:
         proof = prove_online(name)
         assert proof.proven, proof.result().failure_message()
         assert proof.cases, name
+
+
+@pytest.mark.parametrize(
+    ("size", "mode"), [(1, "exhaustive"), (3, "exhaustive"), (2, "permutation"), (5, "permutation")]
+)
+def test_every_fixed_k_case_proof_is_proven(size: int, mode: str) -> None:
+    results = prove_all(size, mode=mode, names=CASE_PROOF_NAMES)
+    assert [r.name for r in results] == list(CASE_PROOF_NAMES)
+    for r in results:
+        assert r.proven, r.failure_message()
+        assert r.statement == IDENTITIES[r.name].statement
 
 
 def test_exhaustive_mode_enumerates_every_branch_sequence_of_the_max() -> None:

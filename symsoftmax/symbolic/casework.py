@@ -16,6 +16,7 @@ derivations/. Its `result()` is the `ProofResult` that `symsoftmax verify` print
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -233,6 +234,7 @@ _u = sp.Symbol("u", nonnegative=True)
 _n = sp.Symbol("n", integer=True, positive=True)
 
 
+@functools.cache  # the same checked lemma for every proof that cites it
 def exp_increasing() -> tuple[Case, ...]:
     """e^t − 1 = Σ_{n≥1} tⁿ/n! (SymPy sums the series) and each term is > 0 for t > 0: so
     e^t > 1, and a > b ⇔ e^a − e^b = e^b(e^{a−b} − 1) > 0 (exp strictly increasing)."""
@@ -247,6 +249,7 @@ def exp_increasing() -> tuple[Case, ...]:
     )
 
 
+@functools.cache  # the same checked lemma for every proof that cites it
 def exp_nonnegative_gap() -> tuple[Case, ...]:
     """1 − e^{−u} = e^{−u}(e^u − 1) ≥ 0 for u ≥ 0, with e^u − 1 = Σ_{n≥1} uⁿ/n! ≥ 0."""
     series = sp.Sum(_u**_n / sp.factorial(_n), (_n, 1, sp.oo))
@@ -256,12 +259,14 @@ def exp_nonnegative_gap() -> tuple[Case, ...]:
     )
 
 
+@functools.cache  # the same checked lemma for every proof that cites it
 def exp_of_minus_infinity() -> tuple[Case, ...]:
     """e^{−∞} = 0 (SymPy's value: the limit of e^x as x → −∞); with it, the empty state's
     term d·e^{m − m_new} = 0·e^{−∞} is 0."""
     return (equal("e^{−∞} = 0 (limit of e^x as x → −∞)", sp.exp(-sp.oo), sp.S.Zero),)
 
 
+@functools.cache  # the same checked lemma for every proof that cites it
 def log_increasing() -> tuple[Case, ...]:
     """log x − log y = log(1 + w) with w = (x − y)/y ≥ 0 when x ≥ y > 0, and log(1 + w) ≥ 0."""
     w = sp.Symbol("w", nonnegative=True)

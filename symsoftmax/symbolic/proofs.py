@@ -21,6 +21,7 @@ Two modes:
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -55,6 +56,7 @@ from symsoftmax.symbolic.templates import compile_template
 
 __all__ = [
     "CASE_PROOF_NAMES",
+    "EXACT_RING_NAMES",
     "EXHAUSTIVE_MAX_K",
     "FIXED_K_NAMES",
     "FIXED_K_PROOFS",
@@ -299,7 +301,15 @@ _CASE_PROOFS: dict[str, Callable[[str, int, str], CaseProof]] = {
     **{name: prove_online_fixed for name in FIXED_K_ONLINE},
 }
 CASE_PROOF_NAMES = tuple(_CASE_PROOFS)
-FIXED_K_NAMES = (*FIXED_K_PROOFS, SIGMOID, *CASE_PROOF_NAMES)  # the order `verify --k` prints
+EXACT_RING_NAMES = (*FIXED_K_PROOFS, SIGMOID)  # proven in the exact ring (symbolic.ring)
+FIXED_K_NAMES = (*EXACT_RING_NAMES, *CASE_PROOF_NAMES)  # the order `verify --k` prints
+
+
+@functools.lru_cache(maxsize=256)
+def _case_proof(name: str, size: int, mode: str) -> ProofResult:
+    """One fixed-K case proof, memoised per process: it is deterministic, and SymPy takes
+    0.1–1 s for each, so repeated `prove_all` calls (tests, the CLI fuzz) run it once."""
+    return _CASE_PROOFS[name](name, size, mode).result()
 
 
 def names_for(size: int) -> tuple[str, ...]:
@@ -473,7 +483,7 @@ def prove_identity(
                 f"{name}: the fixed-K form runs for K <= {FIXED_CLAIMS_MAX_K}, got {size}; "
                 "it is proven for symbolic K by prove_general"
             )
-        return _CASE_PROOFS[name](name, size, resolve_mode(size, mode)).result()
+        return _case_proof(name, size, resolve_mode(size, mode))
     spec = FIXED_K_PROOFS.get(name)
     if spec is None:
         raise ValueError(f"unknown identity {name!r}; known: {', '.join(FIXED_K_NAMES)}")
