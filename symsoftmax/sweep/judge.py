@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -82,19 +83,19 @@ def approximate(op: str, rows: FloatArray) -> tuple[FloatArray, FloatArray]:
     with 0 at the +inf entries and −inf elsewhere. Outputs whose correctly rounded value is not
     finite are judged on the kind of value alone (NaN, ±inf), not on v̂.
     """
-    rows = _limit_rows(rows)
+    return _approximate(op, _Shifted.of(rows))
+
+
+def _approximate(op: str, sh: _Shifted) -> tuple[FloatArray, FloatArray]:
+    t, e, top = sh.t, sh.e, sh.top
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-        finite = np.isfinite(rows)
-        top = row_max(np.where(finite, rows, -np.inf), keepdims=True)
-        t = np.where(finite, rows - top, -np.inf)
-        e = np.exp(t)
         first = np.argmax(t == 0, axis=1)
         others = e.copy()
-        others[np.arange(rows.shape[0]), first] = 0.0
+        others[np.arange(t.shape[0]), first] = 0.0
         s1 = row_sum(others, keepdims=True)
         big_l = np.log1p(s1)
-        spread = np.minimum(-row_min(np.where(finite, t, 0.0), keepdims=True), 2.0**11)
-        rho = 4 * (spread + rows.shape[1] + 2.0**10) * _U
+        spread = np.where(np.isfinite(top), np.minimum(top - sh.bottom, 2.0**11), 0.0)
+        rho = 4 * (spread + t.shape[1] + 2.0**10) * _U
         if op == "softmax":
             value = e / (1 + s1)
             return value, rho * value + _ABSOLUTE
@@ -106,6 +107,27 @@ def approximate(op: str, rows: FloatArray) -> tuple[FloatArray, FloatArray]:
         return value, delta
 
 
+class _Shifted(NamedTuple):
+    """The shifted rows both v̂ and the bounds start from: t = x − max over the finite entries
+    (−inf elsewhere; a row with +inf entries as its limit row) and e = exp(t), with the max and
+    min of the finite entries (−inf and +inf for a row of none)."""
+
+    t: FloatArray
+    e: FloatArray
+    top: FloatArray  # (n, 1)
+    bottom: FloatArray  # (n, 1)
+
+    @classmethod
+    def of(cls, rows: FloatArray) -> _Shifted:
+        rows = _limit_rows(rows)
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            finite = np.isfinite(rows)
+            top = row_max(np.where(finite, rows, -np.inf), keepdims=True)
+            bottom = row_min(np.where(finite, rows, np.inf), keepdims=True)
+            t = np.where(finite, rows - top, -np.inf)
+            return cls(t, np.exp(t), top, bottom)
+
+
 def _limit_rows(rows: FloatArray) -> FloatArray:
     """Rows with +inf entries replaced by their limit: 0 at the +inf entries, −inf elsewhere."""
     posinf = rows == np.inf
@@ -113,24 +135,21 @@ def _limit_rows(rows: FloatArray) -> FloatArray:
     return np.where(limit, np.where(posinf, 0.0, -np.inf), rows)
 
 
-def _batch_bounds(op: str, rows: FloatArray, fmt: Format, ftz: bool) -> FloatArray:
+def _batch_bounds(op: str, sh: _Shifted | FloatArray, fmt: Format, ftz: bool) -> FloatArray:
     """``output_bounds(op, ...).absolute`` of every row, vectorized (same float64 formulas as
     :class:`symsoftmax.validation.bounds.RowFacts`, which also takes a row with +inf entries
     as its limit row; a test keeps the two equal)."""
-    rows = _limit_rows(rows)
-    n = rows.shape[1]
+    sh = sh if isinstance(sh, _Shifted) else _Shifted.of(sh)
+    n = sh.t.shape[1]
+    top, bottom, t = sh.top[:, 0], sh.bottom[:, 0], sh.t
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-        finite = np.isfinite(rows)
-        top = row_max(np.where(finite, rows, -np.inf))
-        bottom = row_min(np.where(finite, rows, np.inf))
         spread = top - bottom
-        t = np.where(finite, rows - top[:, None], -np.inf)
-        e = np.exp(t)
-        total = row_sum(e)
-        s = np.nan_to_num(e / total[:, None], nan=0.0)
+        total = row_sum(sh.e)
+        s = np.nan_to_num(sh.e / total[:, None], nan=0.0)
         big_l = np.log(total)
         lse = top + big_l
     big_n, _form = summation_terms(n, fmt)
+    n_rows = t.shape[0]
     avg = np.minimum(spread, math.log(max(n, 1)))
     u = fmt.unit_roundoff
     floor = fmt.tiny if ftz else fmt.smallest_subnormal
@@ -141,13 +160,13 @@ def _batch_bounds(op: str, rows: FloatArray, fmt: Format, ftz: bool) -> FloatArr
         with np.errstate(invalid="ignore"):
             logs = t - big_l[:, None]
         l_norm = row_max(np.where(np.isfinite(logs), np.abs(logs), 0.0))
-        factor, scale = big_n + big_l + avg + 3 * l_norm, np.ones(rows.shape[0])
+        factor, scale = big_n + big_l + avg + 3 * l_norm, np.ones(n_rows)
     else:
         with np.errstate(invalid="ignore"):  # rows of no finite entry: their bound is unused
             y = np.abs(lse)
             published = y + (lse - bottom) + big_n + y
             derived = 2 * y + (big_n + avg + 2 * big_l)
-        factor, scale = np.maximum(published, derived), np.ones(rows.shape[0])
+        factor, scale = np.maximum(published, derived), np.ones(n_rows)
     with np.errstate(invalid="ignore", over="ignore"):
         bound = np.where((factor == 0) | (scale == 0), floor, factor * u * scale + floor)
     return np.where(np.isfinite(top), bound, floor)
@@ -166,7 +185,8 @@ def judge_batch(
     if fmt.precision > _MAX_PRECISION:
         raise ValueError(f"{fmt.name}: batch judging needs a format of ≤ {_MAX_PRECISION} bits")
     n = rows.shape[0]
-    value, delta = approximate(op, rows)
+    shifted = _Shifted.of(rows)
+    value, delta = _approximate(op, shifted)
     value, delta = value.reshape(n, -1), delta.reshape(n, -1)
     got = got.reshape(n, -1).copy()
     expected = expected.reshape(n, -1)
@@ -197,7 +217,7 @@ def judge_batch(
             failed, sure = row_any(ulp_hi > limit), (ulp_lo > limit) | (ulp_hi <= limit)
         uncertain = ~row_all(sure)
     else:
-        bound = _batch_bounds(op, rows, fmt, rule.ftz) * (1 + 1e-9)
+        bound = _batch_bounds(op, shifted, fmt, rule.ftz) * (1 + 1e-9)
         finite = np.isfinite(expected)
         with np.errstate(invalid="ignore", over="ignore"):
             diff = np.where(finite, np.abs(got - value), 0.0)
