@@ -283,7 +283,7 @@ def _fixed_sums_to_one(size: int, mode: str) -> CaseProof:
 def _fixed_unit_interval(size: int, mode: str) -> CaseProof:
     z, e = _positive_exponentials(size)
     sigma = [_in_exponentials(s, z, e) for s in softmax(z)]
-    cases: list[Case] = []
+    cases: list[Case] = _symmetry(size, mode)
     for n in _components(size, mode):
         if size == 1:
             cases.append(equal("K = 1: σ_1 = 1", sigma[0], sp.S.One))
@@ -299,10 +299,37 @@ def _fixed_unit_interval(size: int, mode: str) -> CaseProof:
     )
 
 
-def _fixed_method(size: int, mode: str) -> str:
+def _fixed_method(
+    size: int,
+    mode: str,
+    every: str = "every component",
+    one: str = "component 1",
+    why: str = "σ is S_K-equivariant: σ_j is σ_1 with z_1 ↔ z_j, checked",
+) -> str:
+    """How a fixed-K claim was checked: ``every`` item, or the ``one`` representative (why)."""
     if _every(size, mode):
-        return f"SymPy, K = {size}, every component: expanded to 0, signs by assumptions"
-    return f"SymPy, K = {size}, component 1 (σ is S_K-equivariant: σ_j is σ_1 with z_1 ↔ z_j)"
+        return f"SymPy, K = {size}, {every}: expanded to 0, signs by assumptions"
+    capped = f"; {every} up to K = {FIXED_EXHAUSTIVE_MAX_K}" if mode == "exhaustive" else ""
+    return f"SymPy, K = {size}, {one} ({why}){capped}"
+
+
+def _symmetry(size: int, mode: str, scalar: bool = False) -> list[Case]:
+    """When only component 1 is checked: σ_j is σ_1 with z_1 and z_j exchanged (or logsumexp is
+    unchanged by the exchange, ``scalar``), for every j: the transpositions (1 j) generate S_K."""
+    if _every(size, mode):
+        return []
+    z = logits(size)
+    sigma, lse = softmax(z), logsumexp(z)
+    cases = []
+    for j in range(1, size):
+        swap = {z[0]: z[j], z[j]: z[0]}
+        if scalar:
+            label = f"symmetry: logsumexp unchanged by z_1 ↔ z_{j + 1}"
+            cases.append(equal(label, lse.xreplace(swap), lse))
+        else:
+            label = f"equivariance: σ_{j + 1} = σ_1 with z_1 ↔ z_{j + 1}"
+            cases.append(equal(label, sigma[0].xreplace(swap), sigma[j]))
+    return cases
 
 
 def _fixed_order(size: int, mode: str) -> CaseProof:
@@ -314,7 +341,7 @@ def _fixed_order(size: int, mode: str) -> CaseProof:
         for b in range(size)
         if a != b and (_every(size, mode) or (a, b) == (0, 1))
     ]
-    cases = [
+    cases = _symmetry(size, mode) + [
         equal(
             f"σ_{a + 1}/σ_{b + 1} = e^{{z_{a + 1} − z_{b + 1}}}",
             sigma[a] / sigma[b],
@@ -325,7 +352,7 @@ def _fixed_order(size: int, mode: str) -> CaseProof:
     return cw.proof(
         "softmax_order_preserving",
         False,
-        method=_fixed_method(size, mode).replace("component", "pair of components")
+        method=_fixed_method(size, mode, "every pair of components", "the pair (1, 2)")
         if size > 1
         else f"K = {size}: no pair of components",
         cases=tuple(cases),
@@ -339,7 +366,7 @@ def _fixed_order(size: int, mode: str) -> CaseProof:
 def _fixed_diagonal(size: int, mode: str) -> CaseProof:
     z, e = _positive_exponentials(size)
     sigma = softmax(z)
-    cases: list[Case] = []
+    cases: list[Case] = _symmetry(size, mode)
     for n in _components(size, mode):
         derivative = sp.diff(sigma[n], z[n])
         cases.append(
@@ -365,7 +392,7 @@ def _fixed_diagonal(size: int, mode: str) -> CaseProof:
 
 def _fixed_log(size: int, mode: str) -> CaseProof:
     _, e = _positive_exponentials(size)
-    cases: list[Case] = []
+    cases: list[Case] = _symmetry(size, mode)
     total = sp.Add(*e)
     for n in _components(size, mode):
         rest = total - e[n]
@@ -394,7 +421,7 @@ def _fixed_bounds(size: int, mode: str) -> CaseProof:
     M = sp.Symbol("M", real=True)
     t = [sp.Symbol(f"t{n}", nonnegative=True) for n in range(1, size + 1)]
     g = [sp.Symbol(f"g{n}", nonnegative=True) for n in range(1, size + 1)]  # 1 − e^{−t_k}
-    cases: list[Case] = []
+    cases: list[Case] = _symmetry(size, mode, scalar=True)
     for p in _components(size, mode):  # the maximum attained at z_{p+1}
         gaps = [sp.S.Zero if n == p else t[n] for n in range(size)]
         z = [M - gap for gap in gaps]
@@ -434,7 +461,13 @@ def _fixed_bounds(size: int, mode: str) -> CaseProof:
     return cw.proof(
         "logsumexp_bounds",
         False,
-        method=_fixed_method(size, mode).replace("component", "position of the maximum"),
+        method=_fixed_method(
+            size,
+            mode,
+            "every position of the maximum",
+            "the maximum at z_1",
+            "logsumexp is S_K-invariant under z_1 ↔ z_j, checked",
+        ),
         cases=tuple(cases),
         lemmas=(*cw.exp_increasing(), *cw.exp_nonnegative_gap(), *cw.log_increasing()),
         assumptions=("z_k = M − t_k, t_k ≥ 0, M = max_k z_k attained at z_p (t_p = 0)",),

@@ -662,6 +662,8 @@ def _fixed_runs(
         f"SymPy, K = {size}, every prefix: the maxima as free reals μ_k (any finite shifts, so "
         "every branch of the max)"
     )
+    if mode == "exhaustive":
+        method += f"; branch sequences enumerated up to K = {BRANCHES_MAX_K}"
     return z, [("any branch", mu)], method
 
 
@@ -802,11 +804,24 @@ def _fixed_backward(size: int, mode: str, update: object = None) -> CaseProof:
     loss = sp.Add(*[dO[c] * output[c] for c in range(BACKWARD_COLUMNS)])
     D = loss  # D = Σ_c dO_c O_c is the same scalar as ⟨dO, O⟩
     dP = [sp.Add(*[dO[c] * V[j][c] for c in range(BACKWARD_COLUMNS)]) for j in range(size)]
-    columns = range(size) if _every(size, mode) else range(1)
+    every = _every(size, mode)
     cases = [
         equal(f"dS_{j + 1} = P_{j + 1}(dP_{j + 1} − D)", sp.diff(loss, s[j]), P[j] * (dP[j] - D))
-        for j in columns
+        for j in (range(size) if every else range(1))
     ]
+    for j in range(1, 1 if every else size):  # component 1 stands for all: the swap (1 j)
+        swap = {s[0]: s[j], s[j]: s[0]}
+        swap.update({V[0][c]: V[j][c] for c in range(BACKWARD_COLUMNS)})
+        swap.update({V[j][c]: V[0][c] for c in range(BACKWARD_COLUMNS)})
+        label = f"s_1 ↔ s_{j + 1}, V_1 ↔ V_{j + 1}"
+        cases.append(equal(f"{label}: ⟨dO, PV⟩ unchanged", loss.xreplace(swap), loss))
+        cases.append(
+            equal(
+                f"{label}: P_1(dP_1 − D) ↦ P_{j + 1}(dP_{j + 1} − D)",
+                (P[0] * (dP[0] - D)).xreplace(swap),
+                P[j] * (dP[j] - D),
+            )
+        )
     cases.append(equal("D = ⟨dP, P⟩", D, sp.Add(*[dP[j] * P[j] for j in range(size)])))
     return cw.proof(
         "attention_backward",
@@ -823,7 +838,11 @@ def _every(size: int, mode: str) -> bool:
 def _fixed_method(size: int, mode: str, extra: str) -> str:
     if _every(size, mode):
         return f"SymPy, K = {size}, {extra}, every component: expanded to 0"
-    return f"SymPy, K = {size}, {extra}, component 1 (S_K-equivariant)"
+    capped = f"; every component up to K = {FIXED_EXHAUSTIVE_MAX_K}" if mode == "exhaustive" else ""
+    return (
+        f"SymPy, K = {size}, {extra}, component 1 (the loss is invariant under each swap of "
+        f"component 1 with j, checked){capped}"
+    )
 
 
 def _fixed_exp2(size: int, mode: str, update: dict[str, sp.Expr] | None = None) -> CaseProof:
