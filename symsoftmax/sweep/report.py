@@ -18,7 +18,7 @@ from typing import Any
 from symsoftmax.atomic import write_atomic
 from symsoftmax.errors import InputError
 from symsoftmax.jsonfile import load_json
-from symsoftmax.sweep.judge import CLASSES, FAIL_CLASSES
+from symsoftmax.sweep.judge import CALL_FAILED, CLASSES, FAIL_CLASSES
 from symsoftmax.sweep.runner import Job
 from symsoftmax.sweep.space import Space
 from symsoftmax.sweep.tally import BIN_EDGES, Tally
@@ -125,6 +125,11 @@ class ExhaustiveReport:
         lines = [self.headline(), "rows by class:"]
         lines += [f"  {c}: {n}" for c, n in self.tally.counts.items() if n]
         lines += self._worst_lines("  ")
+        for name in FAIL_CLASSES:
+            first = self.tally.examples[name][:3]
+            if first and name != CALL_FAILED:
+                shown = "; ".join(f"row {r['row']} [{', '.join(r['inputs'])}]" for r in first)
+                lines.append(f"first rows {name}: {shown}")
         lines += [f"  call failed at row {p['row']}: {p['problem']}" for p in self.tally.problems]
         return "\n".join(lines) + "\n"
 
