@@ -21,7 +21,7 @@ COLUMNS_UP_TO = 7  # pairwise summation would change a sum of 8 or more terms
 
 def _fold(ufunc: np.ufunc, a: npt.NDArray[Any], keepdims: bool) -> npt.NDArray[Any]:
     if a.ndim != 2 or not 1 <= a.shape[1] <= COLUMNS_UP_TO:
-        return ufunc.reduce(a, axis=-1, keepdims=keepdims)  # type: ignore[no-any-return]
+        return ufunc.reduce(a, axis=-1, keepdims=keepdims)
     out = a[:, 0].copy()
     for j in range(1, a.shape[1]):
         ufunc(out, a[:, j], out=out)
