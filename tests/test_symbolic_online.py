@@ -7,6 +7,7 @@ fixed K, and a wrong recurrence or claim is rejected with the failing case and i
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 import sympy as sp
@@ -119,6 +120,18 @@ def test_wrong_finalize_and_base2_scale_are_rejected() -> None:
         + sp.Sum(on.exp2(on.z[on.k] - on.m_new), (on.k, 1, on.B)),
     }
     assert "residual" in _failure(prove_online("online_exp2_temperature", natural))
+
+
+def test_a_replacement_update_must_be_sympy_expressions() -> None:
+    text: Any = "d + 1"  # a string is never parsed (sympify would eval it)
+    with pytest.raises(ValueError, match="dict of name → SymPy expression, got str"):
+        prove_online("online_invariant", text)
+    with pytest.raises(ValueError, match="got dict"):
+        prove_online("online_merge", {"d": text})
+    with pytest.raises(ValueError, match="no update to replace"):
+        prove_online("attention_backward", dict(on.MERGE))
+    with pytest.raises(ValueError, match="unknown online identity"):
+        prove_online("online_nothing")
 
 
 def test_sign_cases_are_decided_by_assumptions_never_guessed() -> None:

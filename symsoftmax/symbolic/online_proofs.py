@@ -593,7 +593,23 @@ recurrence is rejected)."""
 def prove_online(name: str, update: dict[str, sp.Expr] | None = None) -> CaseProof:
     """The symbolic-length proof of ``name``; ``update`` replaces the recurrence of
     `symbolic.online` it proves (None: the shipped one)."""
+    if name not in ONLINE:
+        raise ValueError(f"unknown online identity {name!r}; known: {', '.join(ONLINE)}")
+    _check_update(name, update)
     return ONLINE[name](update)
+
+
+def _check_update(name: str, update: object) -> None:
+    """A replacement update is a dict of SymPy expressions (never a string: nothing is parsed)."""
+    if update is None:
+        return
+    if not isinstance(update, dict) or not all(
+        isinstance(key, str) and isinstance(value, sp.Expr) for key, value in update.items()
+    ):
+        raise ValueError(
+            f"{name}: a replacement update is a dict of name → SymPy expression, "
+            f"got {type(update).__name__}"
+        )
 
 
 # ---- fixed K: the recurrence run over z_1..z_K ---------------------------------------------
@@ -893,4 +909,7 @@ def prove_online_fixed(
     name: str, size: int, mode: str, update: dict[str, sp.Expr] | None = None
 ) -> CaseProof:
     """The fixed-K proof of ``name``, timed; ``update`` replaces the recurrence it proves."""
+    if name not in FIXED_K_ONLINE:
+        raise ValueError(f"unknown online identity {name!r}; known: {', '.join(FIXED_K_ONLINE)}")
+    _check_update(name, update)
     return timed(FIXED_K_ONLINE[name])(size, mode, update)
