@@ -132,6 +132,8 @@ def test_a_replacement_update_must_be_sympy_expressions() -> None:
         prove_online("attention_backward", dict(on.MERGE))
     with pytest.raises(ValueError, match="unknown online identity"):
         prove_online("online_nothing")
+    with pytest.raises(ValueError, match="unknown claim 'nothing'; known: softmax_sums_to_one"):
+        prove_claim("nothing")
 
 
 def test_sign_cases_are_decided_by_assumptions_never_guessed() -> None:

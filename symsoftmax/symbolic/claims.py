@@ -243,6 +243,8 @@ CLAIMS: dict[str, Callable[[], CaseProof]] = {
 
 def prove_claim(name: str) -> CaseProof:
     """The symbolic-K proof of one claim of CLAIMS."""
+    if name not in CLAIMS:
+        raise ValueError(f"unknown claim {name!r}; known: {', '.join(CLAIMS)}")
     return CLAIMS[name]()
 
 
@@ -487,4 +489,6 @@ FIXED_K_CLAIMS: dict[str, Callable[[int, str], CaseProof]] = {
 
 def prove_claim_fixed(name: str, size: int, mode: str) -> CaseProof:
     """The fixed-K proof of one claim, timed."""
+    if name not in FIXED_K_CLAIMS:
+        raise ValueError(f"unknown claim {name!r}; known: {', '.join(FIXED_K_CLAIMS)}")
     return timed(FIXED_K_CLAIMS[name])(size, mode)
