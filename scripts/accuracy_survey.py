@@ -403,8 +403,9 @@ def run_section(
     spawn = multiprocessing.get_context("spawn")  # no fork of loaded torch/JAX threads
     merged: Section | None = None
     with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=spawn) as pool:
+        # format by format, so a run cut short has whole columns of every op
         tasks = [
-            pool.submit(_cell_worker, names, op, fmt, suite, gpu) for op in ops for fmt in formats
+            pool.submit(_cell_worker, names, op, fmt, suite, gpu) for fmt in formats for op in ops
         ]
         for task in concurrent.futures.as_completed(tasks):
             merged = _merge(merged, task.result())
