@@ -7,7 +7,7 @@ kernel's scores are exactly z, and values that copy each probability to one outp
 * q = e₁ (the first unit vector of length ``head_dim``) and k_j = z_j·e₁, so
   q·k_j = 1·z_j + Σ_{d>1} 0·0 = z_j exactly in every format (scale 1);
 * V rows one-hot: v_j = e_{j−c₀} for the keys of the slice of output columns [c₀, c₀ + head_dim)
-  and 0 for the others, so output column c is Σ_j p_j·v_jc / d = p_{c₀+c} / d: one non-zero
+  and 0 for the others, so output column c is Σ_j p_j·v_jc / ℓ = p_{c₀+c} / ℓ: one non-zero
   term, σ_{c₀+c} as the kernel computes it. A row longer than ``head_dim`` takes one call per
   slice of ``head_dim`` columns (the keys are the whole row each time);
 * −inf entries go through the kernel's mask (``mask="boolean"``: False = masked;
@@ -35,10 +35,8 @@ __all__ = ["ATTENTION_OPS", "CALLS", "LAYOUTS", "MASKS", "AttentionSoftmax", "at
 
 LAYOUTS = ("bhsd", "bshd")  # PyTorch SDPA's (batch, heads, seq, dim); flash-attn's and JAX's
 MASKS = ("boolean", "additive", "none")
-CALLS = (
-    "sdpa",
-    "flash",
-)  # attn(q, k, v, attn_mask=…, scale=1.0) / attn(q, k, v, softmax_scale=1.0, causal=False)
+# sdpa: attn(q, k, v, attn_mask=…, scale=1.0); flash: attn(q, k, v, softmax_scale=1.0, causal=False)
+CALLS = ("sdpa", "flash")
 ATTENTION_OPS = ("softmax", "logsumexp")
 MAX_HEAD_DIM = 1 << 16
 
