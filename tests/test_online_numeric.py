@@ -387,13 +387,6 @@ def test_merge_is_associative_up_to_rounding() -> None:
 # ------------------------------------------------------------------------------------------
 
 
-def properties_checkable(name: str, dtype: str) -> bool:
-    """The validator's sum-to-one bound is not usable for softmax in the float8 formats (with
-    n·u ≥ 1 it divides by zero or turns negative: symsoftmax/validation/bounds.py,
-    sum_to_one_bound); SciPy fails it there too. Accuracy is still judged."""
-    return not (name == "softmax" and dtype.startswith("float8"))
-
-
 def candidate(fn: OnlineFunction, block: int) -> Callable[..., np.ndarray]:
     """fn with the block fixed; takes the temperature, so the temperature tests run too."""
 
@@ -422,7 +415,6 @@ def test_passes_the_quick_suite(name: str, dtype: str) -> None:
             name,
             dtype,
             suite="quick",
-            properties=properties_checkable(name, dtype),
         )
     assert report.passed, report.summary_line()
     assert report.skipped == 0  # the temperature tests ran
@@ -432,14 +424,34 @@ def test_passes_the_quick_suite(name: str, dtype: str) -> None:
 @pytest.mark.parametrize("dtype", list(FORMATS))
 @pytest.mark.parametrize("name", FUNCTIONS)
 def test_passes_the_standard_suite_for_every_block(name: str, dtype: str) -> None:
-    """The issue's matrix: every format × op, block ∈ {16, 64, 256, 1024}, bound mode."""
+    """The issue's matrix: every format × op, block ∈ {16, 64, 256, 1024}, bound mode. A test
+    that the correctly rounded answer itself fails is the validator's to fix, not ours: such
+    tests are set aside (and must stay few)."""
     vectors = suite_vectors(name, dtype, "standard")
     with warnings.catch_warnings():
         warnings.simplefilter("default")
+        oracle = symsoftmax.validate(correctly_rounded(vectors), vectors=vectors)
+        disputed = {r.tc_id for r in oracle.failures}
+        assert len(disputed) <= 2, oracle.summary_line()
         for block in BLOCKS:
             fn = candidate(FUNCTIONS[name], block)
-            report = symsoftmax.validate(
-                fn, vectors=vectors, batch=True, properties=properties_checkable(name, dtype)
-            )
-            assert report.passed, f"block {block}: {report.summary_line()}"
+            report = symsoftmax.validate(fn, vectors=vectors, batch=True)
+            failed = {r.tc_id: r.reason for r in report.failures if r.tc_id not in disputed}
+            assert not failed, f"block {block}: {report.summary_line()}: {failed}"
             assert report.skipped == 0
+
+
+def correctly_rounded(vectors: Any) -> Callable[..., np.ndarray]:
+    """A candidate that answers every test of ``vectors`` with its expected (correctly rounded)
+    output, looked up by the input row and temperature."""
+    answers = {}
+    for test in vectors.tests():
+        temperature = test.inputs.get("temperature")
+        key = (test.inputs["z"].tobytes(), None if temperature is None else float(temperature))
+        answers[key] = test.expected["output"]
+
+    def answer(z: np.ndarray, temperature: float | None = None) -> np.ndarray:
+        expected = answers[(z.astype(np.float64).tobytes(), temperature)]
+        return np.asarray(expected).astype(z.dtype)
+
+    return answer
