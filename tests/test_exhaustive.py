@@ -44,6 +44,11 @@ def saturating_log(x):
     out = z - m - np.log(np.exp(z - m).sum(axis=-1, keepdims=True))
     return np.clip(out, -448, 448).astype(x.dtype)
 
+def lse(x):
+    z = x.astype(np.float32)
+    m = z.max(axis=-1, keepdims=True)
+    return (m + np.log(np.exp(z - m).sum(axis=-1, keepdims=True)))[..., 0].astype(x.dtype)
+
 def exits(x):
     import os
     os._exit(3)
@@ -99,6 +104,12 @@ def test_a_correct_softmax_passes_and_a_naive_one_fails_with_exact_counts(
     assert counts["misplaced NaN/inf"] == int((np.isnan(out).any(axis=1) & ~nan_in).sum()) > 0
     assert naive.tally.failed == counts["misplaced NaN/inf"] + counts["over the bound"]
     assert not naive.passed
+
+
+def test_logsumexp_candidate_returns_one_value_per_row(candidates: Path) -> None:
+    names = _module(candidates)
+    report = symsoftmax.exhaustive(names["lse"], op="logsumexp", dtype="float8_e4m3fn", k=2)
+    assert report.passed, report.to_text()
 
 
 def test_float8_e4m3fn_overflow_nan_is_right_and_saturation_acceptable(candidates: Path) -> None:

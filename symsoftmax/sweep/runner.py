@@ -94,8 +94,9 @@ def _tally_batch(job: Job, caller: Caller, space: Space, start: int, stop: int) 
     x = space.rows(start, stop)
     n = stop - start
     key = EXPECTED_KEYS[job.op][0]
-    shape = (n, *expected_shape(job.op, key, space.k))
-    call = Call(0, [x], {}, {key: [shape]}, np.dtype(fmt.numpy_dtype), fmt.name)
+    want = expected_shape(job.op, key, space.k)
+    shapes = [(n, *want)] + ([(n,)] if want == (1,) else [])  # logsumexp: (n, 1) or (n,)
+    call = Call(0, [x], {}, {key: shapes}, np.dtype(fmt.numpy_dtype), fmt.name)
     reply = caller.run([call])[0]
     tally = Tally(ranges=[[start, stop]])
     if reply.parts is None:
