@@ -155,10 +155,10 @@ def test_fully_masked_rows_both_conventions_pass_and_others_fail() -> None:
 # ---------------------------------------------------------------- verdicts through the adapter
 
 
-def _failing(report) -> tuple[bool, list[str], list[str]]:
-    flags = sorted(flag for flag, row in report.by_flag.items() if row["failed"])
+def _failing(report, ignored: frozenset[str] = frozenset()) -> tuple[list[int], list[str]]:
+    """The failed tests' tcIds and the failed properties (but ``ignored``)."""
     properties = sorted(p.name for p in report.properties if not p.passed)
-    return report.passed, flags, properties
+    return [f.tc_id for f in report.failures], [p for p in properties if p not in ignored]
 
 
 @functools.cache
@@ -168,8 +168,15 @@ def suite(op: str, dtype: str, name: str = "quick") -> Any:
 
 
 def _compare_verdicts(
-    op: str, dtype: str, suite_name: str, bug: str | None, head_dim: int = 64
+    op: str,
+    dtype: str,
+    suite_name: str,
+    bug: str | None,
+    head_dim: int = 64,
+    ignored: frozenset[str] = frozenset(),
 ) -> None:
+    """The attention form of blockwise kernel ``bug`` fails exactly the tests and properties
+    its direct form fails; the correct kernel (bug None) passes."""
     if op == "softmax":
         direct_fn = functools.partial(bk.softmax, bug=bug)
         adapted = attention_as_softmax(cands.with_bug(bug), head_dim=head_dim)
@@ -180,9 +187,9 @@ def _compare_verdicts(
     vf = suite(op, dtype, suite_name)
     direct = validate(direct_fn, vectors=vf, batch=True, timeout=None)
     through = validate(adapted, vectors=vf, batch=True, timeout=None)  # long rows: K²/D each
-    assert _failing(through) == _failing(direct)
+    assert _failing(through, ignored) == _failing(direct, ignored)
     if bug is None:  # the correct kernel passes
-        assert through.passed, through.summary_line()
+        assert _failing(through, ignored) == ([], []), through.summary_line()
 
 
 @pytest.mark.parametrize("dtype", FORMATS)
@@ -203,7 +210,12 @@ def test_logsumexp_bug_kernels_get_their_direct_verdict(bug: str | None) -> None
 @pytest.mark.parametrize("bug", [None, *bk.BUGS])
 @pytest.mark.parametrize("op", ["softmax", "logsumexp"])
 def test_standard_suite_verdicts_through_the_adapter(op: str, dtype: str, bug: str | None) -> None:
-    _compare_verdicts(op, dtype, "standard", bug, head_dim=256)  # 128 calls for K = 32768
+    """As on the quick suite, but for monotonicity: the attention kernel is one pass, its
+    output o_c rescaled by every later block's e^{m_old − m_new}, so on the long rows with
+    rising block maxima two equal logits in different blocks differ by more than the 4u the
+    property allows (docs/attention.md); the direct form is a two-pass softmax."""
+    ignored = frozenset({"monotonicity"} if op == "softmax" else ())
+    _compare_verdicts(op, dtype, "standard", bug, head_dim=256, ignored=ignored)
 
 
 def test_scaled_exp2_kernel_fails_only_where_m_log2e_overflows() -> None:
