@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -43,36 +44,29 @@ MAX_HEAD_DIM = 1 << 16
 LseGetter = int | Callable[[Any], Any]
 
 
+@dataclass(repr=False, eq=False)
 class AttentionSoftmax:
     """The softmax (or logsumexp) candidate made of an attention function; see the module doc.
+    Made by :func:`attention_as_softmax`, which checks the options.
 
     Call it with one row z (K,) or rows (B, K) of the target dtype; it returns (K,) / (B, K)
     (softmax) or () / (B,) (logsumexp), in the dtype the kernel returned (the validator checks
     it), except a log-sum-exp in another dtype, which is rounded to z's.
     """
 
-    def __init__(
-        self,
-        attn: Callable[..., Any] | str,
-        *,
-        layout: str,
-        mask: str,
-        head_dim: int,
-        framework: str,
-        call: str,
-        op: str,
-        device: str,
-        lse: LseGetter,
-    ) -> None:
-        self.attn = attn
-        self.layout = layout
-        self.mask = mask
-        self.head_dim = head_dim
-        self.framework = framework
-        self.call = call
-        self.op = op
-        self.device = device
-        self.lse = lse
+    attn: Callable[..., Any] | str
+    _: KW_ONLY
+    layout: str
+    mask: str
+    head_dim: int
+    framework: str
+    call: str
+    op: str
+    device: str
+    lse: LseGetter
+
+    def __post_init__(self) -> None:
+        attn = self.attn
         shown = attn if isinstance(attn, str) else getattr(attn, "__qualname__", repr(attn))
         module = "" if isinstance(attn, str) else getattr(attn, "__module__", "") or ""
         self.__name__ = self.__qualname__ = (
@@ -81,11 +75,11 @@ class AttentionSoftmax:
         self.__module__ = ""  # so the validator's report names it by __qualname__ alone
 
     def __repr__(self) -> str:
-        return (
-            f"{self.__name__[:-1]}, layout={self.layout!r}, mask={self.mask!r}, "
-            f"head_dim={self.head_dim}, framework={self.framework!r}, call={self.call!r}, "
-            f"op={self.op!r})"
-        )
+        options = ", ".join(f"{key}={value!r}" for key, value in self._options().items())
+        return f"{self.__name__[:-1]}, {options})"
+
+    def _options(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "attn"}
 
     def worker_options(self) -> dict[str, Any]:
         """The keywords that rebuild this wrapper around the same target in a worker process
@@ -95,16 +89,7 @@ class AttentionSoftmax:
                 "isolate=True: attention_as_softmax(lse=) must be an index for a worker process, "
                 "not a function"
             )
-        return {
-            "layout": self.layout,
-            "mask": self.mask,
-            "head_dim": self.head_dim,
-            "framework": self.framework,
-            "call": self.call,
-            "op": self.op,
-            "device": self.device,
-            "lse": self.lse,
-        }
+        return self._options()
 
     @functools.cached_property
     def _function(self) -> Callable[..., Any]:
