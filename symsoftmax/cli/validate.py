@@ -134,14 +134,11 @@ def _attention_candidate(args: argparse.Namespace) -> Any:
     from symsoftmax.errors import InputError
     from symsoftmax.testing.attention import attention_as_softmax
 
-    given = [
-        f"--{name.replace('_', '-')}"
-        for name in _ATTENTION_OPTIONS
-        if getattr(args, name) is not None
-    ]
+    options = {name: getattr(args, name) for name in _ATTENTION_OPTIONS}
+    given = {name: value for name, value in options.items() if value is not None}
     if not args.attention:
         if given:
-            raise InputError(f"{given[0]} needs --attention")
+            raise InputError(f"--{next(iter(given)).replace('_', '-')} needs --attention")
         return args.target
     if args.companion is not None:
         raise InputError(
@@ -151,16 +148,10 @@ def _attention_candidate(args: argparse.Namespace) -> Any:
         raise InputError("--temperature keyword does not apply to --attention (scale is 1)")
     if args.op not in (None, *ATTENTION_OPS):
         raise InputError(f"--attention validates --op {' or '.join(ATTENTION_OPS)}, not {args.op}")
-    call = args.call or "sdpa"
+    if args.call == "flash":
+        given.setdefault("mask", "none")  # flash-attn's convention takes no mask
     return attention_as_softmax(
-        args.target,
-        layout=args.layout or "bhsd",
-        mask=args.mask or ("none" if call == "flash" else "boolean"),
-        head_dim=args.head_dim or 64,
-        framework=args.framework,
-        call=call,
-        op=args.op or "softmax",
-        device=args.device or "cpu",
+        args.target, framework=args.framework, op=args.op or "softmax", **given
     )
 
 
