@@ -511,6 +511,21 @@ def _logsumexp_dd(rows: Array, fmt: Format, temperature: float | None) -> _Settl
         err = t_ * part.err_l * 1.01 + 10 * _U * _U * (np.abs(vh) + t_ * lh)
         value, ok = _settle_signed(vh, vl, err, fmt)
         ok &= part.row_ok & np.isfinite(vh)
+        # S′ below the double-double's reach: 0 < L ≤ S′ ≤ l_up (terms left out of the sum
+        # weigh ≤ 2^−1000 each), and S′ ≤ (K − 1)·e^{t₂} (t₂: the largest shift once one
+        # maximal entry is removed; 1.44269 < log2 e, t₂ ≤ 0). Where T·L is below 2^−60·|max|,
+        # far below half an ulp of max, max + T·L rounds to max itself, a format value.
+        top = part.top[:, 0]
+        k = rows.shape[1]
+        l_up = part.s1h * 1.01 + k * _TINY
+        others = part.th.copy()
+        others[np.arange(len(top)), np.argmax(part.th == 0.0, axis=1)] = -np.inf
+        log2_up = math.log2(max(k - 1, 1)) + 1.44269 * row_max(others) + math.log2(t_) + 1
+        _, top_exponent = np.frexp(top)
+        below = (t_ * l_up * 2.0**60 < np.abs(top)) | (log2_up < top_exponent - 62)
+        negligible = ~part.row_ok & below & np.isfinite(top) & (top != 0)
+        value = np.where(negligible, top, value)
+        ok |= negligible
     return value[:, None], ok[:, None]
 
 
