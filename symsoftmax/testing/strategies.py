@@ -43,10 +43,10 @@ The block size b is drawn from ``block`` (default :data:`BLOCK_SIZES`); pass ``b
 strategy) to aim at your kernel's. Block-structured rows have up to three full blocks and a
 partial one.
 
-Cases are evaluated by the reference engine's fast path with the vector builder
-(:func:`symsoftmax.vectors.builder.build_file`): a few milliseconds for a row of 64, about
-30 ms for 513 entries, so 100 examples cost seconds. Hypothesis does not count drawing time
-against its deadline, but a slow kernel may need ``deadline=None``.
+A case's reference values come from the engine (:func:`symsoftmax.reference.evaluate`, its
+fast path for the rounded outputs, the exact values to 160 bits): milliseconds for a row of 64,
+so 100 examples cost seconds. Hypothesis does not count drawing time against its deadline, but
+a slow kernel may need ``deadline=None``.
 
 Needs Hypothesis (the ``hypothesis`` or ``test`` extra); the core package does not.
 """
@@ -76,20 +76,20 @@ except ImportError as _missing:  # the core install has no Hypothesis
 from symsoftmax.errors import InputError
 from symsoftmax.formats import FORMATS, Format, get_format
 from symsoftmax.ops import OPERATIONS
+from symsoftmax.reference import evaluate
 from symsoftmax.rounding import round_array, round_exact
 from symsoftmax.testing import SoftmaxCase
 from symsoftmax.vectors.blocks import BLOCK_SIZES as _SUITE_BLOCK_SIZES
 from symsoftmax.vectors.blocks import SENTINELS
-from symsoftmax.vectors.builder import Draft, build_file
+from symsoftmax.vectors.builder import answers_for
 from symsoftmax.vectors.catalogue import (
     COTANGENTS,
     MAX_SHORT_K,
     MAX_SHORT_K_JACOBIAN,
-    NOTES,
     TARGETS,
     Companion,
 )
-from symsoftmax.vectors.model import OPS, Note
+from symsoftmax.vectors.model import INPUT_KEYS, OPS, TestCase, expected_shape
 from symsoftmax.vectors.values import ln_rounded, next_down, next_up, step
 
 __all__ = [
@@ -114,6 +114,8 @@ default ``block``."""
 
 _TILE = 8  # a long row is a tile of at most this many drawn entries, repeated (see _tiled)
 _MAX_BLOCKS = 3  # full blocks of a block-structured row, besides a partial one
+_EXACT_BITS = 160  # binary precision of the exact values, printed with _EXACT_DIGITS digits
+_EXACT_DIGITS = 40
 _COTANGENT_BOUND = 1024.0  # drawn cotangents lie in [−2^10, 2^10] (see _second_input)
 
 
@@ -230,8 +232,8 @@ def format_values(
     drawn = st.floats(
         min_value=low,
         max_value=high,
-        allow_nan=nan_ok,
-        allow_infinity=inf_ok,
+        allow_nan=False,  # NaN is a landmark (st.floats takes none with bounds, which a
+        allow_infinity=inf_ok,  # finite-only format always has)
         allow_subnormal=None if allow_subnormal else False,  # None: as far as the bounds allow
         width=width,
     )
@@ -760,12 +762,6 @@ _NEEDS = {
     "nan-input": "allow_nan",
     "pos-inf": "allow_infinity",
 }
-# Notes of the flags the catalogue has no note for; the catalogue's own notes otherwise.
-_NOTES: dict[str, Note] = {
-    "drawn": Note("Values drawn by Hypothesis (format landmarks first).", ""),
-    "temperature": Note("A drawn temperature T.", "z/T before the shift; reciprocals of T."),
-    **NOTES,
-}
 
 
 def _block_sizes(block: int | SearchStrategy[int] | bool | None) -> SearchStrategy[int] | None:
@@ -908,6 +904,52 @@ def _second_input(
     return name, values, flags, kind
 
 
+def _reference_test(
+    op: str, fmt: Format, inputs: dict[str, Floats], flags: tuple[str, ...], comment: str
+) -> TestCase:
+    """The test of one row, as a vector file holds it: the correctly rounded outputs (the
+    engine's fast path), the exact values and the named answers where the field disagrees.
+
+    The vector builder prints each exact value as its correctly rounded 40-digit decimal, which
+    the engine computes exactly — seconds for values like e^−2·10^5 (a row spanning ±max in
+    float16). Here the exact value is correctly rounded to 160 bits and printed with 40 digits:
+    within 2^−130 of it, far below the hi + lo double the pass rule reads (about 2^−106).
+    """
+    k = inputs["z"].size
+    rows = [inputs[name][np.newaxis] for name in INPUT_KEYS[op]]
+    temperature = inputs.get("temperature")
+    expected, exact = {}, {}
+    for output in OPERATIONS[op].outputs:
+        result = evaluate(
+            output.reference,
+            *rows,
+            dtype=fmt,
+            temperature=None if temperature is None else float(temperature),
+        )
+        shape = expected_shape(op, output.key, k)
+        expected[output.key] = np.asarray(result.rounded[0], dtype=np.float64).reshape(shape)
+        values = np.asarray(result.values(_EXACT_BITS)[0], dtype=object).reshape(shape)
+        exact[output.key] = np.vectorize(_decimal, otypes=[object])(values)
+    answers = answers_for(op, inputs, expected)
+    return TestCase(
+        tc_id=1,
+        comment=comment,
+        flags=flags,
+        inputs=inputs,
+        expected=expected,
+        exact=exact,
+        result="acceptable" if answers else "valid",
+        acceptable=answers,
+    )
+
+
+def _decimal(value: Any) -> str:
+    """An mpmath value as the vector files write it: a decimal, "nan", "inf", "-inf", "0"."""
+    if not value:
+        return "0"
+    return str(mpmath.nstr(value, _EXACT_DIGITS, min_fixed=1, max_fixed=0))
+
+
 def cases(
     op: str = "softmax",
     dtype: str | Format = "float32",
@@ -955,8 +997,6 @@ def cases(
         if t is not None:
             inputs["temperature"] = np.asarray(t, dtype=np.float64)
             flags, comment = (*flags, "temperature"), f"{comment}; T = {t!r}"
-        draft = Draft(row.z.size, inputs, flags, comment)
-        vf = build_file(op, fmt, [draft], suite="custom", seed=0, notes=_NOTES)
-        return SoftmaxCase(op, fmt.name, next(vf.tests()))
+        return SoftmaxCase(op, fmt.name, _reference_test(op, fmt, inputs, flags, comment))
 
     return make()
