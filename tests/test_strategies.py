@@ -210,7 +210,7 @@ def test_cases_carry_their_reference_and_pass_their_own_answer(op: str) -> None:
 
 def test_a_wrong_output_fails_the_oracle() -> None:
     case = find(
-        sst.cases("softmax", "float32", families=["drawn"], min_size=2),
+        sst.cases("softmax", "float32", families=["constant-row"], min_size=2, max_size=2),
         lambda c: bool(np.isfinite(c.expected).all() and c.expected.max() > 0.25),
         settings=SEARCH,
     )
