@@ -189,10 +189,6 @@ def _carrier(fmt: Format) -> tuple[Literal[16, 32, 64], Format]:
     raise InputError(f"{fmt.name} does not fit in float64")
 
 
-def _has_infinities(fmt: Format) -> bool:
-    return bool(getattr(fmt, "infinities", True))
-
-
 def _checked_bound(value: float | None, fmt: Format, name: str) -> float | None:
     if value is None:
         return None
@@ -224,7 +220,7 @@ def format_values(
     high = _checked_bound(max_value, fmt, "max_value")
     nan_ok = (low is None and high is None) if allow_nan is None else allow_nan
     inf_ok = (low is None or high is None) if allow_infinity is None else allow_infinity
-    inf_ok = inf_ok and _has_infinities(fmt)
+    inf_ok = inf_ok and fmt.infinities
     if not inf_ok:  # values beyond max would round to ±inf (or NaN in a finite-only format)
         low = -fmt.max if low is None else max(low, -fmt.max)
         high = fmt.max if high is None else min(high, fmt.max)
@@ -804,8 +800,8 @@ def drawn_rows(
         max_size=max_size,
         blocks=_block_sizes(block),
         allow_nan=allow_nan,
-        allow_infinity=allow_infinity and _has_infinities(fmt),
-        masked=masked and _has_infinities(fmt),
+        allow_infinity=allow_infinity and fmt.infinities,
+        masked=masked and fmt.infinities,
     )
     chosen = []
     for name in names:

@@ -48,7 +48,7 @@ def _next_after(x: float, fmt: Format, direction: float) -> float:
     """nextafter in ``fmt`` towards ±inf. A finite-only format has no inf to aim at (±inf
     converts to NaN there): it aims at ±max, and beyond ±max is its overflow value, NaN."""
     target = direction
-    if not getattr(fmt, "infinities", True) and math.isfinite(x):
+    if not fmt.infinities and math.isfinite(x):
         target = math.copysign(fmt.max, direction)
         if x == target:
             return math.nan
