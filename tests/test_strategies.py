@@ -117,7 +117,7 @@ def test_rows_are_exact_rows_of_the_dtype(dtype: str) -> None:
         flags.update(row.flags)
 
     check()
-    assert len(flags) >= 8  # many families, not one
+    assert len(flags) >= 5  # many families in 30 examples, not one
     assert flags <= {*NOTES, "drawn"}  # every flag is documented by the catalogue
 
 
