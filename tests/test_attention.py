@@ -376,6 +376,7 @@ def test_torch_cpu_flash_lse_through_the_adapter() -> None:
         cands.sdpa_cpu_flash_lse, op="logsumexp", mask="additive", framework="torch"
     )
     np.testing.assert_allclose(adapted(z[finite]), bk.logsumexp(z[finite]), rtol=1e-6)
+    assert adapted(z[3]) == 0  # a fully masked row: 0 where the reference is −inf (docs)
 
 
 def test_jax_dot_product_attention_bshd() -> None:
