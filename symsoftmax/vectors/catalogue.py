@@ -660,7 +660,7 @@ def _target_smoothed(rng: np.random.Generator, fmt: Format, k: int) -> Floats:
 def _target_uniform(rng: np.random.Generator, fmt: Format, k: int) -> Floats:
     y = _uniform_counts(fmt, k)
     if not _is_exact(y, fmt):  # float8, long rows: 1 spread evenly over 2^j entries instead
-        m = _power_of_two_floor(k)
+        m = min(_power_of_two_floor(k), 1 << -fmt.quantum_exponent(fmt.emin))  # 1/m a value
         y = np.zeros(k)
         y[:m] = math.ldexp(1.0, -(m.bit_length() - 1))
     if not _is_exact(y, fmt):
