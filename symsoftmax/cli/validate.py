@@ -71,6 +71,12 @@ def register(subparsers: Any) -> None:
         help="the matching log_softmax (for softmax) or softmax (for log_softmax) function, "
         "for the exp(log_softmax) property",
     )
+    parser.add_argument(
+        "--one-pass",
+        action="store_true",
+        help="TARGET is a one-pass (online, blockwise) softmax: monotonicity and sum-to-one "
+        "allow its rescale roundings (implied by --attention; see docs/validation.md)",
+    )
     _add_attention_options(parser)
     add_verdict_options(parser)
     parser.set_defaults(run=run)
@@ -178,5 +184,6 @@ def run(args: argparse.Namespace) -> int:
             name=args.target,
             progress=progress,
             isolate=True,
+            one_pass=args.one_pass or args.attention,
         )
     return emit(report, args)

@@ -71,8 +71,10 @@ def judge(
     companion: Candidate | None = None,
     properties: bool = True,
     seed: int = 0,
+    one_pass: bool = False,
 ) -> ValidationReport:
-    """Evaluate outcomes (one per test of ``vf``, in order) and check the properties."""
+    """Evaluate outcomes (one per test of ``vf``, in order) and check the properties
+    (``one_pass``: with the allowances of a one-pass softmax, see validation.properties)."""
     fmt = get_format(vf.dtype)
     prepared = prepare(vf)
     results: list[TestResult] = []
@@ -107,7 +109,15 @@ def judge(
         results.append(result)
     found = (
         check_properties(
-            vf.op, fmt, prepared, outcomes, candidate, companion=companion, ftz=rule.ftz, seed=seed
+            vf.op,
+            fmt,
+            prepared,
+            outcomes,
+            candidate,
+            companion=companion,
+            ftz=rule.ftz,
+            seed=seed,
+            one_pass=one_pass,
         )
         if properties
         else []
@@ -142,6 +152,7 @@ def validate(
     name: str | None = None,
     progress: Progress | None = None,
     isolate: bool = False,
+    one_pass: bool | None = None,
 ) -> ValidationReport:
     """Validate ``fn`` against reference vectors; returns a :class:`ValidationReport`.
 
@@ -158,10 +169,16 @@ def validate(
     (:class:`~symsoftmax.vectors.builder.ProgressStep`; the CLI draws a bar with it).
     ``isolate=True`` runs ``fn`` (and ``companion``) in a worker process
     (:mod:`~symsoftmax.validation.isolation`): they must then be importable by name, or be
-    ``"module:function"`` / ``"path/file.py:function"`` strings. See docs/validation.md.
+    ``"module:function"`` / ``"path/file.py:function"`` strings. ``one_pass``: ``fn`` is a
+    one-pass (online, blockwise) softmax, whose monotonicity and sum-to-one properties get the
+    wider allowances of :func:`~symsoftmax.validation.properties.one_pass_allowance`; None
+    reads ``fn.one_pass`` (True for :func:`~symsoftmax.testing.attention_as_softmax`'s
+    candidates), False when absent. See docs/validation.md.
     """
     start = time.perf_counter()
     rule = PassRule() if rule is None else rule
+    if one_pass is None:
+        one_pass = getattr(fn, "one_pass", False) is True
     for target in (fn, companion):  # a missing file or module fails before any vectors are made
         if isinstance(target, str):
             locate_target(target)
@@ -187,6 +204,7 @@ def validate(
             companion=partner,
             properties=properties,
             seed=seed,
+            one_pass=one_pass,
         )
     finally:
         if isinstance(caller, IsolatedCaller):

@@ -11,7 +11,8 @@ From the outputs already computed (no extra calls):
 * ``monotonicity`` (weak): z_i ≤ z_j ⇒ ŝ_i ≤ ŝ_j(1 + 4u) (+ one subnormal quantum). Rounding is
   monotone, but exp need not be (NumPy's AVX-512 float32 exp is not); with a faithful exp the
   two terms differ by at most 2u relative, and the division adds 2u more. For log_softmax the
-  allowance is 4u·|l̂_j|.
+  allowance is 4u·|l̂_j|. A one-pass (online, FlashAttention-style) softmax is allowed more:
+  see :func:`one_pass_allowance` (``one_pass=True``; the sum-to-one bound then gains 2R·u).
 
 From extra calls on a sample of those tests:
 
@@ -42,7 +43,13 @@ from symsoftmax.validation.bounds import RowFacts, output_bounds, sum_to_one_bou
 from symsoftmax.validation.checks import PreparedTest
 from symsoftmax.validation.runner import Candidate, Outcome
 
-__all__ = ["PropertyResult", "check_properties", "exact_shift"]
+__all__ = [
+    "PropertyResult",
+    "check_properties",
+    "exact_shift",
+    "one_pass_allowance",
+    "prefix_records",
+]
 
 FloatArray = npt.NDArray[np.float64]
 SAMPLE = 16  # tests used for the properties that need extra calls
@@ -111,13 +118,18 @@ def check_properties(
     companion: Candidate | None = None,
     ftz: bool = False,
     seed: int = 0,
+    one_pass: bool = False,
 ) -> list[PropertyResult]:
-    """Every property that applies to ``op``; the call-based ones need ``candidate``."""
+    """Every property that applies to ``op``; the call-based ones need ``candidate``.
+
+    ``one_pass``: the outputs come from a one-pass (online) softmax, judged with the wider
+    monotonicity and sum-to-one allowances of :func:`one_pass_allowance`.
+    """
     pairs = [(p, o) for p, o in zip(prepared, outcomes, strict=True) if _eligible(p, o)]
     quantum = fmt.tiny if ftz else fmt.smallest_subnormal
     results: list[PropertyResult] = []
     if op in ("softmax", "log_softmax"):
-        results += _output_properties(op, fmt, pairs, quantum)
+        results += _output_properties(op, fmt, pairs, quantum, one_pass and op == "softmax")
     call_names = ["shift-invariance", "permutation", "determinism"]
     if op == "logsumexp":
         call_names.remove("shift-invariance")
@@ -142,13 +154,71 @@ def check_properties(
 # -------------------------------------------------------------------------- output-only
 
 
+TWO_PASS_MONOTONICITY = "z_i ≤ z_j ⇒ ŝ_i ≤ ŝ_j + 4u·|ŝ_j| + one subnormal quantum"
+ONE_PASS_MONOTONICITY = (
+    "one-pass: z_i ≤ z_j ⇒ ŝ_i ≤ ŝ_j + ((1 + (4 + 2R)u)·e^(u(|z_i − m| + |z_j − m|)) − 1)·|ŝ_j| "
+    "+ (1 + R) subnormal quanta, R = the row's prefix-max records (R = 0: the two-pass 4u)"
+)
+SUM_TO_ONE = "(u + γ_{n−1})/(1 − γ_{n−1}) + 2u"
+
+
+def prefix_records(z: FloatArray) -> int:
+    """R: how many entries of ``z``, in index order, are strict records of the running maximum
+    after the first entry above −inf (NaN entries ignored: a NaN is no record, and a tie is not
+    a strict one). A one-pass softmax over any blocking of the row rescales its state at most R
+    times, since a block rescales only when it holds a new record.
+    """
+    w = np.where(np.isnan(z), -np.inf, np.asarray(z, dtype=np.float64))
+    if w.size < 2:
+        return 0
+    before = np.maximum.accumulate(w)[:-1]
+    return int(np.count_nonzero((w[1:] > before) & (before > -np.inf)))
+
+
+def one_pass_allowance(
+    z: FloatArray, earlier: npt.NDArray[np.intp], later: npt.NDArray[np.intp], u: float
+) -> tuple[FloatArray, int]:
+    """The relative monotonicity allowance ε_k of a one-pass softmax for the pairs
+    (i, j) = (earlier[k], later[k]) of a finite row z with z_i ≤ z_j, and its count of subnormal
+    quanta: ŝ_i ≤ ŝ_j(1 + ε_k) + (1 + R) quanta, with R = :func:`prefix_records` of z, m = max z,
+
+        ε = (1 + (4 + 2R)u)·e^{u(|z_i − m| + |z_j − m|)} − 1   (R ≥ 1;  ε = 4u for R = 0).
+
+    Why. A one-pass (online) kernel computes ŝ_i = o_i/d with o_i = fl(e^{fl(z_i − m_a)})
+    multiplied, rounding each product, by the factor α_k = fl(e^{fl(m_{k−1} − m_k)}) of every
+    later block whose running maximum m_k rises (Milakov & Gimelshein 2018; FlashAttention).
+    Two entries under the same running maximum see the same factors, and a product by the same
+    α is monotone after rounding, so only the factors that one entry of the pair sees and the
+    other does not break the order: at most R of them, each with an exp error u and a product
+    rounding u (2u; the two-pass 4u is exp 2u + division 2u). Their subtractions no longer share
+    one reference maximum, so their roundings are not ordered either: fl(x) has an error at most
+    u|x|, and along i's chain |z_i − m_a| + Σ|m_{k−1} − m_k| telescopes to at most m − z_i
+    (likewise for j) — in the exponent, hence the factor e^{u(|z_i − m| + |z_j − m|)}. With
+    R = 0 the state is never rescaled and the bound is the two-pass one. Each rounding in the
+    subnormal range adds at most half a quantum absolute (d ≥ 1 does not enlarge it): exp,
+    up to R products and the division on either side, (2 + 2R)/2 quanta. Measured against the
+    blockwise kernel of tests/blockwise_kernels.py in docs/attention.md.
+    """
+    records = prefix_records(z)
+    if records == 0:
+        return np.full(earlier.shape, 4 * u), 1
+    distance = np.abs(z[earlier] - np.max(z)) + np.abs(z[later] - np.max(z))
+    with np.errstate(over="ignore"):  # a row spanning beyond the largest double: no allowance
+        eps = (1 + (4 + 2 * records) * u) * np.exp(u * distance) - 1
+    return eps, 1 + records
+
+
 def _output_properties(
-    op: str, fmt: Format, pairs: list[tuple[PreparedTest, Outcome]], quantum: float
+    op: str,
+    fmt: Format,
+    pairs: list[tuple[PreparedTest, Outcome]],
+    quantum: float,
+    one_pass: bool,
 ) -> list[PropertyResult]:
     u = fmt.unit_roundoff
-    sums = _Tally("sum-to-one", "(u + γ_{n−1})/(1 − γ_{n−1}) + 2u")
+    sums = _Tally("sum-to-one", SUM_TO_ONE + (" + 2R·u (one-pass)" if one_pass else ""))
     ranges = _Tally("range", "[0, 1] exactly" if op == "softmax" else "≤ 0 exactly")
-    mono = _Tally("monotonicity", "z_i ≤ z_j ⇒ ŝ_i ≤ ŝ_j + 4u·|ŝ_j| + one subnormal quantum")
+    mono = _Tally("monotonicity", ONE_PASS_MONOTONICITY if one_pass else TWO_PASS_MONOTONICITY)
     for prepared, outcome in pairs:
         tc = prepared.test.tc_id
         assert outcome.outputs is not None
@@ -157,6 +227,9 @@ def _output_properties(
         if op == "softmax":
             total = math.fsum(out.tolist())
             limit, form = sum_to_one_bound(out.size, fmt)
+            # one pass: the R rescale products of d and of each o_i, u each (exp's errors are
+            # shared by o_i and d's term, so they cancel as in the two-pass bound)
+            limit += 2 * prefix_records(z) * u if one_pass else 0.0
             excess = abs(total - 1) / u
             sums.add(
                 abs(total - 1) <= limit,
@@ -177,11 +250,19 @@ def _output_properties(
         if ordered.size > 1:
             running = np.maximum.accumulate(ordered)[:-1]
             later = ordered[1:]
+            if one_pass:  # the entry holding each running maximum, against the later one
+                at = np.arange(ordered.size - 1)
+                holder = np.maximum.accumulate(np.where(ordered[:-1] == running, at, 0))
+                eps, quanta = one_pass_allowance(z, order[holder], order[1:], u)
+            else:
+                eps, quanta = np.full(later.shape, 4 * u), 1
             # float64 log_softmax outputs near −1.8e308 make the differences overflow to inf,
             # which is the right verdict (a drop beyond any allowance), not a warning
             with np.errstate(over="ignore", invalid="ignore"):
                 drop = running - later
-                allowed = 4 * u * np.abs(later if op == "log_softmax" else running) + quantum
+                scale = np.abs(later if op == "log_softmax" else running)
+                # 0 where ŝ is 0 (an infinite ε of a row spanning ±max times 0 is no allowance)
+                allowed = np.where(scale == 0, 0.0, eps * scale) + quanta * quantum
                 j = int(np.argmax(drop - allowed))
                 ok = bool(np.all(drop <= allowed))
                 excess = float(drop[j] / max(ulp(np.array([running[j]]), fmt)[0], quantum))
