@@ -155,6 +155,10 @@ def test_cli_one_pass_flag(tmp_path: Path, capsys) -> None:
     argv = ["validate", f"{tmp_path / 'cands.py'}:within", "--vectors", str(tmp_path / "row.json")]
     assert main([*argv, "--json"]) == 1
     capsys.readouterr()
+    assert main([*argv, "--one-pass"]) == 0
+    assert "one-pass allowances (docs/validation.md): sum-to-one, monotonicity" in (
+        capsys.readouterr().out
+    )
     assert main([*argv, "--json", "--one-pass"]) == 0
     data = json.loads(capsys.readouterr().out)
     bounds = {p["name"]: p["bound"] for p in data["properties"]}

@@ -360,6 +360,14 @@ class ValidationReport:
             for p in self.properties:
                 props.add_row(p.name, str(p.checked), str(p.failed), p.worst or p.note)
             console.print(props)
+            # the bounds are in the JSON and Markdown; here only which allowance was used
+            one_pass = [p.name for p in self.properties if "one-pass" in p.bound]
+            if one_pass:
+                console.print(
+                    f"one-pass allowances (docs/validation.md): {', '.join(one_pass)}",
+                    markup=False,
+                    highlight=False,
+                )
         # Numbers stay on one line; the input and the reason, which are long, follow the table
         # one line per case, so the table stays readable in an 80-column terminal.
         cases = Table(title="worst cases")
