@@ -163,6 +163,11 @@ def test_cli_one_pass_flag(tmp_path: Path, capsys) -> None:
     data = json.loads(capsys.readouterr().out)
     bounds = {p["name"]: p["bound"] for p in data["properties"]}
     assert bounds["monotonicity"].startswith("one-pass")
+    kernel = f"{Path(bk.__file__)}:attention"  # --attention implies --one-pass
+    assert main(["validate", kernel, "--attention", "--vectors", argv[-1], "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    bounds = {p["name"]: p["bound"] for p in data["properties"]}
+    assert bounds["monotonicity"].startswith("one-pass")
 
 
 @pytest.mark.slow
