@@ -386,7 +386,8 @@ def as_format_array(
     fmt = get_format(dtype)
     if isinstance(data, np.ndarray) and (data.dtype.kind in "fiub" or data.dtype in _FORMAT_DTYPES):
         if data.dtype == fmt.numpy_dtype:
-            return data.astype(np.float64)
+            with np.errstate(invalid="ignore"):  # NaN payloads (every NaN pattern) cast quietly
+                return data.astype(np.float64)
         return round_array(data.astype(np.float64), fmt)
     try:
         raw = np.array(data, dtype=object)

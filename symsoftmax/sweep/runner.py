@@ -105,8 +105,9 @@ def _tally_batch(job: Job, caller: Caller, space: Space, start: int, stop: int) 
         tally.problems.append(problem)
         tally.examples[CALL_FAILED] = [{"row": start, "inputs": space.hex_patterns(start)}]
         return tally
-    got = reply.parts[key].astype(np.float64).reshape(n, -1)
-    rows = x.astype(np.float64)
+    with np.errstate(invalid="ignore"):  # NaN payloads
+        got = reply.parts[key].astype(np.float64).reshape(n, -1)
+        rows = x.astype(np.float64)
     expected = evaluate(job.op, x, dtype=fmt).rounded.reshape(n, -1)  # x: no rounding needed
     verdict = judge_batch(job.op, fmt, rows, got, expected, job.rule)
     counts = np.bincount(verdict.code, minlength=len(CLASSES))
