@@ -196,11 +196,15 @@ def check_row(
         spacing_at(ref.log_softmax, dtype),
         base + kappa_bar + kappa_s * _share(log_part, np.abs(ref.y) + log_part),
     )
-    scale = np.array([abs(ref.m_over_t) + ref.log_partition])
+    # T·logsumexp(z/T) = m + T·L (the operation table's definition), so ulps of |m| + T·L
+    t = 1.0 if temperature is None else temperature
+    scale = np.array([abs(ref.m_over_t) * t + ref.log_partition * t])
+    with mpmath.workdps(DPS):
+        exact_lse = ref.logsumexp * _t(temperature)
     record(
         "logsumexp",
         symsoftmax.lambdify_logsumexp(K, temperature)(z),
-        [ref.logsumexp],
+        [exact_lse],
         ulp(np.maximum(scale, tiny), dtype),
         base + kappa_bar + kappa_s,
     )

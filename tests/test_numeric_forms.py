@@ -78,6 +78,8 @@ def test_log_softmax_is_the_proven_shifted_form(forms: VectorForms) -> None:
 def test_logsumexp_is_the_proven_shifted_form(forms: VectorForms) -> None:
     b = forms.base
     proven = _scaled_shifted(forms, b.logsumexp(b.m))
+    if forms.temperature is not None:  # T·logsumexp(z/T), the operation table's definition
+        proven = forms.temperature * proven
     assert _is_zero(_unname(forms, forms.logsumexp()) - proven)
 
 

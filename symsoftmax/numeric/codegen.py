@@ -13,8 +13,11 @@ the result is written into it (``numpy.exp(y, out=y)``): the values are the same
 allocation of a fresh (..., K) array halves the time on large batches. The shift m and the names y
 (shifted logits) and d (one-hot of the first maximum) are defined by a fixed preamble:
 
-    m = max_k z_k, replaced by 0 where it is not finite (an all −inf row, a +inf or a NaN), so that
-    the row's result follows IEEE arithmetic on the unshifted values — as scipy.special does.
+    m = max_k z_k, replaced by 0 where it is −inf (an all −inf row) or NaN, so that the row's
+    result follows IEEE arithmetic on the unshifted values (NaN for softmax and log_softmax, −inf
+    for logsumexp). A +inf maximum is kept in the vector functions, where it makes the whole row
+    NaN as an IEEE max-shift does (docs/reference.md, special values); logsumexp replaces it by 0
+    too, since log Σ e^{z_k} = +inf is then its limit.
 
 The source is compiled with ``compile()`` in a namespace holding only ``numpy``: it is code we
 generated from our own expressions, never text from a user.
@@ -177,7 +180,9 @@ class VectorizedNumPyPrinter(ReusingNumPyPrinter):
         )
 
 
-def _preamble(forms: VectorForms, K: int, temperature: float | None, uses_d: bool) -> list[str]:
+def _preamble(
+    forms: VectorForms, K: int, temperature: float | None, uses_d: bool, row_scalar: bool
+) -> list[str]:
     """Lines defining T, m, y and (if used) d from the input ``z``."""
     lines = [] if temperature is None else [f"T = {float(temperature)!r}"]
     if uses_d:
@@ -187,7 +192,13 @@ def _preamble(forms: VectorForms, K: int, temperature: float | None, uses_d: boo
         ]
     else:
         lines.append("m = numpy.max(z, axis=-1, keepdims=True)")
-    lines.append("m = numpy.where(numpy.isfinite(m), m, 0)")
+    if row_scalar:
+        # logsumexp: log Σ e^z of the unshifted row is the answer for ±inf and NaN maxima too
+        lines.append("m = numpy.where(numpy.isfinite(m), m, 0)")
+    else:
+        # a +inf maximum stays: z − m is NaN at the +inf entries and −inf elsewhere, so the whole
+        # row is NaN (the IEEE max-shift answer); with m = 0 it was NaN there and 0 elsewhere
+        lines.append("m = numpy.where(numpy.isneginf(m) | numpy.isnan(m), 0, m)")
     lines.append("y = z - m")
     if temperature is not None:
         lines.append("y /= T")
@@ -212,7 +223,7 @@ def generate_source(
     one value per row (logsumexp); the kept last axis of length 1 is dropped.
     """
     printer = VectorizedNumPyPrinter(forms, K)
-    body = _preamble(forms, K, temperature, expr.has(forms.d))
+    body = _preamble(forms, K, temperature, expr.has(forms.d), row_scalar)
     # our own (..., K) array y (never the inputs z, g, nor the bool d) may be overwritten
     assignments, (result,) = print_statements(printer, [expr], [forms.y[forms.base.k]])
     body += assignments

@@ -115,9 +115,17 @@ class VectorForms:
         return self.to_vector(self.stable_log_partition(expr), i)
 
     def logsumexp(self) -> sp.Expr:
-        """m/T + log1p(Σ_k (e^{y_k} − d_k)) (proven form m + log Σ_k e^{z_k − m}); a row scalar."""
+        """m + T·log1p(Σ_k (e^{y_k} − d_k)) (proven form m + log Σ_k e^{z_k − m}); a row scalar.
+
+        With a temperature this is T·logsumexp(z/T), the definition of the operation table
+        (symsoftmax/ops.py) and of the reference engine: T·(m/T + L) expanded to m + T·L, so m is
+        not divided and multiplied back.
+        """
         expr = self.name_shifted_logits(self.scaled(self.base.logsumexp(self.base.m)))
-        return self.stable_log_partition(expr)
+        expr = self.stable_log_partition(expr)
+        if self.temperature is None:
+            return expr
+        return sp.expand(self.temperature * expr, deep=False)
 
     def softmax_from_s(self) -> sp.Expr:
         """σ_k = e^{y_k}/(1 + s): the same softmax with the partition written as 1 + s."""
