@@ -142,6 +142,10 @@ class RowFacts:
         with np.errstate(over="ignore", under="ignore", invalid="ignore"):
             spread = (top - bottom) / t_value
             t = np.where(finite, (z - top) / t_value, -np.inf)
+            if t_value > 1 and math.isinf(spread):
+                # z − top overflows (e.g. [max, −max]) where (z − top)/T is finite: divide first
+                spread = top / t_value - bottom / t_value
+                t = np.where(finite & np.isneginf(t), z / t_value - top / t_value, t)
             e = np.exp(t)
             total = float(e.sum())
             s = e / total
