@@ -136,3 +136,35 @@ int main(void) {{
     got = np.array([float(line) for line in printed.split()])
     expected = scipy_logsumexp(z.astype(np.float64), axis=-1)
     np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler")
+def test_generated_c_step_gives_nan_rows_for_inf_and_nan_entries(tmp_path: Path) -> None:
+    """A +inf entry keeps the shift +inf (not the masked guard's 0), and a NaN skipped by fmaxf
+    is still carried by the sum: either way every softmax output of the row is NaN, the IEEE
+    max-shift answer the validator accepts (docs/reference.md, special values)."""
+    source = render_online(derive_online("online_step"), "c")
+    main_c = """
+#include <stdio.h>
+static const float rows[2][7] = {{1.0f, 100.0f, INFINITY, 2.0f, -INFINITY, 3.0f, 95.0f},
+                                 {1.0f, 2.0f, NAN, 3.0f, 4.0f, -INFINITY, 5.0f}};
+int main(void) {
+    for (int r = 0; r < 2; ++r) {
+        float m = -INFINITY, d = 0.0f;
+        for (int start = 0; start < 7; start += 3)
+            online_step(rows[r] + start, 7 - start < 3 ? 7 - start : 3, &m, &d);
+        for (int k = 0; k < 7; ++k) printf("%g\\n", (double)finalize_softmax(rows[r][k], m, d));
+    }
+    return 0;
+}
+"""
+    (tmp_path / "special.c").write_text(source + main_c)
+    binary = tmp_path / "special"
+    subprocess.run(
+        ["cc", "-std=c99", "-O1", "-o", str(binary), str(tmp_path / "special.c"), "-lm"],
+        check=True,
+        capture_output=True,
+    )
+    printed = subprocess.run([str(binary)], check=True, capture_output=True, text=True).stdout
+    got = np.array([float(line) for line in printed.split()])
+    assert got.size == 14 and np.all(np.isnan(got)), printed

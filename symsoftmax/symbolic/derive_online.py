@@ -283,11 +283,16 @@ def _c_function(d: OnlineDerived, update: dict[str, sp.Expr], suffix: str) -> li
             lines.append("    const float o = *o_io;")
         lines += [
             "    float M_b = -INFINITY;",
-            "    for (int k = 0; k < B; ++k) M_b = fmaxf(M_b, z[k]);",
+            # fmaxf skips a NaN, but expf(NaN) in the sum below still makes the row NaN
+            "    for (int k = 0; k < B; ++k) M_b = fmaxf(M_b, z[k]); /* NaN: carried by the sum */",
         ]
     head = [f"void {d.what}{suffix}({signature}) {{"]
     lines.append(f"    const float m_new = {printer.doprint(update['m'])};")
-    lines.append("    const float shift = isinf(m_new) ? 0.0f : m_new; /* masked: state stays */")
+    # only −∞ (nothing seen yet) is replaced: a +inf maximum must stay, so that e^{z − m} is NaN at
+    # the +inf entries and 0 elsewhere and the row comes out NaN, as the NumPy printer does
+    lines.append(
+        "    const float shift = m_new == -INFINITY ? 0.0f : m_new; /* masked: state stays */"
+    )
     for key, value in update.items():
         if key == "m":
             continue
