@@ -1,4 +1,5 @@
-"""Every bound admits the correctly rounded answer: on each quick suite, and where z − max overflows."""
+"""Every bound admits the correctly rounded answer: on each quick suite, and where z − max
+overflows in float64."""
 
 from __future__ import annotations
 
