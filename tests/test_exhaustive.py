@@ -49,6 +49,21 @@ def lse(x):
     m = z.max(axis=-1, keepdims=True)
     return (m + np.log(np.exp(z - m).sum(axis=-1, keepdims=True)))[..., 0].astype(x.dtype)
 
+def max_shift(x):  # IEEE max-shift: a +inf row is all NaN
+    z = x.astype(np.float32)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return (e / e.sum(axis=-1, keepdims=True)).astype(x.dtype)
+
+def masked_zeros(x):  # FlashAttention's convention: a fully masked row is 0
+    out = max_shift(x)
+    return np.where(np.isneginf(x).all(axis=-1, keepdims=True), 0, out).astype(x.dtype)
+
+def half_nan(x):  # NaN only at the +inf entries, 0 elsewhere: neither named answer
+    z = x.astype(np.float32)
+    m = z.max(axis=-1, keepdims=True)
+    e = np.exp(z - np.where(np.isfinite(m), m, 0))
+    return (e / e.sum(axis=-1, keepdims=True)).astype(x.dtype)
+
 def exits(x):
     import os
     os._exit(3)
@@ -104,6 +119,29 @@ def test_a_correct_softmax_passes_and_a_naive_one_fails_with_exact_counts(
     assert counts["misplaced NaN/inf"] == int((np.isnan(out).any(axis=1) & ~nan_in).sum()) > 0
     assert naive.tally.failed == counts["misplaced NaN/inf"] + counts["over the bound"]
     assert not naive.passed
+
+
+def test_named_answers_that_validate_accepts_are_acceptable_rows(candidates: Path) -> None:
+    """As validate (vectors.builder.answers_for): all NaN for a row with +inf and no NaN, and
+    0 (masked) or NaN for a row of −inf only; NaN at +inf with 0 elsewhere is neither."""
+    names = _module(candidates)
+    space = Space.of("float8_e5m2", 2)
+    x = space.rows(0, space.size).astype(np.float64)
+    no_nan = ~np.isnan(x).any(axis=1)
+    posinf_rows = int((np.isposinf(x).any(axis=1) & no_nan).sum())
+    masked_rows = int(np.isneginf(x).all(axis=1).sum())
+    ieee = symsoftmax.exhaustive(names["max_shift"], op="softmax", dtype="float8_e5m2", k=2)
+    assert ieee.passed, ieee.to_text()
+    assert ieee.tally.counts["acceptable"] == posinf_rows > 0
+    masked = symsoftmax.exhaustive(names["masked_zeros"], op="softmax", dtype="float8_e5m2", k=2)
+    assert masked.passed, masked.to_text()
+    assert masked.tally.counts["acceptable"] == posinf_rows + masked_rows
+    half = symsoftmax.exhaustive(names["half_nan"], op="softmax", dtype="float8_e5m2", k=2)
+    assert not half.passed
+    with np.errstate(all="ignore"):
+        out = names["half_nan"](x.astype(space.fmt.numpy_dtype)).astype(np.float64)  # type: ignore[operator]
+    mixed = np.isnan(out).any(axis=1) & ~np.isnan(out).all(axis=1)
+    assert half.tally.counts["misplaced NaN/inf"] == int(mixed.sum()) > 0
 
 
 def test_logsumexp_candidate_returns_one_value_per_row(candidates: Path) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from symsoftmax.sweep.judge import CLASSES, FAIL_CLASSES, PASS, SATURATED
+from symsoftmax.sweep.judge import ACCEPTABLE, CLASSES, FAIL_CLASSES, PASS, SATURATED
 
 __all__ = ["BIN_EDGES", "KEPT", "Tally"]
 
@@ -150,4 +150,4 @@ def _merge_ranges(ranges: list[list[int]]) -> list[list[int]]:
     return merged
 
 
-PASSING = (PASS, SATURATED)
+PASSING = (PASS, SATURATED, ACCEPTABLE)
