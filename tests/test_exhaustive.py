@@ -245,6 +245,15 @@ def test_dask_local_cluster_of_two_workers_equals_one_process(
     assert cluster.stdout == single.stdout
 
 
+def test_a_bad_target_on_a_cluster_is_one_line_and_exit_2(candidates: Path, tmp_path: Path) -> None:
+    """The workers' failed tasks are not logged: the driver reports the error once."""
+    pytest.importorskip("distributed")
+    run = _cli(f"{candidates}:no_such_function", "--workers", "2", cwd=tmp_path)
+    assert run.returncode == 2
+    assert run.stderr.count("\n") == 1 and "has no attribute" in run.stderr, run.stderr
+    assert run.stdout == ""
+
+
 @pytest.mark.parametrize("op", ["softmax", "log_softmax", "logsumexp"])
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float8_e5m2"])
 def test_vectorized_bounds_equal_output_bounds(op: str, dtype: str) -> None:

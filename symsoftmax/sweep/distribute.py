@@ -47,7 +47,7 @@ def _client(scheduler: str | None, workers: int) -> Iterator[Any]:
             threads_per_worker=1,
             processes=True,
             dashboard_address=None,
-            silence_logs=40,  # logging.ERROR
+            silence_logs=50,  # logging.CRITICAL: a failed task is reported once, by the driver
         ) as cluster,
         Client(cluster) as client,
     ):
