@@ -585,6 +585,30 @@ def test_torch_functions_through_dlpack(dtype):
     assert batched.passed
 
 
+@pytest.mark.parametrize("dtype", ["float8_e4m3fn", "float8_e5m2", "bfloat16"])
+def test_torch_bit_view_formats_round_trip_and_validate(dtype):
+    """bfloat16 and the float8 formats reach torch through an integer view: every bit pattern
+    (NaN payloads and signed zeros included) comes back unchanged, and a float32 softmax cast
+    to the format passes the quick suite."""
+    torch = pytest.importorskip("torch")
+    from symsoftmax.validation.adapters import Adapter
+
+    fmt = get_format(dtype)
+    width = np.uint8 if fmt.numpy_dtype.itemsize == 1 else np.uint16
+    patterns = np.arange(np.iinfo(width).max + 1, dtype=np.uint64).astype(width)
+    values = patterns.view(fmt.numpy_dtype)
+    adapter = Adapter("torch")
+    tensor = adapter.to_framework(values)
+    assert tensor.dtype == getattr(torch, dtype)
+    assert np.array_equal(adapter.to_numpy(tensor).view(width), patterns)
+
+    def softmax(z):
+        return torch.softmax(z.float(), dim=-1).to(z.dtype)
+
+    report = validate(softmax, dtype=dtype, op="softmax", suite="quick", framework="torch")
+    assert report.passed, report.summary_line()
+
+
 def test_torch_vjp_and_wrong_dtype():
     torch = pytest.importorskip("torch")
 
