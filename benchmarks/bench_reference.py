@@ -16,30 +16,12 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+from _timing import interleaved_min, numpy_softmax  # benchmarks/_timing.py
 
 import symsoftmax.reference as ref
 from symsoftmax.formats import get_format
 
 TARGETS = {"float32": 10.0, "float16": 10.0, "bfloat16": 10.0, "float64": 100.0}
-
-
-def numpy_softmax(x: np.ndarray) -> np.ndarray:
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def interleaved_min(
-    first: Callable[[], object], second: Callable[[], object], repeats: int
-) -> tuple[float, float]:
-    best_a = best_b = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        first()
-        best_a = min(best_a, time.perf_counter() - start)
-        start = time.perf_counter()
-        second()
-        best_b = min(best_b, time.perf_counter() - start)
-    return best_a, best_b
 
 
 def main() -> None:

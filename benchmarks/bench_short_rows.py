@@ -17,10 +17,9 @@ Run: python benchmarks/bench_short_rows.py [--rows N] [--repeats R] [--dtypes a,
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable
 
 import numpy as np
+from _timing import interleaved_min, numpy_softmax  # benchmarks/_timing.py
 
 from symsoftmax.formats import FORMATS
 from symsoftmax.reference import evaluate
@@ -30,25 +29,6 @@ from symsoftmax.validation.checks import PassRule
 
 TARGETS = {"float32": 30.0, "float64": 30.0}  # 10 for the others
 OPS = ("softmax", "log_softmax", "logsumexp")
-
-
-def numpy_softmax(x: np.ndarray) -> np.ndarray:
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def best_of(
-    fn: Callable[[], object], baseline: Callable[[], object], repeats: int
-) -> tuple[float, float]:
-    best, best_base = float("inf"), float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        baseline()
-        best_base = min(best_base, time.perf_counter() - start)
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best, best_base
 
 
 def random_rows(dtype: str, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -82,7 +62,7 @@ def main() -> None:
             def reference(op: str = op, rows: np.ndarray = rows, dtype: str = dtype) -> object:
                 return evaluate(op, rows, dtype=dtype)
 
-            seconds, base = best_of(reference, baseline, args.repeats)
+            seconds, base = interleaved_min(reference, baseline, args.repeats)
             print(
                 f"{'reference ' + op:<22} {dtype:<14} {seconds * 1e3:9.1f} {base * 1e3:13.1f} "
                 f"{seconds / base:7.2f} {target:7.0f}"
@@ -96,13 +76,13 @@ def main() -> None:
             ) -> object:
                 return judge_batch(op, FORMATS[dtype], rows, e, e, PassRule())
 
-            seconds, base = best_of(judge, baseline, args.repeats)
+            seconds, base = interleaved_min(judge, baseline, args.repeats)
             print(
                 f"{'judge ' + op:<22} {dtype:<14} {seconds * 1e3:9.1f} {base * 1e3:13.1f} "
                 f"{seconds / base:7.2f} {target:7.0f}"
             )
     a = rng.standard_normal((args.rows, 2))
-    fold, numpy_max = best_of(lambda: row_max(a), lambda: a.max(axis=1), args.repeats)
+    fold, numpy_max = interleaved_min(lambda: row_max(a), lambda: a.max(axis=1), args.repeats)
     print(f"row max, (n, 2): numpy axis=1 {numpy_max * 1e3:.1f} ms, fold {fold * 1e3:.1f} ms")
 
 

@@ -7,7 +7,6 @@ same bytes, from one process, from a Dask cluster, or from shards merged with
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -15,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from symsoftmax.atomic import write_atomic
 from symsoftmax.errors import InputError
 from symsoftmax.jsonfile import load_json
 from symsoftmax.sweep.judge import CALL_FAILED, CLASSES, FAIL_CLASSES
@@ -168,13 +166,9 @@ class ExhaustiveReport:
 
     def plot(self, path: str | os.PathLike[str]) -> None:
         """The error histogram as a bar chart (PNG, SVG or PDF by suffix; matplotlib)."""
-        try:
-            import matplotlib
+        from symsoftmax.validation.plot import pyplot, save_figure
 
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-        except ImportError:
-            raise InputError("--plot needs matplotlib: pip install 'symsoftmax[plot]'") from None
+        plt = pyplot()
         counts = self.tally.histogram
         labels = [_edge(i) for i in range(len(counts))]
         used = [i for i, c in enumerate(counts) if c] or [0]
@@ -186,12 +180,7 @@ class ExhaustiveReport:
         axes.set_ylabel("rows")
         axes.tick_params(axis="x", labelrotation=90, labelsize=6)
         axes.set_title(self.headline()[:110], fontsize=8)
-        figure.tight_layout()
-        buffer = io.BytesIO()
-        suffix = os.fspath(path).rsplit(".", 1)[-1].lower()
-        figure.savefig(buffer, format=suffix if suffix in ("png", "svg", "pdf") else "png")
-        plt.close(figure)
-        write_atomic(path, buffer.getvalue())
+        save_figure(figure, path)
 
 
 def merge_reports(reports: Sequence[ExhaustiveReport]) -> ExhaustiveReport:

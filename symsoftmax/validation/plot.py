@@ -13,12 +13,13 @@ import io
 import math
 import os
 from itertools import cycle
+from typing import Any
 
 from symsoftmax.atomic import write_atomic
 from symsoftmax.errors import InputError
 from symsoftmax.validation.report import ValidationReport
 
-__all__ = ["plot_report"]
+__all__ = ["plot_report", "pyplot", "save_figure"]
 
 ULP_FLOOR = 1e-3  # errors below are drawn on the bottom line
 SPREAD_FLOOR = 1e-3  # rows with a smaller spread (constant rows: 0) are drawn at the left edge
@@ -27,13 +28,7 @@ _MARKERS = ["o", "s", "^", "v", "D", "P", "X", "*", "<", ">", "h", "p", "d", "8"
 
 def plot_report(report: ValidationReport, path: str | os.PathLike[str]) -> None:
     """Draw the ulp-versus-spread plot of ``report`` into ``path`` (PNG, SVG or PDF by suffix)."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise InputError("--plot needs matplotlib: pip install 'symsoftmax[plot]'") from None
+    plt = pyplot()
     points = [r for r in report.results if r.got is not None and not math.isnan(r.ulp)]
     finite = [r.ulp for r in points if math.isfinite(r.ulp) and r.ulp > 0]
     low = ULP_FLOOR
@@ -66,9 +61,27 @@ def plot_report(report: ValidationReport, path: str | os.PathLike[str]) -> None:
     verdict = "PASS" if report.passed else "FAIL"
     axes.set_title(f"{report.candidate}: {report.op}, {report.dtype} — {verdict} (red: failed)")
     axes.legend(fontsize=6, ncol=2, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    save_figure(figure, path)
+
+
+def pyplot() -> Any:
+    """matplotlib.pyplot on the non-interactive Agg backend (InputError if not installed)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise InputError("--plot needs matplotlib: pip install 'symsoftmax[plot]'") from None
+    return plt
+
+
+def save_figure(figure: Any, path: str | os.PathLike[str]) -> None:
+    """Write a matplotlib figure to ``path`` atomically (PNG, SVG or PDF by its suffix; PNG
+    for any other) and close it."""
     figure.tight_layout()
     buffer = io.BytesIO()
     suffix = os.fspath(path).rsplit(".", 1)[-1].lower()
     figure.savefig(buffer, format=suffix if suffix in ("png", "svg", "pdf") else "png")
-    plt.close(figure)
+    pyplot().close(figure)
     write_atomic(path, buffer.getvalue())
