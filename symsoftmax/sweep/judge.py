@@ -217,7 +217,6 @@ def judge_batch(
     misplaced = row_any(special_mismatch(got, expected))
     exact = ExactValues.of_values(value)
     errors = ulp_errors(got, exact, expected, fmt)  # of v̂: within δ/ulp of the true error
-    ulp_lo, ulp_hi = _ulp_range(errors, value, delta, fmt)
     row_ulp = row_max(errors)
     mode = rule.mode
     uncertain = np.zeros(n, dtype=bool)
@@ -226,6 +225,7 @@ def judge_batch(
         failed = row_any(differs)
     elif mode in ("faithful", "max-ulp"):
         limit = 1.0 if mode == "faithful" else float(rule.max_ulp or 0.0)
+        ulp_lo, ulp_hi = _ulp_range(errors, value, delta, fmt)
         if mode == "faithful":
             failed, sure = row_any(ulp_hi >= limit), (ulp_lo >= limit) | (ulp_hi < limit)
         else:
