@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -315,10 +316,65 @@ def test_local_cluster_workers_keep_glibcs_adaptive_mmap_threshold() -> None:
     """Dask's nanny exports MALLOC_TRIM_THRESHOLD_, which halved the judge's speed (every
     temporary mapped afresh); our LocalCluster unsets it."""
     pytest.importorskip("distributed")
-    import os
-
     from symsoftmax.sweep.distribute import _client
 
     with _client(None, 1) as client:
         seen = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
     assert list(seen.values()) == [None]
+
+
+def test_documented_worker_configuration_unsets_the_trim_threshold(tmp_path: Path) -> None:
+    """The YAML that docs/exhaustive.md gives for `dask worker` does unset it."""
+    pytest.importorskip("distributed")
+    import re
+
+    doc = (Path(__file__).parents[1] / "docs" / "exhaustive.md").read_text()
+    (block,) = re.findall(r"```yaml\n(.*?)```", doc, flags=re.S)
+    (tmp_path / "symsoftmax.yaml").write_text(block)
+    code = (
+        "from distributed.nanny import _get_env_variables as g;"
+        "print(sorted(g('distributed.nanny.pre-spawn-environ')))"
+    )
+    env = {**os.environ, "DASK_CONFIG": str(tmp_path)}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr
+    assert "MALLOC_TRIM_THRESHOLD_" not in run.stdout and "OMP_NUM_THREADS" in run.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", ["float8_e4m3fn", "float8_e5m2"])
+def test_float8_k3_correct_passes_and_naive_fails_with_counts_found_independently(
+    candidates: Path, dtype: str
+) -> None:
+    """Issue 12's "done when" at K = 3 (16.8 M rows): the naive candidate's failing rows are
+    counted here from its outputs and a float64 softmax, without the judge or the reference."""
+    names = _module(candidates)
+    good = symsoftmax.exhaustive(names["good"], op="softmax", dtype=dtype, k=3)
+    assert good.passed and good.tally.rows == 1 << 24, good.to_text()
+    naive = symsoftmax.exhaustive(names["naive"], op="softmax", dtype=dtype, k=3)
+    space = Space.of(dtype, 3)
+    misplaced = gross = 0
+    for start in range(0, space.size, 1 << 21):
+        x = space.rows(start, start + (1 << 21))
+        with np.errstate(all="ignore"):
+            out = names["naive"](x).astype(np.float64)  # type: ignore[operator]
+            z = x.astype(np.float64)
+            posinf = np.isposinf(z)
+            limit = posinf.any(axis=1, keepdims=True)  # +inf rows: their limit, as the reference
+            z = np.where(limit, np.where(posinf, 0.0, -np.inf), z)
+            e = np.exp(z - z.max(axis=1, keepdims=True))
+            exact = e / e.sum(axis=1, keepdims=True)
+        nan_in = np.isnan(x.astype(np.float64)).any(axis=1)
+        finite_in = ~nan_in & ~np.isneginf(z).all(axis=1)  # the reference is finite here
+        all_nan_at_inf = limit[:, 0] & np.isnan(out).all(axis=1)  # an accepted answer
+        bad_special = ~np.isfinite(out).all(axis=1) & finite_in & ~all_nan_at_inf
+        misplaced += int(bad_special.sum())
+        # naive's finite outputs are float32 results rounded once to float8 (off by at most
+        # half an ulp: ≤ 1/16 for outputs in [1/2, 1]), or 0 everywhere where Σ e^z overflowed
+        # float32 (off by ≥ 1/K at the largest output): an error over 0.1 is that overflow
+        far = (np.abs(out - exact) > 0.1).any(axis=1)
+        gross += int((far & finite_in & ~bad_special & ~all_nan_at_inf).sum())
+    counts = naive.tally.counts
+    assert counts["misplaced NaN/inf"] == misplaced > 0
+    assert counts["over the bound"] == gross
+    assert naive.tally.failed == misplaced + gross and not naive.passed

@@ -37,8 +37,9 @@ __all__ = ["JUDGED_TOGETHER", "Job", "tally_range"]
 
 JUDGED_TOGETHER = 1 << 14
 """Rows referenced and judged at once within a batch: the temporaries (a few dozen float64
-arrays of this many rows) then stay in the cache, and below glibc's mmap threshold — judging a
-2^18-row batch at once ran at 0.7× the speed (benchmarks/bench_exhaustive.py)."""
+arrays of this many rows) then stay in the cache. Judging a whole 2^18-row batch at once ran at
+0.71–0.87× the speed for bfloat16, float16 and float8_e4m3fn (docs/performance.md, from
+benchmarks/bench_exhaustive.py --compare-blocks)."""
 
 
 @dataclass(frozen=True)
@@ -120,9 +121,9 @@ def _tally_batch(job: Job, caller: Caller, space: Space, start: int, stop: int) 
         part = slice(first, first + JUDGED_TOGETHER)
         rows = x[part]  # in the format: no rounding needed
         expected[part] = evaluate(job.op, rows, dtype=fmt).rounded.reshape(len(rows), -1)
-        verdict = judge_batch(
-            job.op, fmt, rows.astype(np.float64), got[part], expected[part], job.rule
-        )
+        with np.errstate(invalid="ignore"):  # NaN payloads
+            wide = rows.astype(np.float64)
+        verdict = judge_batch(job.op, fmt, wide, got[part], expected[part], job.rule)
         code[part], ulps[part] = verdict.code, verdict.ulp
     counts = np.bincount(code, minlength=len(CLASSES))
     tally.counts = {c: int(counts[i]) for i, c in enumerate(CLASSES)}
