@@ -23,13 +23,13 @@ CUDA, torch.compile, every SDPA backend, Triton's fused softmax, JAX), on a mach
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import datetime
 import functools
 import importlib
 import math
 import multiprocessing
 import platform
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -402,13 +402,14 @@ def run_section(
         return Section(implementations, unavailable, survey(implementations, ops, formats, suite))
     spawn = multiprocessing.get_context("spawn")  # no fork of loaded torch/JAX threads
     merged: Section | None = None
-    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=spawn) as pool:
+    # multiprocessing.Pool, not a ProcessPoolExecutor: leaving the with-block by any route (an
+    # error, Ctrl-C, SIGTERM turned into SystemExit by main) terminates the workers, where an
+    # executor waits for their cells to finish, and a killed parent left them running
+    with spawn.Pool(jobs) as pool:
         # format by format, so a run cut short has whole columns of every op
-        tasks = [
-            pool.submit(_cell_worker, names, op, fmt, suite, gpu) for fmt in formats for op in ops
-        ]
-        for task in concurrent.futures.as_completed(tasks):
-            merged = _merge(merged, task.result())
+        tasks = [(names, op, fmt, suite, gpu) for fmt in formats for op in ops]
+        for part in pool.imap_unordered(_cell_task, tasks):
+            merged = _merge(merged, part)
             if progress is not None:
                 progress(merged)
     assert merged is not None
@@ -425,6 +426,10 @@ def _merge(merged: Section | None, part: Section) -> Section:
 
 
 _WORKER_IMPLEMENTATIONS: dict[tuple[str, ...], tuple[list[Implementation], dict[str, str]]] = {}
+
+
+def _cell_task(task: tuple[list[str], str, str, str, tuple[str, str] | None]) -> Section:
+    return _cell_worker(*task)
 
 
 def _cell_worker(
@@ -458,6 +463,12 @@ def _cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    """SIGTERM as SystemExit, so that the worker pool is terminated on the way out."""
+    raise SystemExit(128 + signum)
+
+
 if __name__ == "__main__":
     importlib.import_module("symsoftmax")  # fail early with a clear error if not installed
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     sys.exit(main())

@@ -117,7 +117,7 @@ def log_softmax(
     if z.shape[-1] == 0:
         return z.copy()
     m, d = online_state(z, block, state, bug)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # z − m: −max − max
         out = z.astype(state) - m - np.log(d)
     return out.astype(z.dtype)
 

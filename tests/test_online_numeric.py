@@ -305,6 +305,10 @@ def test_axis(axis: int) -> None:
         (lambda: online_softmax([1.0, 2.0], state_dtype="nope"), "state_dtype: not a NumPy dtype"),
         (lambda: online_softmax([1.0, 2.0], temperature=0.0), "temperature must be a positive"),
         (lambda: merge_states([0.0], ["x"], [0.0], [1.0]), "d_a: expected real numbers"),
+        (
+            lambda: merge_states(np.zeros(3), np.ones(3), np.zeros(4), np.ones(4)),
+            r"shapes do not broadcast together: m_a \(3,\), d_a \(3,\), m_b \(4,\)",
+        ),
     ],
 )
 def test_input_errors(call: Callable[[], Any], message: str) -> None:

@@ -300,3 +300,44 @@ def test_worker_processes_give_the_same_tables(survey, tmp_path):
         pages.append([line for line in text.splitlines() if not line.startswith("Generated on")])
     assert pages[0] == pages[1]
     assert not any("pending" in line for line in pages[1])
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc for the children")
+def test_sigterm_ends_the_worker_processes_too(tmp_path):
+    """Killing a --jobs run (SIGTERM) ends its workers: they were left running before."""
+    import signal
+    import time
+
+    script = ROOT / "scripts" / "accuracy_survey.py"
+    args = [sys.executable, str(script), "--jobs", "2", "-o", str(tmp_path / "a.md")]
+    args += ["--implementations", "numpy-shifted", "--ops", "jacobian"]  # standard: minutes
+    env = {**os.environ, "SYMSOFTMAX_CACHE_DIR": str(tmp_path / "cache")}
+    log = tmp_path / "stderr.txt"  # a file, not a pipe: orphans would hold a pipe open
+    with log.open("w") as stderr:
+        parent = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+
+    def children() -> list[int]:
+        found = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()  # after "(comm)"
+            except OSError:  # ended meanwhile
+                continue
+            if int(fields[1]) == parent.pid:  # the parent pid
+                found.append(int(stat.parent.name))
+        return found
+
+    deadline = time.monotonic() + 60
+    while len(workers := children()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(workers) >= 2, log.read_text()
+    time.sleep(3)  # the workers are inside their first cells
+    parent.send_signal(signal.SIGTERM)
+    assert parent.wait(timeout=60) in (128 + signal.SIGTERM, -signal.SIGTERM), log.read_text()
+    deadline = time.monotonic() + 20
+    while any(Path(f"/proc/{w}").exists() for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    alive = [w for w in workers if Path(f"/proc/{w}").exists()]
+    for w in alive:  # do not leave them behind if the test fails
+        os.kill(w, signal.SIGKILL)
+    assert not alive

@@ -436,6 +436,11 @@ class StateMerge:
     ) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
         names = ("m_a", "d_a", "m_b", "d_b")
         arrays = [as_floating(a, n) for a, n in zip((m_a, d_a, m_b, d_b), names, strict=True)]
+        try:
+            np.broadcast_shapes(*(a.shape for a in arrays))
+        except ValueError:
+            shapes = ", ".join(f"{n} {a.shape}" for n, a in zip(names, arrays, strict=True))
+            raise InputError(f"merge_states: shapes do not broadcast together: {shapes}") from None
         dtype = np.result_type(*arrays)
         kernel = _compiled("merge", False)
         with np.errstate(all="ignore"):
