@@ -181,3 +181,30 @@ def test_correct_kernel_passes_the_standard_suite_through_the_adapter() -> None:
     adapted = attention_as_softmax(bk.attention, head_dim=256)
     report = validate(adapted, vectors=vf, batch=True, timeout=None)
     assert report.passed, report.summary_line()
+
+
+def test_score_takes_the_one_pass_allowances_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Outputs of a one-pass kernel computed elsewhere (score, --one-pass) are judged as
+    validate(one_pass=True) judges the kernel itself."""
+    from symsoftmax.validation import score
+
+    vf = custom_vectors("softmax", "float32", [ROW])
+    outputs = {
+        str(t.tc_id): [float(v).hex() for v in within(np.asarray(t.inputs["z"], np.float32))]
+        for t in vf.tests()
+    }
+    assert not _monotonicity(score(vf, outputs)).passed
+    one_pass = score(vf, outputs, one_pass=True)
+    assert one_pass.passed and _monotonicity(one_pass).bound.startswith("one-pass")
+    vectors.save(vf, tmp_path / "row.json")
+    (tmp_path / "outputs.json").write_text(json.dumps(outputs))
+    argv = ["score", str(tmp_path / "row.json"), str(tmp_path / "outputs.json"), "--json"]
+    assert main(argv) == 1
+    capsys.readouterr()
+    assert main([*argv, "--one-pass"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert {p["name"]: p["bound"] for p in data["properties"]}["monotonicity"].startswith(
+        "one-pass"
+    )

@@ -33,6 +33,13 @@ def add_verdict_options(parser: Any) -> None:
         "--ftz", action="store_true", help="accept 0 where the exact result is subnormal"
     )
     parser.add_argument("--no-properties", action="store_true", help="skip the property checks")
+    parser.add_argument(
+        "--one-pass",
+        action="store_true",
+        help="the outputs come from a one-pass (online, blockwise) softmax: monotonicity and "
+        "sum-to-one allow its rescale roundings (validate: implied by --attention; "
+        "see docs/validation.md)",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
     parser.add_argument("--report", metavar="FILE.md", help="write the report as Markdown")
     parser.add_argument(

@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
         args.outputs,
         rule=pass_rule(args),
         properties=not args.no_properties,
+        one_pass=args.one_pass,
         name=args.outputs,
     )
     return emit(report, args)

@@ -71,12 +71,6 @@ def register(subparsers: Any) -> None:
         help="the matching log_softmax (for softmax) or softmax (for log_softmax) function, "
         "for the exp(log_softmax) property",
     )
-    parser.add_argument(
-        "--one-pass",
-        action="store_true",
-        help="TARGET is a one-pass (online, blockwise) softmax: monotonicity and sum-to-one "
-        "allow its rescale roundings (implied by --attention; see docs/validation.md)",
-    )
     _add_attention_options(parser)
     add_verdict_options(parser)
     parser.set_defaults(run=run)

@@ -129,19 +129,30 @@ def score(
     *,
     rule: PassRule | None = None,
     properties: bool = True,
+    one_pass: bool = False,
     name: str | None = None,
 ) -> ValidationReport:
     """Judge outputs computed elsewhere against ``vectors``; same report as :func:`validate`.
 
     ``rule``: the :class:`~symsoftmax.validation.checks.PassRule` (default: the bound), as for
     :func:`~symsoftmax.validation.core.validate`. Properties that need calls (shift,
-    permutation, determinism) are listed as not run.
+    permutation, determinism) are listed as not run. ``one_pass``: the outputs come from a
+    one-pass (online) softmax, judged with the allowances of
+    :func:`~symsoftmax.validation.properties.one_pass_allowance` (docs/validation.md).
     """
     start = time.perf_counter()
     rule = PassRule() if rule is None else rule
     vf, source = resolve_vectors(vectors, None, None, None)
     outcomes = read_outputs(outputs, vf)
     label = name or (str(outputs) if isinstance(outputs, str | os.PathLike) else "outputs")
-    report = judge(vf, outcomes, rule, candidate_name=label, source=source, properties=properties)
+    report = judge(
+        vf,
+        outcomes,
+        rule,
+        candidate_name=label,
+        source=source,
+        properties=properties,
+        one_pass=one_pass,
+    )
     report.seconds_total = time.perf_counter() - start
     return report
