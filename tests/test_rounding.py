@@ -253,3 +253,36 @@ def test_arrays_of_every_listed_dtype_are_taken_as_numbers() -> None:
         np.testing.assert_array_equal(as_format_array(data, fmt), [1.5, -2.0, 0.25])
     halves = np.array([1 + 2.0**-9], dtype=ml_dtypes.bfloat16)  # bfloat16 array → float16
     assert as_format_array(halves, "float16")[0] == float(halves[0])
+
+
+def test_decimal_rounding_of_tiny_raw_numbers_equals_the_fraction_route() -> None:
+    """DecimalRounder's integer route for |v| < 1 (a shift, no gcd) gives the digits of the
+    exact Fraction route: random mantissas at exponents down to −40000, decimal midpoints
+    (ties to even), powers of ten's neighbours, and every digit count from 1 to 25."""
+    import random
+    from fractions import Fraction
+
+    from mpmath import libmp
+
+    from symsoftmax.reference.rounders import DecimalRounder
+
+    def by_fraction(rounder: DecimalRounder, man: int, exp: int) -> str:
+        return rounder.round(Fraction(man) * Fraction(2) ** exp)
+
+    rng = random.Random(20261201)
+    cases = [(1, -1), (5, -3), (1, -2), (3, -3), (25, -8), (1, -1074), (1, -30_000)]
+    cases += [(rng.getrandbits(rng.randint(1, 120)) | 1, -rng.randint(1, 5000)) for _ in range(300)]
+    cases += [(rng.getrandbits(64) | 1, -rng.randint(10_000, 40_000)) for _ in range(3)]
+    for j in range(1, 40):  # just below and above 10^−j, as ~70-bit binary numbers
+        man, exp = libmp.from_rational(1, 10**j, 70, "f")[1:3]
+        cases += [(man, exp), (man + 1, exp), (man - 1, exp)]
+    for digits in (1, 2, 3, 17, 25):
+        rounder = DecimalRounder(digits)
+        for man, exp in cases:
+            if man <= 0 or man.bit_length() + exp > 0:  # the route is for |v| < 1
+                continue
+            raw = libmp.normalize(0, man, exp, man.bit_length(), man.bit_length(), "n")
+            got = rounder.round(raw)
+            assert got == by_fraction(rounder, man, exp), (man, exp, digits)
+            negative = libmp.mpf_neg(raw)
+            assert rounder.round(negative) == "-" + got
