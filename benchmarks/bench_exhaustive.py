@@ -2,19 +2,20 @@
 
 Work measured: :func:`symsoftmax.sweep.runner.tally_range` on row ranges spread evenly over the
 space (``--chunks`` ranges of ``--rows`` rows: the space's regions differ — NaN rows, +inf rows,
-underflowing spreads), softmax in bound mode, batches of the CLI's default size, with a
-float32-accumulating max-shifted NumPy softmax as the candidate called in this process (the CLI
-calls it in an isolated worker; ``bench_isolation.py`` measures that transport). That is the
-whole per-row cost of an exhaustive run but the transport: making the rows, the candidate, the
-correctly rounded reference, judging, and tallying. Baseline: NumPy's float64 max-shifted
-softmax on the same rows, interleaved, minimum of the repeats. Printed: rows/s, the ratio to the
-baseline, and the one-core time of the whole space at that rate.
+underflowing spreads), softmax (``--ops``: also log_softmax, logsumexp) in bound mode, batches of
+the CLI's default size, with a float32-accumulating max-shifted NumPy function as the candidate,
+called in this process (the CLI calls it in an isolated worker; ``bench_isolation.py`` measures
+that transport). That is the whole per-row cost of an exhaustive run but the transport: making
+the rows, the candidate, the correctly rounded reference, judging, and tallying. Baseline:
+NumPy's float64 max-shifted softmax on the same rows, interleaved, minimum of the repeats.
+Printed: rows/s, the ratio to the baseline, and the one-core time of the whole space at that
+rate.
 
 ``--compare-blocks`` also times the batch judged in one block (``JUDGED_TOGETHER`` = the batch),
 as before blocking, to show what judging in cache-sized blocks gains.
 
 Run: python benchmarks/bench_exhaustive.py [--rows N] [--chunks C] [--repeats R]
-     [--spaces float16:2,...] [--compare-blocks]
+     [--spaces float16:2,...] [--ops softmax,log_softmax,logsumexp] [--compare-blocks]
 """
 
 from __future__ import annotations
@@ -32,11 +33,34 @@ from symsoftmax.validation.checks import PassRule
 
 
 def float32_softmax(x: np.ndarray) -> np.ndarray:
-    """The candidate: max-shifted softmax accumulated in float32."""
+    """The softmax candidate: max-shifted, accumulated in float32."""
     z = x.astype(np.float32)
     with np.errstate(all="ignore"):
         e = np.exp(z - z.max(axis=-1, keepdims=True))
         return (e / e.sum(axis=-1, keepdims=True)).astype(x.dtype)
+
+
+def float32_log_softmax(x: np.ndarray) -> np.ndarray:
+    """The log_softmax candidate: z − m − log Σ e^(z − m) in float32."""
+    z = x.astype(np.float32)
+    with np.errstate(all="ignore"):
+        t = z - z.max(axis=-1, keepdims=True)
+        return (t - np.log(np.exp(t).sum(axis=-1, keepdims=True))).astype(x.dtype)
+
+
+def float32_logsumexp(x: np.ndarray) -> np.ndarray:
+    """The logsumexp candidate: m + log Σ e^(z − m) in float32, one value per row."""
+    z = x.astype(np.float32)
+    with np.errstate(all="ignore"):
+        m = z.max(axis=-1)
+        return (m + np.log(np.exp(z - m[..., None]).sum(axis=-1))).astype(x.dtype)
+
+
+CANDIDATES = {
+    "softmax": float32_softmax,
+    "log_softmax": float32_log_softmax,
+    "logsumexp": float32_logsumexp,
+}
 
 
 def ranges(space: Space, rows: int, chunks: int) -> list[tuple[int, int]]:
@@ -55,6 +79,7 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=8, help="ranges per space")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--spaces", default="float16:2,bfloat16:2,float8_e4m3fn:3,float8_e5m2:3")
+    parser.add_argument("--ops", default="softmax", help="comma-separated: softmax,log_softmax,…")
     parser.add_argument("--compare-blocks", action="store_true")
     args = parser.parse_args()
     print(
@@ -62,13 +87,13 @@ def main() -> None:
         f"judged in blocks of {runner.JUDGED_TOGETHER}; min of {args.repeats} interleaved runs"
     )
     print(
-        f"{'space':<18} {'variant':<10} {'rows/s':>12} {'numpy f64 rows/s':>17} "
+        f"{'space':<18} {'op':<12} {'variant':<10} {'rows/s':>12} {'numpy f64 rows/s':>17} "
         f"{'ratio':>7} {'whole space, 1 core':>20}"
     )
-    for spec in args.spaces.split(","):
+    for spec, op in [(spec, op) for spec in args.spaces.split(",") for op in args.ops.split(",")]:
         dtype, k = spec.split(":")
         space = Space.of(dtype, int(k))
-        job = runner.Job(float32_softmax, "softmax", dtype, int(k), PassRule(), timeout=None)
+        job = runner.Job(CANDIDATES[op], op, dtype, int(k), PassRule(), timeout=None)
         parts = ranges(space, args.rows, args.chunks)
         n = sum(b - a for a, b in parts)
         with np.errstate(invalid="ignore"):
@@ -97,8 +122,8 @@ def main() -> None:
                 runner.JUDGED_TOGETHER = saved
             rate = n / ours
             print(
-                f"{spec:<18} {name:<10} {rate:>12,.0f} {n / base:>17,.0f} {ours / base:>6.1f}× "
-                f"{_duration(space.size / rate):>20}",
+                f"{spec:<18} {op:<12} {name:<10} {rate:>12,.0f} {n / base:>17,.0f} "
+                f"{ours / base:>6.1f}× {_duration(space.size / rate):>20}",
                 flush=True,
             )
 

@@ -84,3 +84,38 @@ def test_fast_path_settles_special_rows_and_tiny_log_softmax_without_the_authori
         fast_path.settle(problem, out, pending)
         assert not pending.any(), op
         assert_bitwise_equal(out.reshape(-1), _both(op, rows, "float16")[1].reshape(-1))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
+def test_logsumexp_with_a_zero_maximum_is_settled_fast_and_right(dtype: str) -> None:
+    """max = ±0 and a far smaller entry ([0, −700], [−0, −inf]): the sum is T·L ≥ 0, which
+    rounds to +0. Phase 1 once left these rows to mpmath one by one (its interval straddled
+    ±0): they are now settled there (nothing reaches the authority) and equal to it."""
+    import symsoftmax.reference as reference
+
+    fmt = FORMATS[dtype]
+    finite = np.array([-(2.0**e) for e in range(-3, 17)] + [-700.0, -692.0, -1e4, -fmt.max])
+    others = np.concatenate([finite, [-np.inf, 0.0, -0.0, 3.0]])
+    zeros = np.array([0.0, -0.0])
+    rows = np.concatenate(
+        [
+            np.stack([np.repeat(zeros, others.size), np.tile(others, 2)], axis=1),
+            np.stack([np.tile(others, 2), np.repeat(zeros, others.size)], axis=1),
+        ]
+    )
+    with np.errstate(over="ignore"):  # −1e4 is −inf in float16
+        rows = rows.astype(fmt.numpy_dtype).astype(np.float64)  # values of the format
+    called = []
+    original = reference.evaluate_row
+
+    def counted(*args: object, **kwargs: object) -> object:
+        called.append(args)
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    reference.evaluate_row = counted  # type: ignore[assignment]
+    try:
+        fast = evaluate("logsumexp", rows, dtype=dtype).rounded
+    finally:
+        reference.evaluate_row = original
+    assert not called, f"{len(called)} rows reached the authority, e.g. {called[0][1]}"
+    assert_bitwise_equal(fast, evaluate("logsumexp", rows, dtype=dtype, fast=False).rounded)
