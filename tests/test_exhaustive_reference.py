@@ -119,3 +119,42 @@ def test_logsumexp_with_a_zero_maximum_is_settled_fast_and_right(dtype: str) -> 
         reference.evaluate_row = original
     assert not called, f"{len(called)} rows reached the authority, e.g. {called[0][1]}"
     assert_bitwise_equal(fast, evaluate("logsumexp", rows, dtype=dtype, fast=False).rounded)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "row"),
+    [
+        ("float16", [512.0, -179.75]),  # t = −691.75: a float16 midpoint; L ≈ 2^−998
+        ("float16", [-179.75, 512.0, 1.0]),
+        ("bfloat16", [2.0, 696.0]),  # t = −694, midway between −692 and −696
+        ("bfloat16", [700.0, 0.0, 2.0]),
+    ],
+)
+def test_log_softmax_midpoint_with_a_tiny_partition_is_settled_fast_and_right(
+    dtype: str, row: list[float]
+) -> None:
+    """t_j on a rounding midpoint with L below the allowance of underflowed terms
+    (0 < L < 2^−900, not 0): the bound of _log_softmax_underflow decides it (it needs only
+    L > 0 and L's upper bound), where it once went to mpmath; the result equals the authority,
+    and so do 2000 random rows of that band."""
+    import symsoftmax.reference as reference
+
+    called = []
+    original = reference.evaluate_row
+
+    def counted(*args: object, **kwargs: object) -> object:
+        called.append(args)
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    reference.evaluate_row = counted  # type: ignore[assignment]
+    try:
+        fast = evaluate("log_softmax", [row], dtype=dtype).rounded
+    finally:
+        reference.evaluate_row = original
+    assert not called
+    assert_bitwise_equal(fast, evaluate("log_softmax", [row], dtype=dtype, fast=False).rounded)
+    rng = np.random.default_rng(len(row))
+    a = rng.uniform(-3000, 3000, 2000)
+    band = np.stack([a, a - rng.uniform(600, 800, 2000)], axis=1)
+    band = band.astype(FORMATS[dtype].numpy_dtype).astype(np.float64)
+    assert_bitwise_equal(*_both("log_softmax", band, dtype))

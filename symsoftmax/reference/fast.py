@@ -221,7 +221,9 @@ def _phase1(
                 value[retry], ok[retry] = _log_softmax_pairs(
                     rows, top, temperature, big_l, lam, abs_l, retry, fmt
                 )
-            retry = ~ok & np.isfinite(value_raw) & (big_l == 0)
+            # S′ underflowed, or is below the absolute allowance of underflowed terms (float16
+            # [512, −179.75]: t = −691.75, a rounding midpoint, with L ≈ 2^−998)
+            retry = ~ok & np.isfinite(value_raw) & (big_l < 2.0**-900)
             if retry.any() and _dd_temperature_ok(temperature):
                 value[retry], ok[retry] = _log_softmax_underflow(rows, top, temperature, retry, fmt)
             _store(out, pending, index, value, ok)
@@ -352,7 +354,8 @@ def _log_softmax_underflow(
     th − 2^(E−116) of [th − 2^(E−115), th); if tl ≠ 0, t_j − L lies within 2^(E−115) of th + tl.
     The largest entry (t = 0): l = −L rounds to −0 when L_up is below half the smallest subnormal
     (2^underflow_exponent, :attr:`Format.underflow_threshold`).
-    Rows whose float64 S′ is 0 with more than one finite entry only reach here.
+    Rows whose float64 S′ is 0 or below 2^−900 with more than one finite entry only reach here
+    (the bound needs no value of S′, only that it is positive).
     """
     k = rows.shape[1]
     with np.errstate(over="ignore", invalid="ignore", under="ignore", divide="ignore"):
