@@ -86,13 +86,34 @@ def test_fast_path_settles_special_rows_and_tiny_log_softmax_without_the_authori
         assert_bitwise_equal(out.reshape(-1), _both(op, rows, "float16")[1].reshape(-1))
 
 
+def _without_the_authority(
+    op: str, rows: np.ndarray, dtype: str, monkeypatch: pytest.MonkeyPatch
+) -> np.ndarray:
+    """The reference of ``rows``, asserting that the fast path settled every one (no row went
+    to the authority, ``engine.evaluate_row``, as the reference calls it)."""
+    import symsoftmax.reference as reference
+
+    called: list[object] = []
+    original = reference.evaluate_row
+
+    def counted(*args: object, **kwargs: object) -> object:
+        called.append(args[1])
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(reference, "evaluate_row", counted)
+    fast = evaluate(op, rows, dtype=dtype).rounded
+    monkeypatch.undo()
+    assert not called, f"{len(called)} rows reached the authority, e.g. {called[0]}"
+    return fast
+
+
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
-def test_logsumexp_with_a_zero_maximum_is_settled_fast_and_right(dtype: str) -> None:
+def test_logsumexp_with_a_zero_maximum_is_settled_fast_and_right(
+    dtype: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """max = ±0 and a far smaller entry ([0, −700], [−0, −inf]): the sum is T·L ≥ 0, which
     rounds to +0. Phase 1 once left these rows to mpmath one by one (its interval straddled
     ±0): they are now settled there (nothing reaches the authority) and equal to it."""
-    import symsoftmax.reference as reference
-
     fmt = FORMATS[dtype]
     finite = np.array([-(2.0**e) for e in range(-3, 17)] + [-700.0, -692.0, -1e4, -fmt.max])
     others = np.concatenate([finite, [-np.inf, 0.0, -0.0, 3.0]])
@@ -105,19 +126,7 @@ def test_logsumexp_with_a_zero_maximum_is_settled_fast_and_right(dtype: str) -> 
     )
     with np.errstate(over="ignore"):  # −1e4 is −inf in float16
         rows = rows.astype(fmt.numpy_dtype).astype(np.float64)  # values of the format
-    called = []
-    original = reference.evaluate_row
-
-    def counted(*args: object, **kwargs: object) -> object:
-        called.append(args)
-        return original(*args, **kwargs)  # type: ignore[arg-type]
-
-    reference.evaluate_row = counted  # type: ignore[assignment]
-    try:
-        fast = evaluate("logsumexp", rows, dtype=dtype).rounded
-    finally:
-        reference.evaluate_row = original
-    assert not called, f"{len(called)} rows reached the authority, e.g. {called[0][1]}"
+    fast = _without_the_authority("logsumexp", rows, dtype, monkeypatch)
     assert_bitwise_equal(fast, evaluate("logsumexp", rows, dtype=dtype, fast=False).rounded)
 
 
@@ -131,27 +140,13 @@ def test_logsumexp_with_a_zero_maximum_is_settled_fast_and_right(dtype: str) -> 
     ],
 )
 def test_log_softmax_midpoint_with_a_tiny_partition_is_settled_fast_and_right(
-    dtype: str, row: list[float]
+    dtype: str, row: list[float], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """t_j on a rounding midpoint with L below the allowance of underflowed terms
     (0 < L < 2^−900, not 0): the bound of _log_softmax_underflow decides it (it needs only
     L > 0 and L's upper bound), where it once went to mpmath; the result equals the authority,
     and so do 2000 random rows of that band."""
-    import symsoftmax.reference as reference
-
-    called = []
-    original = reference.evaluate_row
-
-    def counted(*args: object, **kwargs: object) -> object:
-        called.append(args)
-        return original(*args, **kwargs)  # type: ignore[arg-type]
-
-    reference.evaluate_row = counted  # type: ignore[assignment]
-    try:
-        fast = evaluate("log_softmax", [row], dtype=dtype).rounded
-    finally:
-        reference.evaluate_row = original
-    assert not called
+    fast = _without_the_authority("log_softmax", np.array([row]), dtype, monkeypatch)
     assert_bitwise_equal(fast, evaluate("log_softmax", [row], dtype=dtype, fast=False).rounded)
     rng = np.random.default_rng(len(row))
     a = rng.uniform(-3000, 3000, 2000)
