@@ -95,7 +95,9 @@ class Cell:
             for flag, row in r.by_flag.items()
             if row["failed"]
         ]
-        props = [p.name for p in r.properties if not p.passed]
+        props = [
+            f"{p.name} ({p.worst})" if p.worst else p.name for p in r.properties if not p.passed
+        ]
         parts = []
         if flags:
             parts.append("failed tests by flag: " + ", ".join(flags))
