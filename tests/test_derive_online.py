@@ -19,6 +19,18 @@ from symsoftmax.symbolic.derive_online import derive_online, render_online
 from symsoftmax.symbolic.options import ONLINE_WHATS, STYLES
 
 
+def _compile_and_run(tmp_path: Path, name: str, program: str) -> str:
+    """What the C99 ``program`` prints, compiled with the system's cc (-O1, libm)."""
+    source, binary = tmp_path / f"{name}.c", tmp_path / name
+    source.write_text(program)
+    subprocess.run(
+        ["cc", "-std=c99", "-O1", "-o", str(binary), str(source), "-lm"],
+        check=True,
+        capture_output=True,
+    )
+    return subprocess.run([str(binary)], check=True, capture_output=True, text=True).stdout
+
+
 def _namespace(what: str) -> dict[str, Any]:
     source = render_online(derive_online(what), "python")
     namespace: dict[str, Any] = {}
@@ -125,14 +137,7 @@ int main(void) {{
     return 0;
 }}
 """
-    (tmp_path / "step.c").write_text(source + main_c)
-    binary = tmp_path / "step"
-    subprocess.run(
-        ["cc", "-std=c99", "-O1", "-o", str(binary), str(tmp_path / "step.c"), "-lm"],
-        check=True,
-        capture_output=True,
-    )
-    printed = subprocess.run([str(binary)], check=True, capture_output=True, text=True).stdout
+    printed = _compile_and_run(tmp_path, "step", source + main_c)
     got = np.array([float(line) for line in printed.split()])
     expected = scipy_logsumexp(z.astype(np.float64), axis=-1)
     np.testing.assert_allclose(got, expected, rtol=1e-5)
@@ -158,13 +163,6 @@ int main(void) {
     return 0;
 }
 """
-    (tmp_path / "special.c").write_text(source + main_c)
-    binary = tmp_path / "special"
-    subprocess.run(
-        ["cc", "-std=c99", "-O1", "-o", str(binary), str(tmp_path / "special.c"), "-lm"],
-        check=True,
-        capture_output=True,
-    )
-    printed = subprocess.run([str(binary)], check=True, capture_output=True, text=True).stdout
+    printed = _compile_and_run(tmp_path, "special", source + main_c)
     got = np.array([float(line) for line in printed.split()])
     assert got.size == 14 and np.all(np.isnan(got)), printed
