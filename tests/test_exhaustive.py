@@ -378,3 +378,39 @@ def test_float8_k3_correct_passes_and_naive_fails_with_counts_found_independentl
     assert counts["misplaced NaN/inf"] == misplaced > 0
     assert counts["over the bound"] == gross
     assert naive.tally.failed == misplaced + gross and not naive.passed
+
+
+@pytest.mark.parametrize("op", ["softmax", "log_softmax", "logsumexp"])
+def test_vectorized_acceptable_rows_are_the_named_answers_of_the_vectors(op: str) -> None:
+    """judge.accepted_alternative (vectorized, for the sweep) accepts a row's outputs exactly
+    when they are one of vectors.builder.answers_for's named answers other than the
+    reference's own — the rule validate applies — on every float8_e5m2 row with an infinity
+    and 500 others, for several candidate outputs."""
+    from symsoftmax.sweep.judge import accepted_alternative
+    from symsoftmax.vectors.builder import answers_for
+    from symsoftmax.vectors.model import EXPECTED_KEYS
+
+    space = Space.of("float8_e5m2", 2)
+    x = space.rows(0, space.size).astype(np.float64)
+    special = np.flatnonzero(np.isinf(x).any(axis=1))
+    others = np.random.default_rng(5).choice(space.size, 500, replace=False)
+    rows = x[np.union1d(special, others)]
+    expected = np.asarray(evaluate(op, rows, dtype="float8_e5m2").rounded).reshape(len(rows), -1)
+    key = EXPECTED_KEYS[op][0]
+    outputs = [
+        expected,
+        np.full_like(expected, np.nan),
+        np.zeros_like(expected),
+        np.full_like(expected, -np.inf),
+        np.where(np.isposinf(rows[:, : expected.shape[1]]), np.nan, 0.0),
+    ]
+    for got in outputs:
+        fast = accepted_alternative(op, rows, got, expected)
+        for i, row in enumerate(rows):
+            want = expected[i].reshape(-1 if op != "logsumexp" else ())
+            answers = answers_for(op, {"z": row}, {key: np.asarray(want)})
+            same = np.array_equal(got[i], expected[i], equal_nan=True)
+            named = any(
+                np.array_equal(np.ravel(a.outputs[key]), got[i], equal_nan=True) for a in answers
+            )
+            assert fast[i] == (named and not same), (op, row, got[i], expected[i])
