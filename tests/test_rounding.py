@@ -82,13 +82,13 @@ def test_exact_ties_round_to_even(fmt_name: str) -> None:
             assert round_exact(Fraction(float(v)), fmt_name) == g
 
 
-def test_round_array_gets_float64_to_bfloat16_right_where_ml_dtypes_double_rounds() -> None:
-    # 1 + 2^-8 + 2^-30: above the bfloat16 midpoint 1 + 2^-8, so it rounds up to 1 + 2^-7; the
-    # float32 detour first rounds it to the midpoint itself, which then ties to even: 1.
-    x = np.array([1 + 2.0**-8 + 2.0**-30])
-    assert round_array(x, "bfloat16")[0] == 1 + 2.0**-7
-    assert round_exact(float(x[0]), "bfloat16") == 1 + 2.0**-7
-    assert float(x.astype(ml_dtypes.bfloat16)[0]) == 1.0  # the double rounding we avoid
+def test_round_array_rounds_float64_to_bfloat16_once() -> None:
+    # 1 + 2^-8 + 2^-30: above the bfloat16 midpoint 1 + 2^-8, so it rounds up to 1 + 2^-7; a
+    # detour through float32 would first round it to the midpoint itself, which then ties to
+    # even: 1 (a double rounding; some casts in ml_dtypes did this before 0.7, so we never cast).
+    x = np.array([1 + 2.0**-8 + 2.0**-30, -(1 + 2.0**-8 + 2.0**-30), 1 + 2.0**-8])
+    assert list(round_array(x, "bfloat16")) == [1 + 2.0**-7, -(1 + 2.0**-7), 1.0]
+    assert [round_exact(float(v), "bfloat16") for v in x] == [1 + 2.0**-7, -(1 + 2.0**-7), 1.0]
 
 
 def test_round_exact_avoids_float_mpf_double_rounding() -> None:
