@@ -84,6 +84,18 @@ def garbles(z):
     os.write(int(sys.argv[2]), b"not a frame at all, and long enough to read")
     return good(z)
 
+def no_kernel(z):
+    print("called")  # captured per test: only the calls made print
+    raise TypeError(f"no kernel for {{z.dtype}}")
+
+def float64_out(z):
+    return good(z).astype(np.float64)
+
+def snan(z):
+    out = good(z)
+    out[0] = np.array([0x7FA00000], dtype=np.uint32).view(np.float32)[0]
+    return out
+
 def batched(z):
     if z.shape[-1] == 2:
         os._exit(3)
@@ -284,10 +296,11 @@ def test_a_target_that_exits_or_hangs_at_import_is_one_line_exit_2(
 
 
 def test_a_worker_that_cannot_restart_counts_as_lost(files: dict[str, Path]) -> None:
-    """The first call leaves a mark that makes every later import exit."""
+    """The first call leaves a mark that makes every later import exit (in the temporary
+    folder: the one place a sandboxed worker may write, kept across its restarts)."""
     (files["root"] / "once.py").write_text(
-        "import os, pathlib\n"
-        "MARK = pathlib.Path(__file__).with_suffix('.ran')\n"
+        "import os, pathlib, tempfile\n"
+        "MARK = pathlib.Path(tempfile.gettempdir(), 'once-' + str(os.getppid()) + '.ran')\n"
         "if MARK.exists():\n"
         "    os._exit(5)\n"
         "def f(z):\n"
@@ -477,3 +490,77 @@ def test_torch_and_jax_candidates_convert_in_the_worker(tmp_path: Path, dtype: s
         f"{tmp_path}/fw.py:jax_log_softmax", vectors=logs, framework="jax", isolate=True
     )
     assert report.passed, report.summary_line()
+
+
+# ------------------------------------------------------------------ failing in bulk, sNaN
+
+
+def test_identical_failures_stop_the_isolated_run_mid_chunk(files: dict[str, Path]) -> None:
+    """The worker answers calls in chunks of up to 256; the run still stops after the
+    MAX_IDENTICAL_FAILURES-th alike failure (and the spot checks): later calls are never made."""
+    from symsoftmax.validation.runner import MAX_IDENTICAL_FAILURES, SPOT_CHECKS
+
+    rows = [[0.25 * i] * (2 + i % 6) for i in range(60)]
+    vf = custom_vectors("softmax", "float32", rows)
+    report = validate(f"{files['cands']}:no_kernel", vectors=vf, isolate=True)
+    made = MAX_IDENTICAL_FAILURES + SPOT_CHECKS
+    called = [r.output.strip() == "called" for r in report.results]
+    assert all(called[:MAX_IDENTICAL_FAILURES]) and sum(called) == made  # + the spot checks
+    assert all(r.status == "not-run" for r, c in zip(report.results, called, strict=True) if not c)
+    assert report.not_run == 60 - made and report.failed == 60 and not report.passed
+    assert report.stopped.startswith(
+        "the candidate raised TypeError('no kernel for float32') on every call "
+        f"({MAX_IDENTICAL_FAILURES} in a row"
+    )
+
+
+@pytest.mark.parametrize(
+    ("target", "phrase"),
+    [
+        ("no_kernel", "the candidate raised TypeError('no kernel for float32') on every call"),
+        ("float64_out", "the candidate returned float64 for float32 input on every call"),
+    ],
+)
+def test_cli_max_identical_failures(files: dict[str, Path], target: str, phrase: str) -> None:
+    """v.json has rows of lengths 2, 2, 3, 4 (in test order): with a limit of 1 the first
+    call fails, the spot checks call the first rows of lengths 3 and 4, and the second row of
+    length 2 is not run."""
+    done = _cli(files, f"cands.py:{target}", "--max-identical-failures", "1")
+    data = _report(done)
+    assert done.returncode == 1
+    assert data["not_run"] == 1 and data["failed"] == 4
+    assert [f["status"] for f in data["failures"]] == ["error", "not-run", "error", "error"]
+    assert data["stopped"].startswith(f"{phrase} (1 in a row, 2 spot checks"), data["stopped"]
+    assert data["stopped"].endswith("stopped, 1 test not run")
+    text = subprocess.run(
+        _command(
+            f"cands.py:{target}",
+            "--vectors",
+            str(files["vectors"]),
+            "--max-identical-failures",
+            "1",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=files["root"],
+    )
+    assert text.returncode == 1 and phrase in " ".join(text.stdout.split())  # rich may wrap
+    unlimited = _report(_cli(files, f"cands.py:{target}", "--max-identical-failures", "0"))
+    assert unlimited["not_run"] == 0 and unlimited["stopped"] == ""
+
+
+@pytest.mark.parametrize("value", ["-1", "ten", "2.5"])
+def test_max_identical_failures_must_be_a_count(files: dict[str, Path], value: str) -> None:
+    done = _cli(files, "cands.py:good", "--max-identical-failures", value)
+    assert done.returncode == 2 and done.stdout == ""
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "--max-identical-failures: must be an integer in 0.." in done.stderr
+
+
+def test_a_signalling_nan_is_judged_without_a_runtime_warning(files: dict[str, Path]) -> None:
+    done = _cli(files, "cands.py:snan")
+    data = _report(done)
+    assert "RuntimeWarning" not in done.stderr and "invalid value" not in done.stderr, done.stderr
+    assert done.returncode == 1 and data["failed"] == 4
+    assert all(f["status"] == "fail" and "got nan" in f["reason"] for f in data["failures"])

@@ -34,6 +34,7 @@ import fcntl
 import importlib.util
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -48,6 +49,7 @@ import numpy as np
 import symsoftmax
 from symsoftmax.errors import InputError
 from symsoftmax.validation.runner import Call, Reply, check_timeout, part_problem
+from symsoftmax.validation.sandbox import landlock_abi
 from symsoftmax.validation.wire import (
     OUTPUT_SHOWN,
     Deadline,
@@ -111,15 +113,21 @@ class _StartFailed(Exception):
 
 
 class _Worker:
-    """One running worker process: its pipes, its capture file, its frame reader."""
+    """One running worker process: its pipes, its capture file, its frame reader.
 
-    def __init__(self) -> None:
+    ``private``: the worker's private folder (its TMPDIR; the only place a sandboxed worker
+    may write), or None for a worker that keeps the validator's temporary folder.
+    """
+
+    def __init__(self, private: str | None) -> None:
         self.capture: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
         flags = fcntl.fcntl(self.capture.fileno(), fcntl.F_GETFL)
         fcntl.fcntl(self.capture.fileno(), fcntl.F_SETFL, flags | os.O_APPEND)
         request_read, self.request = os.pipe()
         self.reply, reply_write = os.pipe()
         env = dict(os.environ)
+        if private is not None:
+            env.update(TMPDIR=private, TEMP=private, TMP=private, PYTHONDONTWRITEBYTECODE="1")
         package_root = str(Path(symsoftmax.__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (package_root, env.get("PYTHONPATH", "")) if p
@@ -188,8 +196,16 @@ class IsolatedCaller:
         max_killed: int = 3,
         max_crashes: int = 25,
         attention: dict[str, Any] | None = None,
+        sandbox: bool = True,
     ) -> None:
         self.targets = list(targets)
+        # The sandbox (symsoftmax.validation.sandbox) where the platform has one: required then,
+        # so that a run that loaded trusted files never runs its candidate unsandboxed.
+        self.sandbox_required = sandbox and landlock_abi() > 0
+        self.sandbox = ""  # what the worker applied (its description), "" for none
+        self._private = (
+            tempfile.mkdtemp(prefix="symsoftmax-worker-") if self.sandbox_required else None
+        )
         self.framework = framework
         self.attention = attention
         self.timeout = check_timeout(timeout)
@@ -252,6 +268,9 @@ class IsolatedCaller:
         if self._worker is not None:
             self._worker.close()
             self._worker = None
+        if self._private is not None:
+            shutil.rmtree(self._private, ignore_errors=True)
+            self._private = None
 
     def __enter__(self) -> IsolatedCaller:
         return self
@@ -268,13 +287,14 @@ class IsolatedCaller:
 
     def _start(self) -> str:
         """Start a worker and import the targets; "" when ready, else the problem."""
-        worker = _Worker()
+        worker = _Worker(self._private)
         try:
             header = self._greet(worker)
         except _StartFailed as exc:
             worker.close()
             return str(exc)
         self._temperature = header["temperature"]
+        self.sandbox = header["sandbox"]
         self.import_output = self.import_output or str(header.get("output", ""))[:OUTPUT_SHOWN]
         self._worker = worker
         return ""
@@ -287,6 +307,7 @@ class IsolatedCaller:
             "framework": self.framework,
             "targets": self.targets,
             "attention": self.attention,
+            "sandbox": self._private,
         }
         late = f"worker did not start within {BOOT_LIMIT:g} s"
         try:
@@ -313,6 +334,9 @@ class IsolatedCaller:
         if header.get("status") == "error":
             raise _StartFailed(str(header.get("problem", "the worker could not start"))[:1000])
         temperature = header.get("temperature")
+        applied = header.get("sandbox")
+        if not isinstance(applied, str) or (self.sandbox_required and not applied):
+            raise _StartFailed("worker sent a malformed greeting (no sandbox)")
         if header.get("status") != "ready" or not (
             isinstance(temperature, list)
             and len(temperature) == len(self.targets)

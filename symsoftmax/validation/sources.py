@@ -7,6 +7,14 @@ generated suite is stored under the user cache folder — ``$SYMSOFTMAX_CACHE_DI
 <code> fingerprints the source of the code that computes the vectors (vectors, reference,
 rounding, formats), so that an edited generator never serves stale expected values. A cache file
 that does not load is regenerated; an unwritable cache folder only means no caching.
+
+A verdict must not depend on a file a candidate could have written (docs/validation.md, "Threat
+model"). Only this process writes the cache, and a cache entry is read only where candidates
+cannot write it: on a platform whose workers are sandboxed (:mod:`~symsoftmax.validation.sandbox`;
+``trust_cache``), and then checked against the suite's manifest, regenerated
+(:mod:`symsoftmax.vectors.manifest`: the same tests, tcIds, flags and inputs, bit for bit) and
+for values of the format; an entry that differs is made again. Elsewhere the suite is generated
+afresh for each run.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from symsoftmax.vectors.model import OPS, SUITES, VectorFile
 if TYPE_CHECKING:
     from symsoftmax.vectors.builder import Progress
 
-__all__ = ["cache_dir", "custom_vectors", "resolve_vectors", "suite_vectors"]
+__all__ = ["cache_dir", "cache_trusted", "custom_vectors", "resolve_vectors", "suite_vectors"]
 
 
 def cache_dir() -> Path:
@@ -51,12 +59,50 @@ def _code_fingerprint() -> str:
     return digest.hexdigest()[:12]
 
 
+def cache_trusted(*, isolate: bool, sandbox: bool) -> bool:
+    """Whether a run may read the suite cache: only where no candidate can have written it,
+    that is on a platform whose isolated workers are sandboxed, in a run whose candidate is
+    sandboxed or runs in this process (trusted code, by the caller's choice)."""
+    from symsoftmax.validation.sandbox import landlock_abi
+
+    return landlock_abi() > 0 and (sandbox or not isolate)
+
+
+def _cached_suite(path: Path, op: str, dtype: str, suite: str, seed: int) -> VectorFile | None:
+    """The cache entry at ``path`` if it is the suite it should be, else None."""
+    from symsoftmax.vectors.io import read_npz_model
+    from symsoftmax.vectors.manifest import manifest_findings, suite_claim
+
+    try:
+        vf = read_npz_model(path)
+    except (InputError, OSError):
+        return None
+    claim = suite_claim(vf.header)
+    if claim is None or (claim.op, claim.dtype, claim.suite, claim.seed) != (
+        op,
+        dtype,
+        suite,
+        seed,
+    ):
+        return None
+    if claim.generator_version != __version__ or manifest_findings(vf, str(path)):
+        return None
+    return vf
+
+
 def suite_vectors(
-    op: str, dtype: str, suite: str, seed: int = 0, *, progress: Progress | None = None
+    op: str,
+    dtype: str,
+    suite: str,
+    seed: int = 0,
+    *,
+    progress: Progress | None = None,
+    trust_cache: bool = True,
 ) -> VectorFile:
-    """The generated vectors of ``suite``, from the cache when present.
+    """The generated vectors of ``suite``, from the cache when present and trusted.
 
     ``progress``: the generator's progress callback (see :func:`symsoftmax.vectors.generate`).
+    ``trust_cache=False`` (see :func:`cache_trusted`) generates them without reading the cache.
     """
     from symsoftmax import vectors
 
@@ -64,11 +110,10 @@ def suite_vectors(
         raise InputError(f"unknown suite {suite!r}; expected one of {', '.join(SUITES)}")
     name = f"{op}-{dtype}-{suite}-seed{seed}-v{__version__}-{_code_fingerprint()}.npz"
     path = cache_dir() / "vectors" / name
-    if path.is_file():
-        try:
-            return vectors.load(path)
-        except (InputError, OSError, ValueError):
-            pass  # a damaged cache entry: make it again
+    if trust_cache and path.is_file():
+        cached = _cached_suite(path, op, dtype, suite, seed)
+        if cached is not None:
+            return cached  # else damaged or tampered with: make it again
     vf = vectors.generate(op, dtype, suite=suite, seed=seed, progress=progress)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -86,8 +131,10 @@ def resolve_vectors(
     seed: int = 0,
     *,
     progress: Progress | None = None,
+    trust_cache: bool = True,
 ) -> tuple[VectorFile, str]:
-    """(the vectors, a description of where they came from). Checks op and dtype agree."""
+    """(the vectors, a description of where they came from). Checks op and dtype agree.
+    ``trust_cache``: as in :func:`suite_vectors`."""
     if vectors is not None and suite is not None:
         raise InputError("give either vectors or suite, not both")
     if vectors is None:
@@ -96,7 +143,7 @@ def resolve_vectors(
         if op not in OPS:
             raise InputError(f"unknown op {op!r}; expected one of {', '.join(OPS)}")
         suite = suite or "standard"
-        vf = suite_vectors(op, dtype, suite, seed, progress=progress)
+        vf = suite_vectors(op, dtype, suite, seed, progress=progress, trust_cache=trust_cache)
         return vf, f"generated suite {suite!r}, seed {seed}"
     if isinstance(vectors, VectorFile):
         vf, where = vectors, f"{vectors.header.get('suite', 'given')} vectors"

@@ -66,6 +66,7 @@ __all__ = [
     "answers_for",
     "build_file",
     "draft_rows",
+    "file_order",
     "from_rows",
     "generate",
     "library_versions",
@@ -335,6 +336,12 @@ def from_rows(
     return build_file(op, fmt, drafts, suite="custom", seed=0, progress=progress, notes=notes)
 
 
+def file_order(drafts: Sequence[Draft]) -> list[int]:
+    """The drafts' indices in file order: groups of one K each, in ascending K; within a group,
+    the drafts keep their order. Generated suites number their tests 1, 2, … in this order."""
+    return sorted(range(len(drafts)), key=lambda i: drafts[i].k)
+
+
 def build_file(
     op: str,
     fmt: Format,
@@ -355,11 +362,8 @@ def build_file(
     for draft, (expected, exact) in zip(drafts, values, strict=True):
         answers = answers_for(op, draft.inputs, expected)
         pending.append((draft, expected, exact, answers))
-    # Groups of one K each, in ascending K; within a group, drafts keep their order. Generated
-    # suites number their tests 1, 2, … in that file order (catalogue order within a K); a
-    # user's rows keep their own numbering (row n is tcId n).
-    order = sorted(range(len(pending)), key=lambda i: pending[i][0].k)
-    for position, i in enumerate(order, start=1):
+    # A user's rows keep their own numbering (row n is tcId n).
+    for position, i in enumerate(file_order(drafts), start=1):
         draft, expected, exact, answers = pending[i]
         by_k.setdefault(draft.k, []).append(
             TestCase(

@@ -3,7 +3,10 @@
 Checks, in order: the file is JSON or NPZ at all (else InputError: unreadable); the JSON Schema;
 unique tcIds; header.numberOfTests; header.sha256 against the content; hex values that are not
 values of the file's format; shapes against K; flags without notes; "acceptable" tests whose
-expected value is none of their answers (:func:`symsoftmax.vectors.check.check_document`). Then,
+expected value is none of their answers (:func:`symsoftmax.vectors.check.check_document`); for a
+file whose header names a generated suite, that it is that suite: its tcIds, and for files of
+this generator version its rows, flags and inputs bit for bit
+(:mod:`symsoftmax.vectors.manifest`). Then,
 with ``recheck=True``, every expected value, exact decimal and answer set is recomputed and
 compared (bitwise for format values, so −0 and +0 differ).
 
@@ -27,6 +30,7 @@ from symsoftmax.rounding import format_hex
 from symsoftmax.vectors.builder import Draft, Progress, answers_for, reference_values
 from symsoftmax.vectors.check import Finding, check_document, decode_document
 from symsoftmax.vectors.io import read_document
+from symsoftmax.vectors.manifest import manifest_findings, matches_this_generator
 from symsoftmax.vectors.model import TestCase, VectorFile
 
 __all__ = ["RECHECK_PATH", "Finding", "LintResult", "lint"]
@@ -95,6 +99,9 @@ def lint(
     vf = decode_document(document, file)
     tests = list(vf.tests())
     result.tests = len(tests)
+    # A file that names a generated suite must be that suite (not trimmed, padded or edited);
+    # rows are compared only for files of this generator version (others may differ legitimately)
+    result.extend(manifest_findings(vf, file, compare_tests=matches_this_generator(vf)))
     if not recheck:
         return result
     chosen = [tc for tc in tests if tc.tc_id not in broken]
