@@ -25,8 +25,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import cached_property
 
-import ml_dtypes
-import mpmath
 import numpy as np
 import numpy.typing as npt
 
@@ -49,11 +47,11 @@ class Format:
     value whose exponential is finite. Rounding (:mod:`symsoftmax.rounding`), the reference fast
     path (:mod:`symsoftmax.reference.fast`) and the test vectors read them from here.
 
-    A new format needs one entry in :data:`FORMATS` — name, p, emin, emax and its NumPy dtype
-    (ml_dtypes for the non-native ones) — and its name in the ``dtype`` enum of the vector-file
-    schema (``symsoftmax/schemas/vectors.schema.json``, a published file; a test keeps the two
-    equal), provided it is an IEEE-style binary format (subnormals, ±inf, the largest finite value
-    (2 − 2^(1−p))·2^emax, as float8_e5m2) that embeds in float64. Nothing else branches on a
+    A new format needs one entry in :data:`FORMATS` — name, p, emin, emax and the name of its NumPy
+    dtype (``"ml_dtypes.NAME"`` for the non-native ones) — and its name in the ``dtype`` enum of the
+    vector-file schema (``symsoftmax/schemas/vectors.schema.json``, a published file; a test keeps
+    the two equal), provided it is an IEEE-style binary format (subnormals, ±inf, the largest finite
+    value (2 − 2^(1−p))·2^emax, as float8_e5m2) that embeds in float64. Nothing else branches on a
     format's name: the fast path tells float64 from narrower formats by p
     (:attr:`float64_extra_bits`), NumPy arrays of any listed dtype are taken as numbers
     (:func:`symsoftmax.rounding.as_format_array`), and the CLI's ``--dtype`` names come from
@@ -71,7 +69,7 @@ class Format:
     precision: int  # p: significand bits, hidden bit included
     emin: int  # smallest normal exponent
     emax: int  # largest finite exponent
-    numpy_dtype: np.dtype
+    dtype_name: str  # the NumPy dtype: "float32", or "ml_dtypes.bfloat16" (imported when used)
     largest: float | None = None  # max when it is not (2 − 2^(1−p))·2^emax (finite-only formats)
     infinities: bool = True  # False: overflow and ±inf give NaN (float8_e4m3fn)
 
@@ -80,6 +78,16 @@ class Format:
             2 <= self.precision <= FLOAT64_PRECISION and -1022 <= self.emin < 0 < self.emax <= 1023
         ):
             raise ValueError(f"format {self.name} does not embed in float64")
+
+    @cached_property
+    def numpy_dtype(self) -> np.dtype:
+        """The NumPy dtype of the format; ml_dtypes (≈ 0.5 s to import) only where it is needed."""
+        module, _, attribute = self.dtype_name.rpartition(".")
+        if not module:
+            return np.dtype(attribute)
+        import importlib
+
+        return np.dtype(getattr(importlib.import_module(module), attribute))
 
     @property
     def unit_roundoff(self) -> float:
@@ -174,6 +182,8 @@ class Format:
         than 1; Lindemann), hence no format value; it is evaluated at 256 bits with mpmath, put on
         the format's grid, and the result checked by e^t ≤ max < e^(t + spacing) at that precision.
         """
+        import mpmath
+
         with mpmath.workprec(_EXP_THRESHOLD_BITS):
             ln_max = mpmath.log(self.max)
             _mantissa, exponent = mpmath.frexp(ln_max)  # ln_max = mantissa·2^exponent, in [1/2, 1)
@@ -185,19 +195,13 @@ class Format:
 
 
 FORMATS: dict[str, Format] = {
-    "float64": Format("float64", 53, -1022, 1023, np.dtype(np.float64)),
-    "float32": Format("float32", 24, -126, 127, np.dtype(np.float32)),
-    "float16": Format("float16", 11, -14, 15, np.dtype(np.float16)),
-    "bfloat16": Format("bfloat16", 8, -126, 127, np.dtype(ml_dtypes.bfloat16)),
-    "float8_e5m2": Format("float8_e5m2", 3, -14, 15, np.dtype(ml_dtypes.float8_e5m2)),
+    "float64": Format("float64", 53, -1022, 1023, "float64"),
+    "float32": Format("float32", 24, -126, 127, "float32"),
+    "float16": Format("float16", 11, -14, 15, "float16"),
+    "bfloat16": Format("bfloat16", 8, -126, 127, "ml_dtypes.bfloat16"),
+    "float8_e5m2": Format("float8_e5m2", 3, -14, 15, "ml_dtypes.float8_e5m2"),
     "float8_e4m3fn": Format(
-        "float8_e4m3fn",
-        4,
-        -6,
-        8,
-        np.dtype(ml_dtypes.float8_e4m3fn),
-        largest=448.0,
-        infinities=False,
+        "float8_e4m3fn", 4, -6, 8, "ml_dtypes.float8_e4m3fn", largest=448.0, infinities=False
     ),
 }
 

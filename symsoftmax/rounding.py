@@ -30,7 +30,6 @@ from collections.abc import Iterable
 from fractions import Fraction
 from typing import Any
 
-import mpmath
 import numpy as np
 import numpy.typing as npt
 
@@ -54,6 +53,13 @@ __all__ = [
     "ulp",
     "ulp_exact",
 ]
+
+
+def _is_mpf(value: object) -> bool:
+    """Whether ``value`` is an ``mpmath.mpf`` (if mpmath was never imported, none can exist)."""
+    mpmath = sys.modules.get("mpmath")
+    return mpmath is not None and isinstance(value, mpmath.mpf)
+
 
 ExactValue = Fraction | int | float | str | Any  # Any: mpmath.mpf (untyped)
 RawNumber = Any  # an mpmath raw number: (sign, mantissa, exponent, bitcount), untyped
@@ -154,7 +160,9 @@ def round_exact(value: ExactValue, dtype: str | Format) -> float:
             return value
         num, den = value.as_integer_ratio()
         return _round_ratio(num, den, fmt)
-    if isinstance(value, mpmath.mpf):
+    if _is_mpf(value):
+        import mpmath
+
         if mpmath.isnan(value):
             return math.nan
         if mpmath.isinf(value):
@@ -197,7 +205,9 @@ def _as_fraction(value: ExactValue) -> Fraction:
         raise InputError(f"{value!r} is not a finite number: it has no ulp")
     if isinstance(value, int | float):
         return Fraction(value)
-    if isinstance(value, mpmath.mpf):
+    if _is_mpf(value):
+        import mpmath
+
         if not mpmath.isfinite(value):
             raise InputError(f"{value} is not a finite number: it has no ulp")
         return raw_to_fraction(value._mpf_)
@@ -370,10 +380,6 @@ def format_hex(value: float) -> str:
     return float(value).hex()
 
 
-# ml_dtypes' dtypes (bfloat16) have kind "V": arrays of any listed format are numbers too
-_FORMAT_DTYPES = frozenset(f.numpy_dtype for f in FORMATS.values())
-
-
 def as_format_array(
     data: npt.ArrayLike | Iterable[Any], dtype: str | Format, *, name: str = "input"
 ) -> npt.NDArray[np.float64]:
@@ -384,8 +390,9 @@ def as_format_array(
     Raises InputError naming the position of a malformed entry or a ragged shape.
     """
     fmt = get_format(dtype)
-    if isinstance(data, np.ndarray) and (data.dtype.kind in "fiub" or data.dtype in _FORMAT_DTYPES):
-        if data.dtype == fmt.numpy_dtype:
+    # ml_dtypes' dtypes (bfloat16) have kind "V": arrays of any listed format are numbers too
+    if isinstance(data, np.ndarray) and (data.dtype.kind in "fiub" or data.dtype.name in FORMATS):
+        if data.dtype.name == fmt.name:
             with np.errstate(invalid="ignore"):  # NaN payloads (every NaN pattern) cast quietly
                 return data.astype(np.float64)
         return round_array(data.astype(np.float64), fmt)

@@ -35,7 +35,7 @@ from symsoftmax.rounding import round_array
 
 FORMAT_NAMES = tuple(FORMATS)
 # IEEE-style 8-bit format (p = 3, 5 exponent bits), as ml_dtypes implements it; not in FORMATS
-FLOAT8_E5M2 = Format("float8_e5m2", 3, -14, 15, np.dtype(ml_dtypes.float8_e5m2))
+FLOAT8_E5M2 = Format("float8_e5m2", 3, -14, 15, "ml_dtypes.float8_e5m2")
 _UINT = {8: np.uint8, 16: np.uint16, 32: np.uint32, 64: np.uint64}
 
 
