@@ -275,7 +275,46 @@ def test_misuse_is_reported() -> None:
         return bk.attention(q, k, v, attn_mask, scale)[..., :3]
 
     report = validate(attention_as_softmax(wrong_shape), vectors=vf)
-    assert report.failures[0].reason.startswith("raised ValueError: attention output has shape")
+    assert report.failures[0].reason.startswith("attention output has shape (1, 1, 1, 3), ")
+
+
+def _squeezed(q, k, v, attn_mask=None, scale=None):
+    """The output as (batch, head_dim): the values of (batch, 1, 1, head_dim), another shape."""
+    out = bk.attention(q, k, v, attn_mask, scale)
+    return out.reshape(out.shape[0], out.shape[-1])
+
+
+def _transposed(q, k, v, attn_mask=None, scale=None):
+    """The output with batch and head_dim swapped: as many values, in the wrong places."""
+    return np.ascontiguousarray(np.swapaxes(bk.attention(q, k, v, attn_mask, scale), 0, 3))
+
+
+@pytest.mark.parametrize(
+    ("kernel", "got"), [(_squeezed, "(2, 16)"), (_transposed, "(16, 1, 1, 2)")]
+)
+def test_an_attention_output_of_another_shape_is_a_shape_error(kernel: Any, got: str) -> None:
+    """The output must be exactly (batch, 1, 1, head_dim), not only hold as many values."""
+    vf = custom_vectors("softmax", "float32", [[1.0, 2.0, 3.0], [0.5, 0.0, -1.0]])
+    report = validate(attention_as_softmax(kernel, head_dim=16), vectors=vf, batch=True)
+    reason = f"attention output has shape {got}, expected (2, 1, 1, 16)"
+    assert [r.status for r in report.results] == ["error"] * 2
+    assert all(r.reason.startswith(reason) for r in report.results), report.results[0].reason
+
+
+@pytest.mark.parametrize("isolate", [False, True])
+@pytest.mark.parametrize("batch", [False, True])
+def test_a_kernel_without_lse_returns_no_pair(isolate: bool, batch: bool) -> None:
+    """op logsumexp reads the lse from the kernel's (output, lse) tuple: a kernel that returns
+    its output alone is told so, not reported as an IndexError (one row) or a wrong-shaped lse
+    (the second batch row taken for the lse)."""
+    vf = custom_vectors("logsumexp", "float32", [[1.0, 2.0], [0.5, 0.25]])
+    candidate = attention_as_softmax(f"{CANDIDATES}:attention", op="logsumexp")
+    report = validate(candidate, vectors=vf, batch=batch, isolate=isolate, properties=False)
+    reasons = [r.reason for r in report.results]
+    assert all(
+        r.startswith("the attention kernel returned no (output, lse) pair: got ") for r in reasons
+    )
+    assert all(r.status == "error" for r in report.results), reasons
 
 
 def test_isolated_run_wraps_in_the_worker() -> None:
@@ -313,6 +352,11 @@ def test_cli_attention_runs_in_the_worker(tmp_path: Path) -> None:
     bad = run("masked_block_zero_max", "--mask", "additive")
     assert bad.returncode == 1, bad.stderr
     assert [f["tcId"] for f in json.loads(bad.stdout)["failures"]] == [1]
+    vectors.save(custom_vectors("logsumexp", "bfloat16", rows), tmp_path / "lse.json")
+    no_lse = run("attention", "--op", "logsumexp", "--vectors", str(tmp_path / "lse.json"))
+    assert no_lse.returncode == 1, no_lse.stderr
+    reasons = {f["reason"].split(":")[0] for f in json.loads(no_lse.stdout)["failures"]}
+    assert reasons == {"the attention kernel returned no (output, lse) pair"}
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ import os
 import re
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -288,8 +289,11 @@ def test_nan_swallowed_fails():
     ("fn", "message"), [(wrong_shape, "wrong shape"), (wrong_dtype, "wrong dtype float64")]
 )
 def test_wrong_shape_or_dtype_is_reported_per_test(fn, message):
-    """Each bad result is an error of that test only (wrong_shape is right for K ≤ 3)."""
-    report = validate(fn, "softmax", "float32", suite="quick", properties=False)
+    """Each bad result is an error of that test only (wrong_shape is right for K ≤ 3); the run
+    is not stopped early (wrong_dtype fails every call alike)."""
+    report = validate(
+        fn, "softmax", "float32", suite="quick", properties=False, max_identical_failures=0
+    )
     assert not report.passed
     assert report.failed > 0
     assert all(r.status == "error" and message in r.reason for r in report.failures)
@@ -710,3 +714,178 @@ def test_cross_entropy_pairs_are_judged_per_output():
     assert bad.failed == 2 and all(r.reason.startswith("grad:") for r in bad.failures)
     wrong = validate(lambda z, y: ce(z, y)[1], vectors=vf, properties=False)
     assert all("expected a tuple" in r.reason for r in wrong.failures)
+
+
+# ------------------------------------------------------------------------------ failing in bulk
+
+
+def _varied(count: int, dtype: str = "float32"):
+    """``count`` rows of lengths 2..7 in turn (distinct values, so every row is a new test)."""
+    return custom_vectors("softmax", dtype, [[0.25 * i] * (2 + i % 6) for i in range(count)])
+
+
+def _counting(body):
+    """``body`` as a candidate that records each call's row length in ``.calls``."""
+
+    def candidate(z):
+        candidate.calls.append(z.shape[-1])
+        return body(z)
+
+    candidate.calls = []
+    return candidate
+
+
+def _no_kernel(z):
+    raise TypeError(f"no kernel for {z.dtype}")
+
+
+def _as_row(z):
+    return good64(z).reshape(1, -1)
+
+
+def _as_column(z):
+    return good64(z).reshape(-1, 1)
+
+
+BULK_FAILURES = {
+    "exception": (
+        _no_kernel,
+        "the candidate raised TypeError('no kernel for float32') on every call",
+    ),
+    "dtype": (wrong_dtype, "the candidate returned float64 for float32 input on every call"),
+    "shape": (
+        _as_row,
+        "the candidate returned output of shape (1, K), expected (K,), on every call",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BULK_FAILURES))
+def test_identical_failures_on_every_call_stop_the_run(case):
+    """After MAX_IDENTICAL_FAILURES alike failures in a row, and the same failure on the spot
+    checks further on, the rest is not run (counted: the verdict is FAIL), and one line says why."""
+    from symsoftmax.validation.runner import MAX_IDENTICAL_FAILURES, SPOT_CHECKS
+
+    body, phrase = BULK_FAILURES[case]
+    fn = _counting(body)
+    report = validate(fn, vectors=_varied(60), properties=False)
+    made = MAX_IDENTICAL_FAILURES + SPOT_CHECKS
+    assert len(fn.calls) == made
+    statuses = [r.status for r in report.results]
+    assert statuses.count("error") == made and statuses.count("not-run") == 60 - made
+    assert report.not_run == 60 - made and report.failed == 60 and not report.passed
+    assert report.stopped.startswith(phrase), report.stopped
+    assert f"({MAX_IDENTICAL_FAILURES} in a row" in report.stopped
+    assert f"{60 - made} tests not run" in report.stopped
+    line = report.summary_line()
+    assert line.startswith("FAIL") and report.stopped in line and "\n" not in line
+    not_run = [r.reason for r in report.results if r.status == "not-run"]
+    assert set(not_run) == {f"not run: stopped after {MAX_IDENTICAL_FAILURES} identical failures"}
+    assert report.to_dict()["stopped"] == report.stopped
+    assert report.stopped in report.to_markdown()
+
+
+def test_max_identical_failures_is_an_option_and_zero_never_stops():
+    fn = _counting(_no_kernel)
+    report = validate(fn, vectors=_varied(30), properties=False, max_identical_failures=0)
+    assert len(fn.calls) == 30 and report.not_run == 0 and report.stopped == ""
+    fn = _counting(_no_kernel)
+    report = validate(fn, vectors=_varied(30), properties=False, max_identical_failures=4)
+    from symsoftmax.validation.runner import SPOT_CHECKS
+
+    assert len(fn.calls) == 4 + SPOT_CHECKS and report.not_run == 30 - 4 - SPOT_CHECKS
+    assert "(4 in a row" in report.stopped
+    for bad in (-1, 2.5, True, "20"):
+        with pytest.raises(InputError, match="max_identical_failures must be an integer ≥ 0"):
+            validate(good64, vectors=_varied(2), max_identical_failures=bad)
+
+
+def test_different_failures_in_a_row_run_to_the_end():
+    def differs(z):
+        differs.calls += 1
+        raise ValueError(f"call {differs.calls}")
+
+    differs.calls = 0
+    report = validate(differs, vectors=_varied(45), properties=False)
+    assert differs.calls == 45 and report.not_run == 0 and report.stopped == ""
+
+
+def test_failing_on_some_row_lengths_only_runs_to_the_end():
+    """Suites are sorted by row length: a kernel for powers of two fails alike on all 25 rows
+    of length 3, but the spot checks further on find rows it passes, so the run goes on."""
+    rows = [[0.5 * i, 0.0, 1.0] for i in range(25)] + [[0.5 * i, 0.0, 1.0, 2.0] for i in range(5)]
+    rows += [[0.5 * i, 0.0, 1.0, 2.0, 3.0] for i in range(25)]
+    rows += [[0.5 * i] + [1.0] * 7 for i in range(5)]
+
+    def powers_of_two(z):
+        if z.size & (z.size - 1):
+            raise ValueError("K must be a power of two")
+        return good64(z)
+
+    fn = _counting(powers_of_two)
+    report = validate(fn, vectors=custom_vectors("softmax", "float32", rows), properties=False)
+    assert len(fn.calls) == 60 and report.not_run == 0 and report.stopped == ""
+    assert [r.status for r in report.results].count("pass") == 10
+    assert fn.calls[:20] == [3] * 20  # the tests in order, then the spot checks
+
+
+def test_a_batched_candidate_failing_every_call_alike_stops_too():
+    from symsoftmax.validation.runner import MAX_IDENTICAL_FAILURES, SPOT_CHECKS
+
+    rows = [[0.0] * k for k in range(1, 31)]  # 30 row lengths: 30 batched calls
+    fn = _counting(_no_kernel)
+    report = validate(fn, vectors=custom_vectors("softmax", "float32", rows), batch=True)
+    assert len(fn.calls) == MAX_IDENTICAL_FAILURES + SPOT_CHECKS
+    assert report.not_run == 30 - len(fn.calls) and "on every call" in report.stopped
+
+
+# ------------------------------------------------------------------------------ exact shapes
+
+
+def _transposed_batch(z):
+    """A correct batched softmax, returned transposed: (K, B) for (B, K)."""
+    x = z.astype(np.float64)
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return np.ascontiguousarray((e / e.sum(axis=-1, keepdims=True)).astype(z.dtype).T)
+
+
+@pytest.mark.parametrize("isolate", [False, True])
+@pytest.mark.parametrize(
+    ("fn", "batch", "message"),
+    [
+        (_as_row, False, "output: wrong shape (1, 3), expected (3,)"),
+        (_as_column, False, "output: wrong shape (3, 1), expected (3,)"),
+        (_transposed_batch, True, "output: wrong shape (3, 2), expected (2, 3)"),
+    ],
+    ids=["row", "column", "transposed-batch"],
+)
+def test_a_result_of_the_right_size_but_another_shape_is_a_shape_error(fn, batch, message, isolate):
+    """Same number of values, other shape: reported as a shape problem naming both shapes."""
+    vf = custom_vectors("softmax", "float32", [[1.0, 2.0, 3.0], [0.0, 0.5, 0.25]])
+    report = validate(fn, vectors=vf, batch=batch, properties=False, isolate=isolate)
+    assert [(r.status, r.reason) for r in report.results] == [("error", message)] * 2
+
+
+# ------------------------------------------------------------------------------ signalling NaN
+
+SIGNALLING_NAN = {"float32": (np.uint32, 0x7FA00000), "bfloat16": (np.uint16, 0x7FA0)}
+
+
+def _signalling_nan(z):
+    """A correct softmax whose first entry is a signalling NaN of the format."""
+    out = good64(z)
+    integer, bits = SIGNALLING_NAN[z.dtype.name]
+    out[0] = np.array([bits], dtype=integer).view(z.dtype)[0]
+    return out
+
+
+@pytest.mark.parametrize("dtype", list(SIGNALLING_NAN))
+def test_a_signalling_nan_result_fails_without_a_warning(dtype):
+    """Converting a signalling NaN raises the invalid flag: the validator must judge it (a NaN
+    where the exact value is finite fails) without printing numpy's RuntimeWarning."""
+    vf = custom_vectors("softmax", dtype, [[1.0, 2.0, 3.0], [0.5, 0.25]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        report = validate(_signalling_nan, vectors=vf)
+    assert report.failed == 2 and not report.passed
+    assert all(r.status == "fail" and "got nan" in r.reason for r in report.failures)

@@ -18,7 +18,7 @@ from symsoftmax.cli._report_options import add_verdict_options, emit, pass_rule
 from symsoftmax.formats import FORMATS
 from symsoftmax.testing.attention import ATTENTION_OPS, CALLS, LAYOUTS, MASKS, MAX_HEAD_DIM
 from symsoftmax.validation.adapters import FRAMEWORKS
-from symsoftmax.validation.runner import TEMPERATURE_POLICIES
+from symsoftmax.validation.runner import MAX_IDENTICAL_FAILURES, TEMPERATURE_POLICIES
 from symsoftmax.vectors.model import OPS, SUITES
 
 _ATTENTION_OPTIONS = ("layout", "mask", "head_dim", "call", "device")
@@ -57,6 +57,15 @@ def register(subparsers: Any) -> None:
         default=10.0,
         help="seconds allowed per call and for importing TARGET; the worker is killed on "
         "overrun (default 10)",
+    )
+    parser.add_argument(
+        "--max-identical-failures",
+        type=int_option("--max-identical-failures", 0, 10**9),
+        default=MAX_IDENTICAL_FAILURES,
+        metavar="N",
+        help="stop when N calls in a row fail alike (same exception, wrong dtype or shape) and "
+        f"spot checks further on too: the rest is not run (default {MAX_IDENTICAL_FAILURES}; "
+        "0: never)",
     )
     parser.add_argument(
         "--temperature",
@@ -179,5 +188,6 @@ def run(args: argparse.Namespace) -> int:
             progress=progress,
             isolate=True,
             one_pass=args.one_pass or args.attention,
+            max_identical_failures=args.max_identical_failures,
         )
     return emit(report, args)

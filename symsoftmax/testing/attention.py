@@ -31,6 +31,7 @@ import numpy.typing as npt
 
 from symsoftmax.errors import InputError
 from symsoftmax.validation.adapters import FRAMEWORKS, Adapter, get_adapter
+from symsoftmax.validation.runner import WrongResult
 
 __all__ = ["ATTENTION_OPS", "CALLS", "LAYOUTS", "MASKS", "AttentionSoftmax", "attention_as_softmax"]
 
@@ -186,27 +187,49 @@ class AttentionSoftmax:
         return array
 
     def _out(self, result: Any, b: int, width: int) -> npt.NDArray[Any]:
-        """Columns [0, width) of the attention output (B, 1, 1, D) in either layout."""
+        """Columns [0, width) of the attention output (B, 1, 1, D) in either layout; a
+        :class:`WrongResult` for any other shape, even one holding as many values."""
         out = self._adapter.to_numpy(result[0] if isinstance(result, tuple | list) else result)
-        if out.size != b * self.head_dim:
-            raise ValueError(
-                f"attention output has shape {out.shape}; expected {b * self.head_dim} values "
-                f"(batch {b}, 1 head, 1 query, head_dim {self.head_dim})"
+        want = (b, 1, 1, self.head_dim)
+        if out.shape != want:
+            raise WrongResult(
+                f"attention output has shape {out.shape}, expected {want} "
+                "(batch, 1 head, 1 query, head_dim)"
             )
         return out.reshape(b, self.head_dim)[:, :width]
+
+    def _indexed_lse(self, result: Any) -> Any:
+        """``result[lse]``, the kernel's log-sum-exp; a :class:`WrongResult` when the kernel
+        returned no tuple that holds it (a bare output would be indexed along its batch)."""
+        assert isinstance(self.lse, int)
+        if isinstance(result, tuple | list) and -len(result) <= self.lse < len(result):
+            return result[self.lse]
+        raise WrongResult(
+            f"the attention kernel returned no (output, lse) pair: got {_result_shown(result)} "
+            f"(lse={self.lse} indexes the kernel's tuple result)"
+        )
 
     def _lse(self, result: Any, b: int, dtype: np.dtype[Any]) -> npt.NDArray[Any]:
         """The log-sum-exp of each batch row (head 0, query 0), rounded to ``dtype``."""
         from symsoftmax.formats import get_format
         from symsoftmax.rounding import as_format_array
 
-        lse = self.lse(result) if callable(self.lse) else result[self.lse]
+        lse = self.lse(result) if callable(self.lse) else self._indexed_lse(result)
         lse = self._adapter.to_numpy(lse)
         if lse.ndim == 0 or lse.shape[0] != b:
-            raise ValueError(f"log-sum-exp has shape {lse.shape}; expected batch {b} first")
+            raise WrongResult(f"log-sum-exp has shape {lse.shape}, expected batch {b} first")
         first = lse.reshape(b, -1)[:, 0]
         fmt = get_format(dtype)
         return first if first.dtype == dtype else as_format_array(first, fmt).astype(dtype)
+
+
+def _result_shown(result: Any) -> str:
+    """'a tuple of 1', 'ndarray of shape (2, 1, 1, 64)': what a kernel returned, briefly."""
+    if isinstance(result, tuple | list):
+        return f"a {type(result).__name__} of {len(result)} item{'s' * (len(result) != 1)}"
+    shape = getattr(result, "shape", None)
+    shown = type(result).__name__
+    return f"{shown} of shape {tuple(shape)}" if shape is not None else shown
 
 
 def _jax_device(device: str) -> Any:

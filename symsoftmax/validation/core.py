@@ -26,7 +26,15 @@ from symsoftmax.validation.checks import PassRule, PreparedTest, evaluate
 from symsoftmax.validation.isolation import IsolatedCaller, target_reference
 from symsoftmax.validation.properties import check_properties
 from symsoftmax.validation.report import TestResult, ValidationReport
-from symsoftmax.validation.runner import Caller, CallGuard, Candidate, InProcessCaller, Outcome
+from symsoftmax.validation.runner import (
+    MAX_IDENTICAL_FAILURES,
+    Caller,
+    CallGuard,
+    Candidate,
+    InProcessCaller,
+    Outcome,
+    check_max_identical_failures,
+)
 from symsoftmax.validation.sources import resolve_vectors
 from symsoftmax.validation.target import load_target, locate_target
 from symsoftmax.vectors.model import VectorFile
@@ -153,6 +161,7 @@ def validate(
     progress: Progress | None = None,
     isolate: bool = False,
     one_pass: bool | None = None,
+    max_identical_failures: int = MAX_IDENTICAL_FAILURES,
 ) -> ValidationReport:
     """Validate ``fn`` against reference vectors; returns a :class:`ValidationReport`.
 
@@ -173,9 +182,13 @@ def validate(
     one-pass (online, blockwise) softmax, whose monotonicity and sum-to-one properties get the
     wider allowances of :func:`~symsoftmax.validation.properties.one_pass_allowance`; None
     reads ``fn.one_pass`` (True for :func:`~symsoftmax.testing.attention_as_softmax`'s
-    candidates), False when absent. See docs/validation.md.
+    candidates), False when absent. ``max_identical_failures``: after that many calls in a row
+    failing alike (same exception and message, same wrong dtype or shape), confirmed by a few
+    spot checks further on, the remaining tests are not run and ``report.stopped`` says why
+    (0: never stop early; see :mod:`~symsoftmax.validation.runner`). See docs/validation.md.
     """
     start = time.perf_counter()
+    check_max_identical_failures(max_identical_failures)
     rule = PassRule() if rule is None else rule
     if one_pass is None:
         one_pass = getattr(fn, "one_pass", False) is True
@@ -191,7 +204,14 @@ def validate(
     with_companion = len(fns) == 2
     caller = _caller(fns, framework, timeout, isolate)
     try:
-        candidate = Candidate(caller, vf.op, fmt, batch=batch, temperature=temperature)
+        candidate = Candidate(
+            caller,
+            vf.op,
+            fmt,
+            batch=batch,
+            temperature=temperature,
+            max_identical_failures=max_identical_failures,
+        )
         partner = Candidate(caller, COMPANION_OP[vf.op], fmt, target=1) if with_companion else None
         outcomes = candidate.run(list(vf.tests()))
         report = judge(
@@ -214,6 +234,7 @@ def validate(
     for cand in (candidate, partner):
         if cand is not None and cand.other_output:
             report.other_output += [("property checks", text) for text in cand.other_output]
+    report.stopped = candidate.stopped
     report.seconds_candidate = candidate.seconds + (partner.seconds if partner else 0.0)
     report.seconds_total = time.perf_counter() - start
     return report

@@ -143,6 +143,7 @@ class ValidationReport:
     seconds_candidate: float = 0.0
     other_output: list[tuple[str, str]] = field(default_factory=list)  # (when, text) printed
     # outside the tests' own calls: at import, during property checks
+    stopped: str = ""  # why the run stopped early (alike failures in a row), in one line
 
     # ---------------------------------------------------------------- summary
 
@@ -237,6 +238,8 @@ class ValidationReport:
             )
             if counts[status]
         )
+        if self.stopped:
+            extra += f"; {self.stopped}"
         if failed_props:
             extra += f"; properties failed: {', '.join(failed_props)}"
         if self.printed:
@@ -267,6 +270,7 @@ class ValidationReport:
             "failed": self.failed,
             "skipped": self.skipped,
             "not_run": self.not_run,
+            "stopped": self.stopped,
             "max_ulp": _number(self.max_ulp),
             "median_ulp": _number(self.median_ulp),
             "bounds": self.bounds_applied,
@@ -297,6 +301,8 @@ class ValidationReport:
             f"{_fmt_ulp(self.max_ulp)} | {_fmt_ulp(self.median_ulp)} |",
             "",
         ]
+        if self.stopped:
+            lines += [f"Stopped early: {_md(self.stopped)}.", ""]
         if self.bounds_applied:
             forms = ", ".join(f"{form} on {n} tests" for form, n in self.bounds_applied.items())
             lines += [f"Bounds applied: {forms} (see docs/validation.md).", ""]

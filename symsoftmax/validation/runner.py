@@ -15,12 +15,26 @@ one :class:`Reply` each:
   the caller's thread, with no limit.
 * :class:`~symsoftmax.validation.isolation.IsolatedCaller` (the CLI, and ``isolate=True``)
   runs the function in a worker process (see that module).
+
+A candidate that fails every call alike (no kernel for the dtype, a wrong calling convention)
+would otherwise be called on every test of a suite, for minutes, to learn nothing more. So
+:class:`Candidate` hands the calls to its caller a few at a time, in test order, and watches the
+replies: after ``max_identical_failures`` (:data:`MAX_IDENTICAL_FAILURES`) consecutive calls
+that failed alike — the same exception class and message, the same wrong dtype, or the same
+wrong shape up to the row length K and the batch's row count B — it calls :data:`SPOT_CHECKS`
+tests further on, first of their row lengths where the run has not met them. Suites are sorted
+by row length, so a kernel that fails on a few lengths fails alike for hundreds of tests in a
+row; the spot checks tell it from one that fails everywhere. When they fail alike too, the
+remaining tests are not run (reported "not run"; the verdict is FAIL) and
+:attr:`Candidate.stopped` says why in one line; otherwise that failure never stops the run.
 """
 
 from __future__ import annotations
 
 import inspect
+import itertools
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -36,7 +50,9 @@ from symsoftmax.validation.adapters import Adapter
 from symsoftmax.vectors.model import EXPECTED_KEYS, INPUT_KEYS, TestCase, expected_shape
 
 __all__ = [
+    "MAX_IDENTICAL_FAILURES",
     "MAX_TIMEOUT",
+    "SPOT_CHECKS",
     "Call",
     "CallGuard",
     "Caller",
@@ -44,12 +60,21 @@ __all__ = [
     "InProcessCaller",
     "Outcome",
     "Reply",
+    "WrongResult",
+    "check_max_identical_failures",
     "check_timeout",
 ]
 
 FloatArray = npt.NDArray[np.float64]
 TEMPERATURE_POLICIES = ("auto", "keyword", "skip")
 MAX_TIMEOUT = 1e6  # seconds (11.6 days): beyond this, time limits overflow the OS's timers
+MAX_IDENTICAL_FAILURES = 20  # alike failures in a row that stop a run (module doc); 0: never
+SPOT_CHECKS = 3  # tests further on that must fail alike too before the run stops
+ALIKE_KINDS = ("exception", "shape", "dtype")  # the failures that can stop a run
+# the messages of part_problem, read back to describe a stopped run (the worker's replies too)
+_WRONG_SHAPE = re.compile(r"(?P<key>\w+): wrong shape (?P<got>\(.*?\)), expected (?P<want>.+)")
+_WRONG_DTYPE = re.compile(r"(?P<key>\w+): wrong dtype (?P<got>.+), expected (?P<want>\S+)")
+_SHAPE_TUPLE = re.compile(r"\(\d+(?:, \d+)*,?\)")
 
 
 def check_timeout(value: float | None) -> float | None:
@@ -61,6 +86,22 @@ def check_timeout(value: float | None) -> float | None:
             f"timeout must be a number of seconds > 0 and ≤ {MAX_TIMEOUT:g}, got {value!r}"
         )
     return float(value)
+
+
+def check_max_identical_failures(value: int) -> int:
+    """``value`` if it is a usable ``max_identical_failures``: an integer ≥ 0 (0: never stop)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InputError(
+            f"max_identical_failures must be an integer ≥ 0 (0: never stop early), got {value!r}"
+        )
+    return value
+
+
+class WrongResult(Exception):
+    """Raised by a wrapper around the function under test (such as
+    :func:`~symsoftmax.testing.attention_as_softmax`) when that function's result has the wrong
+    structure or shape: its message is the test's shape problem, as the validator's own checks
+    report them, not an exception the candidate raised."""
 
 
 @dataclass
@@ -117,15 +158,28 @@ class Caller(Protocol):
 # ------------------------------------------------------------------ shared by both callers
 
 
-def one_line(exc: BaseException) -> str:
-    """'raised Type: message' on one line, at most ~200 characters (robust to a hostile str)."""
+def _message(exc: BaseException) -> str:
+    """``str(exc)`` on one line, at most 200 characters (robust to a hostile str)."""
     try:
         text = " ".join(str(exc).split())
     except BaseException:  # a candidate's exception may fail to print itself
         text = "<unprintable>"
-    text = text if len(text) <= 200 else text[:197] + "..."
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def one_line(exc: BaseException) -> str:
+    """'raised Type: message' on one line, at most ~200 characters (robust to a hostile str)."""
+    text = _message(exc)
     name = type(exc).__name__
     return f"raised {name}: {text}" if text else f"raised {name}"
+
+
+def raised_problem(exc: BaseException) -> tuple[str, str]:
+    """(status, problem) of a call that raised ``exc``: ("shape", its message) for a
+    :class:`WrongResult`, else ("exception", 'raised Type: message')."""
+    if isinstance(exc, WrongResult):
+        return "shape", _message(exc)
+    return "exception", one_line(exc)
 
 
 def accepts_temperature(fn: Callable[..., Any]) -> bool:
@@ -260,7 +314,8 @@ class InProcessCaller:
         if status == "timeout":
             return Reply("timeout", problem=f"timed out after {seconds:g} s (call abandoned)")
         if status == "raised":
-            return Reply("exception", problem=one_line(value), seconds=seconds)
+            kind, problem = raised_problem(value)
+            return Reply(kind, problem=problem, seconds=seconds)
         parts, problem = split_result(value, list(call.shapes), self.adapter)
         if problem:
             return Reply("shape", problem=problem, seconds=seconds)
@@ -290,7 +345,8 @@ class Candidate:
     With ``batch=True`` the tests of equal K go in one call as 2-D arrays (rows along axis 0, the
     op along axis −1) and the result must be batched likewise. A test with a temperature passes it
     as the keyword ``temperature=`` (a Python float) when ``temperature="keyword"``, or "auto" and
-    the function has such a parameter; otherwise the test is skipped.
+    the function has such a parameter; otherwise the test is skipped. :meth:`run` stops after
+    ``max_identical_failures`` alike failures in a row (0: never; see the module doc).
     """
 
     def __init__(
@@ -302,6 +358,7 @@ class Candidate:
         target: int = 0,
         batch: bool = False,
         temperature: str = "auto",
+        max_identical_failures: int = MAX_IDENTICAL_FAILURES,
     ) -> None:
         if temperature not in TEMPERATURE_POLICIES:
             raise InputError(
@@ -316,6 +373,8 @@ class Candidate:
         self.pass_temperature = temperature == "keyword" or (
             temperature == "auto" and caller.accepts_temperature(target)
         )
+        self.max_identical_failures = check_max_identical_failures(max_identical_failures)
+        self.stopped = ""  # why run() stopped early, in one line ("" when it did not)
         self.seconds = 0.0  # total time spent inside the candidate
         self.calls = 0
         self.other_output: list[str] = []  # printed during calls outside run() (properties)
@@ -323,7 +382,8 @@ class Candidate:
     # ---------------------------------------------------------------- public
 
     def run(self, tests: Sequence[TestCase]) -> list[Outcome]:
-        """One outcome per test, in order (all calls handed to the caller at once)."""
+        """One outcome per test, in order (the calls handed to the caller a few at a time, so
+        that a run of alike failures can stop it: see the module doc)."""
         outcomes: list[Outcome | None] = [None] * len(tests)
         plan: list[_Planned] = []
         batches: dict[int, list[int]] = {}
@@ -338,7 +398,7 @@ class Candidate:
             plan.append(self._plan(indices, [tests[i].inputs for i in indices], batched=True))
         for item in plan:
             item.tc_ids = [tests[i].tc_id for i in item.indices]
-        replies = self._run(plan)
+        replies = self._run_watched(plan)
         for item, reply in zip(plan, replies, strict=True):
             if reply.status == "crashed":
                 reply.problem += f" during {_which(item.tc_ids)}"
@@ -363,6 +423,58 @@ class Candidate:
             self.seconds += reply.seconds
             self.calls += int(reply.ran)
         return replies
+
+    def _run_watched(self, plan: Sequence[_Planned]) -> list[Reply]:
+        """The replies to ``plan``, in order; after a run of ``max_identical_failures`` alike
+        failures that the spot checks confirm, the rest are "not-run" and :attr:`stopped` says
+        why. Calls go to the caller at most as many at a time as the run lacks to be complete,
+        so that it stops at the limit exactly, even in a worker answering chunks of calls."""
+        limit = self.max_identical_failures
+        if not limit:
+            return self._run(plan)
+        replies: list[Reply | None] = [None] * len(plan)
+        run = _FailureRun()
+        pos = 0
+        while pos < len(plan):
+            reply = replies[pos]
+            if reply is not None:  # answered: take it into the run, in test order
+                run.add(pos, plan[pos], reply)
+                pos += 1
+            elif run.length >= limit:
+                checks = _spot_checks(plan, replies, pos, run.lengths)
+                self._answer(plan, replies, checks)
+                if all(run.same(plan[j], replies[j]) for j in checks):
+                    return self._stop(plan, replies, run, len(checks))
+                run.exempt.add(run.pattern)  # fails on some rows only: never stops the run
+                run.restart()
+            else:
+                waiting = (j for j in range(pos, len(plan)) if replies[j] is None)
+                self._answer(plan, replies, list(itertools.islice(waiting, limit - run.length)))
+        return [r for r in replies if r is not None]
+
+    def _answer(
+        self, plan: Sequence[_Planned], replies: list[Reply | None], positions: list[int]
+    ) -> None:
+        """Make the calls at ``positions`` of ``plan`` (one hand-over) and keep their replies."""
+        for j, reply in zip(positions, self._run([plan[j] for j in positions]), strict=True):
+            replies[j] = reply
+
+    def _stop(
+        self, plan: Sequence[_Planned], replies: list[Reply | None], run: _FailureRun, checks: int
+    ) -> list[Reply]:
+        """All replies, the calls not made "not-run", after ``run`` stopped the run."""
+        problem = f"not run: stopped after {run.length} identical failures"
+        skipped = [i for i, r in enumerate(replies) if r is None]
+        tests = sum(len(plan[i].indices) for i in skipped)
+        start = "" if run.start == 0 else f" from tcId {plan[run.start].tc_ids[0]}"
+        spot = f", {checks} spot check{'s' * (checks != 1)} further on"
+        self.stopped = (
+            f"the candidate {run.describe()} on every call{start} ({run.length} in a row{spot}): "
+            f"stopped, {tests} test{'s' * (tests != 1)} not run"
+        )
+        for i in skipped:
+            replies[i] = Reply("not-run", problem=problem, ran=False)
+        return [r for r in replies if r is not None]
 
     def _plan(
         self, indices: list[int], rows: Sequence[dict[str, FloatArray]], *, batched: bool
@@ -398,7 +510,8 @@ class Candidate:
         for key, array in reply.parts.items():
             want = expected_shape(self.op, key, item.k)
             per_row = want if item.rows is None else (item.rows, *want)
-            outputs[key] = array.astype(np.float64).reshape(per_row)
+            with np.errstate(invalid="ignore"):  # converting a signalling NaN raises "invalid"
+                outputs[key] = array.astype(np.float64).reshape(per_row)
         if item.rows is None:
             return [Outcome(outputs, seconds=reply.seconds, output=reply.output)]
         share = reply.seconds / count
@@ -410,6 +523,90 @@ class Candidate:
             )
             for i in range(count)
         ]
+
+
+@dataclass
+class _FailureRun:
+    """The current run of alike failures among the replies, in test order: their pattern
+    (:func:`_pattern`), how many, where it started, the row lengths it met, and the patterns
+    that the spot checks showed to fail on some rows only (``exempt``: they never count)."""
+
+    pattern: str = ""
+    kind: str = ""
+    problem: str = ""
+    length: int = 0
+    start: int = 0
+    lengths: set[int] = field(default_factory=set)
+    exempt: set[str] = field(default_factory=set)
+
+    def add(self, pos: int, item: _Planned, reply: Reply) -> None:
+        """Count the reply at plan position ``pos``: it extends the run or starts a new one."""
+        pattern = _pattern(item, reply)
+        if not pattern or pattern in self.exempt:
+            self.restart()
+            return
+        if pattern != self.pattern:
+            self.restart()
+            self.pattern, self.kind, self.start = pattern, reply.status, pos
+        self.problem = reply.problem
+        self.length += 1
+        self.lengths.add(item.k)
+
+    def same(self, item: _Planned, reply: Reply | None) -> bool:
+        """Whether ``reply`` to ``item`` failed as the run did."""
+        return reply is not None and _pattern(item, reply) == self.pattern
+
+    def restart(self) -> None:
+        self.pattern, self.kind, self.problem, self.length = "", "", "", 0
+        self.lengths = set()
+
+    def describe(self) -> str:
+        """What the candidate did, for 'the candidate … on every call': "raised
+        TypeError('no kernel')", "returned float64 for float32 input", "returned output of
+        shape (1, K), expected (K,),"."""
+        if self.kind == "exception":
+            name, _, text = self.problem.removeprefix("raised ").partition(": ")
+            return f"raised {name}({text!r})" if text else f"raised {name}()"
+        dtype = _WRONG_DTYPE.fullmatch(self.problem) if self.kind == "dtype" else None
+        if dtype:
+            part = "" if dtype["key"] == "output" else f" as {dtype['key']}"
+            return f"returned {dtype['got']}{part} for {dtype['want']} input"
+        shape = _WRONG_SHAPE.fullmatch(self.pattern.partition(":")[2])
+        if shape:
+            return f"returned {shape['key']} of shape {shape['got']}, expected {shape['want']},"
+        return f"failed with “{self.pattern.partition(':')[2]}”"
+
+
+def _pattern(item: _Planned, reply: Reply) -> str:
+    """What makes two failures alike: "kind:problem", with a shape problem's K and B written as
+    such (a (1, K) result is the same problem for every K); "" for a reply that cannot count."""
+    if reply.status not in ALIKE_KINDS:
+        return ""
+    if reply.status != "shape":
+        return f"{reply.status}:{reply.problem}"
+
+    def symbol(number: re.Match[str]) -> str:
+        value = int(number.group())
+        return "K" if value == item.k else "B" if value == item.rows else number.group()
+
+    generic = _SHAPE_TUPLE.sub(lambda t: re.sub(r"\d+", symbol, t.group()), reply.problem)
+    return f"shape:{generic}"
+
+
+def _spot_checks(
+    plan: Sequence[_Planned], replies: Sequence[Reply | None], pos: int, lengths: set[int]
+) -> list[int]:
+    """Up to SPOT_CHECKS positions from ``pos`` on not called yet, spread evenly: the first test
+    of each row length not in ``lengths``, or when there is none, any test."""
+    waiting = [j for j in range(pos, len(plan)) if replies[j] is None]
+    first: dict[int, int] = {}
+    for j in waiting:
+        first.setdefault(plan[j].k, j)
+    pool = [j for k, j in first.items() if k not in lengths] or waiting
+    if len(pool) <= SPOT_CHECKS:
+        return pool
+    step = (len(pool) - 1) / (SPOT_CHECKS - 1)
+    return sorted({pool[round(i * step)] for i in range(SPOT_CHECKS)})
 
 
 def _which(tc_ids: Sequence[int]) -> str:

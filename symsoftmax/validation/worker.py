@@ -47,6 +47,7 @@ from symsoftmax.validation.runner import (
     accepts_temperature,
     one_line,
     part_problem,
+    raised_problem,
     split_result,
 )
 from symsoftmax.validation.target import load_target
@@ -142,7 +143,8 @@ def _answer(
         with np.errstate(all="ignore"):  # the candidate's own overflow warnings
             value = fns[call.target](*args, **call.kwargs)
     except BaseException as exc:  # whatever it raises is this call's verdict
-        reply.update(status="exception", problem=one_line(exc))
+        status, problem = raised_problem(exc)  # a wrapper's WrongResult is a shape problem
+        reply.update(status=status, problem=problem)
     else:
         reply["seconds"] = time.perf_counter() - start
         try:
