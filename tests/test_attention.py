@@ -317,6 +317,22 @@ def test_a_kernel_without_lse_returns_no_pair(isolate: bool, batch: bool) -> Non
     assert all(r.status == "error" for r in report.results), reasons
 
 
+def test_a_kernel_without_lse_stops_the_run_with_one_line() -> None:
+    """Every batched call fails alike (the message names no shape, which varies with the batch),
+    so after 20 in a row and the spot checks the rest is not run, and the summary says why."""
+    from symsoftmax.validation.runner import MAX_IDENTICAL_FAILURES, SPOT_CHECKS
+
+    vf = custom_vectors("logsumexp", "float32", [[0.5] * k for k in range(1, 31)])
+    candidate = attention_as_softmax(bk.attention, op="logsumexp")
+    report = validate(candidate, vectors=vf, batch=True, properties=False)
+    assert report.not_run == 30 - MAX_IDENTICAL_FAILURES - SPOT_CHECKS
+    assert report.stopped.startswith(
+        "the candidate failed with “the attention kernel returned no (output, lse) pair: got "
+        "ndarray (lse=1 indexes the kernel's tuple result)” on every call "
+        f"({MAX_IDENTICAL_FAILURES} in a row"
+    ), report.stopped
+
+
 def test_isolated_run_wraps_in_the_worker() -> None:
     rows = [[-INF] * 64 + [-200.0, -201.0], [0.0, 1.0, 2.0]]
     vf = custom_vectors("softmax", "float32", rows)
