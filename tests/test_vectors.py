@@ -14,6 +14,7 @@ import sys
 from fractions import Fraction
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import numpy as np
@@ -22,7 +23,7 @@ import pytest
 from symsoftmax.errors import InputError
 from symsoftmax.formats import FORMATS, get_format
 from symsoftmax.rounding import round_array
-from symsoftmax.vectors import OPS, generate, lint, load, save
+from symsoftmax.vectors import OPS, check, generate, lint, load, save
 from symsoftmax.vectors.blocks import BLOCK_FLAGS, BLOCK_SIZES, MAX_BLOCK_K_JACOBIAN, SENTINELS
 from symsoftmax.vectors.builder import draft_rows
 from symsoftmax.vectors.catalogue import (
@@ -33,7 +34,7 @@ from symsoftmax.vectors.catalogue import (
     QUADRATIC_OPS,
     TARGETS,
 )
-from symsoftmax.vectors.check import schema
+from symsoftmax.vectors.check import _path_text, check_document, schema
 from symsoftmax.vectors.io import content_sha256, dumps_json, encode_groups, to_npz_bytes
 from symsoftmax.vectors.model import TEMPERATURE_OPS, VectorFile
 
@@ -641,3 +642,51 @@ def test_generate_stays_the_function_after_its_module_is_imported() -> None:
         "assert callable(v.generate) and callable(v.from_rows)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "unconvertible"),
+    [
+        (lambda t: t.update(tcId=10**30), "tcId", "beyond 64 bits"),
+        (lambda t: t.update(comment="a\ud800b"), "comment", "lone surrogate"),
+        (lambda t: t.update(result="maybe"), "result", None),
+        (lambda t: t["inputs"].update(z=[1, 2]), "inputs.z[0]", None),
+    ],
+)
+def test_the_compiled_schema_check_agrees_with_jsonschema_and_never_crashes(
+    vector_json: Path,
+    change: Any,
+    field: str,
+    unconvertible: str | None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The loader's schema check (jsonschema-rs) against the pure-Python jsonschema, which
+    stays in the tests as an independent implementation. Values that some versions of the Rust
+    side cannot convert (integers beyond 64 bits, lone surrogates) are a finding naming them,
+    never a crash."""
+    document = _edit(vector_json, lambda d: change(_first_valid_test(d)), fix_checksum=True)
+    reference = list(jsonschema.Draft202012Validator(schema()).iter_errors(document))
+    found = check._schema_findings(document, "f")
+    if reference:
+        assert found and found[0].field.endswith(field) and "schema:" in found[0].what
+        assert any(_path_text(list(e.absolute_path)).endswith(field) for e in reference)
+    else:  # valid by the schema: at most the finding of a value it could not convert
+        assert all(unconvertible and unconvertible in f.what for f in found)
+    lint(vector_json, recheck=False)  # answers, whatever it finds
+    if unconvertible:  # where the Rust side refuses the value, the finding names it
+        monkeypatch.setattr(check, "_validator", lambda: _Refusing())
+        (refused,) = check._schema_findings(document, "f")
+        assert refused.field.endswith(field) and unconvertible in refused.what
+
+
+class _Refusing:
+    """A validator that fails as jsonschema-rs 0.20 does on a 100-bit integer."""
+
+    def iter_errors(self, document: Any) -> Any:
+        raise ValueError("int too big to convert")
+
+
+def test_the_compiled_schema_check_passes_what_jsonschema_passes(vector_json: Path) -> None:
+    document = json.loads(vector_json.read_text())
+    assert list(jsonschema.Draft202012Validator(schema()).iter_errors(document)) == []
+    assert check_document(document, str(vector_json)) == []

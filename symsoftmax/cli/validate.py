@@ -68,6 +68,13 @@ def register(subparsers: Any) -> None:
         "0: never)",
     )
     parser.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="run TARGET without the sandbox (Linux Landlock: writes only in a private folder, "
+        "no signals outside): for trusted code that must write elsewhere; the suite cache is "
+        "then not read (docs/validation.md, 'Threat model')",
+    )
+    parser.add_argument(
         "--temperature",
         choices=TEMPERATURE_POLICIES,
         default="auto",
@@ -189,5 +196,6 @@ def run(args: argparse.Namespace) -> int:
             isolate=True,
             one_pass=args.one_pass or args.attention,
             max_identical_failures=args.max_identical_failures,
+            sandbox=not args.no_sandbox,
         )
     return emit(report, args)

@@ -35,7 +35,7 @@ from symsoftmax.validation.runner import (
     Outcome,
     check_max_identical_failures,
 )
-from symsoftmax.validation.sources import resolve_vectors
+from symsoftmax.validation.sources import cache_trusted, resolve_vectors
 from symsoftmax.validation.target import load_target, locate_target
 from symsoftmax.vectors.model import VectorFile
 
@@ -162,6 +162,7 @@ def validate(
     isolate: bool = False,
     one_pass: bool | None = None,
     max_identical_failures: int = MAX_IDENTICAL_FAILURES,
+    sandbox: bool = True,
 ) -> ValidationReport:
     """Validate ``fn`` against reference vectors; returns a :class:`ValidationReport`.
 
@@ -185,7 +186,12 @@ def validate(
     candidates), False when absent. ``max_identical_failures``: after that many calls in a row
     failing alike (same exception and message, same wrong dtype or shape), confirmed by a few
     spot checks further on, the remaining tests are not run and ``report.stopped`` says why
-    (0: never stop early; see :mod:`~symsoftmax.validation.runner`). See docs/validation.md.
+    (0: never stop early; see :mod:`~symsoftmax.validation.runner`). ``sandbox``: with
+    ``isolate=True``, confine the worker where the platform can (Linux Landlock: no writes
+    outside a private folder, no signals outside; :mod:`~symsoftmax.validation.sandbox`);
+    ``sandbox=False`` declares the candidate trusted, and the run then neither reads the suite
+    cache nor confines it. ``report.sandbox`` says what was applied. See docs/validation.md,
+    "Threat model".
     """
     start = time.perf_counter()
     check_max_identical_failures(max_identical_failures)
@@ -195,14 +201,17 @@ def validate(
     for target in (fn, companion):  # a missing file or module fails before any vectors are made
         if isinstance(target, str):
             locate_target(target)
-    vf, source = resolve_vectors(vectors, suite, op, dtype, seed, progress=progress)
+    trust_cache = cache_trusted(isolate=isolate, sandbox=sandbox)
+    vf, source = resolve_vectors(
+        vectors, suite, op, dtype, seed, progress=progress, trust_cache=trust_cache
+    )
     _check_attention_op(fn, vf.op)
     fmt = get_format(vf.dtype)
     fns = [fn]
     if companion is not None and vf.op in COMPANION_OP:
         fns.append(companion)
     with_companion = len(fns) == 2
-    caller = _caller(fns, framework, timeout, isolate)
+    caller = _caller(fns, framework, timeout, isolate, sandbox)
     try:
         candidate = Candidate(
             caller,
@@ -231,6 +240,7 @@ def validate(
             caller.close()
     if isinstance(caller, IsolatedCaller) and caller.import_output:
         report.other_output.append(("import", caller.import_output))
+    report.sandbox = _sandbox_text(caller, sandbox)
     for cand in (candidate, partner):
         if cand is not None and cand.other_output:
             report.other_output += [("property checks", text) for text in cand.other_output]
@@ -251,8 +261,23 @@ def _check_attention_op(fn: Callable[..., Any] | str, op: str) -> None:
         )
 
 
+def _sandbox_text(caller: Caller, asked: bool) -> str:
+    """What confined the candidate, for the report."""
+    if not isinstance(caller, IsolatedCaller):
+        return "none: the candidate ran in this process (trusted code)"
+    if caller.sandbox:
+        return caller.sandbox
+    if not asked:
+        return "none: --no-sandbox (the candidate is trusted code)"
+    return "none: the platform offers no Landlock (Linux >= 5.13); the suite cache was not read"
+
+
 def _caller(
-    fns: list[Callable[..., Any] | str], framework: str, timeout: float | None, isolate: bool
+    fns: list[Callable[..., Any] | str],
+    framework: str,
+    timeout: float | None,
+    isolate: bool,
+    sandbox: bool,
 ) -> Caller:
     """The worker-process caller, or the in-process one (a string is loaded here)."""
     if isolate:
@@ -268,7 +293,9 @@ def _caller(
         if framework not in FRAMEWORKS:  # the framework itself is imported by the worker only
             get_adapter(framework)
         refs = [target_reference(f) for f in fns]
-        return IsolatedCaller(refs, framework=framework, timeout=timeout, attention=attention)
+        return IsolatedCaller(
+            refs, framework=framework, timeout=timeout, attention=attention, sandbox=sandbox
+        )
     loaded = [load_target(f) if isinstance(f, str) else f for f in fns]
     return InProcessCaller(loaded, get_adapter(framework), CallGuard(timeout))
 

@@ -144,6 +144,7 @@ class ValidationReport:
     other_output: list[tuple[str, str]] = field(default_factory=list)  # (when, text) printed
     # outside the tests' own calls: at import, during property checks
     stopped: str = ""  # why the run stopped early (alike failures in a row), in one line
+    sandbox: str = ""  # what confined the candidate (symsoftmax.validation.sandbox), or "none: …"
 
     # ---------------------------------------------------------------- summary
 
@@ -271,6 +272,7 @@ class ValidationReport:
             "skipped": self.skipped,
             "not_run": self.not_run,
             "stopped": self.stopped,
+            "sandbox": self.sandbox,
             "max_ulp": _number(self.max_ulp),
             "median_ulp": _number(self.median_ulp),
             "bounds": self.bounds_applied,
@@ -293,6 +295,7 @@ class ValidationReport:
             "",
             f"**{'PASS' if self.passed else 'FAIL'}** — pass rule: {self.rule.describe()}.",
             f"Vectors: {self.source}.",
+            *([f"Sandbox: {_md(self.sandbox)}."] if self.sandbox else []),
             "",
             "| tests | passed | failed | not run | skipped by policy | max ulp | median ulp |",
             "|---|---|---|---|---|---|---|",
@@ -345,6 +348,8 @@ class ValidationReport:
 
         console = console or Console()
         console.print(self.summary_line(), markup=False, highlight=False)
+        if self.sandbox.startswith("none: the platform"):  # a sandbox is the rule: say its lack
+            console.print(f"sandbox {self.sandbox}", markup=False, highlight=False)
         if self.bounds_applied:
             forms = ", ".join(f"{form} on {n} tests" for form, n in self.bounds_applied.items())
             console.print(f"bounds applied: {forms}", markup=False, highlight=False)

@@ -6,11 +6,15 @@ stdout and stderr (fds 1 and 2) on a capture file, so that everything the candid
 Python or from C, lands there; after each call the worker reads what was written, sends it with
 the reply and empties the file. Frames (:mod:`~symsoftmax.validation.wire`):
 
-1. request: ``{"sys_path", "framework", "targets": ["module:function", ...], "attention"}``
-   (``attention``: null, or the keywords of :func:`symsoftmax.testing.attention_as_softmax`
-   with which the first target, an attention function, is wrapped into a softmax candidate);
+1. request: ``{"sys_path", "framework", "targets": ["module:function", ...], "attention",
+   "sandbox"}`` (``attention``: null, or the keywords of
+   :func:`symsoftmax.testing.attention_as_softmax` with which the first target, an attention
+   function, is wrapped into a softmax candidate; ``sandbox``: null, or the private folder to
+   which the worker confines its writes, :mod:`~symsoftmax.validation.sandbox`, before it
+   imports anything of the candidate's);
 2. reply ``{"status": "booted"}`` once NumPy and the framework are imported, then
-   ``{"status": "ready", "temperature": [bool, ...], "output"}`` once the targets are, or
+   ``{"status": "ready", "temperature": [bool, ...], "sandbox": description, "output"}`` once
+   the targets are, or
    ``{"status": "error", "problem"}`` when one cannot be loaded;
 3. then, any number of times: request ``{"calls": [{"target", "args", "kwargs", "shapes",
    "format"}, ...]}`` (the args' bytes in the body), answered by one reply per call, in order:
@@ -50,6 +54,7 @@ from symsoftmax.validation.runner import (
     raised_problem,
     split_result,
 )
+from symsoftmax.validation.sandbox import restrict_writes
 from symsoftmax.validation.target import load_target
 from symsoftmax.validation.wire import (
     OUTPUT_SHOWN,
@@ -77,6 +82,14 @@ def main(argv: list[str]) -> int:
     assert got is not None
     setup = got[0]
     sys.path[:] = setup["sys_path"]
+    sandbox = ""
+    if setup.get("sandbox") is not None:  # before the framework and the candidate are imported
+        try:
+            sandbox = restrict_writes([setup["sandbox"]])
+        except OSError as exc:
+            problem = f"could not sandbox the worker ({exc}); --no-sandbox runs it unsandboxed"
+            _send(reply_fd, {"status": "error", "problem": problem})
+            return 0
 
     try:
         adapter = get_adapter(setup["framework"])
@@ -101,6 +114,7 @@ def main(argv: list[str]) -> int:
         {
             "status": "ready",
             "temperature": [accepts_temperature(fn) for fn in fns],
+            "sandbox": sandbox,
             "output": _take_output(capture_fd),
         },
     )

@@ -71,9 +71,12 @@ def schema() -> dict[str, Any]:
 
 @cache
 def _validator() -> Any:
-    import jsonschema
+    """The schema compiled by jsonschema-rs (Rust): a standard suite's 1.9 M nodes take ~0.1 s,
+    where the pure-Python ``jsonschema`` took 30 s (docs/performance.md, "Loading a suite").
+    The tests check the schema with ``jsonschema`` too, an independent implementation."""
+    import jsonschema_rs
 
-    return jsonschema.Draft202012Validator(schema())
+    return jsonschema_rs.validator_for(schema())
 
 
 def _path_text(parts: list[Any]) -> str:
@@ -83,11 +86,52 @@ def _path_text(parts: list[Any]) -> str:
     return text or "(document)"
 
 
+_INT64 = 1 << 63
+
+
+def _unconvertible(document: Any) -> tuple[list[Any], str] | None:
+    """(path, what) of the first value the Rust validator cannot take: an integer beyond 64 bits
+    or a string with a lone surrogate (JSON allows both; a vector file needs neither)."""
+    stack: list[tuple[list[Any], Any]] = [([], document)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(([*path, key], value) for key, value in node.items())
+            bad_keys = [key for key in node if not key.isascii() and _has_surrogate(key)]
+            if bad_keys:
+                return path, "a key with a lone surrogate"
+        elif isinstance(node, list):
+            stack.extend(([*path, index], value) for index, value in enumerate(node))
+        elif isinstance(node, int) and not isinstance(node, bool) and abs(node) >= _INT64:
+            return path, f"an integer of {len(str(abs(node)))} digits (beyond 64 bits)"
+        elif isinstance(node, str) and not node.isascii() and _has_surrogate(node):
+            return path, "a string with a lone surrogate (not Unicode text)"
+    return None
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _schema_errors(document: dict[str, Any], file: str) -> list[tuple[list[Any], str]]:
+    """(instance path, message) of every schema violation."""
+    try:
+        errors = list(_validator().iter_errors(document))
+    except (ValueError, OverflowError, SystemError):  # values the Rust side cannot convert
+        found = _unconvertible(document)
+        path, what = found if found is not None else ([], "a value the schema check cannot read")
+        return [(path, what)]
+    return [(list(error.instance_path), str(error.message)) for error in errors]
+
+
 def _schema_findings(document: dict[str, Any], file: str) -> list[Finding]:
     findings = []
-    errors = sorted(_validator().iter_errors(document), key=lambda e: list(map(str, e.path)))
-    for error in errors[:MAX_SCHEMA_FINDINGS]:
-        path = list(error.absolute_path)
+    errors = sorted(_schema_errors(document, file), key=lambda e: list(map(str, e[0])))
+    for path, message in errors[:MAX_SCHEMA_FINDINGS]:
         tc_id = None
         field_parts = path
         if len(path) >= 4 and path[0] == "testGroups" and path[2] == "tests":
@@ -95,7 +139,7 @@ def _schema_findings(document: dict[str, Any], file: str) -> list[Finding]:
             raw = test.get("tcId") if isinstance(test, dict) else None
             tc_id = raw if isinstance(raw, int) else None
             field_parts = path[4:] if tc_id is not None else path
-        message = error.message if len(error.message) <= 120 else error.message[:117] + "..."
+        message = message if len(message) <= 120 else message[:117] + "..."
         findings.append(Finding(file, tc_id, _path_text(field_parts), f"schema: {message}"))
     if len(errors) > MAX_SCHEMA_FINDINGS:
         more = len(errors) - MAX_SCHEMA_FINDINGS
@@ -110,8 +154,21 @@ def parse_hex_array(tokens: Any, fmt: Format) -> tuple[npt.NDArray[np.float64], 
     ``float.hex`` strings take the fast path (``float.fromhex`` is exact for them); anything else
     goes through :func:`symsoftmax.rounding.parse_exact`.
     """
-    raw = np.asarray(tokens, dtype=object)
-    flat = raw.ravel().tolist()
+    if isinstance(tokens, list) and list not in map(type, tokens):  # a row: no object array
+        flat, shape = tokens, (len(tokens),)
+    else:
+        raw = np.asarray(tokens, dtype=object)
+        flat, shape = raw.ravel().tolist(), raw.shape
+    try:  # canonical float.hex tokens (what the generator writes): parsed and checked in C
+        parsed = list(map(float.fromhex, flat))
+        if list(map(float.hex, parsed)) == flat:  # float.hex spells nan/inf as format_hex does
+            values = np.array(parsed, dtype=np.float64)
+            if fmt.float64_extra_bits == 0:  # every float64 is a value of float64
+                return values.reshape(shape), []
+            inexact = np.flatnonzero((round_array(values, fmt) != values) & ~np.isnan(values))
+            return values.reshape(shape), inexact.tolist()
+    except (ValueError, TypeError, OverflowError):
+        pass  # some token is not canonical: one at a time below, to name it
     values = np.empty(len(flat), dtype=np.float64)
     bad: list[int] = []
     for i, token in enumerate(flat):
@@ -128,7 +185,7 @@ def parse_hex_array(tokens: Any, fmt: Format) -> tuple[npt.NDArray[np.float64], 
     rounded = round_array(values, fmt)
     inexact = np.flatnonzero((rounded != values) & ~np.isnan(values))
     bad = sorted(set(bad) | set(inexact.tolist()))
-    return values.reshape(raw.shape), bad
+    return values.reshape(shape), bad
 
 
 def _index_text(flat_index: int, shape: tuple[int, ...]) -> str:
@@ -143,8 +200,17 @@ def _tests(document: dict[str, Any]) -> Iterator[tuple[int, dict[str, Any]]]:
             yield group["k"], test
 
 
-def check_document(document: dict[str, Any], file: str) -> list[Finding]:
-    """Every structural problem of a vector document (empty list: the document is sound)."""
+Parsed = dict[int, npt.NDArray[np.float64]]
+"""Hex lists already parsed, by ``id`` of the list in a live document: :func:`load` checks and
+then decodes the same document, and parsing its ~10⁶ tokens twice was a third of the time."""
+
+
+def check_document(
+    document: dict[str, Any], file: str, *, parsed: Parsed | None = None
+) -> list[Finding]:
+    """Every structural problem of a vector document (empty list: the document is sound).
+
+    ``parsed``: a dict that receives the parsed value lists, for :func:`decode_document`."""
     findings = _schema_findings(document, file)
     if findings:
         return findings
@@ -169,18 +235,27 @@ def check_document(document: dict[str, Any], file: str) -> list[Finding]:
         )
     notes = document["notes"]
     for k, test in _tests(document):
-        findings += _test_findings(test, k, op, fmt, notes, file)
+        findings += _test_findings(test, k, op, fmt, notes, file, parsed)
     return findings
 
 
 def _test_findings(
-    test: dict[str, Any], k: int, op: str, fmt: Format, notes: dict[str, Any], file: str
+    test: dict[str, Any],
+    k: int,
+    op: str,
+    fmt: Format,
+    notes: dict[str, Any],
+    file: str,
+    parsed: Parsed | None = None,
 ) -> list[Finding]:
     tc_id = test["tcId"]
     out: list[Finding] = []
 
     def finding(field: str, what: str) -> None:
         out.append(Finding(file, tc_id, field, what))
+
+    def check_values(tokens: Any, shape: tuple[int, ...], field: str) -> None:
+        _check_value_list(tokens, shape, fmt, field, finding, parsed)
 
     for flag in test["flags"]:
         if flag not in notes:
@@ -193,9 +268,9 @@ def _test_findings(
         if key not in inputs:
             finding(f"inputs.{key}", "missing")
             continue
-        _check_values(inputs[key], (k,), fmt, f"inputs.{key}", finding)
+        check_values(inputs[key], (k,), f"inputs.{key}")
     if "temperature" in inputs and "temperature" in allowed:
-        _check_values(inputs["temperature"], (), fmt, "inputs.temperature", finding)
+        check_values(inputs["temperature"], (), "inputs.temperature")
     expected_keys = EXPECTED_KEYS[op]
     for part in ("expected", "exact"):
         for key in sorted(set(test[part]) - set(expected_keys)):
@@ -205,7 +280,7 @@ def _test_findings(
         if key not in test["expected"]:
             finding(f"expected.{key}", "missing")
         else:
-            _check_values(test["expected"][key], shape, fmt, f"expected.{key}", finding)
+            check_values(test["expected"][key], shape, f"expected.{key}")
         if key not in test["exact"]:
             finding(f"exact.{key}", "missing")
         else:
@@ -217,7 +292,7 @@ def _test_findings(
                 finding(field, "missing")
             else:
                 shape = expected_shape(op, key, k)
-                _check_values(answer["outputs"][key], shape, fmt, field, finding)
+                check_values(answer["outputs"][key], shape, field)
     if not out and "acceptable" in test:
         names = [answer["name"] for answer in test["acceptable"]]
         if len(set(names)) != len(names):
@@ -233,6 +308,8 @@ def _shape_of(value: Any) -> tuple[int, ...] | None:
         return ()
     if not value:
         return (0,)
+    if list not in map(type, value):  # a row of scalars (most fields): no recursion
+        return (len(value),)
     inner = {_shape_of(item) for item in value}
     if len(inner) != 1 or None in inner:
         return None
@@ -245,14 +322,21 @@ def _as_written(shape: tuple[int, ...]) -> tuple[int, ...]:
     return (0,) if shape and shape[0] == 0 else shape
 
 
-def _check_values(
-    tokens: Any, shape: tuple[int, ...], fmt: Format, field: str, finding: Any
+def _check_value_list(
+    tokens: Any,
+    shape: tuple[int, ...],
+    fmt: Format,
+    field: str,
+    finding: Any,
+    parsed: Parsed | None,
 ) -> None:
     got = _shape_of(tokens)
     if got != _as_written(shape):
         finding(field, f"shape {got if got is not None else 'ragged'}, expected {shape}")
         return
-    _, bad = parse_hex_array(tokens, fmt)
+    values, bad = parse_hex_array(tokens, fmt)
+    if parsed is not None and not bad:
+        parsed[id(tokens)] = values
     for flat_index in bad[:3]:
         token = np.asarray(tokens, dtype=object).ravel()[flat_index]
         finding(f"{field}{_index_text(flat_index, shape)}", f"{token!r} is not a {fmt.name} value")
@@ -269,15 +353,19 @@ def _check_decimals(tokens: Any, shape: tuple[int, ...], field: str, finding: An
 # --------------------------------------------------------------------------------------------
 
 
-def _decode_values(tokens: Any, fmt: Format) -> npt.NDArray[np.float64]:
-    values, _ = parse_hex_array(tokens, fmt)
-    return values
-
-
-def decode_document(document: dict[str, Any], file: str) -> VectorFile:
-    """The typed :class:`VectorFile` of a document that passed :func:`check_document`."""
+def decode_document(
+    document: dict[str, Any], file: str, *, parsed: Parsed | None = None
+) -> VectorFile:
+    """The typed :class:`VectorFile` of a document that passed :func:`check_document`
+    (``parsed``: what that check parsed, so that it is not parsed again)."""
     header = document["header"]
     op, fmt = header["op"], get_format(header["dtype"])
+    done = parsed or {}
+
+    def _decode_values(tokens: Any, fmt: Format) -> npt.NDArray[np.float64]:
+        values = done.get(id(tokens))
+        return values if values is not None else parse_hex_array(tokens, fmt)[0]
+
     groups = []
     for group in document["testGroups"]:
         tests = []
@@ -313,7 +401,8 @@ def load(path: str | os.PathLike[str]) -> VectorFile:
     format) and shapes; it does not recompute reference values (``lint`` does).
     """
     document = read_document(path)
-    findings = check_document(document, str(path))
+    parsed: Parsed = {}
+    findings = check_document(document, str(path), parsed=parsed)
     if findings:
         raise InputError(str(findings[0]))
-    return decode_document(document, str(path))
+    return decode_document(document, str(path), parsed=parsed)

@@ -16,8 +16,10 @@ a unicode array of one element with the header, the notes and the group sizes. I
 timestamps, sorted entries) because ``np.savez`` stamps the current time: both formats are
 byte-identical for the same command and library versions.
 
-Files ↔ documents only: checking a document and decoding it into the model, and ``load`` (read,
-check, decode), are in :mod:`symsoftmax.vectors.check`, which builds on this module.
+Files ↔ documents: checking a document and decoding it into the model, and ``load`` (read,
+check, decode), are in :mod:`symsoftmax.vectors.check`, which builds on this module. One
+shortcut skips the document: :func:`read_npz_model` decodes an NPZ file that this package wrote
+(the suite cache) straight into the model, with array-level checks only.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ __all__ = [
     "dumps_json",
     "encode_groups",
     "read_document",
+    "read_npz_model",
     "save",
     "to_document",
     "to_npz_bytes",
@@ -326,3 +329,97 @@ def _npz_group_tests(
             entry["acceptable"] = answers[i]
         tests.append(entry)
     return tests
+
+
+# --------------------------------------------------------------------------------------------
+# NPZ file -> model, without the document (files this package wrote: the suite cache)
+# --------------------------------------------------------------------------------------------
+
+
+def read_npz_model(path: str | os.PathLike[str]) -> VectorFile:
+    """Decode an NPZ vector file straight into the model: arrays, not hex strings.
+
+    For files this package wrote (the suite cache, :mod:`symsoftmax.validation.sources`): it
+    checks the layout (every array present, with the shapes the group sizes and K imply) and that
+    every number is a value of the format, but not the schema or the checksum, which cost 10–30×
+    more on a standard suite (they go through the JSON document). A user's file goes through
+    :func:`symsoftmax.vectors.check.load`. Raises InputError naming the file for anything else.
+    """
+    from symsoftmax.formats import get_format
+    from symsoftmax.rounding import round_array
+    from symsoftmax.vectors.model import Answer, Note, TestCase, TestGroup, expected_shape
+
+    name = str(path)
+    data = Path(path).read_bytes()
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+        meta = loads_json(str(arrays.pop("document.json").reshape(-1)[0]), name)
+        header, op = meta["header"], meta["header"]["op"]
+        fmt = get_format(header["dtype"])
+        groups = []
+        for index, group in enumerate(meta["testGroups"]):
+            prefix, k, n = f"g{index:05d}.", int(group["k"]), int(group["tests"])
+
+            def get(part: str, shape: tuple[int, ...], prefix: str = prefix) -> Any:
+                array = arrays[prefix + part]
+                if array.shape != shape:
+                    raise ValueError(f"{prefix}{part} has shape {array.shape}, expected {shape}")
+                if array.dtype == np.float64 and not np.array_equal(
+                    round_array(array, fmt), array, equal_nan=True
+                ):
+                    raise ValueError(f"{prefix}{part} holds a number that is no {fmt.name} value")
+                return array
+
+            inputs = {key: get(f"inputs.{key}", (n, k)) for key in INPUT_KEYS[op]}
+            present = arrays.get(prefix + "inputs.temperature.present")
+            temperature = get("inputs.temperature", (n,)) if present is not None else present
+            shapes = {key: expected_shape(op, key, k) for key in EXPECTED_KEYS[op]}
+            expected = {key: get(f"expected.{key}", (n, *shapes[key])) for key in shapes}
+            exact = {key: get(f"exact.{key}", (n, *shapes[key])).astype(object) for key in shapes}
+            answers: dict[int, list[Answer]] = {}
+            if prefix + "acceptable.test" in arrays:
+                owners = arrays[prefix + "acceptable.test"].tolist()
+                names = get("acceptable.name", (len(owners),))
+                outputs = {
+                    key: get(f"acceptable.{key}", (len(owners), *shapes[key])) for key in shapes
+                }
+                for row, owner in enumerate(owners):
+                    answer = Answer(str(names[row]), {key: outputs[key][row] for key in shapes})
+                    answers.setdefault(int(owner), []).append(answer)
+            tc_ids = get("tcId", (n,)).tolist()
+            comments, flags = get("comment", (n,)), get("flags", (n,))
+            results = get("result", (n,))
+            tests = []
+            for i in range(n):
+                test_inputs = {key: inputs[key][i] for key in inputs}
+                if present is not None and temperature is not None and bool(present[i]):
+                    test_inputs["temperature"] = np.asarray(temperature[i])
+                tests.append(
+                    TestCase(
+                        tc_id=int(tc_ids[i]),
+                        comment=str(comments[i]),
+                        flags=tuple(str(flags[i]).split()),
+                        inputs=test_inputs,
+                        expected={key: expected[key][i] for key in shapes},
+                        exact={key: exact[key][i] for key in shapes},
+                        result=str(results[i]),
+                        acceptable=tuple(answers.get(i, ())),
+                    )
+                )
+            groups.append(TestGroup(k, tuple(tests)))
+        notes = {
+            flag: Note(str(note["description"]), str(note["catches"]))
+            for flag, note in meta["notes"].items()
+        }
+    except (
+        KeyError,
+        TypeError,
+        IndexError,
+        ValueError,
+        OSError,
+        EOFError,
+        zipfile.BadZipFile,
+    ) as exc:
+        raise InputError(f"{name}: not a vector file this version wrote ({exc})") from None
+    return VectorFile(header=header, notes=notes, groups=tuple(groups), op=op, dtype=fmt.name)
