@@ -1,10 +1,16 @@
-"""Repository-level promises: CI runs the README's test command verbatim; sources are cited
-inside the repository."""
+"""Repository-level promises: CI runs the README's test command verbatim, and the suite again at
+the lowest dependency versions pyproject.toml admits; sources are cited inside the repository."""
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import re
+import subprocess
+import sys
+import tomllib
 from pathlib import Path
+from types import ModuleType
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -97,3 +103,56 @@ def test_the_citation_check_knows_outside_from_inside() -> None:
         assert outside_citations(text, page), text
     for text in inside:
         assert not outside_citations(text, page), text
+
+
+# --- the lowest admitted versions are tested too ----------------------------------------------
+# .ci/run runs the suite a second time with every '>=' bound of the runtime dependencies and of
+# the test extra pinned by .ci/lowest_constraints.py; a dependency it left out would be tested
+# at its newest version only.
+
+
+def _lowest_constraints_module() -> ModuleType:
+    path = ROOT / ".ci" / "lowest_constraints.py"
+    spec = importlib.util.spec_from_file_location("lowest_constraints", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_runtime_and_test_dependency_is_pinned_to_its_lower_bound() -> None:
+    module = _lowest_constraints_module()
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    requirements = project["dependencies"] + project["optional-dependencies"]["test"]
+    emitted = module.lowest_constraints({"project": project})
+    for requirement in requirements:
+        name = re.match(r"[A-Za-z0-9._-]+", requirement)
+        bound = re.search(r">=\s*([0-9][^,;\s]*)", requirement)
+        assert name and bound, f"{requirement!r} has no '>=' lower bound"
+        assert f"{name.group()}=={bound.group(1)}" in emitted, requirement
+
+
+def test_the_lowest_constraints_script_prints_them_and_refuses_what_it_cannot_read(
+    tmp_path: Path,
+) -> None:
+    script = [sys.executable, str(ROOT / ".ci" / "lowest_constraints.py")]
+    done = subprocess.run(script, capture_output=True, text=True, timeout=60, check=True)
+    project = {"project": tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]}
+    assert done.stdout.splitlines() == _lowest_constraints_module().lowest_constraints(project)
+    for requirement in ['numpy>=1.26; python_version < "3.12"', "numpy", "numpy<3", "x>=1.*"]:
+        bad = tmp_path / "pyproject.toml"
+        bad.write_text(
+            f'[project]\ndependencies = ["rich>=13", {json.dumps(requirement)}]\n', "utf-8"
+        )
+        done = subprocess.run([*script, str(bad)], capture_output=True, text=True, timeout=60)
+        assert (done.returncode, done.stdout) == (1, ""), requirement
+        assert requirement in done.stderr and "Traceback" not in done.stderr, requirement
+
+
+def test_ci_runs_the_suite_at_the_lowest_versions() -> None:
+    ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert (
+        "python3 -m venv .venv-lowest && . .venv-lowest/bin/activate && "
+        "python .ci/lowest_constraints.py > .ci-lowest.txt && "
+        "pip install -c .ci-lowest.txt -e '.[test]' && pytest"
+    ) in ci_lines

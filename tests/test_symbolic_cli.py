@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import sysconfig
 from pathlib import Path
 from typing import Any
 
@@ -166,8 +167,11 @@ def test_write_derivations_refuses_an_empty_name_and_a_file(
 
 
 def test_bad_k_from_the_shell_has_no_traceback() -> None:
+    # The console script installed beside this interpreter: PATH need not hold its folder (a
+    # venv's python run without activating the venv).
+    script = str(Path(sysconfig.get_path("scripts")) / "symsoftmax")
     done = subprocess.run(
-        ["symsoftmax", "verify", "--k", "-1"], capture_output=True, text=True, timeout=120
+        [script, "verify", "--k", "-1"], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 2
     assert done.stderr.strip() == (

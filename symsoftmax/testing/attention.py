@@ -143,7 +143,7 @@ class AttentionSoftmax:
         q = np.zeros((b, 1, 1, self.head_dim), z.dtype)
         q[..., 0] = 1
         keys = np.zeros(self._shape(b, k), z.dtype)
-        keys.reshape(b, k, self.head_dim)[..., 0] = np.where(masked, 0, z)
+        keys.reshape(b, k, self.head_dim)[..., 0] = np.where(masked, np.zeros_like(z), z)
         arrays = [q, keys]
         if self.mask != "none":
             allowed = ~masked[:, None, None, :]
