@@ -8,6 +8,14 @@ non-JSON constants ``NaN`` and ``Infinity`` (RFC 8259 §6 has no such numbers). 
 turns each into InputError, and bounds the nesting to :data:`MAX_DEPTH` so that code walking
 the result (JSON Schema validation, ``numpy.array``) cannot recurse too deep either.
 
+A key given twice in one object is refused too: ``json`` keeps the last value, so an outputs
+file with a tcId twice (failing values, then correct ones) would pass on the last.
+
+Every user file (JSON, and the NPZ vector files) is read by :func:`read_user_file`: a regular
+file only (a FIFO would block, ``/dev/zero`` never ends) of at most :data:`MAX_JSON_BYTES`
+(``SYMSOFTMAX_MAX_JSON_BYTES`` overrides it), checked before reading, and never more than that
+read, so that a file growing meanwhile is bounded too.
+
 With ``numbers_as_text=True`` JSON numbers come back as :class:`JsonNumber` (a ``str``): their
 exact text, for :func:`symsoftmax.rounding.parse_exact`, instead of a float rounded to 53 bits.
 """
@@ -16,15 +24,43 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
+import re
+import stat
 from typing import Any
 
 from symsoftmax.errors import InputError
 
-__all__ = ["MAX_DEPTH", "JsonNumber", "load_json", "loads_json"]
+__all__ = [
+    "MAX_BYTES_VARIABLE",
+    "MAX_DEPTH",
+    "MAX_JSON_BYTES",
+    "JsonNumber",
+    "load_json",
+    "loads_json",
+    "max_file_bytes",
+    "read_user_file",
+]
 
 MAX_DEPTH = 64
 """Deepest nesting of arrays and objects accepted (vector files use up to 10, outputs 3)."""
+
+MAX_JSON_BYTES = 1 << 30
+"""Largest user file read (bytes), 1 GiB: three times the largest vector file documented (the
+exhaustive softmax float32 suite, 330 MB of JSON; a standard suite is about 22 MB), and small
+enough that parsing it fits in memory. :data:`MAX_BYTES_VARIABLE` overrides it."""
+
+MAX_BYTES_VARIABLE = "SYMSOFTMAX_MAX_JSON_BYTES"
+"""Environment variable that sets the cap (a positive integer of bytes) instead."""
+
+_CHUNK = 1 << 20  # read size after the first read (which asks for the whole file at once)
+_DIGITS = re.compile(r"[0-9]{1,19}")
+_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 _INT_DIGITS = 4300  # Python's default int-string limit; a longer JSON integer is refused here
 
@@ -33,6 +69,26 @@ class JsonNumber(str):
     """A JSON number kept as its text (``numbers_as_text=True``)."""
 
     __slots__ = ()
+
+
+class _RepeatedKey(ValueError):
+    """A key given twice in one JSON object (raised by :func:`_object_once`)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _object_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object as a dict, refusing a repeated key (``json`` would keep its last value)."""
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _RepeatedKey(key)
+            seen.add(key)
+    return document
 
 
 def _reject_constant(token: str) -> Any:
@@ -49,7 +105,8 @@ def loads_json(data: str | bytes, name: str, *, numbers_as_text: bool = False) -
     """Parse JSON text or UTF-8 bytes; InputError ``"<name>: ..."`` for anything malformed.
 
     Raises InputError for invalid UTF-8, invalid JSON, ``NaN``/``Infinity``, integers beyond
-    4300 digits (unless ``numbers_as_text``) and nesting deeper than :data:`MAX_DEPTH`.
+    4300 digits (unless ``numbers_as_text``), a key repeated in one object and nesting deeper
+    than :data:`MAX_DEPTH`.
     """
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
@@ -62,9 +119,14 @@ def loads_json(data: str | bytes, name: str, *, numbers_as_text: bool = False) -
             parse_int=JsonNumber if numbers_as_text else _int_or_refuse,
             parse_float=JsonNumber if numbers_as_text else float,
             parse_constant=_reject_constant,
+            object_pairs_hook=_object_once,
         )
     except RecursionError:
         raise too_deep from None
+    except _RepeatedKey as exc:
+        from symsoftmax.rounding import brief_repr
+
+        raise InputError(f"{name}: key {brief_repr(exc.key)} appears twice in one object") from None
     except json.JSONDecodeError as exc:
         raise InputError(f"{name}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
     except ValueError as exc:
@@ -75,13 +137,82 @@ def loads_json(data: str | bytes, name: str, *, numbers_as_text: bool = False) -
 
 
 def load_json(path: str | os.PathLike[str], *, numbers_as_text: bool = False) -> Any:
-    """Read and parse a JSON file (see :func:`loads_json`); a file that cannot be read is an
-    InputError naming it too."""
+    """Read (:func:`read_user_file`) and parse (:func:`loads_json`) a JSON file; every problem is
+    one InputError line naming it."""
+    return loads_json(read_user_file(path), os.fspath(path), numbers_as_text=numbers_as_text)
+
+
+def max_file_bytes() -> int:
+    """The size cap in force: :data:`MAX_BYTES_VARIABLE` if set, else :data:`MAX_JSON_BYTES`."""
+    text = os.environ.get(MAX_BYTES_VARIABLE)
+    if text is None:
+        return MAX_JSON_BYTES
+    if not _DIGITS.fullmatch(text) or int(text) == 0:
+        from symsoftmax.rounding import brief_repr
+
+        raise InputError(
+            f"{MAX_BYTES_VARIABLE} must be a positive integer of bytes, got {brief_repr(text)}"
+        )
+    return int(text)
+
+
+def read_user_file(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of a user's file: a regular file of at most :func:`max_file_bytes` bytes.
+
+    Refused before anything is read (InputError ``"<path>: cannot read: ..."``): a missing or
+    unreadable file, a folder, FIFO, device or socket (one would block, another never end), or
+    a file over the cap. The path is checked, then opened with ``O_NONBLOCK`` (a FIFO swapped
+    in meanwhile opens at once) and the open file checked again; at most cap + 1 bytes are
+    read, so a file that grows, or whose size the system does not report, stays bounded.
+    """
+    name = os.fspath(path)
+    cap = max_file_bytes()
     try:
-        data = Path(path).read_bytes()
+        _check_status(os.stat(name), name, cap)
+        fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     except OSError as exc:
-        raise InputError(f"{os.fspath(path)}: cannot read ({exc.strerror or exc})") from None
-    return loads_json(data, os.fspath(path), numbers_as_text=numbers_as_text)
+        raise InputError(f"{name}: cannot read ({exc.strerror or exc})") from None
+    try:
+        size = _check_status(os.fstat(fd), name, cap)
+        return _read_bounded(fd, name, size, cap)
+    except OSError as exc:
+        raise InputError(f"{name}: cannot read ({exc.strerror or exc})") from None
+    finally:
+        os.close(fd)
+
+
+def _check_status(status: os.stat_result, name: str, cap: int) -> int:
+    """The file's size, or InputError if it is not a regular file or is over ``cap``."""
+    if not stat.S_ISREG(status.st_mode):
+        kind = next((kind for test, kind in _KINDS if test(status.st_mode)), "not a file")
+        raise InputError(f"{name}: cannot read: {kind}, not a regular file")
+    if status.st_size > cap:
+        raise _too_large(name, cap, status.st_size)
+    return status.st_size
+
+
+def _read_bounded(fd: int, name: str, size: int, cap: int) -> bytes:
+    """Read to the end, but at most ``cap`` bytes: InputError if there is more."""
+    chunks: list[bytes] = []
+    total, want = 0, min(size, cap) + 1  # the whole file in one read, usually
+    while total <= cap:
+        chunk = os.read(fd, min(want, cap + 1 - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+        want = _CHUNK
+    if total > cap:
+        raise _too_large(name, cap)
+    return b"".join(chunks)
+
+
+def _too_large(name: str, cap: int, size: int | None = None) -> InputError:
+    found = f" ({size} bytes)" if size is not None else ""
+    return InputError(
+        f"{name}: cannot read: more than the limit of {cap} bytes{found}; set "
+        f"{MAX_BYTES_VARIABLE} to read larger files"
+    )
 
 
 def _depth_exceeds(document: Any, limit: int) -> bool:

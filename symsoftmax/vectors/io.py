@@ -29,7 +29,6 @@ import io
 import json
 import os
 import zipfile
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,7 +36,7 @@ import numpy.typing as npt
 
 from symsoftmax.atomic import write_atomic
 from symsoftmax.errors import InputError
-from symsoftmax.jsonfile import loads_json
+from symsoftmax.jsonfile import loads_json, read_user_file
 from symsoftmax.rounding import format_hex
 from symsoftmax.vectors.model import EXPECTED_KEYS, INPUT_KEYS, VectorFile
 
@@ -256,7 +255,7 @@ def read_document(path: str | os.PathLike[str]) -> dict[str, Any]:
     content is checked separately (:mod:`symsoftmax.vectors.check`).
     """
     name = str(path)
-    data = Path(path).read_bytes()
+    data = read_user_file(path)  # a regular file within the size cap, else InputError
     if data[:4] == b"PK\x03\x04":
         return _npz_document(data, name)
     document = loads_json(data, name)
@@ -350,7 +349,7 @@ def read_npz_model(path: str | os.PathLike[str]) -> VectorFile:
     from symsoftmax.vectors.model import Answer, Note, TestCase, TestGroup, expected_shape
 
     name = str(path)
-    data = Path(path).read_bytes()
+    data = read_user_file(path)
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
