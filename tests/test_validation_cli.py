@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -289,3 +290,84 @@ def test_vectors_out_is_checked_before_generating(
         argv = ["vectors", "--op", "softmax", "--dtype", "float32", "--out", out]
         assert main(argv) == 2
         assert message in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------
+# ambiguous outputs files (outside audit): one reading only, or an error naming where
+# --------------------------------------------------------------------------------------------
+
+
+def _expected_outputs(vf) -> dict[str, list[str]]:
+    """Every test's expected values as hex strings: outputs that pass."""
+    return {
+        str(t.tc_id): [format_hex(v) for v in t.expected["output"].reshape(-1).tolist()]
+        for t in vf.tests()
+    }
+
+
+def test_score_refuses_a_tcid_given_twice(files: dict[str, Path], tmp_path: Path, capsys) -> None:
+    """The audit: failing values first, then the right ones; json keeps the last, so it passed."""
+    vf = vectors.load(files["vectors"])
+    good = _expected_outputs(vf)
+    pair = str(next(t.tc_id for t in vf.tests() if t.inputs["z"].size == 2))
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps(good))
+    assert main(["score", str(files["vectors"]), str(path)]) == 0
+    capsys.readouterr()
+    path.write_text(f'{{"{pair}": ["0x1p-1", "-0x1p-1"], ' + json.dumps(good)[1:])
+    assert main(["score", str(files["vectors"]), str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == f"symsoftmax score: error: {path}: key '{pair}' appears twice in one object\n"
+
+
+@pytest.mark.parametrize("padded", [" {v}", "{v} ", "\t{v}", "{v}\n", "\r\n{v}\f"])
+def test_score_refuses_a_number_padded_with_whitespace(
+    files: dict[str, Path], tmp_path: Path, capsys, padded: str
+) -> None:
+    vf = vectors.load(files["vectors"])
+    outputs = _expected_outputs(vf)
+    pair = str(next(t.tc_id for t in vf.tests() if t.inputs["z"].size == 2))
+    outputs[pair][1] = padded.format(v=outputs[pair][1])
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps(outputs))
+    assert main(["score", str(files["vectors"]), str(path)]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"symsoftmax score: error: {path}: tcId {pair}, position 1: ")
+    assert "whitespace" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("op", "row", "value", "message"),
+    [
+        # K lists of K for the jacobian: rows of other lengths are not rows (2x2 here)
+        ("jacobian", [0.5, 1.0], [["a", "a", "a"], ["a"]], "row 0: expected 2 value(s), got 3"),
+        ("jacobian", [0.5, 1.0], [["a"], ["a"], ["a"], ["a"]], "expected 2 rows"),
+        ("jacobian", [0.5, 1.0], [["a", "a"], "a", "a"], "mixes values and lists"),
+        # a flat list for the others: no rows to flatten
+        ("softmax", [0.5, 1.0], [["a", "a"]], "expected a flat list of 2 value(s)"),
+        ("softmax", [0.5, 1.0], ["a", ["a"]], "mixes values and lists"),
+        ("cross_entropy", [0.5, 1.0], [["a"], ["a", "a"]], "expected a flat list of 3 value(s)"),
+        ("cross_entropy", [0.5, 1.0], {"loss": "a", "grad": [["a", "a"]]}, "grad: expected a"),
+        ("cross_entropy", [0.5, 1.0], {"loss": "a", "grad": ["a", "a"], "grads": []}, "'grads'"),
+    ],
+)
+def test_score_refuses_layouts_that_only_flattening_makes_fit(
+    op: str, row: list[float], value: Any, message: str
+) -> None:
+    vf = custom_vectors(
+        op, "float32", [{"z": row, "y": [0.5, 0.5]} if op == "cross_entropy" else row]
+    )
+    with pytest.raises(InputError) as info:
+        read_outputs({"1": _filled(value, "0.5")}, vf)
+    assert str(info.value).startswith("outputs: tcId 1") and message in str(info.value)
+
+
+def _filled(value: Any, token: str) -> Any:
+    """``value`` with every "a" leaf replaced by ``token``."""
+    if isinstance(value, list):
+        return [_filled(item, token) for item in value]
+    if isinstance(value, dict):
+        return {key: _filled(item, token) for key, item in value.items()}
+    return token if value == "a" else value

@@ -13,7 +13,9 @@ accepted too and read exactly from their text. Per op:
 
 A test with a temperature may map to ``null`` when the implementation has no temperature: it is
 reported as skipped. Anything else missing or malformed is an input error naming the file, the
-tcId and the position.
+tcId and the position, and so is anything that could be read two ways: a tcId given twice
+(JSON would keep the last), a number padded with whitespace, lists inside a list where a flat
+one is expected, jacobian rows of the wrong length, or an unknown key beside loss and grad.
 """
 
 from __future__ import annotations
@@ -75,52 +77,99 @@ def read_outputs(
 def _outputs_of(
     value: Any, test: TestCase, op: str, fmt: Format, where: str
 ) -> dict[str, np.ndarray]:
+    """The outputs of one test from its value in the file, each in its expected shape."""
     k = int(test.inputs["z"].size)
-    keys = EXPECTED_KEYS[op]
-    if op == "cross_entropy" and isinstance(value, Mapping):
-        missing = [key for key in keys if key not in value]
-        if missing:
-            raise InputError(f"{where}: missing {missing[0]!r}")
-        parts = {
-            "loss": _flat(value["loss"], where + " loss"),
-            "grad": _flat(value["grad"], where + " grad"),
-        }
-    else:
-        flat = _flat(value, where)
-        parts = {"loss": flat[:1], "grad": flat[1:]} if op == "cross_entropy" else {keys[0]: flat}
     outputs = {}
-    for key, tokens in parts.items():
+    for key, part, place in _parts(value, op, k, where):
         shape = expected_shape(op, key, k)
-        size = int(np.prod(shape))
-        if len(tokens) != size:
-            raise InputError(f"{where}: expected {size} value(s) for {key}, got {len(tokens)}")
-        values = np.empty(size)
-        for i, token in enumerate(tokens):
-            if not isinstance(token, str):
-                raise InputError(
-                    f"{where}, position {i}: expected a number string, got {brief_repr(token)}"
-                )
-            try:
-                values[i] = parse_value(token, fmt)
-            except InputError as exc:
-                raise InputError(f"{where}, position {i}: {exc}") from None
-        outputs[key] = values.reshape(shape)
+        tokens = _rows(part, shape, key, place) if len(shape) == 2 else None
+        if tokens is None:
+            tokens = _flat(part, int(np.prod(shape)), key, place)
+        outputs[key] = _parsed(tokens, fmt, place).reshape(shape)
     return outputs
 
 
-def _flat(value: Any, where: str) -> list[Any]:
-    """A value, a list, or a list of lists (jacobian rows) as one flat list."""
-    if not isinstance(value, list):
-        return [value]
+def _parts(value: Any, op: str, k: int, where: str) -> list[tuple[str, Any, str]]:
+    """(output key, its value, where it is) for each output of ``op``.
+
+    Only cross_entropy has two: a flat ``[loss, grad_1, …, grad_K]`` or exactly the keys
+    ``loss`` and ``grad`` (an unknown key is refused: a misspelt one would go unread).
+    """
+    keys = EXPECTED_KEYS[op]
+    if op != "cross_entropy":
+        return [(keys[0], value, where)]
+    if isinstance(value, Mapping):
+        expected = " and ".join(repr(key) for key in keys)
+        for key in value:
+            if key not in keys:
+                raise InputError(f"{where}: unexpected key {brief_repr(key)} (expected {expected})")
+        missing = [key for key in keys if key not in value]
+        if missing:
+            raise InputError(f"{where}: missing {missing[0]!r}")
+        return [(key, value[key], f"{where} {key}") for key in keys]
+    flat = _flat(value, k + 1, "loss and grad", where)
+    return [("loss", flat[:1], where), ("grad", flat[1:], where)]
+
+
+def _flat(value: Any, size: int, what: str, where: str) -> list[Any]:
+    """A flat list of ``size`` values (a bare value counts as a list of one).
+
+    Lists inside are refused rather than flattened: rows are only a layout of the jacobian
+    (:func:`_rows`), and flattening would let a value of the wrong shape fit by its count.
+    """
+    items = value if isinstance(value, list) else [value]
+    lists = sum(isinstance(item, list) for item in items)
+    if lists:
+        mixed = ", got one that mixes values and lists" if lists < len(items) else ""
+        raise InputError(f"{where}: expected a flat list of {size} value(s) for {what}{mixed}")
+    if len(items) != size:
+        raise InputError(f"{where}: expected {size} value(s) for {what}, got {len(items)}")
+    return items
+
+
+def _rows(value: Any, shape: tuple[int, ...], what: str, where: str) -> list[Any] | None:
+    """A matrix given as ``shape[0]`` lists of ``shape[1]`` values, flattened row-major; None
+    when ``value`` has no rows (a flat list, read by :func:`_flat`)."""
+    if not isinstance(value, list) or not any(isinstance(item, list) for item in value):
+        return None
+    rows, cols = shape
+    expected = f"expected {rows} rows of {cols} value(s) for {what}"
+    if not all(isinstance(item, list) for item in value):
+        raise InputError(f"{where}: {expected}, got a list that mixes values and lists")
+    if len(value) != rows:
+        raise InputError(f"{where}: {expected}, got {len(value)} rows")
     flat: list[Any] = []
-    for item in value:
-        if isinstance(item, list):
-            if any(isinstance(x, list) for x in item):
-                raise InputError(f"{where}: lists nested more than two deep")
-            flat.extend(item)
-        else:
-            flat.append(item)
+    for i, row in enumerate(value):
+        if any(isinstance(item, list) for item in row):
+            raise InputError(f"{where}, row {i}: lists nested more than two deep")
+        if len(row) != cols:
+            raise InputError(f"{where}, row {i}: expected {cols} value(s), got {len(row)}")
+        flat.extend(row)
     return flat
+
+
+def _parsed(tokens: list[Any], fmt: Format, where: str) -> np.ndarray:
+    """The values of ``tokens`` in ``fmt``; ``position`` in errors is the index, row-major."""
+    values = np.empty(len(tokens))
+    for i, token in enumerate(tokens):
+        values[i] = _value(token, fmt, f"{where}, position {i}")
+    return values
+
+
+def _value(token: Any, fmt: Format, where: str) -> float:
+    """One number string (or JSON number, kept as text) rounded to ``fmt``.
+
+    A string padded with whitespace is refused: the number alone is what an implementation
+    prints, and padding hints at a value pasted from elsewhere (parse_exact would strip it).
+    """
+    if not isinstance(token, str):
+        raise InputError(f"{where}: expected a number string, got {brief_repr(token)}")
+    if token.strip() != token:
+        raise InputError(f"{where}: number padded with whitespace {brief_repr(token)}")
+    try:
+        return parse_value(token, fmt)
+    except InputError as exc:
+        raise InputError(f"{where}: {exc}") from None
 
 
 def score(
