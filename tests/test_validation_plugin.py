@@ -77,3 +77,40 @@ def test_assert_softmax_close_for_cross_entropy_pairs() -> None:
     assert_softmax_close({"loss": loss, "grad": grad}, case)
     with pytest.raises(AssertionError, match="grad"):
         assert_softmax_close((loss, -grad), case)
+
+
+BAD_MARKERS = [
+    ('op="softmax", seed="x"', "seed must be an integer in 0..9223372036854775807, got 'x'"),
+    ('op="softmax", seed=1.5', "seed must be an integer, got 1.5"),
+    ('op="softmax", seed=True', "seed must be an integer, got True"),
+    ('op="softmax", seed=-1', "seed must be an integer in 0..9223372036854775807, got -1"),
+    ('op="nope"', "unknown op 'nope'"),
+    ('op="softmax", dtype="float13"', "float13"),
+    ('op="softmax", sute="quick"', "unknown argument 'sute'"),
+    ('"softmax", "float32", "quick"', "at most 2 positional arguments (op, dtype), got 3"),
+    ('"softmax", op="log_softmax"', "op given twice"),
+    ('op=["softmax"]', "op must be a string, got ['softmax']"),
+    ('op="softmax", vectors="missing.json"', "missing.json: cannot read"),
+    ('op="softmax", vectors=3', "vectors must be a file path, got 3"),
+    ('op="softmax", suite="quick", vectors="v.json"', "give either vectors or suite"),
+]
+
+
+def test_a_bad_marker_is_one_line_not_a_traceback(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The marker's arguments are checked: a mistake is a collection error of one line naming
+    the test, never a traceback through the plugin (nor silently ignored, as `sute` was)."""
+    monkeypatch.setenv("SYMSOFTMAX_CACHE_DIR", str(SHARED_CACHE))
+    for i, (marker, _) in enumerate(BAD_MARKERS):  # one file each: each is its own error
+        source = f"import pytest\n\n@pytest.mark.softmax_vectors({marker})\n"
+        pytester.makepyfile(**{f"test_{i}": source + "def test_k(softmax_case):\n    pass\n"})
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-q", "-n", "0")
+    assert result.ret == pytest.ExitCode.INTERRUPTED  # collection stopped, no test run
+    text = result.stdout.str()
+    assert "Traceback" not in text and "pytest_plugin.py" not in text, text
+    assert f"{len(BAD_MARKERS)} errors during collection" in text, text
+    for i, (marker, message) in enumerate(BAD_MARKERS):
+        start = f"@pytest.mark.softmax_vectors on test_{i}.py::test_k: "
+        lines = [line for line in result.outlines if line.startswith(start)]
+        assert len(lines) == 1 and message in lines[0], (marker, lines, text)
