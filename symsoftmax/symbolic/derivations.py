@@ -6,6 +6,8 @@ deterministic and a test can regenerate them and compare byte for byte.
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -321,9 +323,16 @@ def render_derivations() -> dict[str, str]:
 
 
 def write_derivations(directory: str | Path) -> list[Path]:
-    """Write every document into ``directory`` (created if needed), atomically; returns paths."""
+    """Write every document into ``directory``, atomically; returns the paths.
+
+    The folder must exist, as for every file a command writes (``--report`` too): a missing
+    one is FileNotFoundError, a file NotADirectoryError, before anything is rendered, rather
+    than folders created from a mistyped path.
+    """
     folder = Path(directory)
-    folder.mkdir(parents=True, exist_ok=True)
+    if not folder.is_dir():
+        code = errno.ENOTDIR if folder.exists() else errno.ENOENT
+        raise OSError(code, os.strerror(code), str(directory))
     written = []
     for name, text in render_derivations().items():
         path = folder / name
