@@ -19,6 +19,8 @@ from symsoftmax.errors import InputError
 from symsoftmax.formats import FORMATS
 from symsoftmax.reference import evaluate
 from symsoftmax.sweep.judge import _batch_bounds, judge_batch
+from symsoftmax.sweep.reconcile import TALLY_KEYS
+from symsoftmax.sweep.report import IDENTITY_KEYS
 from symsoftmax.sweep.space import Space
 from symsoftmax.validation.bounds import output_bounds
 from symsoftmax.validation.checks import PassRule
@@ -193,13 +195,12 @@ def test_cli_json_is_identical_whatever_the_batching_sharding_and_resuming(
     # a checkpoint of the first shard's rows, resumed to the end, gives the same report
     checkpoint = tmp_path / "run.ckpt"
     document = json.loads(shards[0].read_text())
-    identity = {key: document[key] for key in ("candidate", "op", "dtype", "k", "rule")}
-    tally_keys = ("ranges", "counts", "histogram", "max_ulp", "worst", "examples", "problems")
+    identity = {key: document[key] for key in IDENTITY_KEYS}
     checkpoint.write_text(
         json.dumps(
             {
                 "identity": {**identity, "shard": [0, 1]},
-                "tally": {key: document[key] for key in tally_keys},
+                "tally": {key: document[key] for key in TALLY_KEYS},
             }
         )
     )

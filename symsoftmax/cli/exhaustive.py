@@ -5,7 +5,9 @@ See docs/exhaustive.md.
 TARGET (``module:function`` or ``path/file.py:function``) runs in an isolated worker process,
 as for ``validate``. By default the rows are spread over a Dask LocalCluster of this machine's
 cores; ``--workers 0`` runs them here, ``--scheduler tcp://host:port`` on an existing cluster.
-``--merge A.json B.json …`` combines shard reports (``--json`` output of ``--shard I/N`` runs).
+``--merge A.json B.json …`` combines shard reports (``--json`` output of ``--shard I/N`` runs);
+a report or a ``--resume`` checkpoint read back is reconciled field by field (one line for the
+first field that does not fit, exit 2).
 Exit status 0 when every row passed, 1 when a row failed or the run is incomplete (a shard),
 2 for usage or input errors.
 """
@@ -64,6 +66,12 @@ def register(subparsers: Any) -> None:
         help="Dask LocalCluster processes (default: the cores); 0 runs in this process",
     )
     parser.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler")
+    parser.add_argument(
+        "--scheduler-timeout",
+        type=float_option("--scheduler-timeout", 1e-3),
+        metavar="S",
+        help="seconds the --scheduler has to answer (default 30: sweep.SCHEDULER_TIMEOUT)",
+    )
     parser.add_argument("--resume", metavar="FILE", help="checkpoint file: read, and rewritten")
     parser.add_argument(
         "--timeout",
@@ -91,7 +99,7 @@ def _shard(text: str | None) -> tuple[int, int]:
 
 def run(args: argparse.Namespace) -> int:
     from symsoftmax.atomic import check_target, write_atomic
-    from symsoftmax.sweep import ExhaustiveReport, exhaustive, merge_reports
+    from symsoftmax.sweep import SCHEDULER_TIMEOUT, ExhaustiveReport, exhaustive, merge_reports
 
     for path in (args.report, args.plot):
         if path is not None:
@@ -104,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
         if args.target is None:
             raise InputError("missing TARGET (module:function or path/file.py:function)")
         workers = (os.cpu_count() or 1) if args.workers is None else args.workers
+        waits = args.scheduler_timeout if args.scheduler_timeout is not None else SCHEDULER_TIMEOUT
         with progress_bar() as progress:
             report = exhaustive(
                 args.target,
@@ -115,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
                 shard=_shard(args.shard),
                 workers=workers,
                 scheduler=args.scheduler,
+                scheduler_timeout=waits,
                 resume=args.resume,
                 timeout=args.timeout,
                 progress=progress,

@@ -7,29 +7,36 @@ returns an :class:`ExhaustiveReport`: rows by class, largest and median error in
 histogram, the worst inputs as bit patterns. See docs/exhaustive.md.
 
 Modules: space (the rows), judge (vectorized verdicts), tally (mergeable summaries), runner (a
-row range through the candidate), distribute (ranges on Dask), checkpoint (resume), report.
+row range through the candidate), distribute (ranges on Dask), checkpoint (resume), report,
+source (the digest of the candidate's file, in a run's identity), reconcile (reading a report or
+a checkpoint back: every field checked).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any
 
 from symsoftmax.errors import InputError
-from symsoftmax.ops import OPERATIONS
 from symsoftmax.sweep.checkpoint import Checkpoint
+from symsoftmax.sweep.distribute import SCHEDULER_TIMEOUT, run_on_dask
 from symsoftmax.sweep.report import ExhaustiveReport, merge_reports
-from symsoftmax.sweep.runner import Job, close_callers, tally_range
+from symsoftmax.sweep.runner import EXHAUSTIVE_OPS, Job, close_callers, tally_range
 from symsoftmax.sweep.space import Space
 from symsoftmax.sweep.tally import Tally
 from symsoftmax.validation.checks import PassRule
 from symsoftmax.vectors.builder import ProgressStep
 
-__all__ = ["EXHAUSTIVE_OPS", "ExhaustiveReport", "exhaustive", "merge_reports"]
+__all__ = [
+    "EXHAUSTIVE_OPS",
+    "SCHEDULER_TIMEOUT",
+    "ExhaustiveReport",
+    "exhaustive",
+    "merge_reports",
+]
 
-EXHAUSTIVE_OPS = tuple(name for name, op in OPERATIONS.items() if op.fast_path)
-"""softmax, log_softmax, logsumexp: one input row, a vectorized reference."""
 DEFAULT_BATCH = 1 << 18
 TASKS_PER_WORKER = 16  # Dask tasks per worker: enough for balance, few enough to stay cheap
 
@@ -45,6 +52,7 @@ def exhaustive(
     shard: tuple[int, int] = (0, 1),
     workers: int = 0,
     scheduler: str | None = None,
+    scheduler_timeout: float = SCHEDULER_TIMEOUT,
     resume: str | None = None,
     timeout: float | None = 60.0,
     progress: Callable[[ProgressStep], None] | None = None,
@@ -54,7 +62,8 @@ def exhaustive(
     ``fn``: a callable (called in this process) or ``"module:function"`` /
     ``"file.py:function"`` (called in an isolated worker process, as the CLI does).
     ``workers=0`` runs here; ``workers=N`` on a Dask LocalCluster of N processes; ``scheduler``
-    (``tcp://host:port``) on an existing cluster. ``resume``: a checkpoint file, read if it
+    (``tcp://host:port``) on an existing cluster, which must answer within
+    ``scheduler_timeout`` seconds. ``resume``: a checkpoint file, read (and reconciled) if it
     exists and rewritten (atomically) as batches finish. InputError for a bad argument.
     """
     if op not in EXHAUSTIVE_OPS:
@@ -68,6 +77,10 @@ def exhaustive(
         raise InputError(f"shard must be I/N with 0 ≤ I < N, got {index}/{count}")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
         raise InputError(f"workers must be a number ≥ 0, got {workers!r}")
+    if not (type(scheduler_timeout) in (int, float) and 0 < scheduler_timeout < math.inf):
+        raise InputError(
+            f"scheduler_timeout must be a number of seconds > 0, got {scheduler_timeout!r}"
+        )
     job = Job(fn, op, space.fmt.name, k, rule, timeout)
     report = ExhaustiveReport.start(job, shard)
     start, stop = report.shard_range
@@ -90,9 +103,15 @@ def exhaustive(
             for first, last in todo:
                 done(tally_range(job, first, last, batch))
         else:
-            from symsoftmax.sweep.distribute import run_on_dask
-
-            run_on_dask(job, todo, batch, scheduler=scheduler, workers=workers, done=done)
+            run_on_dask(
+                job,
+                todo,
+                batch,
+                scheduler=scheduler,
+                workers=workers,
+                done=done,
+                timeout=scheduler_timeout,
+            )
     finally:
         close_callers()
         if checkpoint is not None:

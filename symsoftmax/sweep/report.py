@@ -2,11 +2,14 @@
 
 The JSON (:meth:`ExhaustiveReport.to_json`) holds no time and no batching: the same rows give the
 same bytes, from one process, from a Dask cluster, or from shards merged with
-:func:`merge_reports` (``symsoftmax exhaustive --merge``).
+:func:`merge_reports` (``symsoftmax exhaustive --merge``). Its identity names the candidate, the
+digest of its source file (:mod:`symsoftmax.sweep.source`) and the symsoftmax version; read back
+(:meth:`ExhaustiveReport.from_json`), every field is reconciled (:mod:`symsoftmax.sweep.reconcile`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -14,10 +17,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import symsoftmax
 from symsoftmax.errors import InputError
 from symsoftmax.jsonfile import load_json
 from symsoftmax.sweep.judge import CALL_FAILED, CLASSES, FAIL_CLASSES
+from symsoftmax.sweep.reconcile import (
+    TALLY_KEYS,
+    Field,
+    read_identity,
+    read_tally,
+    require_equal,
+    require_keys,
+)
 from symsoftmax.sweep.runner import Job
+from symsoftmax.sweep.source import source_digest
 from symsoftmax.sweep.space import Space
 from symsoftmax.sweep.tally import BIN_EDGES, Tally
 from symsoftmax.validation.checks import PassRule
@@ -25,6 +38,9 @@ from symsoftmax.validation.checks import PassRule
 __all__ = ["ExhaustiveReport", "merge_reports"]
 
 FORMAT_NAME = "symsoftmax-exhaustive"
+IDENTITY_KEYS = ("candidate", "source", "symsoftmax_version", "op", "dtype", "k", "rule")
+REPORT_KEYS = ("format", *IDENTITY_KEYS, "space_rows", "complete", "passed", *TALLY_KEYS)
+"""The fields of the JSON report, in order."""
 
 
 @dataclass
@@ -39,12 +55,19 @@ class ExhaustiveReport:
     shard: tuple[int, int] = (0, 1)
     tally: Tally = field(default_factory=Tally)
     seconds: float = 0.0
+    source: str | None = None  # sha256:<hex> of the candidate's file (sweep.source)
+    version: str = ""  # of symsoftmax
 
     @classmethod
     def start(cls, job: Job, shard: tuple[int, int]) -> ExhaustiveReport:
+        """An empty report of ``job``: its identity, with the digest of the candidate's source
+        and this symsoftmax's version."""
         fn = job.candidate
         name = fn if isinstance(fn, str) else f"{fn.__module__}.{fn.__qualname__}"
-        return cls(name, job.op, job.dtype, job.k, job.rule, shard)
+        report = cls(name, job.op, job.dtype, job.k, job.rule, shard)
+        report.source = source_digest(fn)
+        report.version = symsoftmax.__version__
+        return report
 
     @property
     def space(self) -> Space:
@@ -70,6 +93,8 @@ class ExhaustiveReport:
         rule = {"mode": self.rule.mode, "max_ulp": self.rule.max_ulp, "ftz": self.rule.ftz}
         return {
             "candidate": self.candidate,
+            "source": self.source,
+            "symsoftmax_version": self.version,
             "op": self.op,
             "dtype": self.dtype,
             "k": self.k,
@@ -90,22 +115,26 @@ class ExhaustiveReport:
 
     @classmethod
     def from_json(cls, text: str | os.PathLike[str]) -> ExhaustiveReport:
-        """Read a report written by :meth:`to_json` (``--json`` output) from a file."""
-        data = load_json(text)
-        try:
-            if data["format"] != FORMAT_NAME:
-                raise ValueError
-            rule = data["rule"]
-            report = cls(
-                str(data["candidate"]),
-                str(data["op"]),
-                str(data["dtype"]),
-                int(data["k"]),
-                PassRule(rule["mode"], rule["max_ulp"], bool(rule["ftz"])),
-            )
-            report.tally = Tally.from_json(data)
-        except (KeyError, TypeError, ValueError):
-            raise InputError(f"{os.fspath(text)}: not an exhaustive report (--json)") from None
+        """Read a report written by :meth:`to_json` (``--json`` output) from a file, every field
+        reconciled (:mod:`symsoftmax.sweep.reconcile`): InputError naming the file and field."""
+        at = Field(os.fspath(text))
+        data = require_keys(load_json(text), REPORT_KEYS, at)
+        require_equal(data["format"], FORMAT_NAME, at / "format", "an exhaustive report's (--json)")
+        identity = read_identity(data, at)
+        report = cls(
+            identity["candidate"],
+            identity["op"],
+            identity["dtype"],
+            identity["k"],
+            identity["rule"],
+            source=identity["source"],
+            version=identity["symsoftmax_version"],
+        )
+        space = report.space
+        require_equal(data["space_rows"], space.size, at / "space_rows", "the space's size")
+        report.tally = read_tally(data, space, report.op, (0, space.size), at)
+        for name, value in (("complete", report.complete), ("passed", report.passed)):
+            require_equal(data[name], value, at / name, "what the counts and ranges give")
         return report
 
     # ---------------------------------------------------------------- text
@@ -184,14 +213,20 @@ class ExhaustiveReport:
 
 
 def merge_reports(reports: Sequence[ExhaustiveReport]) -> ExhaustiveReport:
-    """One report of shard reports of the same run (InputError if they differ or overlap)."""
+    """One report of shard reports of the same run: the same identity (candidate, source
+    digest, symsoftmax version, op, dtype, K, rule) and disjoint ranges, else InputError. Each
+    report was reconciled when read (:meth:`ExhaustiveReport.from_json`), so the counts of the
+    merged one add up too."""
     if not reports:
         raise InputError("--merge needs at least one report")
     first = reports[0]
-    merged = ExhaustiveReport(first.candidate, first.op, first.dtype, first.k, first.rule)
+    merged = dataclasses.replace(first, shard=(0, 1), tally=Tally(), seconds=0.0)
     for report in reports:
-        if report.identity() != first.identity():
-            raise InputError("--merge: the reports are of different runs (candidate, op, …)")
+        differ = [k for k, v in report.identity().items() if first.identity()[k] != v]
+        if differ:
+            raise InputError(
+                f"--merge: the reports are of different runs ({', '.join(differ)} differ)"
+            )
         try:
             merged.tally = merged.tally.merge(report.tally)
         except ValueError:

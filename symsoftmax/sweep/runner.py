@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from symsoftmax.ops import OPERATIONS
 from symsoftmax.reference import evaluate
 from symsoftmax.rounding import format_hex
 from symsoftmax.sweep.judge import CALL_FAILED, CLASSES, FAIL_CLASSES, judge_batch
@@ -33,8 +34,10 @@ from symsoftmax.validation.checks import PassRule
 from symsoftmax.validation.runner import Call, Caller, CallGuard, InProcessCaller
 from symsoftmax.vectors.model import EXPECTED_KEYS, expected_shape
 
-__all__ = ["JUDGED_TOGETHER", "Job", "tally_range"]
+__all__ = ["EXHAUSTIVE_OPS", "JUDGED_TOGETHER", "Job", "tally_range"]
 
+EXHAUSTIVE_OPS = tuple(name for name, op in OPERATIONS.items() if op.fast_path)
+"""softmax, log_softmax, logsumexp: one input row, a vectorized reference."""
 JUDGED_TOGETHER = 1 << 14
 """Rows referenced and judged at once within a batch: the temporaries (a few dozen float64
 arrays of this many rows) then stay in the cache. Judging a whole 2^18-row batch at once ran at

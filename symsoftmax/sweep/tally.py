@@ -5,7 +5,8 @@ a histogram of each row's largest error (fixed bins, so that tallies add), the w
 first rows of each failing class. Merging is exact and order-free: counts add, the worst rows are
 the top :data:`KEPT` by (error, then row number) and the examples the lowest row numbers, so the
 same rows give the same tally — byte for byte in :meth:`Tally.to_json` — whatever the batching,
-the sharding or the order in which batches finish.
+the sharding or the order in which batches finish. A tally read back from a file is reconciled
+field by field first (:func:`symsoftmax.sweep.reconcile.read_tally`).
 
 The histogram's bins: 0 (exact), then quarter octaves 2^(i/4) from 2^−10 to 2^20 ulp, one bin
 below 2^−10 and one above 2^20, and ∞ (a misplaced NaN/inf). The median is read from it: the
@@ -106,22 +107,6 @@ class Tally:
             "examples": self.examples,
             "problems": self.problems,
         }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Tally:
-        """Inverse of :meth:`to_json` (KeyError/TypeError/ValueError on a malformed one)."""
-        tally = cls(
-            ranges=[[int(a), int(b)] for a, b in data["ranges"]],
-            counts={c: int(data["counts"][c]) for c in CLASSES},
-            histogram=[int(v) for v in data["histogram"]],
-            max_ulp=float(data["max_ulp"]),
-            worst=list(data["worst"]),
-            examples={c: list(data["examples"][c]) for c in FAIL_CLASSES},
-            problems=list(data["problems"]),
-        )
-        if len(tally.histogram) != N_BINS or _merge_ranges(tally.ranges) != tally.ranges:
-            raise ValueError("malformed tally")
-        return tally
 
 
 def _number(value: float) -> float | str:
