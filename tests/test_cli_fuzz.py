@@ -9,6 +9,7 @@ inputs; ``pytest -m slow tests/test_cli_fuzz.py -s`` tries many more and prints 
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ from symsoftmax.cli.verify import MAX_EXHAUSTIVE_K, MAX_K
 from symsoftmax.formats import FORMATS
 from symsoftmax.ops import INPUT_OPTIONS, OPERATIONS, TEMPERATURE_OPS
 from symsoftmax.reference.engine import OPS
+from symsoftmax.rounding import format_hex
 from symsoftmax.symbolic.options import STYLES as DERIVE_FORMATS
 from symsoftmax.symbolic.options import WHATS
 from symsoftmax.validation.sources import custom_vectors
@@ -151,6 +153,15 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     vectors.save(vf, root / "vectors.json")
     outputs = {str(t.tc_id): [str(v) for v in t.exact["output"].reshape(-1)] for t in vf.tests()}
     (root / "good-outputs.json").write_text(json.dumps(outputs))
+    for op, rows in TAMPER_ROWS.items():  # a genuine outputs file per op, for _score_tampered
+        vf = custom_vectors(op, "float32", rows)
+        vectors.save(vf, root / f"tamper-{op}.json")
+        genuine = {
+            str(t.tc_id): {key: [format_hex(v) for v in t.expected[key].reshape(-1).tolist()]
+                           for key in t.expected}
+            for t in vf.tests()
+        }  # fmt: skip
+        (root / f"tamper-{op}-outputs.json").write_text(json.dumps(genuine))
     return root
 
 
@@ -219,6 +230,223 @@ def _score(capsys: Any, workdir: Path, data: st.DataObject) -> None:
     if data.draw(st.integers(0, 3)) == 0:
         argv.append(f"--max-ulp={data.draw(NUMBER_TOKENS)}")
     _answer(capsys, "score", argv)
+
+
+# Ops with different layouts of outputs (K values, one value, K rows of K, loss and grad).
+TAMPER_ROWS: dict[str, list[Any]] = {
+    "softmax": [[1.0, 2.0, 3.0], [0.0, -1.0]],
+    "logsumexp": [[1.0, 2.0], [-3.0]],
+    "jacobian": [[0.5, 1.0]],
+    "cross_entropy": [{"z": [1.0, 2.0], "y": [0.25, 0.75]}],
+}
+
+
+class _Raw(str):
+    """JSON text written as it is (a JSON number of any spelling, a truncated piece)."""
+
+
+class _Pairs(list):  # type: ignore[type-arg]
+    """A JSON object as (key, value) pairs, so that a key can appear twice."""
+
+
+def _dump(value: Any) -> str:
+    """JSON text of ``value``, with _Raw tokens and _Pairs objects as they are."""
+    if isinstance(value, _Raw):
+        return str(value)
+    if isinstance(value, _Pairs):
+        return "{" + ", ".join(f"{json.dumps(k)}: {_dump(v)}" for k, v in value) + "}"
+    if isinstance(value, dict):
+        return _dump(_Pairs(value.items()))
+    if isinstance(value, list):
+        return "[" + ", ".join(_dump(item) for item in value) + "]"
+    return json.dumps(value)
+
+
+def _layout(op: str, outputs: dict[str, list[str]], data: st.DataObject) -> Any:
+    """A test's genuine outputs in one of the layouts score accepts (drawn)."""
+    if op == "cross_entropy":
+        loss, grad = outputs["loss"], outputs["grad"]
+        form = data.draw(st.sampled_from(["flat", "dict", "dict-bare"]))
+        if form == "flat":
+            return [*loss, *grad]
+        return _Pairs([("loss", loss if form == "dict" else loss[0]), ("grad", grad)])
+    values = outputs["output"]
+    if op == "logsumexp" and data.draw(st.booleans()):
+        return values[0]
+    if op == "jacobian" and data.draw(st.booleans()):
+        k = int(len(values) ** 0.5)
+        return [values[i * k : (i + 1) * k] for i in range(k)]
+    return list(values)
+
+
+_WHITESPACE = [" ", "\t", "\n", "\r", "\f", "\v", "\u00a0", "\u2003", "\u200b", "\ufeff"]
+_RETYPED = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.dictionaries(st.text(max_size=3), st.text(max_size=3), max_size=2),
+    st.lists(st.text(max_size=3), max_size=3),
+    st.sampled_from([_Raw("1e400"), _Raw("-1e-400"), _Raw("0.5"), _Raw("9" * 5000)]),
+    st.sampled_from([_Raw("9" * 5000 + ".5"), _Raw("1" + "0" * 200000), _Raw("-0")]),
+)
+_HUGE = st.sampled_from(
+    ["1e999999999", "-1e-999999999", "9" * 5000, "0x1p99999999", "0x" + "f" * 5000,
+     "1" * 100_001, "1e" + "9" * 30, "0." + "0" * 5000 + "1"]
+)  # fmt: skip
+
+
+def _tampered_token(token: str, data: st.DataObject) -> Any:
+    """A changed value in place of ``token``."""
+    how = data.draw(st.sampled_from(["pad", "retype", "huge", "number", "nest", "hostile"]))
+    if how == "pad":
+        before = data.draw(st.lists(st.sampled_from(_WHITESPACE), max_size=2))
+        after = data.draw(st.lists(st.sampled_from(_WHITESPACE), min_size=0 if before else 1))
+        return "".join(before) + token + "".join(after)
+    if how == "retype":
+        return data.draw(_RETYPED)
+    if how == "huge":
+        return data.draw(_HUGE)
+    if how == "number":  # the same value as a JSON number (a decimal: JSON has no hex)
+        value = float.fromhex(token) if token.startswith(("0x", "-0x")) else math.nan
+        return _Raw(repr(value)) if math.isfinite(value) else token
+    if how == "nest":
+        times = data.draw(st.integers(1, 2))
+        return [token] * times if data.draw(st.booleans()) else [[token]]
+    return data.draw(NUMBER_TOKENS)
+
+
+def _tamper(op: str, document: _Pairs, data: st.DataObject) -> Any:
+    """One change to an outputs document: the changed document (a copy, or changed in place)."""
+    how = data.draw(
+        st.sampled_from(
+            ["duplicate", "drop", "unknown", "rekey", "token", "value", "nest", "wrap", "ce-keys"]
+        )
+    )
+    index = data.draw(st.integers(0, len(document) - 1))
+    key, value = document[index]
+    if how == "duplicate":  # the same tcId again, before or after, with any value
+        other = data.draw(st.sampled_from([value, ["0x1p-1"] * 3, None, []]))
+        at = data.draw(st.integers(0, len(document)))
+        return _Pairs([*document[:at], (key, other), *document[at:]])
+    if how == "drop":
+        return _Pairs(document[:index] + document[index + 1 :])
+    if how == "unknown":
+        extra = data.draw(st.sampled_from(["0", "-1", "99999", "", "x", "1" * 5000]))
+        return _Pairs([*document, (extra, value)])
+    if how == "rekey":  # a spelling of the tcId that is not the tcId
+        spelt = data.draw(st.sampled_from([f" {key}", f"{key} ", f"0{key}", f"{key}.0", f"+{key}"]))
+        pairs = [(k, v) for k, v in document if k != spelt]  # (a rekey onto another tcId)
+        pairs[pairs.index((key, value))] = (spelt, value)
+        return _Pairs(pairs)
+    if how == "token":
+        leaves = _leaves(value)
+        if not leaves:
+            return document
+        path = data.draw(st.sampled_from(leaves))
+        document[index] = (key, _set(value, path, _tampered_token(_get(value, path), data)))
+        return document
+    if how == "value":
+        document[index] = (key, data.draw(JSON_VALUES))
+        return document
+    if how == "nest":
+        document[index] = (key, [value] * data.draw(st.integers(1, 3)))
+        return document
+    if how == "wrap":  # the whole file inside arrays, or as a string
+        as_string = _Raw(json.dumps(_dump(document)))
+        return data.draw(st.sampled_from([[document], [[document]], as_string]))
+    if op == "cross_entropy" and isinstance(value, _Pairs):  # ce-keys
+        change = data.draw(st.sampled_from(["drop-loss", "drop-grad", "extra", "twice", "rename"]))
+        pairs = list(value)
+        if change == "drop-loss":
+            pairs = [p for p in pairs if p[0] != "loss"]
+        elif change == "drop-grad":
+            pairs = [p for p in pairs if p[0] != "grad"]
+        elif change == "extra":
+            pairs.append((data.draw(st.sampled_from(["grads", "Loss", "", "loss "])), pairs[0][1]))
+        elif change == "twice":
+            pairs.append(data.draw(st.sampled_from(pairs)))
+        else:
+            pairs[0] = ("LOSS", pairs[0][1])
+        document[index] = (key, _Pairs(pairs))
+        return document
+    return document
+
+
+def _refused(document: Any, known: set[str]) -> bool:
+    """Whether score must refuse ``document`` whatever its values: not an object of exactly the
+    tcIds, each once; a cross_entropy object without exactly loss and grad, each once; or a
+    string padded with whitespace where a number is read."""
+    if not isinstance(document, _Pairs):
+        return True
+    keys = [key for key, _ in document]
+    if len(set(keys)) < len(keys) or set(keys) != known:
+        return True
+    for _, value in document:
+        if isinstance(value, _Pairs) and sorted(k for k, _ in value) != ["grad", "loss"]:
+            return True
+        if any(_get(value, path).strip() != _get(value, path) for path in _leaves(value)):
+            return True
+    return False
+
+
+def _leaves(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Paths to the string leaves of a layout (lists and _Pairs)."""
+    if isinstance(value, str):
+        return [path]
+    if isinstance(value, _Pairs):
+        return [p for i, (_, v) in enumerate(value) for p in _leaves(v, (*path, i))]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _leaves(v, (*path, i))]
+    return []
+
+
+def _get(value: Any, path: tuple[Any, ...]) -> Any:
+    for i in path:
+        value = value[i][1] if isinstance(value, _Pairs) else value[i]
+    return value
+
+
+def _set(value: Any, path: tuple[Any, ...], new: Any) -> Any:
+    """``value`` with the leaf at ``path`` replaced (copies along the path)."""
+    if not path:
+        return new
+    head, rest = path[0], path[1:]
+    if isinstance(value, _Pairs):
+        copy = _Pairs(value)
+        copy[head] = (value[head][0], _set(value[head][1], rest, new))
+        return copy
+    copy_list = list(value)
+    copy_list[head] = _set(value[head], rest, new)
+    return copy_list
+
+
+def _score_tampered(capsys: Any, workdir: Path, data: st.DataObject) -> None:
+    """A genuine outputs file (passes), changed one to three times: duplicate tcIds, retyped or
+    padded values, huge numbers, nesting, missing or extra keys. Always exit 0, 1 or 2 with no
+    traceback; 2 whenever the change makes the file ambiguous or incomplete."""
+    op = data.draw(st.sampled_from(sorted(TAMPER_ROWS)))
+    genuine = json.loads((workdir / f"tamper-{op}-outputs.json").read_text())
+    document = _Pairs((key, _layout(op, outputs, data)) for key, outputs in genuine.items())
+    changes = data.draw(st.integers(0, 3))
+    for _ in range(changes):
+        if not isinstance(document, _Pairs) or not document:
+            break
+        document = _tamper(op, document, data)
+    must_refuse = _refused(document, set(genuine))
+    text = _dump(document).encode()
+    if data.draw(st.integers(0, 9)) == 0:  # cut short (not JSON), or a byte made not UTF-8
+        cut = data.draw(st.integers(0, len(text)))
+        truncate = data.draw(st.booleans())
+        must_refuse = must_refuse or not truncate or cut < len(text)
+        text = text[:cut] if truncate else text[:cut] + b"\xff" + text[cut + 1 :]
+    outputs = _file(workdir, "tampered-outputs.json", text)
+    argv = ["score", str(workdir / f"tamper-{op}.json"), outputs, "--no-properties", "--json"]
+    status = _answer(capsys, "score tampered", argv)
+    if changes == 0 and not must_refuse:
+        assert status == 0, (op, text[:300])  # the genuine file, in any accepted layout
+    if must_refuse:
+        assert status == 2, (op, text[:300])
 
 
 def _lint(capsys: Any, workdir: Path, data: st.DataObject) -> None:
@@ -298,6 +526,7 @@ BODIES: dict[str, tuple[Body, int]] = {
     "reference_values": (_reference_values, 200),
     "reference_files": (_reference_files, 200),
     "score": (_score, 200),
+    "score_tampered": (_score_tampered, 300),
     "lint": (_lint, 150),
     "validate_arguments": (_validate_arguments, 100),
     "derive_and_verify": (_derive_and_verify, 100),
