@@ -13,6 +13,7 @@ more inputs and prints the counts.
 from __future__ import annotations
 
 import copy
+import hashlib
 import http.server
 import json
 import socket
@@ -34,6 +35,8 @@ from test_cli_fuzz import JSON_VALUES
 
 import symsoftmax
 from symsoftmax.cli import main
+from symsoftmax.errors import InputError
+from symsoftmax.sweep.source import source_digest
 from symsoftmax.validation.target import load_target
 
 CANDIDATES = """
@@ -226,6 +229,33 @@ def test_resume_refuses_a_checkpoint_of_another_symsoftmax_version(
     monkeypatch.setattr(symsoftmax, "__version__", symsoftmax.__version__ + ".post1")
     status, err = _answer(capsys, "attack", [run.target, "--workers", "0", "--resume", path])
     _refused(status, err, path, "another run")
+
+
+def test_the_source_digest_is_of_the_targets_own_file_found_without_running_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``package.module:function`` digests module.py, found without running the package's
+    __init__ (which would fail here); an edit changes the digest; a file target digests it."""
+    package = tmp_path / "tamperpkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("raise SystemExit('the package was run')\n")
+    module = package / "mod.py"
+    module.write_text(CANDIDATES)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    before = source_digest("tamperpkg.mod:good")
+    assert before == "sha256:" + hashlib.sha256(module.read_bytes()).hexdigest()
+    assert "tamperpkg" not in sys.modules
+    module.write_text(CANDIDATES + "# edited\n")
+    assert source_digest("tamperpkg.mod:good") not in (before, None)
+    assert source_digest(f"{module}:good") == source_digest("tamperpkg.mod:good")
+    assert source_digest("no_such_module_here.mod:good") is None
+
+
+def test_resume_is_refused_for_a_candidate_without_a_source_file(tmp_path: Path) -> None:
+    namespace: dict[str, Any] = {"__name__": "made_at_run_time"}
+    exec(compile(CANDIDATES, "<made at run time>", "exec"), namespace)  # our own text
+    with pytest.raises(InputError, match="cannot read the source file"):
+        symsoftmax.exhaustive(namespace["good"], resume=str(tmp_path / "run.ckpt"))
 
 
 # --------------------------------------------------------------------------------------------
