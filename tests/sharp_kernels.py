@@ -338,10 +338,11 @@ def masked_leak(z: Any) -> Array:
 
 
 def inf_clamp(z: Any) -> Array:
-    """Two-pass softmax of z clipped to the finite range [−max, max] of its format first."""
+    """Two-pass softmax of z with +inf entries clamped to the largest finite value of its format
+    (NaN and −inf kept)."""
     z = np.asarray(z)
     top = get_format(z.dtype.name).max
-    return two_pass_softmax(np.clip(z.astype(STATE), -top, top).astype(z.dtype))
+    return two_pass_softmax(np.minimum(z.astype(STATE), top).astype(z.dtype))
 
 
 def one_pass_sloppy_rescale(z: Any, block: int = 64) -> Array:
@@ -475,7 +476,8 @@ BUGGY: dict[str, Kernel] = {
         "softmax",
         "two-pass",
         formats=(*FORMATS, "float8_e5m2"),
-        source="inputs sanitised by clipping to the finite range (+inf → the format's max)",
+        source="inputs sanitised by clamping +inf to the format's largest finite value "
+        "(as np.nan_to_num does for +inf)",
         exposed_by="pos-inf: '+inf and max' ([+inf, max] → [½, ½])",
     ),
     "one_pass_sloppy_rescale": Kernel(

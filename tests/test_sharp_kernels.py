@@ -252,6 +252,8 @@ def test_inf_clamp_splits_inf_and_max_evenly(fmt: str) -> None:
     assert np.isnan(sk.two_pass_softmax(z).astype(np.float64)).all()  # IEEE inf − inf
     far = as_format([INF, 1.0], fmt)  # max − 1 underflows: the clamp does not show
     np.testing.assert_array_equal(sk.inf_clamp(far).astype(np.float64), [1.0, 0.0])
+    masked = as_format([-INF, -INF], fmt)  # −inf is not clamped: a masked row stays NaN
+    assert np.isnan(sk.inf_clamp(masked).astype(np.float64)).all()
 
 
 def staircase(blocks: int, block: int, rise: float) -> np.ndarray:
