@@ -8,12 +8,14 @@ with the reason in the report.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
 import tempfile
 import time
 import warnings
+from collections import Counter
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -889,3 +891,157 @@ def test_a_signalling_nan_result_fails_without_a_warning(dtype):
         report = validate(_signalling_nan, vectors=vf)
     assert report.failed == 2 and not report.passed
     assert all(r.status == "fail" and "got nan" in r.reason for r in report.failures)
+
+
+# ------------------------------------------------------------------------------ batch composition
+
+
+def batch_variant(z):
+    """Deterministic but batch-variant, as a kernel that picks its reduction by the batch size:
+    a batch of one row sums its exponentials in float64, a batch of several in float32, left to
+    right. Both sums are accurate (the error is one common factor of the row); some outputs'
+    last bits differ between the two."""
+    x = z.astype(np.float64)
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    if z.shape[0] == 1:
+        total = e.sum(axis=-1, keepdims=True)
+    else:
+        partial = np.cumsum(e.astype(np.float32), axis=-1, dtype=np.float32)
+        total = partial[..., -1:].astype(np.float64)
+    return (e / total).astype(z.dtype)
+
+
+def _batch_rows() -> list[list[float]]:
+    """Rows of two lengths (7 and 13), several of each, so that every batch has several rows."""
+    rng = np.random.default_rng(17)
+    rows = [rng.normal(0, 3, 7) for _ in range(6)] + [rng.normal(0, 3, 13) for _ in range(5)]
+    return [np.float32(row).astype(np.float64).tolist() for row in rows]
+
+
+def test_the_batch_variant_kernel_is_batch_variant():
+    """The kernel below the next tests does what it claims (else they would prove nothing)."""
+    batch = np.array(_batch_rows()[:6], dtype=np.float32)
+    together = batch_variant(batch)
+    alone = np.concatenate([batch_variant(batch[i : i + 1]) for i in range(len(batch))])
+    assert not np.array_equal(together, alone)
+    assert np.array_equal(together, batch_variant(batch.copy()))  # deterministic
+
+
+def test_determinism_and_shift_repeat_the_batch_and_batch_invariance_is_its_own_property():
+    """Issue section 4: determinism and shift-invariance compare the batched run with the same
+    batch again (a deterministic batch-variant kernel passes them); batch invariance (a row alone
+    against the same row in its batch) is reported, outside the default verdict."""
+    vf = custom_vectors("softmax", "float32", _batch_rows())
+    report = validate(batch_variant, vectors=vf, batch=True)
+    props = {p.name: p for p in report.properties}
+    for name in ("determinism", "shift-invariance"):
+        assert props[name].passed and props[name].checked == len(vf), (name, props[name].worst)
+    invariance = props["batch-invariance"]
+    assert invariance.checked == len(vf) and invariance.failed > 0 and not invariance.required
+    assert re.fullmatch(
+        r"tcId \d+: output\[\d+\]: .+ alone vs .+ in a batch of \d+", invariance.worst
+    )
+    assert report.passed, report.summary_line()
+    assert "batch-invariance failed (not required)" in report.summary_line()
+    required = validate(batch_variant, vectors=vf, batch=True, require=("batch-invariance",))
+    assert not required.passed and required.failed == 0
+    assert "properties failed: batch-invariance" in required.summary_line()
+    assert {p.name: p for p in required.properties}["batch-invariance"].required
+    assert report.to_dict()["properties"][-1]["required"] is True  # determinism
+
+
+def test_batch_invariance_is_not_checked_one_row_at_a_time_and_require_needs_batches():
+    vf = custom_vectors("softmax", "float32", _batch_rows()[:3])
+    single = {p.name: p for p in validate(good64, vectors=vf).properties}["batch-invariance"]
+    assert single.checked == 0 and "one row at a time" in single.note
+    with pytest.raises(InputError, match="batch=True"):
+        validate(good64, vectors=vf, require=("batch-invariance",))
+    with pytest.raises(InputError, match=r"unknown property 'determinsm'.*batch-invariance"):
+        validate(good64, vectors=vf, batch=False, require=("determinsm",))
+
+
+def test_the_batched_property_calls_are_the_batches_of_the_run():
+    """Determinism and shift-invariance hand over whole batches (the row counts of the run);
+    batch invariance, rows alone (batches of one)."""
+    vf = custom_vectors("softmax", "float32", _batch_rows())
+    shapes: list[tuple[int, ...]] = []
+
+    def recorded(z):
+        shapes.append(z.shape)
+        return batch_variant(z)
+
+    validate(recorded, vectors=vf, batch=True)
+    run, extra = shapes[:2], Counter(shapes[2:])
+    assert run == [(6, 7), (5, 13)]
+    assert extra == {(6, 7): 2, (5, 13): 2, (1, 7): 6 + 6, (1, 13): 5 + 5}  # + permutation's
+
+
+def _reversed_softmax(z):
+    """Accurate values in the wrong places: monotonicity fails on every row of distinct
+    entries."""
+    return good64(z)[::-1].copy()
+
+
+def test_the_json_lists_every_failing_case_of_every_property(capsys):
+    from rich.console import Console
+
+    rows = [[1.0, 2.0, 3.0], [0.5, 0.25], [4.0, 4.0], [0.0, -1.0, -3.0, 2.0], [7.0]]
+    vf = custom_vectors("softmax", "float32", rows)
+    report = validate(_reversed_softmax, vectors=vf, properties=True)
+    mono = {p["name"]: p for p in report.to_dict()["properties"]}["monotonicity"]
+    broken = [t.tc_id for t in vf.tests() if len(set(t.inputs["z"].tolist())) > 1]
+    assert mono["failed"] == len(broken) == 3
+    assert [case["tcIds"] for case in mono["cases"]] == [[tc] for tc in broken]
+    assert all(
+        case["description"].startswith(f"tcId {case['tcIds'][0]}: ") for case in mono["cases"]
+    )
+    assert mono["worst"] in [case["description"] for case in mono["cases"]]
+    passed = {p["name"]: p for p in report.to_dict()["properties"]}["range"]
+    assert passed["cases"] == []
+    # the terminal keeps the worst only, and says how many more
+    report.render(Console(width=400, no_color=True))
+    out = capsys.readouterr().out
+    assert "and 2 more (see the JSON)" in out
+    assert "and 2 more (see the JSON)" in report.to_markdown()
+
+
+def test_the_report_names_the_test_with_the_largest_error():
+    vf = custom_vectors("softmax", "float32", [[0.5, 0.25], [1000, 999], [1.0, 2.0, 3.0]])
+    report = validate(division_free_f32, vectors=vf, properties=False)
+    worst = max(report.results, key=lambda r: r.ulp)
+    assert worst.ulp > 100 and report.max_ulp == worst.ulp
+    assert report.to_dict()["max_ulp_tcId"] == worst.tc_id == report.max_ulp_tc_id
+    assert f"max {worst.ulp:.3g} ulp (tcId {worst.tc_id}), median" in report.summary_line()
+    assert f"{worst.ulp:.3g} (tcId {worst.tc_id})" in report.to_markdown()
+    nothing = validate(wrong_dtype, vectors=vf, properties=False)
+    assert nothing.to_dict()["max_ulp_tcId"] is None and "max — ulp, median" in str(nothing)
+
+
+def test_cli_require_batch_invariance(tmp_path: Path, capsys):
+    from symsoftmax import vectors
+    from symsoftmax.cli import main
+
+    (tmp_path / "cands.py").write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from test_validation import batch_variant\n"
+    )
+    vectors.save(custom_vectors("softmax", "float32", _batch_rows()), tmp_path / "rows.json")
+    argv = [
+        "validate",
+        f"{tmp_path / 'cands.py'}:batch_variant",
+        "--vectors",
+        str(tmp_path / "rows.json"),
+        "--batch",
+        "--json",
+    ]
+    assert main(argv) == 0
+    data = json.loads(capsys.readouterr().out)
+    invariance = {p["name"]: p for p in data["properties"]}["batch-invariance"]
+    assert not invariance["passed"] and not invariance["required"] and invariance["cases"]
+    assert main([*argv, "--require", "batch-invariance"]) == 1
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:
+        main([*argv, "--require", "speed"])
+    assert stop.value.code == 2
+    assert "batch-invariance" in capsys.readouterr().err

@@ -82,6 +82,16 @@ def register(subparsers: Any) -> None:
         "always, or skip them",
     )
     parser.add_argument(
+        "--require",
+        action="append",
+        type=_optional_property,
+        default=[],
+        metavar="PROPERTY",
+        help="an optional property that must hold too (repeatable): batch-invariance (a row "
+        "alone gives the bits it got in its batch; needs --batch or --attention); reported "
+        "either way",
+    )
+    parser.add_argument(
         "--companion",
         metavar="TARGET",
         help="the matching log_softmax (for softmax) or softmax (for log_softmax) function, "
@@ -144,6 +154,18 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _optional_property(text: str) -> str:
+    """A --require value: the name of an optional property (one-line error naming them)."""
+    from symsoftmax.errors import InputError
+    from symsoftmax.validation.properties import check_require
+
+    try:
+        check_require(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def _attention_candidate(args: argparse.Namespace) -> Any:
     """TARGET wrapped by attention_as_softmax (--attention), or TARGET itself; InputError for
     an attention option without --attention and for options the adapter cannot combine."""
@@ -197,5 +219,6 @@ def run(args: argparse.Namespace) -> int:
             one_pass=args.one_pass or args.attention,
             max_identical_failures=args.max_identical_failures,
             sandbox=not args.no_sandbox,
+            require=args.require,
         )
     return emit(report, args)

@@ -24,7 +24,7 @@ from symsoftmax.formats import get_format
 from symsoftmax.validation.adapters import FRAMEWORKS, get_adapter
 from symsoftmax.validation.checks import PassRule, PreparedTest, evaluate
 from symsoftmax.validation.isolation import IsolatedCaller, target_reference
-from symsoftmax.validation.properties import check_properties
+from symsoftmax.validation.properties import check_properties, check_require
 from symsoftmax.validation.report import TestResult, ValidationReport
 from symsoftmax.validation.runner import (
     MAX_IDENTICAL_FAILURES,
@@ -80,9 +80,11 @@ def judge(
     properties: bool = True,
     seed: int = 0,
     one_pass: bool = False,
+    require: Sequence[str] = (),
 ) -> ValidationReport:
     """Evaluate outcomes (one per test of ``vf``, in order) and check the properties
-    (``one_pass``: with the allowances of a one-pass softmax, see validation.properties)."""
+    (``one_pass``: with the allowances of a one-pass softmax; ``require``: the optional
+    properties that fail the verdict too; see validation.properties)."""
     fmt = get_format(vf.dtype)
     prepared = prepare(vf)
     results: list[TestResult] = []
@@ -126,6 +128,7 @@ def judge(
             ftz=rule.ftz,
             seed=seed,
             one_pass=one_pass,
+            require=require,
         )
         if properties
         else []
@@ -163,6 +166,7 @@ def validate(
     one_pass: bool | None = None,
     max_identical_failures: int = MAX_IDENTICAL_FAILURES,
     sandbox: bool = True,
+    require: str | Sequence[str] = (),
 ) -> ValidationReport:
     """Validate ``fn`` against reference vectors; returns a :class:`ValidationReport`.
 
@@ -191,10 +195,12 @@ def validate(
     outside a private folder, no signals outside; :mod:`~symsoftmax.validation.sandbox`);
     ``sandbox=False`` declares the candidate trusted, and the run then neither reads the suite
     cache nor confines it. ``report.sandbox`` says what was applied. See docs/validation.md,
-    "Threat model".
+    "Threat model". ``require``: optional properties that must hold too (``"batch-invariance"``:
+    a row alone gives the bits it got in its batch; needs ``batch=True``); reported either way.
     """
     start = time.perf_counter()
     check_max_identical_failures(max_identical_failures)
+    require = _required(require, batch=batch, properties=properties)
     rule = PassRule() if rule is None else rule
     if one_pass is None:
         one_pass = getattr(fn, "one_pass", False) is True
@@ -234,6 +240,7 @@ def validate(
             properties=properties,
             seed=seed,
             one_pass=one_pass,
+            require=require,
         )
     finally:
         if isinstance(caller, IsolatedCaller):
@@ -248,6 +255,20 @@ def validate(
     report.seconds_candidate = candidate.seconds + (partner.seconds if partner else 0.0)
     report.seconds_total = time.perf_counter() - start
     return report
+
+
+def _required(require: str | Sequence[str], *, batch: bool, properties: bool) -> tuple[str, ...]:
+    """The optional properties asked for (validation.properties.check_require), when this run
+    can check them: InputError otherwise."""
+    names = check_require(require)
+    if names and not properties:
+        raise InputError(f"require {', '.join(names)} needs the properties (not properties=False)")
+    if "batch-invariance" in names and not batch:
+        raise InputError(
+            "require batch-invariance needs batch=True (--batch): a candidate called one row "
+            "at a time has no batches"
+        )
+    return names
 
 
 def _check_attention_op(fn: Callable[..., Any] | str, op: str) -> None:

@@ -22,7 +22,15 @@ From extra calls on a sample of those tests:
   with no exact shift is not used. Not for logsumexp (it is covariant, not invariant);
 * ``permutation``: f(Pz) = P f(z) within twice the output bound (both sides are within one bound
   of the exact value; summation order may differ, so bitwise equality is not required);
+* ``batch-invariance`` (a batched candidate): a row alone (a batch of one) gives the bits it got
+  in its batch. Reported, but not required unless asked (``require``): a kernel may pick its
+  reduction by the batch shape and be correct and deterministic all the same;
 * ``determinism``: the same input twice gives the same bits;
+
+Shift-invariance and determinism repeat the calls of the run as they were made
+(:meth:`~symsoftmax.validation.runner.Candidate.groups`): each batch again whole, the same rows
+in the same order, with the sampled rows shifted (or unchanged), so that a deterministic kernel
+whose results depend on the batch shape passes them; that dependence is batch-invariance's.
 * ``exp-log-softmax`` (log_softmax, or softmax with a ``companion``): ‖exp(l̂) − ŝ‖∞ within
   ‖s‖∞(e^{B_l} − 1) + B_s, B_l and B_s the two outputs' bounds; without a companion, ŝ is the
   float64 softmax of z (its error, ~n·2^−53, is negligible here).
@@ -31,12 +39,13 @@ From extra calls on a sample of those tests:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
+from symsoftmax.errors import InputError
 from symsoftmax.formats import Format
 from symsoftmax.rounding import round_array, ulp
 from symsoftmax.validation.bounds import RowFacts, output_bounds, sum_to_one_bound
@@ -44,8 +53,11 @@ from symsoftmax.validation.checks import PreparedTest
 from symsoftmax.validation.runner import Candidate, Outcome
 
 __all__ = [
+    "OPTIONAL",
+    "PropertyCase",
     "PropertyResult",
     "check_properties",
+    "check_require",
     "exact_shift",
     "one_pass_allowance",
     "prefix_records",
@@ -53,11 +65,37 @@ __all__ = [
 
 FloatArray = npt.NDArray[np.float64]
 SAMPLE = 16  # tests used for the properties that need extra calls
+OPTIONAL = ("batch-invariance",)  # reported, but failing the verdict only when required
+
+
+def check_require(require: str | Iterable[str]) -> tuple[str, ...]:
+    """The optional properties to require (a name or several): InputError for another name."""
+    names = (require,) if isinstance(require, str) else tuple(require)
+    for name in names:
+        if name not in OPTIONAL:
+            raise InputError(
+                f"unknown property {name!r} to require; known: {', '.join(OPTIONAL)} "
+                "(every other property is always required)"
+            )
+    return names
+
+
+@dataclass
+class PropertyCase:
+    """One failing case of a property: the test(s) it concerns and what went wrong."""
+
+    tc_ids: tuple[int, ...]
+    description: str  # one line, the tcId first
+
+    def to_dict(self) -> dict[str, object]:
+        return {"tcIds": list(self.tc_ids), "description": self.description}
 
 
 @dataclass
 class PropertyResult:
-    """How one property fared: cases checked, violations, the bound and the worst violation."""
+    """How one property fared: cases checked, violations (every one in ``cases``, in test
+    order), the bound and the worst violation. A property that is not ``required`` is reported
+    but does not fail the verdict."""
 
     name: str
     checked: int
@@ -65,32 +103,51 @@ class PropertyResult:
     bound: str
     worst: str = ""  # the worst violation (tcId, where, by how much)
     note: str = ""  # why a property was not checked
+    required: bool = True
+    cases: list[PropertyCase] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
         return self.failed == 0
 
+    @property
+    def fails_verdict(self) -> bool:
+        """Whether this result fails the report: a required property that did not hold."""
+        return self.required and not self.passed
+
+    def shown(self) -> str:
+        """The worst violation, and how many more the JSON lists (or the note)."""
+        if not self.worst:
+            return self.note
+        more = len(self.cases) - 1
+        return self.worst + (f"; and {more} more (see the JSON)" if more > 0 else "")
+
     def to_dict(self) -> dict[str, object]:
         return {
             "name": self.name,
             "passed": self.passed,
+            "required": self.required,
             "checked": self.checked,
             "failed": self.failed,
             "bound": self.bound,
             "worst": self.worst,
             "note": self.note,
+            "cases": [case.to_dict() for case in self.cases],
         }
 
 
 class _Tally:
-    def __init__(self, name: str, bound: str) -> None:
-        self.result = PropertyResult(name, 0, 0, bound)
+    def __init__(self, name: str, bound: str, *, required: bool = True) -> None:
+        self.result = PropertyResult(name, 0, 0, bound, required=required)
         self._worst = -math.inf
 
-    def add(self, ok: bool, excess: float, detail: str) -> None:
+    def add(self, ok: bool, excess: float, tc_ids: Sequence[int], detail: str) -> None:
+        """Count one case of test(s) ``tc_ids``: held, or failed by ``excess`` (the worst
+        kept) as ``detail`` says."""
         self.result.checked += 1
         if not ok:
             self.result.failed += 1
+            self.result.cases.append(PropertyCase(tuple(tc_ids), detail))
             if excess > self._worst:
                 self._worst = excess
                 self.result.worst = detail
@@ -119,35 +176,51 @@ def check_properties(
     ftz: bool = False,
     seed: int = 0,
     one_pass: bool = False,
+    require: Iterable[str] = (),
 ) -> list[PropertyResult]:
     """Every property that applies to ``op``; the call-based ones need ``candidate``.
 
     ``one_pass``: the outputs come from a one-pass (online) softmax, judged with the wider
-    monotonicity and sum-to-one allowances of :func:`one_pass_allowance`.
+    monotonicity and sum-to-one allowances of :func:`one_pass_allowance`. ``require``: the
+    optional properties (:data:`OPTIONAL`) that fail the verdict too (:func:`check_require`).
     """
-    pairs = [(p, o) for p, o in zip(prepared, outcomes, strict=True) if _eligible(p, o)]
+    required = check_require(require)
+    eligible = [
+        i for i, (p, o) in enumerate(zip(prepared, outcomes, strict=True)) if _eligible(p, o)
+    ]
+    pairs = [(prepared[i], outcomes[i]) for i in eligible]
     quantum = fmt.tiny if ftz else fmt.smallest_subnormal
     results: list[PropertyResult] = []
     if op in ("softmax", "log_softmax"):
         results += _output_properties(op, fmt, pairs, quantum, one_pass and op == "softmax")
-    call_names = ["shift-invariance", "permutation", "determinism"]
+    call_names = ["shift-invariance", "permutation", "batch-invariance", "determinism"]
     if op == "logsumexp":
         call_names.remove("shift-invariance")
     if candidate is None:
         for name in call_names:
             results.append(
-                PropertyResult(name, 0, 0, "", note="needs the function (scoring outputs only)")
+                PropertyResult(
+                    name,
+                    0,
+                    0,
+                    "",
+                    note="needs the function (scoring outputs only)",
+                    required=name not in OPTIONAL or name in required,
+                )
             )
         return results
-    step = max(1, math.ceil(len(pairs) / SAMPLE))
-    sample = pairs[::step][:SAMPLE]
+    step = max(1, math.ceil(len(eligible) / SAMPLE))
+    sample = eligible[::step][:SAMPLE]
+    sampled = [(prepared[i], outcomes[i]) for i in sample]
     rng = np.random.default_rng(seed)
+    run = _RunCalls(prepared, outcomes, candidate)
     if "shift-invariance" in call_names:
-        results.append(_shift(fmt, sample, candidate))
-    results.append(_permutation(op, fmt, sample, candidate, rng, ftz))
-    results.append(_determinism(sample, candidate))
+        results.append(_shift(fmt, run, sample))
+    results.append(_permutation(op, fmt, sampled, candidate, rng, ftz))
+    results.append(_batch_invariance(run, sample, "batch-invariance" in required))
+    results.append(_determinism(run, sample))
     if op == "log_softmax" or (op == "softmax" and companion is not None):
-        results.append(_exp_log_softmax(op, fmt, sample, candidate, companion, ftz))
+        results.append(_exp_log_softmax(op, fmt, sampled, candidate, companion, ftz))
     return results
 
 
@@ -234,6 +307,7 @@ def _output_properties(
             sums.add(
                 abs(total - 1) <= limit,
                 excess,
+                [tc],
                 f"tcId {tc}: |Σŝ − 1| = {excess:.3g} u > {limit / u:.3g} u ({form})",
             )
             bad = (out < 0) | (out > 1)
@@ -243,6 +317,7 @@ def _output_properties(
         ranges.add(
             not where.size,
             float(where.size),
+            [tc],
             f"tcId {tc}: output[{where[0]}] = {out[where[0]]!r}" if where.size else "",
         )
         order = np.argsort(z, kind="stable")
@@ -269,6 +344,7 @@ def _output_properties(
             mono.add(
                 ok,
                 excess,
+                [tc],
                 f"tcId {tc}: z[{order[j + 1]}] ≥ an earlier z but its output is "
                 f"{drop[j]:.3g} lower (allowed {allowed[j]:.3g})",
             )
@@ -305,28 +381,68 @@ def _same_bits(a: dict[str, FloatArray], b: dict[str, FloatArray]) -> bool:
     )
 
 
-def _first_difference(a: dict[str, FloatArray], b: dict[str, FloatArray]) -> str:
+def _first_difference(
+    a: dict[str, FloatArray], b: dict[str, FloatArray], labels: tuple[str, str] = ("", "")
+) -> str:
+    """Where ``a`` and ``b`` first differ: 'key[i]: a_i vs b_i', each value followed by its
+    label (' alone', ' in a batch of 6')."""
     for key in a:
         differs = ~((a[key] == b[key]) | (np.isnan(a[key]) & np.isnan(b[key])))
         if differs.any():
             at = tuple(int(i) for i in np.argwhere(differs)[0])
-            return f"{key}{list(at)}: {float(a[key][at])!r} vs {float(b[key][at])!r}"
+            first, second = float(a[key][at]), float(b[key][at])
+            return f"{key}{list(at)}: {first!r}{labels[0]} vs {second!r}{labels[1]}"
     return "sign of a zero differs"
 
 
-def _shift(
-    fmt: Format, sample: list[tuple[PreparedTest, Outcome]], cand: Candidate
-) -> PropertyResult:
-    tally = _Tally("shift-invariance", "bitwise, for exact shifts z + c")
-    skipped = 0
-    for prepared, outcome in sample:
-        z = prepared.test.inputs["z"]
-        c = exact_shift(z, fmt)
-        if c is None:
-            skipped += 1
-            continue
-        shifted = cand.call(dict(prepared.test.inputs, z=z + c))
-        _add_same_bits(tally, f"tcId {prepared.test.tc_id}, z + {c!r}", shifted, outcome)
+class _RunCalls:
+    """The candidate's calls as the run made them (:meth:`Candidate.groups`), to make again."""
+
+    def __init__(
+        self, prepared: Sequence[PreparedTest], outcomes: Sequence[Outcome], cand: Candidate
+    ) -> None:
+        self.prepared, self.outcomes, self.cand = prepared, outcomes, cand
+        self.groups = cand.groups([p.test for p in prepared])
+        self.group_of = {i: g for g, (indices, _) in enumerate(self.groups) for i in indices}
+
+    def tc_id(self, i: int) -> int:
+        return self.prepared[i].test.tc_id
+
+    def inputs(self, i: int) -> dict[str, FloatArray]:
+        return self.prepared[i].test.inputs
+
+    def rows_with(self, i: int) -> int:
+        """How many rows test ``i``'s call held in the run (1 for a call of its own)."""
+        indices, batched = self.groups[self.group_of[i]]
+        return len(indices) if batched else 1
+
+    def again(self, changed: dict[int, dict[str, FloatArray]]) -> dict[int, Outcome]:
+        """Each call of the run that answered a test of ``changed`` made again, whole (a batch:
+        the same rows in the same order), with those tests' inputs replaced by ``changed[i]``;
+        the new outcomes of those tests."""
+        outcomes: dict[int, Outcome] = {}
+        for g in sorted({self.group_of[i] for i in changed}):
+            indices, batched = self.groups[g]
+            rows = [changed.get(i, self.inputs(i)) for i in indices]
+            for i, outcome in zip(
+                indices, self.cand.call_group(rows, batched=batched), strict=True
+            ):
+                if i in changed:
+                    outcomes[i] = outcome
+        return outcomes
+
+
+def _shift(fmt: Format, run: _RunCalls, sample: list[int]) -> PropertyResult:
+    tally = _Tally("shift-invariance", "bitwise, for exact shifts z + c (the run's calls again)")
+    shifts = {i: exact_shift(run.inputs(i)["z"], fmt) for i in sample}
+    changed = {
+        i: dict(run.inputs(i), z=run.inputs(i)["z"] + c) for i, c in shifts.items() if c is not None
+    }
+    shifted = run.again(changed)
+    for i in changed:
+        where = f"tcId {run.tc_id(i)}, z + {shifts[i]!r}"
+        _add_same_bits(tally, run.tc_id(i), where, shifted[i], run.outcomes[i])
+    skipped = len(sample) - len(changed)
     if skipped:
         tally.result.note = f"{skipped} sampled test(s) have no exact shift"
     return tally.result
@@ -376,7 +492,7 @@ def _permutation(
         permuted = cand.call(inputs)
         assert outcome.outputs is not None
         if permuted.outputs is None:
-            tally.add(False, math.inf, f"tcId {test.tc_id}: {permuted.problem}")
+            tally.add(False, math.inf, [test.tc_id], f"tcId {test.tc_id}: {permuted.problem}")
             continue
         exact = {key: ex.hi for key, ex in prepared.exact.items()}
         bounds = output_bounds(op, test.inputs, exact, fmt, ftz=ftz)
@@ -390,32 +506,63 @@ def _permutation(
                 worst = ratio
                 detail = f"tcId {test.tc_id}: {key} differs by {diff:.3g} (allowed {allowed:.3g})"
             ok = ok and diff <= allowed
-        tally.add(ok, worst, detail)
+        tally.add(ok, worst, [test.tc_id], detail)
     return tally.result
 
 
-def _determinism(sample: list[tuple[PreparedTest, Outcome]], cand: Candidate) -> PropertyResult:
-    tally = _Tally("determinism", "same input twice, same bits")
-    for prepared, outcome in sample:
-        again = cand.call(prepared.test.inputs)
-        _add_same_bits(tally, f"tcId {prepared.test.tc_id}", again, outcome, "second call ")
+def _determinism(run: _RunCalls, sample: list[int]) -> PropertyResult:
+    tally = _Tally("determinism", "same input twice, same bits (the run's calls again)")
+    again = run.again({i: run.inputs(i) for i in sample})
+    for i in sample:
+        tc = run.tc_id(i)
+        _add_same_bits(tally, tc, f"tcId {tc}", again[i], run.outcomes[i], "second call ")
+    return tally.result
+
+
+def _batch_invariance(run: _RunCalls, sample: list[int], required: bool) -> PropertyResult:
+    """A sampled row of a batch of several, called alone (a batch of one), against its bits in
+    the batch; rows called alone in the run are not counted."""
+    tally = _Tally(
+        "batch-invariance",
+        "a row alone (a batch of one) = the same row in its batch, bit for bit",
+        required=required,
+    )
+    if not run.cand.batch:
+        tally.result.note = "the candidate is called one row at a time (batch=True, --batch)"
+        return tally.result
+    batched = [i for i in sample if run.rows_with(i) > 1]
+    for i in batched:
+        tc, rows = run.tc_id(i), run.rows_with(i)
+        alone = run.cand.call_group([run.inputs(i)], batched=True)[0]
+        labels = (" alone", f" in a batch of {rows}")
+        _add_same_bits(tally, tc, f"tcId {tc}", alone, run.outcomes[i], "alone ", labels)
+    if len(batched) < len(sample):
+        tally.result.note = f"{len(sample) - len(batched)} sampled test(s) had a call of their own"
     return tally.result
 
 
 def _add_same_bits(
-    tally: _Tally, where: str, again: Outcome, first: Outcome, call: str = ""
+    tally: _Tally,
+    tc: int,
+    where: str,
+    again: Outcome,
+    first: Outcome,
+    call: str = "",
+    labels: tuple[str, str] = ("", ""),
 ) -> None:
-    """Count whether another call (``again``) returned exactly the bits of ``first``.
+    """Count whether another call (``again``) on test ``tc`` returned exactly the bits of
+    ``first``.
 
-    A failed call counts as a difference of any size; ``call`` names it in the detail.
+    A failed call counts as a difference of any size; ``call`` names it in the detail, and
+    ``labels`` the two values where they differ (:func:`_first_difference`).
     """
     assert first.outputs is not None
     if again.outputs is None:
-        tally.add(False, math.inf, f"{where}: {call}{again.problem}")
+        tally.add(False, math.inf, [tc], f"{where}: {call}{again.problem}")
         return
     same = _same_bits(again.outputs, first.outputs)
-    detail = "" if same else f"{where}: {_first_difference(again.outputs, first.outputs)}"
-    tally.add(same, 1.0, detail)
+    differs = "" if same else _first_difference(again.outputs, first.outputs, labels)
+    tally.add(same, 1.0, [tc], f"{where}: {differs}" if differs else "")
 
 
 def _exp_log_softmax(
@@ -449,7 +596,7 @@ def _exp_log_softmax(
             soft_allow = soft_bound.absolute
         if logs is None or soft is None:
             problem = other.problem if other is not None else "no output"
-            tally.add(False, math.inf, f"tcId {test.tc_id}: companion {problem}")
+            tally.add(False, math.inf, [test.tc_id], f"tcId {test.tc_id}: companion {problem}")
             continue
         s_norm = float(np.max(facts.s))
         growth = math.expm1(min(log_bound.absolute, 700.0))
@@ -459,6 +606,7 @@ def _exp_log_softmax(
         tally.add(
             diff <= allowed,
             diff / allowed if allowed else math.inf,
+            [test.tc_id],
             f"tcId {test.tc_id}: ‖exp(l̂) − ŝ‖∞ = {diff:.3g} > {allowed:.3g}",
         )
     return tally.result

@@ -1,9 +1,10 @@
 """The validation report: per-test results, properties, summary; JSON, Markdown and rich table.
 
 Statistics: ``max_ulp`` is the largest component error in ulps over all tests that produced
-outputs (∞ when a NaN or inf was misplaced); ``median_ulp`` is the median over those tests of
-each test's largest component error. JSON writes non-finite numbers as the strings "inf" and
-"nan" (JSON has no such numbers) and every input and output value as a float.hex string.
+outputs (∞ when a NaN or inf was misplaced), given by test ``max_ulp_tc_id`` (the first of
+equals); ``median_ulp`` is the median over those tests of each test's largest component error.
+JSON writes non-finite numbers as the strings "inf" and "nan" (JSON has no such numbers) and
+every input and output value as a float.hex string.
 """
 
 from __future__ import annotations
@@ -183,7 +184,11 @@ class ValidationReport:
 
     @property
     def passed(self) -> bool:
-        return self.failed == 0 and all(p.passed for p in self.properties) and self.tests > 0
+        return (
+            self.failed == 0
+            and not any(p.fails_verdict for p in self.properties)
+            and self.tests > 0
+        )
 
     def _ulps(self) -> list[float]:
         return [r.ulp for r in self.results if r.got is not None and not math.isnan(r.ulp)]
@@ -192,6 +197,18 @@ class ValidationReport:
     def max_ulp(self) -> float:
         ulps = self._ulps()
         return max(ulps) if ulps else math.nan
+
+    @property
+    def max_ulp_tc_id(self) -> int | None:
+        """The tcId of the (first) test with the largest error, None when no test has one."""
+        ulps = [r for r in self.results if r.got is not None and not math.isnan(r.ulp)]
+        return max(ulps, key=lambda r: r.ulp).tc_id if ulps else None
+
+    def _max_ulp_text(self, unit: str = "") -> str:
+        """'N{unit} (tcId T)', or 'N{unit}' when no test has an error: the largest error and
+        the test that gives it."""
+        tc = self.max_ulp_tc_id
+        return _fmt_ulp(self.max_ulp) + unit + ("" if tc is None else f" (tcId {tc})")
 
     @property
     def median_ulp(self) -> float:
@@ -227,7 +244,8 @@ class ValidationReport:
 
     def summary_line(self) -> str:
         verdict = "PASS" if self.passed else "FAIL"
-        failed_props = [p.name for p in self.properties if not p.passed]
+        failed_props = [p.name for p in self.properties if p.fails_verdict]
+        not_required = [p.name for p in self.properties if not p.passed and not p.required]
         counts = Counter(r.status for r in self.results)
         extra = "".join(
             f"; {counts[status]} {label}"
@@ -243,12 +261,14 @@ class ValidationReport:
             extra += f"; {self.stopped}"
         if failed_props:
             extra += f"; properties failed: {', '.join(failed_props)}"
+        if not_required:
+            extra += f"; {', '.join(not_required)} failed (not required)"
         if self.printed:
             times = len(self.printed)
             extra += f"; the candidate printed output {times} time{'s' * (times != 1)} (see below)"
         return (
             f"{verdict}: {self.op} {self.dtype}, {self.tests - self.failed}/{self.tests} tests "
-            f"passed ({self.rule.describe()}); max {_fmt_ulp(self.max_ulp)} ulp, median "
+            f"passed ({self.rule.describe()}); max {self._max_ulp_text(' ulp')}, median "
             f"{_fmt_ulp(self.median_ulp)} ulp{extra}"
         )
 
@@ -274,6 +294,7 @@ class ValidationReport:
             "stopped": self.stopped,
             "sandbox": self.sandbox,
             "max_ulp": _number(self.max_ulp),
+            "max_ulp_tcId": self.max_ulp_tc_id,
             "median_ulp": _number(self.median_ulp),
             "bounds": self.bounds_applied,
             "by_flag": self.by_flag,
@@ -301,7 +322,7 @@ class ValidationReport:
             "|---|---|---|---|---|---|---|",
             f"| {self.tests} | {self.tests - self.failed} | {self.failed - self.not_run} | "
             f"{self.not_run} | {self.skipped} | "
-            f"{_fmt_ulp(self.max_ulp)} | {_fmt_ulp(self.median_ulp)} |",
+            f"{self._max_ulp_text()} | {_fmt_ulp(self.median_ulp)} |",
             "",
         ]
         if self.stopped:
@@ -319,8 +340,8 @@ class ValidationReport:
             lines.append("|---|---|---|---|---|")
             for p in self.properties:
                 lines.append(
-                    f"| {p.name} | {p.checked} | {p.failed} | {_md(p.bound)} | "
-                    f"{_md(p.worst or p.note)} |"
+                    f"| {_property_name(p)} | {p.checked} | {p.failed} | {_md(p.bound)} | "
+                    f"{_md(p.shown())} |"
                 )
         lines += ["", "## Worst cases", ""]
         lines += ["| tcId | flags | status | ulp | input | got | expected | why |"]
@@ -369,7 +390,7 @@ class ValidationReport:
             for column in ("property", "checked", "failed", "worst"):
                 props.add_column(column)
             for p in self.properties:
-                props.add_row(p.name, str(p.checked), str(p.failed), p.worst or p.note)
+                props.add_row(_property_name(p), str(p.checked), str(p.failed), p.shown())
             console.print(props)
             # the bounds are in the JSON and Markdown; here only which allowance was used
             one_pass = [p.name for p in self.properties if "one-pass" in p.bound]
@@ -411,6 +432,11 @@ class ValidationReport:
             if len(self.printed) > PRINTED_SHOWN:
                 more = len(self.printed) - PRINTED_SHOWN
                 console.print(f"  … {more} more", markup=False, highlight=False)
+
+
+def _property_name(p: PropertyResult) -> str:
+    """The property's name, marked when it does not fail the verdict."""
+    return p.name if p.required else f"{p.name} (not required)"
 
 
 def _decimal(values: FloatArray, limit: int = 4) -> str:

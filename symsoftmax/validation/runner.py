@@ -385,17 +385,13 @@ class Candidate:
         """One outcome per test, in order (the calls handed to the caller a few at a time, so
         that a run of alike failures can stop it: see the module doc)."""
         outcomes: list[Outcome | None] = [None] * len(tests)
-        plan: list[_Planned] = []
-        batches: dict[int, list[int]] = {}
         for i, test in enumerate(tests):
-            if "temperature" in test.inputs and not self.pass_temperature:
+            if self._skipped(test.inputs):
                 outcomes[i] = Outcome(None, "skipped", "candidate takes no temperature")
-            elif self.batch and "temperature" not in test.inputs:
-                batches.setdefault(int(test.inputs["z"].shape[-1]), []).append(i)
-            else:
-                plan.append(self._plan([i], [test.inputs], batched=False))
-        for indices in batches.values():
-            plan.append(self._plan(indices, [tests[i].inputs for i in indices], batched=True))
+        plan = [
+            self._plan(indices, [tests[i].inputs for i in indices], batched=batched)
+            for indices, batched in self.groups(tests)
+        ]
         for item in plan:
             item.tc_ids = [tests[i].tc_id for i in item.indices]
         replies = self._run_watched(plan)
@@ -406,16 +402,42 @@ class Candidate:
                 outcomes[i] = outcome
         return [o if o is not None else Outcome(None, "not-run", "not run") for o in outcomes]
 
+    def groups(self, tests: Sequence[TestCase]) -> list[tuple[list[int], bool]]:
+        """The calls :meth:`run` makes on ``tests``, in order: (the indices of the tests one call
+        answers, whether it is batched). Tests skipped by policy are in none; with ``batch=True``
+        the tests of equal K without a temperature share one batched call (rows in test order,
+        after the calls of one test each); every other test has a call of its own."""
+        single: list[tuple[list[int], bool]] = []
+        batches: dict[int, list[int]] = {}
+        for i, test in enumerate(tests):
+            if self._skipped(test.inputs):
+                continue
+            if self.batch and "temperature" not in test.inputs:
+                batches.setdefault(int(test.inputs["z"].shape[-1]), []).append(i)
+            else:
+                single.append(([i], False))
+        return single + [(indices, True) for indices in batches.values()]
+
+    def call_group(self, rows: Sequence[dict[str, FloatArray]], *, batched: bool) -> list[Outcome]:
+        """One call on ``rows`` (one test's inputs each), as :meth:`run` makes the calls of
+        :meth:`groups`: a batch of all of them, or (``batched=False``) one test alone."""
+        if not batched and len(rows) != 1:
+            raise ValueError("an unbatched call takes one row")
+        item = self._plan(list(range(len(rows))), rows, batched=batched)
+        outcomes = self._outcomes(item, self._run([item])[0])
+        self.other_output += [o.output for o in outcomes if o.output]
+        return outcomes
+
     def call(self, inputs: dict[str, FloatArray]) -> Outcome:
         """Call on one test's inputs and check the result's shape and dtype (as a batch of one
         row when the candidate is batched and there is no temperature)."""
-        item = self._plan([0], [inputs], batched=self.batch and "temperature" not in inputs)
-        outcome = self._outcomes(item, self._run([item])[0])[0]
-        if outcome.output:
-            self.other_output.append(outcome.output)
-        return outcome
+        return self.call_group([inputs], batched=self.batch and "temperature" not in inputs)[0]
 
     # ---------------------------------------------------------------- helpers
+
+    def _skipped(self, inputs: dict[str, FloatArray]) -> bool:
+        """Whether a test is skipped by policy: a temperature the candidate does not take."""
+        return "temperature" in inputs and not self.pass_temperature
 
     def _run(self, plan: Sequence[_Planned]) -> list[Reply]:
         replies = self.caller.run([item.call for item in plan])
