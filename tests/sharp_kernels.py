@@ -92,21 +92,22 @@ def _guarded(m: Array) -> Array:
     return np.where(np.isneginf(m), 0, m).astype(m.dtype)
 
 
-def _shifted(x: Array) -> tuple[Array, Array]:
-    """(m, t): m = max over the last axis (kept), t = x − m (guarded), both in x's precision."""
+def _shifted(x: Array, guard: bool = True) -> tuple[Array, Array]:
+    """(m, t): m = max over the last axis (kept), t = x − m (m guarded unless ``guard`` is
+    False: then a row of −inf only gives t = NaN), both in x's precision."""
     m = np.max(x, axis=-1, keepdims=True)
-    return m, x - _guarded(m)
+    return m, x - (_guarded(m) if guard else m)
 
 
 def approx_exp(t: Array, rel: float, phase: float) -> Array:
     """e^t·(1 + rel·sin(W·t + phase)), W = :data:`WIGGLE`, in the state precision: a fast exp whose
     relative error oscillates with amplitude ``rel`` (as a minimax polynomial's error does);
-    non-finite arguments keep the exact e^t (0, inf, NaN)."""
+    where W·t is not finite (t = ±inf, NaN, or |t| near the float32 max) the exact e^t is kept."""
     t = np.asarray(t, dtype=STATE)
     with np.errstate(invalid="ignore", over="ignore", under="ignore"):
         e = np.exp(t)
         wiggle = STATE(1) + STATE(rel) * np.sin(STATE(WIGGLE) * t + STATE(phase))
-        return np.where(np.isfinite(t), e * wiggle, e).astype(STATE)
+        return np.where(np.isfinite(wiggle), e * wiggle, e).astype(STATE)
 
 
 def fast_exp(t: Array) -> Array:
@@ -160,14 +161,15 @@ def _softmax(
     total: Callable[[Array], Array] = _pairwise_sum,
     *,
     inverse: bool = False,
+    guard: bool = True,
 ) -> Array:
     """e_j/Σ (or e_j·fl_storage(1/Σ) with ``inverse``), e_j = exp(z_j − max z), in STATE,
-    rounded to z's format."""
+    rounded to z's format (``guard``: see :func:`_shifted`)."""
     z = np.asarray(z)
     if z.shape[-1] == 0:
         return z.copy()
     with np.errstate(invalid="ignore", divide="ignore", over="ignore", under="ignore"):
-        e = exp(_shifted(z.astype(STATE))[1])
+        e = exp(_shifted(z.astype(STATE), guard)[1])
         d = total(e)
         out = e * (STATE(1) / d).astype(z.dtype).astype(STATE) if inverse else e / d
     return out.astype(z.dtype)
@@ -333,8 +335,9 @@ def lse_fast_exp(z: Any) -> Array:
 
 
 def masked_leak(z: Any) -> Array:
-    """Two-pass softmax whose shifted logits are clipped at −64: e^{−inf} leaks as 1.6e−28."""
-    return _softmax(z, exp=_leaky_exp)
+    """Two-pass softmax whose shifted logits z − max z (unguarded: a fully masked row is NaN, as
+    (−inf) − (−inf) makes it) are clipped at −64: e^{−inf} leaks as 1.6e−28."""
+    return _softmax(z, exp=_leaky_exp, guard=False)
 
 
 def inf_clamp(z: Any) -> Array:
