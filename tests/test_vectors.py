@@ -32,7 +32,9 @@ from symsoftmax.vectors.catalogue import (
     MAX_SHORT_K,
     NOTES,
     QUADRATIC_OPS,
+    SHARP_LONG_FLAGS,
     TARGETS,
+    flag_in_format,
 )
 from symsoftmax.vectors.check import _path_text, check_document, schema
 from symsoftmax.vectors.io import content_sha256, dumps_json, encode_groups, to_npz_bytes
@@ -47,15 +49,17 @@ def quick(op: str, dtype: str, seed: int = 0) -> VectorFile:
     return generate(op, dtype, "quick", seed)
 
 
-def applicable_flags(op: str) -> set[str]:
-    """Flags the standard suite of ``op`` must carry."""
-    flags = set(NOTES)
+def applicable_flags(op: str, dtype: str = "float32") -> set[str]:
+    """Flags the standard suite of ``op`` in ``dtype`` must carry."""
+    flags = {flag for flag in NOTES if flag_in_format(flag, get_format(dtype))}
     if op not in TEMPERATURE_OPS:
         flags -= {"temperature-small", "temperature-large"}
     if op not in ("softmax_vjp", "log_softmax_vjp"):
         flags -= {"cotangent-cancellation", "cotangent-one-hot"}
     if op != "cross_entropy":
         flags -= {"target-one-hot", "target-smoothed", "target-uniform"}
+    elsewhere = {flag for family in FAMILIES if op not in family.ops for flag in family.flags}
+    flags -= elsewhere - {flag for family in FAMILIES if op in family.ops for flag in family.flags}
     return flags
 
 
@@ -268,7 +272,7 @@ def test_every_flag_is_in_the_standard_suite(op: str) -> None:
     for dtype in DTYPES:
         drafts = draft_rows(op, dtype, "standard", 0)
         flags = {flag for d in drafts for flag in d.flags}
-        expected = applicable_flags(op)
+        expected = applicable_flags(op, dtype)
         if get_format(dtype).max < -max(SENTINELS):  # float8_e4m3fn holds no sentinel
             expected -= {"below-sentinel"}
         assert flags == expected, dtype
@@ -289,7 +293,8 @@ def test_row_lengths(op: str) -> None:
     standard = draft_rows(op, "float16", "standard", 0)
     long_rows = [d.k for d in standard if "long-row" in d.flags]
     blocked = [d.k for d in standard if set(d.flags) & set(BLOCK_FLAGS)]
-    short = [d.k for d in standard if not set(d.flags) & {"long-row", *BLOCK_FLAGS}]
+    long_flags = {"long-row", *BLOCK_FLAGS, *SHARP_LONG_FLAGS}
+    short = [d.k for d in standard if not set(d.flags) & long_flags]
     assert max(short) <= MAX_SHORT_K
     widest = max(BLOCK_SIZES["standard"])  # rows span at most 4 blocks and a half
     assert max(blocked) <= (

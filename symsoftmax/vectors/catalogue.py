@@ -16,11 +16,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 
 import mpmath
 import numpy as np
 
-from symsoftmax.formats import Format
+from symsoftmax.formats import Format, get_format
 from symsoftmax.rounding import round_array, round_exact
 from symsoftmax.vectors.blocks import BLOCK_FAMILIES, BLOCK_FLAGS, BLOCK_NOTES
 from symsoftmax.vectors.family import (
@@ -51,19 +52,30 @@ __all__ = [
     "BLOCK_FLAGS",
     "COTANGENTS",
     "FAMILIES",
+    "FORMAT_TARGETS",
     "LONG_K",
     "MAX_SHORT_K",
     "MAX_SHORT_K_JACOBIAN",
     "NOTES",
     "QUADRATIC_LONG_K",
     "QUADRATIC_OPS",
+    "SHARP_FAMILIES",
+    "SHARP_LONG_FLAGS",
     "TARGETS",
     "Companion",
     "Context",
     "Family",
     "Row",
+    "consecutive_values",
+    "exp_rounded",
     "family_rng",
+    "flag_in_format",
     "long_row_lengths",
+    "nu_half_length",
+    "sequential_sum_error",
+    "state_format",
+    "straddle_ln",
+    "tight_entry",
 ]
 
 # Row length of the long-row family per suite. float16 accumulation stops growing at 2048 and
@@ -163,6 +175,57 @@ NOTES: dict[str, Note] = {
         "Sums accumulated in the input format (stall), and error growing linearly in K.",
     ),
     **BLOCK_NOTES,
+    "tail-at-ln-u": Note(
+        "Rows [0, t], and rows of K = 8, 64 and 1024 (one 0, the rest t), with t the format "
+        "values just below and just above ln u, u the unit roundoff (ln u ≈ −16.6 in float32, "
+        "−7.6 in float16, −5.5 in bfloat16): the small outputs e^t/(1 + (K − 1)e^t) are about u. "
+        "K = 1024 for softmax, log_softmax and logsumexp only.",
+        'Kernels that set e^t := 0 for t < ln u (a clamped fast exp, "skip negligible terms"): '
+        "the small outputs become 0 (1.2·10^7 ulp in float32), which a normwise rule scaled by "
+        "the largest output does not see.",
+    ),
+    "tail-at-underflow": Note(
+        "Rows of K = 8, 64 and 1024 (one 0, the rest t) with t just below and just above ln of "
+        "the smallest normal and ln of the smallest subnormal of the format: K − 1 outputs at "
+        "the normal/subnormal boundary, or at the smallest subnormal.",
+        "Subnormal outputs flushed to zero (flush-to-zero arithmetic, an exp or a division "
+        "that loses the subnormal range), many in one row.",
+    ),
+    "prefix-max-ramp": Note(
+        "Rows whose running maximum rises at almost every entry: an increasing ramp from −16 to "
+        "0 (K = 8192), one with noise of a step (K = 4096), 1024 consecutive format values from "
+        "−8 upward, one ulp apart, and ALiBi biases −d/32, d the distance to the query "
+        "(causal, K = 4096; query in the middle, K = 2048): over 1000 prefix-maximum records "
+        "per row in float16 and wider formats, 1024 in bfloat16's consecutive row (float8 has "
+        "under 100 values there). Softmax, log_softmax and logsumexp.",
+        "One-pass (online) kernels whose rescale factor e^(m_old − m_new) is inaccurate (a fast "
+        "exp, one rounded in a narrow format): the error compounds over every rescale, "
+        "thousands of times in one row.",
+    ),
+    "nu-below-half": Note(
+        "Rows just short of the length where n·u reaches 1/2 and the worst-case bound switches "
+        "to its √n form: K = 64, 96, 127 in bfloat16, K = 512, 768, 1023 in float16 (other "
+        "formats reach it among the short rows or beyond any row); random and constant rows. "
+        "Softmax, log_softmax and logsumexp.",
+        "Errors hidden where the normwise bound is loosest: a cross-block combine in the "
+        "storage format, a log2(e) rounded to a narrow format in an exp2 kernel.",
+    ),
+    "pos-inf-beside-max": Note(
+        "+inf beside the format's largest finite value: [+inf, max], [max, +inf], "
+        "[+inf, max, 0], in the float8 formats with infinities (float8_e5m2). The limit is "
+        "[1, 0] (uniform over the +inf entries); NaN is acceptable.",
+        "+inf clamped to max, which gives [½, ½]: in float8 (u = 1/8) that error is within a "
+        "normwise bound.",
+    ),
+    "sum-near-bound": Note(
+        "Witnesses that a correct sequential sum in the state format (float32; float64 for "
+        "float64 data) comes near its error bound: one 0 then K − 1 copies of c (K = 4096, "
+        "8192), with c chosen so that e^c rounds every addition the same way (relative error "
+        "about (K − 1)u/4); and rows of c alone (K = 4096, 8192, 16384; softmax exactly 1/K). "
+        "Softmax, log_softmax and logsumexp.",
+        "Verdicts too strict for correct kernels (a correct kernel must pass these rows), and "
+        "sums kept in the storage format (float16 stalls at 2048, bfloat16 at 256).",
+    ),
     "temperature-small": Note(
         "Temperature T close to 0 (down to the smallest subnormal): softmax((z − max)/T).",
         "Computing z/T before the shift: z/T overflows and inf − inf gives NaN.",
@@ -550,6 +613,265 @@ def _random_logspaced(ctx: Context) -> list[Row]:
     ]
 
 
+# --------------------------------------------------------------------------------------------
+# rows for per-component error bounds: small outputs, long rescale chains, near-tight sums
+# --------------------------------------------------------------------------------------------
+
+# Row lengths of the tail families: the short ones for every op (ctx.ks caps them), 1024 for the
+# ops the per-component verdict judges (softmax, log_softmax, logsumexp: ATTENTION_OPS).
+TAIL_K = 1024
+# Ramps span 2^4 = 16 (outputs from 1 down to e^−16, about float32's u); ALiBi rows use the
+# slope 2^−5 of Press, Smith & Lewis 2022 (ALiBi, 8 heads), so the causal row spans 128.
+RAMP_K = 8192
+NOISY_RAMP_K = 4096
+RAMP_SPAN_LOG2 = 4
+ALIBI_K = (4096, 2048)  # the causal row (query last), the bidirectional one (query in the middle)
+ALIBI_SLOPE_LOG2 = -5
+CONSECUTIVE_K = 1024  # format values from −8 upward, one ulp apart
+CONSECUTIVE_START = -8.0
+# n·u = 1/2 at K = 2^(p − 1); nu-below-half targets the formats where that length lies beyond
+# the short rows and within NU_HALF_MAX_K: bfloat16 (128) and float16 (1024).
+NU_HALF_MAX_K = 1024
+# sum-near-bound: lengths of the witnesses [0, c, …, c] and of the constant rows [c, …, c], and
+# the candidates c = −1 − j/16 (j < 64).
+TIGHT_K = (4096, 8192)
+CONSTANT_K = (4096, 8192, 16384)
+TIGHT_CANDIDATES = -1.0 - np.arange(64) / 16
+_FLOAT32 = get_format("float32")
+_MATH_BITS = 256  # mpmath precision of the logarithms and exponentials below
+
+
+def nu_half_length(fmt: Format) -> int:
+    """2^(p − 1): the row length n at which n·u = 1/2 (u = 2^−p), where the worst-case bound of
+    Blanchard, Higham & Higham 2021 switches from its n·u form to its √n form."""
+    return 1 << (fmt.precision - 1)
+
+
+def _nu_targets(fmt: Format) -> bool:
+    return MAX_SHORT_K < nu_half_length(fmt) <= NU_HALF_MAX_K
+
+
+def _float8_with_inf(fmt: Format) -> bool:
+    return fmt.infinities and fmt.numpy_dtype.itemsize == 1
+
+
+# The flags whose rows exist in some formats only, with the test of those formats.
+FORMAT_TARGETS: dict[str, Callable[[Format], bool]] = {
+    "nu-below-half": _nu_targets,
+    "pos-inf-beside-max": _float8_with_inf,
+}
+# Flags whose rows go beyond MAX_SHORT_K (besides long-row and the block-structured flags).
+SHARP_LONG_FLAGS = (
+    "tail-at-ln-u",
+    "tail-at-underflow",
+    "prefix-max-ramp",
+    "nu-below-half",
+    "sum-near-bound",
+)
+
+
+def flag_in_format(flag: str, fmt: Format) -> bool:
+    """Whether the catalogue makes rows with ``flag`` in ``fmt`` (:data:`FORMAT_TARGETS`)."""
+    target = FORMAT_TARGETS.get(flag)
+    return target is None or target(fmt)
+
+
+def state_format(fmt: Format) -> Format:
+    """The format a kernel accumulates in: float64 for float64 data, float32 for the narrower
+    formats (kernels sum float16, bfloat16 and float8 data in float32)."""
+    return fmt if fmt.precision >= _FLOAT32.precision else _FLOAT32
+
+
+def straddle_ln(value: float, fmt: Format) -> tuple[float, float]:
+    """The values of ``fmt`` just below and just above ln(value), for a power of two value ≠ 1
+    (ln(value) is then irrational, never a format value); ln at 256 bits, no libm."""
+    r = ln_rounded(value, fmt)
+    with mpmath.workprec(_MATH_BITS):
+        below = r < mpmath.log(value)
+    return (r, next_up(r, fmt)) if below else (next_down(r, fmt), r)
+
+
+def _tail_lengths(ctx: Context, short: tuple[int, ...]) -> tuple[int, ...]:
+    """The row lengths of a tail family: the first of ``short`` in the quick suite; else
+    ``short`` (capped by the op) and :data:`TAIL_K` for softmax, log_softmax and logsumexp."""
+    if ctx.suite == "quick":
+        return ctx.ks(short)[:1]
+    return ctx.ks(short) + ((TAIL_K,) if ctx.op in ATTENTION_OPS else ())
+
+
+def _tail_row(ctx: Context, t: float, k: int) -> Floats:
+    """[0, t] for k = 2; else k − 1 entries t and one 0 (the maximum) at a random position."""
+    if k == 2:
+        return ctx.row([0.0, t])
+    return _shuffle_place(ctx, ctx.row([t] * k), 0.0)
+
+
+def _tail_rows(
+    ctx: Context, landmarks: list[tuple[str, float]], short: tuple[int, ...]
+) -> list[Row]:
+    """Tail rows with t just below and just above ln of each landmark value."""
+    rows = []
+    for name, value in landmarks:
+        below, above = straddle_ln(value, ctx.fmt)
+        for t, side in ((below, "below"), (above, "above")):
+            for k in _tail_lengths(ctx, short):
+                rows.append(
+                    Row(
+                        _tail_row(ctx, t, k),
+                        f"K={k}: one 0, the rest t = {t!r}, just {side} ln({name})",
+                    )
+                )
+    return rows
+
+
+def _tail_at_ln_u(ctx: Context) -> list[Row]:
+    return _tail_rows(ctx, [("u", ctx.fmt.unit_roundoff)], (2, 8, 64))
+
+
+def _tail_at_underflow(ctx: Context) -> list[Row]:
+    # K = 2 at these landmarks is in subnormal-output and underflow-threshold already
+    landmarks = [
+        ("smallest normal", ctx.fmt.tiny),
+        ("smallest subnormal", ctx.fmt.smallest_subnormal),
+    ]
+    return _tail_rows(ctx, landmarks, (8, 64))
+
+
+def _ramp(ctx: Context, k: int, *, noise: bool = False) -> Floats:
+    """z_j = a·(j − k + 1), a = 2^(4 − log2 k) for k a power of two: increasing from −16 to 0,
+    every entry a new maximum (before rounding); ``noise`` adds U[−a, a)."""
+    a_log2 = RAMP_SPAN_LOG2 - (k.bit_length() - 1)
+    z = np.ldexp(np.arange(1 - k, 1, dtype=np.float64), a_log2)
+    if noise:
+        z = z + random_uniform(ctx.rng, ctx.fmt, k, a_log2)
+    return round_array(z, ctx.fmt)
+
+
+def _alibi(ctx: Context, k: int, query: int) -> Floats:
+    """z_j = −m·|i − j| with m = 2^−5 and i = ``query``: the ALiBi bias of one query row."""
+    distance = np.abs(np.arange(k) - query).astype(np.float64)
+    return round_array(-np.ldexp(distance, ALIBI_SLOPE_LOG2), ctx.fmt)
+
+
+def consecutive_values(fmt: Format, start: float, k: int) -> Floats | None:
+    """The k values of ``fmt`` from ``start`` < 0 upward, one ulp apart (None if fewer than k lie
+    in [start, 0)). The bit patterns of positive values are monotone in the value (IEEE 754
+    §3.4), so the magnitudes are the patterns of |start| counted down."""
+    unsigned = np.dtype(f"uint{8 * fmt.numpy_dtype.itemsize}")
+    top = int(np.asarray(-start, dtype=fmt.numpy_dtype).view(unsigned))
+    if top < k:
+        return None
+    patterns = (top - np.arange(k)).astype(unsigned)
+    return -patterns.view(fmt.numpy_dtype).astype(np.float64)
+
+
+def _prefix_max_ramp(ctx: Context) -> list[Row]:
+    if ctx.suite == "quick":
+        return []
+    causal, middle = ALIBI_K
+    rows = [
+        Row(_ramp(ctx, RAMP_K), f"K={RAMP_K}: increasing ramp from −16 to 0"),
+        Row(_ramp(ctx, NOISY_RAMP_K, noise=True), f"K={NOISY_RAMP_K}: ramp with noise of a step"),
+        Row(_alibi(ctx, causal, causal - 1), f"K={causal}: causal ALiBi bias, slope 2^−5"),
+        Row(_alibi(ctx, middle, middle // 2), f"K={middle}: ALiBi bias, query in the middle"),
+    ]
+    run = consecutive_values(ctx.fmt, CONSECUTIVE_START, CONSECUTIVE_K)
+    if run is not None:
+        rows.append(Row(run, f"K={CONSECUTIVE_K}: consecutive values from −8 up, one ulp apart"))
+    return rows
+
+
+def _nu_below_half(ctx: Context) -> list[Row]:
+    fmt = ctx.fmt
+    if ctx.suite == "quick" or not _nu_targets(fmt):
+        return []
+    n = nu_half_length(fmt)
+    rows = []
+    for k in (n // 2, 3 * n // 4, n - 1):
+        value = float(random_normal(ctx.rng, fmt, 1, 0)[0])
+        rows += [
+            Row(random_normal(ctx.rng, fmt, k, 0), f"K={k} (n·u = {k}/{2 * n}): normal, σ = 1"),
+            Row(random_uniform(ctx.rng, fmt, k, 3, negative=True), f"K={k}: U[−8, 0)"),
+            Row(ctx.row([value] * k), f"K={k}: constant row of {value!r}, output 1/K"),
+        ]
+    return rows
+
+
+def _pos_inf_beside_max(ctx: Context) -> list[Row]:
+    if not _float8_with_inf(ctx.fmt):
+        return []
+    m, inf = ctx.fmt.max, math.inf
+    return [
+        Row(ctx.row([inf, m]), "+inf then max: limit [1, 0], clamping gives [½, ½]"),
+        Row(ctx.row([m, inf]), "max then +inf: limit [0, 1]"),
+        Row(ctx.row([inf, m, 0.0]), "+inf, max and 0: limit [1, 0, 0]"),
+    ]
+
+
+def exp_rounded(value: float, fmt: Format) -> float:
+    """e^value rounded to nearest in ``fmt`` (mpmath at 256 bits, then one exact rounding)."""
+    with mpmath.workprec(_MATH_BITS):
+        return round_exact(mpmath.exp(value), fmt)
+
+
+def sequential_sum_error(x: float, k: int, state: Format) -> Fraction:
+    """Relative error of 1 + x + … + x (k − 1 copies of x) summed left to right in ``state``.
+
+    ``np.add.accumulate`` is the recursive sum, one IEEE addition after another (each partial
+    sum rounded), the order whose bound (k − 1)u/(1 − (k − 1)u) Higham 2002 §4.2 derives; the
+    error is taken against the exact sum (Fractions).
+    """
+    terms = np.full(k, x, dtype=state.numpy_dtype)
+    terms[0] = 1
+    computed = Fraction(float(np.add.accumulate(terms)[-1]))
+    exact = 1 + (k - 1) * Fraction(x)
+    return abs(computed - exact) / exact
+
+
+def tight_entry(fmt: Format, k: int) -> tuple[float, float]:
+    """(c, r): the candidate c (:data:`TIGHT_CANDIDATES` rounded to ``fmt``) whose e^c, rounded
+    to the state format, makes the sequential sum of [1, e^c, …] (k terms) err most; r is that
+    relative error over (k − 1)u of the state format. Constant addends round the same way at
+    every step of a binade, so the errors add up instead of cancelling."""
+    state = state_format(fmt)
+    scale = (k - 1) * Fraction(state.unit_roundoff)
+    scored = [
+        (sequential_sum_error(exp_rounded(float(c), state), k, state), float(c))
+        for c in np.unique(round_array(TIGHT_CANDIDATES, fmt))
+    ]
+    error, c = max(scored, key=lambda pair: pair[0])
+    return c, float(error / scale)
+
+
+def _sum_near_bound(ctx: Context) -> list[Row]:
+    if ctx.suite == "quick":
+        return []
+    state = state_format(ctx.fmt).name
+    rows = []
+    for k in TIGHT_K:
+        c, ratio = tight_entry(ctx.fmt, k)
+        witness = ctx.row([0.0] + [c] * (k - 1))
+        rows.append(
+            Row(
+                witness,
+                f"K={k}: 0 then {c!r}: a sequential {state} sum errs by {ratio:.2f}·(K − 1)u",
+            )
+        )
+    c, _ = tight_entry(ctx.fmt, TIGHT_K[-1])
+    rows += [Row(ctx.row([c] * k), f"K={k}: constant row of {c!r}, output 1/K") for k in CONSTANT_K]
+    return rows
+
+
+SHARP_FAMILIES: tuple[Family, ...] = (
+    Family("tail-at-ln-u", ("tail-at-ln-u",), _tail_at_ln_u),
+    Family("tail-at-underflow", ("tail-at-underflow", "subnormal-output"), _tail_at_underflow),
+    Family("prefix-max-ramp", ("prefix-max-ramp",), _prefix_max_ramp, ATTENTION_OPS),
+    Family("nu-below-half", ("nu-below-half",), _nu_below_half, ATTENTION_OPS),
+    Family("pos-inf-beside-max", ("pos-inf-beside-max", "pos-inf"), _pos_inf_beside_max),
+    Family("sum-near-bound", ("sum-near-bound",), _sum_near_bound, ATTENTION_OPS),
+)
+
+
 FAMILIES: tuple[Family, ...] = (
     Family("constant-row", ("constant-row",), _constant_rows),
     Family("dominant-entry", ("dominant-entry",), _dominant_entry),
@@ -576,6 +898,7 @@ FAMILIES: tuple[Family, ...] = (
     Family("random-uniform", ("random-uniform",), _random_uniform),
     Family("random-logspaced", ("random-logspaced",), _random_logspaced),
     *BLOCK_FAMILIES,
+    *SHARP_FAMILIES,
 )
 
 
