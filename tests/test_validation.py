@@ -34,6 +34,7 @@ from symsoftmax.formats import get_format
 from symsoftmax.rounding import round_exact, ulp_exact
 from symsoftmax.validation import PassRule, validate
 from symsoftmax.validation.bounds import output_bounds, sum_to_one_bound, summation_terms
+from symsoftmax.validation.componentwise import KernelClass
 from symsoftmax.validation.metrics import ExactValues, ulp_errors
 from symsoftmax.validation.sources import custom_vectors, suite_vectors
 
@@ -232,9 +233,21 @@ def test_known_good_softmax_passes(fn, dtype):
 
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
 def test_scipy_softmax_passes(dtype):
-    report = validate(scipy.special.softmax, "softmax", dtype, suite="quick")
+    """SciPy computes in the data's format: a two-pass kernel whose state is float16 there."""
+    rule = PassRule(kernel=KernelClass(state=dtype))
+    report = validate(scipy.special.softmax, "softmax", dtype, suite="quick", rule=rule)
     assert report.passed, report.summary_line()
     assert report.skipped > 0  # the temperature tests: scipy takes no temperature
+
+
+def test_scipy_float16_softmax_fails_the_float32_state_default_per_component():
+    """Its exponentials rounded to float16 are a few u of float16 off each probability, more
+    than a kernel that keeps them in float32 may be: the default class says so, by component."""
+    report = validate(scipy.special.softmax, "softmax", "float16", suite="quick")
+    assert not report.passed
+    reasons = [f.reason for f in report.failures]
+    assert any("off the row's common factor" in r for r in reasons), reasons
+    assert all(r.startswith(("output[", "the row's common factor")) for r in reasons), reasons
 
 
 def test_engine_is_correctly_rounded():
@@ -256,17 +269,20 @@ def test_no_max_shift_fails_on_overflow():
 
 def test_division_free_float32_fails_with_its_359_ulp_error():
     vf = custom_vectors("softmax", "float32", [[1000, 999], [0.5, 0.25]])
-    report = validate(division_free_f32, vectors=vf)
+    report = validate(division_free_f32, vectors=vf, rule=PassRule("normwise"))
     assert report.failed == 1
     failure = report.failures[0]
     assert failure.tc_id == 1
     assert round(failure.ulp) == 359  # the figure in Blanchard, Higham & Higham
     assert "normwise error" in failure.reason and "worst-case" in failure.reason
+    sharp = validate(division_free_f32, vectors=vf)  # per component: the same row, named
+    assert [f.tc_id for f in sharp.failures] == [1]
+    assert sharp.failures[0].reason.startswith("the row's common factor is off: ")
 
 
 def test_sequential_float16_accumulation_stall_is_caught_by_the_probabilistic_bound():
     vf = custom_vectors("softmax", "float16", [np.zeros(4096), [0.0, -1.0, -2.0]])
-    report = validate(sequential_sum, vectors=vf)
+    report = validate(sequential_sum, vectors=vf, rule=PassRule("normwise"))
     assert report.failed == 1 and report.failures[0].tc_id == 1
     assert "probabilistic" in report.failures[0].reason
     assert report.bounds_applied == {"probabilistic": 1, "worst-case": 1}

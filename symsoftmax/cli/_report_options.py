@@ -7,7 +7,9 @@ import sys
 from typing import Any
 
 from symsoftmax.cli._options import float_option, int_option
+from symsoftmax.formats import FORMATS
 from symsoftmax.validation.checks import PASS_MODES, PassRule
+from symsoftmax.validation.componentwise import ALGORITHMS, EXP_ACCURACIES, KernelClass
 
 __all__ = ["add_verdict_options", "check_output_options", "emit", "pass_rule"]
 
@@ -20,8 +22,49 @@ def add_verdict_options(parser: Any) -> None:
         "--mode",
         choices=tuple(mode for mode in PASS_MODES if mode != "max-ulp"),  # that one is --max-ulp N
         default="bound",
-        help="pass rule: within the Blanchard–Higham–Higham bound (default), under 1 ulp, "
-        "or equal to the correctly rounded value",
+        help="pass rule: each component within the bound derived for --algorithm (default; "
+        "softmax, log_softmax, logsumexp), the Blanchard–Higham–Higham normwise bound, under "
+        "1 ulp, or equal to the correctly rounded value",
+    )
+    parser.add_argument(
+        "--algorithm",
+        choices=ALGORITHMS,
+        default="two-pass",
+        help="the kernel class whose per-component bound --mode bound applies: the textbook "
+        "two-pass softmax (default), one-pass (online, --block B), split-KV (--splits S), exp2 "
+        "(log2(e) folded into the scale); docs/validation.md",
+    )
+    parser.add_argument(
+        "--block",
+        type=int_option("--block", 1, 1 << 30),
+        default=1,
+        metavar="B",
+        help="one-pass block size: rescales counted once per block that raises the maximum "
+        "(default 1: any entry may)",
+    )
+    parser.add_argument(
+        "--splits",
+        type=int_option("--splits", 1, 1 << 30),
+        default=2,
+        metavar="S",
+        help="split-KV partial states (default 2)",
+    )
+    parser.add_argument(
+        "--exp2",
+        action="store_true",
+        help="one-pass or split kernels that use exp2 (FlashAttention)",
+    )
+    parser.add_argument(
+        "--state",
+        choices=tuple(FORMATS),
+        help="format of the kernel's max, exponentials and sum (default float32 for 16- and "
+        "8-bit data, else the data's format)",
+    )
+    parser.add_argument(
+        "--exp-accuracy",
+        choices=EXP_ACCURACIES,
+        default="faithful",
+        help="accuracy assumed of exp and log (default faithful: under 1 ulp)",
     )
     parser.add_argument(
         "--max-ulp",
@@ -36,9 +79,9 @@ def add_verdict_options(parser: Any) -> None:
     parser.add_argument(
         "--one-pass",
         action="store_true",
-        help="the outputs come from a one-pass (online, blockwise) softmax: monotonicity and "
-        "sum-to-one allow its rescale roundings (validate: implied by --attention; "
-        "see docs/validation.md)",
+        help="the outputs come from a one-pass (online, blockwise) softmax: --algorithm "
+        "one-pass, and monotonicity and sum-to-one allow its rescale roundings (validate: "
+        "implied by --attention; see docs/validation.md)",
     )
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
     parser.add_argument("--report", metavar="FILE.md", help="write the report as Markdown")
@@ -55,8 +98,12 @@ def add_verdict_options(parser: Any) -> None:
 
 
 def pass_rule(args: argparse.Namespace) -> PassRule:
-    """The pass rule the options ask for (--mode, --max-ulp, --ftz)."""
-    return PassRule(args.mode, args.max_ulp, args.ftz)
+    """The pass rule the options ask for (--mode, --max-ulp, --ftz and the kernel class)."""
+    algorithm = "one-pass" if args.one_pass and args.algorithm == "two-pass" else args.algorithm
+    kernel = KernelClass(
+        algorithm, args.block, args.splits, args.state, args.exp_accuracy, exp2=args.exp2
+    )
+    return PassRule(args.mode, args.max_ulp, args.ftz, kernel)
 
 
 def check_output_options(args: argparse.Namespace) -> None:

@@ -33,7 +33,9 @@ Classes (:data:`ALGORITHMS`): ``two-pass`` (the textbook max-shifted algorithm),
 the maximum, each rescale one more exp and product, [(1 + ε)(1 + u′)]^R; the argument errors of
 the rescales telescope to u_a|t_k|), ``split`` (partial states merged: one rescale each), and
 ``exp2`` (exp2 of arguments scaled by a rounded log₂e: the argument error is
-u_a(2(|z_j| + |m|)/T + 2|t_j|), not proportional to |t_j| alone).
+u_a(2(|z_j| + |m|)/T + 2|t_j|), not proportional to |t_j| alone; ``exp2=True`` adds this to
+one-pass or split, as FlashAttention combines them). With a temperature the argument error is
+u_a·max(2|t_j|, (|z_j| + |m|)/T + |t_j|): shifting then dividing, or scaling then shifting.
 """
 
 from __future__ import annotations
@@ -80,6 +82,12 @@ class KernelClass:
     splits: int = 2
     state: str | None = None
     exp: str = "faithful"
+    exp2: bool = False  # log₂e folded into the scale (implied by algorithm "exp2")
+
+    @property
+    def uses_exp2(self) -> bool:
+        """Whether the kernel exponentiates with exp2 of log₂e-scaled arguments."""
+        return self.exp2 or self.algorithm == "exp2"
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
@@ -105,6 +113,8 @@ class KernelClass:
     def describe(self, data: Format | None = None) -> str:
         """E.g. ``two-pass, state float32, faithful exp``."""
         name = self.algorithm
+        if self.exp2 and self.algorithm != "exp2":
+            name += " with exp2"
         if self.algorithm == "one-pass":
             name += f" (block {self.block})"
         if self.algorithm == "split":
@@ -195,11 +205,15 @@ def _rows(z: FloatArray, temperature: FloatArray, kind: KernelClass) -> _Rows:
         t = np.where(finite, (zz - m[:, None]) / temp, -np.inf)
         # z − m overflows (e.g. [max, −max]) where (z − m)/T need not: divide first
         t = np.where(finite & np.isinf(t), zz / temp - (m[:, None] / temp), t)
+        t = np.where(np.isnan(t), -np.inf, t)  # both overflow (T tiny): e^t is 0 all the same
         abs_t = np.where(finite, np.abs(t), 0.0)
-        arg = np.where(temp != 1.0, 2 * abs_t, abs_t)
-        if kind.algorithm == "exp2":
-            span = (np.abs(np.where(finite, zz, 0.0)) + np.abs(m)[:, None]) / temp
-            arg = np.where(t == 0, 0.0, 2 * span + 2 * abs_t)
+        # |z_j| + |m| over T: a kernel that scales before it shifts, fl(fl(z/T) − fl(m/T)),
+        # errs by u(|z_j| + |m|)/T + u|t_j|; one that shifts first, fl(fl(z − m)/T), by 2u|t_j|
+        span = np.abs(np.where(finite, zz, 0.0)) / temp + np.abs(m)[:, None] / temp
+        arg = np.where(temp != 1.0, np.maximum(2 * abs_t, span + abs_t), abs_t)
+        if kind.uses_exp2:  # fl(fl(z·k) − fl(m·k)) with k = fl(log₂e/T), then exp2
+            arg = 2 * span + 2 * abs_t
+        arg = np.where(t == 0, 0.0, arg)  # z_j = m: the same roundings on both sides
     return _Rows(
         t=t,
         arg=np.where(finite, arg, 0.0),
@@ -345,6 +359,12 @@ def _judge_softmax(
     )
     common_low, common_high = np.minimum(common_low, 0.0), np.maximum(common_high, 0.0)
     fits, theta = _meet(theta_low, theta_high, common_low, common_high)
+    # the components agree on some common factor, only not on one the sum allows
+    free, free_theta = _meet(
+        theta_low, theta_high, np.full_like(theta, -1.0), np.full_like(theta, np.inf)
+    )
+    common_only = ~fits & free
+    theta = np.where(common_only, free_theta, theta)
     # exact where a correct kernel is exact: masked entries give 0; tiny ones stay under the floor
     masked_wrong = rows.masked & (got != 0) & ~np.isnan(got)
     tiny_wrong = (
@@ -371,6 +391,13 @@ def _judge_softmax(
                 f"output[{j}]: {got[r, j]:.6g} where the exact value {hi[r, j]:.3g} is below the "
                 f"underflow floor {floor:.3g}"
             )
+        elif common_only[r]:
+            reasons.append(
+                f"the row's common factor is off: its components agree on θ = "
+                f"{theta[r] / u_show:.4g} u, outside the sum's bound "
+                f"[{common_low[r] / u_show:.4g}, {common_high[r] / u_show:.4g}] u "
+                f"(γ_{int(rows.n[r]) - 1} in {state.name}; u = 2^-{fmt.precision})"
+            )
         elif excess[r, j] > 1:
             dev = float((1 + delta[r, j]) / (1 + theta[r]) - 1)
             bound = float(allowed[r, j])
@@ -382,9 +409,9 @@ def _judge_softmax(
             )
         else:
             reasons.append(
-                f"the row's common factor is off: its components need θ outside the sum's bound "
-                f"[{common_low[r] / u_show:.4g}, {common_high[r] / u_show:.4g}] u "
-                f"(γ_{int(rows.n[r]) - 1} in {state.name}; u = 2^-{fmt.precision})"
+                f"output[{j}]: no common factor in the sum's bound "
+                f"[{common_low[r] / u_show:.4g}, {common_high[r] / u_show:.4g}] u fits every "
+                f"component (γ_{int(rows.n[r]) - 1} in {state.name}; u = 2^-{fmt.precision})"
             )
     return RowVerdict(passed, reasons, theta, worst.astype(np.int64), excess.max(axis=1, initial=0))
 
@@ -407,7 +434,11 @@ def _judge_log(
     s = e / np.where(big_s > 0, big_s, 1.0)[:, None]
     total, _, _ = _sum_bounds(rows, s, state, eps, ftz=ftz)
     u_a, u_s = _rn(state.unit_roundoff), _rn(fmt.unit_roundoff)
-    log_s = np.log(np.where(big_s > 0, big_s, 1.0))  # L ≥ 0
+    # L = log S ≥ 0, from S − 1 = (q − 1) + Σ_{t_k < 0} e^{t_k} (q maxima), which keeps the
+    # bits of a tiny L (log of a float64 sum near 1 would round them away)
+    q = (rows.t == 0).sum(axis=1)
+    below = np.where(rows.masked | (rows.t == 0), 0.0, e).sum(axis=1)
+    log_s = np.where(big_s > 0, np.log1p(np.maximum(q - 1, 0) + below), 0.0)
     log_up = np.log1p(total.high)
     log_down = np.log1p(-np.minimum(total.low, 1.0))  # −inf when the sum's bound is vacuous
     # L̂ = fl(log Ŝ), |error| ≤ ε·log Ŝ (log Ŝ ≥ 0) plus an underflow quantum

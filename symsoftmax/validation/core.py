@@ -10,6 +10,7 @@ by the pass rule (:mod:`~symsoftmax.validation.checks`), check the properties
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -23,6 +24,7 @@ from symsoftmax.errors import InputError
 from symsoftmax.formats import get_format
 from symsoftmax.validation.adapters import FRAMEWORKS, get_adapter
 from symsoftmax.validation.checks import PassRule, PreparedTest, evaluate
+from symsoftmax.validation.componentwise import COMPONENTWISE_OPS
 from symsoftmax.validation.isolation import IsolatedCaller, target_reference
 from symsoftmax.validation.properties import check_properties, check_require
 from symsoftmax.validation.report import TestResult, ValidationReport
@@ -111,7 +113,7 @@ def judge(
             result.ulp = verdict.ulp
             result.rel_error = verdict.rel_error
             result.bound_u = verdict.bound_u
-            result.bound_form = verdict.bound_form if rule.mode == "bound" else ""
+            result.bound_form = _bound_form(rule, vf.op, verdict.bound_form)
             result.answer = verdict.answer
             result.worst_key = verdict.worst_key
             result.worst_index = verdict.worst_index
@@ -143,6 +145,13 @@ def judge(
         properties=found,
         notes=dict(vf.notes),
     )
+
+
+def _bound_form(rule: PassRule, op: str, normwise_form: str) -> str:
+    """Which bound judged a test: "per-component", the normwise form, or "" (other modes)."""
+    if rule.mode == "bound" and op in COMPONENTWISE_OPS:
+        return "per-component"
+    return normwise_form if rule.mode in ("bound", "normwise") else ""
 
 
 def validate(
@@ -204,6 +213,10 @@ def validate(
     rule = PassRule() if rule is None else rule
     if one_pass is None:
         one_pass = getattr(fn, "one_pass", False) is True
+    if one_pass and rule.kernel.algorithm == "two-pass":  # judged as the class it declares
+        rule = dataclasses.replace(
+            rule, kernel=dataclasses.replace(rule.kernel, algorithm="one-pass")
+        )
     for target in (fn, companion):  # a missing file or module fails before any vectors are made
         if isinstance(target, str):
             locate_target(target)

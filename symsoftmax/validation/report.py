@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from symsoftmax.formats import get_format
 from symsoftmax.rounding import format_hex
 from symsoftmax.validation.checks import PassRule
 from symsoftmax.validation.properties import PropertyResult
@@ -242,6 +243,10 @@ class ValidationReport:
         ranked = sorted((r for r in self.results if r.status != "skipped"), key=key, reverse=True)
         return ranked[:count]
 
+    def _rule_text(self) -> str:
+        """The pass rule as applied to this op and format."""
+        return self.rule.describe(self.op, get_format(self.dtype))
+
     def summary_line(self) -> str:
         verdict = "PASS" if self.passed else "FAIL"
         failed_props = [p.name for p in self.properties if p.fails_verdict]
@@ -268,7 +273,7 @@ class ValidationReport:
             extra += f"; the candidate printed output {times} time{'s' * (times != 1)} (see below)"
         return (
             f"{verdict}: {self.op} {self.dtype}, {self.tests - self.failed}/{self.tests} tests "
-            f"passed ({self.rule.describe()}); max {self._max_ulp_text(' ulp')}, median "
+            f"passed ({self._rule_text()}); max {self._max_ulp_text(' ulp')}, median "
             f"{_fmt_ulp(self.median_ulp)} ulp{extra}"
         )
 
@@ -314,7 +319,7 @@ class ValidationReport:
         lines = [
             f"# Validation of `{self.candidate}`: {self.op}, {self.dtype}",
             "",
-            f"**{'PASS' if self.passed else 'FAIL'}** — pass rule: {self.rule.describe()}.",
+            f"**{'PASS' if self.passed else 'FAIL'}** — pass rule: {self._rule_text()}.",
             f"Vectors: {self.source}.",
             *([f"Sandbox: {_md(self.sandbox)}."] if self.sandbox else []),
             "",
