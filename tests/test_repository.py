@@ -156,3 +156,29 @@ def test_ci_runs_the_suite_at_the_lowest_versions() -> None:
         "python .ci/lowest_constraints.py > .ci-lowest.txt && "
         "pip install -c .ci-lowest.txt -e '.[test]' && pytest"
     ) in ci_lines
+
+
+def _normalized(name: str) -> str:
+    """A distribution name as PEP 503 compares them (case, '-', '_' and '.' alike)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_the_lock_file_pins_every_runtime_and_test_dependency_within_its_bounds() -> None:
+    """.ci/requirements-lock.txt, the versions of the last green run, reproduces one: every
+    dependency pinned with ==, at or above the bound pyproject.toml declares."""
+    from packaging.version import Version
+
+    pins: dict[str, str] = {}
+    for line in (ROOT / ".ci" / "requirements-lock.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version, f"{line!r} is not pinned with =="
+            pins[_normalized(name)] = version
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for requirement in project["dependencies"] + project["optional-dependencies"]["test"]:
+        name = re.match(r"[A-Za-z0-9._-]+", requirement)
+        bound = re.search(r">=\s*([0-9][^,;\s]*)", requirement)
+        assert name and bound
+        pinned = pins.get(_normalized(name.group()))
+        assert pinned is not None, f"{name.group()} is not in the lock file"
+        assert Version(pinned) >= Version(bound.group(1)), requirement
