@@ -36,7 +36,12 @@ from test_cli_fuzz import JSON_VALUES
 import symsoftmax
 from symsoftmax.cli import main
 from symsoftmax.errors import InputError
+from symsoftmax.sweep.recheck import recheck, sample_rows
+from symsoftmax.sweep.reconcile import Field, read_tally
+from symsoftmax.sweep.runner import Job, close_callers
 from symsoftmax.sweep.source import source_digest
+from symsoftmax.sweep.space import Space
+from symsoftmax.validation.checks import PassRule
 from symsoftmax.validation.target import load_target
 
 CANDIDATES = """
@@ -199,6 +204,59 @@ def test_resume_refuses_a_checkpoint_whose_counts_were_edited_to_all_pass(
     path = _write(tmp_path / "run.ckpt", document)
     status, err = _answer(capsys, "attack", [run.target, "--workers", "0", "--resume", path])
     _refused(status, err, path)
+
+
+def test_resume_refuses_a_passing_runs_tally_grafted_into_a_failing_runs_checkpoint(
+    capsys: pytest.CaptureFixture[str], genuine: dict[str, Genuine], tmp_path: Path
+) -> None:
+    """The fuzz's find: good's tally under naive's identity (one file, one source digest) is
+    consistent in every field; the candidate judged again on its recorded rows refuses it."""
+    run, donor = genuine["naive"], genuine["good"]
+    document = copy.deepcopy(run.checkpoint)
+    document["tally"] = copy.deepcopy(donor.checkpoint["tally"])
+    path = _write(tmp_path / "run.ckpt", document)
+    status, err = _answer(capsys, "attack", [run.target, "--workers", "0", "--resume", path])
+    _refused(status, err, path, "not what", run.target, "a checkpoint of another run")
+
+
+def test_resume_refuses_a_checkpoint_whose_recorded_outputs_are_not_the_candidates(
+    capsys: pytest.CaptureFixture[str], genuine: dict[str, Genuine], tmp_path: Path
+) -> None:
+    """A worst row's recorded outputs edited (still hex numbers: reconciliation accepts them)
+    are not what the candidate computes on that row now."""
+    run = genuine["naive"]
+    document = copy.deepcopy(run.checkpoint)
+    worst = document["tally"]["worst"][0]
+    worst["got"] = ["0x1.0000000000000p-1"] * len(worst["got"])
+    path = _write(tmp_path / "run.ckpt", document)
+    status, err = _answer(capsys, "attack", [run.target, "--workers", "0", "--resume", path])
+    _refused(status, err, path, "recorded rows are not what", f"row {worst['row']}: recorded")
+
+
+def test_resume_judges_a_sample_of_the_rows_against_the_tallys_classes(
+    genuine: dict[str, Genuine],
+) -> None:
+    """A tally whose recorded rows are the candidate's own but whose counts say no row failed
+    (what a forger who copied the recorded rows would write) is refused by the sampled rows:
+    naive fails on some of them. Its genuine counts are accepted."""
+    run = genuine["naive"]
+    space = Space.of("float8_e4m3fn", 2)
+    at = Field(f"{run.target}.ckpt")
+    tally = read_tally(run.checkpoint["tally"], space, "softmax", (0, space.size), at / "tally")
+    job = Job(run.target, "softmax", "float8_e4m3fn", 2, PassRule())
+    try:
+        recheck(job, tally, run.target, at)  # the genuine tally
+        sample = sample_rows(tally.ranges)
+        assert len(sample) > 200 and (sample == sample_rows(tally.ranges)).all()
+        forged = copy.deepcopy(tally)
+        forged.counts = {name: tally.rows if name == "pass" else 0 for name in tally.counts}
+        with pytest.raises(InputError) as refusal:
+            recheck(job, forged, run.target, at)
+    finally:
+        close_callers()
+    message = str(refusal.value)
+    assert message.startswith(f"{at.file}: the checkpoint's counts are not what {run.target}")
+    assert message.endswith("a checkpoint of another run") and "\n" not in message
 
 
 def test_resume_refuses_a_checkpoint_made_before_the_candidate_was_edited(

@@ -9,7 +9,8 @@ histogram, the worst inputs as bit patterns. See docs/exhaustive.md.
 Modules: space (the rows), judge (vectorized verdicts), tally (mergeable summaries), runner (a
 row range through the candidate), distribute (ranges on Dask), checkpoint (resume), report,
 source (the digest of the candidate's file, in a run's identity), reconcile (reading a report or
-a checkpoint back: every field checked).
+a checkpoint back: every field checked), recheck (a checkpoint's recorded rows and a sample of
+its rows judged again on resume).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from typing import Any
 from symsoftmax.errors import InputError
 from symsoftmax.sweep.checkpoint import Checkpoint
 from symsoftmax.sweep.distribute import SCHEDULER_TIMEOUT, run_on_dask
+from symsoftmax.sweep.recheck import recheck
+from symsoftmax.sweep.reconcile import Field
 from symsoftmax.sweep.report import ExhaustiveReport, merge_reports
 from symsoftmax.sweep.runner import EXHAUSTIVE_OPS, Job, close_callers, tally_range
 from symsoftmax.sweep.space import Space
@@ -64,7 +67,9 @@ def exhaustive(
     ``workers=0`` runs here; ``workers=N`` on a Dask LocalCluster of N processes; ``scheduler``
     (``tcp://host:port``) on an existing cluster, which must answer within
     ``scheduler_timeout`` seconds. ``resume``: a checkpoint file, read (and reconciled) if it
-    exists and rewritten (atomically) as batches finish. InputError for a bad argument.
+    exists and rewritten (atomically) as batches finish; its recorded rows and a sample of its
+    rows are judged again first (:mod:`symsoftmax.sweep.recheck`). InputError for a bad
+    argument, or a checkpoint of another run.
     """
     if op not in EXHAUSTIVE_OPS:
         raise InputError(f"unknown op {op!r}; expected one of {', '.join(EXHAUSTIVE_OPS)}")
@@ -86,7 +91,13 @@ def exhaustive(
     start, stop = report.shard_range
     checkpoint = Checkpoint(resume, report) if resume else None
     if checkpoint is not None:
-        report.tally = checkpoint.load()
+        loaded = checkpoint.load()
+        try:  # the candidate must reproduce the checkpoint's rows (sweep.recheck)
+            recheck(job, loaded, report.candidate, Field(checkpoint.path))
+        except BaseException:
+            close_callers()
+            raise
+        report.tally = loaded
     todo = _chunks(_left(report.tally, start, stop), batch, workers)
     total = stop - start
     began = time.perf_counter()

@@ -5,8 +5,9 @@ version, op, dtype, K, pass rule, shard — and the tally. A run resumed with an
 refused (one line): rows judged before the candidate's file was edited, or by another version of
 the judge, do not count. The tally is reconciled as a report's is
 (:func:`symsoftmax.sweep.reconcile.read_tally`), its ranges inside the shard; a run resumed
-from it skips the rows it covers. Nothing in it is evaluated: it is JSON, read through
-:func:`symsoftmax.jsonfile.load_json`.
+from it skips the rows it covers, once the candidate has reproduced its recorded rows and a
+sample of its rows (:mod:`symsoftmax.sweep.recheck`, called by the run). Nothing in it is
+evaluated: it is JSON, read through :func:`symsoftmax.jsonfile.load_json`.
 """
 
 from __future__ import annotations

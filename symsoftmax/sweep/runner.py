@@ -34,7 +34,7 @@ from symsoftmax.validation.checks import PassRule
 from symsoftmax.validation.runner import Call, Caller, CallGuard, InProcessCaller
 from symsoftmax.vectors.model import EXPECTED_KEYS, expected_shape
 
-__all__ = ["EXHAUSTIVE_OPS", "JUDGED_TOGETHER", "Job", "tally_range"]
+__all__ = ["EXHAUSTIVE_OPS", "JUDGED_TOGETHER", "Job", "JudgedRows", "judge_rows", "tally_range"]
 
 EXHAUSTIVE_OPS = tuple(name for name, op in OPERATIONS.items() if op.fast_path)
 """softmax, log_softmax, logsumexp: one input row, a vectorized reference."""
@@ -100,34 +100,16 @@ def tally_range(job: Job, start: int, stop: int, batch: int) -> Tally:
 
 
 def _tally_batch(job: Job, caller: Caller, space: Space, start: int, stop: int) -> Tally:
-    fmt = space.fmt
     x = space.rows(start, stop)
     n = stop - start
-    key = EXPECTED_KEYS[job.op][0]
-    want = expected_shape(job.op, key, space.k)
-    shapes = [(n, *want)] + ([(n,)] if want == (1,) else [])  # logsumexp: (n, 1) or (n,)
-    call = Call(0, [x], {}, {key: shapes}, np.dtype(fmt.numpy_dtype), fmt.name)
-    reply = caller.run([call])[0]
     tally = Tally(ranges=[[start, stop]])
-    if reply.parts is None:
+    got, problem = _call(job, caller, x)
+    if got is None:
         tally.counts[CALL_FAILED] = n
-        problem = {"row": start, "rows": n, "problem": f"{reply.status}: {reply.problem}"}
-        tally.problems.append(problem)
+        tally.problems.append({"row": start, "rows": n, "problem": problem})
         tally.examples[CALL_FAILED] = [{"row": start, "inputs": space.hex_patterns(start)}]
         return tally
-    with np.errstate(invalid="ignore"):  # NaN payloads
-        got = reply.parts[key].astype(np.float64).reshape(n, -1)
-    expected = np.empty_like(got)
-    code = np.empty(n, dtype=np.int8)
-    ulps = np.empty(n)
-    for first in range(0, n, JUDGED_TOGETHER):
-        part = slice(first, first + JUDGED_TOGETHER)
-        rows = x[part]  # in the format: no rounding needed
-        expected[part] = evaluate(job.op, rows, dtype=fmt).rounded.reshape(len(rows), -1)
-        with np.errstate(invalid="ignore"):  # NaN payloads
-            wide = rows.astype(np.float64)
-        verdict = judge_batch(job.op, fmt, wide, got[part], expected[part], job.rule)
-        code[part], ulps[part] = verdict.code, verdict.ulp
+    expected, code, ulps = _judge(job, space, x, got)
     counts = np.bincount(code, minlength=len(CLASSES))
     tally.counts = {c: int(counts[i]) for i, c in enumerate(CLASSES)}
     tally.histogram = np.bincount(bin_of(ulps), minlength=N_BINS).tolist()
@@ -150,6 +132,69 @@ def _tally_batch(job: Job, caller: Caller, space: Space, start: int, stop: int) 
         where = np.flatnonzero(code == CLASSES.index(name))[:KEPT]
         tally.examples[name] = [row(int(i)) for i in where]
     return tally
+
+
+@dataclass(frozen=True)
+class JudgedRows:
+    """Rows called and judged again (:func:`judge_rows`): per row the candidate's outputs
+    (``got``, float64, shape (n, outputs)), the correctly rounded ones, class code and error;
+    or, when the call failed, ``got`` is None and ``problem`` says why."""
+
+    got: npt.NDArray[np.float64] | None
+    expected: npt.NDArray[np.float64] | None
+    code: npt.NDArray[np.int8] | None
+    ulps: npt.NDArray[np.float64] | None
+    problem: str = ""
+
+
+def judge_rows(job: Job, index: npt.NDArray[np.uint64]) -> JudgedRows:
+    """The rows numbered ``index`` (any order) in one call of the candidate, through the
+    caller the run uses, judged as a run judges them (used to check a checkpoint on resume)."""
+    space = job.space
+    x = space.rows_of(index)
+    got, problem = _call(job, _caller(job), x)
+    if got is None:
+        return JudgedRows(None, None, None, None, problem)
+    expected, code, ulps = _judge(job, space, x, got)
+    return JudgedRows(got, expected, code, ulps)
+
+
+def _call(
+    job: Job, caller: Caller, x: npt.NDArray[np.generic]
+) -> tuple[npt.NDArray[np.float64] | None, str]:
+    """One call of the candidate on the rows ``x``: (outputs as float64 (n, outputs), "") or
+    (None, the problem) when the call failed."""
+    fmt = job.space.fmt
+    n = x.shape[0]
+    key = EXPECTED_KEYS[job.op][0]
+    want = expected_shape(job.op, key, job.k)
+    shapes = [(n, *want)] + ([(n,)] if want == (1,) else [])  # logsumexp: (n, 1) or (n,)
+    call = Call(0, [x], {}, {key: shapes}, np.dtype(fmt.numpy_dtype), fmt.name)
+    reply = caller.run([call])[0]
+    if reply.parts is None:
+        return None, f"{reply.status}: {reply.problem}"
+    with np.errstate(invalid="ignore"):  # NaN payloads
+        return reply.parts[key].astype(np.float64).reshape(n, -1), ""
+
+
+def _judge(
+    job: Job, space: Space, x: npt.NDArray[np.generic], got: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int8], npt.NDArray[np.float64]]:
+    """(expected, class code, error in ulps) of every row of ``x`` given the outputs ``got``."""
+    fmt = space.fmt
+    n = x.shape[0]
+    expected = np.empty_like(got)
+    code = np.empty(n, dtype=np.int8)
+    ulps = np.empty(n)
+    for first in range(0, n, JUDGED_TOGETHER):
+        part = slice(first, first + JUDGED_TOGETHER)
+        rows = x[part]  # in the format: no rounding needed
+        expected[part] = evaluate(job.op, rows, dtype=fmt).rounded.reshape(len(rows), -1)
+        with np.errstate(invalid="ignore"):  # NaN payloads
+            wide = rows.astype(np.float64)
+        verdict = judge_batch(job.op, fmt, wide, got[part], expected[part], job.rule)
+        code[part], ulps[part] = verdict.code, verdict.ulp
+    return expected, code, ulps
 
 
 def _worst(ulps: npt.NDArray[np.float64], kept: int) -> list[int]:

@@ -66,15 +66,23 @@ class Space:
 
     def patterns(self, start: int, stop: int) -> npt.NDArray[np.uint64]:
         """Bit patterns of rows start..stop−1, shape (stop − start, K)."""
-        index = np.arange(start, stop, dtype=np.uint64)
+        return self.patterns_of(np.arange(start, stop, dtype=np.uint64))
+
+    def patterns_of(self, index: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+        """Bit patterns of the rows numbered ``index`` (any order), shape (len(index), K)."""
+        index = np.asarray(index, dtype=np.uint64)
         shifts = np.arange(self.k - 1, -1, -1, dtype=np.uint64) * np.uint64(self.bits)
         mask = np.uint64((1 << self.bits) - 1)
         return (index[:, None] >> shifts[None, :]) & mask
 
     def rows(self, start: int, stop: int) -> npt.NDArray[np.generic]:
         """Rows start..stop−1 in the format's own dtype, shape (stop − start, K)."""
+        return self.rows_of(np.arange(start, stop, dtype=np.uint64))
+
+    def rows_of(self, index: npt.NDArray[np.uint64]) -> npt.NDArray[np.generic]:
+        """The rows numbered ``index`` (any order) in the format's dtype, shape (len, K)."""
         uint = np.dtype(f"uint{self.bits}")
-        return self.patterns(start, stop).astype(uint).view(self.fmt.numpy_dtype)
+        return self.patterns_of(index).astype(uint).view(self.fmt.numpy_dtype)
 
     def hex_patterns(self, row: int) -> list[str]:
         """The bit patterns of one row as hex strings (0x3c00, …)."""
