@@ -1,12 +1,11 @@
-"""The kernel zoo of tests/sharp_kernels.py: each kernel does what it says, and today's verdicts.
+"""The kernel zoo of tests/sharp_kernels.py: each kernel does what it says, and its verdicts.
 
 Fast tests: the correct kernels agree with the correctly rounded reference within a few ulps on
 random rows and exactly on [0], [x, −inf] and a fully masked row; each bug does its damage on
 the row that shows it, and nothing else changes where the bug is not triggered. Slow test
-(``-m slow``): every kernel validated on the standard suite with today's (normwise) verdict;
-correct kernels must PASS, buggy kernels must FAIL, and those the normwise verdict lets through
-are strict xfails, so that they report an unexpected pass the day the sharp (per-component)
-verdict lands.
+(``-m slow``): every kernel validated on the standard suite with the per-component rule of the
+class it declares; correct kernels must PASS, buggy kernels must FAIL, and the bugs the normwise
+rule let through must still pass ``--mode normwise`` (what the per-component rule adds).
 """
 
 from __future__ import annotations
@@ -28,7 +27,8 @@ from symsoftmax import reference
 from symsoftmax.formats import FORMATS, get_format
 from symsoftmax.ops import OPERATIONS
 from symsoftmax.rounding import round_array, ulp
-from symsoftmax.validation import validate
+from symsoftmax.validation import PassRule, validate
+from symsoftmax.validation.componentwise import KernelClass
 from symsoftmax.validation.sources import suite_vectors
 from symsoftmax.vectors import VectorFile
 
@@ -275,15 +275,15 @@ def test_one_pass_sloppy_rescale_errs_on_the_rescaled_outputs() -> None:
     np.testing.assert_array_equal(sk.one_pass_sloppy_rescale(falling), sk.flash_softmax(falling))
 
 
-# ------------------------------------------------------------------- today's verdicts (slow)
+# ------------------------------------------------------------------- verdicts (slow)
 
-# Buggy (kernel, format) cases that the normwise verdict passes, measured on the standard suite
-# with this test; strict xfails until the sharp verdict. Today's verdict already fails the others:
-# inf_clamp in float32/float16/bfloat16 ('+inf and max' → [½, ½]), ftz_outputs in float16 (the
-# K = 32768 row of zeros: 1/K = 2^−15 is subnormal there and flushes) and
-# one_pass_sloppy_rescale (two block-boundary rows whose last, one-entry block raises the
-# maximum: every large output carries one rescale error, up to 1e−5 ≈ 168 u).
-PASSES_TODAY = {
+# Buggy (kernel, format) cases that the normwise (Blanchard–Higham–Higham) rule passes on the
+# standard suite, measured with this test before the per-component verdict: they must fail it
+# now, and still pass --mode normwise (what the blunt rule could not see). The normwise rule
+# already failed the others: inf_clamp in float32/float16/bfloat16 ('+inf and max' → [½, ½]),
+# ftz_outputs in float16 (1/K = 2^−15 subnormal on the K = 32768 row of zeros) and
+# one_pass_sloppy_rescale.
+NORMWISE_PASSES = {
     ("clamped_exp", "float32"),
     ("clamped_exp", "bfloat16"),
     ("ftz_outputs", "float32"),
@@ -298,23 +298,27 @@ PASSES_TODAY = {
     ("masked_leak", "bfloat16"),
     ("inf_clamp", "float8_e5m2"),
 }
-SHARP = "needs the sharp (per-component) verdict"
 
 
-def test_the_xfails_name_buggy_cases() -> None:
-    assert PASSES_TODAY.issubset(cases(sk.BUGGY))
+def test_the_normwise_passes_name_buggy_cases() -> None:
+    assert NORMWISE_PASSES.issubset(cases(sk.BUGGY))
 
 
 def verdict_cases() -> list[Any]:
     """Every correct kernel × format and buggy kernel × format, grouped by (op, format) so that
     consecutive cases share one loaded suite."""
-    params = []
-    for name, fmt in sorted(cases(ALL), key=lambda c: (ALL[c[0]].op, c[1])):
-        marks = []
-        if (name, fmt) in PASSES_TODAY:
-            marks.append(pytest.mark.xfail(strict=True, reason=SHARP))
-        params.append(pytest.param(name, fmt, marks=marks, id=f"{name}-{fmt}"))
-    return params
+    return [
+        pytest.param(name, fmt, id=f"{name}-{fmt}")
+        for name, fmt in sorted(cases(ALL), key=lambda c: (ALL[c[0]].op, c[1]))
+    ]
+
+
+def declared_rule(kernel: sk.Kernel) -> PassRule:
+    """The per-component rule of the class the kernel declares."""
+    algorithm = kernel.algorithm
+    return PassRule(
+        kernel=KernelClass(algorithm, block=kernel.block or 1, splits=kernel.splits or 2)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -333,11 +337,17 @@ def standard_suite(op: str, fmt: str) -> VectorFile:
 @pytest.mark.slow
 @pytest.mark.usefixtures("_shared_cache")
 @pytest.mark.parametrize(("name", "fmt"), verdict_cases())
-def test_todays_verdict_on_the_standard_suite(name: str, fmt: str) -> None:
+def test_verdict_on_the_standard_suite(name: str, fmt: str) -> None:
+    """Correct kernels of every class pass their class's per-component bound; every bug fails
+    it, without the test naming the component or flag that should catch it."""
     kernel = ALL[name]
+    vf = standard_suite(kernel.op, fmt)
     report = validate(
-        kernel.fn, vectors=standard_suite(kernel.op, fmt), properties=False, name=name
+        kernel.fn, vectors=vf, properties=False, name=name, rule=declared_rule(kernel)
     )
     print(f"VERDICT {name} {fmt} {'PASS' if report.passed else 'FAIL'} {report.max_ulp:.4g}")
     assert report.op == kernel.op and report.dtype == fmt
     assert report.passed == (name in sk.CORRECT), report.summary_line()
+    if (name, fmt) in NORMWISE_PASSES:
+        blunt = validate(kernel.fn, vectors=vf, properties=False, rule=PassRule("normwise"))
+        assert blunt.passed, blunt.summary_line()
