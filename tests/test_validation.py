@@ -1061,3 +1061,47 @@ def test_cli_require_batch_invariance(tmp_path: Path, capsys):
         main([*argv, "--require", "speed"])
     assert stop.value.code == 2
     assert "batch-invariance" in capsys.readouterr().err
+
+
+def flush_subnormal_outputs(z):
+    """A correct float32 softmax whose subnormal results are flushed to zero (FTZ hardware)."""
+    x = z.astype(np.float32)
+    e = np.exp(x - x.max())
+    y = e / e.sum()
+    return np.where(np.abs(y) < np.finfo(np.float32).tiny, np.float32(0), y)
+
+
+def clamp_small_exponentials(z):
+    """e^t := 0 for t < ln u: a 'skip negligible terms' bug, not a flush."""
+    x = z.astype(np.float32)
+    t = x - x.max()
+    e = np.where(t < np.log(np.float32(2.0**-24)), np.float32(0), np.exp(t))
+    return e / e.sum()
+
+
+def test_flushed_subnormals_fail_and_are_diagnosed_as_flush_to_zero():
+    vf = custom_vectors("softmax", "float32", [[0, -100], [0, -1], [3, -95, 1]])
+    report = validate(flush_subnormal_outputs, vectors=vf, properties=False)
+    assert not report.passed and report.failed == 2
+    assert report.diagnosis.startswith("consistent with flush-to-zero: all 2 failing tests")
+    assert "rerun with --ftz" in report.summary_line()
+    assert json.loads(report.to_json())["diagnosis"] == report.diagnosis
+    assert validate(flush_subnormal_outputs, vectors=vf, rule=PassRule(ftz=True)).passed
+    vf = custom_vectors("softmax", "float32", [[0, -100], [0, -17]])  # 4.1e-8: normal
+    clamped = validate(clamp_small_exponentials, vectors=vf, properties=False)
+    assert not clamped.passed and clamped.diagnosis == ""  # --ftz would not explain it
+
+
+def test_the_json_report_names_the_kernel_class_and_the_rule():
+    vf = custom_vectors("softmax", "bfloat16", [[0, 1, 2]])
+    rule = PassRule(kernel=KernelClass("one-pass", block=64))
+    data = json.loads(validate(good64, vectors=vf, rule=rule, properties=False).to_json())
+    assert data["algorithm"] == {
+        "class": "one-pass",
+        "block": 64,
+        "splits": 2,
+        "exp2": False,
+        "state": "float32",
+        "exp": "faithful",
+    }
+    assert data["rule"].startswith("each component within the derived bound of one-pass (block 64)")

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from symsoftmax.errors import InputError
-from symsoftmax.formats import get_format
+from symsoftmax.formats import Format, get_format
 from symsoftmax.validation.adapters import FRAMEWORKS, get_adapter
 from symsoftmax.validation.checks import PassRule, PreparedTest, evaluate
 from symsoftmax.validation.componentwise import COMPONENTWISE_OPS
@@ -144,6 +144,32 @@ def judge(
         results=results,
         properties=found,
         notes=dict(vf.notes),
+        diagnosis=_diagnosis(prepared, outcomes, results, vf.op, fmt, rule),
+    )
+
+
+def _diagnosis(
+    prepared: Sequence[PreparedTest],
+    outcomes: Sequence[Outcome],
+    results: Sequence[TestResult],
+    op: str,
+    fmt: Format,
+    rule: PassRule,
+) -> str:
+    """What the failures are consistent with, where one cause explains them all ("" if none):
+    today, flushed subnormals — every failing test passes when zeros may stand for subnormal
+    results (``--ftz``)."""
+    failing = [i for i, r in enumerate(results) if r.status == "fail"]
+    if rule.ftz or not failing or any(r.status == "error" for r in results):
+        return ""
+    flushed = dataclasses.replace(rule, ftz=True)
+    for i in failing:
+        outputs = outcomes[i].outputs
+        if outputs is None or not evaluate(prepared[i], outputs, op, fmt, flushed).passed:
+            return ""
+    return (
+        f"consistent with flush-to-zero: all {len(failing)} failing tests pass when subnormal "
+        "results may be 0 (rerun with --ftz if the hardware flushes)"
     )
 
 

@@ -146,6 +146,7 @@ class ValidationReport:
     other_output: list[tuple[str, str]] = field(default_factory=list)  # (when, text) printed
     # outside the tests' own calls: at import, during property checks
     stopped: str = ""  # why the run stopped early (alike failures in a row), in one line
+    diagnosis: str = ""  # what the failures are consistent with (core._diagnosis), or ""
     sandbox: str = ""  # what confined the candidate (symsoftmax.validation.sandbox), or "none: …"
 
     # ---------------------------------------------------------------- summary
@@ -243,6 +244,18 @@ class ValidationReport:
         ranked = sorted((r for r in self.results if r.status != "skipped"), key=key, reverse=True)
         return ranked[:count]
 
+    def _kernel_json(self) -> dict[str, Any]:
+        """The kernel class the per-component bound assumed (docs/validation.md)."""
+        kernel = self.rule.kernel
+        return {
+            "class": kernel.algorithm,
+            "block": kernel.block,
+            "splits": kernel.splits,
+            "exp2": kernel.uses_exp2,
+            "state": kernel.state_format(get_format(self.dtype)).name,
+            "exp": kernel.exp,
+        }
+
     def _rule_text(self) -> str:
         """The pass rule as applied to this op and format."""
         return self.rule.describe(self.op, get_format(self.dtype))
@@ -264,6 +277,8 @@ class ValidationReport:
         )
         if self.stopped:
             extra += f"; {self.stopped}"
+        if self.diagnosis:
+            extra += f"; {self.diagnosis}"
         if failed_props:
             extra += f"; properties failed: {', '.join(failed_props)}"
         if not_required:
@@ -290,6 +305,7 @@ class ValidationReport:
             "mode": self.rule.mode,
             "maxUlpAllowed": self.rule.max_ulp,
             "ftz": self.rule.ftz,
+            "algorithm": self._kernel_json(),
             "candidate": self.candidate,
             "vectors": self.source,
             "tests": self.tests,
@@ -298,6 +314,8 @@ class ValidationReport:
             "not_run": self.not_run,
             "stopped": self.stopped,
             "sandbox": self.sandbox,
+            "diagnosis": self.diagnosis,
+            "rule": self._rule_text(),
             "max_ulp": _number(self.max_ulp),
             "max_ulp_tcId": self.max_ulp_tc_id,
             "median_ulp": _number(self.median_ulp),
