@@ -1105,3 +1105,25 @@ def test_the_json_report_names_the_kernel_class_and_the_rule():
         "exp": "faithful",
     }
     assert data["rule"].startswith("each component within the derived bound of one-pass (block 64)")
+
+
+def test_sum_to_one_sums_in_the_state_format_and_stays_below_one():
+    """bfloat16 data summed in float32 (the default state): the limit is γ_127 of float32 plus
+    two bfloat16 roundings, not the 63.8 that bfloat16's own γ gave (vacuous, checking nothing)."""
+    bf16, f32 = get_format("bfloat16"), get_format("float32")
+    limit, form = sum_to_one_bound(128, bf16, f32)
+    assert form == "worst-case" and limit < 3 * bf16.unit_roundoff
+    assert sum_to_one_bound(128, bf16)[0] > 10 * limit  # summed in bfloat16 itself
+    row = np.full(1024, 0.5)
+    vf = custom_vectors("softmax", "bfloat16", [row])
+
+    def bf16_sum(z):  # a bfloat16 running sum: stalls, every output far above 1/128
+        e = np.exp(z.astype(np.float32) - np.float32(z.max())).astype(ml_dtypes.bfloat16)
+        total = ml_dtypes.bfloat16(0)
+        for term in e:
+            total = ml_dtypes.bfloat16(total + term)
+        return (e / total).astype(ml_dtypes.bfloat16)
+
+    report = validate(bf16_sum, vectors=vf)
+    assert not report.passed
+    assert any(p.name == "sum-to-one" and not p.passed for p in report.properties)

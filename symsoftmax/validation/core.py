@@ -131,6 +131,7 @@ def judge(
             seed=seed,
             one_pass=one_pass,
             require=require,
+            state=rule.kernel.state_format(fmt) if rule.mode == "bound" else fmt,
         )
         if properties
         else []

@@ -177,8 +177,12 @@ def check_properties(
     seed: int = 0,
     one_pass: bool = False,
     require: Iterable[str] = (),
+    state: Format | None = None,
 ) -> list[PropertyResult]:
     """Every property that applies to ``op``; the call-based ones need ``candidate``.
+
+    ``state``: the format the kernel sums in (its declared class's; None: ``fmt``), which the
+    sum-to-one bound's summation term is in (the final roundings are in ``fmt``).
 
     ``one_pass``: the outputs come from a one-pass (online) softmax, judged with the wider
     monotonicity and sum-to-one allowances of :func:`one_pass_allowance`. ``require``: the
@@ -192,7 +196,9 @@ def check_properties(
     quantum = fmt.tiny if ftz else fmt.smallest_subnormal
     results: list[PropertyResult] = []
     if op in ("softmax", "log_softmax"):
-        results += _output_properties(op, fmt, pairs, quantum, one_pass and op == "softmax")
+        results += _output_properties(
+            op, fmt, pairs, quantum, one_pass and op == "softmax", state or fmt
+        )
     call_names = ["shift-invariance", "permutation", "batch-invariance", "determinism"]
     if op == "logsumexp":
         call_names.remove("shift-invariance")
@@ -232,7 +238,7 @@ ONE_PASS_MONOTONICITY = (
     "one-pass: z_i ≤ z_j ⇒ ŝ_i ≤ ŝ_j + ((1 + (4 + 2R)u)·e^(u(|z_i − m| + |z_j − m|)) − 1)·|ŝ_j| "
     "+ (1 + R) subnormal quanta, R = the row's prefix-max records (R = 0: the two-pass 4u)"
 )
-SUM_TO_ONE = "(u + γ_{n−1})/(1 − γ_{n−1}) + 2u"
+SUM_TO_ONE = "(u_a + γ_{n−1}(u_a))/(1 − γ_{n−1}(u_a)) + 2u (u_a: the state format's)"
 
 
 def prefix_records(z: FloatArray) -> int:
@@ -287,6 +293,7 @@ def _output_properties(
     pairs: list[tuple[PreparedTest, Outcome]],
     quantum: float,
     one_pass: bool,
+    state: Format,
 ) -> list[PropertyResult]:
     u = fmt.unit_roundoff
     sums = _Tally("sum-to-one", SUM_TO_ONE + (" + 2R·u (one-pass)" if one_pass else ""))
@@ -299,10 +306,10 @@ def _output_properties(
         z = prepared.test.inputs["z"]
         if op == "softmax":
             total = math.fsum(out.tolist())
-            limit, form = sum_to_one_bound(out.size, fmt)
+            limit, form = sum_to_one_bound(out.size, fmt, state)
             # one pass: the R rescale products of d and of each o_i, u each (exp's errors are
             # shared by o_i and d's term, so they cancel as in the two-pass bound)
-            limit += 2 * prefix_records(z) * u if one_pass else 0.0
+            limit += 2 * prefix_records(z) * state.unit_roundoff if one_pass else 0.0
             excess = abs(total - 1) / u
             sums.add(
                 abs(total - 1) <= limit,
