@@ -1,4 +1,5 @@
-"""Options and output shared by ``symsoftmax validate`` and ``symsoftmax score``."""
+"""Options and output shared by ``symsoftmax validate`` and ``symsoftmax score`` (the kernel-class
+options also by ``symsoftmax exhaustive``)."""
 
 from __future__ import annotations
 
@@ -11,21 +12,21 @@ from symsoftmax.formats import FORMATS
 from symsoftmax.validation.checks import PASS_MODES, PassRule
 from symsoftmax.validation.componentwise import ALGORITHMS, EXP_ACCURACIES, KernelClass
 
-__all__ = ["add_verdict_options", "check_output_options", "emit", "pass_rule"]
+__all__ = [
+    "add_kernel_options",
+    "add_verdict_options",
+    "check_output_options",
+    "emit",
+    "kernel_class",
+    "pass_rule",
+]
 
 MAX_WORST = 1_000_000  # a bound to state, not a resource limit: rows beyond the tests are empty
 
 
-def add_verdict_options(parser: Any) -> None:
-    """The pass-rule and output options of both commands."""
-    parser.add_argument(
-        "--mode",
-        choices=tuple(mode for mode in PASS_MODES if mode != "max-ulp"),  # that one is --max-ulp N
-        default="bound",
-        help="pass rule: each component within the bound derived for --algorithm (default; "
-        "softmax, log_softmax, logsumexp), the Blanchard–Higham–Higham normwise bound, under "
-        "1 ulp, or equal to the correctly rounded value",
-    )
+def add_kernel_options(parser: Any) -> None:
+    """The kernel-class options of the per-component rule (--algorithm, --block, --splits,
+    --exp2, --state, --exp-accuracy): validate, score and exhaustive."""
     parser.add_argument(
         "--algorithm",
         choices=ALGORITHMS,
@@ -66,6 +67,30 @@ def add_verdict_options(parser: Any) -> None:
         default="faithful",
         help="accuracy assumed of exp and log (default faithful: under 1 ulp)",
     )
+
+
+def kernel_class(args: argparse.Namespace) -> KernelClass:
+    """The kernel class the options of :func:`add_kernel_options` declare (--one-pass, where a
+    command has it, means --algorithm one-pass)."""
+    algorithm = args.algorithm
+    if getattr(args, "one_pass", False) and algorithm == "two-pass":
+        algorithm = "one-pass"
+    return KernelClass(
+        algorithm, args.block, args.splits, args.state, args.exp_accuracy, exp2=args.exp2
+    )
+
+
+def add_verdict_options(parser: Any) -> None:
+    """The pass-rule and output options of both commands."""
+    parser.add_argument(
+        "--mode",
+        choices=tuple(mode for mode in PASS_MODES if mode != "max-ulp"),  # that one is --max-ulp N
+        default="bound",
+        help="pass rule: each component within the bound derived for --algorithm (default; "
+        "softmax, log_softmax, logsumexp), the Blanchard–Higham–Higham normwise bound, under "
+        "1 ulp, or equal to the correctly rounded value",
+    )
+    add_kernel_options(parser)
     parser.add_argument(
         "--max-ulp",
         type=float_option("--max-ulp"),
@@ -99,11 +124,7 @@ def add_verdict_options(parser: Any) -> None:
 
 def pass_rule(args: argparse.Namespace) -> PassRule:
     """The pass rule the options ask for (--mode, --max-ulp, --ftz and the kernel class)."""
-    algorithm = "one-pass" if args.one_pass and args.algorithm == "two-pass" else args.algorithm
-    kernel = KernelClass(
-        algorithm, args.block, args.splits, args.state, args.exp_accuracy, exp2=args.exp2
-    )
-    return PassRule(args.mode, args.max_ulp, args.ftz, kernel)
+    return PassRule(args.mode, args.max_ulp, args.ftz, kernel_class(args))
 
 
 def check_output_options(args: argparse.Namespace) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 
 from symsoftmax.cli._options import float_option, int_option
 from symsoftmax.cli._progress import progress_bar
+from symsoftmax.cli._report_options import add_kernel_options, kernel_class
 from symsoftmax.errors import InputError
 from symsoftmax.formats import FORMATS
 from symsoftmax.ops import OPERATIONS
@@ -48,8 +49,10 @@ def register(subparsers: Any) -> None:
         "--mode",
         choices=tuple(m for m in PASS_MODES if m != "max-ulp"),
         default="bound",
-        help="pass rule, as for validate (default bound)",
+        help="pass rule, as for validate: each component within the bound derived for "
+        "--algorithm (default), or normwise, faithful, correctly-rounded",
     )
+    add_kernel_options(parser)
     parser.add_argument("--max-ulp", type=float_option("--max-ulp"), metavar="N")
     parser.add_argument("--ftz", action="store_true", help="accept 0 for subnormal results")
     parser.add_argument(
@@ -119,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
                 op=args.op,
                 dtype=args.dtype,
                 k=args.k,
-                rule=PassRule(args.mode, args.max_ulp, args.ftz),
+                rule=PassRule(args.mode, args.max_ulp, args.ftz, kernel_class(args)),
                 batch=args.batch,
                 shard=_shard(args.shard),
                 workers=workers,

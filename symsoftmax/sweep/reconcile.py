@@ -37,15 +37,17 @@ from typing import Any, NoReturn
 import numpy as np
 
 from symsoftmax.errors import InputError
-from symsoftmax.formats import get_format
+from symsoftmax.formats import Format, get_format
 from symsoftmax.rounding import brief_repr
 from symsoftmax.sweep.judge import CALL_FAILED, CLASSES, FAIL_CLASSES
 from symsoftmax.sweep.runner import EXHAUSTIVE_OPS
 from symsoftmax.sweep.space import Space
 from symsoftmax.sweep.tally import BIN_EDGES, KEPT, N_BINS, Tally, bin_of
 from symsoftmax.validation.checks import PASS_MODES, PassRule
+from symsoftmax.validation.componentwise import KernelClass
 
 __all__ = [
+    "KERNEL_KEYS",
     "TALLY_KEYS",
     "Field",
     "read_identity",
@@ -69,7 +71,9 @@ TALLY_KEYS = (
 """The fields of :meth:`Tally.to_json`, in a report and in a checkpoint's ``tally``."""
 ROW_KEYS = ("row", "inputs", "got", "expected", "ulp", "class")
 PROBLEM_KEYS = ("row", "rows", "problem")
-RULE_KEYS = ("mode", "max_ulp", "ftz")
+RULE_KEYS = ("mode", "max_ulp", "ftz", "kernel", "kernel_class")
+KERNEL_KEYS = ("algorithm", "block", "splits", "state", "exp", "exp2")
+"""The fields of the rule's kernel class (:class:`KernelClass`), in a report's identity."""
 _FINITE_BINS = len(BIN_EDGES)  # bins 0 .. len(BIN_EDGES) − 1 hold errors ≤ 2^20
 _DIGEST_HEX = 64
 
@@ -180,7 +184,7 @@ def read_identity(data: Mapping[str, Any], at: Field) -> dict[str, Any]:
         "op": op,
         "dtype": dtype,
         "k": k,
-        "rule": _read_rule(data["rule"], at / "rule"),
+        "rule": _read_rule(data["rule"], at / "rule", fmt),
     }
 
 
@@ -191,8 +195,9 @@ def _is_digest(value: Any) -> bool:
     return len(digits) == _DIGEST_HEX and all(c in "0123456789abcdef" for c in digits)
 
 
-def _read_rule(value: Any, at: Field) -> PassRule:
-    """A pass rule as :meth:`ExhaustiveReport.identity` writes it (its normal form)."""
+def _read_rule(value: Any, at: Field, fmt: Format) -> PassRule:
+    """A pass rule as :meth:`ExhaustiveReport.identity` writes it (its normal form), with its
+    kernel class (:func:`_read_kernel`) described as ``kernel_class`` says."""
     data = require_keys(value, RULE_KEYS, at)
     mode = _text(data["mode"], at / "mode")
     if mode not in PASS_MODES:
@@ -203,12 +208,37 @@ def _read_rule(value: Any, at: Field) -> PassRule:
     ftz = data["ftz"]
     if not isinstance(ftz, bool):
         (at / "ftz").fail(f"expected true or false, got {_shown(ftz)}")
+    kernel = _read_kernel(data["kernel"], at / "kernel")
     try:
-        rule = PassRule(mode, limit, ftz)
+        rule = PassRule(mode, limit, ftz, kernel)
     except InputError as exc:
         at.fail(str(exc))
     require_equal(mode, rule.mode, at / "mode", "the mode its max_ulp makes")  # bound + a limit
+    described = kernel.describe(fmt)
+    require_equal(data["kernel_class"], described, at / "kernel_class", "its kernel's description")
     return rule
+
+
+def _read_kernel(value: Any, at: Field) -> KernelClass:
+    """A kernel class as :meth:`ExhaustiveReport.identity` writes it (:data:`KERNEL_KEYS`)."""
+    data = require_keys(value, KERNEL_KEYS, at)
+    algorithm = _text(data["algorithm"], at / "algorithm")
+    block = _integer(data["block"], at / "block", 1)
+    splits = _integer(data["splits"], at / "splits", 1)
+    state = data["state"]
+    if state is not None:
+        state = _text(state, at / "state")
+    exp = _text(data["exp"], at / "exp")
+    exp2 = data["exp2"]
+    if not isinstance(exp2, bool):
+        (at / "exp2").fail(f"expected true or false, got {_shown(exp2)}")
+    try:
+        kernel = KernelClass(algorithm, block, splits, state, exp, exp2)
+    except InputError as exc:
+        at.fail(str(exc))
+    if state is not None:
+        require_equal(state, get_format(state).name, at / "state", "the format's name")
+    return kernel
 
 
 # ------------------------------------------------------------------------------- the tally

@@ -22,6 +22,7 @@ from symsoftmax.errors import InputError
 from symsoftmax.jsonfile import load_json
 from symsoftmax.sweep.judge import CALL_FAILED, CLASSES, FAIL_CLASSES
 from symsoftmax.sweep.reconcile import (
+    KERNEL_KEYS,
     TALLY_KEYS,
     Field,
     read_identity,
@@ -90,7 +91,16 @@ class ExhaustiveReport:
         return self.complete and self.tally.failed == 0
 
     def identity(self) -> dict[str, Any]:
-        rule = {"mode": self.rule.mode, "max_ulp": self.rule.max_ulp, "ftz": self.rule.ftz}
+        """The run's identity; its rule holds the kernel class the per-component bound is
+        derived for, its fields and its description (``kernel_class``)."""
+        kernel = self.rule.kernel
+        rule = {
+            "mode": self.rule.mode,
+            "max_ulp": self.rule.max_ulp,
+            "ftz": self.rule.ftz,
+            "kernel": {name: getattr(kernel, name) for name in KERNEL_KEYS},
+            "kernel_class": kernel.describe(self.space.fmt),
+        }
         return {
             "candidate": self.candidate,
             "source": self.source,
@@ -145,7 +155,7 @@ class ExhaustiveReport:
         return (
             f"{verdict}: {self.op} {self.dtype} K={self.k}, {t.rows}/{self.space.size} rows "
             f"checked, {t.failed} failed; max {_ulp(t.max_ulp)} ulp, median ≤ "
-            f"{_ulp(t.median_ulp())} ulp ({self.rule.describe()})"
+            f"{_ulp(t.median_ulp())} ulp ({self.rule.describe(self.op, self.space.fmt)})"
         )
 
     def to_text(self) -> str:
