@@ -305,6 +305,25 @@ def _online() -> str:
     )
 
 
+def _componentwise() -> str:
+    from symsoftmax.symbolic.error_analysis import BOUND_CASES, derive_bound, markdown_bound
+
+    return _document(
+        "Per-component rounding-error bounds",
+        "The bounds behind the validator's per-component verdict (docs/validation.md, \"The "
+        'per-component bound"), derived with SymPy by `symbolic.error_analysis` for a sorted row '
+        "of K = 3 entries (the j-th component of any row by symmetry): every rounding (1 + δ), "
+        "|δ| ≤ u, exp and log (1 + ε) with ε = 2u (faithful) or u (correctly rounded); the "
+        "error linearized in every δ with exact coefficients; split into the part of component "
+        "j alone and the part common to the row. Reproduce one with "
+        "`symsoftmax derive bound --op OP --algorithm CLASS --format markdown`.",
+        [
+            markdown_bound(derive_bound(op, algorithm, block=block))
+            for op, algorithm, block in BOUND_CASES
+        ],
+    )
+
+
 DOCUMENTS: dict[str, Callable[[], str]] = {
     "jacobian.md": _jacobian,
     "log_softmax.md": _log_softmax,
@@ -314,6 +333,7 @@ DOCUMENTS: dict[str, Callable[[], str]] = {
     "general_k.md": _general_k,
     "definition_claims.md": _claims,
     "online_softmax.md": _online,
+    "componentwise_bounds.md": _componentwise,
 }
 
 

@@ -8,9 +8,12 @@ the SymPy import.
 from __future__ import annotations
 
 __all__ = [
+    "BOUND_ALGORITHMS",
+    "BOUND_OPS",
     "EXHAUSTIVE_MAX_K",
     "FIXED_CLAIMS_MAX_K",
     "FIXED_EXHAUSTIVE_MAX_K",
+    "MAX_BOUND_K",
     "MAX_DERIVE_K",
     "MAX_K",
     "ONLINE_WHATS",
@@ -40,3 +43,8 @@ WHATS = (  # the formulas `derive` prints
 ONLINE_WHATS = ("online_step", "merge", "attention_step")  # the online updates; no K
 STYLES = ("latex", "text", "markdown", "python", "c")  # how `derive` prints them
 MAX_DERIVE_K = 16  # printed output has up to K³ entries (hessian): keep it readable
+# `derive bound`: the ops and kernel classes of the per-component error analysis
+# (symbolic.error_analysis; the same names as the validator's --op and --algorithm)
+BOUND_OPS = ("softmax", "log_softmax", "logsumexp")
+BOUND_ALGORITHMS = ("two-pass", "one-pass", "split", "exp2")
+MAX_BOUND_K = 6  # one δ per rounding: the linearization grows as K² symbols
