@@ -381,22 +381,37 @@ def test_float8_k3_correct_passes_and_naive_fails_with_counts_found_independentl
     assert naive.tally.failed == misplaced + gross and not naive.passed
 
 
+def _special_rows(dtype: str, k: int, sample: int | None) -> np.ndarray:
+    """The rows of the float8 K space with a NaN or an infinity (a seeded sample of them)."""
+    space = Space.of(dtype, k)
+    x = space.rows(0, space.size)
+    with np.errstate(invalid="ignore"):
+        wide = x.astype(np.float64)
+    where = np.flatnonzero(~np.isfinite(wide).all(axis=1))
+    if sample is not None and where.size > sample:
+        where = np.sort(np.random.default_rng(k).choice(where, sample, replace=False))
+    return wide[where]
+
+
 @pytest.mark.parametrize("op", ["softmax", "log_softmax", "logsumexp"])
-def test_vectorized_acceptable_rows_are_the_named_answers_of_the_vectors(op: str) -> None:
-    """judge.accepted_alternative (vectorized, for the sweep) accepts a row's outputs exactly
-    when they are one of vectors.builder.answers_for's named answers other than the
-    reference's own — the rule validate applies — on every float8_e5m2 row with an infinity
-    and 500 others, for several candidate outputs."""
+@pytest.mark.parametrize(
+    ("dtype", "k", "sample"),
+    [("float8_e5m2", 2, None), ("float8_e4m3fn", 2, None), ("float8_e5m2", 3, 600)],
+)
+def test_vectorized_acceptable_rows_are_the_named_answers_of_the_vectors(
+    op: str, dtype: str, k: int, sample: int | None
+) -> None:
+    """judge.accepted_alternative (whole batches, for the sweep) accepts a row's outputs exactly
+    when they are one of vectors.builder.answers_for's named answers (one test, for the vector
+    files and validate) other than the reference's own: on every K = 2 row with a NaN or an
+    infinity, and a sample of the K = 3 ones (float8_e4m3fn has no infinity: none is named),
+    for outputs that are each named answer, the reference's, and neither."""
     from symsoftmax.sweep.judge import accepted_alternative
     from symsoftmax.vectors.builder import answers_for
     from symsoftmax.vectors.model import EXPECTED_KEYS
 
-    space = Space.of("float8_e5m2", 2)
-    x = space.rows(0, space.size).astype(np.float64)
-    special = np.flatnonzero(np.isinf(x).any(axis=1))
-    others = np.random.default_rng(5).choice(space.size, 500, replace=False)
-    rows = x[np.union1d(special, others)]
-    expected = np.asarray(evaluate(op, rows, dtype="float8_e5m2").rounded).reshape(len(rows), -1)
+    rows = _special_rows(dtype, k, sample)
+    expected = np.asarray(evaluate(op, rows, dtype=dtype).rounded).reshape(len(rows), -1)
     key = EXPECTED_KEYS[op][0]
     outputs = [
         expected,
@@ -405,6 +420,7 @@ def test_vectorized_acceptable_rows_are_the_named_answers_of_the_vectors(op: str
         np.full_like(expected, -np.inf),
         np.where(np.isposinf(rows[:, : expected.shape[1]]), np.nan, 0.0),
     ]
+    accepted = 0
     for got in outputs:
         fast = accepted_alternative(op, rows, got, expected)
         for i, row in enumerate(rows):
@@ -415,3 +431,111 @@ def test_vectorized_acceptable_rows_are_the_named_answers_of_the_vectors(op: str
                 np.array_equal(np.ravel(a.outputs[key]), got[i], equal_nan=True) for a in answers
             )
             assert fast[i] == (named and not same), (op, row, got[i], expected[i])
+        accepted += int(fast.sum())
+    has_inf = bool(np.isinf(rows).any())
+    assert (accepted > 0) == has_inf  # e5m2: +inf rows (and −inf rows) have named answers
+
+
+@pytest.mark.parametrize("op", ["softmax", "log_softmax", "logsumexp"])
+@pytest.mark.parametrize("dtype", ["float8_e5m2", "float8_e4m3fn"])
+def test_correctly_rounded_outputs_pass_the_per_component_rule_on_every_row(
+    op: str, dtype: str
+) -> None:
+    """The sweep passes a row of correctly rounded outputs without judging it (θ = 0 / D = 0 is
+    always allowed): judge_rows agrees on every float8 K = 2 row whose outputs hold no NaN."""
+    from symsoftmax.sweep.judge import approximate
+    from symsoftmax.validation.componentwise import KernelClass, judge_rows
+
+    space = Space.of(dtype, 2)
+    x = space.rows(0, space.size)
+    with np.errstate(invalid="ignore"):
+        wide = x.astype(np.float64)
+    expected = np.asarray(evaluate(op, x, dtype=dtype).rounded).reshape(len(x), -1)
+    keep = ~np.isnan(expected).any(axis=1)
+    value, _ = approximate(op, wide[keep])
+    value = value.reshape(int(keep.sum()), -1)
+    fmt = FORMATS[dtype]
+    verdict = judge_rows(
+        op, wide[keep], value, np.zeros_like(value), expected[keep], fmt, KernelClass()
+    )
+    assert verdict.passed.all(), wide[keep][~verdict.passed][:5]
+
+
+@pytest.mark.parametrize("dtype", ["float8_e5m2", "float8_e4m3fn"])
+def test_flushed_subnormal_outputs_fail_the_per_component_rule_unless_ftz(dtype: str) -> None:
+    """A float32 two-pass softmax whose subnormal outputs flush to 0: it passed the normwise
+    rule (an error under u·max s); per component it fails, on exactly the rows where a
+    correctly rounded output is a nonzero subnormal it flushes, and passes with --ftz."""
+    import sharp_kernels as sk
+
+    rule = PassRule(ftz=True)
+    flushed = symsoftmax.exhaustive(sk.ftz_outputs, op="softmax", dtype=dtype, k=2)
+    allowed = symsoftmax.exhaustive(sk.ftz_outputs, op="softmax", dtype=dtype, k=2, rule=rule)
+    correct = symsoftmax.exhaustive(sk.two_pass_softmax, op="softmax", dtype=dtype, k=2)
+    normwise = symsoftmax.exhaustive(
+        sk.ftz_outputs, op="softmax", dtype=dtype, k=2, rule=PassRule("normwise")
+    )
+    assert correct.passed and allowed.passed and normwise.passed, allowed.to_text()
+    assert not flushed.passed
+    space = Space.of(dtype, 2)
+    x = space.rows(0, space.size)
+    with np.errstate(all="ignore"):
+        out = sk.ftz_outputs(x).astype(np.float64)
+        z = x.astype(np.float64)
+        posinf = np.isposinf(z)  # +inf rows: their limit, as the reference
+        z = np.where(posinf.any(axis=1, keepdims=True), np.where(posinf, 0.0, -np.inf), z)
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        exact = e / e.sum(axis=1, keepdims=True)
+    # a 0 for an exact value under the underflow floor (one subnormal of the format, two of
+    # the float32 state: validation.componentwise) is allowed; one for twice the floor is off
+    # by more than any bound allows (the component's own relative bound is under ½ here)
+    floor = FORMATS[dtype].smallest_subnormal + 2.0**-148
+    surely = int(((out == 0) & (exact > 2 * floor)).any(axis=1).sum())
+    maybe = int(((out == 0) & (exact > floor)).any(axis=1).sum())
+    assert 0 < surely <= flushed.tally.counts["over the bound"] <= maybe
+    assert "two-pass, state float32, faithful exp" in flushed.headline()
+
+
+def test_inf_clamp_fails_exhaustive_per_component_and_passed_normwise() -> None:
+    """[+inf, max] → [½, ½] (+inf clamped to the format's max): the limit is [1, 0], so the
+    masked-by-the-limit entry must be exactly 0 — it fails per component (the rows counted here
+    as the +inf rows with a finite entry equal to max), and the normwise rule let it through."""
+    import sharp_kernels as sk
+
+    dtype = "float8_e5m2"
+    report = symsoftmax.exhaustive(sk.inf_clamp, op="softmax", dtype=dtype, k=2)
+    old = symsoftmax.exhaustive(
+        sk.inf_clamp, op="softmax", dtype=dtype, k=2, rule=PassRule("normwise")
+    )
+    assert old.passed and not report.passed
+    space = Space.of(dtype, 2)
+    x = space.rows(0, space.size).astype(np.float64)
+    top = FORMATS[dtype].max
+    clamped = (np.isposinf(x) & (x[:, ::-1] == top)).any(axis=1)
+    assert report.tally.counts["over the bound"] == int(clamped.sum()) == 2
+
+
+def test_cli_names_the_kernel_class_and_runs_of_other_classes_do_not_merge(
+    candidates: Path, tmp_path: Path
+) -> None:
+    """--algorithm/--block (validate's options) reach the rule; the JSON's identity holds the
+    kernel class and its description; shards of two kernel classes are different runs, and a
+    report without the kernel class (the format before it) is refused in one line."""
+    target = f"{candidates}:good"
+    common = ("--workers", "0", "--dtype", "float8_e5m2", "--json")
+    one_pass = _cli(target, *common, "--algorithm", "one-pass", "--block", "4", cwd=tmp_path)
+    two_pass = _cli(target, *common, "--shard", "0/2", cwd=tmp_path)
+    assert one_pass.returncode == 0 and two_pass.returncode == 1, one_pass.stderr
+    rule = json.loads(one_pass.stdout)["rule"]
+    assert rule["kernel"]["algorithm"] == "one-pass" and rule["kernel"]["block"] == 4
+    assert rule["kernel_class"] == "one-pass (block 4), state float32, faithful exp"
+    (tmp_path / "a.json").write_text(one_pass.stdout)
+    (tmp_path / "b.json").write_text(two_pass.stdout)
+    mixed = _cli("--merge", "a.json", "b.json", cwd=tmp_path)
+    assert mixed.returncode == 2 and "different runs (rule differ)" in mixed.stderr, mixed.stderr
+    document = json.loads(one_pass.stdout)
+    del document["rule"]["kernel"], document["rule"]["kernel_class"]
+    (tmp_path / "old.json").write_text(json.dumps(document))
+    old = _cli("--merge", "old.json", cwd=tmp_path)
+    assert old.returncode == 2 and old.stderr.count("\n") == 1
+    assert "rule.kernel: missing" in old.stderr, old.stderr

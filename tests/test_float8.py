@@ -63,3 +63,20 @@ def test_reference_cli_takes_float8() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert "nan" in out.stdout.splitlines()[2]  # −896 is beyond ±448: NaN (OCP conversion)
+
+
+def test_inf_clamp_fails_validate_and_exhaustive_alike() -> None:
+    """[+inf, max] → [½, ½] (+inf clamped to the format's max) fails float8_e5m2 validate, on
+    the quick suite's +inf rows, and the exhaustive sweep (both read the one table of
+    special-value answers, vectors.answers, and judge per component); a correct float32
+    softmax passes both."""
+    import sharp_kernels as sk
+
+    vf = generate("softmax", "float8_e5m2", "quick", 0)
+    report = symsoftmax.validate(sk.inf_clamp, op="softmax", dtype="float8_e5m2", vectors=vf)
+    failed = report.failures
+    assert failed and all(np.isposinf(np.asarray(r.inputs["z"])).any() for r in failed)
+    good = symsoftmax.validate(sk.two_pass_softmax, op="softmax", dtype="float8_e5m2", vectors=vf)
+    assert good.passed, good.summary_line()
+    sweep = symsoftmax.exhaustive(sk.inf_clamp, op="softmax", dtype="float8_e5m2", k=2)
+    assert not sweep.passed and sweep.tally.counts["over the bound"] > 0

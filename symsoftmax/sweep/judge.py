@@ -4,9 +4,13 @@ For each row of a batch (inputs ``rows``, the candidate's outputs ``got``, the c
 ``expected`` from :func:`symsoftmax.reference.evaluate`) this gives the row's class — "pass",
 or the first failure of: "misplaced NaN/inf", and by the rule's mode "over the bound",
 "not faithful", "not correctly rounded", "over max-ulp" — and its largest error in ulps.
-The rules and conventions are those of :mod:`symsoftmax.validation.checks`; the error in ulps is
+The rules and conventions are those of :mod:`symsoftmax.validation.checks`: in ``bound`` mode
+softmax, log_softmax and logsumexp are judged per component against the bound of the rule's
+kernel class (:func:`symsoftmax.validation.componentwise.judge_rows`, whole batches at once),
+``normwise`` mode (and ``bound`` for no other op here) uses the normwise bound
+:func:`symsoftmax.validation.bounds.output_bounds`. The error in ulps is
 :func:`symsoftmax.validation.metrics.ulp_errors` (the package's one ulp routine, through
-:func:`symsoftmax.rounding.ulp`), the bound :func:`symsoftmax.validation.bounds.output_bounds`.
+:func:`symsoftmax.rounding.ulp`).
 
 The exact value v of each output is carried as a float64 approximation v̂ with an error bound
 δ (:func:`approximate`). An error measure and a verdict computed from v̂ are exact to within δ;
@@ -21,10 +25,11 @@ is NaN (OCP conversion, :mod:`symsoftmax.formats`), and ±448 of the right sign 
 the saturated answer (class "pass", counted as "saturated").
 
 Where the field disagrees, the named answers of the vectors are accepted as ``validate`` accepts
-them (:func:`symsoftmax.vectors.builder.answers_for`; docs/reference.md, special values): a row
-with +inf entries and no NaN may come out all NaN (the IEEE max-shift) instead of its limit, and
-a softmax or log_softmax row of −inf only may come out masked (0, or −inf) instead of NaN. Such
-rows are counted as "acceptable", a passing class.
+them, from the same table (:func:`symsoftmax.vectors.answers.named_answers`, which
+:func:`symsoftmax.vectors.builder.answers_for` reads too; docs/reference.md, special values): a
+row with +inf entries and no NaN may come out all NaN (the IEEE max-shift) instead of its limit,
+and a softmax or log_softmax row of −inf only may come out masked (0, or −inf) instead of NaN.
+Such rows are counted as "acceptable", a passing class.
 """
 
 from __future__ import annotations
