@@ -443,12 +443,6 @@ def _log_op(graph: _Graph, op: str, big_s: Node, storage: bool) -> _Parts:
     return per, total, common
 
 
-def _own(d: BoundDerivation, j: int) -> set[str]:
-    """Names of the δ's a per-component part may hold: component j's own chain, and the rescales
-    (and exp2's shared κ̂, m·κ̂) applied to it."""
-    return {s.name for s in d.per[j].free_symbols if s in {r.symbol for r in d.roundings}}
-
-
 def _facts(d: BoundDerivation) -> list[str]:
     """Exactness and telescoping facts, each read off (and so checked on) the derived parts."""
     facts = []
@@ -461,12 +455,6 @@ def _facts(d: BoundDerivation) -> list[str]:
                 f"t_{top} = 0 (the maximum): the per-component part of component {top} has no "
                 "argument or exp term (fl(m − m) = 0 and e⁰ = 1 exactly)."
             )
-    common_names = {s.name for s in d.common.free_symbols if s in kinds}
-    shared = [j for j in d.per if _own(d, j) & common_names and d.algorithm == "two-pass"]
-    if d.op == "softmax" and not shared and d.algorithm == "two-pass":
-        facts.append(
-            "The per-component parts and the common part share no δ in the two-pass class."
-        )
     if d.op != "logsumexp" and d.algorithm != "exp2":
         for j, value in d.telescoped.items():
             if j < top and sp.expand(value + sp.Symbol(f"t_{j}", nonpositive=True)) == 0:
