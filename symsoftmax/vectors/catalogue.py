@@ -844,20 +844,15 @@ def tight_entry(fmt: Format, k: int) -> tuple[float, float]:
 
 
 def _sum_near_bound(ctx: Context) -> list[Row]:
+    """Witnesses [0, c, …, c] for each of TIGHT_K, then constant rows of the last witness's c."""
     if ctx.suite == "quick":
         return []
     state = state_format(ctx.fmt).name
-    rows = []
+    rows, c = [], 0.0
     for k in TIGHT_K:
         c, ratio = tight_entry(ctx.fmt, k)
-        witness = ctx.row([0.0] + [c] * (k - 1))
-        rows.append(
-            Row(
-                witness,
-                f"K={k}: 0 then {c!r}: a sequential {state} sum errs by {ratio:.2f}·(K − 1)u",
-            )
-        )
-    c, _ = tight_entry(ctx.fmt, TIGHT_K[-1])
+        text = f"K={k}: 0 then {c!r}: a sequential {state} sum errs by {ratio:.2f}·(K − 1)u"
+        rows.append(Row(ctx.row([0.0] + [c] * (k - 1)), text))
     rows += [Row(ctx.row([c] * k), f"K={k}: constant row of {c!r}, output 1/K") for k in CONSTANT_K]
     return rows
 
