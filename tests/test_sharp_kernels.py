@@ -28,7 +28,8 @@ from symsoftmax.formats import FORMATS, get_format
 from symsoftmax.ops import OPERATIONS
 from symsoftmax.rounding import round_array, ulp
 from symsoftmax.validation import PassRule, validate
-from symsoftmax.validation.componentwise import KernelClass
+from symsoftmax.validation.checks import PreparedTest
+from symsoftmax.validation.componentwise import KernelClass, judge_rows
 from symsoftmax.validation.sources import suite_vectors
 from symsoftmax.vectors import VectorFile
 
@@ -351,3 +352,57 @@ def test_verdict_on_the_standard_suite(name: str, fmt: str) -> None:
     if (name, fmt) in NORMWISE_PASSES:
         blunt = validate(kernel.fn, vectors=vf, properties=False, rule=PassRule("normwise"))
         assert blunt.passed, blunt.summary_line()
+
+
+# ------------------------------------------------------------------- tightness (slow)
+
+
+def _usage(kernel: sk.Kernel, fmt: str) -> tuple[float, int]:
+    """The largest share of its bound a correct kernel uses on any test of the standard suite
+    (per component, or the common factor the components need), and the tcId where."""
+    fmt_obj = get_format(fmt)
+    kind = declared_rule(kernel).kernel
+    best, where = 0.0, 0
+    for test in standard_suite(kernel.op, fmt).tests():
+        if "temperature" in test.inputs or not np.isfinite(test.inputs["z"]).all():
+            continue
+        z = test.inputs["z"]
+        got = np.asarray(kernel.fn(z.astype(fmt_obj.numpy_dtype)), dtype=np.float64).reshape(1, -1)
+        exact = PreparedTest.of(test).exact["output"]
+        verdict = judge_rows(
+            kernel.op,
+            z[None],
+            np.asarray(exact.hi).reshape(1, -1),
+            np.asarray(exact.lo).reshape(1, -1),
+            got,
+            fmt_obj,
+            kind,
+        )
+        share = float(max(verdict.excess[0], verdict.common_usage[0]))
+        if np.isfinite(share) and share > best:
+            best, where = share, test.tc_id
+    return best, where
+
+
+def _classes() -> dict[tuple[str, str], list[str]]:
+    """(algorithm class, format) → the correct kernels of that class for that format."""
+    found: dict[tuple[str, str], list[str]] = {}
+    for name, fmt in cases(sk.CORRECT):
+        found.setdefault((sk.CORRECT[name].algorithm, fmt), []).append(name)
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("_shared_cache")
+@pytest.mark.parametrize(("algorithm", "fmt"), sorted(_classes()))
+def test_some_correct_kernel_of_each_class_uses_a_quarter_of_its_bound(
+    algorithm: str, fmt: str
+) -> None:
+    """Tightness: the bound is not slack by orders of magnitude where the algorithm is tight
+    (the issue's measure: at least 1/4 of the bound on some row of the standard suite)."""
+    shares = {name: _usage(sk.CORRECT[name], fmt) for name in _classes()[(algorithm, fmt)]}
+    print(
+        f"TIGHTNESS {algorithm} {fmt} "
+        + ", ".join(f"{n}: {s:.3g} (tcId {t})" for n, (s, t) in shares.items())
+    )
+    assert max(share for share, _ in shares.values()) >= 0.25, shares

@@ -132,6 +132,7 @@ class RowVerdict:
     theta: FloatArray  # a common deviation that fits best (θ for softmax, D otherwise)
     worst: npt.NDArray[np.int64]  # the component with the largest excess over its bound
     excess: FloatArray  # that component's distance from the common factor / its bound
+    common_usage: FloatArray  # the least common deviation the components need / its bound
 
 
 def _rn(u: float) -> float:
@@ -287,6 +288,18 @@ def _meet(
     return fits, np.where(np.isfinite(middle), middle, 0.0)
 
 
+def _common_usage(
+    low: FloatArray, high: FloatArray, common_low: FloatArray, common_high: FloatArray
+) -> FloatArray:
+    """How much of the common bound the components need at least: the distance of 0 from the
+    interval they all allow, over the bound on that side (0 when 0 fits them all)."""
+    lo = np.max(low, axis=1, initial=-np.inf)
+    hi = np.min(high, axis=1, initial=np.inf)
+    need_up = np.where(lo > 0, lo / np.where(common_high > 0, common_high, np.inf), 0.0)
+    need_down = np.where(hi < 0, hi / np.where(common_low < 0, common_low, -np.inf), 0.0)
+    return np.nan_to_num(np.maximum(need_up, need_down), nan=0.0, posinf=np.inf)
+
+
 def judge_rows(
     op: str,
     z: FloatArray,
@@ -359,6 +372,7 @@ def _judge_softmax(
     )
     common_low, common_high = np.minimum(common_low, 0.0), np.maximum(common_high, 0.0)
     fits, theta = _meet(theta_low, theta_high, common_low, common_high)
+    usage = _common_usage(theta_low, theta_high, common_low, common_high)
     # the components agree on some common factor, only not on one the sum allows
     free, free_theta = _meet(
         theta_low, theta_high, np.full_like(theta, -1.0), np.full_like(theta, np.inf)
@@ -413,7 +427,8 @@ def _judge_softmax(
                 f"[{common_low[r] / u_show:.4g}, {common_high[r] / u_show:.4g}] u fits every "
                 f"component (γ_{int(rows.n[r]) - 1} in {state.name}; u = 2^-{fmt.precision})"
             )
-    return RowVerdict(passed, reasons, theta, worst.astype(np.int64), excess.max(axis=1, initial=0))
+    most = excess.max(axis=1, initial=0)
+    return RowVerdict(passed, reasons, theta, worst.astype(np.int64), most, usage)
 
 
 def _judge_log(
@@ -462,6 +477,7 @@ def _judge_log(
         d_lo_j = np.where(regular, -error - bound, -np.inf)
         d_hi_j = np.where(regular, -error + bound, np.inf)
         fits, d_best = _meet(d_lo_j, d_hi_j, d_low, d_high)
+        usage = _common_usage(d_lo_j, d_hi_j, d_low, d_high)
         excess = np.where(regular, np.abs(error + d_best[:, None]) / bound, 0.0)
     else:
         # ℓ̂ − ℓ = T·D + roundings of T·L̂ (with a temperature), of m + T·L̂, and to storage
@@ -482,6 +498,7 @@ def _judge_log(
         d_best = np.clip(err / np.where(temp > 0, temp, 1.0), d_low, d_high)
         width = np.maximum(high_e, -low_e)
         excess = (np.abs(err) / np.where(width > 0, width, np.inf))[:, None]
+        usage = excess[:, 0].copy()  # one component: its error is the common one
         bound = width[:, None]
     excess = np.nan_to_num(excess, nan=0.0, posinf=np.inf)
     worst = np.argmax(excess, axis=1) if excess.shape[1] else np.zeros(len(fits), dtype=np.int64)
@@ -499,7 +516,8 @@ def _judge_log(
             f"{float(bound[r, j]) / spacing:.4g} ulp around the row's common error of log Σ, "
             f"D ∈ [{float(d_low[r]):.3g}, {float(d_high[r]):.3g}]"
         )
-    return RowVerdict(fits, reasons, d_best, worst.astype(np.int64), excess.max(axis=1, initial=0))
+    most = excess.max(axis=1, initial=0)
+    return RowVerdict(fits, reasons, d_best, worst.astype(np.int64), most, usage)
 
 
 def _spacing(value: float, fmt: Format) -> float:
