@@ -16,7 +16,7 @@ import math
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -25,6 +25,9 @@ from symsoftmax.errors import InputError
 from symsoftmax.formats import Format, get_format
 from symsoftmax.testing.attention import attention_as_softmax
 from symsoftmax.vectors.model import EXPECTED_KEYS, TestCase, VectorFile
+
+if TYPE_CHECKING:
+    from symsoftmax.validation.componentwise import KernelClass
 
 __all__ = ["SoftmaxCase", "assert_softmax_close", "attention_as_softmax", "cases"]
 
@@ -101,8 +104,12 @@ def assert_softmax_close(
     mode: str = "bound",
     max_ulp: float | None = None,
     ftz: bool = False,
+    kernel: KernelClass | None = None,
 ) -> None:
     """Raise AssertionError unless ``got`` passes ``case`` under the pass rule.
+
+    ``kernel``: the class whose per-component bound ``mode="bound"`` applies (default two-pass;
+    :class:`symsoftmax.validation.componentwise.KernelClass`).
 
     ``got``: the op's output (array-like of the target dtype, or float64 values of the format);
     for cross_entropy a ``(loss, grad)`` pair or a mapping. The message names the tcId, the
@@ -110,8 +117,9 @@ def assert_softmax_close(
     """
     from symsoftmax.rounding import as_format_array
     from symsoftmax.validation.checks import PassRule, PreparedTest, evaluate
+    from symsoftmax.validation.componentwise import COMPONENTWISE_OPS, KernelClass
 
-    rule = PassRule(mode, max_ulp, ftz)
+    rule = PassRule(mode, max_ulp, ftz, kernel or KernelClass())
     keys = EXPECTED_KEYS[case.op]
     if isinstance(got, Mapping):
         parts = {key: got[key] for key in keys}
@@ -147,7 +155,9 @@ def assert_softmax_close(
             f"  worst component {verdict.worst_key}{list(at)}: got {got_v!r}, expected "
             f"{exp_v!r} ({verdict.ulp:.4g} ulp)"
         )
-    if rule.mode == "bound" and not math.isnan(verdict.bound_u):
+    if rule.mode == "bound" and case.op in COMPONENTWISE_OPS:
+        message.append(f"  rule: {rule.describe(case.op, case.fmt)}")
+    elif rule.mode in ("bound", "normwise") and not math.isnan(verdict.bound_u):
         message.append(f"  bound: {verdict.bound_u:.4g} u normwise relative ({verdict.bound_form})")
     raise AssertionError("\n".join(message))
 
