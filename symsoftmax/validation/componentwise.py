@@ -233,6 +233,7 @@ class _Sum:
     high: FloatArray
     exactly_one: npt.NDArray[np.bool_]
     s_minus_one: FloatArray  # S − 1 = Σ_{k ≠ max} e^{t_k} where Ŝ is exactly 1
+    small_error: FloatArray  # how far a computed Σ_{k ≠ max} ê_k may be from S − 1
 
 
 def _component_factors(rows: _Rows, state: Format, eps: float) -> tuple[FloatArray, FloatArray]:
@@ -271,7 +272,10 @@ def _sum_bounds(
         )
         carried = np.where(others > 0, others * (1 + _grow(up, gamma)), 0.0).sum(axis=1) + floor
     exactly_one = unique & (carried < u)
-    return _Sum(low, high, exactly_one, others.sum(axis=1)), up, down
+    small = others.sum(axis=1)
+    # A kernel more accurate than the textbook (log1p of the small terms' sum, BHH) computes
+    # S − 1 itself, within the same errors: |its error| ≤ carried − (S − 1).
+    return _Sum(low, high, exactly_one, small, np.maximum(carried - small, 0.0)), up, down
 
 
 def _meet(
@@ -366,9 +370,12 @@ def _judge_softmax(
     theta_low = np.where(regular, (delta - a - phi_up) / (1 + phi_up), -np.inf)
     theta_high = np.where(regular, (delta + a + phi_down) / (1 - phi_down), np.inf)
     # the common factor c = S/Ŝ = 1 + θ, from the sum's interval; θ = 0 always allowed
-    common_low = np.where(total.exactly_one, 0.0, -total.high / (1 + total.high))
+    # where Ŝ is exactly 1, c = S (the textbook) or near 1 (a kernel that sums S − 1 apart)
+    common_low = np.where(total.exactly_one, -total.small_error, -total.high / (1 + total.high))
     common_high = np.where(
-        total.exactly_one, total.s_minus_one, total.low / np.maximum(1 - total.low, 0.0)
+        total.exactly_one,
+        total.s_minus_one + total.small_error,
+        total.low / np.maximum(1 - total.low, 0.0),
     )
     common_low, common_high = np.minimum(common_low, 0.0), np.maximum(common_high, 0.0)
     fits, theta = _meet(theta_low, theta_high, common_low, common_high)
@@ -458,8 +465,11 @@ def _judge_log(
     log_down = np.log1p(-np.minimum(total.low, 1.0))  # −inf when the sum's bound is vacuous
     # L̂ = fl(log Ŝ), |error| ≤ ε·log Ŝ (log Ŝ ≥ 0) plus an underflow quantum
     log_err = eps * (log_s + np.maximum(log_up, 0.0)) + state.smallest_subnormal
-    d_low = np.where(total.exactly_one, -log_s, log_down - log_err)
-    d_high = np.where(total.exactly_one, 0.0, log_up + log_err)
+    # where Ŝ is exactly 1: L̂ = 0 (the textbook, D = −L) or log1p of the small terms' sum
+    # (D = its error, within that sum's own error and the log's)
+    small = total.small_error + eps * log_s + state.smallest_subnormal
+    d_low = np.where(total.exactly_one, -log_s - small, log_down - log_err)
+    d_high = np.where(total.exactly_one, small, log_up + log_err)
     d_low, d_high = np.minimum(d_low, 0.0), np.maximum(d_high, 0.0)
     d_abs = np.maximum(np.abs(d_low), np.abs(d_high))
     floor = (state.tiny if ftz else state.smallest_subnormal) + (
