@@ -62,7 +62,10 @@ def test_assert_softmax_close_message_names_tcid_flags_component_and_bound() -> 
     message = str(info.value)
     assert "tcId 1 [big-offset] softmax float32" in message
     assert "worst component output[" in message and "ulp" in message
-    assert "bound:" in message and "worst-case" in message
+    assert "rule: each component within the derived bound of two-pass" in message
+    with pytest.raises(AssertionError) as info:
+        assert_softmax_close(off.astype(np.float32), case, mode="normwise")
+    assert "bound:" in str(info.value) and "worst-case" in str(info.value)
     with pytest.raises(AssertionError, match="shape"):
         assert_softmax_close(good[:1], case)
     with pytest.raises(AssertionError, match=r"output\[1\]: malformed"):
