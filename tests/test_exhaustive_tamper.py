@@ -33,6 +33,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_cli_fuzz import JSON_VALUES
 
+# The candidates of the exhaustive tests: a correct one (good) and one that fails (naive).
+from test_exhaustive import CANDIDATES
+
 import symsoftmax
 from symsoftmax.cli import main
 from symsoftmax.errors import InputError
@@ -43,23 +46,6 @@ from symsoftmax.sweep.source import source_digest
 from symsoftmax.sweep.space import Space
 from symsoftmax.validation.checks import PassRule
 from symsoftmax.validation.target import load_target
-
-CANDIDATES = """
-import numpy as np
-
-def good(x):
-    z = x.astype(np.float32)
-    posinf = z == np.inf
-    limit = posinf.any(axis=-1, keepdims=True) & ~np.isnan(z).any(axis=-1, keepdims=True)
-    z = np.where(limit, np.where(posinf, 0.0, -np.inf), z).astype(np.float32)
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return (e / e.sum(axis=-1, keepdims=True)).astype(x.dtype)
-
-def naive(x):
-    z = x.astype(np.float32)
-    e = np.exp(z)
-    return (e / e.sum(axis=-1, keepdims=True)).astype(x.dtype)
-"""
 
 HUGE = "__HUGE_NUMBER__"  # replaced by a bare 1e400 in the file (json.dumps cannot write it)
 
