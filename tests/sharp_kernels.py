@@ -307,7 +307,7 @@ def ftz_outputs(z: Any) -> Array:
     """Two-pass softmax whose outputs below the storage format's smallest normal flush to 0."""
     out = two_pass_softmax(z)
     tiny = get_format(out.dtype.name).tiny
-    return np.where(np.abs(out.astype(STATE)) < tiny, 0, out).astype(out.dtype)
+    return np.where(np.abs(out.astype(STATE)) < tiny, np.zeros_like(out), out).astype(out.dtype)
 
 
 def long_row_fast_exp(z: Any) -> Array:
