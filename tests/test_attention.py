@@ -424,12 +424,16 @@ def test_torch_default_cpu_kernel_zeroes_rows_without_a_finite_logit_and_a_nan()
     NaN) comes out 0, not NaN; with a mask it comes out NaN."""
     pytest.importorskip("torch")
     vf = suite("softmax", "bfloat16")
+    flushes = PassRule(ftz=True)  # its vector lanes flush subnormal results (docs/attention.md)
     for mask, expect_failures in (("none", True), ("boolean", False)):
         adapted = attention_as_softmax(cands.sdpa_default, mask=mask, framework="torch")
-        report = validate(adapted, vectors=vf, batch=True, timeout=None)
+        report = validate(adapted, vectors=vf, batch=True, timeout=None, rule=flushes)
         rows = [f.inputs["z"] for f in report.failures]
         assert all(np.isnan(z).any() and not np.isfinite(z).any() for z in rows)
         assert bool(rows) is expect_failures, report.summary_line()
+    adapted = attention_as_softmax(cands.sdpa_default, mask="boolean", framework="torch")
+    report = validate(adapted, vectors=vf, batch=True, timeout=None)  # no --ftz: the flushes fail
+    assert not report.passed and report.diagnosis.startswith("consistent with flush-to-zero")
 
 
 def test_torch_cpu_flash_lse_through_the_adapter() -> None:
