@@ -504,8 +504,9 @@ def _valid_k(token: str) -> int | None:
 Body = Callable[[Any, Path, st.DataObject], None]
 
 
-def _fuzz(body: Body, examples: int) -> Callable[..., None]:
-    @settings(
+def fuzz_settings(examples: int) -> settings:
+    """Hypothesis settings of every CLI fuzz test (this module's and the tamper tests')."""
+    return settings(
         max_examples=examples,
         deadline=None,
         suppress_health_check=[
@@ -515,6 +516,10 @@ def _fuzz(body: Body, examples: int) -> Callable[..., None]:
             HealthCheck.large_base_example,
         ],
     )
+
+
+def _fuzz(body: Body, examples: int) -> Callable[..., None]:
+    @fuzz_settings(examples)
     @given(data=st.data())
     def test(capsys: pytest.CaptureFixture[str], workdir: Path, data: st.DataObject) -> None:
         body(capsys, workdir, data)

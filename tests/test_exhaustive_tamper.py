@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
-from test_cli_fuzz import JSON_VALUES
+from test_cli_fuzz import JSON_VALUES, SLOW_FACTOR, fuzz_settings
 
 # The candidates of the exhaustive tests: a correct one (good) and one that fails (naive).
 from test_exhaustive import CANDIDATES
@@ -656,15 +656,7 @@ Body = Callable[[Any, Path, dict[str, Genuine], Any], None]
 
 
 def _fuzz(body: Body, examples: int) -> Callable[..., None]:
-    @settings(
-        max_examples=examples,
-        deadline=None,
-        suppress_health_check=[
-            HealthCheck.function_scoped_fixture,
-            HealthCheck.too_slow,
-            HealthCheck.data_too_large,
-        ],
-    )
+    @fuzz_settings(examples)
     @given(data=st.data())
     def test(
         capsys: pytest.CaptureFixture[str],
@@ -687,8 +679,6 @@ BODIES: dict[str, tuple[Body, int]] = {
     "shards": (_fuzz_shards, 100),
     "checkpoint": (_fuzz_checkpoint, 100),
 }
-SLOW_FACTOR = 20
-
 for _name, (_body, _examples) in BODIES.items():
     globals()[f"test_fuzz_tampered_{_name}"] = _fuzz(_body, _examples)
     globals()[f"test_fuzz_tampered_{_name}_many"] = pytest.mark.slow(
