@@ -48,6 +48,7 @@ import numpy.typing as npt
 
 from symsoftmax.errors import InputError
 from symsoftmax.formats import Format, get_format
+from symsoftmax.rounding import ulp
 
 __all__ = [
     "ALGORITHMS",
@@ -518,7 +519,7 @@ def _judge_log(
             reasons.append("")
             continue
         j = int(worst[r])
-        spacing = _spacing(float(hi[r, j]), fmt)
+        spacing = float(ulp(hi[r, j], fmt))  # the one ulp routine (its smallest subnormal at 0)
         t_text = f" (t = {float(rows.t[r, j]):.6g})" if op == "log_softmax" else ""
         reasons.append(
             f"output[{j}]{t_text}: {got[r, j]:.9g} vs exact {hi[r, j]:.9g}: error "
@@ -528,11 +529,3 @@ def _judge_log(
         )
     most = excess.max(axis=1, initial=0)
     return RowVerdict(fits, reasons, d_best, worst.astype(np.int64), most, usage)
-
-
-def _spacing(value: float, fmt: Format) -> float:
-    """The spacing of ``fmt`` at ``value`` (its smallest subnormal at 0)."""
-    if not math.isfinite(value) or value == 0:
-        return fmt.smallest_subnormal
-    exponent = math.frexp(abs(value))[1] - 1
-    return math.ldexp(1.0, fmt.quantum_exponent(exponent))
