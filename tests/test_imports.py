@@ -335,3 +335,59 @@ def test_importing_the_packages_imports_none_of_their_lazy_modules() -> None:
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert run.stdout.splitlines() == ["[]", "True True"]
+
+
+# --- the CLI's start-up (docs/performance.md, "CLI start-up") --------------------------------
+
+# Imported by the commands that need them, never to print a version or a help text: each costs
+# tens of milliseconds to seconds (jsonschema's pure-Python validators, SymPy).
+HEAVY = ("ml_dtypes", "sympy", "mpmath", "jsonschema", "jsonschema_rs")
+
+# Runs the CLI as the console script does, then names the packages of ``forbidden`` it loaded.
+_START_UP = """
+import sys
+forbidden = set(sys.argv[1].split(","))
+from symsoftmax.cli import main
+try:
+    main(sys.argv[2:])
+except SystemExit:
+    pass
+print(sorted(forbidden & {m for name in sys.modules for m in (name, name.split(".")[0])}))
+"""
+
+
+def _loaded_at_start_up(forbidden: tuple[str, ...], *argv: str) -> str:
+    """The modules of ``forbidden`` that ``symsoftmax ARGV`` imported (its output's last line)."""
+    run = subprocess.run(
+        [sys.executable, "-c", _START_UP, ",".join(forbidden), *argv],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert "Traceback" not in run.stderr, run.stderr
+    return run.stdout.splitlines()[-1]
+
+
+@pytest.mark.parametrize("argv", [("--version",), ("--help",)])
+def test_version_and_help_import_no_command_and_no_numpy(argv: tuple[str, ...]) -> None:
+    from symsoftmax.cli import COMMANDS
+
+    commands = tuple(f"symsoftmax.cli.{name}" for name in COMMANDS)
+    assert _loaded_at_start_up((*HEAVY, "numpy", *commands), *argv) == "[]"
+
+
+def _commands() -> tuple[str, ...]:
+    from symsoftmax.cli import COMMANDS
+
+    return COMMANDS
+
+
+@pytest.mark.parametrize("command", _commands())
+def test_a_commands_help_imports_none_of_the_heavy_packages(command: str) -> None:
+    assert _loaded_at_start_up(HEAVY, command, "--help") == "[]"
+
+
+def test_the_start_up_check_sees_a_heavy_import() -> None:
+    # The check itself can fail: a command that needs SymPy, run, is seen loading it.
+    assert _loaded_at_start_up(("sympy",), "verify", "--k", "2") == "['sympy']"

@@ -1,7 +1,8 @@
 """Command-line entry point: ``symsoftmax <command> ...`` (also ``python -m symsoftmax``).
 
 A thin layer: each subcommand lives in its own module here, with ``register(subparsers)`` that adds
-its parser and sets ``run(args) -> int``. The work itself is done by the library. Errors in user
+its parser and sets ``run(args) -> int``, imported only when that command runs (so that
+``--version`` and ``--help`` start fast). The work itself is done by the library. Errors in user
 input surface as one line on stderr and exit status 2, never a traceback.
 """
 
@@ -18,10 +19,21 @@ from typing import Any, NoReturn
 from symsoftmax import __version__
 from symsoftmax.errors import InputError
 
-__all__ = ["COMMANDS", "Terminated", "main"]
+__all__ = ["COMMANDS", "SUMMARIES", "Terminated", "build_parser", "main"]
 
-# The symbolic wing (derive, verify), then the verifier in order: reference → vectors → validate.
-COMMANDS = ("derive", "verify", "reference", "vectors", "validate", "score", "exhaustive")
+# Each command's one-line help, listed by ``symsoftmax --help`` without importing the command's
+# module (its register() adds the parser when the command runs); the symbolic wing (derive,
+# verify), then the verifier in order: reference → vectors → validate.
+SUMMARIES = {
+    "derive": "print a derived softmax formula (LaTeX, text, Markdown, Python, C)",
+    "verify": "prove the softmax derivative identities exactly (fixed K or symbolic K)",
+    "reference": "correctly rounded softmax, log_softmax, logsumexp and derivatives of a vector",
+    "vectors": "generate golden test vectors (JSON/NPZ) or lint a vector file",
+    "validate": "validate a Python implementation against the reference vectors",
+    "score": "score outputs computed elsewhere (JSON) against a vector file",
+    "exhaustive": "run a Python implementation on every row of a small format",
+}
+COMMANDS = tuple(SUMMARIES)
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -33,19 +45,60 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
+class _Commands(argparse._SubParsersAction):
+    """The subcommands, each built (its module imported) on first lookup.
+
+    ``symsoftmax --version`` and ``--help`` import no command module, and ``symsoftmax CMD``
+    imports CMD's only: the commands' modules import NumPy and the validator, the symbolic
+    wing SymPy (docs/performance.md, "CLI start-up"). argparse looks a command up by
+    ``choices[name]`` (``_name_parser_map``) when it parses it, which is when it is built here.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._name_parser_map = self.choices = _CommandTable(self)
+
+    def add_command(self, name: str) -> None:
+        """List ``name`` with its summary; its parser is built when it is looked up."""
+        self._choices_actions.append(self._ChoicesPseudoAction(name, (), SUMMARIES[name]))
+        dict.__setitem__(self._name_parser_map, name, None)
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        """The command's parser, from its module's register(); listed already (add_command)."""
+        kwargs.pop("help", None)
+        return super().add_parser(name, **kwargs)
+
+
+class _CommandTable(dict[str, "argparse.ArgumentParser | None"]):
+    """name → parser of a :class:`_Commands`, with the parser built on first ``table[name]``."""
+
+    def __init__(self, commands: _Commands) -> None:
+        super().__init__()
+        self._commands = commands
+
+    def __getitem__(self, name: str) -> argparse.ArgumentParser | None:
+        if dict.__getitem__(self, name) is None:
+            module = importlib.import_module(f"symsoftmax.cli.{name}")
+            del self[name]  # add_parser refuses a name it has
+            module.register(self._commands)
+        return dict.__getitem__(self, name)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The full parser, with one subparser per command in COMMANDS."""
+    """The parser, with one subparser per command in COMMANDS, each built when it is used."""
     parser = _Parser(
         prog="symsoftmax",
         description="Symbolic proofs, correctly rounded references, test vectors and a "
         "validator for softmax, log_softmax and logsumexp.",
     )
     parser.add_argument("--version", action="version", version=f"symsoftmax {__version__}")
+    parser.register("action", "parsers", _Commands)
     subparsers = parser.add_subparsers(
         dest="command", metavar="COMMAND", parser_class=_Parser, required=True
     )
+    assert isinstance(subparsers, _Commands)
     for name in COMMANDS:
-        importlib.import_module(f"symsoftmax.cli.{name}").register(subparsers)
+        subparsers.add_command(name)
     return parser
 
 
@@ -140,10 +193,11 @@ def _signals_deferred() -> Iterator[None]:
     """Hold SIGINT and SIGTERM back (while the parser is built and parses), then let their handler
     raise.
 
-    Building the parser imports NumPy and mpmath; an exception raised inside an extension
-    module's import surfaces as an ImportError with a traceback, so a signal is only recorded
-    there and its own handler is called after. Signals without a Python handler (ignored, or
-    the default action) are left alone, and so is everything outside the main thread.
+    Parsing a command imports its module (NumPy, the validator); an exception raised inside an
+    extension module's import surfaces as an ImportError with a traceback, so a signal is only
+    recorded there and its own handler is called after. Signals without a Python handler
+    (ignored, or the default action) are left alone, and so is everything outside the main
+    thread.
     """
     pending: list[int] = []
     handlers: dict[int, Any] = {}

@@ -35,7 +35,7 @@ BOUND_STYLES = ("latex", "text", "markdown")
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "derive",
-        help="print a derived softmax formula (LaTeX, text, Markdown, Python, C)",
+        # the one-line help is symsoftmax.cli.SUMMARIES["derive"]
         description="Print softmax, log_softmax, logsumexp or a proven derivative for a "
         "concrete K, or regenerate the Markdown derivations.",
     )

@@ -21,7 +21,6 @@ import sys
 from typing import Any
 
 from symsoftmax.cli._options import float_option, int_option
-from symsoftmax.cli._progress import progress_bar
 from symsoftmax.cli._report_options import add_kernel_options, kernel_class
 from symsoftmax.errors import InputError
 from symsoftmax.formats import FORMATS
@@ -35,7 +34,7 @@ _SHARD = re.compile(r"([0-9]{1,9})/([0-9]{1,9})")
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "exhaustive",
-        help="run a Python implementation on every row of a small format",
+        # the one-line help is symsoftmax.cli.SUMMARIES["exhaustive"]
         description="Call TARGET on every row of K bit patterns of DTYPE (float8 K = 2, 3; "
         "float16 / bfloat16 K = 2) and judge each row like validate (see docs/exhaustive.md).",
     )
@@ -102,6 +101,7 @@ def _shard(text: str | None) -> tuple[int, int]:
 
 def run(args: argparse.Namespace) -> int:
     from symsoftmax.atomic import check_target, write_atomic
+    from symsoftmax.cli._progress import progress_bar  # imports the vector builder and mpmath
     from symsoftmax.sweep import SCHEDULER_TIMEOUT, ExhaustiveReport, exhaustive, merge_reports
 
     for path in (args.report, args.plot):

@@ -34,7 +34,7 @@ def register(subparsers: Any) -> None:
 
     parser = subparsers.add_parser(
         "reference",
-        help="correctly rounded softmax, log_softmax, logsumexp and derivatives of a vector",
+        # the one-line help is symsoftmax.cli.SUMMARIES["reference"]
         description="Print the correctly rounded value (nearest in the format, ties to even) of "
         "OP applied to a vector, with the exact value in decimal. Put the values after `--` "
         "so that negative numbers are not read as options.",

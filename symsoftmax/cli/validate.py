@@ -27,7 +27,7 @@ _ATTENTION_OPTIONS = ("layout", "mask", "head_dim", "call", "device")
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "validate",
-        help="validate a Python implementation against the reference vectors",
+        # the one-line help is symsoftmax.cli.SUMMARIES["validate"]
         description="Call TARGET on every test vector and judge its outputs in ulps against "
         "the exact values (see docs/validation.md).",
     )

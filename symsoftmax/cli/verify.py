@@ -29,7 +29,7 @@ symmetry (K = 10 000 in 29 s)."""
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "verify",
-        help="prove the softmax derivative identities exactly (fixed K or symbolic K)",
+        # the one-line help is symsoftmax.cli.SUMMARIES["verify"]
         description="Prove the Jacobian, VJP, log_softmax, logsumexp, cross-entropy, second "
         "derivative, shift-invariance and sigmoid identities as exact symbolic zeros, the "
         "claims of the softmax definition (sum 1, range, order, bounds) and the online-softmax "
