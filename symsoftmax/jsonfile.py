@@ -39,6 +39,7 @@ __all__ = [
     "loads_json",
     "max_file_bytes",
     "read_user_file",
+    "read_user_stdin",
 ]
 
 MAX_DEPTH = 64
@@ -179,6 +180,15 @@ def read_user_file(path: str | os.PathLike[str]) -> bytes:
         raise InputError(f"{name}: cannot read ({exc.strerror or exc})") from None
     finally:
         os.close(fd)
+
+
+def read_user_stdin(name: str = "<stdin>") -> bytes:
+    """All of standard input (``-`` for a file argument), at most :func:`max_file_bytes` bytes
+    like a file: a pipe has no size to check first, so the bound is applied while reading."""
+    try:
+        return _read_bounded(0, name, 0, max_file_bytes())
+    except OSError as exc:
+        raise InputError(f"{name}: cannot read ({exc.strerror or exc})") from None
 
 
 def _check_status(status: os.stat_result, name: str, cap: int) -> int:

@@ -164,7 +164,8 @@ def test_score_good_and_bad_outputs(files: dict[str, Path], tmp_path: Path) -> N
 
     bad = _outputs_of(vf, good)
     three = next(t for t in vf.tests() if t.inputs["z"].size == 3 and t.result == "valid")
-    bad[str(three.tc_id)] = [format_hex(v) for v in (0.1, 0.2, 0.7)]  # hex is accepted too
+    wrong = [float(np.float32(v)) for v in (0.1, 0.2, 0.7)]  # float32 values: hex is exact
+    bad[str(three.tc_id)] = [format_hex(v) for v in wrong]  # hex is accepted too
     outputs.write_text(json.dumps(bad))
     done = _run("score", str(files["vectors"]), str(outputs), "--mode", "faithful")
     assert done.returncode == 1

@@ -3,7 +3,11 @@
     symsoftmax vectors --op softmax --dtype float32 [--suite standard] [--seed 0]
                        [--format json|npz] --out softmax_float32.json
     symsoftmax vectors --from-rows ROWS.json --op OP --dtype DT [--format json|npz] --out PATH
+    symsoftmax vectors --op OP --dtype DT [--suite S] --format lines [--hex] [--out PATH]
     symsoftmax vectors --lint FILE [--no-recheck] [--sample N [--seed S]]
+
+``--format lines`` writes one test per line for a program in any language (to stdout without
+``--out``; :mod:`symsoftmax.vectors.lines`, docs/languages.md); the other formats are vector files.
 
 Exit status: 0 written / clean, 1 lint findings (one line each: file, tcId, field, what),
 2 usage error or an unreadable file.
@@ -20,6 +24,8 @@ from symsoftmax.errors import InputError
 from symsoftmax.formats import FORMATS
 from symsoftmax.vectors.io import FILE_FORMATS
 from symsoftmax.vectors.model import OPS, SUITES
+
+LINES = "lines"  # the text format for other languages' programs (not a vector file)
 
 
 def register(subparsers: Any) -> None:
@@ -43,11 +49,16 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--format",
-        choices=FILE_FORMATS,
+        choices=(*FILE_FORMATS, LINES),
         default=None,
-        help="file format (default: npz if --out ends in .npz, else json)",
+        help="file format (default: npz if --out ends in .npz, else json); lines: one test per "
+        "line, 'tcId K T z_1 … z_K [g or y]', for a program in another language "
+        "(docs/languages.md), to stdout without --out",
     )
-    parser.add_argument("--out", metavar="PATH", help="file to write (atomically)")
+    parser.add_argument(
+        "--hex", action="store_true", help="with --format lines: C99 hex floats, not decimals"
+    )
+    parser.add_argument("--out", "-o", metavar="PATH", help="file to write (atomically)")
     parser.add_argument(
         "--from-rows",
         metavar="ROWS.json",
@@ -82,7 +93,10 @@ def run(args: argparse.Namespace) -> int:
         return _lint(args.lint, recheck=not args.no_recheck, sample=args.sample, seed=args.seed)
     if args.sample is not None:
         raise InputError("--sample goes with --lint")
-    missing = [name for name in ("op", "dtype", "out") if getattr(args, name) is None]
+    if args.hex and args.format != LINES:
+        raise InputError("--hex goes with --format lines")
+    required = ("op", "dtype") if args.format == LINES else ("op", "dtype", "out")
+    missing = [name for name in required if getattr(args, name) is None]
     if missing:
         raise InputError(f"missing --{', --'.join(missing)} (or use --lint PATH)")
     from symsoftmax.atomic import check_target
@@ -91,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
     from symsoftmax.vectors.io import save
     from symsoftmax.vectors.rows import from_rows_file
 
-    check_target(args.out)  # an unwritable --out fails before the work, not after
+    if args.out is not None:
+        check_target(args.out)  # an unwritable --out fails before the work, not after
 
     with progress_bar() as progress:
         if args.from_rows is not None:
@@ -100,9 +115,29 @@ def run(args: argparse.Namespace) -> int:
         else:
             vector_file = generate(args.op, args.dtype, args.suite, args.seed, progress=progress)
             what = f"{args.suite}, seed {args.seed}"
+    message = f"wrote {len(vector_file)} tests ({args.op}, {args.dtype}, {what})"
+    if args.format == LINES:
+        _write_lines(vector_file, args.out, hex=args.hex)
+        # to stderr when the lines go to stdout: it is the pipe into the program under test
+        print(f"{message} to {args.out or 'stdout'}", file=sys.stdout if args.out else sys.stderr)
+        return 0
     save(vector_file, args.out, format=args.format)
-    print(f"wrote {len(vector_file)} tests ({args.op}, {args.dtype}, {what}) to {args.out}")
+    print(f"{message} to {args.out}")
     return 0
+
+
+def _write_lines(vector_file: Any, out: str | None, *, hex: bool) -> None:
+    """The lines format to ``out`` (atomically) or, when None, to stdout as it is made."""
+    from symsoftmax.vectors.lines import dumps_lines, iter_lines
+
+    if out is not None:
+        from symsoftmax.atomic import write_atomic
+
+        write_atomic(out, dumps_lines(vector_file, hex=hex))
+        return
+    for line in iter_lines(vector_file, hex=hex):
+        sys.stdout.write(line + "\n")
+    sys.stdout.flush()
 
 
 def _positive_int(text: str) -> int:

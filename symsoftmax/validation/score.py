@@ -1,36 +1,47 @@
 """Scoring outputs computed elsewhere (C, CUDA, Julia, ...): the same verdict as validate().
 
 OUTPUTS is a JSON object mapping each tcId (as a string) to the list of output values of that
-test, each a string: decimal (``"0.0900305733"``) or hex float (``"0x1.70c10ap-4"``), or
-``"nan"``, ``"inf"``, ``"-inf"``. A decimal that is not a value of the format is rounded to the
-nearest one (``printf("%.9g")`` of a float32 round-trips; ``%a`` is exact). JSON numbers are
-accepted too and read exactly from their text. Per op:
+test, or answer lines ``tcId v_1 … v_N`` (:mod:`symsoftmax.vectors.lines`; a file whose first
+non-blank character is not ``{``), from a file or from stdin (``-``). Each value is a string:
+decimal (``"0.0900305733"``) or hex float (``"0x1.70c10ap-4"``), or a NaN or infinity as runtimes
+print them (:data:`NAN_SPELLINGS`, :data:`INF_SPELLINGS`: ``nan``, ``-nan``, ``NaN``,
+``nan(0x8000)``, ``-nan(ind)``, ``1.#QNAN``, ``inf``, ``Infinity``, ``-1.#INF``, …). Each must
+be a value of the format: a hex float exactly, a decimal to the precision it is printed with
+(within one unit of its last significant digit: ``printf("%.9g")`` and every shortest
+round-trip printer of a float32 qualify, ``%.17g`` of a double that is no float32 value does
+not). Anything else is an error naming the tcId, unless ``round_outputs`` (``--round-outputs``)
+rounds it to the nearest value of the format. JSON numbers are accepted too and read exactly
+from their text. Per op:
 
 * softmax, log_softmax, softmax_vjp, log_softmax_vjp: K values;
 * logsumexp: one value (a list of one, or the bare value);
 * jacobian: K·K values in row-major order (or K lists of K);
 * cross_entropy: ``[loss, grad_1, …, grad_K]`` (K + 1 values) or ``{"loss": v, "grad": [...]}``.
 
-A test with a temperature may map to ``null`` when the implementation has no temperature: it is
-reported as skipped. Anything else missing or malformed is an input error naming the file, the
-tcId and the position, and so is anything that could be read two ways: a tcId given twice
-(JSON would keep the last), a number padded with whitespace, lists inside a list where a flat
-one is expected, jacobian rows of the wrong length, or an unknown key beside loss and grad.
+A test with a temperature may map to ``null`` (a line ``tcId -``) when the implementation has
+no temperature: it is reported as skipped. Anything else missing or malformed is an input error
+naming the file, the tcId and the position, and so is anything that could be read two ways: a
+tcId given twice (JSON would keep the last), a number padded with whitespace, lists inside a
+list where a flat one is expected, jacobian rows of the wrong length, or an unknown key beside
+loss and grad.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import time
 from collections.abc import Mapping
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
 from symsoftmax.errors import InputError
 from symsoftmax.formats import Format, get_format
-from symsoftmax.jsonfile import load_json
-from symsoftmax.rounding import brief_repr, parse_value
+from symsoftmax.jsonfile import loads_json, read_user_file, read_user_stdin
+from symsoftmax.rounding import brief_repr, parse_exact, round_exact
 from symsoftmax.validation.checks import PassRule
 from symsoftmax.validation.core import judge
 from symsoftmax.validation.report import ValidationReport
@@ -38,17 +49,37 @@ from symsoftmax.validation.runner import Outcome
 from symsoftmax.validation.sources import resolve_vectors
 from symsoftmax.vectors.model import EXPECTED_KEYS, TestCase, VectorFile, expected_shape
 
-__all__ = ["read_outputs", "score"]
+__all__ = ["INF_SPELLINGS", "NAN_SPELLINGS", "STDIN", "read_outputs", "score"]
+
+STDIN = "-"  # OUTPUTS read from standard input
+NAN_SPELLINGS = re.compile(
+    r"[+-]?[sq]?nan(?:\([0-9A-Za-z_]*\)|16|32|64)?|[+-]?1\.#(?:qnan|snan|ind)0*", re.IGNORECASE
+)
+"""NaN as C runtimes (glibc ``nan``/``-nan``, ``nan(0x…)`` of C99 strtod, MSVC ``-nan(ind)``
+and the older ``1.#QNAN``, ``1.#SNAN``, ``-1.#IND``), Rust, JavaScript, Java, Go (``NaN``) and
+Julia (``NaN32``, ``NaN16``) print it; the sign and payload of a NaN are not judged."""
+INF_SPELLINGS = re.compile(
+    r"(?P<sign>[+-]?)(?:inf(?:inity)?(?:16|32|64)?|1\.#inf0*)", re.IGNORECASE
+)
+"""±infinity as C (``inf``), MSVC's older runtimes (``1.#INF``, ``-1.#INF00``), JavaScript and
+Java (``Infinity``), Go (``+Inf``) and Julia (``Inf32``) print it."""
+_DECIMAL_DIGITS = re.compile(
+    r"[+-]?(?P<int>[0-9]*)\.?(?P<frac>[0-9]*)(?:[eE](?P<exp>[+-]?[0-9]+))?"
+)  # the parts of a decimal that parse_exact has read
 
 
 def read_outputs(
-    outputs: Mapping[str, Any] | str | os.PathLike[str], vf: VectorFile
+    outputs: Mapping[str, Any] | str | os.PathLike[str],
+    vf: VectorFile,
+    *,
+    round_outputs: bool = False,
 ) -> list[Outcome]:
-    """One Outcome per test of ``vf`` from an OUTPUTS object or file (see the module docstring)."""
+    """One Outcome per test of ``vf`` from an OUTPUTS object, a JSON or answer-lines file, or
+    ``"-"`` (stdin); see the module docstring. ``round_outputs``: round a value that is not one
+    of the format to the nearest that is, instead of refusing it."""
     where = "outputs"
     if isinstance(outputs, str | os.PathLike):
-        where = str(outputs)
-        outputs = load_json(outputs, numbers_as_text=True)
+        where, outputs = _read_document(outputs)
     if not isinstance(outputs, Mapping):
         raise InputError(f"{where}: expected a JSON object mapping tcId to output values")
     fmt = get_format(vf.dtype)
@@ -70,12 +101,30 @@ def read_outputs(
                 )
             result.append(Outcome(None, "skipped", "no output (null)"))
             continue
-        result.append(Outcome(_outputs_of(value, test, vf.op, fmt, f"{where}: tcId {key}")))
+        place = f"{where}: tcId {key}"
+        result.append(Outcome(_outputs_of(value, test, vf.op, fmt, place, round_outputs)))
     return result
 
 
+def _read_document(path: str | os.PathLike[str]) -> tuple[str, Any]:
+    """(the name errors give it, the tcId mapping) of a JSON or answer-lines file, or stdin."""
+    from symsoftmax.vectors.lines import read_answer_lines
+
+    if os.fspath(path) == STDIN:
+        name, data = "<stdin>", read_user_stdin()
+    else:
+        name, data = os.fspath(path), read_user_file(path)
+    if data.lstrip()[:1] == b"{":
+        return name, loads_json(data, name, numbers_as_text=True)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    return name, read_answer_lines(text, name)
+
+
 def _outputs_of(
-    value: Any, test: TestCase, op: str, fmt: Format, where: str
+    value: Any, test: TestCase, op: str, fmt: Format, where: str, round_outputs: bool
 ) -> dict[str, np.ndarray]:
     """The outputs of one test from its value in the file, each in its expected shape."""
     k = int(test.inputs["z"].size)
@@ -85,7 +134,7 @@ def _outputs_of(
         tokens = _rows(part, shape, key, place) if len(shape) == 2 else None
         if tokens is None:
             tokens = _flat(part, int(np.prod(shape)), key, place)
-        outputs[key] = _parsed(tokens, fmt, place).reshape(shape)
+        outputs[key] = _parsed(tokens, fmt, place, round_outputs).reshape(shape)
     return outputs
 
 
@@ -148,16 +197,16 @@ def _rows(value: Any, shape: tuple[int, ...], what: str, where: str) -> list[Any
     return flat
 
 
-def _parsed(tokens: list[Any], fmt: Format, where: str) -> np.ndarray:
+def _parsed(tokens: list[Any], fmt: Format, where: str, round_outputs: bool) -> np.ndarray:
     """The values of ``tokens`` in ``fmt``; ``position`` in errors is the index, row-major."""
     values = np.empty(len(tokens))
     for i, token in enumerate(tokens):
-        values[i] = _value(token, fmt, f"{where}, position {i}")
+        values[i] = _value(token, fmt, f"{where}, position {i}", round_outputs)
     return values
 
 
-def _value(token: Any, fmt: Format, where: str) -> float:
-    """One number string (or JSON number, kept as text) rounded to ``fmt``.
+def _value(token: Any, fmt: Format, where: str, round_outputs: bool = False) -> float:
+    """One number string (or JSON number, kept as text) as a value of ``fmt``.
 
     A string padded with whitespace is refused: the number alone is what an implementation
     prints, and padding hints at a value pasted from elsewhere (parse_exact would strip it).
@@ -167,9 +216,55 @@ def _value(token: Any, fmt: Format, where: str) -> float:
     if token.strip() != token:
         raise InputError(f"{where}: number padded with whitespace {brief_repr(token)}")
     try:
-        return parse_value(token, fmt)
+        return format_value_of(token, fmt, round_outputs=round_outputs)
     except InputError as exc:
         raise InputError(f"{where}: {exc}") from None
+
+
+def format_value_of(token: str, fmt: Format, *, round_outputs: bool = False) -> float:
+    """The value of ``fmt`` that ``token`` spells (see the module docstring for what may spell
+    one); InputError for a number that is not one, unless ``round_outputs`` rounds it."""
+    if NAN_SPELLINGS.fullmatch(token):
+        return math.nan
+    infinity = INF_SPELLINGS.fullmatch(token)
+    exact = parse_exact(f"{infinity['sign']}inf" if infinity else token)
+    value = round_exact(exact, fmt)
+    if round_outputs:
+        return value
+    if isinstance(exact, float):  # ±inf or ±0
+        if math.isinf(exact) and not fmt.infinities:
+            raise InputError(f"{brief_repr(token)} is not a {fmt.name} value (it has no infinity)")
+        return value
+    if not math.isfinite(value):
+        raise InputError(
+            f"{brief_repr(token)} is beyond {fmt.name}'s range (--round-outputs rounds it to "
+            f"{value})"
+        )
+    if not _spells(token, exact, value):
+        from symsoftmax.vectors.lines import shortest_decimal
+
+        raise InputError(
+            f"{brief_repr(token)} is not a {fmt.name} value (nearest "
+            f"{shortest_decimal(value, fmt)}; print the {fmt.name} result, or --round-outputs "
+            "rounds it)"
+        )
+    return value
+
+
+def _spells(token: str, exact: Fraction, value: float) -> bool:
+    """Whether ``token`` (read as ``exact``) spells ``value``: a hex float exactly; a decimal
+    within one unit of its last significant digit (trailing zeros do not count), which every
+    correctly rounded or shortest round-trip printing of ``value`` is."""
+    error = abs(exact - Fraction(value))
+    match = _DECIMAL_DIGITS.fullmatch(token)
+    if match is None:  # a hex float (parse_exact read it): exact
+        return error == 0
+    digits = match["int"] + match["frac"]
+    trailing = len(digits) - len(digits.rstrip("0"))
+    written = match["exp"] or "0"  # leading zeros stripped: int() refuses over 4300 digits
+    sign = -1 if written.startswith("-") else 1
+    exponent = sign * int(written.lstrip("+-").lstrip("0") or "0") - len(match["frac"]) + trailing
+    return error < Fraction(10) ** exponent
 
 
 def score(
@@ -180,6 +275,7 @@ def score(
     properties: bool = True,
     one_pass: bool = False,
     name: str | None = None,
+    round_outputs: bool = False,
 ) -> ValidationReport:
     """Judge outputs computed elsewhere against ``vectors``; same report as :func:`validate`.
 
@@ -188,12 +284,15 @@ def score(
     permutation, determinism) are listed as not run. ``one_pass``: the outputs come from a
     one-pass (online) softmax, judged with the allowances of
     :func:`~symsoftmax.validation.properties.one_pass_allowance` (docs/validation.md).
+    ``outputs``: a mapping, a JSON or answer-lines file, or ``"-"`` for stdin;
+    ``round_outputs``: round values that are not of the format instead of refusing them.
     """
     start = time.perf_counter()
     rule = PassRule() if rule is None else rule
     vf, source = resolve_vectors(vectors, None, None, None)
-    outcomes = read_outputs(outputs, vf)
+    outcomes = read_outputs(outputs, vf, round_outputs=round_outputs)
     label = name or (str(outputs) if isinstance(outputs, str | os.PathLike) else "outputs")
+    label = "<stdin>" if label == STDIN else label
     report = judge(
         vf,
         outcomes,
