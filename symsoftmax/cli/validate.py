@@ -22,6 +22,7 @@ from symsoftmax.validation.runner import MAX_IDENTICAL_FAILURES, TEMPERATURE_POL
 from symsoftmax.vectors.model import OPS, SUITES
 
 _ATTENTION_OPTIONS = ("layout", "mask", "head_dim", "call", "device")
+_ABIS = ("c",)  # symsoftmax.validation.native.ABIS, not imported to parse the options
 
 
 def register(subparsers: Any) -> None:
@@ -96,6 +97,13 @@ def register(subparsers: Any) -> None:
         metavar="TARGET",
         help="the matching log_softmax (for softmax) or softmax (for log_softmax) function, "
         "for the exp(log_softmax) property",
+    )
+    parser.add_argument(
+        "--abi",
+        choices=_ABIS,
+        help="c: TARGET is path/lib.so:SYMBOL, a C kernel called through ctypes in the worker "
+        "(signatures: symsoftmax abi --header; needs --op; tests with a temperature are "
+        "skipped); see docs/languages.md",
     )
     _add_attention_options(parser)
     add_verdict_options(parser)
@@ -193,11 +201,31 @@ def _attention_candidate(args: argparse.Namespace) -> Any:
     )
 
 
+def _native_candidate(args: argparse.Namespace) -> str:
+    """The reference of a shared library's kernel (``--abi c``); InputError for the options
+    that do not apply to it."""
+    from symsoftmax.errors import InputError
+    from symsoftmax.validation.native import native_reference
+
+    if args.op is None:
+        raise InputError("--abi c needs --op: the op fixes the C signature")
+    refused = [
+        ("--attention", args.attention),
+        ("--companion", args.companion is not None),
+        ("--framework", args.framework != "numpy"),
+        ("--temperature keyword", args.temperature == "keyword"),
+    ]
+    for option, given in refused:
+        if given:
+            raise InputError(f"{option} does not apply to --abi c")
+    return native_reference(args.target, args.op)
+
+
 def run(args: argparse.Namespace) -> int:
     from symsoftmax.cli._progress import progress_bar
     from symsoftmax.validation import validate
 
-    candidate = _attention_candidate(args)
+    candidate = _native_candidate(args) if args.abi else _attention_candidate(args)
     with progress_bar() as progress:
         report = validate(
             candidate,

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from symsoftmax.errors import InputError
+from symsoftmax.validation.native import is_native_reference, load_native, locate_native
 from symsoftmax.validation.runner import one_line
 
 __all__ = ["load_target", "locate_target"]
@@ -31,8 +32,12 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 def locate_target(target: str) -> tuple[str, str]:
     """(where, name) of a TARGET whose file or module exists, without importing it.
 
-    Done before any vectors are generated, so a typo costs nothing; InputError otherwise.
+    Done before any vectors are generated, so a typo costs nothing; InputError otherwise. A
+    shared library's kernel (``c-abi:OP:LIB:SYMBOL``, :mod:`~symsoftmax.validation.native`)
+    gives (LIB, SYMBOL).
     """
+    if is_native_reference(target):
+        return locate_native(target)[1:]
     where, sep, name = target.rpartition(":")
     if not sep or not where or not _NAME.fullmatch(name):
         raise InputError(f"target {target!r}: expected module:function or path/to/file.py:function")
@@ -53,7 +58,10 @@ def locate_target(target: str) -> tuple[str, str]:
 
 
 def load_target(target: str) -> Callable[..., Any]:
-    """Import the module or file and return the named callable (InputError otherwise)."""
+    """Import the module or file and return the named callable (InputError otherwise); a
+    shared library's kernel is loaded with ctypes."""
+    if is_native_reference(target):
+        return load_native(target)
     where, name = locate_target(target)
     module = _import_file(where) if where.endswith(".py") else _import_module(where)
     value: Any = module
