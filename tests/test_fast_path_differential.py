@@ -21,6 +21,7 @@ by default).
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import ml_dtypes
 import numpy as np
@@ -29,6 +30,7 @@ from bitwise import differ
 
 import symsoftmax.reference as ref
 from symsoftmax.formats import FORMATS, Format
+from symsoftmax.ops import OPERATIONS
 from symsoftmax.reference import fast as fast_path
 from symsoftmax.reference.fast import FAST_OPS
 from symsoftmax.rounding import round_array
@@ -221,3 +223,158 @@ def test_overflowing_shift_rows_every_op() -> None:
         assert [float(v).hex() for v in np.ravel(got)] == [v.hex() for v in want], (op, other)
     jac = ref.evaluate("jacobian", z, dtype="float64").rounded
     assert [float(v).hex() for v in np.ravel(jac)] == [v.hex() for v in [0.0, -0.0, -0.0, 0.0]]
+
+
+# --------------------------------------------------------------------------------------------
+# Hard float64 rows (issue 19 §3): N(0, σ²) rows, rounding midpoints minus a tiny L
+# --------------------------------------------------------------------------------------------
+
+SIGMAS = (1.0, 4.0, 30.0, 300.0, 3000.0)
+_HARD_FORMATS = ("float64", "float32", "float16", "bfloat16")
+
+
+def _normal_rows(fmt: Format, sigma: float, seed: int, n: int, k: int = 2) -> np.ndarray:
+    """``n`` rows of ``k`` N(0, σ²) draws rounded to ``fmt`` (as float64)."""
+    rng = np.random.default_rng(seed)
+    return round_array(rng.normal(0.0, sigma, size=(n, k)), fmt)
+
+
+def _batch_mismatches(op: str, fmt: Format, rows: np.ndarray, t: float | None = None) -> list[str]:
+    """Rows where the fast path's batch answer differs from the authority's, bit for bit."""
+    fast = ref.evaluate(op, rows, dtype=fmt, temperature=t).rounded
+    slow = ref.evaluate(op, rows, dtype=fmt, temperature=t, fast=False).rounded
+    bad = differ(fast, slow).reshape(len(rows), -1).any(axis=1)
+    return [
+        f"{op} {fmt.name} T={t} row={[float(v).hex() for v in rows[i]]}: fast "
+        f"{[float(v).hex() for v in np.ravel(fast[i])]} authority "
+        f"{[float(v).hex() for v in np.ravel(slow[i])]}"
+        for i in np.flatnonzero(bad)[:5]
+    ]
+
+
+def _pending(op: str, fmt: Format, rows: np.ndarray, t: float | None = None) -> np.ndarray:
+    """The outputs the fast path leaves to the authority, (rows, outputs per row)."""
+    problem = ref._prepare(op, (rows,), fmt, -1, t)
+    size = OPERATIONS[op].size(rows.shape[1])
+    out = np.empty((len(rows), size))
+    pending = np.ones((len(rows), size), dtype=bool)
+    fast_path.settle(problem, out, pending)
+    return pending
+
+
+def _is_float64_midpoint(t: Fraction) -> bool:
+    """Whether t is exactly halfway between two neighbouring float64 values (independent of
+    the fast path: Python's float(Fraction) rounds correctly, math.nextafter steps)."""
+    near = float(t)
+    if Fraction(near) == t or not math.isfinite(near):
+        return False
+    other = math.nextafter(near, math.inf if Fraction(near) < t else -math.inf)
+    return Fraction(near) + Fraction(other) == 2 * t
+
+
+@pytest.mark.parametrize("sigma", SIGMAS)
+@pytest.mark.parametrize("fmt", _HARD_FORMATS)
+def test_normal_rows_agree_with_authority(fmt: str, sigma: float) -> None:
+    """N(0, σ²) pairs and 5-entry rows of every fast op: fast path = authority, bit for bit."""
+    n = 400 if fmt == "float64" else 150
+    for k, seed in ((2, 19), (5, 20)):
+        rows = _normal_rows(FORMATS[fmt], sigma, seed, n if k == 2 else n // 4, k)
+        failures = [m for op in FAST_OPS for m in _batch_mismatches(op, FORMATS[fmt], rows)]
+        assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("sigma", (30.0, 300.0, 3000.0))
+@pytest.mark.parametrize("fmt", _HARD_FORMATS)
+def test_normal_pairs_are_settled_by_the_fast_path(fmt: str, sigma: float) -> None:
+    """No output of N(0, σ²) pairs goes to the authority (before: 25 % of the float64
+    log_softmax rows at σ = 300, t_j a rounding midpoint or −L in [2^−1075, 2^−900])."""
+    rows = _normal_rows(FORMATS[fmt], sigma, seed=7, n=4000)
+    for op in FAST_OPS:
+        pending = _pending(op, FORMATS[fmt], rows)
+        assert not pending.any(), (op, [float(v).hex() for v in rows[pending.any(axis=1)][0]])
+
+
+def _midpoint_pairs(rng: np.random.Generator, exponent: int, count: int) -> list[list[float]]:
+    """[a, b] with a > 0 > b in the binades below 2^exponent and t = b − a exactly a float64
+    midpoint (found by exact arithmetic)."""
+    pairs: list[list[float]] = []
+    while len(pairs) < count:
+        a = math.ldexp(float(rng.uniform(0.5, 1.0)), exponent)
+        b = -math.ldexp(float(rng.uniform(0.5, 1.0)), exponent)
+        if _is_float64_midpoint(Fraction(b) - Fraction(a)):
+            pairs.append([a, b] if rng.random() < 0.5 else [b, a])
+    return pairs
+
+
+def test_midpoint_minus_tiny_l_attack() -> None:
+    """log_softmax entries t_j = x_j − max exactly on a float64 rounding midpoint, with L from
+    ≈ 2^−30 (the double-double holds it) to ≈ 2^−10^6 (far below any spacing): below and above
+    the power-of-two edge (where the spacing halves), tl of both signs, pairs and longer rows.
+    Each must be settled by the fast path and agree with the authority; where L is tiny the
+    answer is the neighbour of t_j below it, never t_j's other neighbour."""
+    rng = np.random.default_rng(1903)
+    fmt = FORMATS["float64"]
+    rows = [pair for e in (5, 6, 7, 8, 9, 10, 12, 16, 20) for pair in _midpoint_pairs(rng, e, 6)]
+    for k in (8, 9, 10, 11):  # |th| a power of two: t = −2^(k+1) ± a quarter / half ulp
+        edge = math.ldexp(1.0, k)
+        below = math.nextafter(edge, 0.0)
+        rows += [[edge, -below], [below, -edge], [edge + math.ulp(edge), -edge]]
+    rows += [[*pair, pair[1] - 1.0] for pair in rows[:10]]  # a third, smaller entry
+    width = max(len(r) for r in rows)
+    batch = np.array([r + [-np.inf] * (width - len(r)) for r in rows])  # −inf pads: masked
+    midpoints = sum(
+        _is_float64_midpoint(Fraction(float(v)) - Fraction(float(max(r))))
+        for r in rows
+        for v in r
+        if v != max(r)
+    )
+    assert midpoints >= len(rows) - 12  # the attack is on midpoints, not just any rows
+    pending = _pending("log_softmax", fmt, batch)
+    assert not pending.any(), [float(v).hex() for v in batch[pending.any(axis=1)][0]]
+    failures = _batch_mismatches("log_softmax", fmt, batch)
+    assert not failures, "\n".join(failures)
+    # the tiny-L answer by hand: t = −(2^10 − 2^−44) for [2^9, −(2^9 − 2^−44)] sits halfway
+    # between −2^10 and −(2^10 − 2^−43); t − L (L ≈ e^−1024) rounds to −2^10
+    lsm = ref.log_softmax([512.0, -math.nextafter(512.0, 0.0)], dtype="float64")
+    assert float(lsm[1]) == -1024.0
+
+
+def test_tiny_minus_l_at_the_largest_entry() -> None:
+    """l_a = −L at the largest entry with L = log1p(Σ e^−d) from 2^−850 down past half the
+    smallest subnormal (d ∈ [590, 760]): normal, subnormal and −0 outputs, all settled by the
+    fast path and equal to the authority's (signed zeros included), in pairs and triples; with
+    temperatures too (l = x/T − L: no factor T on L; logsumexp = max + T·L with max = 0)."""
+    fmt = FORMATS["float64"]
+    d = np.concatenate([np.linspace(590.0, 760.0, 120), [708.4, 744.44, 745.13, 745.14]])
+    pairs = np.stack([np.zeros_like(d), -d], axis=1)
+    pairs = np.concatenate([pairs, pairs[:, ::-1] + 3.25])  # the maximum second, off zero
+    triples = np.column_stack([pairs, pairs.min(axis=1) - 0.5])
+    for rows in (pairs, triples):
+        for op in FAST_OPS:
+            pending = _pending(op, fmt, rows)
+            assert not pending.any(), (op, [float(v).hex() for v in rows[pending.any(axis=1)][0]])
+            failures = _batch_mismatches(op, fmt, rows)
+            assert not failures, "\n".join(failures)
+    for t in (0.75, 2.5):  # d/T sweeps the band again
+        scaled = np.column_stack([pairs * t, pairs[:, 1] * t - 0.5])
+        for op in FAST_OPS:
+            failures = _batch_mismatches(op, fmt, scaled, t)
+            assert not failures, "\n".join(failures)
+        assert not _pending("log_softmax", fmt, scaled, t).any()
+    top = ref.log_softmax(pairs[: len(d)], dtype="float64")[:, 0]
+    assert (np.signbit(top) & (top == 0)).any() and (top < 0).any()  # −0 and nonzero outputs
+    assert ((top < 0) & (np.abs(top) < fmt.tiny)).any()  # and subnormal ones
+
+
+def test_midpoint_rule_needs_l_far_below_the_spacing() -> None:
+    """The midpoint rule decides only where L is provably below the distance to the next
+    breakpoint: on a midpoint with an L bound near ulp(t) it must leave the entry pending (the
+    double-double path settles such entries first, so only a direct call can attack this)."""
+    th = np.array([-512.0, -300.0])
+    tl = np.array([2.0**-45, -math.ulp(300.0) / 2])  # both exactly midpoints
+    decided = fast_path._midpoint_minus_l(th, tl, np.array([-200.0, -200.0]))[1]
+    assert decided.all()
+    for log2_up in (-45.0, -40.0, 0.0):  # L up to ≈ the spacing: no longer decidable
+        assert not fast_path._midpoint_minus_l(th, tl, np.full(2, log2_up))[1].any()
+    not_midpoint = fast_path._midpoint_minus_l(th, tl / 2, np.full(2, -200.0))[1]
+    assert not not_midpoint.any()

@@ -359,12 +359,8 @@ def _log_softmax_underflow(
     """
     k = rows.shape[1]
     with np.errstate(over="ignore", invalid="ignore", under="ignore", divide="ignore"):
-        # t₂ per row: the largest shift once one maximal entry is removed
         _, th_all, _ = _shifted_dd(rows, temperature, top)
-        first = np.argmax(th_all == 0.0, axis=1)
-        others = th_all.copy()
-        others[np.arange(rows.shape[0]), first] = -np.inf
-        t2 = row_max(others, keepdims=True)
+        t2 = _second_shift(th_all)[:, None]
         # log2 L_up ≤ log2 K + 1.44269·t₂ + 2 (1.44269 < log2 e and t₂ < 0)
         log2_up = math.log2(k) + 1.44269 * t2 + 2
         log2_up = np.broadcast_to(log2_up, rows.shape)[retry]
@@ -382,6 +378,78 @@ def _log_softmax_underflow(
         ok &= far & np.isfinite(th) & two_finite
         top_entry = (th == 0) & (log2_up < fmt.underflow_exponent) & two_finite
     return np.where(top_entry, -0.0, value), ok | top_entry
+
+
+def _second_shift(th: Array) -> Array:
+    """t₂ per row: the largest shift once one maximal entry (the first, th = 0) is removed;
+    −inf when no other entry is usable."""
+    others = th.copy()
+    others[np.arange(th.shape[0]), np.argmax(th == 0.0, axis=1)] = -np.inf
+    return row_max(others)
+
+
+def _tiny_l(
+    th: Array, tl: Array, temperature: float | None, fmt: Format, scale: float = 1.0
+) -> _Settled:
+    """scale·L rounded to ``fmt`` (a magnitude, ≥ +0), one value per row, for rows with a tiny
+    S′ (< 2^−799): log_softmax's −L at the largest entry, logsumexp's T·L when the maximum is ±0.
+
+    S′ = Σ_{j≠a} e^{t_j} (a: the first maximal entry) is summed in double-double scaled by 2^−M
+    (M: the largest exponent m_j of e^{t_j} = 2^{m_j}·(mh_j + ml_j), j ≠ a), so terms far below
+    2^−1000 keep their precision: :func:`_dd_partition`'s unscaled sum leaves them out, and
+    could neither round a subnormal L nor tell it from ±0. Terms below 2^(M−1000) (and entries
+    outside the exp range, below e^(−2^21)) are left out: each weighs < 2^−998 of the sum
+    (≥ 0.99·2^M). Then L = log1p(S′) ∈ [S′(1 − S′/2), S′]: a relative error ≤ 2^−800 more.
+    """
+    k = th.shape[1]
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        m, mh, ml, valid = _dd_exp(th, tl)
+        use = valid.copy()
+        use[np.arange(th.shape[0]), np.argmax(th == 0.0, axis=1)] = False
+        big_m = row_max(np.where(use, m, np.int64(-(1 << 40))), keepdims=True)
+        shift = m - big_m
+        use &= shift >= -1000
+        power = _power_of_two(np.where(use, shift, -1023))  # 2^(m − M), or 0 outside the sum
+        sum_h, sum_l = dd_sum_last_axis(mh * power, ml * power)
+        if scale != 1.0:  # T·S′: T ∈ [2^−900, 2^900], the sum ∈ [0.99, 2.01·K]
+            sum_h, sum_l = dd_mul(sum_h, sum_l, np.full_like(sum_h, scale), np.zeros_like(sum_h))
+        t_abs = np.where(np.isfinite(th), np.abs(th), 0.0)
+        levels = max(1, math.ceil(math.log2(k)) + 1)
+        eps = (
+            1.05
+            * (
+                2 * EXP_RELATIVE_ERROR
+                + (levels * 3 + 7) * _U * _U
+                + k * 2.0**-997  # terms left out (< 2^−998 of the sum each), ml underflows
+                + _shift_error(temperature) * t_abs.max(axis=1).clip(max=2.0**21)
+            )
+            + 2.0**-800
+        )  # L = S′(1 − θ), 0 ≤ θ ≤ S′/2
+        big_m = big_m[:, 0]
+        # S′ < K·2.01·2^M: the log1p bound above needs S′ < 2^−799 (and M above the exp range's
+        # floor, so that entries outside it are below 2^(M−1000))
+        in_range = (big_m + math.log2(k) + 2 < -799) & (big_m > -3_000_000) & (sum_h > 0)
+        magnitude, ok = _settle_scaled(big_m, sum_h, sum_l, eps, fmt)
+    return magnitude, ok & in_range
+
+
+def _settle_tiny_l(
+    value: Array,
+    ok: npt.NDArray[np.bool_],
+    where: npt.NDArray[np.bool_],
+    part: _LogPartition,
+    temperature: float | None,
+    fmt: Format,
+    factor: float,
+) -> None:
+    """Settle the entries ``where`` (at most one per row, in rows with S′ < 2^−799) as
+    factor·L by :func:`_tiny_l`, in place (−1 for log_softmax, T for logsumexp)."""
+    row_of = np.nonzero(where)[0]
+    rows = np.unique(row_of)
+    magnitude, good = _tiny_l(part.th[rows], part.tl[rows], temperature, fmt, abs(factor))
+    at = np.searchsorted(rows, row_of)
+    value[where] = math.copysign(1.0, factor) * magnitude[at]
+    ok[where] = good[at]
 
 
 def _shifted_dd(
@@ -527,14 +595,17 @@ def _logsumexp_dd(rows: Array, fmt: Format, temperature: float | None) -> _Settl
         top = part.top[:, 0]
         k = rows.shape[1]
         l_up = part.s1h * 1.01 + k * _TINY
-        others = part.th.copy()
-        others[np.arange(len(top)), np.argmax(part.th == 0.0, axis=1)] = -np.inf
-        log2_up = math.log2(max(k - 1, 1)) + 1.44269 * row_max(others) + math.log2(t_) + 1
+        t2 = _second_shift(part.th)
+        log2_up = math.log2(max(k - 1, 1)) + 1.44269 * t2 + math.log2(t_) + 1
         _, top_exponent = np.frexp(top)
         below = (t_ * l_up * 2.0**60 < np.abs(top)) | (log2_up < top_exponent - 62)
         negligible = ~part.row_ok & below & np.isfinite(top) & (top != 0)
         value = np.where(negligible, top, value)
         ok |= negligible
+        # max = ±0: the value is T·L itself, tiny (+0 when it rounds to zero: L > 0)
+        zero_top = ~ok & (top == 0) & (part.s1h < 2.0**-800) & np.isfinite(_second_shift(part.th))
+        if zero_top.any():
+            _settle_tiny_l(value, ok, zero_top, part, temperature, fmt, t_)
     return value[:, None], ok[:, None]
 
 
@@ -562,7 +633,48 @@ def _log_softmax_dd(rows: Array, fmt: Format, temperature: float | None) -> _Set
             value[retry], ok[retry] = _log_softmax_underflow(
                 rows, part.top, temperature, retry, fmt
             )
+        # the largest entry, −L not flushed to −0 (e^t₂ ∈ [2^−1075, 2^−800]); no ties there
+        top_left = ~ok & (th == 0) & (part.s1h < 2.0**-800)[:, None]
+        if top_left.any():
+            _settle_tiny_l(value, ok, top_left, part, temperature, fmt, -1.0)
+        # t_j exactly a float64 rounding midpoint (exact as th + tl only without T)
+        midpoint = ~ok & (part.tl != 0)
+        if temperature is None and fmt.float64_extra_bits == 0 and midpoint.any():
+            log2_up = math.log2(max(rows.shape[1] - 1, 1)) + 1.44269 * _second_shift(th) + 1
+            log2_up = np.broadcast_to(log2_up[:, None], th.shape)[midpoint]
+            value[midpoint], ok[midpoint] = _midpoint_minus_l(
+                th[midpoint], part.tl[midpoint], log2_up
+            )
     return value, ok
+
+
+def _midpoint_minus_l(th: Array, tl: Array, log2_up: Array) -> _Settled:
+    """float64 l_j = t_j − L where t_j = th + tl (exact) is a rounding midpoint of float64 and
+    0 < L ≤ 2^log2_up is far below its spacing.
+
+    The double-double th + (tl − L) cannot hold L (tl is half an ulp of th, L maybe 2^−400 of
+    it), and no error bound around t_j decides a value on a breakpoint; its sign does. L > 0
+    strictly: entry j is finite and not the first maximal entry, so S′ ≥ e^{t_j} > 0. So
+    t_j − L lies strictly below the midpoint t_j, and rounds to its lower neighbour (th if
+    tl > 0, else th + 2·tl; t_j < 0, so the lower one is the larger in magnitude) as long as L
+    stays below the distance to the next breakpoint below, (f₂ − f₀)/2 ≥ ulp(th)/2 for the
+    neighbours f₀ < f₁ < t_j < f₂ (IEEE 754-2019 §4.3.1, round to nearest: the rounding is
+    constant between consecutive midpoints). t_j is such a midpoint iff |tl| is half the spacing
+    from th towards tl: ulp(th), or ulp(th)/2 where |th| is a power of two and tl points to 0.
+    Narrower targets never get here: their midpoints have at most 25 significant bits, while
+    t = th + tl with tl ≠ 0 needs more than 53.
+    """
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        bits = th.view(np.int64)
+        biased = (bits >> 52) & 0x7FF
+        ulp = _power_of_two(np.maximum(biased - 1075, -1023))  # 2^(E−52); 0 if th is tiny
+        toward_zero = np.signbit(th) != np.signbit(tl)
+        halved = ((bits & np.int64(0x000FFFFFFFFFFFFF)) == 0) & toward_zero
+        half_spacing = np.where(halved, 0.25, 0.5) * ulp
+        midpoint = (np.abs(tl) == half_spacing) & (biased >= 4) & (th < 0)
+        far = log2_up < (biased - 1023).astype(np.float64) - 56  # L < 2^(E−56) < ulp(th)/2
+        value = np.where(tl > 0, th, th + 2 * tl)
+    return value, midpoint & far
 
 
 def _settle_signed(vh: Array, vl: Array, err: Array, fmt: Format) -> _Settled:
