@@ -32,6 +32,7 @@ SUMMARIES = {
     "validate": "validate a Python implementation against the reference vectors",
     "score": "score outputs computed elsewhere (JSON) against a vector file",
     "exhaustive": "run a Python implementation on every row of a small format",
+    "abi": "print the C declarations of the kernels validate --abi c calls",
 }
 COMMANDS = tuple(SUMMARIES)
 

@@ -180,8 +180,8 @@ def declarations(ops: tuple[str, ...] = VECTOR_OPS, dtypes: tuple[str, ...] = ()
     dtypes = dtypes or tuple(C_TYPES)
     lines = [
         "/* symsoftmax --abi c: the kernels `symsoftmax validate LIB.so:SYMBOL --op OP --dtype DT",
-        "   --abi c` calls (docs/languages.md). Row-major: rows rows of k values each; the",
-        "   outputs are written by the kernel. float16/bfloat16/float8 values are their bit",
+        "   --abi c` calls (docs/languages.md). Row-major batches: `rows` rows of `k` values;",
+        "   the kernel writes the outputs. float16, bfloat16 and float8 values are their bit",
         "   patterns (uint16_t, uint8_t): convert in the kernel. Any symbol name will do. */",
         "#ifndef SYMSOFTMAX_ABI_H",
         "#define SYMSOFTMAX_ABI_H",

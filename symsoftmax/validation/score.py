@@ -1,8 +1,8 @@
 """Scoring outputs computed elsewhere (C, CUDA, Julia, ...): the same verdict as validate().
 
 OUTPUTS is a JSON object mapping each tcId (as a string) to the list of output values of that
-test, or answer lines ``tcId v_1 … v_N`` (:mod:`symsoftmax.vectors.lines`; a file whose first
-non-blank character is not ``{``), from a file or from stdin (``-``). Each value is a string:
+test, or answer lines ``tcId v_1 … v_N`` (:mod:`symsoftmax.vectors.lines`: a file whose first
+non-blank character is a digit or ``#``), from a file or from stdin (``-``). Each value is a string:
 decimal (``"0.0900305733"``) or hex float (``"0x1.70c10ap-4"``), or a NaN or infinity as runtimes
 print them (:data:`NAN_SPELLINGS`, :data:`INF_SPELLINGS`: ``nan``, ``-nan``, ``NaN``,
 ``nan(0x8000)``, ``-nan(ind)``, ``1.#QNAN``, ``inf``, ``Infinity``, ``-1.#INF``, …). Each must
@@ -114,7 +114,8 @@ def _read_document(path: str | os.PathLike[str]) -> tuple[str, Any]:
         name, data = "<stdin>", read_user_stdin()
     else:
         name, data = os.fspath(path), read_user_file(path)
-    if data.lstrip()[:1] == b"{":
+    start = data.lstrip()[:1]
+    if not (start.isdigit() or start == b"#"):  # answer lines open with a tcId or a comment
         return name, loads_json(data, name, numbers_as_text=True)
     try:
         text = data.decode("utf-8")
