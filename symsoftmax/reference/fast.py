@@ -345,6 +345,7 @@ def _log_softmax_underflow(
     temperature: float | None,
     retry: npt.NDArray[np.bool_],
     fmt: Format,
+    shifts: tuple[Array, Array] | None = None,
 ) -> _Settled:
     """log_softmax where S′ underflowed in float64: 0 < L ≤ L_up = (K−1)·e^{t₂} (t₂: second
     largest shift), far below the spacing of t_j.
@@ -355,17 +356,18 @@ def _log_softmax_underflow(
     The largest entry (t = 0): l = −L rounds to −0 when L_up is below half the smallest subnormal
     (2^underflow_exponent, :attr:`Format.underflow_threshold`).
     Rows whose float64 S′ is 0 or below 2^−900 with more than one finite entry only reach here
-    (the bound needs no value of S′, only that it is positive).
+    (the bound needs no value of S′, only that it is positive). ``shifts``: the rows' (th, tl)
+    from :func:`_shifted_dd` when the caller has them.
     """
     k = rows.shape[1]
     with np.errstate(over="ignore", invalid="ignore", under="ignore", divide="ignore"):
-        _, th_all, _ = _shifted_dd(rows, temperature, top)
+        th_all, tl_all = _shifted_dd(rows, temperature, top)[1:] if shifts is None else shifts
         t2 = _second_shift(th_all)[:, None]
         # log2 L_up ≤ log2 K + 1.44269·t₂ + 2 (1.44269 < log2 e and t₂ < 0)
         log2_up = math.log2(k) + 1.44269 * t2 + 2
         log2_up = np.broadcast_to(log2_up, rows.shape)[retry]
         two_finite = np.broadcast_to(np.isfinite(t2), rows.shape)[retry]  # else L = 0 exactly
-        _, th, tl = _shifted_dd(rows[retry], temperature, np.broadcast_to(top, rows.shape)[retry])
+        th, tl = th_all[retry], tl_all[retry]
         _, exponent = np.frexp(th)
         big_e = exponent.astype(np.float64) - 1
         unit = np.ldexp(1.0, (big_e - 116).astype(np.int64))
@@ -548,7 +550,7 @@ def _log_partition_dd(rows: Array, temperature: float | None) -> _LogPartition:
             2 * EXP_RELATIVE_ERROR
             + part.levels * 3 * _U * _U
             + k * 2.0**-100
-            + _shift_error(temperature) * t_abs.max(axis=1).clip(max=2.0**21)
+            + _shift_error(temperature) * row_max(t_abs).clip(max=2.0**21)
         )
         small = s1h <= 2.0**-20
         sq_h, sq_l = two_prod(s1h, s1h)
@@ -557,24 +559,37 @@ def _log_partition_dd(rows: Array, temperature: float | None) -> _LogPartition:
         tail = cube / 3 - cube * s1h / 4
         lh_s, ll_s = dd_add(s1h, s1l, -0.5 * sq_h, -0.5 * sq_l + tail)
         err_s = s1h * (sigma + 2.0**-99) * 1.02
-        y0 = np.log1p(s1h)
-        em, eh, el, _ = _dd_exp(-y0, np.zeros_like(y0))
-        e_scale = _power_of_two(np.maximum(em, -1022))
-        ph, pl = dd_add(np.ones_like(s1h), np.zeros_like(s1h), s1h, s1l)
-        ph, pl = dd_mul(ph, pl, eh * e_scale, el * e_scale)
-        delta = (ph - 1.0) + pl
-        corr = delta - 0.5 * delta * delta
-        lh_n, ll_n = two_sum(y0, corr)
-        ad = np.abs(delta)
-        err_n = 1.02 * ((sigma + 2.0**-86 + 10 * _U * _U) * (1 + ad) + _U * ad + ad**3)
+        # the Newton step only where the series does not serve (σ ≥ 30: most rows are small)
+        big = ~small
+        lh_n, ll_n, err_n = np.zeros_like(s1h), np.zeros_like(s1h), np.full_like(s1h, np.inf)
+        if big.all():
+            lh_n, ll_n, err_n = _log1p_newton(s1h, s1l, sigma)
+        elif big.any():
+            lh_n[big], ll_n[big], err_n[big] = _log1p_newton(s1h[big], s1l[big], sigma[big])
         # One finite entry: L = 0 exactly. Counted on x, not on t: an entry whose x − max
         # overflows has t = −inf here but still adds e^t > 0 to the sum (L is then tiny, not 0).
-        exact_l = np.isfinite(rows).sum(axis=1) == 1
-        row_ok = ((small | (ad < 2.0**-35)) & (s1h >= 2.0**-900)) | exact_l
+        exact_l = row_sum(np.isfinite(rows).astype(np.int64)) == 1
+        row_ok = ((small | np.isfinite(err_n)) & (s1h >= 2.0**-900)) | exact_l
         lh = np.where(exact_l, 0.0, np.where(small, lh_s, lh_n))
         ll = np.where(exact_l, 0.0, np.where(small, ll_s, ll_n))
         err_l = np.where(exact_l, 0.0, np.where(small, err_s, err_n))
     return _LogPartition(top, th, tl, t_abs, lh, ll, err_l, row_ok, s1h)
+
+
+def _log1p_newton(s1h: Array, s1l: Array, sigma: Array) -> tuple[Array, Array, Array]:
+    """L = log1p(S′) for S′ = s1h + s1l (relative error σ) as y0 + log1p(δ) (see
+    :func:`_log_partition_dd`): (lh, ll, absolute error bound; inf where |δ| ≥ 2^−35)."""
+    y0 = np.log1p(s1h)
+    em, eh, el, _ = _dd_exp(-y0, np.zeros_like(y0))
+    e_scale = _power_of_two(np.maximum(em, -1022))
+    ph, pl = dd_add(np.ones_like(s1h), np.zeros_like(s1h), s1h, s1l)
+    ph, pl = dd_mul(ph, pl, eh * e_scale, el * e_scale)
+    delta = (ph - 1.0) + pl
+    corr = delta - 0.5 * delta * delta
+    lh, ll = two_sum(y0, corr)
+    ad = np.abs(delta)
+    err = 1.02 * ((sigma + 2.0**-86 + 10 * _U * _U) * (1 + ad) + _U * ad + ad**3)
+    return lh, ll, np.where(ad < 2.0**-35, err, np.inf)
 
 
 def _logsumexp_dd(rows: Array, fmt: Format, temperature: float | None) -> _Settled:
@@ -631,7 +646,7 @@ def _log_softmax_dd(rows: Array, fmt: Format, temperature: float | None) -> _Set
         retry = ~ok & (part.s1h < 2.0**-900)[:, None]  # S′ below the double-double's reach
         if retry.any():
             value[retry], ok[retry] = _log_softmax_underflow(
-                rows, part.top, temperature, retry, fmt
+                rows, part.top, temperature, retry, fmt, (th, part.tl)
             )
         # the largest entry, −L not flushed to −0 (e^t₂ ∈ [2^−1075, 2^−800]); no ties there
         top_left = ~ok & (th == 0) & (part.s1h < 2.0**-800)[:, None]
