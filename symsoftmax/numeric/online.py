@@ -7,9 +7,14 @@ calculation for softmax", Algorithm 3; FlashAttention-2, Algorithm 1):
 
     m_new = max(m, M_b),   d_new = d·e^{m − m_new} + Σ_{k=1}^{B} e^{z_k − m_new}.
 
-softmax, log_softmax and logsumexp then follow from the final state by ``FINALIZE``
-(e^{z_k − m}/d, z_k − m − log d, m + log d); softmax and log_softmax read the row a second time,
-block by block, and write each block of the result into the output array. Scratch memory is
+softmax then follows from the final state by ``FINALIZE`` (e^{z_k − m}/d). log_softmax and
+logsumexp carry r = d − 1 instead, the sum without one maximal term
+(:data:`~symsoftmax.symbolic.online.ONLINE_STEP_LOG1P`), and finalize with log1p(r) by
+``FINALIZE_LOG1P`` (z_k − m − log1p(r), m + log1p(r)): m + log d would round 1 + r to 1 when the
+maximum dominates, and lose every digit of a tiny log d (Blanchard, Higham & Higham, "Accurately
+computing the log-sum-exp and softmax functions", IMA J. Numer. Anal. 41 (2021)). softmax and
+log_softmax read the row a second time, block by block, and write each block of the result into
+the output array. Scratch memory is
 O(block) per row, never O(K). With a temperature T the ``*_EXP2`` forms run instead: e^{x/T}
 as 2^{x·c}, c = log₂(e)/T (FlashAttention-2, §3.1). These updates are proven in
 derivations/online_softmax.md; this module only prints them (:mod:`symsoftmax.numeric.codegen`)
@@ -22,7 +27,11 @@ Two things are added when printing, both exact:
   recurrence holds for any finite shift (d_new·e^{s} = Σ e^{z_j}), and while m_new = −∞ every
   term is e^{−∞} = 0, so the state stays exactly (−∞, 0). No finite sentinel is used, so rows
   far below any number (−1e300) are handled like any other.
-* **the block maximum** M_b = max_k z_k of the block, computed by ``numpy.max`` (NaN-propagating).
+* **the block maximum** M_b = max_k z_k of the block, computed by ``numpy.max`` (NaN-propagating);
+  for the r state at κ = ``numpy.argmax`` (the first maximum, or the first NaN), M_b = z_κ.
+* **the term left out** (r state): −p_new·δ_{kκ} of the block's sum is subtracted from the
+  block's array at κ before it is summed — there e^{z_κ − s} = e^0 = 1 exactly when p_new = 1, so
+  the difference is an exact 0, where subtracting 1 from the sum would cancel the small terms.
 
 Special rows (docs/numeric.md, "Online (blockwise) functions"): NaN anywhere gives NaN everywhere
 in the row; a +inf entry gives NaN everywhere (IEEE inf − inf, one of the validator's accepted
@@ -37,7 +46,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, ClassVar
 
 import ml_dtypes
 import numpy as np
@@ -68,6 +77,8 @@ KINDS = ("softmax", "log_softmax", "logsumexp")
 
 #: the guarded shift: m_new, or 0 where m_new = −∞ (module docstring)
 SHIFT = sp.Symbol("s", real=True)
+#: the block's terms e^{z_k − s} as an array, once the term left out is subtracted at κ
+TERMS = sp.IndexedBase("t", real=True)
 
 # Rows of a chunk are processed together; a chunk holds about this many entries of the input, so
 # that the output pass finds them still in cache (and the per-call cost of NumPy stays small).
@@ -76,13 +87,26 @@ _MIN_CHUNK_BLOCK_ENTRIES = 1 << 14
 
 
 class OnlinePrinter(ReusingNumPyPrinter):
-    """Prints the online updates: z[k] of a block → the array ``b`` (rows × block), a sum over
-    the block → ``numpy.sum(..., axis=-1, keepdims=True)``, Max → ``numpy.maximum``."""
+    """Prints the online updates: z[k] of a block → the array ``b`` (rows × block), t[k] → the
+    array ``t``, a sum over the block → ``numpy.sum(..., axis=-1, keepdims=True)``, Max →
+    ``numpy.maximum``, an indicator Piecewise((1, c), (0, True)) → the boolean array c."""
+
+    _ARRAYS: ClassVar[dict[sp.IndexedBase, str]] = {proven.z: "b", TERMS: "t"}
 
     def _print_Indexed(self, expr: sp.Indexed) -> str:
-        if expr.base != proven.z or expr.indices != (proven.k,):
+        name = self._ARRAYS.get(expr.base)
+        if name is None or expr.indices != (proven.k,):
             raise ValueError(f"cannot print {expr} as a block array")
-        return "b"
+        return name
+
+    def _print_Piecewise(self, expr: sp.Piecewise) -> str:
+        (one, condition), (zero, otherwise) = expr.args
+        if (one, zero, otherwise) != (1, 0, sp.true):
+            raise ValueError(f"only an indicator Piecewise((1, c), (0, True)) is printed: {expr}")
+        return f"({self._print(condition)})"
+
+    def _print_StrictGreaterThan(self, expr: sp.StrictGreaterThan) -> str:
+        return f"{self._print(expr.lhs)} > {self._print(expr.rhs)}"
 
     def _print_Sum(self, expr: sp.Sum) -> str:
         if tuple(expr.limits) != ((proven.k, 1, proven.B),):
@@ -129,20 +153,28 @@ def at_temperature(expr: sp.Expr) -> sp.Expr:
     return scaled.replace(sp.exp, lambda arg: sp.exp(sp.factor_terms(arg)))
 
 
-def step_expressions(temperature: bool) -> dict[str, sp.Expr]:
-    """The block update (m, d) → (m_new, d_new) of ONLINE_STEP, with m_new in d's update read
-    as the guarded shift s (module docstring); with a temperature, at z/T (m stays in units of
-    z)."""
-    step = proven.ONLINE_STEP
-    d_new = step["d"].xreplace({proven.m_new: SHIFT})
-    return {"m": step["m"], "d": at_temperature(d_new) if temperature else d_new}
+def uses_log1p(kind: str, log1p: bool = True) -> bool:
+    """log_softmax and logsumexp carry (m, r), r = d − 1, and finalize with log1p(r); with
+    ``log1p`` False they carry (m, d) and finalize with log d, as before issue 19 (kept only to
+    be measured against: it loses every digit of a tiny log d)."""
+    return log1p and kind != "softmax"
 
 
-def finalize_expression(kind: str, temperature: bool) -> sp.Expr:
-    """The result from the final state, FINALIZE. With a temperature, at z/T; logsumexp is then
-    T·logsumexp(z/T), the package's definition (symsoftmax/ops.py): T·(m/T + log d), expanded
-    to m + T·log d."""
-    expr = proven.FINALIZE[kind]
+def step_expressions(temperature: bool, log1p: bool = False) -> dict[str, sp.Expr]:
+    """The block update (m, d) → (m_new, d_new) of ONLINE_STEP, or with ``log1p`` (m, r) →
+    (m_new, p_new, r_new) of ONLINE_STEP_LOG1P, with m_new in the sum's update read as the
+    guarded shift s (module docstring); with a temperature, at z/T (m stays in units of z)."""
+    step = proven.ONLINE_STEP_LOG1P if log1p else proven.ONLINE_STEP
+    key = "r" if log1p else "d"
+    total = step[key].xreplace({proven.m_new: SHIFT})
+    return {**step, key: at_temperature(total) if temperature else total}
+
+
+def finalize_expression(kind: str, temperature: bool, log1p: bool = True) -> sp.Expr:
+    """The result from the final state, FINALIZE (FINALIZE_LOG1P for log_softmax and
+    logsumexp). With a temperature, at z/T; logsumexp is then T·logsumexp(z/T), the package's
+    definition (symsoftmax/ops.py): T·(m/T + log1p r), expanded to m + T·log1p r."""
+    expr = (proven.FINALIZE_LOG1P if uses_log1p(kind, log1p) else proven.FINALIZE)[kind]
     if not temperature:
         return expr
     if kind == "logsumexp":
@@ -174,6 +206,34 @@ def _arguments(temperature: bool) -> str:
     return "block, state, T, h" if temperature else "block, state"
 
 
+def _state_name(log1p: bool) -> str:
+    return "online_state_log1p" if log1p else "online_state"
+
+
+def _left_out_terms(expr: sp.Expr) -> tuple[list[str], sp.Expr]:
+    """The block sum Σ_k (f_k + c·δ_{kκ}) of ``expr`` as lines that compute t = f on the block
+    and add c at κ, and ``expr`` with the sum read as Σ_k t_k. The addition at κ is exact where
+    it matters (module docstring, "the term left out")."""
+    printer = OnlinePrinter()
+    one_hot = sp.KroneckerDelta(proven.k, proven.kappa)
+    (total,) = [s for s in expr.atoms(sp.Sum) if s.has(one_hot)]
+    summand = sp.expand(total.function, deep=False)
+    coefficient = summand.coeff(one_hot)
+    terms = summand - coefficient * one_hot
+    if terms.has(one_hot) or coefficient.has(proven.k):
+        raise ValueError(f"expected Σ_k (f_k + c·δ_kκ), got {total}")
+    # t − p rather than t + (−p): NumPy has no negation of a boolean array
+    negative = coefficient.could_extract_minus_sign()
+    sign, magnitude = ("-", -coefficient) if negative else ("+", coefficient)
+    added = printer.parenthesize(magnitude, PRECEDENCE["Add"])
+    at_kappa = f"numpy.take_along_axis(t, kappa, axis=-1) {sign} {added}"
+    lines = [
+        f"t = {printer.doprint(terms)}",
+        f"numpy.put_along_axis(t, kappa, {at_kappa}, axis=-1)",
+    ]
+    return lines, expr.xreplace({total: sp.Sum(TERMS[proven.k], *total.limits)})
+
+
 def _print_body(printer: OnlinePrinter, targets: dict[str, sp.Expr]) -> list[str]:
     """``name = code`` lines computing each target (common subexpressions shared, but none
     holding s or T: ``x0 = 1/T`` would turn (z − m)/T into a product with a rounded 1/T)."""
@@ -187,43 +247,61 @@ def _indent(lines: list[str], depth: int) -> list[str]:
     return [" " * (4 * depth) + line for line in lines]
 
 
-def state_source(temperature: bool) -> str:
-    """Source of ``online_state(z, block, state[, T, h])`` → (m, d), each of shape (..., 1)."""
+def _update_lines(printer: OnlinePrinter, temperature: bool, log1p: bool) -> list[str]:
+    """The body of the loop over blocks: the block, its maximum, the printed step."""
+    step = step_expressions(temperature, log1p)
+    if not log1p:
+        return [
+            _block_line(temperature),
+            "M_b = numpy.max(b, axis=-1, keepdims=True)",
+            *_print_body(printer, {"m_new": step["m"]}),
+            f"s = {_GUARD.format(m='m_new')}",
+            *_print_body(printer, {"d": step["d"]}),
+            "m = m_new",
+        ]
+    terms, r_new = _left_out_terms(step["r"])
+    return [
+        _block_line(temperature),
+        "kappa = numpy.argmax(b, axis=-1, keepdims=True)",
+        "M_b = numpy.take_along_axis(b, kappa, axis=-1)",
+        *_print_body(printer, {"m_new": step["m"], "p_new": step["p"]}),
+        f"s = {_GUARD.format(m='m_new')}",
+        *terms,
+        *_print_body(printer, {"r": r_new}),
+        "m = m_new",
+    ]
+
+
+def state_source(temperature: bool, log1p: bool = False) -> str:
+    """Source of ``online_state(z, block, state[, T, h])`` → (m, d), or with ``log1p`` of
+    ``online_state_log1p`` → (m, r); each of shape (..., 1)."""
     printer = OnlinePrinter()
-    step = step_expressions(temperature)
+    total = "r" if log1p else "d"
     lines = [
-        f"def online_state(z, {_arguments(temperature)}):",
+        f"def {_state_name(log1p)}(z, {_arguments(temperature)}):",
         *_indent(
             [
                 "m = numpy.full((*z.shape[:-1], 1), -numpy.inf, dtype=state)",
-                "d = numpy.zeros_like(m)",
+                f"{total} = numpy.zeros_like(m)",
                 "for start in range(0, z.shape[-1], block):",
             ],
             1,
         ),
-        *_indent(
-            [
-                _block_line(temperature),
-                "M_b = numpy.max(b, axis=-1, keepdims=True)",
-                *_print_body(printer, {"m_new": step["m"]}),
-                f"s = {_GUARD.format(m='m_new')}",
-                *_print_body(printer, {"d": step["d"]}),
-                "m = m_new",
-            ],
-            2,
-        ),
-        "    return m, d",
+        *_indent(_update_lines(printer, temperature, log1p), 2),
+        f"    return m, {total}",
     ]
     return "\n".join(lines) + "\n"
 
 
-def kernel_source(kind: str, temperature: bool) -> str:
+def kernel_source(kind: str, temperature: bool, log1p: bool = True) -> str:
     """Source of ``online_<kind>(z, out, block, state[, T, h])``: the state pass, then the
     result written into ``out`` (block by block for softmax and log_softmax), after the source
-    of ``online_state`` (:func:`state_source`) that it calls."""
+    of the state function (:func:`state_source`) that it calls."""
     printer = OnlinePrinter()
-    expr = finalize_expression(kind, temperature)
-    body = [f"m, d = online_state(z, {_arguments(temperature)})"]
+    expr = finalize_expression(kind, temperature, log1p)
+    log1p = uses_log1p(kind, log1p)
+    state = f"{_state_name(log1p)}(z, {_arguments(temperature)})"
+    body = [f"m, {'r' if log1p else 'd'} = {state}"]
     if kind == "logsumexp":
         lines, (result,) = print_statements(printer, [expr], own=[], keep=[proven.T])
         unscaled = f"(({result})/h)" if temperature else f"({result})"  # temperature_halving
@@ -235,7 +313,7 @@ def kernel_source(kind: str, temperature: bool) -> str:
             *_indent([_block_line(temperature), *_print_body(printer, {target: expr})], 1),
         ]
     kernel = [f"def online_{kind}(z, out, {_arguments(temperature)}):", *_indent(body, 1)]
-    return state_source(temperature) + "\n\n" + "\n".join(kernel) + "\n"
+    return state_source(temperature, log1p) + "\n\n" + "\n".join(kernel) + "\n"
 
 
 def merge_source() -> str:
@@ -252,13 +330,13 @@ def merge_source() -> str:
 
 
 @cache
-def _compiled(kind: str, temperature: bool) -> Callable[..., Any]:
+def _compiled(kind: str, temperature: bool, log1p: bool = True) -> Callable[..., Any]:
     """The compiled kernel ``kind`` (a KINDS entry, "state" or "merge"), printed once."""
     if kind == "merge":
         return compile_kernel(merge_source(), "merge_states")
     if kind == "state":
         return compile_kernel(state_source(temperature), "online_state")
-    return compile_kernel(kernel_source(kind, temperature), f"online_{kind}")
+    return compile_kernel(kernel_source(kind, temperature, log1p), f"online_{kind}")
 
 
 # ---- input checks -----------------------------------------------------------------------------
@@ -347,23 +425,26 @@ class OnlineFunction:
     Computes softmax, log_softmax or logsumexp along ``axis`` of ``z`` (any shape), reading the
     axis in blocks of ``block`` entries with the online recurrence (module docstring). The result
     has z's dtype (bool and integer input: float64); logsumexp removes ``axis``. ``state_dtype``:
-    the dtype of (m, d) and of the arithmetic (default: z's dtype, at least float32).
-    ``temperature`` T > 0: softmax(z/T), log_softmax(z/T), T·logsumexp(z/T), in the base-2 form.
-    ``source`` is the generated code (``temperature_source`` with a temperature).
+    the dtype of the state and of the arithmetic (default: z's dtype, at least float32).
+    ``temperature`` T > 0: softmax(z/T), log_softmax(z/T), T·logsumexp(z/T).
+    ``source`` is the generated code (``temperature_source`` with a temperature). ``log1p``
+    False: log_softmax and logsumexp from (m, d) and log d, the form before issue 19, which
+    loses tiny results (kept for benchmarks/bench_online.py to measure against).
     """
 
     kind: str
+    log1p: bool = True
 
     @property
     def source(self) -> str:
-        return kernel_source(self.kind, temperature=False)
+        return kernel_source(self.kind, temperature=False, log1p=self.log1p)
 
     @property
     def temperature_source(self) -> str:
-        return kernel_source(self.kind, temperature=True)
+        return kernel_source(self.kind, temperature=True, log1p=self.log1p)
 
     def kernel(self, temperature: bool) -> Callable[..., Any]:
-        return _compiled(self.kind, temperature)
+        return _compiled(self.kind, temperature, self.log1p)
 
     def __call__(
         self,

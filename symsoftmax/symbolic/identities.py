@@ -202,6 +202,19 @@ IDENTITIES: dict[str, Identity] = {
             "d·2^{m c} = Σ_{j≤n} e^{z_j/T}; "
             "2^{(z_k − m)c}/d = softmax(z/T)_k, m/T + log d = logsumexp(z/T)",
         ),
+        Identity(
+            "online_log1p_invariant",
+            None,
+            "r = d − 1, the sum without one maximal term: p_new = [M_b > m], r_new = "
+            "(r + p_new)·e^{m − m_new} + Σ_k (e^{z_k − m_new} − p_new·δ_{kκ}), "
+            "z_κ = M_b, from (−∞, 0): (1 + r)·e^m = Σ_{j≤n} e^{z_j} for every prefix n "
+            "(induction), and r_new ≥ 0 term by term",
+        ),
+        Identity(
+            "online_log1p_finalize",
+            None,
+            "(1 + r)·e^m = Σ_k e^{z_k} ⇒ z_k − m − log1p(r) = log σ_k, m + log1p(r) = logsumexp(z)",
+        ),
     ]
 }
 

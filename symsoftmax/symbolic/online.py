@@ -11,6 +11,12 @@ also carries the unnormalised output o = Σ_j e^{z_j − m} v_j (`ATTENTION_STEP
 merge them by `LOG_MERGE`. Kernels that scale by 1/T and evaluate 2^x instead of e^x use the
 ``*_EXP2`` forms, where c = log₂(e)/T is folded into the exponent.
 
+log_softmax and logsumexp carry r = d − 1 instead of d (`ONLINE_STEP_LOG1P`, `FINALIZE_LOG1P`):
+the sum without one maximal term, so that they finalize with log1p(r) and keep the digits of a
+tiny log d = log(1 + r) that 1 + r would round away (Blanchard, Higham & Higham, "Accurately
+computing the log-sum-exp and softmax functions", IMA J. Numer. Anal. 41 (2021): the shifted
+algorithm with log1p).
+
 In every update the new maximum appears as the symbol ``m_new`` (``lse_new`` in `LOG_MERGE`),
 standing for that dict's "m" ("lse") entry, so printed code names it once and reuses it;
 `resolved` substitutes it when a closed expression is wanted.
@@ -27,7 +33,7 @@ updates are in derivations/online_softmax.md and docs/symbolic.md.
 from __future__ import annotations
 
 import sympy as sp
-from sympy.codegen.cfunctions import exp2
+from sympy.codegen.cfunctions import exp2, log1p
 
 from symsoftmax.symbolic.expressions import indexed_forms
 
@@ -38,11 +44,13 @@ __all__ = [
     "ATTENTION_STEP_EXP2",
     "FINALIZE",
     "FINALIZE_EXP2",
+    "FINALIZE_LOG1P",
     "LOG_MERGE",
     "MERGE",
     "NEW",
     "ONLINE_STEP",
     "ONLINE_STEP_EXP2",
+    "ONLINE_STEP_LOG1P",
     "B",
     "M_b",
     "T",
@@ -53,6 +61,7 @@ __all__ = [
     "d_new",
     "exp2",
     "k",
+    "kappa",
     "lse_a",
     "lse_b",
     "lse_new",
@@ -64,6 +73,9 @@ __all__ = [
     "o_a",
     "o_b",
     "o_new",
+    "p_new",
+    "r",
+    "r_new",
     "resolved",
     "v",
     "z",
@@ -90,10 +102,15 @@ o_a, o_b = sp.symbols("o_a o_b", real=True)
 lse_a, lse_b = sp.symbols("lse_a lse_b", extended_real=True)  # logsumexp of parts a, b
 lse_new = sp.Symbol("lse_new", real=True)
 
+r = sp.Symbol("r", nonnegative=True)  # r = d − 1: Σ e^{z_j − m} without one maximal term
+r_new = sp.Symbol("r_new", nonnegative=True)
+p_new = sp.Symbol("p_new", nonnegative=True)  # 1 if the block holds the new maximum, else 0
+kappa = sp.Symbol("kappa", integer=True, positive=True)  # the block's first maximum: z_κ = M_b
+
 T = sp.Symbol("T", positive=True)  # temperature: softmax(z/T)
 c = sp.Symbol("c", positive=True)  # c = log₂(e)/T, folded into the exponent of 2 (`SCALE`)
 
-NEW = {"m": m_new, "d": d_new, "o": o_new, "lse": lse_new}
+NEW = {"m": m_new, "d": d_new, "o": o_new, "lse": lse_new, "r": r_new, "p": p_new}
 """The symbol that names each updated quantity inside the other updates."""
 
 SCALE: dict[str, sp.Expr] = {"c": 1 / (T * sp.log(2))}
@@ -148,6 +165,28 @@ FINALIZE: dict[str, sp.Expr] = {
 }
 """From the final state (m, d) of a whole row: σ_k = e^{z_k − m}/d, log σ_k = z_k − m − log d,
 logsumexp = m + log d. Milakov & Gimelshein (2018), Algorithm 3, last line."""
+
+ONLINE_STEP_LOG1P: dict[str, sp.Expr] = {
+    "m": sp.Max(m, M_b),
+    "p": sp.Piecewise((1, M_b > m), (0, True)),
+    "r": (r + p_new) * sp.exp(m - m_new)
+    + sp.Sum(sp.exp(z[k] - m_new) - p_new * sp.KroneckerDelta(k, kappa), (k, 1, B)),
+}
+"""`ONLINE_STEP` for r = d − 1, the sum without one maximal term (empty state (−∞, 0)):
+p_new = [M_b > m],
+r_new = (r + p_new)·e^{m − m_new} + Σ_{k=1}^{B} (e^{z_k − m_new} − p_new·δ_{kκ}),
+κ the block's first maximum. The term left out is the old maximum's 1 while it stays the
+maximum (p_new = 0), else the block's first maximum, whose term e^{M_b − m_new} is
+e^0 = 1 exactly: the code subtracts p_new there before summing, so no 1 is ever added to r and
+subtracted again. Equal to d_new − 1; Blanchard, Higham & Higham (2021),
+the shifted algorithm with log1p, made online."""
+
+FINALIZE_LOG1P: dict[str, sp.Expr] = {
+    "log_softmax": z[k] - m - log1p(r),
+    "logsumexp": m + log1p(r),
+}
+"""From the final state (m, r), r = d − 1: log σ_k = z_k − m − log1p(r), logsumexp = m + log1p(r)
+(Blanchard, Higham & Higham 2021: logsumexp = max + log1p(Σ over the other terms))."""
 
 ONLINE_STEP_EXP2: dict[str, sp.Expr] = {
     "m": sp.Max(m, M_b),

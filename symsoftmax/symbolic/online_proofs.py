@@ -32,6 +32,7 @@ import itertools
 from collections.abc import Callable, Iterator, Sequence
 
 import sympy as sp
+from sympy.codegen.cfunctions import log1p
 
 from symsoftmax.symbolic import casework as cw
 from symsoftmax.symbolic import online as on
@@ -575,6 +576,173 @@ def _exp2_temperature(step: dict[str, sp.Expr] | None = None) -> CaseProof:
     )
 
 
+# ---- the log1p form: r = d − 1, the sum without one maximal term ----------------------------
+
+LOG1P_EMPTY = "(m, r) = (−∞, 0): (1 + r)·e^m = e^{−∞} = 0 represents the empty sum"
+LOG1P_BRANCHES: tuple[tuple[str, list[dict[sp.Expr, sp.Expr]], sp.Expr, int], ...] = (
+    ("m ≥ M_b (m_new = m)", [{on.m: m_fin}, {on.M_b: m_fin - u}], m_fin, 0),
+    ("M_b > m (m_new = M_b)", [{on.m: on.M_b - t}], on.M_b, 1),
+)
+"""Each branch of the max: its substitutions, m_new, and p_new = [M_b > m]."""
+
+
+def one_hot_lemma() -> Case:
+    """Σ_{k=1}^{B} δ_{kκ} = 1 for 1 ≤ κ ≤ B (SymPy sums it with B = κ + w, w ≥ 0)."""
+    gap = sp.Symbol("w", integer=True, nonnegative=True)
+    return equal(
+        "Σ_{k=1}^{B} δ_{kκ} = 1 for 1 ≤ κ ≤ B (B = κ + w, w ≥ 0)",
+        sp.Sum(sp.KroneckerDelta(F.k, on.kappa), (F.k, 1, on.kappa + gap)).doit(),
+        sp.S.One,
+    )
+
+
+def _one_hot_summed(expr: sp.Expr) -> sp.Expr:
+    """Σ_k (f_k − c·δ_{kκ}) as Σ_k f_k − c (`one_hot_lemma`), before the block is re-indexed."""
+    one_hot = sp.Sum(sp.KroneckerDelta(F.k, on.kappa), (F.k, 1, on.B))
+    return cw.linear_sums(expr).xreplace({one_hot: sp.S.One})
+
+
+def _as_log(expr: sp.Expr) -> sp.Expr:
+    """log1p(x) → log(1 + x), the function it computes."""
+    return expr.replace(lambda e: isinstance(e, log1p), lambda e: sp.log(1 + e.args[0]))
+
+
+def _log1p_terms(update: dict[str, sp.Expr]) -> list[Case]:
+    """r_new ≥ 0 from r ≥ 0, term by term in each branch: the old state's part is ≥ 0, every
+    summand of the block but κ's is e^{z_k − m_new} > 0, and κ's (z_κ = M_b) is e^{M_b − m_new} −
+    p_new: > 0 while the old maximum stays, and e^0 − 1 = 0 when the block takes it over — the
+    1 left out is subtracted where it is exactly 1 (e^0 in IEEE arithmetic), never after it has
+    been added to the small terms."""
+    cases = []
+    for label, substitutions, _, _ in LOG1P_BRANCHES:
+        values = _apply(update, *substitutions)
+        (block_sum,) = values["r"].atoms(sp.Sum)
+        summand = block_sum.function
+        block_max = on.M_b.xreplace(substitutions[-1])
+        at_kappa = summand.xreplace({F.k: on.kappa}).xreplace({F.z[on.kappa]: block_max})
+        cases.append(
+            sign(
+                f"{label}: the state's part (r + p_new)·e^{{m − m_new}} ≥ 0",
+                values["r"] - block_sum,
+                "≥",
+            )
+        )
+        cases.append(
+            sign(
+                f"{label}: a term of the block with k ≠ κ, e^{{z_k − m_new}} > 0",
+                summand.xreplace({sp.KroneckerDelta(F.k, on.kappa): 0}),
+                ">",
+            )
+        )
+        if values["p"] == 0:
+            cases.append(sign(f"{label}: the term of κ, e^{{M_b − m}} > 0", at_kappa, ">"))
+        else:
+            cases.append(
+                equal(f"{label}: the term of κ, e^{{M_b − M_b}} − 1 = 0", at_kappa, sp.S.Zero)
+            )
+    return cases
+
+
+def _log1p_masked(update: dict[str, sp.Expr]) -> tuple[sp.Expr, sp.Expr]:
+    """(p_new, r_new) for a fully masked block from the empty state: M_b = −∞, z_k = −∞, the
+    shift 0 in place of m_new = −∞ (the guard)."""
+    p_value = update["p"].xreplace({on.m: -sp.oo, on.M_b: -sp.oo})
+    r_value = update["r"].xreplace({on.r: 0, on.p_new: p_value, on.m_new: 0})
+    return p_value, r_value.xreplace({F.z[F.k]: -sp.oo}).xreplace({on.m: -sp.oo}).doit()
+
+
+@timed
+def _log1p_invariant(step: dict[str, sp.Expr] | None = None) -> CaseProof:
+    update = on.ONLINE_STEP_LOG1P if step is None else step
+    summed = {key: _one_hot_summed(value) for key, value in update.items()}
+    prefix = _prefix(sp.exp(F.z[F.k]))
+    block = sp.Sum(sp.exp(F.z[F.k]), (F.k, n + 1, n + on.B))
+    hypothesis = {on.r: prefix * sp.exp(-on.m) - 1}  # (1 + r)·e^m = Σ_{j≤n} e^{z_j}
+    cases = [
+        equal(
+            "base case n = 0: (1 + 0)·e^{−∞} = Σ_{j=1}^{0} e^{z_j}",
+            (1 + sp.S.Zero) * sp.exp(-sp.oo),
+            prefix.xreplace({n: 0}).doit(),
+        )
+    ]
+    for label, substitutions, expected, taken in LOG1P_BRANCHES:
+        values = _apply({k: _block(v) for k, v in summed.items()}, hypothesis, *substitutions)
+        cases += [
+            equal(f"{label}: max evaluated", values["m"], expected),
+            equal(f"{label}: p_new = [M_b > m] evaluated", values["p"], sp.Integer(taken)),
+            equal(
+                f"{label}: (1 + r_new)·e^{{m_new}} = Σ_{{j≤n}} + Σ_{{j=n+1}}^{{n+B}}",
+                (1 + values["r"]) * sp.exp(values["m"]),
+                prefix + block,
+            ),
+        ]
+    cases += _log1p_terms(update)
+    empty = _apply(summed, {on.r: 0}, {on.m: -sp.oo})
+    masked_p, masked_r = _log1p_masked(update)
+    cases += [
+        equal("empty prefix (n = 0, (m, r) = (−∞, 0)): max evaluated", empty["m"], on.M_b),
+        equal("empty prefix: p_new = [M_b > −∞] = 1", empty["p"], sp.S.One),
+        equal(
+            "empty prefix: (1 + r_new)·e^{M_b} = Σ_{k=1}^{B} e^{z_k} (the block alone)",
+            (1 + empty["r"]) * sp.exp(empty["m"]),
+            sp.Sum(sp.exp(F.z[F.k]), (F.k, 1, on.B)),
+        ),
+        equal(
+            "fully masked block from the empty state: p_new = [−∞ > −∞] = 0", masked_p, sp.S.Zero
+        ),
+        equal("fully masked block from the empty state (shift 0): r_new = 0", masked_r, sp.S.Zero),
+    ]
+    return cw.proof(
+        "online_log1p_invariant",
+        True,
+        method=METHOD_GENERAL,
+        steps=(
+            ("update (symbolic.online.ONLINE_STEP_LOG1P)", sp.Tuple(*update.values())),
+            ("Σ_k δ_{kκ} = 1 applied", sp.Tuple(*summed.values())),
+        ),
+        cases=tuple(cases),
+        lemmas=(
+            one_hot_lemma(),
+            *cw.exp_of_minus_infinity(),
+            cw.sum_split(sp.exp(F.z[F.k]), F.k, n, n + on.B),
+        ),
+        assumptions=(
+            LOG1P_EMPTY,
+            FINITE,
+            "κ is the block's first maximum: 1 ≤ κ ≤ B and z_κ = M_b",
+            "r ≥ 0 (the empty state's 0, then by the step's terms)",
+        ),
+    )
+
+
+@timed
+def _log1p_finalize(finalize: dict[str, sp.Expr] | None = None) -> CaseProof:
+    forms = on.FINALIZE_LOG1P if finalize is None else finalize
+    S = sp.Symbol("S", positive=True)  # Σ_k e^{z_k}
+    invariant = {on.r: S * sp.exp(-m_fin) - 1, on.m: m_fin}  # (1 + r_K)·e^{m_K} = S
+    plain = {"log_softmax": F.log_softmax(F.k), "logsumexp": F.logsumexp()}
+    cases = tuple(
+        equal(
+            f"{key} from (m_K, r_K)",
+            _as_log(forms[key]).xreplace(invariant),
+            plain[key].xreplace({F.partition(): S}),
+        )
+        for key in plain
+    )
+    return cw.proof(
+        "online_log1p_finalize",
+        True,
+        method="SymPy: log1p(x) = log(1 + x), the invariant r = S·e^{−m} − 1 substituted, "
+        "expanded to 0",
+        steps=tuple((f"{key}(m, r)", forms[key]) for key in plain),
+        cases=cases,
+        assumptions=(
+            "online_log1p_invariant: (1 + r_K)·e^{m_K} = S = Σ_k e^{z_k}",
+            "K ≥ 1 and z finite, so m_K = max_k z_k is finite (real) and S > 0",
+        ),
+    )
+
+
 ONLINE: dict[str, Callable[..., CaseProof]] = {
     "online_invariant": _invariant,
     "online_finalize": _finalize,
@@ -585,6 +753,8 @@ ONLINE: dict[str, Callable[..., CaseProof]] = {
     "attention_log_merge": _log_merge,
     "attention_backward": _attention_backward,
     "online_exp2_temperature": _exp2_temperature,
+    "online_log1p_invariant": _log1p_invariant,
+    "online_log1p_finalize": _log1p_finalize,
 }
 """Symbolic-length proofs; each takes an optional replacement of its update (to test that a wrong
 recurrence is rejected)."""
