@@ -194,3 +194,36 @@ def test_verify_k_runs_the_fixed_k_forms_in_both_modes(
     assert set(FIXED_K_CLAIMS) | set(FIXED_K_ONLINE) <= set(methods)
     expected = "every branch sequence" if flag == "--exhaustive" else "free reals"
     assert expected in methods["online_invariant"]
+
+
+# --- the log1p form (issue 19 §4): r = d − 1, the sum without one maximal term ---------------
+
+
+def _log1p_step(r_update: sp.Expr) -> dict[str, sp.Expr]:
+    return {**on.ONLINE_STEP_LOG1P, "r": r_update}
+
+
+_TERMS = EXP(on.z[on.k] - on.m_new)
+_ONE_HOT = sp.KroneckerDelta(on.k, on.kappa)
+
+
+def test_the_log1p_step_must_leave_out_exactly_one_maximal_term() -> None:
+    """Three near misses of ONLINE_STEP_LOG1P, each rejected in the branch it gets wrong."""
+    rescaled = (on.r + on.p_new) * EXP(on.m - on.m_new)
+    keeps_the_new_one = rescaled + sp.Sum(_TERMS, (on.k, 1, on.B))  # r_new one too large
+    text = _failure(prove_online("online_log1p_invariant", _log1p_step(keeps_the_new_one)))
+    assert text.startswith("M_b > m (m_new = M_b)")
+    always_subtracts = rescaled + sp.Sum(_TERMS - _ONE_HOT, (on.k, 1, on.B))  # one too small
+    text = _failure(prove_online("online_log1p_invariant", _log1p_step(always_subtracts)))
+    assert text.startswith("m ≥ M_b (m_new = m)")
+    drops_the_old_one = on.r * EXP(on.m - on.m_new) + sp.Sum(
+        _TERMS - on.p_new * _ONE_HOT, (on.k, 1, on.B)
+    )
+    text = _failure(prove_online("online_log1p_invariant", _log1p_step(drops_the_old_one)))
+    assert text.startswith("M_b > m (m_new = M_b)")
+
+
+def test_the_log1p_finalize_must_add_the_left_out_term_back() -> None:
+    wrong = {**on.FINALIZE_LOG1P, "logsumexp": on.m + sp.log(on.r)}  # log r, not log(1 + r)
+    assert _failure(prove_online("online_log1p_finalize", wrong)).startswith("logsumexp")
+    assert prove_online("online_log1p_finalize").proven
