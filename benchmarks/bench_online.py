@@ -1,12 +1,19 @@
 """Speed and memory of the blockwise (online) softmax against SciPy, measured in the same run.
 
     python benchmarks/bench_online.py [--rows 10000] [--repeat 7] [--sizes 1024,8192]
-                                      [--blocks 256,1024]
+                                      [--blocks 256,1024] [--accuracy float64,float32]
 
 Target (docs/performance.md, "Online (blockwise) functions"): ``online_softmax(z, block=1024)``
 on a (10000, K) float64 batch within 1.5× of ``scipy.special.softmax(z, axis=-1)`` for
 K ∈ {1024, 8192}. Block 256 is shown too (no target). log_softmax and logsumexp are shown
 against SciPy's (no target).
+
+log1p finalization (issue 19 §4): log_softmax and logsumexp carry r = d − 1 and finalize with
+log1p(r); the ratio of their time to the form before, (m, d) and m + log d
+(``OnlineFunction(kind, log1p=False)``), measured in the same run, block 1024 — target within
+1.1×. ``--accuracy`` also prints the largest error in ulps of both forms on the standard suites'
+rows of the given formats, against the correctly rounded expected values (rows with a +inf entry
+left out: both answer NaN there, an accepted answer), and of the one-pass lambdified log1p form.
 
 Memory: the peak of the memory NumPy allocates during one call (``tracemalloc``, which NumPy
 reports its array buffers to), minus the result's own bytes: the scratch. The online form needs
@@ -30,15 +37,21 @@ import numpy as np
 import scipy.special
 from bench_lambdify import best_times
 
+import symsoftmax
 from symsoftmax.numeric.online import (
+    OnlineFunction,
     online_log_softmax,
     online_logsumexp,
     online_softmax,
     rows_per_chunk,
 )
+from symsoftmax.rounding import ulp
+from symsoftmax.validation.sources import suite_vectors
 
 SPEED_TARGET = 1.5
+LOG1P_TARGET = 1.1
 TARGET_BLOCK = 1024
+LOG_KINDS = ("log_softmax", "logsumexp")
 
 
 def scratch_bytes(fn: Callable[[], Any]) -> int:
@@ -55,12 +68,81 @@ def scratch_bytes(fn: Callable[[], Any]) -> int:
     return peak - before - np.asarray(result).nbytes
 
 
+def log1p_ratios(rows: int, sizes: list[int], repeat: int, rng: np.random.Generator) -> bool:
+    """Print the time of the log1p finalization against the (m, d) one; True if on target."""
+    print(f"log1p finalization against m + log d (target {LOG1P_TARGET}x), best of {repeat}")
+    print(f"{'function':>12} {'K':>5} {'block':>5} {'log1p ms':>9} {'log d ms':>9} {'ratio':>6}")
+    met = True
+    for kind in LOG_KINDS:
+        new, old = OnlineFunction(kind), OnlineFunction(kind, log1p=False)
+        for K in sizes:
+            z = rng.standard_normal((rows, K)) * 4.0
+            t = best_times(
+                {
+                    "new": partial(new, z, block=TARGET_BLOCK),
+                    "old": partial(old, z, block=TARGET_BLOCK),
+                },
+                repeat,
+            )
+            ratio = t["new"] / t["old"]
+            met &= ratio <= LOG1P_TARGET
+            print(
+                f"{kind:>12} {K:>5} {TARGET_BLOCK:>5} {t['new'] * 1e3:>9.1f} "
+                f"{t['old'] * 1e3:>9.1f} {ratio:>6.2f}"
+            )
+    print()
+    return met
+
+
+def max_ulp(fn: Callable[..., Any], kind: str, dtype: str) -> tuple[float, int, int]:
+    """(largest error in ulps, outputs beyond 4 ulps, outputs) of ``fn`` on the standard suite."""
+    worst, beyond, count = 0.0, 0, 0
+    for test in suite_vectors(kind, dtype, "standard").tests():
+        z = test.inputs["z"].astype(dtype)
+        expected = np.atleast_1d(test.expected["output"]).astype(np.float64)
+        finite = np.isfinite(expected)
+        if np.isposinf(z).any() or not finite.any():
+            continue
+        temperature = test.inputs.get("temperature")
+        T = None if temperature is None else float(temperature)
+        with np.errstate(all="ignore"):
+            got = np.atleast_1d(fn(z, temperature=T)).astype(np.float64)
+        errors = np.abs(got[finite] - expected[finite]) / ulp(expected[finite], dtype)
+        worst = max(worst, float(errors.max()))
+        beyond += int((errors > 4).sum())
+        count += errors.size
+    return worst, beyond, count
+
+
+def _one_pass(lambdified: Callable[..., Any], z: np.ndarray, temperature: float | None) -> Any:
+    """The one-pass lambdified function (lambdify_log_softmax, …) of z's row length."""
+    return lambdified(z.shape[-1], temperature=temperature)(z)
+
+
+def accuracy(dtypes: list[str]) -> None:
+    """Print the largest ulp errors of both finalizations and the one-pass form."""
+    print("max error in ulps on the standard suites (outputs beyond 4 ulps / outputs)")
+    print(f"{'function':>12} {'dtype':>8} {'log1p':>18} {'m + log d':>22} {'one-pass':>18}")
+    for kind in LOG_KINDS:
+        one_pass = partial(_one_pass, getattr(symsoftmax, f"lambdify_{kind}"))
+        for dtype in dtypes:
+            cells = []
+            for fn in (OnlineFunction(kind), OnlineFunction(kind, log1p=False), one_pass):
+                worst, beyond, count = max_ulp(fn, kind, dtype)
+                cells.append(f"{worst:.3g} ({beyond}/{count})")
+            print(f"{kind:>12} {dtype:>8} {cells[0]:>18} {cells[1]:>22} {cells[2]:>18}")
+    print()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=10_000, help="batch rows (default 10000)")
     parser.add_argument("--repeat", type=int, default=7, help="timing rounds (default 7)")
     parser.add_argument("--sizes", default="1024,8192", help="row lengths K (default 1024,8192)")
     parser.add_argument("--blocks", default="256,1024", help="block lengths (default 256,1024)")
+    parser.add_argument(
+        "--accuracy", default="", help="formats whose standard suites to measure (e.g. float64)"
+    )
     args = parser.parse_args()
     sizes = [int(k) for k in args.sizes.split(",")]
     blocks = [int(b) for b in args.blocks.split(",")]
@@ -116,6 +198,9 @@ def main() -> int:
                 f"{t['scipy'] * 1e3:>9.1f} {t['ours'] / t['scipy']:>6.2f}"
             )
     print()
+    all_met &= log1p_ratios(args.rows, sizes, args.repeat, rng)
+    if args.accuracy:
+        accuracy(args.accuracy.split(","))
     print("all targets met" if all_met else "SOME TARGETS MISSED")
     return 0 if all_met else 1
 
