@@ -30,7 +30,7 @@ SUMMARIES = {
     "reference": "correctly rounded softmax, log_softmax, logsumexp and derivatives of a vector",
     "vectors": "generate golden test vectors (JSON/NPZ) or lint a vector file",
     "validate": "validate a Python implementation against the reference vectors",
-    "score": "score outputs computed elsewhere (JSON) against a vector file",
+    "score": "score outputs computed elsewhere (JSON or lines) against a vector file",
     "exhaustive": "run a Python implementation on every row of a small format",
     "abi": "print the C declarations of the kernels validate --abi c calls",
 }

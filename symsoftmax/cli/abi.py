@@ -17,7 +17,7 @@ def register(subparsers: Any) -> None:
 
     parser = subparsers.add_parser(
         "abi",
-        help="print the C declarations of validate --abi c",
+        help="print the C declarations of the kernels validate --abi c calls",
         description="Print the C header of the kernels `symsoftmax validate LIB.so:SYMBOL --op "
         "OP --dtype DT --abi c` calls: row-major batches, float/double, or the bit patterns of "
         "the 16- and 8-bit formats as uint16_t/uint8_t.",
