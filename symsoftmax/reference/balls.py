@@ -24,6 +24,13 @@ Propagation (first principles, no first-order approximations):
 
 This is the model of ball (midpoint–radius) arithmetic as in Arb (F. Johansson, "Arb: efficient
 arbitrary-precision midpoint-radius interval arithmetic", IEEE Trans. Computers 66(8), 2017).
+
+From :data:`ARB_FROM_BITS` bits on, when python-flint is installed, the midpoints of exp and log
+come from Arb itself: its enclosure [m ± r] at w + 16 bits, m rounded to w bits, used only where
+r is proven below 16 units of 2^−w (the model above; else mpmath computes it). The ball
+arithmetic and every decision stay in mpmath; Arb only replaces the costly function evaluation
+(mpmath's pure-Python exp and log take 2.2 ms at 2720 bits, Arb's 45 µs; below 512 bits they
+cost about the same once converted, docs/performance.md, "Hard float64 rows").
 """
 
 from __future__ import annotations
@@ -34,6 +41,12 @@ from typing import Any
 from mpmath import libmp
 
 from symsoftmax.rounding import raw_floor_log2
+
+_flint: Any
+try:  # optional: Arb's exp and log at high precision (python-flint)
+    import flint as _flint
+except ImportError:  # pragma: no cover - python-flint is optional
+    _flint = None
 
 __all__ = [
     "FUNCTION_ERROR_ULPS",
@@ -48,6 +61,7 @@ MpfTuple = Any  # mpmath.libmp raw number: (sign, mantissa, exponent, bitcount)
 
 RADIUS_BITS = 32
 FUNCTION_ERROR_ULPS = 16
+ARB_FROM_BITS = 512  # below this, Arb's exp/log plus the conversions cost what mpmath's do
 
 _ZERO = libmp.fzero
 _ONE = libmp.fone
@@ -77,6 +91,48 @@ def _rounding_error(mid: MpfTuple, prec: int, ulps: int = 1) -> MpfTuple:
     return _up(
         libmp.mpf_shift(libmp.mpf_mul_int(libmp.mpf_abs(mid), ulps, RADIUS_BITS, "c"), -prec)
     )
+
+
+def _arb_function(name: str, x: MpfTuple, w: int) -> MpfTuple | None:
+    """exp or log of the exact x, rounded to w bits, within FUNCTION_ERROR_ULPS + 1 units of
+    2^−w relative (the error model above), from an Arb enclosure; None where Arb is not
+    installed, w is below :data:`ARB_FROM_BITS`, or the enclosure does not prove that bound.
+
+    |mid − f(x)| ≤ |mid − m| + r ≤ 2^−w·|mid| + r, so r ≤ 16·2^−w·|mid| suffices.
+    """
+    if _flint is None or w < ARB_FROM_BITS:
+        return None
+    sign, man, exp, _bc = x
+    saved = _flint.ctx.prec
+    _flint.ctx.prec = w + 16
+    try:
+        ball = _flint.arb(_flint.arf((-man if sign else man, exp)))
+        value = ball.exp() if name == "exp" else ball.log()
+        if not value.is_finite():
+            return None
+        m, m_exp = value.mid().man_exp()
+        r, r_exp = value.rad().mid().man_exp()
+    finally:
+        _flint.ctx.prec = saved
+    mid = libmp.from_man_exp(int(m), int(m_exp), w, "n")
+    rad = libmp.from_man_exp(int(r), int(r_exp))
+    allowed = libmp.mpf_shift(
+        libmp.mpf_mul_int(libmp.mpf_abs(mid), FUNCTION_ERROR_ULPS, RADIUS_BITS, "f"), -w
+    )
+    return mid if mid != _ZERO and libmp.mpf_le(rad, allowed) else None
+
+
+def _exp_mid(x: MpfTuple, w: int) -> MpfTuple:
+    """e^x rounded to w bits within the error model (Arb at high precision, else mpmath)."""
+    mid = _arb_function("exp", x, w)
+    return mid if mid is not None else libmp.mpf_exp(x, w, "n")
+
+
+def _log_mid(x: MpfTuple, w: int) -> MpfTuple:
+    """log x (x > 0) rounded to w bits within the error model (Arb at high precision, else
+    mpmath)."""
+    mid = _arb_function("log", x, w)
+    return mid if mid is not None else libmp.mpf_log(x, w, "n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +217,7 @@ class Ball:
         """e^x; exact 1 at an exact 0."""
         if self.mid == _ZERO and self.rad == _ZERO:
             return Ball(_ONE, _ZERO)
-        mid = libmp.mpf_exp(self.mid, w, "n")
+        mid = _exp_mid(self.mid, w)
         err = _rounding_error(mid, w, FUNCTION_ERROR_ULPS + 1)
         if self.rad == _ZERO:
             return Ball(mid, err)
@@ -178,7 +234,7 @@ class Ball:
             return Ball(_ZERO, _INF)
         if self.mid == _ONE and self.rad == _ZERO:
             return Ball(_ZERO, _ZERO)
-        mid = libmp.mpf_log(self.mid, w, "n")
+        mid = _log_mid(self.mid, w)
         rad = _add_up(_div_up(self.rad, gap), _rounding_error(mid, w, FUNCTION_ERROR_ULPS + 1))
         return Ball(mid, rad)
 
@@ -203,7 +259,7 @@ class Ball:
             rad = _add_up(_add_up(spread, square), _rounding_error(mid, w))
             return Ball(mid, rad)
         one_plus = libmp.mpf_add(_ONE, self.mid, 0)  # exact
-        mid = libmp.mpf_log(one_plus, w, "n")
+        mid = _log_mid(one_plus, w)
         return Ball(mid, _add_up(spread, _rounding_error(mid, w, FUNCTION_ERROR_ULPS + 1)))
 
 
