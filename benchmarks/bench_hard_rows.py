@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 import numpy as np
 from _timing import interleaved_min, numpy_softmax  # benchmarks/_timing.py
@@ -84,6 +85,12 @@ def ratio_table(n: int, repeats: int) -> bool:
     return all_met
 
 
+def _temperature(draft: Any) -> float | None:
+    """A suite row's temperature as a number (the drafts hold a 0-d array), or None."""
+    t = draft.inputs.get("temperature")
+    return None if t is None else float(t)
+
+
 def slowest_suite_rows(per_file: int | None) -> bool:
     """Time each row of the standard suites alone; print the slowest per op and format."""
     from symsoftmax.vectors.builder import draft_rows
@@ -95,18 +102,16 @@ def slowest_suite_rows(per_file: int | None) -> bool:
         for name in DTYPES:
             drafts = draft_rows(op, name, "standard", 0)[:per_file]
             for draft in drafts[:20]:  # warm-up: the first calls build tables and import
-                evaluate(
-                    op, draft.inputs["z"], dtype=name, temperature=draft.inputs.get("temperature")
-                )
+                evaluate(op, draft.inputs["z"], dtype=name, temperature=_temperature(draft))
             times = []
             for draft in drafts:
-                t = draft.inputs.get("temperature")
+                t = _temperature(draft)
                 start = time.perf_counter()
                 evaluate(op, draft.inputs["z"], dtype=name, temperature=t)
                 times.append(time.perf_counter() - start)
             for worst in np.flatnonzero(np.array(times) > ROW_TARGET_S):
                 draft = drafts[worst]  # once more: the machine is shared (best of two)
-                t = draft.inputs.get("temperature")
+                t = _temperature(draft)
                 start = time.perf_counter()
                 evaluate(op, draft.inputs["z"], dtype=name, temperature=t)
                 times[worst] = min(times[worst], time.perf_counter() - start)
