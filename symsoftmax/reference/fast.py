@@ -26,7 +26,9 @@ overflow float64: such entries are told apart from −inf entries and left to th
 their rounding is forced), ÷T to 2^−100, exp to 2^−86, a
 pairwise double-double sum and division: relative error about 2^−85 for softmax; the test is
 made on the scaled double-double directly (see :func:`_settle_scaled`). float64 log_softmax and
-logsumexp: :func:`_log_partition_dd`.
+logsumexp: :func:`_log_partition_dd`; entries exactly on a float64 rounding midpoint minus a tiny
+L by its sign (:func:`_midpoint_minus_l`), and −L or logsumexp's T·L at max = ±0 below 2^−799
+from a row-scaled sum (:func:`_tiny_l`).
 """
 
 from __future__ import annotations
