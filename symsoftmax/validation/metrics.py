@@ -18,8 +18,9 @@ same special and ∞ otherwise; a computed NaN or ±inf where a finite value was
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Context, Decimal, InvalidOperation
 from typing import Any
@@ -59,41 +60,48 @@ class ExactValues:
     def parse(
         cls, decimals: npt.NDArray[Any] | Iterable[str], *, where: str = "exact"
     ) -> ExactValues:
-        """Parse decimal strings ("nan", "inf", "-inf" allowed) into the hi + lo pair."""
-        strings = np.asarray(decimals, dtype=object)
-        hi = np.empty(strings.shape, dtype=np.float64)
-        lo_frac = np.zeros(strings.shape, dtype=np.float64)
-        lo_exp = np.zeros(strings.shape, dtype=np.int64)
-        for index, token in np.ndenumerate(strings):
-            text = str(token).strip().lower()
-            if text in ("nan", "inf", "+inf", "-inf"):
-                hi[index] = float(text)
-                continue
-            mantissa, _, exponent = text.partition("e")
-            if exponent and _huge_exponent(exponent):
-                # far outside float64 (e.g. e^−10^30): zero to within 2^−1074, or beyond any max
-                tiny = exponent.lstrip("+").startswith("-")
-                negative = mantissa.startswith("-")
-                hi[index] = (
-                    (-0.0 if negative else 0.0) if tiny else (-math.inf if negative else math.inf)
-                )
-                continue
+        """Parse decimal strings ("nan", "inf", "-inf" allowed) into the hi + lo pair.
+
+        The strings the generator writes (``d.ddd…e±XX``) are parsed as arrays
+        (:func:`_parse_canonical`); the few that it cannot settle, and any other spelling, one
+        by one with :class:`~decimal.Decimal` (:func:`_parse_one`). A malformed one is an
+        InputError naming ``where`` and its index.
+        """
+        return cls.parse_many([decimals], [where])[0]
+
+    @classmethod
+    def parse_many(
+        cls, arrays: Sequence[npt.NDArray[Any] | Iterable[str]], wheres: Sequence[str]
+    ) -> list[ExactValues]:
+        """:meth:`parse` of each array (``wheres``: their names for errors), all in one pass:
+        the array parse costs about as much per call as per thousand values, and a suite's
+        tests hold a few values each."""
+        shaped = [np.asarray(array, dtype=object) for array in arrays]
+        sizes = [array.size for array in shaped]
+        offsets = np.cumsum([0, *sizes])
+        flat = np.concatenate([array.reshape(-1) for array in shaped]) if shaped else np.empty(0)
+        hi, lo, done = _parse_canonical(flat)
+        lo_frac, lo_exp = np.frexp(lo)
+        lo_exp = lo_exp.astype(np.int64)
+        for position in np.flatnonzero(~done).tolist():
+            text = str(flat[position]).strip().lower()
             try:
-                exact = Decimal(text)
-            except InvalidOperation:
-                raise InputError(f"{where}{list(index)}: malformed decimal {text[:40]!r}") from None
-            if not exact.is_finite():
-                raise InputError(f"{where}{list(index)}: malformed decimal {text[:40]!r}")
-            head = float(exact)  # correctly rounded (CPython converts through the string)
-            hi[index] = head
-            if not math.isfinite(head):
-                continue
-            rest = _CONTEXT.subtract(exact, Decimal(head))
-            if rest:
-                scale = int((rest.adjusted() + 1) * _LOG2_10)  # 2^scale ≈ |rest|
-                lo_frac[index] = float(_CONTEXT.multiply(rest, _CONTEXT.power(2, -scale)))
-                lo_exp[index] = scale
-        return cls(hi, lo_frac, lo_exp)
+                hi[position], lo_frac[position], lo_exp[position] = _parse_one(text)
+            except ValueError:
+                which = int(np.searchsorted(offsets, position, side="right")) - 1
+                inner = np.unravel_index(position - int(offsets[which]), shaped[which].shape)
+                index = [int(i) for i in inner]
+                message = f"{wheres[which]}{index}: malformed decimal {text[:40]!r}"
+                raise InputError(message) from None
+        parts = zip(offsets[:-1].tolist(), offsets[1:].tolist(), shaped, strict=True)
+        return [
+            cls(
+                hi[start:end].reshape(array.shape),
+                lo_frac[start:end].reshape(array.shape),
+                lo_exp[start:end].reshape(array.shape),
+            )
+            for start, end, array in parts
+        ]
 
     @property
     def lo(self) -> FloatArray:
@@ -113,6 +121,36 @@ class ExactValues:
 
 
 _LOG2_10 = math.log2(10)
+
+
+def _parse_one(text: str) -> tuple[float, float, int]:
+    """(hi, lo_frac, lo_exp) of one decimal string, exactly (ValueError if malformed)."""
+    if text in ("nan", "inf", "+inf", "-inf"):
+        return float(text), 0.0, 0
+    mantissa, _, exponent = text.partition("e")
+    if exponent and _huge_exponent(exponent):
+        # far outside float64 (e.g. e^−10^30): zero to within 2^−1074, or beyond any max
+        tiny = exponent.lstrip("+").startswith("-")
+        negative = mantissa.startswith("-")
+        return (
+            (-0.0 if negative else 0.0) if tiny else (-math.inf if negative else math.inf),
+            0.0,
+            0,
+        )
+    try:
+        exact = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(text) from None
+    if not exact.is_finite():
+        raise ValueError(text)
+    head = float(exact)  # correctly rounded (CPython converts through the string)
+    if not math.isfinite(head):
+        return head, 0.0, 0
+    rest = _CONTEXT.subtract(exact, Decimal(head))
+    if not rest:
+        return head, 0.0, 0
+    scale = int((rest.adjusted() + 1) * _LOG2_10)  # 2^scale ≈ |rest|
+    return head, float(_CONTEXT.multiply(rest, _CONTEXT.power(2, -scale))), scale
 
 
 def _huge_exponent(exponent: str) -> bool:
@@ -157,3 +195,201 @@ def normwise_error(
     if not np.all(np.isfinite(diff)):
         return math.inf, float(np.max(np.abs(exact.hi[finite])))
     return float(np.max(diff)), float(np.max(np.abs(exact.hi[finite])))
+
+
+# --- the array parse of the generator's decimals ---------------------------------------------
+#
+# A string ``[-]d.ddd…e±X`` (leading digit 1–9, at most _MAX_DIGITS digits, 1–3 exponent
+# digits, |X| ≤ _MAX_EXPONENT) is v = D·10^(X − F), D its F + 1 digits. Two routes, both
+# vectorized over the array:
+#
+# * short: D without its trailing zeros, D' < 2^53, times 10^E' with |E'| ≤ 22. 10^|E'| is a
+#   double, so hi = D'·10^E' or D'/10^−E' is one correctly rounded operation (IEEE 754 §5.4.1)
+#   and its error lo is found exactly (Dekker's product; the remainder of a division is a
+#   double). Exact values that are doubles (0.5, 2^−15 = 3.0517578125e-05) get lo = 0, exactly.
+# * long: D in chunks of 15 digits c_j (each a double), v = Σ c_j·10^k_j in double-double
+#   arithmetic with 10^k as a double-double pair; the result is within 2^−96·|v| of v (each
+#   product and sum errs by ~2^−105). hi = v rounded is right unless v lies within that of a
+#   midpoint between two doubles, and lo's sign unless v lies within it of a double: those
+#   (rare; exact doubles with long expansions like 2^−30) go to the exact parse, as does
+#   anything else.
+
+_MAX_DIGITS = 45
+_MAX_LENGTH = _MAX_DIGITS + 6  # sign, point, 'e', exponent sign and 3 digits
+_BLOCK = 4096  # strings parsed together
+_SPECIALS = {"0": 0.0, "-0": -0.0, "nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+_MAX_EXPONENT = 250  # 10^(X − 44) and its pair's low part stay float64 normal, v·2^−96 too
+_CHUNK = 15  # digits per chunk: below 2^53, exactly a double
+_EXACT_POWER = 22  # 10^22 is the largest power of ten that is a double
+_ERROR = 2.0**-96  # bound on |v − (hi + lo)| / |v| of the long route
+_SPLIT = 2.0**27 + 1  # Dekker's splitter for float64
+
+
+def _parse_canonical(
+    flat: npt.NDArray[Any],
+) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
+    """(hi, lo, done): the strings of ``flat`` in the generator's form, parsed as arrays (see
+    above); ``done`` is False where the exact parse must decide."""
+    n = flat.size
+    hi, lo, done = np.zeros(n), np.zeros(n), np.zeros(n, dtype=bool)
+    texts = [str(token) for token in flat.tolist()]
+    length = np.fromiter(map(len, texts), dtype=np.int64, count=n)
+    for i in np.flatnonzero(length <= 4).tolist():  # "0", "nan", "inf", "-inf"
+        special = _SPECIALS.get(texts[i])
+        if special is not None:
+            hi[i], done[i] = special, True
+    rows = np.flatnonzero((length >= 5) & (length <= _MAX_LENGTH))
+    # in blocks: temporaries of a few hundred kB are reused, where ones of the whole array
+    # (tens of MB) cost more in fresh pages than the arithmetic (measured: 50x)
+    for start in range(0, rows.size, _BLOCK):
+        block = rows[start : start + _BLOCK]
+        text = np.array([texts[i] for i in block.tolist()], dtype=f"<U{_MAX_LENGTH}")
+        codes = text.view(np.uint32).reshape(block.size, _MAX_LENGTH)
+        hi[block], lo[block], done[block] = _parse_block(codes, length[block])
+    return hi, lo, done
+
+
+def _parse_block(
+    codes: npt.NDArray[np.uint32], length: npt.NDArray[np.int64]
+) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
+    """(hi, lo, done) of strings given as code points (zero-padded), grouped by layout."""
+    hi, lo, done = np.zeros(len(codes)), np.zeros(len(codes)), np.zeros(len(codes), dtype=bool)
+    # one 'e', and no NUL inside (the array pads with NULs: a string with one would be cut)
+    is_e = codes == ord("e")
+    candidate = (is_e.sum(axis=1) == 1) & ((codes != 0).sum(axis=1) == length)
+    e_at = np.argmax(is_e, axis=1)
+    negative = codes[:, 0] == ord("-")
+    layouts = set(zip(negative[candidate].tolist(), e_at[candidate].tolist(), strict=True))
+    for sign, e_position in layouts:
+        group = np.flatnonzero(candidate & (negative == sign) & (e_at == e_position))
+        value, error, ok = _parse_layout(codes[group], length[group], int(sign), e_position)
+        hi[group] = -value if sign else value
+        lo[group] = -error if sign else error
+        done[group] = ok
+    return hi, lo, done
+
+
+def _parse_layout(
+    codes: npt.NDArray[np.uint32], length: npt.NDArray[np.int64], offset: int, e_at: int
+) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
+    """(|hi|, |lo|, done) of strings that have their sign in ``offset`` characters and their
+    'e' at ``e_at``."""
+    m, width = codes.shape
+    nothing = (np.zeros(m), np.zeros(m), np.zeros(m, dtype=bool))
+    positions = [offset, *range(offset + 2, e_at)]  # the digits, around the point
+    if not 2 <= len(positions) <= _MAX_DIGITS or e_at + 2 >= width:
+        return nothing
+    digits = codes[:, positions].view(np.int32) - ord("0")
+    exponent_sign = codes[:, e_at + 1]
+    exponent_length = length - (e_at + 2)
+    ok = ((digits >= 0) & (digits <= 9)).all(axis=1) & (digits[:, 0] > 0)
+    ok &= codes[:, offset + 1] == ord(".")
+    ok &= (exponent_sign == ord("+")) | (exponent_sign == ord("-"))
+    ok &= (exponent_length >= 1) & (exponent_length <= 3)
+    exponent = np.zeros(m, dtype=np.int64)
+    for column in range(e_at + 2, min(e_at + 5, width)):
+        digit = codes[:, column].view(np.int32) - ord("0")
+        inside = column < length
+        ok &= ~inside | ((digit >= 0) & (digit <= 9))
+        exponent = np.where(inside, exponent * 10 + digit, exponent)
+    exponent = np.where(exponent_sign == ord("-"), -exponent, exponent)
+    ok &= np.abs(exponent) <= _MAX_EXPONENT
+    digits = np.where(ok[:, None], digits, 0)
+    exponent = np.where(ok, exponent, 0)
+    value, error, settled = _long_route(digits, exponent)
+    short, short_value, short_error = _short_route(digits, exponent)
+    value = np.where(short, short_value, value)
+    error = np.where(short, short_error, error)
+    return value, error, ok & (short | settled)
+
+
+def _integer(digits: npt.NDArray[np.int32], used: npt.NDArray[np.bool_] | None = None) -> Any:
+    """The integer that the columns of ``digits`` spell (the ``used`` ones only), as int64."""
+    number = np.zeros(digits.shape[0], dtype=np.int64)
+    for column in range(digits.shape[1]):
+        step = number * 10 + digits[:, column]
+        number = step if used is None else np.where(used[:, column], step, number)
+    return number
+
+
+def _short_route(
+    digits: npt.NDArray[np.int32], exponent: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.bool_], FloatArray, FloatArray]:
+    """(where it applies, hi, lo exactly) for D' < 2^53 times 10^E', |E'| ≤ 22 (see above)."""
+    count = digits.shape[1]
+    significant = count - np.argmax(digits[:, ::-1] != 0, axis=1)  # the leading digit is not 0
+    head = min(count, 16)
+    used = np.arange(head)[None, :] < significant[:, None]
+    number = _integer(digits[:, :head], used)
+    scale = exponent - (significant - 1)  # v = number · 10^scale
+    short = (significant <= 16) & (number < 2**53) & (np.abs(scale) <= _EXACT_POWER)
+    power = _EXACT_POWERS[np.where(short, np.abs(scale), 0)]
+    d = np.where(short, number, 0).astype(np.float64)
+    up = scale >= 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        product = d * power
+        product_error = _product_error(d, power, product)
+        quotient = d / power
+        p = quotient * power
+        remainder = (d - p) - _product_error(quotient, power, p)
+        hi = np.where(up, product, quotient)
+        lo = np.where(up, product_error, remainder / power)
+    return short, hi, lo
+
+
+def _long_route(
+    digits: npt.NDArray[np.int32], exponent: npt.NDArray[np.int64]
+) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
+    """(hi, lo, settled): Σ chunk·10^k in double-double arithmetic (see above)."""
+    high, low = _powers_of_ten()
+    count = digits.shape[1]
+    s = t = np.zeros(digits.shape[0])
+    for start in range(0, count, _CHUNK):
+        end = min(start + _CHUNK, count)
+        chunk = _integer(digits[:, start:end]).astype(np.float64)
+        k = exponent - (end - 1) + _POWER_OFFSET
+        x = chunk * high[k]
+        y = _product_error(chunk, high[k], x) + chunk * low[k]
+        total = s + x  # Knuth's two-sum: s + x = total + carry exactly
+        back = total - s
+        carry = (s - (total - back)) + (x - back)
+        s, t = total, t + carry + y
+    hi = s + t
+    lo = t - (hi - s)
+    error = _ERROR * np.abs(hi)
+    with np.errstate(invalid="ignore"):
+        neighbour = np.nextafter(hi, np.where(lo > 0, np.inf, -np.inf))
+        settled = (np.abs(lo) > 2 * error) & (np.abs(lo) + error < np.abs(neighbour - hi) / 2)
+    return hi, lo, settled & np.isfinite(hi)
+
+
+def _product_error(a: FloatArray, b: FloatArray, product: FloatArray) -> FloatArray:
+    """a·b − product exactly, for product = fl(a·b) (Dekker's algorithm, no FMA needed)."""
+    a_hi, a_lo = _split(a)
+    b_hi, b_lo = _split(b)
+    return ((a_hi * b_hi - product) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
+
+
+def _split(a: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """a = hi + lo with hi of 26 bits and lo of 27 (Veltkamp's splitting)."""
+    scaled = _SPLIT * a
+    hi = scaled - (scaled - a)
+    return hi, a - hi
+
+
+_EXACT_POWERS = np.array([float(10**k) for k in range(_EXACT_POWER + 1)])
+_POWER_OFFSET = _MAX_EXPONENT + _MAX_DIGITS  # index of 10^0 in the tables of _powers_of_ten
+
+
+@functools.cache
+def _powers_of_ten() -> tuple[FloatArray, FloatArray]:
+    """10^k ≈ high[k + _POWER_OFFSET] + low[...] for −_POWER_OFFSET ≤ k ≤ _MAX_EXPONENT, each
+    part correctly rounded (int / int division in Python is)."""
+    high, low = [], []
+    for k in range(-_POWER_OFFSET, _MAX_EXPONENT + 1):
+        num, den = (10**k, 1) if k >= 0 else (1, 10**-k)
+        first = num / den
+        a, b = first.as_integer_ratio()
+        high.append(first)
+        low.append((num * b - a * den) / (den * b))
+    return np.array(high), np.array(low)
