@@ -136,3 +136,23 @@ def test_parse_many_gives_each_array_its_own_values() -> None:
     for one, many in zip(alone, parsed, strict=True):
         assert np.array_equal(one.hi, many.hi, equal_nan=True)
         assert np.array_equal(one.lo, many.lo)
+
+
+def test_a_files_exact_values_are_parsed_in_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    from symsoftmax import vectors
+    from symsoftmax.validation.core import prepare
+
+    vf = vectors.generate("softmax", "float32", suite="quick")
+    calls: list[int] = []
+    parse_many = ExactValues.parse_many
+
+    def counted(arrays: list[np.ndarray], wheres: list[str]) -> list[ExactValues]:
+        calls.append(len(arrays))
+        return parse_many(arrays, wheres)
+
+    monkeypatch.setattr(ExactValues, "parse_many", counted)
+    prepared = prepare(vf)
+    assert calls == [len(vf)]  # one output per softmax test
+    first = prepared[0]
+    alone = ExactValues.parse(first.test.exact["output"])
+    assert np.array_equal(first.exact["output"].hi, alone.hi, equal_nan=True)

@@ -22,7 +22,7 @@ rounded value is subnormal counts as right (hardware that flushes subnormal resu
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -90,11 +90,19 @@ class PreparedTest:
 
     @classmethod
     def of(cls, test: TestCase) -> PreparedTest:
-        exact = {
-            key: ExactValues.parse(test.exact[key], where=f"tcId {test.tc_id} exact {key}")
-            for key in test.expected
-        }
-        return cls(test, exact)
+        return cls.of_all([test])[0]
+
+    @classmethod
+    def of_all(cls, tests: Sequence[TestCase]) -> list[PreparedTest]:
+        """:meth:`of` of every test, their exact values parsed together (one array parse)."""
+        keys = [(test, key) for test in tests for key in test.expected]
+        parsed = iter(
+            ExactValues.parse_many(
+                [test.exact[key] for test, key in keys],
+                [f"tcId {test.tc_id} exact {key}" for test, key in keys],
+            )
+        )
+        return [cls(test, {key: next(parsed) for key in test.expected}) for test in tests]
 
     def answers(self) -> list[tuple[str, dict[str, FloatArray], dict[str, ExactValues]]]:
         """(name, rounded outputs, exact values) of every allowed answer, the expected first."""
@@ -143,11 +151,19 @@ def evaluate(
     op: str,
     fmt: Format,
     rule: PassRule,
+    *,
+    judged: Mapping[str, str] | None = None,
 ) -> Evaluation:
-    """Judge ``got`` (float64 arrays of format values, keyed like ``expected``) by ``rule``."""
+    """Judge ``got`` (float64 arrays of format values, keyed like ``expected``) by ``rule``.
+
+    ``judged``: the per-component reasons of the expected answer's outputs, by key, already
+    found for many tests at once (:func:`componentwise_reasons`); the same verdicts as one by one.
+    """
     verdicts = [
-        _evaluate_answer(name, expected, exact, prepared.test, got, op, fmt, rule)
-        for name, expected, exact in prepared.answers()
+        _evaluate_answer(
+            name, expected, exact, prepared.test, got, op, fmt, rule, judged if i == 0 else None
+        )
+        for i, (name, expected, exact) in enumerate(prepared.answers())
     ]
     for verdict in verdicts:
         if verdict.passed:
@@ -168,6 +184,7 @@ def _evaluate_answer(
     op: str,
     fmt: Format,
     rule: PassRule,
+    judged: Mapping[str, str] | None = None,
 ) -> Evaluation:
     u = fmt.unit_roundoff
     bounds = output_bounds(op, test.inputs, {k: v.hi for k, v in exact.items()}, fmt, ftz=rule.ftz)
@@ -178,11 +195,8 @@ def _evaluate_answer(
     component_ulps: dict[str, FloatArray] = {}
     for key, exp_values in expected.items():
         exp_arr = np.asarray(exp_values, dtype=np.float64)
-        g = np.asarray(got[key], dtype=np.float64).reshape(exp_arr.shape)
+        g = _candidate(got[key], exp_arr, fmt, rule)
         ex = exact[key]
-        if rule.ftz:  # a flushed subnormal result is taken as the correctly rounded one
-            flushed = (g == 0) & np.isfinite(exp_arr) & (np.abs(exp_arr) < fmt.tiny)
-            g = np.where(flushed, exp_arr, g)
         errors = ulp_errors(g, ex, exp_arr, fmt)
         component_ulps[key] = errors
         index = np.unravel_index(int(np.argmax(errors)), errors.shape) if errors.size else ()
@@ -205,7 +219,12 @@ def _evaluate_answer(
             continue
         if rule.mode == "bound" and op in COMPONENTWISE_OPS:
             # a NaN answer (NaN inputs, IEEE inf − inf) is decided by where the NaNs are alone
-            verdict = "" if np.isnan(exp_arr).any() else _componentwise(test, g, ex, op, fmt, rule)
+            if np.isnan(exp_arr).any():
+                verdict = ""
+            elif judged is not None and key in judged:
+                verdict = judged[key]
+            else:
+                verdict = _componentwise(test, g, ex, op, fmt, rule)
             if verdict:
                 reasons.append(verdict)
         elif rule.mode in ("bound", "normwise"):
@@ -262,3 +281,67 @@ def _componentwise(
         ftz=rule.ftz,
     )
     return "" if verdict.passed[0] else verdict.reasons[0]
+
+
+def _candidate(values: FloatArray, expected: FloatArray, fmt: Format, rule: PassRule) -> FloatArray:
+    """The candidate's outputs of one key as float64 in the expected shape; with ``ftz``, a
+    flushed subnormal result is taken as the correctly rounded one."""
+    g = np.asarray(values, dtype=np.float64).reshape(expected.shape)
+    if rule.ftz:
+        flushed = (g == 0) & np.isfinite(expected) & (np.abs(expected) < fmt.tiny)
+        g = np.where(flushed, expected, g)
+    return g
+
+
+def componentwise_reasons(
+    prepared: Sequence[PreparedTest],
+    outputs: Sequence[Mapping[str, FloatArray] | None],
+    op: str,
+    fmt: Format,
+    rule: PassRule,
+) -> list[dict[str, str]]:
+    """The per-component verdicts of every test's expected answer, judged many rows at once.
+
+    Rows of the same length go to :func:`judge_rows` together (it is row-independent: each
+    row's verdict is the one it gets alone), which is what keeps the per-component rule as
+    fast as the normwise one. Per test, the reason by output key ("" when it passes); a test
+    left out (no outputs, a NaN answer, misplaced NaN/inf, a shape the evaluation will reject)
+    is judged one by one by :func:`evaluate`.
+    """
+    found: list[dict[str, str]] = [{} for _ in prepared]
+    if rule.mode != "bound" or op not in COMPONENTWISE_OPS:
+        return found
+    groups: dict[tuple[str, int, int], list[tuple[int, FloatArray, ExactValues, float]]] = {}
+    for i, (item, got) in enumerate(zip(prepared, outputs, strict=True)):
+        if got is None:
+            continue
+        test = item.test
+        for key, values in test.expected.items():
+            expected = np.asarray(values, dtype=np.float64)
+            try:
+                g = _candidate(got[key], expected, fmt, rule)
+            except (KeyError, ValueError, TypeError):
+                continue
+            if np.isnan(expected).any() or special_mismatch(g, expected).any():
+                continue
+            z = np.asarray(test.inputs["z"], dtype=np.float64)
+            temperature = test.inputs.get("temperature")
+            t = 1.0 if temperature is None else float(temperature)
+            groups.setdefault((key, z.size, g.size), []).append((i, g, item.exact[key], t))
+    for (key, _k, _n), members in groups.items():
+        index = [i for i, *_ in members]
+        z = np.stack([np.asarray(prepared[i].test.inputs["z"], dtype=np.float64) for i in index])
+        verdict = judge_rows(
+            op,
+            z,
+            np.stack([np.asarray(ex.hi, dtype=np.float64).ravel() for _, _, ex, _ in members]),
+            np.stack([np.asarray(ex.lo, dtype=np.float64).ravel() for _, _, ex, _ in members]),
+            np.stack([g.ravel() for _, g, _, _ in members]),
+            fmt,
+            rule.kernel,
+            temperature=np.array([t for *_, t in members]),
+            ftz=rule.ftz,
+        )
+        for row, i in enumerate(index):
+            found[i][key] = "" if verdict.passed[row] else verdict.reasons[row]
+    return found

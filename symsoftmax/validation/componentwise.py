@@ -325,6 +325,9 @@ def judge_rows(
     here: an output that overflows the format, say). ``temperature``: (R,) or None.
     """
     got = np.where(np.isfinite(got), got, np.nan)  # decided by the special-value check
+    if ftz:  # a result that fell under tiny was flushed: 0 stands for any value there
+        flushed = (got == 0) & (np.abs(exact_hi) < 2 * fmt.tiny)
+        got = np.where(flushed, exact_hi, got)
     rows_n = z.shape[0]
     temp = np.ones(rows_n) if temperature is None else np.asarray(temperature, dtype=np.float64)
     state = kind.state_format(fmt)
@@ -340,10 +343,10 @@ def judge_rows(
 
 def _softmax_floor(fmt: Format, state: Format, *, ftz: bool) -> float:
     """The absolute floor of underflow on one probability: ê_j, the division, the final rounding
-    and a reciprocal's product may each land in the subnormal range (or flush, with ftz)."""
+    and a reciprocal's product may each land in the subnormal range (or flush in the state
+    format, with ftz; a result flushed to storage zero is taken in :func:`judge_rows`)."""
     a = state.tiny if ftz else state.smallest_subnormal
-    s = fmt.tiny if ftz else fmt.smallest_subnormal / 2
-    return 2 * a + 2 * s
+    return 2 * a + fmt.smallest_subnormal
 
 
 def _judge_softmax(
@@ -372,7 +375,13 @@ def _judge_softmax(
     theta_high = np.where(regular, (delta + a + phi_down) / (1 - phi_down), np.inf)
     # the common factor c = S/Ŝ = 1 + θ, from the sum's interval; θ = 0 always allowed
     # where Ŝ is exactly 1, c = S (the textbook) or near 1 (a kernel that sums S − 1 apart)
-    common_low = np.where(total.exactly_one, -total.small_error, -total.high / (1 + total.high))
+    # 1/(1 + high) − 1 without inf/inf where the sum's bound is vacuous (γ_{n−1} = inf)
+    vacuous = ~np.isfinite(total.high)
+    common_low = np.where(
+        total.exactly_one,
+        -total.small_error,
+        np.where(vacuous, -1.0, -total.high / (1 + np.where(vacuous, 0.0, total.high))),
+    )
     common_high = np.where(
         total.exactly_one,
         total.s_minus_one + total.small_error,
@@ -473,9 +482,7 @@ def _judge_log(
     d_high = np.where(total.exactly_one, small, log_up + log_err)
     d_low, d_high = np.minimum(d_low, 0.0), np.maximum(d_high, 0.0)
     d_abs = np.maximum(np.abs(d_low), np.abs(d_high))
-    floor = (state.tiny if ftz else state.smallest_subnormal) + (
-        fmt.tiny if ftz else fmt.smallest_subnormal / 2
-    )
+    floor = (state.tiny if ftz else state.smallest_subnormal) + fmt.smallest_subnormal / 2
     separate = u_a if state.precision != fmt.precision else 0.0
     temp = rows.temperature
     error = (got - hi) - lo  # ŷ − y, keeping its bits
@@ -497,7 +504,7 @@ def _judge_log(
         rounding = np.where(
             total.exactly_one,  # then L̂ = 0 and m + T·0 = m exactly
             lse_abs * u_s + floor,
-            temp * (log_s + d_abs) * scale_round
+            np.where(scale_round > 0, temp * (log_s + d_abs) * scale_round, 0.0)
             + (lse_abs + temp * d_abs) * _grow(u_a, separate, u_s)
             + floor,
         )

@@ -23,7 +23,7 @@ import numpy as np
 from symsoftmax.errors import InputError
 from symsoftmax.formats import Format, get_format
 from symsoftmax.validation.adapters import FRAMEWORKS, get_adapter
-from symsoftmax.validation.checks import PassRule, PreparedTest, evaluate
+from symsoftmax.validation.checks import PassRule, PreparedTest, componentwise_reasons, evaluate
 from symsoftmax.validation.componentwise import COMPONENTWISE_OPS
 from symsoftmax.validation.isolation import IsolatedCaller, target_reference
 from symsoftmax.validation.properties import check_properties, check_require
@@ -56,7 +56,7 @@ def prepare(vf: VectorFile) -> list[PreparedTest]:
     entry = _PREPARED.get(id(vf))
     if entry is not None and entry[0]() is vf:
         return entry[1]
-    prepared = [PreparedTest.of(test) for test in vf.tests()]
+    prepared = PreparedTest.of_all(list(vf.tests()))
     key = id(vf)
     _PREPARED[key] = (weakref.ref(vf, lambda _ref: _PREPARED.pop(key, None)), prepared)
     return prepared
@@ -89,8 +89,9 @@ def judge(
     properties that fail the verdict too; see validation.properties)."""
     fmt = get_format(vf.dtype)
     prepared = prepare(vf)
+    judged = componentwise_reasons(prepared, [o.outputs for o in outcomes], vf.op, fmt, rule)
     results: list[TestResult] = []
-    for item, outcome in zip(prepared, outcomes, strict=True):
+    for item, outcome, reasons in zip(prepared, outcomes, judged, strict=True):
         test = item.test
         result = TestResult(
             tc_id=test.tc_id,
@@ -107,7 +108,7 @@ def judge(
             output=outcome.output,
         )
         if outcome.outputs is not None:
-            verdict = evaluate(item, outcome.outputs, vf.op, fmt, rule)
+            verdict = evaluate(item, outcome.outputs, vf.op, fmt, rule, judged=reasons)
             result.status = "pass" if verdict.passed else "fail"
             result.reason = verdict.reason
             result.ulp = verdict.ulp
@@ -164,9 +165,11 @@ def _diagnosis(
     if rule.ftz or not failing or any(r.status == "error" for r in results):
         return ""
     flushed = dataclasses.replace(rule, ftz=True)
-    for i in failing:
-        outputs = outcomes[i].outputs
-        if outputs is None or not evaluate(prepared[i], outputs, op, fmt, flushed).passed:
+    subset = [prepared[i] for i in failing]
+    outputs = [outcomes[i].outputs for i in failing]
+    judged = componentwise_reasons(subset, outputs, op, fmt, flushed)
+    for item, got, reasons in zip(subset, outputs, judged, strict=True):
+        if got is None or not evaluate(item, got, op, fmt, flushed, judged=reasons).passed:
             return ""
     return (
         f"consistent with flush-to-zero: all {len(failing)} failing tests pass when subnormal "
