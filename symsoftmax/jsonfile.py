@@ -6,7 +6,10 @@ with ``int()``, which refuses more than 4300 digits (ValueError; see "Integer st
 length limitation" in the Python docs, ``sys.get_int_max_str_digits``), and it accepts the
 non-JSON constants ``NaN`` and ``Infinity`` (RFC 8259 §6 has no such numbers). :func:`loads_json`
 turns each into InputError, and bounds the nesting to :data:`MAX_DEPTH` so that code walking
-the result (JSON Schema validation, ``numpy.array``) cannot recurse too deep either.
+the result (JSON Schema validation, ``numpy.array``) cannot recurse too deep either. Every such
+error names the line and column (1-based, in characters, as ``json`` counts them) where the
+problem starts; ``json``'s hooks do not say where they are called, so for the problems found by
+a hook the text is scanned again, on the error path only (:func:`_position`).
 
 A key given twice in one object is refused too: ``json`` keeps the last value, so an outputs
 file with a tcId twice (failing values, then correct ones) would pass on the last.
@@ -92,13 +95,24 @@ def _object_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return document
 
 
+class _Refused(ValueError):
+    """A JSON value the hooks refuse; ``kind`` says which token :func:`_position` looks for."""
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
 def _reject_constant(token: str) -> Any:
-    raise ValueError(f"bare {token} is not JSON (write it as the string {token.lower()!r})")
+    raise _Refused(
+        f"bare {token} is not JSON: write it as the string {token.lower()!r}", "constant"
+    )
 
 
 def _int_or_refuse(text: str) -> int:
     if len(text.lstrip("-")) > _INT_DIGITS:
-        raise ValueError(f"an integer of {len(text.lstrip('-'))} digits (limit {_INT_DIGITS})")
+        digits = len(text.lstrip("-"))
+        raise _Refused(f"an integer of {digits} digits, over the limit of {_INT_DIGITS}", "integer")
     return int(text)
 
 
@@ -113,7 +127,6 @@ def loads_json(data: str | bytes, name: str, *, numbers_as_text: bool = False) -
         text = data.decode("utf-8") if isinstance(data, bytes) else data
     except UnicodeDecodeError as exc:
         raise InputError(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    too_deep = InputError(f"{name}: JSON nested deeper than {MAX_DEPTH} levels")
     try:
         document = json.loads(
             text,
@@ -123,18 +136,84 @@ def loads_json(data: str | bytes, name: str, *, numbers_as_text: bool = False) -
             object_pairs_hook=_object_once,
         )
     except RecursionError:
-        raise too_deep from None
+        raise _too_deep(name, text) from None
     except _RepeatedKey as exc:
         from symsoftmax.rounding import brief_repr
 
-        raise InputError(f"{name}: key {brief_repr(exc.key)} appears twice in one object") from None
+        where = _parenthesized(_place(text, _position(text, "key", exc.key)))
+        raise InputError(
+            f"{name}: key {brief_repr(exc.key)} appears twice in one object{where}"
+        ) from None
     except json.JSONDecodeError as exc:
-        raise InputError(f"{name}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
-    except ValueError as exc:
-        raise InputError(f"{name}: not valid JSON ({exc})") from None
+        place = f"line {exc.lineno}, column {exc.colno}"
+        raise InputError(f"{name}: not valid JSON ({exc.msg}, {place})") from None
+    except _Refused as exc:
+        where = _place(text, _position(text, exc.kind))
+        raise InputError(f"{name}: not valid JSON ({exc}{', ' * bool(where)}{where})") from None
     if _depth_exceeds(document, MAX_DEPTH):
-        raise too_deep
+        raise _too_deep(name, text)
     return document
+
+
+def _too_deep(name: str, text: str) -> InputError:
+    where = _parenthesized(_place(text, _position(text, "depth")))
+    return InputError(f"{name}: JSON nested deeper than {MAX_DEPTH} levels{where}")
+
+
+# JSON's tokens, for finding where a hook's refusal lies: a string, a number, a bare
+# constant, a bracket or separator, or any other single character; whitespace is skipped.
+_TOKENS = re.compile(
+    r'"(?:[^"\\]|\\.)*"|-?(?:Infinity|\d[0-9.eE+-]*)|NaN|[^\s]',
+    re.DOTALL,
+)
+
+
+def _position(text: str, kind: str, key: str | None = None) -> int | None:
+    """Where, in ``text``, a problem found by a hook starts (None if not found): the first
+    bare constant (``kind`` "constant"), integer of too many digits ("integer"), bracket
+    nested deeper than :data:`MAX_DEPTH` ("depth"), or repetition of ``key`` in one object
+    ("key"). Only called on the error path, so the second pass costs nothing otherwise."""
+    objects: list[set[str] | None] = []  # per open bracket: the keys seen, None for arrays
+    last_string: tuple[int, str] | None = None
+    for match in _TOKENS.finditer(text):
+        token, start = match.group(), match.start()
+        if kind == "constant" and token in ("NaN", "Infinity", "-Infinity"):
+            return start
+        if kind == "integer" and _long_integer(token):
+            return start
+        if token in ("[", "{"):
+            objects.append(set() if token == "{" else None)
+            if kind == "depth" and len(objects) > MAX_DEPTH:
+                return start
+        elif token in ("]", "}") and objects:
+            objects.pop()
+        elif token == ":" and last_string is not None and objects and objects[-1] is not None:
+            name = json.loads(last_string[1])
+            if kind == "key" and name == key and name in objects[-1]:
+                return last_string[0]
+            objects[-1].add(name)
+        last_string = (start, token) if token.startswith('"') else None
+    return None
+
+
+def _long_integer(token: str) -> bool:
+    """Whether a token is an integer of more digits than ``int()`` converts."""
+    digits = token.lstrip("-")
+    return len(digits) > _INT_DIGITS and digits.isdigit()
+
+
+def _place(text: str, position: int | None) -> str:
+    """'line L, column C' of a character offset into ``text`` ("" for None), counted as
+    ``json.JSONDecodeError`` counts them: 1-based, the column in characters."""
+    if position is None:
+        return ""
+    line = text.count("\n", 0, position) + 1
+    column = position - text.rfind("\n", 0, position)  # rfind is −1 on the first line
+    return f"line {line}, column {column}"
+
+
+def _parenthesized(place: str) -> str:
+    return f" ({place})" if place else ""
 
 
 def load_json(path: str | os.PathLike[str], *, numbers_as_text: bool = False) -> Any:

@@ -50,16 +50,19 @@ def test_nesting_up_to_the_limit_is_read() -> None:
 def test_deeper_nesting_is_one_line(text: str) -> None:
     with pytest.raises(InputError) as info:
         loads_json(text, "f.json")
-    assert str(info.value) == f"f.json: JSON nested deeper than {MAX_DEPTH} levels"
+    assert str(info.value).startswith(f"f.json: JSON nested deeper than {MAX_DEPTH} levels (line 1")
 
 
 @pytest.mark.parametrize(
     ("data", "needle"),
     [
-        ("[" + "1" * 4301 + "]", "f.json: not valid JSON (an integer of 4301 digits (limit 4300))"),
+        (
+            "[" + "1" * 4301 + "]",
+            "f.json: not valid JSON (an integer of 4301 digits, over the limit",
+        ),
         ("[NaN]", "f.json: not valid JSON (bare NaN is not JSON"),
         ('{"a": -Infinity}', "bare -Infinity is not JSON"),
-        ("[1,]", "f.json: not valid JSON (Expecting value, line 1)"),
+        ("[1,]", "f.json: not valid JSON (Expecting value, line 1, column 4)"),
         (b"\xff[]", "f.json: not UTF-8 text (invalid start byte at byte 0)"),
         ("", "f.json: not valid JSON"),
     ],
@@ -260,5 +263,33 @@ def test_the_cli_refuses_a_device_as_outputs(tmp_path: Path, capsys) -> None:
 def test_a_key_given_twice_in_one_object_is_refused(text: str, key: str) -> None:
     with pytest.raises(InputError) as info:
         loads_json(text, "f.json", numbers_as_text=True)
-    assert str(info.value) == f"f.json: key {key!r} appears twice in one object"
+    assert str(info.value).startswith(f"f.json: key {key!r} appears twice in one object (line 1")
     assert loads_json('{"a": {"b": 1}, "b": {"a": 2}}', "f.json") == {"a": {"b": 1}, "b": {"a": 2}}
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ('{"a": 1,\n "b": [1, 2,]}', "not valid JSON (Expecting value, line 2, column 13)"),
+        ("[\n  1,\n  NaN]", "'nan', line 3, column 3)"),
+        ('{"x": "NaN",\n "y": [0, -Infinity]}', "'-infinity', line 2, column 11)"),
+        ('["1e5000",\n\t' + "7" * 4301 + "]", "limit of 4300, line 2, column 2)"),
+        (
+            '{"b": {"b": 1},\n "c": {"b": 1, "\\u0062": 2}}',
+            "twice in one object (line 2, column 16)",
+        ),
+        ('{"k": "a:b",\n "k": 1}', "twice in one object (line 2, column 2)"),
+        (
+            "\n\n " + "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1),
+            f"(line 3, column {MAX_DEPTH + 2})",
+        ),
+        ("[" * 100_000, f"levels (line 1, column {MAX_DEPTH + 1})"),
+    ],
+)
+def test_every_json_error_names_its_line_and_column(text: str, needle: str) -> None:
+    """The column as well as the line (issue 20 §4): for json's own syntax errors and for
+    what the hooks refuse (bare constants, huge integers, repeated keys, deep nesting), found
+    on the error path by scanning again (strings holding ':' or 'NaN' are not tokens)."""
+    with pytest.raises(InputError) as info:
+        loads_json(text, "f.json")
+    assert needle in str(info.value), str(info.value)

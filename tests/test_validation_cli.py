@@ -319,7 +319,9 @@ def test_score_refuses_a_tcid_given_twice(files: dict[str, Path], tmp_path: Path
     assert main(["score", str(files["vectors"]), str(path)]) == 2
     out, err = capsys.readouterr()
     assert out == ""
-    assert err == f"symsoftmax score: error: {path}: key '{pair}' appears twice in one object\n"
+    again = path.read_text().index(f'"{pair}"', 2) + 1  # the column of its second time
+    message = f"key '{pair}' appears twice in one object (line 1, column {again})"
+    assert err == f"symsoftmax score: error: {path}: {message}\n"
 
 
 @pytest.mark.parametrize("padded", [" {v}", "{v} ", "\t{v}", "{v}\n", "\r\n{v}\f"])
