@@ -42,10 +42,17 @@ def logsumexp(z: Any) -> Any:
     return np.asarray(scipy.special.logsumexp(z)).astype(z.dtype)
 
 
+def in_float32(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` computed in float32 and rounded to the data's format: the default class for data
+    narrower than float32, so the candidate passes under both rules and only the rule differs
+    (a failing candidate would add the failure diagnosis's re-judging to one side)."""
+    return lambda z: np.asarray(fn(z.astype(np.float32))).astype(z.dtype)
+
+
 VALIDATE_CASES: list[tuple[str, str, Callable[..., Any]]] = [
     ("softmax", "float32", scipy.special.softmax),
-    ("softmax", "float16", scipy.special.softmax),
-    ("log_softmax", "bfloat16", scipy.special.log_softmax),
+    ("softmax", "float16", in_float32(scipy.special.softmax)),
+    ("log_softmax", "bfloat16", in_float32(scipy.special.log_softmax)),
     ("logsumexp", "float64", logsumexp),
 ]
 EXHAUSTIVE_CASES = [("float16", 2, "softmax"), ("bfloat16", 2, "log_softmax")]
@@ -86,6 +93,9 @@ def main() -> int:
         )
         ratios.append(ours / base)
         print(f"{op:12} {dtype:9} {base:10.3f} {ours:10.3f} {ours / base:5.2f}×", flush=True)
+        report = validate(fn, vectors=vf, name="bench")
+        if not report.passed:
+            print(f"  (the candidate FAILS the per-component rule: {report.failures[0].reason})")
     rows = 1 << (14 if args.quick else 17)
     print(f"exhaustive: tally_range over 4 ranges of {rows} rows, min of {args.repeats}")
     print(f"{'space':14} {'op':12} {'normwise s':>10} {'per-comp s':>10} {'ratio':>6}")
