@@ -66,6 +66,17 @@ def register(subparsers: Any) -> None:
         metavar="T",
         help="softmax temperature T > 0 (softmax, log_softmax, logsumexp): σ((x − max)/T)",
     )
+    parser.add_argument(
+        "--sink",
+        metavar="S",
+        help="attention sink s, a logit in the units of the scaled scores (softmax, "
+        "log_softmax, logsumexp and their VJPs): e^s joins the sum, its output is dropped",
+    )
+    parser.add_argument(
+        "--softcap",
+        metavar="C",
+        help="soft-cap c > 0 (the ops of --sink): each scaled logit becomes c·tanh(z/c)",
+    )
     for name, option in INPUT_OPTIONS.items():  # the second inputs: --cotangent, --target
         users = [op.name for op in OPERATIONS.values() if name in op.inputs]
         parser.add_argument(
@@ -187,12 +198,22 @@ def run(args: argparse.Namespace) -> int:
     temperature = None
     if args.temperature is not None:
         temperature = _parse_vector([args.temperature], args.dtype, "--temperature")[0]
+    sink, softcap = (
+        None if text is None else _parse_vector([text], args.dtype, option)[0]
+        for text, option in ((args.sink, "--sink"), (args.softcap, "--softcap"))
+    )
     digits = args.digits or _TEXT_DIGITS
     if args.json:
         digits = max(digits, _JSON_DIGITS)
     try:
         result = evaluate(
-            args.op, *inputs, dtype=args.dtype, temperature=temperature, digits=digits
+            args.op,
+            *inputs,
+            dtype=args.dtype,
+            temperature=temperature,
+            digits=digits,
+            sink=sink,
+            softcap=softcap,
         )
     except PrecisionLimitError as exc:
         print(f"symsoftmax reference: {exc}", file=sys.stderr)
@@ -218,6 +239,9 @@ def run(args: argparse.Namespace) -> int:
             document[second_name] = [format_hex(v) for v in inputs[1]]
         if temperature is not None:
             document["temperature"] = format_hex(temperature)
+        for key, value in (("sink", sink), ("softcap", softcap)):
+            if value is not None:
+                document[key] = format_hex(value)
         document["output"] = shaped
         document["exact"] = exact_shaped
         print(json.dumps(document, indent=2))
@@ -225,6 +249,9 @@ def run(args: argparse.Namespace) -> int:
     header = f"{args.op} in {args.dtype}, K = {len(x)}"
     if temperature is not None:
         header += f", T = {_shortest(temperature, args.dtype)}"
+    for name, value in (("sink", sink), ("softcap", softcap)):
+        if value is not None:
+            header += f", {name} = {_shortest(value, args.dtype)}"
     print(header)
     rows = []
     for c, value in enumerate(output):

@@ -24,7 +24,7 @@ mpmath balls (:mod:`symsoftmax.reference.engine`), which is the authority. Speci
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -40,6 +40,7 @@ from symsoftmax.rounding import as_format_array
 __all__ = [
     "MAX_PRECISION",
     "OPS",
+    "SINK_OPS",
     "Result",
     "cross_entropy",
     "cross_entropy_grad",
@@ -48,6 +49,7 @@ __all__ = [
     "log_softmax",
     "log_softmax_vjp",
     "logsumexp",
+    "sink_grad",
     "softmax",
     "softmax_vjp",
 ]
@@ -58,6 +60,9 @@ OPS = REFERENCE_OPS
 """The ops :func:`evaluate` computes (from the operation table, :mod:`symsoftmax.ops`)."""
 
 Axis = int | tuple[int, ...]
+
+SINK_OPS = ("softmax", "log_softmax", "logsumexp", "softmax_vjp", "log_softmax_vjp")
+"""The ops that take an attention sink and a soft-cap (docs/reference.md)."""
 
 
 @dataclass
@@ -73,6 +78,8 @@ class _Problem:
     rows: npt.NDArray[np.float64]  # (batch, K), K = the product of the op axes' lengths
     other_rows: npt.NDArray[np.float64] | None
     batch_shape: tuple[int, ...]
+    sink: float | None = None  # a logit in the units of the scaled scores; None: no sink
+    softcap: float | None = None  # c > 0; None: no cap
 
     @property
     def k(self) -> int:
@@ -132,6 +139,8 @@ def _prepare(
     dtype: str | Format | Any,
     axis: Any,
     temperature: Any,
+    sink: Any = None,
+    softcap: Any = None,
 ) -> _Problem:
     if op not in OPS:
         raise InputError(f"unknown op {op!r}; expected one of {', '.join(OPS)}")
@@ -159,10 +168,33 @@ def _prepare(
         t = float(t_arr[0])
         if not (np.isfinite(t) and t > 0):
             raise InputError(f"temperature must be a positive finite {fmt.name} value, got {t}")
+    s, c = _sink_softcap(op, fmt, sink, softcap)
     rows, batch_shape = _rows(x, axes)
     other_rows = _rows(other, axes)[0] if other is not None else None
     reported: Axis = axes if isinstance(axis, tuple | list) else axes[0]
-    return _Problem(op, fmt, axes, reported, t, x, rows, other_rows, batch_shape)
+    return _Problem(op, fmt, axes, reported, t, x, rows, other_rows, batch_shape, s, c)
+
+
+def _sink_softcap(
+    op: str, fmt: Format, sink: Any, softcap: Any
+) -> tuple[float | None, float | None]:
+    """The sink and the soft-cap as values of the format (one-line InputErrors otherwise).
+
+    A NaN sink is a NaN logit of the extended row (every output NaN, as a NaN logit); ±inf
+    sinks are the limits (−inf: no sink). The soft-cap must be positive and finite (no cap:
+    leave it out).
+    """
+    if sink is None and softcap is None:
+        return None, None
+    if op not in SINK_OPS:
+        raise InputError(f"{op}: sink and softcap apply to {', '.join(SINK_OPS)}")
+    s = None if sink is None else float(as_format_array([sink], fmt, name="sink")[0])
+    c = None
+    if softcap is not None:
+        c = float(as_format_array([softcap], fmt, name="softcap")[0])
+        if not (np.isfinite(c) and c > 0):
+            raise InputError(f"softcap must be a positive finite {fmt.name} value, got {c}")
+    return s, c
 
 
 def _solve(problem: _Problem, rounder: Rounder, fast: bool) -> npt.NDArray[Any]:
@@ -173,17 +205,52 @@ def _solve(problem: _Problem, rounder: Rounder, fast: bool) -> npt.NDArray[Any]:
     out: npt.NDArray[Any] = np.empty((n_rows, size), dtype=np.float64 if is_format else object)
     pending: npt.NDArray[np.bool_] = np.ones((n_rows, size), dtype=bool)
     if fast and is_format and k > 0:  # empty rows have nothing for the fast path to do
-        from symsoftmax.reference import fast as fast_path
+        _settle_fast(problem, out, pending)
+    _settle_authority(problem, rounder, out, pending)
+    return out
 
+
+def _settle_fast(problem: _Problem, out: npt.NDArray[Any], pending: npt.NDArray[np.bool_]) -> None:
+    """The fast path's share. A sink without T or cap is one more entry of the format, so the
+    fast path takes the extended rows [z, s] (the sink's output dropped); rows with T and a
+    sink, or with a soft-cap (transcendental logits), are left to the authority."""
+    from symsoftmax.reference import fast as fast_path
+
+    if problem.softcap is not None or (problem.sink is not None and problem.temperature):
+        return
+    if problem.sink is None:
         fast_path.settle(problem, out, pending)
+        return
+    n_rows, k = problem.rows.shape
+    ext = replace(problem, rows=np.hstack([problem.rows, np.full((n_rows, 1), problem.sink)]))
+    size = output_size(problem.op, k + 1)
+    ext_out = np.empty((n_rows, size), dtype=np.float64)
+    ext_pending = np.ones((n_rows, size), dtype=bool)
+    fast_path.settle(ext, ext_out, ext_pending)
+    keep = out.shape[1]  # the logits' outputs (or logsumexp's one)
+    settled = ~ext_pending[:, :keep]
+    out[settled] = ext_out[:, :keep][settled]
+    pending &= ~settled
+
+
+def _settle_authority(
+    problem: _Problem, rounder: Rounder, out: npt.NDArray[Any], pending: npt.NDArray[np.bool_]
+) -> None:
+    """Every output still pending, row by row, by the engine (Ziv's strategy)."""
     for r in np.flatnonzero(pending.any(axis=1)):
         indices = np.flatnonzero(pending[r]).tolist()
         other = problem.other_rows[r] if problem.other_rows is not None else None
         values = evaluate_row(
-            problem.op, problem.rows[r], other, problem.temperature, rounder, indices
+            problem.op,
+            problem.rows[r],
+            other,
+            problem.temperature,
+            rounder,
+            indices,
+            sink=problem.sink,
+            softcap=problem.softcap,
         )
         out[r, indices] = [values[c] for c in indices]
-    return out
 
 
 @dataclass
@@ -234,15 +301,19 @@ def evaluate(
     temperature: Any = None,
     digits: int | None = None,
     fast: bool = True,
+    sink: Any = None,
+    softcap: Any = None,
 ) -> Result:
     """Correctly rounded ``op`` of the inputs (see :data:`OPS`) as a :class:`Result`.
 
     ``axis``: the op's axis, or a tuple of axes for the op over their joint entries (flattened
     in C order; the Jacobian is then (batch..., K, K) with K the product of their lengths).
     ``fast=False`` skips the vectorized fast path and uses the mpmath route for every element
-    (same results; used to cross-check the fast path).
+    (same results; used to cross-check the fast path). ``sink`` (a logit in the units of the
+    scaled scores, shared by every row) and ``softcap`` (c > 0: each scaled logit becomes
+    c·tanh(z/c)) apply to :data:`SINK_OPS` (docs/reference.md, "Sinks and soft-caps").
     """
-    problem = _prepare(op, inputs, dtype, axis, temperature)
+    problem = _prepare(op, inputs, dtype, axis, temperature, sink, softcap)
     keys = _solve(problem, FormatRounder(problem.fmt), fast=fast)
     result = Result(
         op=op,
@@ -259,30 +330,67 @@ def evaluate(
     return result
 
 
-def _op(op: str, *inputs: Any, dtype: Any, axis: Axis, temperature: Any = None) -> Any:
-    result = evaluate(op, *inputs, dtype=dtype, axis=axis, temperature=temperature)
-    return result.as_dtype()
+def _op(op: str, *inputs: Any, dtype: Any, axis: Axis, **options: Any) -> Any:
+    return evaluate(op, *inputs, dtype=dtype, axis=axis, **options).as_dtype()
 
 
 def softmax(
-    x: ArrayInput, dtype: Any = "float32", axis: Axis = -1, temperature: Any = None
+    x: ArrayInput,
+    dtype: Any = "float32",
+    axis: Axis = -1,
+    temperature: Any = None,
+    *,
+    sink: Any = None,
+    softcap: Any = None,
 ) -> npt.NDArray[Any]:
-    """σ(x/T)_j = e^{(x_j − max)/T} / Σ_k e^{(x_k − max)/T}, correctly rounded to ``dtype``."""
-    return _op("softmax", x, dtype=dtype, axis=axis, temperature=temperature)
+    """σ(x/T)_j = e^{v_j} / (e^s + Σ_k e^{v_k}), v = x/T (soft-capped to c·tanh(x/(T·c)) with
+    ``softcap`` c), e^s = 0 without a ``sink`` s; correctly rounded to ``dtype``."""
+    return _op(
+        "softmax", x, dtype=dtype, axis=axis, temperature=temperature, sink=sink, softcap=softcap
+    )
 
 
 def log_softmax(
-    x: ArrayInput, dtype: Any = "float32", axis: Axis = -1, temperature: Any = None
+    x: ArrayInput,
+    dtype: Any = "float32",
+    axis: Axis = -1,
+    temperature: Any = None,
+    *,
+    sink: Any = None,
+    softcap: Any = None,
 ) -> npt.NDArray[Any]:
-    """x_j/T − log Σ_k e^{x_k/T}, correctly rounded to ``dtype``."""
-    return _op("log_softmax", x, dtype=dtype, axis=axis, temperature=temperature)
+    """v_j − log(e^s + Σ_k e^{v_k}) (v and s as in :func:`softmax`), correctly rounded."""
+    return _op(
+        "log_softmax",
+        x,
+        dtype=dtype,
+        axis=axis,
+        temperature=temperature,
+        sink=sink,
+        softcap=softcap,
+    )
 
 
 def logsumexp(
-    x: ArrayInput, dtype: Any = "float32", axis: Axis = -1, temperature: Any = None
+    x: ArrayInput,
+    dtype: Any = "float32",
+    axis: Axis = -1,
+    temperature: Any = None,
+    *,
+    sink: Any = None,
+    softcap: Any = None,
 ) -> npt.NDArray[Any]:
-    """T·log Σ_k e^{x_k/T} (the axis is removed), correctly rounded to ``dtype``."""
-    return _op("logsumexp", x, dtype=dtype, axis=axis, temperature=temperature)
+    """T·log(e^s + Σ_k e^{v_k}) (v and s as in :func:`softmax`; the axis is removed), correctly
+    rounded to ``dtype``."""
+    return _op(
+        "logsumexp",
+        x,
+        dtype=dtype,
+        axis=axis,
+        temperature=temperature,
+        sink=sink,
+        softcap=softcap,
+    )
 
 
 def jacobian(x: ArrayInput, dtype: Any = "float32", axis: Axis = -1) -> npt.NDArray[Any]:
@@ -291,17 +399,72 @@ def jacobian(x: ArrayInput, dtype: Any = "float32", axis: Axis = -1) -> npt.NDAr
 
 
 def softmax_vjp(
-    z: ArrayInput, g: ArrayInput, dtype: Any = "float32", axis: Axis = -1
+    z: ArrayInput,
+    g: ArrayInput,
+    dtype: Any = "float32",
+    axis: Axis = -1,
+    *,
+    sink: Any = None,
+    softcap: Any = None,
 ) -> npt.NDArray[Any]:
-    """gᵀJ of softmax at z: dz = s ⊙ (g − ⟨g, s⟩), correctly rounded."""
-    return _op("softmax_vjp", z, g, dtype=dtype, axis=axis)
+    """gᵀJ of softmax at z: dz = σ ⊙ (g − ⟨g, σ⟩) (σ the sink softmax), times sech²(z/c) with a
+    ``softcap`` c; correctly rounded. ∂L/∂s: :func:`sink_grad`."""
+    return _op("softmax_vjp", z, g, dtype=dtype, axis=axis, sink=sink, softcap=softcap)
 
 
 def log_softmax_vjp(
-    z: ArrayInput, g: ArrayInput, dtype: Any = "float32", axis: Axis = -1
+    z: ArrayInput,
+    g: ArrayInput,
+    dtype: Any = "float32",
+    axis: Axis = -1,
+    *,
+    sink: Any = None,
+    softcap: Any = None,
 ) -> npt.NDArray[Any]:
-    """gᵀJ of log_softmax at z: dz = g − s·Σg, correctly rounded."""
-    return _op("log_softmax_vjp", z, g, dtype=dtype, axis=axis)
+    """gᵀJ of log_softmax at z: dz = g − σ·Σg, times sech²(z/c) with a ``softcap`` c;
+    correctly rounded. ∂L/∂s: :func:`sink_grad`."""
+    return _op("log_softmax_vjp", z, g, dtype=dtype, axis=axis, sink=sink, softcap=softcap)
+
+
+def sink_grad(
+    z: ArrayInput,
+    g: ArrayInput,
+    dtype: Any = "float32",
+    axis: Axis = -1,
+    *,
+    sink: Any,
+    softcap: Any = None,
+    of: str = "softmax",
+) -> npt.NDArray[Any]:
+    """∂L/∂s of L = ⟨g, softmax(z; s)⟩ (``of="softmax"``: −p_sink·⟨g, σ⟩) or of
+    L = ⟨g, log_softmax(z; s)⟩ (``of="log_softmax"``: −p_sink·Σg), one per row (the axis is
+    removed), correctly rounded; p_sink = e^s/(e^s + Σ e^{v_k}).
+
+    It is the sink's own component of the VJP of the extended row [z, s] with g_sink = 0, so
+    the engine computes it as it computes the other components.
+    """
+    if of not in ("softmax", "log_softmax"):
+        raise InputError(f"sink_grad: of must be 'softmax' or 'log_softmax', got {of!r}")
+    if sink is None:
+        raise InputError("sink_grad: give the sink (sink=...)")
+    problem = _prepare(f"{of}_vjp", (z, g), dtype, axis, None, sink, softcap)
+    fmt_rounder = FormatRounder(problem.fmt)
+    k = problem.k
+    values = [
+        evaluate_row(
+            problem.op,
+            problem.rows[r],
+            problem.other_rows[r] if problem.other_rows is not None else None,
+            None,
+            fmt_rounder,
+            [k],
+            sink=problem.sink,
+            softcap=problem.softcap,
+        )[k]
+        for r in range(problem.rows.shape[0])
+    ]
+    flat = np.array(values, dtype=np.float64).reshape(problem.batch_shape)
+    return _to_dtype(flat, problem.fmt)
 
 
 def cross_entropy(

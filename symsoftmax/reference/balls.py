@@ -21,6 +21,9 @@ Propagation (first principles, no first-order approximations):
 * exp:      |e^a − e^ma| ≤ e^ma·(e^ra − 1) ≤ e^ma·2ra for ra ≤ 1/2
 * log:      |log a − log ma| ≤ ra / (ma − ra), requires ma > ra
 * log1p:    |log1p a − log1p ma| ≤ ra / (1 + ma − ra)
+* tanh, sech²: from E = e^−2|m| on balls (tanh = ±(1 − E)/(1 + E), sech² = 4E/(1 + E)²), plus
+  ra (|tanh′| ≤ 1, |(sech²)′| ≤ 1); 1 − E is formed at w + max(0, −log2|m|) + 8 bits, so a tiny
+  m loses nothing to the cancellation. Both serve the soft-cap c·tanh(z/c) (docs/reference.md).
 
 This is the model of ball (midpoint–radius) arithmetic as in Arb (F. Johansson, "Arb: efficient
 arbitrary-precision midpoint-radius interval arithmetic", IEEE Trans. Computers 66(8), 2017).
@@ -238,6 +241,30 @@ class Ball:
         rad = _add_up(_div_up(self.rad, gap), _rounding_error(mid, w, FUNCTION_ERROR_ULPS + 1))
         return Ball(mid, rad)
 
+    def tanh(self, w: int) -> Ball:
+        """tanh x, accurate relative to the result (exact 0 at an exact 0)."""
+        if self.mid == _ZERO:
+            return Ball(_ZERO, self.rad)
+        negative, y = _split_sign(self.mid)
+        e, extra = _exp_minus_twice(y, w)
+        if e is None:  # 1 − tanh y < 2e^−2y < 2^−(w+64): tanh y = 1 within that
+            value = Ball(_ONE, libmp.mpf_shift(_ONE, -(w + 64)))
+        else:
+            value = _ONE_BALL.sub(e, w + extra).div(_ONE_BALL.add(e, w), w)
+        value = value.neg() if negative else value
+        return Ball(value.mid, _add_up(value.rad, self.rad))
+
+    def sech2(self, w: int) -> Ball:
+        """sech² x = 1 − tanh² x (the soft-cap's derivative), accurate relative to the result."""
+        if self.mid == _ZERO and self.rad == _ZERO:
+            return Ball(_ONE, _ZERO)
+        _negative, y = _split_sign(self.mid)
+        e, _extra = _exp_minus_twice(y, w, saturate=False)
+        assert e is not None
+        one_plus = _ONE_BALL.add(e, w)
+        value = e.mul(Ball.of_int(4), w).div(one_plus.mul(one_plus, w), w)
+        return Ball(value.mid, _add_up(value.rad, self.rad))
+
     def log1p(self, w: int) -> Ball:
         """log(1 + x) of a ball with x > −1, accurate relative to the result for small x.
 
@@ -261,6 +288,25 @@ class Ball:
         one_plus = libmp.mpf_add(_ONE, self.mid, 0)  # exact
         mid = _log_mid(one_plus, w)
         return Ball(mid, _add_up(spread, _rounding_error(mid, w, FUNCTION_ERROR_ULPS + 1)))
+
+
+_ONE_BALL = Ball(_ONE, _ZERO)
+
+
+def _split_sign(mid: MpfTuple) -> tuple[bool, MpfTuple]:
+    """(mid < 0, |mid|)."""
+    return bool(libmp.mpf_sign(mid) < 0), libmp.mpf_abs(mid)
+
+
+def _exp_minus_twice(y: MpfTuple, w: int, saturate: bool = True) -> tuple[Ball | None, int]:
+    """(e^−2y for y > 0 as a ball, the extra bits 1 − e^−2y needs); None (when ``saturate``)
+    for 2y ≥ w + 66, where e^−2y < 2^−(w+65) (e > 2) and tanh y is 1 within 2^−(w+64)."""
+    mag = raw_floor_log2(y)
+    assert mag is not None
+    if saturate and mag >= 0 and libmp.mpf_ge(y, libmp.from_int((w + 66) // 2 + 1)):
+        return None, 0
+    extra = max(0, -mag) + 8
+    return Ball.exact(libmp.mpf_shift(libmp.mpf_neg(y), 1)).exp(w + extra), extra
 
 
 def exact_sum(balls: list[Ball], *, keep_bits: int) -> tuple[MpfTuple, MpfTuple, list[bool]]:

@@ -156,41 +156,154 @@ def _decide(approx: Approx, rounder: Rounder) -> Any | None:
 # --------------------------------------------------------------------------------------------
 
 
-class _Row:
-    """Exact facts about one row: finite entries, shifts t_j, groups; and balls at precision w."""
+@dataclass(frozen=True, slots=True)
+class _Tanh:
+    """The soft-capped value c·tanh(a) of a logit (a = u/c rational, nonzero, finite): a
+    transcendental number (Lindemann), so it ties with no rational value and with no other a."""
 
-    def __init__(self, x: npt.NDArray[np.float64], temperature: float | None) -> None:
-        n = len(x)
+    a: Fraction
+
+
+_Value = Fraction | _Tanh  # an entry's exact value in the units of the scaled scores
+
+
+def _greater(a: _Value, b: _Value, softcap: Fraction | None) -> bool:
+    """a > b for two entries' exact values (never equal unless the same value)."""
+    if isinstance(a, Fraction) and isinstance(b, Fraction):
+        return a > b
+    if isinstance(a, _Tanh) and isinstance(b, _Tanh):
+        return a.a > b.a  # tanh is increasing
+    assert softcap is not None
+    r, v, flip = (a, b, False) if isinstance(a, Fraction) else (b, a, True)
+    assert isinstance(r, Fraction) and isinstance(v, _Tanh)
+    if abs(r) >= softcap:  # |c·tanh| < c
+        return (r > 0) != flip
+    w = 64
+    while w <= MAX_PRECISION:  # r ≠ c·tanh(a): a transcendental number is no rational
+        a_ball = _raw_fraction(v.a, w + 8).tanh(w).mul(_raw_fraction(softcap, w), w)
+        diff = _raw_fraction(r, w).sub(a_ball, w)
+        if diff.is_positive() or diff.is_negative():
+            return diff.is_positive() != flip
+        w *= 2
+    raise PrecisionLimitError(f"soft-cap: could not order {r} and c·tanh({v.a}) in {w} bits")
+
+
+def _shift_key(v: _Value, top: _Value) -> Any:
+    """t = v − top exactly when rational, else a key unique to v."""
+    if v == top:
+        return Fraction(0)
+    if isinstance(v, Fraction) and isinstance(top, Fraction):
+        return v - top
+    return ("shift", v)
+
+
+class _Row:
+    """Exact facts about one row: finite entries, shifts t_j, groups; and balls at precision w.
+
+    The row is the logits x, plus (``sink`` given) the sink as one more entry, last: every op
+    of a row with a sink is the op of that extended row, the sink's own output dropped
+    (docs/reference.md). Entries are compared in the units of the scaled scores: u_j = x_j/T,
+    soft-capped to c·tanh(u_j/c) when ``softcap`` is c; the sink is already in those units and
+    is not capped. A shift t_j = v_j − v_max is a Fraction when both values are rational and
+    else the key ("shift", v_j) (distinct values give distinct keys; equal values t = 0).
+    """
+
+    def __init__(
+        self,
+        x: npt.NDArray[np.float64],
+        temperature: float | None,
+        sink: float | None = None,
+        softcap: float | None = None,
+    ) -> None:
+        n = len(x) + (sink is not None)
         self.n = n
         self.temperature = temperature
-        posinf = [j for j in range(n) if x[j] == np.inf]
+        self.has_sink = sink is not None
+        self.softcap = None if softcap is None else Fraction(softcap)
+        entries = [float(v) for v in x] + ([] if sink is None else [float(sink)])
+        capped = [self.softcap is not None] * len(x) + [False] * (sink is not None)
+        # +inf entries: +inf logits (uncapped: a capped +inf is c) and a +inf sink
+        posinf = [j for j in range(n) if entries[j] == np.inf and not capped[j]]
         self.infinite_limit = bool(posinf)
+        self.top: _Value | None = Fraction(0)
+        self.values: dict[int, _Value] = {}  # set by _general
         if posinf:  # the limit: the +inf entries tie at the maximum, the rest vanish
             self.finite = posinf
-            self.max = Fraction(0)
-            self.t = {j: Fraction(0) for j in posinf}
+            self.max: Fraction | None = Fraction(0)
+            self.t: dict[int, Any] = {j: Fraction(0) for j in posinf}
             self.t_raw = {j: libmp.fzero for j in posinf}
         else:
-            self.finite = [j for j in range(n) if np.isfinite(x[j])]
+            self.finite = [j for j in range(n) if entries[j] != -np.inf]
             if not self.finite:
                 self.max = Fraction(0)
                 self.t, self.t_raw = {}, {}
                 return
-            top = max(float(x[j]) for j in self.finite)
-            self.max = Fraction(top)
-            top_raw = _raw(top)
-            self.d_raw = {j: libmp.mpf_sub(_raw(x[j]), top_raw, 0) for j in self.finite}
-            t_scale = Fraction(1) if temperature is None else 1 / Fraction(temperature)
-            self.t = {j: (Fraction(float(x[j])) - self.max) * t_scale for j in self.finite}
-            self.t_raw = self.d_raw if temperature is None else {}
+            if sink is None and softcap is None:
+                self._plain(x, temperature)
+            else:
+                self._general(entries, capped, temperature)
         self.argmax = next(j for j in self.finite if self.t[j] == 0)
         self.in_finite = set(self.finite)
         self.all_equal = all(self.t[j] == 0 for j in self.finite)
         # entries with equal shifts τ, as τ → member indices (e^τ is shared)
-        self.groups: dict[Fraction, list[int]] = {}
+        self.groups: dict[Any, list[int]] = {}
         for j in self.finite:
             self.groups.setdefault(self.t[j], []).append(j)
         self._cache_w: int | None = None
+
+    def _plain(self, x: npt.NDArray[np.float64], temperature: float | None) -> None:
+        """Shifts of a row of logits only: rationals, exact raw differences without T."""
+        top = max(float(x[j]) for j in self.finite)
+        self.max = Fraction(top)
+        top_raw = _raw(top)
+        self.d_raw = {j: libmp.mpf_sub(_raw(x[j]), top_raw, 0) for j in self.finite}
+        t_scale = Fraction(1) if temperature is None else 1 / Fraction(temperature)
+        self.t = {j: (Fraction(float(x[j])) - self.max) * t_scale for j in self.finite}
+        self.t_raw = self.d_raw if temperature is None else {}
+        self.top = self.max * t_scale
+
+    def _general(self, entries: list[float], capped: list[bool], temperature: float | None) -> None:
+        """Shifts of a row with a sink or a soft-cap, from the entries' exact values."""
+        scale = Fraction(1) if temperature is None else 1 / Fraction(temperature)
+        values: dict[int, _Value] = {}
+        for j in self.finite:
+            if not capped[j]:  # the sink is in the units of the scaled scores already
+                values[j] = Fraction(entries[j]) * (
+                    1 if j == self.n - 1 and self.has_sink else scale
+                )
+            else:
+                u = None if entries[j] == np.inf else Fraction(entries[j]) * scale
+                values[j] = self._capped_value(u)
+        self.values = values
+        top = values[self.finite[0]]
+        for j in self.finite[1:]:
+            if _greater(values[j], top, self.softcap):
+                top = values[j]
+        self.top = top
+        t_unit = Fraction(1) if temperature is None else Fraction(temperature)
+        self.max = top * t_unit if isinstance(top, Fraction) else None
+        self.t = {j: _shift_key(values[j], top) for j in self.finite}
+        self.t_raw = {}
+
+    def _capped_value(self, u: Fraction | None) -> _Value:
+        """c·tanh(u/c) of a scaled logit u (None: +inf, capped to c)."""
+        assert self.softcap is not None
+        if u is None:
+            return self.softcap
+        return Fraction(0) if u == 0 else _Tanh(u / self.softcap)
+
+    def value_ball(self, v: _Value, w: int) -> Ball:
+        """An entry's value as a ball, relative error about 2^−w."""
+        if isinstance(v, Fraction):
+            return _raw_fraction(v, w)
+        assert self.softcap is not None
+        a = _raw_fraction(v.a, w + 8)
+        return a.tanh(w + 4).mul(_raw_fraction(self.softcap, w + 4), w + 4)
+
+    def top_ball(self, w: int) -> Ball:
+        """T·v_max as a ball (the logsumexp base when v_max is not rational)."""
+        assert self.top is not None
+        return self.value_ball(self.top, w + 4).mul(self.t_ball_scaled(w), w)
 
     # ---- exact softmax in the rational cases --------------------------------------------------
 
@@ -224,10 +337,23 @@ class _Row:
         t = self.t[j]
         if t == 0:
             return Ball.exact(libmp.fzero)
+        if not isinstance(t, Fraction):
+            return self._shift_ball(j, w)
         # Relative precision w + log2|t| makes the absolute error of t (hence the relative
         # error of e^t) at most 2^−w.
         extra = max(0, t.numerator.bit_length() - t.denominator.bit_length() + 2)
         return _raw_fraction(t, w + extra + 4)
+
+    def _shift_ball(self, j: int, w: int) -> Ball:
+        """v_j − v_max within about 2^−w absolutely (relative precision w plus the magnitude
+        bits of the larger value; Ziv's loop raises w where the two nearly cancel)."""
+        assert self.top is not None and self.softcap is not None
+        big = max(
+            abs(v) if isinstance(v, Fraction) else self.softcap for v in (self.values[j], self.top)
+        )
+        extra = max(0, big.numerator.bit_length() - big.denominator.bit_length() + 2) + 8
+        vj = self.value_ball(self.values[j], w + extra)
+        return vj.sub(self.value_ball(self.top, w + extra), w + extra)
 
     def s(self, j: int) -> Ball:
         return self.e[j].div(self.S, self._w)
@@ -296,15 +422,23 @@ def evaluate_row(
     temperature: float | None,
     rounder: Rounder,
     indices: list[int] | None = None,
+    *,
+    sink: float | None = None,
+    softcap: float | None = None,
 ) -> list[Any]:
     """Correctly rounded outputs of ``op`` for one row (flat; n, 1 or n·n values).
 
-    ``indices`` restricts the work to those output positions (the others are None).
+    ``indices`` restricts the work to those output positions (the others are None). With a
+    ``sink`` the row is x extended by the sink (n = len(x) + 1, and ``other`` by g_sink = 0):
+    position len(x) of a VJP is ∂L/∂s. ``softcap`` c caps every logit to c·tanh(x_j/(T·c)),
+    and a VJP's logit outputs take the chain factor sech²(x_j/c) (docs/reference.md).
     """
-    n = len(x)
+    n = len(x) + (sink is not None)
     size = output_size(op, n)
     wanted = list(range(size)) if indices is None else list(indices)
     out: list[Any] = [None] * size
+    if sink is not None or softcap is not None:
+        return _evaluate_general(op, x, other, temperature, rounder, wanted, out, sink, softcap)
     if n == 0:  # the empty sum Σ e^{x_j} is 0: logsumexp = log 0; cross_entropy = −Σ∅ = 0
         empty = {"logsumexp": rounder.special(-np.inf), "cross_entropy": rounder.zero(False)}
         return [empty[op] for _ in out]  # the other ops have no outputs
@@ -321,13 +455,54 @@ def evaluate_row(
             for c in wanted:
                 out[c] = share if finite[c] else zero
             return out
-    row = _Row(x, temperature)
+    return _ziv(op, _Row(x, temperature), other, rounder, wanted, out, x)
+
+
+def _evaluate_general(
+    op: str,
+    x: npt.NDArray[np.float64],
+    other: npt.NDArray[np.float64] | None,
+    temperature: float | None,
+    rounder: Rounder,
+    wanted: list[int],
+    out: list[Any],
+    sink: float | None,
+    softcap: float | None,
+) -> list[Any]:
+    """evaluate_row of a row with a sink or a soft-cap: the same plans on the extended row."""
+    nan = rounder.special(float("nan"))
+    sink_nan = sink is not None and np.isnan(sink)
+    if sink_nan or np.isnan(x).any() or (other is not None and not np.isfinite(other).all()):
+        for c in wanted:
+            out[c] = nan
+        return out
+    if other is not None and sink is not None:
+        other = np.append(other, 0.0)  # the sink carries no cotangent
+    row = _Row(x, temperature, sink, softcap)
+    return _ziv(op, row, other, rounder, wanted, out, x, chain=softcap is not None)
+
+
+def _ziv(
+    op: str,
+    row: _Row,
+    other: npt.NDArray[np.float64] | None,
+    rounder: Rounder,
+    wanted: list[int],
+    out: list[Any],
+    x: npt.NDArray[np.float64],
+    chain: bool = False,
+) -> list[Any]:
+    """Exact outputs first, then Ziv's loop over the rest (the plan of ``op`` on ``row``)."""
+    n = len(x)
+    nan = rounder.special(float("nan"))
     if not row.finite:  # every entry −inf
         value = rounder.special(-np.inf) if op == "logsumexp" else nan
         for c in wanted:
             out[c] = value
         return out
     plan = _PLANS[op](row, other, rounder)
+    if chain and other is not None:
+        plan = _CapChain(plan, len(x))
     pending: dict[int, Any] = {}
     for c in wanted:
         result = plan.exact(c)
@@ -408,7 +583,10 @@ class _LogSoftmax(_Plan):
 
     def approx(self, c: int, w: int) -> Approx:
         row = self.row
-        return Approx(row.L.neg(), base=row.t[c], sign=-1)
+        t = row.t[c]
+        if not isinstance(t, Fraction):  # a soft-capped shift: no rational base
+            return Approx(row._t_ball(c, w).sub(row.L, w), sign=-1)
+        return Approx(row.L.neg(), base=t, sign=-1)
 
 
 class _LogSumExp(_Plan):
@@ -416,12 +594,14 @@ class _LogSumExp(_Plan):
         row = self.row
         if row.infinite_limit:
             return self.rounder.special(np.inf)
-        if len(row.finite) == 1:
+        if len(row.finite) == 1 and row.max is not None:
             return self.key(row.max)
         return _PENDING
 
     def approx(self, c: int, w: int) -> Approx:
         row = self.row
+        if row.max is None:  # a soft-capped maximum: T·(v_max + L), no rational base
+            return Approx(row.top_ball(w).add(row.L.mul(row.t_ball_scaled(w), w), w))
         return Approx(row.L.mul(row.t_ball_scaled(w), w), base=row.max)
 
 
@@ -618,6 +798,59 @@ class _CrossEntropy(_Plan):
 
     def approx(self, c: int, w: int) -> Approx:
         return Approx(self.row.L.mul(_raw_fraction(self.gamma, w), w), base=self.base)
+
+
+class _CapChain(_Plan):
+    """A VJP through the soft-cap: the inner VJP's output at the capped logits times
+    dv_j/dz_j = sech²(z_j/c) (1 at z_j = 0, 0 at z_j = ±inf; the sink is not capped)."""
+
+    def __init__(self, inner: _Plan, k: int) -> None:
+        self.inner = inner
+        self.row = inner.row
+        self.rounder = inner.rounder
+        self.k = k  # logits are positions 0..k−1
+
+    def _a(self, c: int) -> Any:
+        """z_c/c of a capped logit (None: its factor is exactly 1; inf: exactly 0)."""
+        row = self.row
+        if c >= self.k or row.values.get(c) == 0:
+            return None
+        value = row.values.get(c)
+        return value.a if isinstance(value, _Tanh) else np.inf
+
+    def exact(self, c: int) -> Any:
+        value = self.inner.exact(c)
+        a = self._a(c)
+        if a is None:
+            return value
+        if a is np.inf:  # a capped ±inf logit (or a masked one): sech² = 0
+            return self.rounder.zero(False)
+        zero = self.rounder.zero(False)
+        if value is not _PENDING and (
+            self.rounder.same(value, zero) or self.rounder.same(value, self.rounder.zero(True))
+        ):
+            return value  # |value·sech²| ≤ |value| rounds to the same zero
+        return _PENDING
+
+    def _times(self, approx: Approx | None, c: int, w: int) -> Approx | None:
+        if approx is None:
+            return None
+        a = self._a(c)
+        if a is None:
+            return approx
+        ball = approx.ball
+        if approx.base:
+            ball = ball.add(_raw_fraction(approx.base, w + 8), w + 8)
+        factor = _raw_fraction(a, w + 8).sech2(w + 4)
+        return Approx(ball.mul(factor, w), sign=approx.sign)
+
+    def approx(self, c: int, w: int) -> Approx:
+        result = self._times(self.inner.approx(c, w), c, w)
+        assert result is not None
+        return result
+
+    def fallback(self, c: int, w: int) -> Approx | None:
+        return self._times(self.inner.fallback(c, w), c, w)
 
 
 _PLANS: dict[str, type[_Plan]] = {
