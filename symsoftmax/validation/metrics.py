@@ -294,47 +294,41 @@ def _parse_layout(
         exponent = np.where(inside, exponent * 10 + digit, exponent)
     exponent = np.where(exponent_sign == ord("-"), -exponent, exponent)
     ok &= np.abs(exponent) <= _MAX_EXPONENT
-    digits = np.where(ok[:, None], digits, 0)
-    exponent = np.where(ok, exponent, 0)
-    value, error, settled = _long_route(digits, exponent)
-    short, short_value, short_error = _short_route(digits, exponent)
-    value = np.where(short, short_value, value)
-    error = np.where(short, short_error, error)
-    return value, error, ok & (short | settled)
+    value, error, done = np.zeros(m), np.zeros(m), np.zeros(m, dtype=bool)
+    rows = np.flatnonzero(ok)
+    digits, exponent = digits[rows], exponent[rows]
+    count = digits.shape[1]
+    significant = count - np.argmax(digits[:, ::-1] != 0, axis=1)  # the leading digit is not 0
+    head = min(count, 16)  # below 10^16: int64
+    number = _integer(digits[:, :head]) // _INTEGER_POWERS[head - np.minimum(significant, head)]
+    scale = exponent - (significant - 1)  # v = number · 10^scale when significant ≤ head
+    short = (significant <= head) & (number < 2**53) & (np.abs(scale) <= _EXACT_POWER)
+    value[rows[short]], error[rows[short]] = _short_route(number[short], scale[short])
+    done[rows[short]] = True
+    long = rows[~short]
+    value[long], error[long], done[long] = _long_route(digits[~short], exponent[~short])
+    return value, error, done
 
 
-def _integer(digits: npt.NDArray[np.int32], used: npt.NDArray[np.bool_] | None = None) -> Any:
-    """The integer that the columns of ``digits`` spell (the ``used`` ones only), as int64."""
-    number = np.zeros(digits.shape[0], dtype=np.int64)
-    for column in range(digits.shape[1]):
-        step = number * 10 + digits[:, column]
-        number = step if used is None else np.where(used[:, column], step, number)
-    return number
+def _integer(digits: npt.NDArray[np.int32]) -> npt.NDArray[np.int64]:
+    """The integers that the rows of ``digits`` spell (at most 18 digits: int64)."""
+    return digits.astype(np.int64) @ _INTEGER_POWERS[digits.shape[1] - 1 :: -1][: digits.shape[1]]
 
 
 def _short_route(
-    digits: npt.NDArray[np.int32], exponent: npt.NDArray[np.int64]
-) -> tuple[npt.NDArray[np.bool_], FloatArray, FloatArray]:
-    """(where it applies, hi, lo exactly) for D' < 2^53 times 10^E', |E'| ≤ 22 (see above)."""
-    count = digits.shape[1]
-    significant = count - np.argmax(digits[:, ::-1] != 0, axis=1)  # the leading digit is not 0
-    head = min(count, 16)
-    used = np.arange(head)[None, :] < significant[:, None]
-    number = _integer(digits[:, :head], used)
-    scale = exponent - (significant - 1)  # v = number · 10^scale
-    short = (significant <= 16) & (number < 2**53) & (np.abs(scale) <= _EXACT_POWER)
-    power = _EXACT_POWERS[np.where(short, np.abs(scale), 0)]
-    d = np.where(short, number, 0).astype(np.float64)
+    number: npt.NDArray[np.int64], scale: npt.NDArray[np.int64]
+) -> tuple[FloatArray, FloatArray]:
+    """(hi, lo exactly) of number · 10^scale, number < 2^53 and |scale| ≤ 22 (see above)."""
+    power = _EXACT_POWERS[np.abs(scale)]
+    d = number.astype(np.float64)
+    product = d * power
+    quotient = d / power
+    p = quotient * power
+    remainder = (d - p) - _product_error(quotient, power, p)
     up = scale >= 0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        product = d * power
-        product_error = _product_error(d, power, product)
-        quotient = d / power
-        p = quotient * power
-        remainder = (d - p) - _product_error(quotient, power, p)
-        hi = np.where(up, product, quotient)
-        lo = np.where(up, product_error, remainder / power)
-    return short, hi, lo
+    hi = np.where(up, product, quotient)
+    lo = np.where(up, _product_error(d, power, product), remainder / power)
+    return hi, lo
 
 
 def _long_route(
@@ -346,7 +340,7 @@ def _long_route(
     s = t = np.zeros(digits.shape[0])
     for start in range(0, count, _CHUNK):
         end = min(start + _CHUNK, count)
-        chunk = _integer(digits[:, start:end]).astype(np.float64)
+        chunk = _integer(digits[:, start:end]).astype(np.float64)  # below 10^15: exact
         k = exponent - (end - 1) + _POWER_OFFSET
         x = chunk * high[k]
         y = _product_error(chunk, high[k], x) + chunk * low[k]
@@ -378,6 +372,7 @@ def _split(a: FloatArray) -> tuple[FloatArray, FloatArray]:
 
 
 _EXACT_POWERS = np.array([float(10**k) for k in range(_EXACT_POWER + 1)])
+_INTEGER_POWERS = np.array([10**k for k in range(19)], dtype=np.int64)
 _POWER_OFFSET = _MAX_EXPONENT + _MAX_DIGITS  # index of 10^0 in the tables of _powers_of_ten
 
 

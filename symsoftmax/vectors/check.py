@@ -147,12 +147,15 @@ def _schema_findings(document: dict[str, Any], file: str) -> list[Finding]:
     return findings
 
 
-def parse_hex_array(tokens: Any, fmt: Format) -> tuple[npt.NDArray[np.float64], list[int]]:
+def parse_hex_array(
+    tokens: Any, fmt: Format, *, check_format: bool = True
+) -> tuple[npt.NDArray[np.float64], list[int]]:
     """Parse (nested lists of) hex strings into float64; also the flat indices of bad entries.
 
     An entry is bad if it is not a hex float or not exactly a value of ``fmt``. Canonical
     ``float.hex`` strings take the fast path (``float.fromhex`` is exact for them); anything else
-    goes through :func:`symsoftmax.rounding.parse_exact`.
+    goes through :func:`symsoftmax.rounding.parse_exact`. ``check_format=False``: canonical
+    tokens are not checked for being values of ``fmt`` (the caller checks many lists at once).
     """
     if isinstance(tokens, list) and list not in map(type, tokens):  # a row: no object array
         flat, shape = tokens, (len(tokens),)
@@ -163,7 +166,7 @@ def parse_hex_array(tokens: Any, fmt: Format) -> tuple[npt.NDArray[np.float64], 
         parsed = list(map(float.fromhex, flat))
         if list(map(float.hex, parsed)) == flat:  # float.hex spells nan/inf as format_hex does
             values = np.array(parsed, dtype=np.float64)
-            if fmt.float64_extra_bits == 0:  # every float64 is a value of float64
+            if fmt.float64_extra_bits == 0 or not check_format:  # every float64 is a float64
                 return values.reshape(shape), []
             inexact = np.flatnonzero((round_array(values, fmt) != values) & ~np.isnan(values))
             return values.reshape(shape), inexact.tolist()
@@ -233,10 +236,35 @@ def check_document(
         findings.append(
             Finding(file, None, "header.sha256", f"checksum mismatch: content hashes to {digest}")
         )
-    notes = document["notes"]
+    # The values of every test are checked for being values of the format together, in one
+    # array operation (per list it was a third of loading a suite); only if some value is not,
+    # are the lists checked one by one again, to name the values.
+    together: list[npt.NDArray[np.float64]] = []
+    value_findings = _value_findings(document, op, fmt, file, parsed, together)
+    if together and _some_not_of(together, fmt):
+        value_findings = _value_findings(document, op, fmt, file, parsed, None)
+    return findings + value_findings
+
+
+def _value_findings(
+    document: dict[str, Any],
+    op: str,
+    fmt: Format,
+    file: str,
+    parsed: Parsed | None,
+    together: list[npt.NDArray[np.float64]] | None,
+) -> list[Finding]:
+    """The findings of every test (``together``: see :func:`_test_findings`)."""
+    findings: list[Finding] = []
     for k, test in _tests(document):
-        findings += _test_findings(test, k, op, fmt, notes, file, parsed)
+        findings += _test_findings(test, k, op, fmt, document["notes"], file, parsed, together)
     return findings
+
+
+def _some_not_of(arrays: list[npt.NDArray[np.float64]], fmt: Format) -> bool:
+    """Whether some (non-NaN) value of ``arrays`` is not a value of ``fmt``."""
+    values = np.concatenate([array.ravel() for array in arrays])
+    return bool(((round_array(values, fmt) != values) & ~np.isnan(values)).any())
 
 
 def _test_findings(
@@ -247,7 +275,10 @@ def _test_findings(
     notes: dict[str, Any],
     file: str,
     parsed: Parsed | None = None,
+    together: list[npt.NDArray[np.float64]] | None = None,
 ) -> list[Finding]:
+    """The findings of one test. ``together``: a list that receives its parsed value lists,
+    unchecked for being values of ``fmt`` (None: each list is checked here)."""
     tc_id = test["tcId"]
     out: list[Finding] = []
 
@@ -255,7 +286,7 @@ def _test_findings(
         out.append(Finding(file, tc_id, field, what))
 
     def check_values(tokens: Any, shape: tuple[int, ...], field: str) -> None:
-        _check_value_list(tokens, shape, fmt, field, finding, parsed)
+        _check_value_list(tokens, shape, fmt, field, finding, parsed, together)
 
     for flag in test["flags"]:
         if flag not in notes:
@@ -329,12 +360,15 @@ def _check_value_list(
     field: str,
     finding: Any,
     parsed: Parsed | None,
+    together: list[npt.NDArray[np.float64]] | None = None,
 ) -> None:
     got = _shape_of(tokens)
     if got != _as_written(shape):
         finding(field, f"shape {got if got is not None else 'ragged'}, expected {shape}")
         return
-    values, bad = parse_hex_array(tokens, fmt)
+    values, bad = parse_hex_array(tokens, fmt, check_format=together is None)
+    if together is not None:
+        together.append(values)
     if parsed is not None and not bad:
         parsed[id(tokens)] = values
     for flat_index in bad[:3]:
