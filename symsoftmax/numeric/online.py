@@ -84,6 +84,11 @@ TERMS = sp.IndexedBase("t", real=True)
 # that the output pass finds them still in cache (and the per-call cost of NumPy stays small).
 _CHUNK_ENTRIES = 1 << 17
 _MIN_CHUNK_BLOCK_ENTRIES = 1 << 14
+# The r state's step makes four NumPy calls per block more (κ, M_b = z_κ, p_new, the term left
+# out); logsumexp, which has no output pass to keep in cache, takes twice the rows to keep their
+# share of the time what it was (benchmarks/bench_online.py). log_softmax's output pass would
+# fall out of the cache with them (1.7× slower at K = 32768), and dilutes the calls anyway.
+_MIN_CHUNK_BLOCK_ENTRIES_STATE_ONLY = 1 << 15
 
 
 class OnlinePrinter(ReusingNumPyPrinter):
@@ -222,15 +227,14 @@ def _left_out_terms(expr: sp.Expr) -> tuple[list[str], sp.Expr]:
     terms = summand - coefficient * one_hot
     if terms.has(one_hot) or coefficient.has(proven.k):
         raise ValueError(f"expected Σ_k (f_k + c·δ_kκ), got {total}")
-    # t − p rather than t + (−p): NumPy has no negation of a boolean array
+    # t −= p rather than t += −p: NumPy has no negation of a boolean array
     negative = coefficient.could_extract_minus_sign()
     sign, magnitude = ("-", -coefficient) if negative else ("+", coefficient)
-    added = printer.parenthesize(magnitude, PRECEDENCE["Add"])
-    at_kappa = f"numpy.take_along_axis(t, kappa, axis=-1) {sign} {added}"
-    lines = [
-        f"t = {printer.doprint(terms)}",
-        f"numpy.put_along_axis(t, kappa, {at_kappa}, axis=-1)",
-    ]
+    if isinstance(terms, sp.exp):  # e^x computed into the array of x: no second allocation
+        lines = [f"t = {printer.doprint(terms.args[0])}", "numpy.exp(t, out=t)"]
+    else:
+        lines = [f"t = {printer.doprint(terms)}"]
+    lines.append(f"t[rows, kappa] {sign}= {printer.doprint(magnitude)}")
     return lines, expr.xreplace({total: sp.Sum(TERMS[proven.k], *total.limits)})
 
 
@@ -263,7 +267,7 @@ def _update_lines(printer: OnlinePrinter, temperature: bool, log1p: bool) -> lis
     return [
         _block_line(temperature),
         "kappa = numpy.argmax(b, axis=-1, keepdims=True)",
-        "M_b = numpy.take_along_axis(b, kappa, axis=-1)",
+        "M_b = b[rows, kappa]",
         *_print_body(printer, {"m_new": step["m"], "p_new": step["p"]}),
         f"s = {_GUARD.format(m='m_new')}",
         *terms,
@@ -277,12 +281,15 @@ def state_source(temperature: bool, log1p: bool = False) -> str:
     ``online_state_log1p`` → (m, r); each of shape (..., 1)."""
     printer = OnlinePrinter()
     total = "r" if log1p else "d"
+    # the r state indexes κ of each row: z is (rows, K) there, as the kernels pass it
+    rows = ["rows = numpy.arange(z.shape[0])[:, None]"] if log1p else []
     lines = [
         f"def {_state_name(log1p)}(z, {_arguments(temperature)}):",
         *_indent(
             [
                 "m = numpy.full((*z.shape[:-1], 1), -numpy.inf, dtype=state)",
                 f"{total} = numpy.zeros_like(m)",
+                *rows,
                 "for start in range(0, z.shape[-1], block):",
             ],
             1,
@@ -397,10 +404,12 @@ def temperature_halving(T: float | None) -> float:
     return 0.5 if T is not None and T >= 1 else 1.0
 
 
-def rows_per_chunk(K: int, block: int) -> int:
+def rows_per_chunk(K: int, block: int, state_only: bool = False) -> int:
     """Rows processed together: about _CHUNK_ENTRIES input entries, but a block of the chunk
-    holds at least _MIN_CHUNK_BLOCK_ENTRIES (else NumPy's per-call cost dominates)."""
-    return max(1, _CHUNK_ENTRIES // max(K, 1), _MIN_CHUNK_BLOCK_ENTRIES // min(block, max(K, 1)))
+    holds at least _MIN_CHUNK_BLOCK_ENTRIES (else NumPy's per-call cost dominates), or
+    _MIN_CHUNK_BLOCK_ENTRIES_STATE_ONLY for logsumexp's r state (``state_only``)."""
+    least = _MIN_CHUNK_BLOCK_ENTRIES_STATE_ONLY if state_only else _MIN_CHUNK_BLOCK_ENTRIES
+    return max(1, _CHUNK_ENTRIES // max(K, 1), least // min(block, max(K, 1)))
 
 
 # ---- the public functions ---------------------------------------------------------------------
@@ -465,7 +474,8 @@ class OnlineFunction:
         kernel = self.kernel(T is not None)
         h = temperature_halving(T)
         constants = () if T is None else (T * h, h)
-        chunk = rows_per_chunk(K, block)
+        state_only = self.kind == "logsumexp" and uses_log1p(self.kind, self.log1p)
+        chunk = rows_per_chunk(K, block, state_only)
         # e^{−∞}, ∞ − ∞ and log 0 of the special rows are intended (module docstring)
         with np.errstate(all="ignore"):
             for start in range(0, rows, chunk):
