@@ -9,6 +9,7 @@ flush-to-zero), so that batching can never change a verdict.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +30,11 @@ CASES = [
     ("log_softmax", "float32", "log_softmax"),
     ("logsumexp", "bfloat16", "lse_fast_exp"),
 ]
+
+
+def _shape(reason: str) -> str:
+    """A reason with its measured numbers (not its component index) blanked."""
+    return re.sub(r"(?<![\[\w])-?\d[\d.e+-]*", "#", reason)
 
 
 def _kernel(name: str) -> Callable[..., Any]:
@@ -59,7 +65,10 @@ def test_batched_reasons_equal_row_by_row(op: str, dtype: str, name: str, ftz: b
                 flushed = (g == 0) & np.isfinite(expected) & (np.abs(expected) < fmt.tiny)
                 g = np.where(flushed, expected, g)
             alone = _componentwise(item.test, g, item.exact[key], op, fmt, rule)
-            assert reason == alone, f"tcId {item.test.tc_id}"
+            assert bool(reason) == bool(alone), f"tcId {item.test.tc_id}"
+            # the same component and cause; a θ near 0 may differ in its last bits (NumPy's
+            # reductions of a (1, K) and an (N, K) array may add in different orders)
+            assert _shape(reason) == _shape(alone), f"tcId {item.test.tc_id}"
             compared += 1
             failing += bool(reason)
     assert compared > len(prepared) // 2  # all but NaN answers and misplaced NaN/inf

@@ -275,6 +275,7 @@ def _componentwise(
     """The reason the test's row fails its per-component bound ("" when it passes)."""
     z = np.asarray(test.inputs["z"], dtype=np.float64)[None]
     temperature = test.inputs.get("temperature")
+    sink, softcap = _variant(test)
     verdict = judge_rows(
         op,
         z,
@@ -285,8 +286,19 @@ def _componentwise(
         rule.kernel,
         temperature=None if temperature is None else np.asarray([float(temperature)]),
         ftz=rule.ftz,
+        sink=np.array([sink]),
+        softcap=np.array([softcap]),
     )
     return "" if verdict.passed[0] else verdict.reasons[0]
+
+
+def _variant(test: TestCase) -> tuple[float, float]:
+    """The test's attention sink and soft-cap (NaN where it has none)."""
+    values = []
+    for key in ("sink", "softcap"):
+        value = test.inputs.get(key)
+        values.append(math.nan if value is None else float(np.asarray(value).reshape(-1)[0]))
+    return values[0], values[1]
 
 
 def _candidate(values: FloatArray, expected: FloatArray, fmt: Format, rule: PassRule) -> FloatArray:
@@ -317,7 +329,8 @@ def componentwise_reasons(
     found: list[dict[str, str]] = [{} for _ in prepared]
     if rule.mode != "bound" or op not in COMPONENTWISE_OPS:
         return found
-    groups: dict[tuple[str, int, int], list[tuple[int, FloatArray, ExactValues, float]]] = {}
+    Member = tuple[int, FloatArray, ExactValues, float, float, float]
+    groups: dict[tuple[str, int, int], list[Member]] = {}
     for i, (item, got) in enumerate(zip(prepared, outputs, strict=True)):
         if got is None:
             continue
@@ -333,20 +346,25 @@ def componentwise_reasons(
             z = np.asarray(test.inputs["z"], dtype=np.float64)
             temperature = test.inputs.get("temperature")
             t = 1.0 if temperature is None else float(temperature)
-            groups.setdefault((key, z.size, g.size), []).append((i, g, item.exact[key], t))
+            sink, cap = _variant(test)
+            groups.setdefault((key, z.size, g.size), []).append(
+                (i, g, item.exact[key], t, sink, cap)
+            )
     for (key, _k, _n), members in groups.items():
-        index = [i for i, *_ in members]
+        index = [m[0] for m in members]
         z = np.stack([np.asarray(prepared[i].test.inputs["z"], dtype=np.float64) for i in index])
         verdict = judge_rows(
             op,
             z,
-            np.stack([np.asarray(ex.hi, dtype=np.float64).ravel() for _, _, ex, _ in members]),
-            np.stack([np.asarray(ex.lo, dtype=np.float64).ravel() for _, _, ex, _ in members]),
-            np.stack([g.ravel() for _, g, _, _ in members]),
+            np.stack([np.asarray(m[2].hi, dtype=np.float64).ravel() for m in members]),
+            np.stack([np.asarray(m[2].lo, dtype=np.float64).ravel() for m in members]),
+            np.stack([m[1].ravel() for m in members]),
             fmt,
             rule.kernel,
-            temperature=np.array([t for *_, t in members]),
+            temperature=np.array([m[3] for m in members]),
             ftz=rule.ftz,
+            sink=np.array([m[4] for m in members]),
+            softcap=np.array([m[5] for m in members]),
         )
         for row, i in enumerate(index):
             found[i][key] = "" if verdict.passed[row] else verdict.reasons[row]

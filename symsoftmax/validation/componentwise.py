@@ -194,9 +194,13 @@ class _Rows:
     temperature: FloatArray
 
 
-def _rows(z: FloatArray, temperature: FloatArray, kind: KernelClass) -> _Rows:
+def _rows(
+    z: FloatArray, temperature: FloatArray, kind: KernelClass, extra: FloatArray | None = None
+) -> _Rows:
     """Row facts; a row with +inf entries is taken as its limit (+inf entries → 0, others −inf),
-    the reference's answer 'limit' (docs/reference.md)."""
+    the reference's answer 'limit' (docs/reference.md). ``extra``: an error the logits already
+    carry when the kernel shifts them (a soft-cap's), |ẑ_j − z_j| ≤ u_a·extra_j; t_j = z_j − m
+    then carries extra_j + extra of the maximum."""
     posinf = np.asarray(np.isposinf(z).any(axis=1, keepdims=True), dtype=bool)
     zz = np.where(posinf, np.where(np.isposinf(z), 0.0, -np.inf), z)
     finite = np.isfinite(zz)
@@ -215,6 +219,9 @@ def _rows(z: FloatArray, temperature: FloatArray, kind: KernelClass) -> _Rows:
         arg = np.where(temp != 1.0, np.maximum(2 * abs_t, span + abs_t), abs_t)
         if kind.uses_exp2:  # fl(fl(z·k) − fl(m·k)) with k = fl(log₂e/T), then exp2
             arg = 2 * span + 2 * abs_t
+        if extra is not None:
+            at_max = np.where(finite & (zz == m[:, None]), extra, 0.0).max(axis=1, initial=0.0)
+            arg = arg + np.where(finite, extra, 0.0) + at_max[:, None]
         arg = np.where(t == 0, 0.0, arg)  # z_j = m: the same roundings on both sides
     return _Rows(
         t=t,
@@ -316,6 +323,8 @@ def judge_rows(
     *,
     temperature: FloatArray | None = None,
     ftz: bool = False,
+    sink: FloatArray | None = None,
+    softcap: FloatArray | None = None,
 ) -> RowVerdict:
     """Judge rows (R, K) of one op against the per-component bounds of ``kind``.
 
@@ -323,6 +332,10 @@ def judge_rows(
     candidate's outputs as float64 values of ``fmt``, with NaN and ±inf already checked to be
     exactly where the correctly rounded outputs have them (those components are not judged
     here: an output that overflows the format, say). ``temperature``: (R,) or None.
+    ``softcap`` (R,) (NaN: none): the logits are c·tanh((z/T)/c), each with the error of its
+    computation (:func:`_capped`). ``sink`` (R,) (NaN: none): one more term e^s in the sum, a
+    logit with no output (:func:`_with_sink`): the row is judged as the row with the sink
+    appended, the sink's own output unjudged.
     """
     got = np.where(np.isfinite(got), got, np.nan)  # decided by the special-value check
     if ftz:  # a result that fell under tiny was flushed: 0 stands for any value there
@@ -332,13 +345,86 @@ def judge_rows(
     temp = np.ones(rows_n) if temperature is None else np.asarray(temperature, dtype=np.float64)
     state = kind.state_format(fmt)
     eps = (1.0 if kind.exp == "correctly-rounded" else 2.0) * state.unit_roundoff
-    rows = _rows(z, temp, kind)
+    k = z.shape[1]
+    extra = None
     with np.errstate(all="ignore"):
+        if softcap is not None and np.isfinite(softcap).any():
+            z, extra = _capped(z, temp, np.asarray(softcap, dtype=np.float64), state, eps)
+            temp = np.ones(rows_n)
+        if sink is not None and (~np.isnan(sink)).any():
+            z, extra, exact_hi, exact_lo, got = _with_sink(
+                op, z, temp, np.asarray(sink, dtype=np.float64), extra, exact_hi, exact_lo, got
+            )
+        rows = _rows(z, temp, kind, extra)
         if op == "softmax":
-            return _judge_softmax(rows, exact_hi, exact_lo, got, fmt, state, eps, ftz)
-        if op in ("log_softmax", "logsumexp"):
-            return _judge_log(op, rows, exact_hi, exact_lo, got, fmt, state, eps, ftz)
-    raise ValueError(f"no per-component bound for op {op!r}")
+            verdict = _judge_softmax(rows, exact_hi, exact_lo, got, fmt, state, eps, ftz)
+        elif op in ("log_softmax", "logsumexp"):
+            verdict = _judge_log(op, rows, exact_hi, exact_lo, got, fmt, state, eps, ftz)
+        else:
+            raise ValueError(f"no per-component bound for op {op!r}")
+    if op != "logsumexp":  # a sink's column is never the worst component (it is not judged)
+        verdict.worst = np.minimum(verdict.worst, max(k - 1, 0))
+    return verdict
+
+
+def _capped(
+    z: FloatArray, temp: FloatArray, cap: FloatArray, state: Format, eps: float
+) -> tuple[FloatArray, FloatArray]:
+    """Soft-capped logits z′ = c·tanh(x/c), x = z/T (NaN cap: x itself), and the error a kernel
+    makes computing them, in units of u_a: fl(x/c) (and fl(z/T)) move tanh's argument by
+    u_a(1 or 2)|x|/c, which tanh′ = 1 − tanh² scales by c; tanh (ε) and the product by c (u_a)
+    add (ε/u_a + 1)|z′|. −inf stays −inf (a mask), +inf becomes c."""
+    u_a = state.unit_roundoff
+    x = z / temp[:, None]
+    c = cap[:, None]
+    on = np.isfinite(c)
+    capped = np.where(on, c * np.tanh(x / np.where(on, c, 1.0)), x)
+    capped = np.where(on & np.isneginf(x), -np.inf, capped)
+    slope = 1.0 - np.tanh(x / np.where(on, c, 1.0)) ** 2
+    roundings = np.where(temp[:, None] != 1.0, 2.0, 1.0)
+    finite_x = np.where(np.isfinite(x), np.abs(x), 0.0)
+    extra = (eps / u_a + 1) * np.abs(np.where(np.isfinite(capped), capped, 0.0))
+    extra = extra + roundings * slope * finite_x
+    return capped, np.where(on, extra * (1 + 4 * u_a), 0.0)
+
+
+def _with_sink(
+    op: str,
+    z: FloatArray,
+    temp: FloatArray,
+    sink: FloatArray,
+    extra: FloatArray | None,
+    hi: FloatArray,
+    lo: FloatArray,
+    got: FloatArray,
+) -> tuple[FloatArray, FloatArray | None, FloatArray, FloatArray, FloatArray]:
+    """The row with its sink s appended as one more logit (in the units of the scaled scores:
+    s·T beside z, which the row facts divide by T; NaN: no sink, −inf), its exact output (p_sink
+    or s − lse, in float64: it only weighs the sum's bound) and no candidate output (NaN)."""
+    s = np.where(np.isnan(sink), -np.inf, sink)[:, None]
+    z_ext = np.concatenate([z, s * temp[:, None]], axis=1)
+    if extra is not None:
+        extra = np.concatenate([extra, np.zeros_like(s)], axis=1)
+    if op == "logsumexp":
+        return z_ext, extra, hi, lo, got
+    scaled = np.where(np.isfinite(z_ext), z_ext / temp[:, None], z_ext)
+    finite = np.isfinite(scaled)
+    m = np.where(finite, scaled, -np.inf).max(axis=1, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    e = np.where(finite, np.exp(np.where(finite, scaled - m, 0.0)), 0.0)
+    total = e.sum(axis=1, keepdims=True)
+    if op == "softmax":
+        own = e[:, -1:] / np.where(total > 0, total, 1.0)
+    else:
+        own = scaled[:, -1:] - (m + np.log(np.where(total > 0, total, 1.0)))
+    nan = np.full_like(s, np.nan)
+    return (
+        z_ext,
+        extra,
+        np.concatenate([hi, own], axis=1),
+        np.concatenate([lo, np.zeros_like(s)], axis=1),
+        np.concatenate([got, nan], axis=1),
+    )
 
 
 def _softmax_floor(fmt: Format, state: Format, *, ftz: bool) -> float:
