@@ -38,6 +38,7 @@ __all__ = [
     "INPUT_OPTIONS",
     "OPERATIONS",
     "REFERENCE_OPS",
+    "SINK_OPS",
     "TEMPERATURE_OPS",
     "VECTOR_OPS",
     "Operation",
@@ -164,6 +165,15 @@ VECTOR_OPS: tuple[str, ...] = tuple(name for name, op in OPERATIONS.items() if o
 
 TEMPERATURE_OPS: tuple[str, ...] = tuple(name for name, op in OPERATIONS.items() if op.temperature)
 """The ops that take a temperature."""
+
+SINK_OPS: tuple[str, ...] = (
+    "softmax",
+    "log_softmax",
+    "logsumexp",
+    "softmax_vjp",
+    "log_softmax_vjp",
+)
+"""The ops that take an attention sink and a soft-cap (docs/reference.md)."""
 
 INPUT_OPTIONS: dict[str, str] = {"g": "cotangent", "y": "target"}
 """Long name of each second input (the CLI option ``--<name>`` of ``symsoftmax reference``)."""

@@ -32,7 +32,7 @@ import numpy.typing as npt
 
 from symsoftmax.errors import InputError
 from symsoftmax.formats import Format, get_format
-from symsoftmax.ops import OPERATIONS, REFERENCE_OPS, TEMPERATURE_OPS
+from symsoftmax.ops import OPERATIONS, REFERENCE_OPS, SINK_OPS, TEMPERATURE_OPS
 from symsoftmax.reference.engine import MAX_PRECISION, evaluate_row, output_size
 from symsoftmax.reference.rounders import BinaryRounder, DecimalRounder, FormatRounder, Rounder
 from symsoftmax.rounding import as_format_array
@@ -60,9 +60,6 @@ OPS = REFERENCE_OPS
 """The ops :func:`evaluate` computes (from the operation table, :mod:`symsoftmax.ops`)."""
 
 Axis = int | tuple[int, ...]
-
-SINK_OPS = ("softmax", "log_softmax", "logsumexp", "softmax_vjp", "log_softmax_vjp")
-"""The ops that take an attention sink and a soft-cap (docs/reference.md)."""
 
 
 @dataclass

@@ -33,7 +33,7 @@ import numpy.typing as npt
 from symsoftmax import __version__
 from symsoftmax.errors import InputError
 from symsoftmax.formats import Format, get_format
-from symsoftmax.ops import OPERATIONS
+from symsoftmax.ops import OPERATIONS, SINK_OPS
 from symsoftmax.rounding import as_format_array, round_array
 from symsoftmax.vectors.answers import named_answers
 from symsoftmax.vectors.catalogue import (
@@ -146,16 +146,26 @@ def draft_rows(op: str, dtype: str, suite: str, seed: int) -> list[Draft]:
                 if op not in TEMPERATURE_OPS:
                     continue
                 inputs["temperature"] = np.asarray(row.temperature, dtype=np.float64)
+            if row.sink is not None or row.softcap is not None:
+                if op not in SINK_OPS:
+                    continue
+                for name in ("sink", "softcap"):
+                    if getattr(row, name) is not None:
+                        inputs[name] = np.asarray(getattr(row, name), dtype=np.float64)
             drafts.append(Draft(row.z.size, inputs, flags, comment))
     return drafts
 
 
-def _batches(drafts: list[Draft]) -> dict[tuple[int, float | None], list[int]]:
-    """Indices of drafts evaluated together: same K and same temperature."""
-    batches: dict[tuple[int, float | None], list[int]] = {}
+_Batch = tuple[int, float | None, float | None, float | None]
+
+
+def _batches(drafts: list[Draft]) -> dict[_Batch, list[int]]:
+    """Indices of drafts evaluated together: same K, temperature, sink and soft-cap."""
+    batches: dict[_Batch, list[int]] = {}
     for i, draft in enumerate(drafts):
-        t = draft.inputs.get("temperature")
-        batches.setdefault((draft.k, None if t is None else float(t)), []).append(i)
+        t, s, c = (draft.inputs.get(name) for name in ("temperature", "sink", "softcap"))
+        key = (draft.k, *(None if v is None else float(v) for v in (t, s, c)))
+        batches.setdefault(key, []).append(i)  # type: ignore[arg-type]
     return batches
 
 
@@ -176,7 +186,7 @@ def reference_values(
 
     results: list[Any] = [None] * len(drafts)
     done = 0
-    for (k, temperature), indices in _batches(drafts).items():
+    for (k, temperature, sink, softcap), indices in _batches(drafts).items():
         stacked = [np.stack([drafts[i].inputs[key] for i in indices]) for key in INPUT_KEYS[op]]
         per_key = {}
         for output in OPERATIONS[op].outputs:  # the op's reference plan
@@ -187,6 +197,8 @@ def reference_values(
                 temperature=temperature,
                 digits=DIGITS,
                 fast=fast,
+                sink=sink,
+                softcap=softcap,
             )
             assert result.decimals is not None
             per_key[output.key] = (result.rounded, result.decimals)
@@ -206,17 +218,29 @@ def reference_values(
     return results
 
 
+def _table_row(inputs: Mapping[str, Any]) -> Floats:
+    """The row the answers table sees: z extended by the sink (a row masked but for a finite
+    sink has one answer, 0) with +inf soft-capped to a finite c (one answer, no limit)."""
+    z = np.asarray(inputs["z"], dtype=np.float64)
+    if "softcap" in inputs:
+        z = np.where(np.isposinf(z), float(inputs["softcap"]), z)
+    if "sink" in inputs:
+        z = np.append(z, float(inputs["sink"]))
+    return z
+
+
 def answers_for(
     op: str, inputs: dict[str, Floats], expected: dict[str, Floats]
 ) -> tuple[Answer, ...]:
     """The named answers of a test on which the field disagrees (empty: the test is valid):
     the row's answers in the one table of :mod:`symsoftmax.vectors.answers`, the reference's
     own first, those equal to it dropped."""
-    z = np.asarray(inputs["z"], dtype=np.float64)
     batch = {
         key: np.asarray(value)[None] for key, value in inputs.items() if key in ("z", "g", "y")
     }
-    batch["z"] = z.reshape(1, -1)
+    batch["z"] = _table_row(inputs).reshape(1, -1)
+    if "softcap" in inputs and "g" in batch:  # a masked logit's dz is g·sech²(−inf) = 0
+        batch["g"] = np.zeros_like(batch["g"])
     wanted = {key: np.asarray(value)[None] for key, value in expected.items()}
     candidates = [
         Answer(a.name, {key: value[0] for key, value in a.outputs.items()})

@@ -22,6 +22,7 @@ import mpmath
 import numpy as np
 
 from symsoftmax.formats import Format, get_format
+from symsoftmax.ops import OPERATIONS, SINK_OPS
 from symsoftmax.rounding import round_array, round_exact
 from symsoftmax.vectors.blocks import BLOCK_FAMILIES, BLOCK_FLAGS, BLOCK_NOTES
 from symsoftmax.vectors.family import (
@@ -233,6 +234,22 @@ NOTES: dict[str, Note] = {
     "temperature-large": Note(
         "Very large temperature (up to the format's max): the output tends to uniform.",
         "Multiplying by a reciprocal 1/T that is subnormal or flushed to zero.",
+    ),
+    "attention-sink": Note(
+        "An attention sink s (a logit in the units of the scaled scores, e^s joins the sum, its "
+        "output is dropped; GPT-OSS and successors): far above the logits (100), at the max, far "
+        "below, −inf (plain softmax), at the format's max, with every logit masked and with "
+        "K = 0 (softmax 0, log_softmax −inf, lse = s).",
+        "The sink dropped on a generic path (the plain softmax returned); a sink left out of the "
+        "maximum and rescale (a sink of 100 gives an infinite LSE, or NaN through inf/inf); an "
+        "empty or masked row with a sink returning NaN instead of 0 and lse = s.",
+    ),
+    "soft-cap": Note(
+        "Soft-capped logits c·tanh(z/c) (Gemma 2: c = 50 on attention scores, 30 on the final "
+        "logits): |z/c| beyond the format's exp overflow (4400 at c = 50), tiny and huge c, "
+        "±inf logits (+inf caps to c, −inf stays a mask), with and without a sink (not capped).",
+        "tanh written as (e^x − e^−x)/(e^x + e^−x), NaN for |z/c| beyond ~88 in float32; "
+        "z·tanh(z/c) instead of c·tanh(z/c); the cap applied to the sink; +inf left uncapped.",
     ),
     "random-normal": Note(
         "Approximately normal entries (Irwin–Hall) with standard deviation 1, 8 and 64.",
@@ -857,6 +874,92 @@ def _sum_near_bound(ctx: Context) -> list[Row]:
     return rows
 
 
+def _sink_values(fmt: Format) -> list[tuple[float, str]]:
+    """The sinks of the attention-sink family: far above, far below, −inf, the format's max."""
+    out = [
+        (round_exact(100.0, fmt), "far above the logits"),
+        (round_exact(-100.0, fmt), "far below"),
+    ]
+    if fmt.infinities:
+        out.append((-math.inf, "−inf: plain softmax"))
+    out.append((fmt.max, "at the format's max"))
+    return out
+
+
+def _attention_sink(ctx: Context) -> list[Row]:
+    fmt = ctx.fmt
+    near_zero = ctx.row([0.0, 0.5, -1.0, 0.25])
+    rows = [
+        Row(near_zero, f"logits ~0, sink {s!r}: {what}", sink=s) for s, what in _sink_values(fmt)
+    ]
+    rows.append(
+        Row(ctx.row([1.0, 2.0, 3.0]), "sink at the max (3): the top share halves", sink=3.0)
+    )
+    rows.append(Row(ctx.row([0.0]), "K=1, sink 0 (softmax₁): [1/2]", sink=0.0))
+    if fmt.infinities:
+        masked = ctx.row([-math.inf] * 3)
+        rows.append(Row(masked, "every logit masked, sink 2.5: softmax 0, lse 2.5", sink=2.5))
+    if len(OPERATIONS[ctx.op].inputs) == 1:  # a VJP of K = 0 has no outputs (and no g to draw)
+        rows.append(Row(ctx.row([]), "K=0, sink 2.5: lse = 2.5", sink=2.5))
+    for k in ctx.ks((4, 16, 64))[: ctx.pick(1, 3, 3)]:
+        z = random_normal(ctx.rng, fmt, k, 2)
+        s = round_exact(float(ctx.rng.normal(0.0, 4.0)), fmt)
+        rows.append(Row(z, f"normal z (σ = 4), K={k}, sink {s!r}", sink=s))
+    return rows
+
+
+def _softcap_overflow_logits(ctx: Context, c: float) -> Floats:
+    """[z, −z, 0, 1] with |z/c| beyond the format's exp overflow (4400 at c = 50 in float32)."""
+    fmt = ctx.fmt
+    z = min(round_exact(c * (ctx.overflow + 2), fmt), fmt.max)
+    z = max(z, round_exact(4400.0, fmt)) if fmt.max >= 4400.0 else z
+    return ctx.row([z, -z, 0.0, 1.0])
+
+
+def _soft_cap(ctx: Context) -> list[Row]:
+    fmt = ctx.fmt
+    c50, c30 = round_exact(50.0, fmt), round_exact(30.0, fmt)
+    rows = [
+        Row(
+            _softcap_overflow_logits(ctx, c50),
+            f"|z/c| beyond exp overflow, c = {c50!r}",
+            softcap=c50,
+        ),
+        Row(ctx.row([1.0, 2.0, 3.0]), f"tiny c = {fmt.tiny!r}: a near tie", softcap=fmt.tiny),
+        Row(ctx.row([1.0, 2.0, 3.0]), f"huge c = {fmt.max!r}: as uncapped", softcap=fmt.max),
+        Row(ctx.row([fmt.max, -fmt.max, 0.0]), f"z = ±max, c = {c30!r}", softcap=c30),
+    ]
+    if fmt.infinities:
+        z = ctx.row([math.inf, 1.0, -math.inf, 0.0])
+        rows.append(Row(z, f"+inf caps to c, −inf masked, c = {c30!r}", softcap=c30))
+    for k in ctx.ks((8, 32))[: ctx.pick(1, 2, 2)]:
+        z = random_normal(ctx.rng, fmt, k, 5)
+        rows.append(Row(z, f"final logits (Gemma 2), σ = 32, K={k}, c = {c30!r}", softcap=c30))
+    return rows
+
+
+def _sink_and_softcap(ctx: Context) -> list[Row]:
+    fmt = ctx.fmt
+    c50 = round_exact(50.0, fmt)
+    z = _softcap_overflow_logits(ctx, c50)
+    rows = [
+        Row(z, f"sink 2.5, c = {c50!r}", sink=2.5, softcap=c50),
+        Row(
+            z, f"sink = c = {c50!r}: ties the capped +max only in the limit", sink=c50, softcap=c50
+        ),
+        Row(
+            z,
+            f"sink 100 above every capped logit (c = {c50!r})",
+            sink=round_exact(100.0, fmt),
+            softcap=c50,
+        ),
+    ]
+    if fmt.infinities:
+        masked = ctx.row([-math.inf, -math.inf])
+        rows.append(Row(masked, "every logit masked, sink 1, c = 50", sink=1.0, softcap=c50))
+    return rows
+
+
 SHARP_FAMILIES: tuple[Family, ...] = (
     Family("tail-at-ln-u", ("tail-at-ln-u",), _tail_at_ln_u),
     Family("tail-at-underflow", ("tail-at-underflow", "subnormal-output"), _tail_at_underflow),
@@ -894,6 +997,10 @@ FAMILIES: tuple[Family, ...] = (
     Family("random-logspaced", ("random-logspaced",), _random_logspaced),
     *BLOCK_FAMILIES,
     *SHARP_FAMILIES,
+    # last, so that the tcIds of the families above stay as they were
+    Family("attention-sink", ("attention-sink",), _attention_sink, SINK_OPS),
+    Family("soft-cap", ("soft-cap",), _soft_cap, SINK_OPS),
+    Family("sink-and-softcap", ("attention-sink", "soft-cap"), _sink_and_softcap, SINK_OPS),
 )
 
 

@@ -28,6 +28,7 @@ import numpy.typing as npt
 
 from symsoftmax.errors import InputError
 from symsoftmax.formats import Format, get_format
+from symsoftmax.ops import SINK_OPS
 from symsoftmax.rounding import format_hex, parse_exact, round_array
 from symsoftmax.vectors.io import content_sha256, read_document
 from symsoftmax.vectors.model import (
@@ -293,6 +294,7 @@ def _test_findings(
             finding("flags", f"flag {flag!r} has no note")
     inputs = test["inputs"]
     allowed = set(INPUT_KEYS[op]) | ({"temperature"} if op in TEMPERATURE_OPS else set())
+    allowed |= {"sink", "softcap"} if op in SINK_OPS else set()
     for key in sorted(set(inputs) - allowed):
         finding(f"inputs.{key}", f"not an input of {op}")
     for key in INPUT_KEYS[op]:
@@ -300,8 +302,9 @@ def _test_findings(
             finding(f"inputs.{key}", "missing")
             continue
         check_values(inputs[key], (k,), f"inputs.{key}")
-    if "temperature" in inputs and "temperature" in allowed:
-        check_values(inputs["temperature"], (), "inputs.temperature")
+    for name in ("temperature", "sink", "softcap"):
+        if name in inputs and name in allowed:
+            check_values(inputs[name], (), f"inputs.{name}")
     expected_keys = EXPECTED_KEYS[op]
     for part in ("expected", "exact"):
         for key in sorted(set(test[part]) - set(expected_keys)):

@@ -82,11 +82,13 @@ class Context:
 
 @dataclass(frozen=True)
 class Row:
-    """One input row: logits z, an optional temperature, and a comment."""
+    """One input row: logits z, an optional temperature, sink and soft-cap, and a comment."""
 
     z: Floats
     comment: str
     temperature: float | None = None
+    sink: float | None = None  # a row with a sink or a soft-cap is made for SINK_OPS only
+    softcap: float | None = None
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from symsoftmax.atomic import write_atomic
 from symsoftmax.errors import InputError
 from symsoftmax.jsonfile import loads_json, read_user_file
 from symsoftmax.rounding import format_hex
-from symsoftmax.vectors.model import EXPECTED_KEYS, INPUT_KEYS, VectorFile
+from symsoftmax.vectors.model import EXPECTED_KEYS, INPUT_KEYS, SCALAR_INPUTS, VectorFile
 
 __all__ = [
     "FILE_FORMATS",
@@ -190,12 +190,13 @@ def npz_arrays(vf: VectorFile) -> dict[str, npt.NDArray[Any]]:
             arrays[f"{prefix}inputs.{key}"] = np.array(
                 [tc.inputs[key] for tc in tests], dtype=np.float64
             ).reshape(n, group.k)
-        has_temperature = np.array(["temperature" in tc.inputs for tc in tests], dtype=bool)
-        if has_temperature.any():
-            arrays[prefix + "inputs.temperature.present"] = has_temperature
-            arrays[prefix + "inputs.temperature"] = np.array(
-                [float(tc.inputs.get("temperature", np.nan)) for tc in tests], dtype=np.float64
-            )
+        for name in SCALAR_INPUTS:  # temperature, sink, softcap: where a test has them
+            has = np.array([name in tc.inputs for tc in tests], dtype=bool)
+            if has.any():
+                arrays[f"{prefix}inputs.{name}.present"] = has
+                arrays[f"{prefix}inputs.{name}"] = np.array(
+                    [float(tc.inputs.get(name, np.nan)) for tc in tests], dtype=np.float64
+                )
         for key in EXPECTED_KEYS[op]:
             shape = tests[0].expected[key].shape if tests else (0,)
             arrays[f"{prefix}expected.{key}"] = np.array(
@@ -303,7 +304,7 @@ def _npz_group_tests(
         return arrays[prefix + part]
 
     tc_ids = get("tcId")
-    present = arrays.get(prefix + "inputs.temperature.present")
+    present = {name: arrays.get(f"{prefix}inputs.{name}.present") for name in SCALAR_INPUTS}
     answers: dict[int, list[dict[str, Any]]] = {}
     if prefix + "acceptable.test" in arrays:
         names = get("acceptable.name")
@@ -313,8 +314,9 @@ def _npz_group_tests(
     tests = []
     for i in range(len(tc_ids)):
         inputs = {key: _hex_list(get(f"inputs.{key}")[i]) for key in input_keys}
-        if present is not None and bool(present[i]):
-            inputs["temperature"] = _hex_list(get("inputs.temperature")[i])
+        for name, has in present.items():
+            if has is not None and bool(has[i]):
+                inputs[name] = _hex_list(get(f"inputs.{name}")[i])
         entry: dict[str, Any] = {
             "tcId": int(tc_ids[i]),
             "comment": str(get("comment")[i]),
@@ -371,8 +373,11 @@ def read_npz_model(path: str | os.PathLike[str]) -> VectorFile:
                 return array
 
             inputs = {key: get(f"inputs.{key}", (n, k)) for key in INPUT_KEYS[op]}
-            present = arrays.get(prefix + "inputs.temperature.present")
-            temperature = get("inputs.temperature", (n,)) if present is not None else present
+            scalars = {
+                name: get(f"inputs.{name}", (n,))
+                for name in SCALAR_INPUTS
+                if arrays.get(f"{prefix}inputs.{name}.present") is not None
+            }
             shapes = {key: expected_shape(op, key, k) for key in EXPECTED_KEYS[op]}
             expected = {key: get(f"expected.{key}", (n, *shapes[key])) for key in shapes}
             exact = {key: get(f"exact.{key}", (n, *shapes[key])).astype(object) for key in shapes}
@@ -392,8 +397,9 @@ def read_npz_model(path: str | os.PathLike[str]) -> VectorFile:
             tests = []
             for i in range(n):
                 test_inputs = {key: inputs[key][i] for key in inputs}
-                if present is not None and temperature is not None and bool(present[i]):
-                    test_inputs["temperature"] = np.asarray(temperature[i])
+                for name, column in scalars.items():
+                    if bool(arrays[f"{prefix}inputs.{name}.present"][i]):
+                        test_inputs[name] = np.asarray(column[i])
                 tests.append(
                     TestCase(
                         tc_id=int(tc_ids[i]),

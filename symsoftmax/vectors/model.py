@@ -37,7 +37,8 @@ SUITES = ("quick", "standard", "exhaustive")
 RESULTS = ("valid", "acceptable")
 
 # Input arrays per op, each of shape (K,); "temperature" (shape ()) is optional for the
-# TEMPERATURE_OPS.
+# TEMPERATURE_OPS, "sink" and "softcap" (shape ()) for symsoftmax.reference.SINK_OPS.
+SCALAR_INPUTS = ("temperature", "sink", "softcap")
 INPUT_KEYS: dict[str, tuple[str, ...]] = {op: OPERATIONS[op].inputs for op in OPS}
 
 # Output arrays per op.
