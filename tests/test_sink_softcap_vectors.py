@@ -93,3 +93,57 @@ def test_sink_on_an_op_without_it_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="sink") as info:
         load(path)
     assert "\n" not in str(info.value)
+
+
+def _softmax_with_sink(z: np.ndarray, sink: float = -np.inf, softcap: float = 0.0) -> np.ndarray:
+    """A float64 candidate computing in float64: the sink takes part in the max."""
+    v = z.astype(np.float64)
+    if softcap:
+        v = np.where(np.isneginf(v), -np.inf, softcap * np.tanh(v / softcap))
+    top = max(np.max(v, initial=-np.inf), sink)
+    if top == -np.inf:
+        return np.zeros_like(z)
+    e = np.exp(v - top)
+    return (e / (e.sum() + np.exp(sink - top))).astype(z.dtype)
+
+
+def _softmax_dropping_the_sink(z: np.ndarray, sink: float = -np.inf) -> np.ndarray:
+    """The bug of the tracker: the sink dropped on a generic path."""
+    e = np.exp(z.astype(np.float64) - np.max(z))
+    return (e / e.sum()).astype(z.dtype)
+
+
+def _plain_softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z.astype(np.float64) - np.max(z))
+    return (e / e.sum()).astype(z.dtype)
+
+
+def _sink_report(fn: object) -> tuple[dict[str, int], list[object]]:
+    from symsoftmax.validation.core import validate
+
+    vf = generate("softmax", "float32", "quick", 0)
+    sinks = {tc.tc_id for tc in _special_tests(vf)}
+    report = validate(fn, vectors=vf, properties=False)  # type: ignore[arg-type]
+    rows = [r for r in report.results if r.tc_id in sinks]
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    return counts, rows
+
+
+def test_validate_passes_sink_and_softcap_as_keywords() -> None:
+    counts, _rows = _sink_report(_softmax_with_sink)
+    assert counts.get("skipped", 0) == 0 and counts.get("pass", 0) > 0
+    assert counts.get("fail", 0) <= counts["pass"] // 4  # float64 tanh, e.g. tiny c, may miss
+
+
+def test_validate_fails_a_candidate_dropping_the_sink() -> None:
+    counts, _rows = _sink_report(_softmax_dropping_the_sink)
+    assert counts.get("fail", 0) > 0
+
+
+def test_validate_skips_sink_tests_of_a_candidate_without_the_keywords() -> None:
+    counts, rows = _sink_report(_plain_softmax)
+    assert counts == {"skipped": len(rows)}
+    assert all("sink" in r.inputs or "softcap" in r.inputs for r in rows)
+    assert all("takes no sink" in r.reason or "takes no softcap" in r.reason for r in rows)

@@ -147,6 +147,11 @@ class Reply:
     ran: bool = True  # False for "not-run": the candidate was not called
 
 
+def _has_keywords(inputs: dict[str, FloatArray]) -> bool:
+    """Whether a test has a temperature, sink or soft-cap (its call is one row alone)."""
+    return any(name in inputs for name in KEYWORD_INPUTS)
+
+
 class Caller(Protocol):
     """Runs calls and says whether a function accepts ``temperature=``."""
 
@@ -184,11 +189,20 @@ def raised_problem(exc: BaseException) -> tuple[str, str]:
 
 def accepts_temperature(fn: Callable[..., Any]) -> bool:
     """Whether ``fn`` has a parameter named ``temperature`` or takes ``**kwargs``."""
+    return accepts_keyword(fn, "temperature")
+
+
+def accepts_keyword(fn: Callable[..., Any], name: str) -> bool:
+    """Whether ``fn`` has a parameter ``name`` or takes ``**kwargs``."""
     try:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):
         return False
-    return any(p.name == "temperature" or p.kind is p.VAR_KEYWORD for p in params)
+    return any(p.name == name or p.kind is p.VAR_KEYWORD for p in params)
+
+
+KEYWORD_INPUTS = ("temperature", "sink", "softcap")
+"""A test's scalar inputs, passed as keywords (Python floats) to one row's call."""
 
 
 def split_result(
@@ -302,6 +316,9 @@ class InProcessCaller:
     def accepts_temperature(self, target: int) -> bool:
         return accepts_temperature(self.fns[target])
 
+    def accepts_keyword(self, target: int, name: str) -> bool:
+        return accepts_keyword(self.fns[target], name)
+
     def run(self, calls: Sequence[Call]) -> list[Reply]:
         return [self._one(call) for call in calls]
 
@@ -373,6 +390,14 @@ class Candidate:
         self.pass_temperature = temperature == "keyword" or (
             temperature == "auto" and caller.accepts_temperature(target)
         )
+        # sink= and softcap= follow the temperature policy; a caller that cannot say whether
+        # the function takes them (no accepts_keyword) gets them only under "keyword"
+        accepts = getattr(caller, "accepts_keyword", None)
+        self.pass_keyword = {"temperature": self.pass_temperature} | {
+            name: temperature == "keyword"
+            or (temperature == "auto" and accepts is not None and accepts(target, name))
+            for name in ("sink", "softcap")
+        }
         self.max_identical_failures = check_max_identical_failures(max_identical_failures)
         self.stopped = ""  # why run() stopped early, in one line ("" when it did not)
         self.seconds = 0.0  # total time spent inside the candidate
@@ -387,7 +412,8 @@ class Candidate:
         outcomes: list[Outcome | None] = [None] * len(tests)
         for i, test in enumerate(tests):
             if self._skipped(test.inputs):
-                outcomes[i] = Outcome(None, "skipped", "candidate takes no temperature")
+                missing = next(n for n in KEYWORD_INPUTS if self._refused(test.inputs, n))
+                outcomes[i] = Outcome(None, "skipped", f"candidate takes no {missing}")
         plan = [
             self._plan(indices, [tests[i].inputs for i in indices], batched=batched)
             for indices, batched in self.groups(tests)
@@ -412,7 +438,7 @@ class Candidate:
         for i, test in enumerate(tests):
             if self._skipped(test.inputs):
                 continue
-            if self.batch and "temperature" not in test.inputs:
+            if self.batch and not _has_keywords(test.inputs):
                 batches.setdefault(int(test.inputs["z"].shape[-1]), []).append(i)
             else:
                 single.append(([i], False))
@@ -431,13 +457,17 @@ class Candidate:
     def call(self, inputs: dict[str, FloatArray]) -> Outcome:
         """Call on one test's inputs and check the result's shape and dtype (as a batch of one
         row when the candidate is batched and there is no temperature)."""
-        return self.call_group([inputs], batched=self.batch and "temperature" not in inputs)[0]
+        return self.call_group([inputs], batched=self.batch and not _has_keywords(inputs))[0]
 
     # ---------------------------------------------------------------- helpers
 
     def _skipped(self, inputs: dict[str, FloatArray]) -> bool:
-        """Whether a test is skipped by policy: a temperature the candidate does not take."""
-        return "temperature" in inputs and not self.pass_temperature
+        """Whether a test is skipped by policy: a temperature, sink or soft-cap the candidate
+        does not take."""
+        return any(self._refused(inputs, name) for name in KEYWORD_INPUTS)
+
+    def _refused(self, inputs: dict[str, FloatArray], name: str) -> bool:
+        return name in inputs and not self.pass_keyword[name]
 
     def _run(self, plan: Sequence[_Planned]) -> list[Reply]:
         replies = self.caller.run([item.call for item in plan])
@@ -509,8 +539,9 @@ class Candidate:
         else:
             args = [np.asarray(rows[0][n]).astype(dtype) for n in INPUT_KEYS[self.op]]
             kwargs = {}
-            if "temperature" in rows[0]:
-                kwargs["temperature"] = float(np.asarray(rows[0]["temperature"]))
+            for name in KEYWORD_INPUTS:  # one row per call: its own T, sink, soft-cap
+                if name in rows[0]:
+                    kwargs[name] = float(np.asarray(rows[0][name]))
         count = len(rows) if batched else None
         shapes = {}
         for key in EXPECTED_KEYS[self.op]:
