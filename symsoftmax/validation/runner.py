@@ -4,15 +4,21 @@ A :class:`Candidate` turns tests into :class:`Call` s (numpy arrays of the forma
 shapes and dtype the result must have) and hands them to a *caller*, which runs them and returns
 one :class:`Reply` each:
 
-* :class:`InProcessCaller` (the Python API's default) calls the function in this process. Each
-  call runs on a worker thread and is waited for at most ``timeout`` seconds. Python cannot stop
-  a thread, so a call that overruns is *abandoned*: its test is reported as a timeout, the worker
-  is replaced by a fresh one for the next call, and the abandoned call goes on in the background
-  (a daemon thread: it never keeps the process alive) and its result is discarded. After
-  ``max_hung`` abandoned calls the remaining tests are not run (reported "not run"). A call that
-  holds the GIL in a C loop cannot be abandoned at all, and a call to ``os._exit`` ends the
-  process: for such candidates use the isolated caller. ``timeout=None`` calls the candidate on
-  the caller's thread, with no limit.
+* :class:`InProcessCaller` (the Python API's default) calls the function in this process, on
+  the calling thread where the time limit can be kept there: on POSIX, in the main thread, with
+  no interval timer already running, a ``SIGALRM`` (``signal.setitimer``) interrupts a call that
+  overruns ``timeout`` seconds — its handler raises into the candidate's frame, and the test is
+  reported as a timeout. Calling on the caller's thread matters to libraries that keep
+  thread-bound state: tinygrad's compile cache, an SQLite connection, failed on a worker thread
+  (issue 20 §5). Elsewhere (another thread, Windows, a timer in use) each call runs on a worker
+  thread and is waited for at most ``timeout`` seconds; Python cannot stop a thread, so a call
+  that overruns is *abandoned*: the worker is replaced by a fresh one for the next call, and the
+  abandoned call goes on in the background (a daemon thread: it never keeps the process alive)
+  and its result is discarded. Either way, after ``max_hung`` calls that overran the remaining
+  tests are not run (reported "not run"). A call that holds the GIL in a C loop is neither
+  interrupted nor abandoned until it returns, and a call to ``os._exit`` ends the process: for
+  such candidates use the isolated caller. ``timeout=None`` calls the candidate on the caller's
+  thread, with no limit.
 * :class:`~symsoftmax.validation.isolation.IsolatedCaller` (the CLI, and ``isolate=True``)
   runs the function in a worker process (see that module).
 
@@ -35,6 +41,7 @@ import inspect
 import itertools
 import queue
 import re
+import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -262,8 +269,40 @@ class _Worker:
                 reply.put(("ok", value, time.perf_counter() - start))
 
 
+class _Overran(BaseException):
+    """Raised into a candidate's frame by the SIGALRM handler when its call overruns (a
+    BaseException, so that the candidate's ``except Exception`` does not swallow it)."""
+
+
+def _alarm_usable() -> bool:
+    """Whether a time limit can be kept on this thread with SIGALRM: POSIX, the main thread
+    (the only one Python runs signal handlers in), and no interval timer already running (a
+    caller's own, e.g. a test runner's; it is left alone)."""
+    return (
+        hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+        and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    )
+
+
+def _raise_overran(signum: int, frame: Any) -> None:
+    raise _Overran
+
+
+def _direct(fn: Callable[..., Any], args: Any, kwargs: Any) -> tuple[str, Any, float]:
+    """Call ``fn`` on this thread: ("ok", value, seconds) or ("raised", exception, seconds)."""
+    start = time.perf_counter()
+    try:
+        with np.errstate(all="ignore"):  # the candidate's own overflow warnings
+            value = fn(*args, **kwargs)
+    except Exception as exc:
+        return "raised", exc, time.perf_counter() - start
+    return "ok", value, time.perf_counter() - start
+
+
 class CallGuard:
-    """Runs calls with a time limit (see the module docstring for what happens to a hung call)."""
+    """Runs calls with a time limit: on the calling thread, interrupted by SIGALRM where that
+    is usable, else on a worker thread (see the module docstring for a call that overruns)."""
 
     def __init__(self, timeout: float | None = 10.0, max_hung: int = 3) -> None:
         self.timeout = check_timeout(timeout)
@@ -276,25 +315,49 @@ class CallGuard:
         return self.hung >= self.max_hung
 
     def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[str, Any, float]:
-        """("ok", value, seconds), ("raised", exception, seconds) or ("timeout", None, seconds)."""
+        """("ok", value, seconds), ("raised", exception, seconds) or ("timeout", how, seconds),
+        ``how`` "interrupted" (SIGALRM) or "abandoned" (the worker thread left to it)."""
         if self.timeout is None:
-            start = time.perf_counter()
+            return _direct(fn, args, kwargs)
+        if _alarm_usable():
+            return self._interrupted(fn, args, kwargs, self.timeout)
+        return self._on_worker(fn, args, kwargs, self.timeout)
+
+    def _interrupted(
+        self, fn: Callable[..., Any], args: Any, kwargs: Any, timeout: float
+    ) -> tuple[str, Any, float]:
+        """The call on this thread, a SIGALRM handler raising into it after ``timeout`` s."""
+        previous = signal.signal(signal.SIGALRM, _raise_overran)
+        try:
+            signal.setitimer(signal.ITIMER_REAL, timeout)
             try:
-                with np.errstate(all="ignore"):
-                    value = fn(*args, **kwargs)
-            except Exception as exc:
-                return "raised", exc, time.perf_counter() - start
-            return "ok", value, time.perf_counter() - start
+                status, value, seconds = _direct(fn, args, kwargs)
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+        except _Overran:
+            status, value, seconds = "timeout", "interrupted", timeout
+        finally:
+            signal.signal(signal.SIGALRM, previous)
+        if status != "timeout" and seconds > timeout:  # the candidate swallowed the alarm
+            status, value, seconds = "timeout", "interrupted", timeout
+        if status == "timeout":
+            self.hung += 1
+        return status, value, seconds
+
+    def _on_worker(
+        self, fn: Callable[..., Any], args: Any, kwargs: Any, timeout: float
+    ) -> tuple[str, Any, float]:
+        """The call on the worker thread, waited for at most ``timeout`` s (then abandoned)."""
         if self._worker is None:
             self._worker = _Worker()
         reply: queue.SimpleQueue[tuple[str, Any, float]] = queue.SimpleQueue()
         self._worker.jobs.put((fn, args, kwargs, reply))
         try:
-            status, value, seconds = reply.get(timeout=self.timeout)
+            status, value, seconds = reply.get(timeout=timeout)
         except queue.Empty:
             self._worker = None  # abandon it: the hung call keeps that thread
             self.hung += 1
-            return "timeout", None, self.timeout
+            return "timeout", "abandoned", timeout
         if status == "raised" and not isinstance(value, Exception):
             raise value  # KeyboardInterrupt, SystemExit: not the candidate's verdict
         return status, value, seconds
@@ -329,7 +392,7 @@ class InProcessCaller:
         args = [self.adapter.to_framework(a) for a in call.args]
         status, value, seconds = self.guard.call(self.fns[call.target], *args, **call.kwargs)
         if status == "timeout":
-            return Reply("timeout", problem=f"timed out after {seconds:g} s (call abandoned)")
+            return Reply("timeout", problem=f"timed out after {seconds:g} s (call {value})")
         if status == "raised":
             kind, problem = raised_problem(value)
             return Reply(kind, problem=problem, seconds=seconds)
