@@ -38,30 +38,41 @@ def _element_type(fmt: str) -> int:
     }[fmt]
 
 
-def session(op: str, fmt: str) -> Any:
-    """An inference session of the one-node model of ``op`` for rows of format ``fmt``."""
+def model(op: str, fmt: str, *, constant_axes: bool = False) -> Any:
+    """The one-node ONNX model (onnx.ModelProto, checked) of ``op`` for rows of format ``fmt``;
+    OpenVINO reads the same models (:mod:`.more_frameworks`), ReduceLogSumExp's axes a
+    constant (``constant_axes``: its CPU plugin has no ReduceMax with axes given at run time)."""
     import onnx
-    import onnxruntime as ort
     from onnx import TensorProto, helper
 
     element = _element_type(fmt)
     x = helper.make_tensor_value_info("x", element, ["K"])
     reduces = op == "logsumexp"
     y = helper.make_tensor_value_info("y", element, [] if reduces else ["K"])
-    inputs = [x]
-    if reduces:
+    inputs, initializers = [x], []
+    if reduces and constant_axes:
+        initializers.append(helper.make_tensor("axes", TensorProto.INT64, [1], [-1]))
+    elif reduces:
         inputs.append(helper.make_tensor_value_info("axes", TensorProto.INT64, [1]))
+    if reduces:
         node = helper.make_node(NODES[op], ["x", "axes"], ["y"], keepdims=0)
     else:
         node = helper.make_node(NODES[op], ["x"], ["y"], axis=-1)
-    graph = helper.make_graph([node], f"{op}_{fmt}", inputs, [y])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
-    onnx.checker.check_model(model)
+    graph = helper.make_graph([node], f"{op}_{fmt}", inputs, [y], initializer=initializers)
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    onnx.checker.check_model(proto)
+    return proto
+
+
+def session(op: str, fmt: str) -> Any:
+    """An inference session of the one-node model of ``op`` for rows of format ``fmt``."""
+    import onnxruntime as ort
+
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     return ort.InferenceSession(
-        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+        model(op, fmt).SerializeToString(), options, providers=["CPUExecutionProvider"]
     )
 
 
