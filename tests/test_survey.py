@@ -341,3 +341,39 @@ def test_sigterm_ends_the_worker_processes_too(tmp_path):
     for w in alive:  # do not leave them behind if the test fails
         os.kill(w, signal.SIGKILL)
     assert not alive
+
+
+def test_changed_verdicts_are_listed_with_evidence_and_cause(survey):
+    """A float16 softmax that sums in float16 passed the normwise rule and fails the default
+    per-component class; declared as state float16 it passes, and the page's changes section
+    names the test, the exact value and the cause. The same kernel undeclared is listed as not
+    adjudicated, so an unexplained change cannot slip onto the page."""
+    model = importlib.import_module("accuracy.model")
+    from symsoftmax.validation.componentwise import KernelClass
+
+    def softmax(z):
+        e = np.exp(z - z.max())  # float16 throughout, as NumPy computes it
+        return e / e.sum()
+
+    declared = model.Implementation(
+        "f16 sum",
+        "numpy",
+        {"softmax": softmax},
+        "1",
+        classes=model.declare(
+            ("softmax",), ("float16",), KernelClass(state="float16"), "it sums in float16"
+        ),
+    )
+    plain = model.Implementation("f16 sum, undeclared", "numpy", {"softmax": softmax}, "1")
+    impls = [declared, plain]
+    cells = survey.survey(impls, ("softmax",), ("float16",), "quick")
+    cell = cells[("softmax", "float16", "f16 sum")]
+    assert cell.normwise is True and not cell.report.passed
+    assert cell.declared_report is not None and cell.declared_report.passed
+    assert "· **PASS** as two-pass, state float16" in cell.text()
+    changes = "\n".join(survey._changes(impls, cells, ("softmax",), ("float16",)))
+    assert "**f16 sum, softmax, float16**: PASS → FAIL" in changes
+    assert "Worst test: tcId" in changes and "exact" in changes
+    assert "Why: it sums in float16; judged as two-pass, state float16" in changes
+    assert "**f16 sum, undeclared, softmax, float16**: PASS → FAIL" in changes
+    assert "**Not adjudicated**" in changes

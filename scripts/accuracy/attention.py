@@ -17,8 +17,9 @@ import numpy as np
 
 from symsoftmax.formats import get_format
 from symsoftmax.testing.attention import attention_as_softmax
+from symsoftmax.validation.componentwise import KernelClass
 
-from .model import Implementation
+from .model import Declared, Implementation, declare
 
 BACKENDS = {  # the survey's name → torch.nn.attention.SDPBackend member
     "math": "MATH",
@@ -59,4 +60,13 @@ def sdpa_softmax(backend: str, device: str = "cpu") -> Implementation:
         except Exception as exc:  # the backend has no kernel for this format on this device
             unsupported[("softmax", fmt)] = str(exc).strip().splitlines()[0]
     name = f"PyTorch SDPA {backend} ({device.upper()})"
-    return Implementation(name, "numpy", {"softmax": softmax}, torch.__version__, unsupported)
+    classes: dict[tuple[str, str], Declared] = {}
+    if backend == "flash" and device == "cpu":
+        why = (
+            "PyTorch's CPU flash-attention kernel flushes subnormal probabilities to zero "
+            "(e.g. e^−88.18 → 0 in float32)"
+        )
+        classes = declare(("softmax",), FORMATS, KernelClass(), why, ftz=True)
+    return Implementation(
+        name, "numpy", {"softmax": softmax}, torch.__version__, unsupported, classes=classes
+    )

@@ -14,8 +14,30 @@ from typing import Any
 
 import numpy as np
 
+from symsoftmax.formats import get_format
+from symsoftmax.validation.componentwise import KernelClass
+
 from .formulas import derived_ops
-from .model import Implementation
+from .model import Declared, Implementation, declare
+
+NARROW = ("float16", "bfloat16")
+FORWARD = ("softmax", "log_softmax", "logsumexp")
+
+
+def _in_storage(fmt: str, why: str) -> dict[tuple[str, str], Declared]:
+    return declare(FORWARD, (fmt,), KernelClass(state=fmt), why)
+
+
+NARROW_STATE: dict[tuple[str, str], Declared] = {
+    key: value
+    for fmt in NARROW
+    for key, value in _in_storage(
+        fmt,
+        f"NumPy evaluates exp, the sum and the division of a {fmt} array in {fmt} "
+        "(its ufuncs compute in the operands' type), so the state format is the storage one",
+    ).items()
+}
+"""NumPy (and SciPy, which calls NumPy) compute half-precision data in half precision."""
 
 
 def numpy_naive() -> Implementation:
@@ -54,7 +76,11 @@ def numpy_shifted() -> Implementation:
 
     fns = {"softmax": softmax, "log_softmax": log_softmax, "logsumexp": logsumexp}
     return Implementation(
-        "NumPy max-shifted", "numpy", fns | derived_ops(softmax, log_softmax), np.__version__
+        "NumPy max-shifted",
+        "numpy",
+        fns | derived_ops(softmax, log_softmax),
+        np.__version__,
+        classes=NARROW_STATE,
     )
 
 
@@ -68,7 +94,29 @@ def scipy_special() -> Implementation:
 
     fns = {"softmax": sp.softmax, "log_softmax": sp.log_softmax, "logsumexp": logsumexp}
     fns["cross_entropy"] = derived_ops(sp.softmax, sp.log_softmax)["cross_entropy"]
-    return Implementation("SciPy (scipy.special)", "numpy", fns, scipy.__version__)
+    unsupported = {}
+    for op in ("softmax", "log_softmax", "logsumexp"):
+        for fmt in ("float16", "bfloat16"):
+            problem = _refusal(fns[op], fmt)
+            if problem:
+                unsupported[(op, fmt)] = problem
+    return Implementation(
+        "SciPy (scipy.special)",
+        "numpy",
+        fns,
+        scipy.__version__,
+        unsupported,
+        classes=NARROW_STATE,
+    )
+
+
+def _refusal(fn: Any, fmt: str) -> str:
+    """The library's message if ``fn`` refuses a two-entry row of ``fmt`` ("" if it runs)."""
+    try:
+        fn(np.array([0.0, 1.0], dtype=get_format(fmt).numpy_dtype))
+    except Exception as exc:  # e.g. a dtype the library's array API layer does not accept
+        return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
+    return ""
 
 
 def torch_functions(device: str = "cpu", compile_backend: str | None = None) -> dict[str, Any]:
@@ -120,11 +168,29 @@ def torch_functions(device: str = "cpu", compile_backend: str | None = None) -> 
     return fns
 
 
+TORCH_CPU_CLASSES = {
+    key: value
+    for fmt in NARROW
+    for key, value in declare(
+        ("log_softmax", "logsumexp"),
+        (fmt,),
+        KernelClass(state=fmt),
+        f"the CPU kernel rounds Σe^(z−m) to {fmt} before its log: [0, −10.8046875] gives "
+        f"logsumexp 0 = log(fl(1 + 2.03e−5)), exact 2.03e−5",
+    ).items()
+}
+"""PyTorch's CPU log_softmax and logsumexp of half-precision data."""
+
+
 def torch_eager(device: str = "cpu") -> Implementation:
     import torch
 
     return Implementation(
-        f"PyTorch ({device.upper()})", "torch", torch_functions(device), torch.__version__
+        f"PyTorch ({device.upper()})",
+        "torch",
+        torch_functions(device),
+        torch.__version__,
+        classes=TORCH_CPU_CLASSES if device == "cpu" else {},
     )
 
 
@@ -164,4 +230,13 @@ def jax_functions(device: str = "cpu") -> dict[str, Any]:
 def jax_jit(device: str = "cpu") -> Implementation:
     import jax
 
-    return Implementation(f"JAX ({device.upper()})", "jax", jax_functions(device), jax.__version__)
+    classes: dict[tuple[str, str], Declared] = {}
+    if device == "cpu":
+        flush = "XLA's CPU backend flushes subnormal results (and inputs) to zero"
+        classes |= declare(FORWARD, ("float64", "float32"), KernelClass(), flush, ftz=True)
+        for fmt in NARROW:
+            why = f"{flush}; and it evaluates {fmt} data in {fmt} (exp, sum, log)"
+            classes |= declare(FORWARD, (fmt,), KernelClass(state=fmt), why, ftz=True)
+    return Implementation(
+        f"JAX ({device.upper()})", "jax", jax_functions(device), jax.__version__, classes=classes
+    )
