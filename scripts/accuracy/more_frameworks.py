@@ -355,6 +355,14 @@ def tinygrad_functions(device: str = "CPU") -> dict[str, Function]:
     tinygrad neither takes ml_dtypes arrays nor returns bfloat16 from .numpy()); the VJPs by
     its autograd (backward of ⟨out, g⟩)."""
     from tinygrad import Tensor, dtypes
+    from tinygrad.helpers import Context
+
+    def on_device(fn: Function) -> Function:
+        def run(*args: Any) -> Any:
+            with Context(DEV=device):  # tinygrad makes its constants on the default device
+                return fn(*args)
+
+        return run
 
     def tensor(a: Any, grad: bool = False) -> Any:
         a = np.ascontiguousarray(a)
@@ -384,7 +392,7 @@ def tinygrad_functions(device: str = "CPU") -> dict[str, Function]:
 
     fns = {op: forward(op) for op in methods}
     fns |= {"softmax_vjp": vjp_of("softmax"), "log_softmax_vjp": vjp_of("log_softmax")}
-    return fns
+    return {op: on_device(fn) for op, fn in fns.items()}
 
 
 def tinygrad_cpu(device: str = "CPU") -> Implementation:
