@@ -238,6 +238,98 @@ def test_scaled_exp2_kernel_fails_only_where_m_log2e_overflows() -> None:
         assert ("shift-invariance" in properties) is (dtype == "float32")
 
 
+# ---------------------------------------------------------------- a fixed scale, 1/√D
+
+
+def scaled_query(q, k, v, attn_mask=None):
+    """A kernel that fixes the scale at 1/√D and takes none, applied to q first."""
+    return bk.attention(q * q.dtype.type(1 / np.sqrt(q.shape[-1])), k, v, attn_mask, 1.0)
+
+
+def scaled_product(q, k, v, attn_mask=None):
+    """1/√D fixed, applied to the product q·kᵀ (tinygrad's order), in a float32 state."""
+    return bk.attention(q, k, v, attn_mask, 1 / np.sqrt(q.shape[-1]))
+
+
+def scaled_wrong(q, k, v, attn_mask=None):
+    """A fixed scale of 1/D instead of 1/√D: every score divided by √D."""
+    return bk.attention(q, k, v, attn_mask, 1 / q.shape[-1])
+
+
+@pytest.mark.parametrize("dtype", FORMATS)
+@pytest.mark.parametrize("mask", ["boolean", "none"])
+def test_a_fixed_scale_gives_the_bits_of_scale_one(dtype: str, mask: str) -> None:
+    """q = √D·e₁ and the kernel's own 1/√D: the scores are z exactly (docs/attention.md), so
+    the softmax has the bits of the scale-1 embedding; the product-first order too, except
+    where √D·|z| overflows its float32 product (the ±max row in float32 and bfloat16)."""
+    z = special_rows(dtype)
+    reference = attention_as_softmax(bk.attention, mask=mask, head_dim=16)(z)
+    fixed = attention_as_softmax(scaled_query, mask=mask, head_dim=16, fixed_scale=True)
+    assert same_bits(fixed(z), reference)
+    product_first = attention_as_softmax(scaled_product, mask=mask, head_dim=64, fixed_scale=True)
+    with np.errstate(over="ignore"):  # √D·max overflows in the product, as documented
+        product = product_first(z)
+    finite = np.where(np.isfinite(z), np.abs(z.astype(np.float64)), 0)
+    overflows = finite.max(axis=1) * 8 > np.finfo(np.float32).max  # √64·|z|
+    assert same_bits(product[~overflows], reference[~overflows])
+    assert overflows.sum() == (dtype != "float16")
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_a_fixed_scale_kernel_passes_and_a_wrong_scale_fails(dtype: str) -> None:
+    vf = suite("softmax", dtype)
+    right = attention_as_softmax(scaled_query, fixed_scale=True)
+    assert validate(right, vectors=vf, batch=True).passed
+    wrong = validate(attention_as_softmax(scaled_wrong, fixed_scale=True), vectors=vf, batch=True)
+    assert not wrong.passed and wrong.failed > len(vf.groups) // 4
+    without = validate(attention_as_softmax(scaled_query), vectors=vf, batch=True)
+    assert without.failures[0].reason.startswith("raised TypeError")  # scale= is not taken
+
+
+def test_the_product_first_order_fails_only_where_its_product_overflows() -> None:
+    vf = suite("softmax", "bfloat16")
+    report = validate(
+        attention_as_softmax(scaled_product, fixed_scale=True, head_dim=4), vectors=vf, batch=True
+    )
+    largest = np.finfo(np.float32).max
+    assert report.failures and all(
+        np.abs(r.inputs["z"][np.isfinite(r.inputs["z"])]).max() * 2 > largest
+        for r in report.failures
+    )
+
+
+@pytest.mark.parametrize("head_dim", [2, 8, 32, 48])
+def test_a_fixed_scale_needs_a_power_of_four(head_dim: int) -> None:
+    with pytest.raises(
+        InputError, match=f"fixed_scale needs head_dim a power of 4.*got {head_dim}"
+    ):
+        attention_as_softmax(scaled_query, head_dim=head_dim, fixed_scale=True)
+    with pytest.raises(InputError, match="fixed_scale must be True or False"):
+        attention_as_softmax(scaled_query, fixed_scale="yes")  # type: ignore[arg-type]
+
+
+def test_cli_fixed_scale(tmp_path: Path, capsys) -> None:
+    kernels = tmp_path / "fixed.py"
+    kernels.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from test_attention import scaled_query, scaled_wrong\n"
+    )
+    rows = [[-INF] * 20 + [-200.0, -201.0], [0.0, 1.0, 2.0], [3.0, 1.0, -1.0, 5.5]]
+    vectors.save(custom_vectors("softmax", "float16", rows), tmp_path / "v.json")
+    argv = ["validate", "--vectors", str(tmp_path / "v.json"), "--attention", "--fixed-scale"]
+    assert main([*argv[:1], f"{kernels}:scaled_query", *argv[1:]]) == 0
+    assert main([*argv[:1], f"{kernels}:scaled_wrong", *argv[1:]]) == 1
+    capsys.readouterr()
+    for extra, message in (
+        ([], "--fixed-scale needs --attention"),
+        (["--attention", "--head-dim", "32"], "fixed_scale needs head_dim a power of 4"),
+    ):
+        code = main(["validate", f"{kernels}:scaled_query", "--fixed-scale", *extra])
+        err = capsys.readouterr().err
+        assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, err
+
+
 # ---------------------------------------------------------------- errors
 
 

@@ -21,7 +21,7 @@ from symsoftmax.validation.adapters import FRAMEWORKS
 from symsoftmax.validation.runner import MAX_IDENTICAL_FAILURES, TEMPERATURE_POLICIES
 from symsoftmax.vectors.model import OPS, SUITES
 
-_ATTENTION_OPTIONS = ("layout", "mask", "head_dim", "call", "device")
+_ATTENTION_OPTIONS = ("layout", "mask", "head_dim", "call", "device", "fixed_scale")
 _ABIS = ("c",)  # symsoftmax.validation.native.ABIS, not imported to parse the options
 
 
@@ -144,6 +144,13 @@ def _add_attention_options(parser: Any) -> None:
     group.add_argument(
         "--device",
         help="device of the kernel's tensors with --framework torch or jax (default cpu)",
+    )
+    group.add_argument(
+        "--fixed-scale",
+        action="store_true",
+        default=None,  # None when not given, like the other attention options
+        help="the kernel fixes the scale at 1/sqrt(head_dim) and takes none (Paddle, tinygrad): "
+        "called without scale, q = sqrt(head_dim)*e1; --head-dim a power of 4",
     )
 
 

@@ -13,7 +13,14 @@ kernel's scores are exactly z, and values that copy each probability to one outp
 * −inf entries go through the kernel's mask (``mask="boolean"``: False = masked;
   ``"additive"``: −inf added to the score; their keys are 0) or inline (``"none"``: k_j = −inf·e₁,
   q·k_j = 1·(−inf) + 0·0 + … = −inf: no 0·(−inf) is formed);
-* NaN and +inf entries go inline in k (never masked): the kernel sees them as scores.
+* NaN and +inf entries go inline in k (never masked): the kernel sees them as scores;
+* ``fixed_scale=True``, for kernels that fix the scale at 1/√D (Paddle's, tinygrad's): D must
+  be a power of 4, D = 4^a, so that √D = 2^a and 1/√D = 2^−a are exact, and q = √D·e₁: the
+  score is 2^−a·(2^a·z_j) = z_j exactly, in whichever order the kernel scales (q first,
+  1·z_j; the product first, a power-of-two scaling there and back) — except where 2^a·|z_j|
+  overflows the kernel's accumulator (a product formed before scaling, z_j near the format's
+  largest value) or the kernel scales k first and z_j is subnormal (bits below the subnormal
+  quantum lost).
 
 Rows of equal K go in one call along the batch dimension (heads 1, one query). The argument
 and the recipes for PyTorch, JAX and flash-attn are in docs/attention.md.
@@ -33,7 +40,15 @@ from symsoftmax.errors import InputError
 from symsoftmax.validation.adapters import FRAMEWORKS, Adapter, get_adapter
 from symsoftmax.validation.runner import WrongResult
 
-__all__ = ["ATTENTION_OPS", "CALLS", "LAYOUTS", "MASKS", "AttentionSoftmax", "attention_as_softmax"]
+__all__ = [
+    "ATTENTION_OPS",
+    "CALLS",
+    "FIXED_SCALE_HEAD_DIMS",
+    "LAYOUTS",
+    "MASKS",
+    "AttentionSoftmax",
+    "attention_as_softmax",
+]
 
 LAYOUTS = ("bhsd", "bshd")  # PyTorch SDPA's (batch, heads, seq, dim); flash-attn's and JAX's
 MASKS = ("boolean", "additive", "none")
@@ -41,6 +56,7 @@ MASKS = ("boolean", "additive", "none")
 CALLS = ("sdpa", "flash")
 ATTENTION_OPS = ("softmax", "logsumexp")
 MAX_HEAD_DIM = 1 << 16
+FIXED_SCALE_HEAD_DIMS = tuple(4**a for a in range(9))  # 1, 4, …, 65536: √D a power of two
 
 LseGetter = int | Callable[[Any], Any]
 
@@ -65,6 +81,7 @@ class AttentionSoftmax:
     op: str
     device: str
     lse: LseGetter
+    fixed_scale: bool = False  # the kernel fixes scale = 1/√head_dim (the call passes none)
     # a fused attention kernel is one pass (online softmax): the validator's monotonicity and
     # sum-to-one allowances widen for it (validation.properties.one_pass_allowance); a two-pass
     # kernel is within them too, so this is never a false failure
@@ -136,12 +153,13 @@ class AttentionSoftmax:
         return (b, 1, k, self.head_dim) if self.layout == "bhsd" else (b, k, 1, self.head_dim)
 
     def _query_keys_mask(self, z: npt.NDArray[Any]) -> list[Any]:
-        """[q, k] or [q, k, mask] for rows z: q = e₁, k_j = z_j·e₁ (0 where the mask takes −inf),
-        mask (B, 1, 1, K): boolean (True = attend) or additive (0 or −inf)."""
+        """[q, k] or [q, k, mask] for rows z: q = e₁ (√head_dim·e₁ with ``fixed_scale``, which
+        the kernel's 1/√head_dim undoes), k_j = z_j·e₁ (0 where the mask takes −inf), mask
+        (B, 1, 1, K): boolean (True = attend) or additive (0 or −inf)."""
         b, k = z.shape
         masked = np.isneginf(z) if self.mask != "none" else np.zeros(z.shape, bool)
         q = np.zeros((b, 1, 1, self.head_dim), z.dtype)
-        q[..., 0] = 1
+        q[..., 0] = np.sqrt(self.head_dim) if self.fixed_scale else 1  # a power of two: exact
         keys = np.zeros(self._shape(b, k), z.dtype)
         keys.reshape(b, k, self.head_dim)[..., 0] = np.where(masked, np.zeros_like(z), z)
         arrays = [q, keys]
@@ -160,13 +178,15 @@ class AttentionSoftmax:
         return self._to_framework(values)
 
     def _invoke(self, shared: list[Any], values: Any) -> Any:
-        """One kernel call in the chosen convention, scale 1."""
+        """One kernel call in the chosen convention, scale 1 (no scale: ``fixed_scale``)."""
         q, keys = shared[:2]
         if self.call == "flash":
-            return self._function(q, keys, values, softmax_scale=1.0, causal=False)
+            scale = {} if self.fixed_scale else {"softmax_scale": 1.0}
+            return self._function(q, keys, values, causal=False, **scale)
+        scale = {} if self.fixed_scale else {"scale": 1.0}
         if self.mask == "none":
-            return self._function(q, keys, values, scale=1.0)
-        return self._function(q, keys, values, attn_mask=shared[2], scale=1.0)
+            return self._function(q, keys, values, **scale)
+        return self._function(q, keys, values, attn_mask=shared[2], **scale)
 
     def _to_framework(self, array: npt.NDArray[Any], *, shared: bool = False) -> Any:
         """``array`` in the kernel's framework on its device. NumPy arrays used by several
@@ -250,6 +270,7 @@ def attention_as_softmax(
     op: str = "softmax",
     device: str = "cpu",
     lse: LseGetter = 1,
+    fixed_scale: bool = False,
 ) -> AttentionSoftmax:
     """A softmax candidate (``op="logsumexp"``: a logsumexp one) made of an attention function.
 
@@ -267,7 +288,11 @@ def attention_as_softmax(
     log-sum-exp — an index into the tuple the kernel returns (default 1: ``(out, lse)``, as
     flash-attn's ``return_attn_probs=True`` gives) or a function of the result; its
     (batch, …) array's first entry per batch row is taken and rounded to the target dtype.
-    Exactness argument and recipes: docs/attention.md. InputError on a bad option.
+    ``fixed_scale=True``: the kernel fixes the scale at 1/√head_dim and takes none (Paddle's,
+    tinygrad's): it is called without ``scale=`` / ``softmax_scale=``, with q = √head_dim·e₁,
+    and ``head_dim`` must be a power of 4 (:data:`FIXED_SCALE_HEAD_DIMS`), so that every score
+    is still exactly z_j. Exactness argument and recipes: docs/attention.md. InputError on a
+    bad option.
     """
     _check_choice("layout", layout, LAYOUTS)
     _check_choice("mask", mask, MASKS)
@@ -280,6 +305,7 @@ def attention_as_softmax(
         or not 1 <= head_dim <= MAX_HEAD_DIM
     ):
         raise InputError(f"head_dim must be an integer in 1..{MAX_HEAD_DIM}, got {head_dim!r}")
+    _check_fixed_scale(fixed_scale, head_dim)
     if call == "flash" and mask != "none":
         raise InputError(
             f"call 'flash' passes no mask (flash-attn's convention): use mask 'none' "
@@ -309,7 +335,20 @@ def attention_as_softmax(
         op=op,
         device=device,
         lse=lse,
+        fixed_scale=fixed_scale,
     )
+
+
+def _check_fixed_scale(fixed_scale: Any, head_dim: int) -> None:
+    """InputError unless ``fixed_scale`` is a bool, and with it ``head_dim`` a power of 4."""
+    if not isinstance(fixed_scale, bool):
+        raise InputError(f"fixed_scale must be True or False, got {fixed_scale!r}")
+    if fixed_scale and head_dim not in FIXED_SCALE_HEAD_DIMS:
+        shown = ", ".join(str(d) for d in FIXED_SCALE_HEAD_DIMS[1:5])
+        raise InputError(
+            f"fixed_scale needs head_dim a power of 4 ({shown}, …), so that 1/√head_dim is "
+            f"exact; got {head_dim}"
+        )
 
 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
