@@ -370,7 +370,9 @@ def tinygrad_functions(device: str = "CPU") -> dict[str, Function]:
             t = Tensor(a.view(np.uint16), device=device).bitcast(dtypes.bfloat16)
         else:
             t = Tensor(a, device=device)
-        return t.requires_grad_(True) if grad else t
+        if grad:
+            t.requires_grad = True
+        return t
 
     def array(t: Any, like: Any) -> Any:
         if t.dtype == dtypes.bfloat16:
