@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from symsoftmax.errors import InputError
-from symsoftmax.formats import Format, get_format
+from symsoftmax.formats import get_format
 from symsoftmax.validation.adapters import FRAMEWORKS, get_adapter
 from symsoftmax.validation.checks import PassRule, PreparedTest, componentwise_reasons, evaluate
 from symsoftmax.validation.componentwise import COMPONENTWISE_OPS
+from symsoftmax.validation.diagnosis import diagnose
 from symsoftmax.validation.isolation import IsolatedCaller, target_reference
 from symsoftmax.validation.properties import check_properties, check_require
 from symsoftmax.validation.report import TestResult, ValidationReport
@@ -146,34 +147,7 @@ def judge(
         results=results,
         properties=found,
         notes=dict(vf.notes),
-        diagnosis=_diagnosis(prepared, outcomes, results, vf.op, fmt, rule),
-    )
-
-
-def _diagnosis(
-    prepared: Sequence[PreparedTest],
-    outcomes: Sequence[Outcome],
-    results: Sequence[TestResult],
-    op: str,
-    fmt: Format,
-    rule: PassRule,
-) -> str:
-    """What the failures are consistent with, where one cause explains them all ("" if none):
-    today, flushed subnormals — every failing test passes when zeros may stand for subnormal
-    results (``--ftz``)."""
-    failing = [i for i, r in enumerate(results) if r.status == "fail"]
-    if rule.ftz or not failing or any(r.status == "error" for r in results):
-        return ""
-    flushed = dataclasses.replace(rule, ftz=True)
-    subset = [prepared[i] for i in failing]
-    outputs = [outcomes[i].outputs for i in failing]
-    judged = componentwise_reasons(subset, outputs, op, fmt, flushed)
-    for item, got, reasons in zip(subset, outputs, judged, strict=True):
-        if got is None or not evaluate(item, got, op, fmt, flushed, judged=reasons).passed:
-            return ""
-    return (
-        f"consistent with flush-to-zero: all {len(failing)} failing tests pass when subnormal "
-        "results may be 0 (rerun with --ftz if the hardware flushes)"
+        diagnosis=diagnose(prepared, outcomes, results, vf.op, fmt, rule),
     )
 
 

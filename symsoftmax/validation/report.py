@@ -3,8 +3,9 @@
 Statistics: ``max_ulp`` is the largest component error in ulps over all tests that produced
 outputs (∞ when a NaN or inf was misplaced), given by test ``max_ulp_tc_id`` (the first of
 equals); ``median_ulp`` is the median over those tests of each test's largest component error.
-JSON writes non-finite numbers as the strings "inf" and "nan" (JSON has no such numbers) and
-every input and output value as a float.hex string.
+JSON writes non-finite numbers as the strings "inf", "-inf" and "nan" (JSON has no such
+numbers), everywhere in the report, and every input and output value as a float.hex string;
+the schema is in docs/validation.md, "The JSON report".
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy.typing as npt
 from symsoftmax.formats import get_format
 from symsoftmax.rounding import format_hex
 from symsoftmax.validation.checks import PassRule
+from symsoftmax.validation.diagnosis import Diagnosis, shown_row
 from symsoftmax.validation.properties import PropertyResult
 from symsoftmax.vectors.model import Note
 
@@ -146,7 +148,8 @@ class ValidationReport:
     other_output: list[tuple[str, str]] = field(default_factory=list)  # (when, text) printed
     # outside the tests' own calls: at import, during property checks
     stopped: str = ""  # why the run stopped early (alike failures in a row), in one line
-    diagnosis: str = ""  # what the failures are consistent with (core._diagnosis), or ""
+    # what the failures are consistent with (validation.diagnosis), empty when nothing is
+    diagnosis: Diagnosis = field(default_factory=Diagnosis)
     sandbox: str = ""  # what confined the candidate (symsoftmax.validation.sandbox), or "none: …"
 
     # ---------------------------------------------------------------- summary
@@ -277,8 +280,9 @@ class ValidationReport:
         )
         if self.stopped:
             extra += f"; {self.stopped}"
-        if self.diagnosis:
-            extra += f"; {self.diagnosis}"
+        diagnosis = self.diagnosis.text(said=self.stopped)  # a wrong dtype said once
+        if diagnosis:
+            extra += f"; {diagnosis}"
         if failed_props:
             extra += f"; properties failed: {', '.join(failed_props)}"
         if not_required:
@@ -303,7 +307,7 @@ class ValidationReport:
             "op": self.op,
             "dtype": self.dtype,
             "mode": self.rule.mode,
-            "maxUlpAllowed": self.rule.max_ulp,
+            "maxUlpAllowed": None if self.rule.max_ulp is None else _number(self.rule.max_ulp),
             "ftz": self.rule.ftz,
             "algorithm": self._kernel_json(),
             "candidate": self.candidate,
@@ -314,7 +318,7 @@ class ValidationReport:
             "not_run": self.not_run,
             "stopped": self.stopped,
             "sandbox": self.sandbox,
-            "diagnosis": self.diagnosis,
+            "diagnosis": self.diagnosis.to_list(),
             "rule": self._rule_text(),
             "max_ulp": _number(self.max_ulp),
             "max_ulp_tcId": self.max_ulp_tc_id,
@@ -322,7 +326,10 @@ class ValidationReport:
             "bounds": self.bounds_applied,
             "by_flag": self.by_flag,
             "properties": [p.to_dict() for p in self.properties],
-            "seconds": {"total": self.seconds_total, "candidate": self.seconds_candidate},
+            "seconds": {
+                "total": _number(self.seconds_total),
+                "candidate": _number(self.seconds_candidate),
+            },
             "failures": [r.to_dict() for r in self.failures],
             "printed": [{"where": where, "text": text} for where, text in self.printed],
         }
@@ -331,7 +338,10 @@ class ValidationReport:
         return data
 
     def to_json(self, *, indent: int | None = 1, all_results: bool = False) -> str:
-        return json.dumps(self.to_dict(all_results=all_results), indent=indent, ensure_ascii=False)
+        """The report as JSON (docs/validation.md, "The JSON report"); a non-finite float left
+        unspelled is a ValueError here, never the non-JSON ``NaN``/``Infinity``."""
+        data = self.to_dict(all_results=all_results)
+        return json.dumps(data, indent=indent, ensure_ascii=False, allow_nan=False)
 
     def to_markdown(self, *, worst: int = 10) -> str:
         lines = [
@@ -350,6 +360,9 @@ class ValidationReport:
         ]
         if self.stopped:
             lines += [f"Stopped early: {_md(self.stopped)}.", ""]
+        if self.diagnosis:
+            lines += ["## Diagnosis", ""]
+            lines += [f"* {f.cause}: {_md(f.text())}" for f in self.diagnosis] + [""]
         if self.bounds_applied:
             forms = ", ".join(f"{form} on {n} tests" for form, n in self.bounds_applied.items())
             lines += [f"Bounds applied: {forms} (see docs/validation.md).", ""]
@@ -443,7 +456,7 @@ class ValidationReport:
                 f"{component[1]:.9g}" if component else "—",
             )
             why = f": {r.reason}" if r.reason else ""
-            details.append(f"  tcId {r.tc_id}: input {_decimal(r.inputs['z'])}{why}")
+            details.append(f"  tcId {r.tc_id}: input {shown_row(r.inputs['z'])}{why}")
         console.print(cases)
         for line in details:
             console.print(line, markup=False, highlight=False, soft_wrap=True)
@@ -460,14 +473,6 @@ class ValidationReport:
 def _property_name(p: PropertyResult) -> str:
     """The property's name, marked when it does not fail the verdict."""
     return p.name if p.required else f"{p.name} (not required)"
-
-
-def _decimal(values: FloatArray, limit: int = 4) -> str:
-    """A short decimal display of a row (elided in the middle when long)."""
-    flat = [f"{v:.6g}" for v in np.asarray(values, dtype=np.float64).ravel().tolist()]
-    if len(flat) > limit:
-        flat = [*flat[: limit // 2], f"…{len(flat)}…", *flat[-(limit // 2) :]]
-    return "[" + ", ".join(flat) + "]"
 
 
 def _fmt_ulp(x: float) -> str:

@@ -70,6 +70,7 @@ __all__ = [
     "WrongResult",
     "check_max_identical_failures",
     "check_timeout",
+    "returned_dtype",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -683,14 +684,24 @@ class _FailureRun:
         if self.kind == "exception":
             name, _, text = self.problem.removeprefix("raised ").partition(": ")
             return f"raised {name}({text!r})" if text else f"raised {name}()"
-        dtype = _WRONG_DTYPE.fullmatch(self.problem) if self.kind == "dtype" else None
-        if dtype:
-            part = "" if dtype["key"] == "output" else f" as {dtype['key']}"
-            return f"returned {dtype['got']}{part} for {dtype['want']} input"
+        returned = returned_dtype(self.problem) if self.kind == "dtype" else ""
+        if returned:
+            return returned
         shape = _WRONG_SHAPE.fullmatch(self.pattern.partition(":")[2])
         if shape:
             return f"returned {shape['key']} of shape {shape['got']}, expected {shape['want']},"
         return f"failed with “{self.pattern.partition(':')[2]}”"
+
+
+def returned_dtype(problem: str) -> str:
+    """A wrong-dtype problem (:func:`part_problem`'s message) said once for a whole report:
+    "returned float64 for float32 input" ("… as grad …" for a part other than the output);
+    "" for any other problem."""
+    dtype = _WRONG_DTYPE.fullmatch(problem)
+    if not dtype:
+        return ""
+    part = "" if dtype["key"] == "output" else f" as {dtype['key']}"
+    return f"returned {dtype['got']}{part} for {dtype['want']} input"
 
 
 def _pattern(item: _Planned, reply: Reply) -> str:
