@@ -37,11 +37,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from accuracy import findings
+from accuracy import claims_more, findings
 from accuracy.attention import sdpa_softmax
 from accuracy.frameworks import jax_jit, numpy_naive, numpy_shifted, scipy_special, torch_eager
 from accuracy.gpu import gpu_loaders
 from accuracy.model import Declared, Implementation, Unavailable
+from accuracy.more_frameworks import MORE_LOADERS, paddle_before_tensorflow
 from accuracy.onnx_runtime import onnxruntime_cpu
 
 import symsoftmax
@@ -66,6 +67,7 @@ LOADERS: Loaders = {
     ONNXRUNTIME: onnxruntime_cpu,
     "sdpa-math": lambda: sdpa_softmax("math"),
     "sdpa-flash": lambda: sdpa_softmax("flash"),  # PyTorch's CPU flash-attention kernel
+    **MORE_LOADERS,  # TensorFlow, PaddlePaddle, MLX, OpenVINO, tinygrad, numba (issue 20)
 }
 """The CPU section's implementations by command-line name (the GPU ones: accuracy.gpu)."""
 
@@ -359,6 +361,7 @@ def render(
     formats: tuple[str, ...],
     suite: str,
     seconds: float,
+    found_more: list[claims_more.Outcome] | None = None,
 ) -> str:
     lines = [
         "# Accuracy survey",
@@ -396,6 +399,8 @@ def render(
     if found:
         ort = next(i for i in cpu.implementations if i.name.startswith("onnxruntime"))
         lines += findings.render(found, f"onnxruntime {ort.version}")
+    if found_more:
+        lines += claims_more.render(found_more)
     changes = _changes(cpu.implementations, cpu.cells, ops, formats)
     lines += ["## Verdicts the per-component rule changed", ""]
     if changes:
@@ -440,6 +445,7 @@ def main(
 ) -> int:
     """The command line. ``gpu_device`` and ``compile_backend`` are for the tests: they run the
     GPU section on "cpu" with the "eager" compile backend (no GPU, no code generation)."""
+    paddle_before_tensorflow()  # importing paddle after tensorflow crashes the process
     gpu_names = list(gpu_loaders(gpu_device, compile_backend))
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="use the quick suite")
@@ -490,9 +496,15 @@ def main(
         parser.error("--gpu needs a CUDA device (PyTorch finds none on this machine)")
     start = time.perf_counter()
 
-    def write(cpu: Section, gpu_section: Section | None, found: list[findings.Finding]) -> None:
+    def write(
+        cpu: Section,
+        gpu_section: Section | None,
+        found: list[findings.Finding],
+        found_more: list[claims_more.Outcome] | None = None,
+    ) -> None:
         seconds = time.perf_counter() - start
-        write_atomic(args.output, render(cpu, gpu_section, found, ops, formats, suite, seconds))
+        page = render(cpu, gpu_section, found, ops, formats, suite, seconds, found_more)
+        write_atomic(args.output, page)
 
     chosen = [n for n in names if n in LOADERS]
     partial = None if args.gpu else (lambda section: write(section, None, []))
@@ -502,7 +514,9 @@ def main(
         chosen = [n for n in names if n in gpu]
         where = (gpu_device, compile_backend)
         gpu_section = run_section(gpu, chosen, ops, formats, suite, args.jobs, where)
-    write(cpu, gpu_section, check_findings(cpu))
+    # the outside reports on the libraries of issue 20, when any of them was surveyed
+    more = claims_more.check_all() if any(n in MORE_LOADERS for n in names) else []
+    write(cpu, gpu_section, check_findings(cpu), more)
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
 
@@ -560,6 +574,7 @@ def _cell_worker(
     names: list[str], op: str, fmt: str, suite: str, gpu: tuple[str, str] | None
 ) -> Section:
     """One op × format, in a worker process (the implementations summarised to pickle)."""
+    paddle_before_tensorflow()  # importing paddle after tensorflow crashes the process
     key = (*names, *(gpu or ()))
     if key not in _WORKER_IMPLEMENTATIONS:
         _WORKER_IMPLEMENTATIONS[key] = load(LOADERS if gpu is None else gpu_loaders(*gpu), names)
