@@ -162,6 +162,9 @@ _TABLE_SPLIT_HI, _TABLE_SPLIT_LO = _split(_TABLE_HI)
 EXP_RELATIVE_ERROR = 2.0**-86
 
 _MIN_T = -(2.0**21)
+_SHIFTER = 1.5 * 2.0**52
+_SHIFTER_BITS = np.array(_SHIFTER).view(np.int64)
+_ONE = np.float64(1.0)
 
 
 def dd_exp_scaled(
@@ -177,34 +180,78 @@ def dd_exp_scaled(
     (those entries are left as 0 and must be bounded by the caller).
     """
     valid = (th >= _MIN_T) & (th <= 0.0)
-    th = np.where(valid, th, 0.0)
-    tl = np.where(valid, tl, 0.0)
-    k = np.rint(th * _INV_STEP)
+    all_valid = bool(valid.all())  # the usual case: no masking passes
+    if not all_valid:
+        th = np.where(valid, th, 0.0)
+        tl = np.where(valid, tl, 0.0)
+    # k = rint(t·4096/ln 2) by the 1.5·2^52 shifter: |t·4096/ln 2| < 2^34, so the sum rounds
+    # it to an integer (ties to even, as rint) and its low bits hold k in two's complement
+    shifted = th * _INV_STEP
+    shifted += _SHIFTER
+    ki = shifted.view(np.int64) - _SHIFTER_BITS
+    k = shifted
+    k -= _SHIFTER  # exact
     # r = t − k·(c1 + c2 + c3): th − k·c1 is exact (Sterbenz), k·c2 exact as a TwoProd.
     a = th - k * _C1
     # k·c2 exactly: k has ≤ 23 bits and c2 is pre-split into 26-bit halves (Dekker)
     p2h = k * _C2
-    p2l = (k * _C2_HI - p2h) + k * _C2_LO
+    p2l = k * _C2_HI
+    p2l -= p2h
+    p2l += k * _C2_LO
     rh, rl = two_sum(a, -p2h)
-    rl = rl + (tl - p2l - k * _C3)  # |tl| ≤ 2^−44, the rest ≤ 2^−60: float64 error ≤ 2^−96
+    low = tl - p2l
+    low -= k * _C3
+    rl += low  # |tl| ≤ 2^−44, the rest ≤ 2^−60: float64 error ≤ 2^−96
     rh, rl = _fast_two_sum(rh, rl)
-    sq_h, sq_l = two_prod(rh, rh)
+    # r² exactly: Dekker's product with one split of r (its partial sums are exact)
+    sq_h = rh * rh
+    r_hi, r_lo = _split(rh)
+    sq_l = r_hi * r_hi
+    sq_l -= sq_h
+    cross = r_hi * r_lo
+    cross += cross
+    sq_l += cross
+    r_lo *= r_lo
+    sq_l += r_lo
     cube = sq_h * rh
-    tail = cube * (1 / 6 + rh * (1 / 24 + rh * (1 / 120 + rh * (1 / 720))))
-    small = rl + (rh * rl + (0.5 * sq_l + tail))
-    ah, al = two_sum(0.5 * sq_h, small)
-    one_h, one_l = _fast_two_sum(np.ones_like(rh), rh)
+    tail = rh * (1 / 720)
+    tail += 1 / 120
+    tail *= rh
+    tail += 1 / 24
+    tail *= rh
+    tail += 1 / 6
+    tail *= cube
+    sq_l *= 0.5
+    sq_l += tail
+    small = rh * rl
+    small += sq_l
+    small += rl
+    sq_h *= 0.5
+    ah, al = two_sum(sq_h, small)
+    one_h, one_l = _fast_two_sum(_ONE, rh)
     uh, ul = dd_add(one_h, one_l, ah, al)
-    ki = k.astype(np.int64)
     j = ki & (_STEPS - 1)
-    m = (ki - j) >> _TABLE_BITS
+    m = ki - j
+    m >>= _TABLE_BITS
     # table × e^r: a TwoProd with the table entry's halves pre-split (as in dd_mul)
-    th_ = _TABLE_HI[j]
+    th_ = np.take(_TABLE_HI, j)
     ph = th_ * uh
     uh_hi, uh_lo = _split(uh)
-    t_hi, t_lo = _TABLE_SPLIT_HI[j], _TABLE_SPLIT_LO[j]
-    pl = ((t_hi * uh_hi - ph) + t_hi * uh_lo + t_lo * uh_hi) + t_lo * uh_lo
-    pl = pl + (th_ * ul + _TABLE_LO[j] * uh)
+    t_hi, t_lo = np.take(_TABLE_SPLIT_HI, j), np.take(_TABLE_SPLIT_LO, j)
+    pl = t_hi * uh_hi
+    pl -= ph
+    t_hi *= uh_lo
+    pl += t_hi
+    uh_hi *= t_lo
+    pl += uh_hi
+    t_lo *= uh_lo
+    pl += t_lo
+    th_ *= ul
+    uh *= np.take(_TABLE_LO, j)
+    th_ += uh
+    pl += th_
     mh, ml = _fast_two_sum(ph, pl)
+    if all_valid:
+        return m, mh, ml, valid
     zero = np.zeros_like(mh)
     return m, np.where(valid, mh, zero), np.where(valid, ml, zero), valid

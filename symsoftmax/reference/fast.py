@@ -467,8 +467,9 @@ def _shifted_dd(
     ``top`` (the maximum, broadcastable to rows) is computed per row unless given.
     """
     finite = np.isfinite(rows)
+    all_finite = bool(finite.all())  # the usual case: no masking passes
     if top is None:
-        top = row_max(np.where(finite, rows, -np.inf), keepdims=True)
+        top = row_max(rows if all_finite else np.where(finite, rows, -np.inf), keepdims=True)
     with np.errstate(over="ignore", invalid="ignore", under="ignore"):
         th, tl = two_sum(rows, -np.broadcast_to(top, rows.shape))  # exact unless it overflows
         if temperature is not None:
@@ -478,6 +479,8 @@ def _shifted_dd(
             q2 = ((th - ph) - pl + tl) / temperature
             th, tl = two_sum(q1, q2)
         usable = finite & np.isfinite(th) & np.isfinite(tl)
+    if all_finite and usable.all():
+        return top, th, tl
     return top, np.where(usable, th, -np.inf), np.where(usable, tl, 0.0)
 
 
@@ -695,7 +698,48 @@ def _midpoint_minus_l(th: Array, tl: Array, log2_up: Array) -> _Settled:
 
 
 def _settle_signed(vh: Array, vl: Array, err: Array, fmt: Format) -> _Settled:
-    """Round vh + vl (± err, absolute) to ``fmt`` when the bound decides, sign included."""
+    """Round vh + vl (± err, absolute) to ``fmt`` when the bound decides, sign included.
+
+    float64 targets first try :func:`_settle_at_high` (a few passes: vh itself is the answer
+    for nearly every entry of a long row); the general routine takes only what it leaves.
+    """
+    if fmt.float64_extra_bits == 0 and vh.size:
+        value, ok = _settle_at_high(vh, vl, err)
+        if not ok.all():
+            rest = ~ok
+            value[rest], ok[rest] = _settle_signed_general(vh[rest], vl[rest], err[rest], fmt)
+        return value, ok
+    return _settle_signed_general(vh, vl, err, fmt)
+
+
+def _settle_at_high(vh: Array, vl: Array, err: Array) -> _Settled:
+    """float64 rounding of v ∈ [vh + vl − err, vh + vl + err] where it is vh itself.
+
+    For normal vh (|vh| ≥ 2^−1021) the breakpoints nearest vh are vh ± half its spacing, and
+    only a quarter of it on the side towards zero when |vh| is a power of two (the spacing
+    halves below it; IEEE 754-2019 §4.3.1). The interval lies strictly between them iff
+    a + err < room away from zero and err − a < room towards zero, a = vl·sign(vh); both
+    sides are evaluated with a 2^−40 relative margin on the sums, far above their rounding.
+    Elsewhere (zeros, subnormals, non-finite values) ``ok`` is False.
+    """
+    with np.errstate(invalid="ignore", over="ignore", under="ignore"):
+        bits = vh.view(np.int64)
+        magnitude_bits = bits & np.int64(0x7FFFFFFFFFFFFFFF)
+        binade = (bits & np.int64(0x7FF0000000000000)).view(np.float64)  # 2^⌊log2|vh|⌋
+        half = binade * 2.0**-53
+        power_of_two = (bits & np.int64(0x000FFFFFFFFFFFFF)) == 0
+        away = np.where(vh < 0, -vl, vl)  # the low part, positive away from zero
+        margin = 1 + 2.0**-40
+        ok = (away + err) * margin < half
+        ok &= (err - away) * margin < np.where(power_of_two, 0.5 * half, half)
+        ok &= (magnitude_bits >= np.int64(0x0020000000000000)) & (
+            magnitude_bits < np.int64(0x7FF0000000000000)
+        )
+    return vh.copy(), ok
+
+
+def _settle_signed_general(vh: Array, vl: Array, err: Array, fmt: Format) -> _Settled:
+    """:func:`_settle_signed` by :func:`_settle_scaled` on the magnitude (any format)."""
     with np.errstate(invalid="ignore", divide="ignore"):
         negative = vh < 0
         ah = np.abs(vh)
