@@ -164,7 +164,6 @@ EXP_RELATIVE_ERROR = 2.0**-86
 _MIN_T = -(2.0**21)
 _SHIFTER = 1.5 * 2.0**52
 _SHIFTER_BITS = np.array(_SHIFTER).view(np.int64)
-_ONE = np.float64(1.0)
 
 
 def dd_exp_scaled(
@@ -228,7 +227,8 @@ def dd_exp_scaled(
     small += rl
     sq_h *= 0.5
     ah, al = two_sum(sq_h, small)
-    one_h, one_l = _fast_two_sum(_ONE, rh)
+    one_h = rh + 1.0  # FastTwoSum(1, r): |r| < 1
+    one_l = rh - (one_h - 1.0)
     uh, ul = dd_add(one_h, one_l, ah, al)
     j = ki & (_STEPS - 1)
     m = ki - j
