@@ -18,12 +18,12 @@ from their text. Per op:
 * jacobian: K·K values in row-major order (or K lists of K);
 * cross_entropy: ``[loss, grad_1, …, grad_K]`` (K + 1 values) or ``{"loss": v, "grad": [...]}``.
 
-A test with a temperature may map to ``null`` (a line ``tcId -``) when the implementation has
-no temperature: it is reported as skipped. Anything else missing or malformed is an input error
-naming the file, the tcId and the position, and so is anything that could be read two ways: a
-tcId given twice (JSON would keep the last), a number padded with whitespace, lists inside a
-list where a flat one is expected, jacobian rows of the wrong length, or an unknown key beside
-loss and grad.
+A test with a temperature, sink or soft-cap may map to ``null`` (a line ``tcId -``) when the
+implementation does not take it: it is reported as skipped (validate's keyword policy).
+Anything else missing or malformed is an input error naming the file, the tcId and the
+position, and so is anything that could be read two ways: a tcId given twice (JSON would keep
+the last), a number padded with whitespace, lists inside a list where a flat one is expected,
+jacobian rows of the wrong length, or an unknown key beside loss and grad.
 """
 
 from __future__ import annotations
@@ -47,7 +47,13 @@ from symsoftmax.validation.core import judge
 from symsoftmax.validation.report import ValidationReport
 from symsoftmax.validation.runner import Outcome
 from symsoftmax.validation.sources import resolve_vectors
-from symsoftmax.vectors.model import EXPECTED_KEYS, TestCase, VectorFile, expected_shape
+from symsoftmax.vectors.model import (
+    EXPECTED_KEYS,
+    SCALAR_INPUTS,
+    TestCase,
+    VectorFile,
+    expected_shape,
+)
 
 __all__ = ["INF_SPELLINGS", "NAN_SPELLINGS", "STDIN", "read_outputs", "score"]
 
@@ -95,9 +101,10 @@ def read_outputs(
             raise InputError(f"{where}: tcId {key}: missing")
         value = outputs[key]
         if value is None:
-            if "temperature" not in test.inputs:
+            if not any(name in test.inputs for name in SCALAR_INPUTS):
                 raise InputError(
-                    f"{where}: tcId {key}: null (only tests with a temperature may be)"
+                    f"{where}: tcId {key}: null (only tests with a temperature, sink or "
+                    "soft-cap may be)"
                 )
             result.append(Outcome(None, "skipped", "no output (null)"))
             continue

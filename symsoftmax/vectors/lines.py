@@ -9,7 +9,12 @@ Tests (:func:`dumps_lines`)::
     # symsoftmax-lines-1 op=softmax dtype=float32 suite=quick seed=0 tests=189 outputs=K ...
     tcId K T z_1 … z_K [c_1 … c_K]
 
-T is ``-`` for a test without a temperature; the companion row c is y for cross_entropy and g
+T is ``-`` for a test without a temperature, sink or soft-cap, the temperature's value for a
+test with a temperature alone (as before sinks and soft-caps), and ``name=value`` pairs joined
+by commas (``sink=2.5``, ``softcap=50``, ``sink=2.5,softcap=50``; names in the order
+temperature, sink, softcap) for a test with a sink or soft-cap, so that a program which answers
+``tcId -`` when T is not ``-`` skips such a test rather than computing the op without its
+sink or cap; the companion row c is y for cross_entropy and g
 for the VJPs (``companion=`` in the header says which, ``none`` for the other ops). Values are
 the shortest decimal that reads back as the same value of the format, both directly (``strtof``
 for float32) and through a double (``strtod`` then a conversion to the format, the only way C
@@ -18,9 +23,9 @@ reads the 16- and 8-bit formats), or C99 hex floats with ``hex=True`` (``%a``; e
 
 Answers (:func:`read_answer_lines`): ``tcId v_1 … v_N``, N the output arity of the op
 (:func:`output_arity`: ``K``, ``1``, ``1+K`` for cross_entropy's loss then grad, ``K*K`` for the
-jacobian, row-major), or ``tcId -`` for a test with a temperature the program does not take
-(reported as skipped). Blank lines and ``#`` comments are ignored. The values are checked by
-:mod:`symsoftmax.validation.score`, which reads JSON answers the same way.
+jacobian, row-major), or ``tcId -`` for a test with a temperature, sink or soft-cap the program
+does not take (reported as skipped). Blank lines and ``#`` comments are ignored. The values are
+checked by :mod:`symsoftmax.validation.score`, which reads JSON answers the same way.
 """
 
 from __future__ import annotations
@@ -35,11 +40,12 @@ import numpy as np
 from symsoftmax.errors import InputError
 from symsoftmax.formats import Format, get_format
 from symsoftmax.rounding import brief_repr, format_hex, parse_value, round_exact
-from symsoftmax.vectors.model import INPUT_KEYS, TestCase, VectorFile
+from symsoftmax.vectors.model import INPUT_KEYS, SCALAR_INPUTS, TestCase, VectorFile
 
 __all__ = [
     "LINES_SCHEMA",
     "dumps_lines",
+    "format_scalars",
     "format_test_line",
     "format_value",
     "header_line",
@@ -47,6 +53,7 @@ __all__ = [
     "output_arity",
     "output_count",
     "read_answer_lines",
+    "read_test_inputs",
     "read_test_lines",
     "shortest_decimal",
 ]
@@ -150,13 +157,24 @@ def header_line(vf: VectorFile) -> str:
 
 
 def format_test_line(test: TestCase, op: str, fmt: Format, *, hex: bool = False) -> str:
-    """``tcId K T z_1 … z_K [c_1 … c_K]`` for one test."""
+    """``tcId K T z_1 … z_K [c_1 … c_K]`` for one test (T: :func:`format_scalars`)."""
     z = test.inputs["z"]
-    temperature = test.inputs.get("temperature")
-    head = [str(test.tc_id), str(z.size)]
-    head.append("-" if temperature is None else format_value(float(temperature), fmt, hex=hex))
+    head = [str(test.tc_id), str(z.size), format_scalars(test, fmt, hex=hex)]
     values = [format_value(v, fmt, hex=hex) for key in INPUT_KEYS[op] for v in _row(test, key)]
     return " ".join(head + values)
+
+
+def format_scalars(test: TestCase, fmt: Format, *, hex: bool = False) -> str:
+    """The T field of a test: ``-`` for none, the temperature's value when it is the only
+    scalar input (the format before sinks and soft-caps), else ``name=value`` pairs joined by
+    commas in :data:`SCALAR_INPUTS` order (never a bare number: a program that reads T as a
+    temperature, or answers ``tcId -`` for any T, cannot mistake a sink for one)."""
+    given = {name: float(test.inputs[name]) for name in SCALAR_INPUTS if name in test.inputs}
+    if not given:
+        return "-"
+    if list(given) == ["temperature"]:
+        return format_value(given["temperature"], fmt, hex=hex)
+    return ",".join(f"{name}={format_value(v, fmt, hex=hex)}" for name, v in given.items())
 
 
 def _row(test: TestCase, key: str) -> list[float]:
@@ -221,11 +239,13 @@ def read_answer_lines(text: str, name: str) -> dict[str, list[str] | None]:
     return answers
 
 
-def read_test_lines(
+def read_test_inputs(
     text: str, name: str, fmt: Format, companion: bool
-) -> list[tuple[int, float | None, list[float], list[float]]]:
-    """(tcId, T or None, z, companion row) of each test line written by :func:`dumps_lines`,
-    values rounded to ``fmt`` (for Python programs in a pipe, and to check the writer)."""
+) -> list[tuple[int, dict[str, float], list[float], list[float]]]:
+    """(tcId, scalar inputs, z, companion row) of each test line written by
+    :func:`dumps_lines`, values rounded to ``fmt`` (for Python programs in a pipe, and to check
+    the writer); the scalar inputs map temperature, sink and softcap to their values (empty for
+    T = ``-``)."""
     tests = []
     for number, tokens in _content_lines(text):
         where = f"{name}, line {number}"
@@ -237,8 +257,43 @@ def read_test_lines(
             raise InputError(f"{where}: expected {k * (2 if companion else 1)} values")
         try:
             numbers = [parse_value(token, fmt) for token in values]
-            t = None if tokens[2] == "-" else parse_value(tokens[2], fmt)
+            scalars = _parse_scalars(tokens[2], fmt)
         except InputError as exc:
             raise InputError(f"{where}: {exc}") from None
-        tests.append((_tc_id(tokens[0], where), t, numbers[:k], numbers[k:]))
+        tests.append((_tc_id(tokens[0], where), scalars, numbers[:k], numbers[k:]))
     return tests
+
+
+def read_test_lines(
+    text: str, name: str, fmt: Format, companion: bool
+) -> list[tuple[int, float | None, list[float], list[float]]]:
+    """(tcId, T or None, z, companion row) of each test line, as :func:`read_test_inputs`
+    reads them; InputError for a test with a sink or soft-cap (which this tuple cannot carry:
+    read such lines with :func:`read_test_inputs`)."""
+    tests = []
+    for tc_id, scalars, z, c in read_test_inputs(text, name, fmt, companion):
+        other = [key for key in scalars if key != "temperature"]
+        if other:
+            raise InputError(f"{name}: tcId {tc_id} has a {other[0]} (read_test_inputs returns it)")
+        tests.append((tc_id, scalars.get("temperature"), z, c))
+    return tests
+
+
+def _parse_scalars(token: str, fmt: Format) -> dict[str, float]:
+    """The T field: ``-`` → {}, a value → its temperature, ``name=value,…`` → those inputs."""
+    if token == "-":
+        return {}
+    if "=" not in token:
+        return {"temperature": parse_value(token, fmt)}
+    scalars: dict[str, float] = {}
+    for pair in token.split(","):
+        key, _, value = pair.partition("=")
+        if key not in SCALAR_INPUTS:
+            raise InputError(
+                f"unknown input {brief_repr(key)} in {brief_repr(token)} "
+                f"(expected {', '.join(SCALAR_INPUTS)})"
+            )
+        if key in scalars:
+            raise InputError(f"{key} given twice in {brief_repr(token)}")
+        scalars[key] = parse_value(value, fmt)
+    return scalars
