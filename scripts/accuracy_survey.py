@@ -445,7 +445,6 @@ def main(
 ) -> int:
     """The command line. ``gpu_device`` and ``compile_backend`` are for the tests: they run the
     GPU section on "cpu" with the "eager" compile backend (no GPU, no code generation)."""
-    paddle_before_tensorflow()  # importing paddle after tensorflow crashes the process
     gpu_names = list(gpu_loaders(gpu_device, compile_backend))
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="use the quick suite")
@@ -609,5 +608,8 @@ def _exit_on_sigterm(signum: int, _frame: object) -> None:
 
 if __name__ == "__main__":
     importlib.import_module("symsoftmax")  # fail early with a clear error if not installed
+    # paddle before tensorflow (the other order crashes the process), and before our SIGTERM
+    # handler: importing paddle installs its own, which would leave the workers running
+    paddle_before_tensorflow()
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     sys.exit(main())
