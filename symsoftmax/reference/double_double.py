@@ -107,14 +107,60 @@ def dd_sum_last_axis(hi: Array, lo: Array) -> tuple[Array, Array]:
 
     For nonnegative terms the relative error is at most ⌈log2 n⌉·3u²/(1 − …) — each level
     adds a relative error ≤ 3u² of partial sums that are all below the total.
+
+    The levels run dd_add's operations (:func:`_dd_add_into`) into arrays allocated once, the
+    next level on their prefix: fresh temporaries for each operation of each level cost more
+    in page faults than the arithmetic on long rows.
     """
-    while hi.shape[-1] > 1:
-        if hi.shape[-1] % 2:
+    width = hi.shape[-1]
+    if width <= 1:
+        return hi[..., 0], lo[..., 0]
+    shape = (*hi.shape[:-1], (width + 1) // 2)
+    buffers = [np.empty(shape) for _ in range(8)]
+    results = (buffers[0:2], buffers[2:4])  # levels alternate: one is read, one written
+    scratch = buffers[4:]
+    level = 0
+    while width > 1:
+        if width % 2:
             pad = [(0, 0)] * (hi.ndim - 1) + [(0, 1)]
             hi = np.pad(hi, pad)
             lo = np.pad(lo, pad)
-        hi, lo = dd_add(hi[..., 0::2], lo[..., 0::2], hi[..., 1::2], lo[..., 1::2])
-    return hi[..., 0], lo[..., 0]
+            width += 1
+        width //= 2
+        out_h, out_l = (b[..., :width] for b in results[level % 2])
+        work = [b[..., :width] for b in scratch]
+        _dd_add_into(hi[..., 0::2], lo[..., 0::2], hi[..., 1::2], lo[..., 1::2], out_h, out_l, work)
+        hi, lo = out_h, out_l
+        level += 1
+    return hi[..., 0].copy(), lo[..., 0].copy()
+
+
+def _dd_add_into(
+    ah: Array, al: Array, bh: Array, bl: Array, out_h: Array, out_l: Array, work: list[Array]
+) -> None:
+    """:func:`dd_add` operation for operation (the same results), into ``out_h``/``out_l``
+    with four scratch arrays ``work`` of their shape."""
+    w0, w1, w2, w3 = work
+    np.add(ah, bh, out=out_h)  # two_sum(ah, bh): s
+    np.subtract(out_h, ah, out=w1)  # bb
+    np.subtract(out_h, w1, out=w2)
+    np.subtract(ah, w2, out=w2)
+    np.subtract(bh, w1, out=w1)
+    np.add(w2, w1, out=w0)  # its error: sl
+    np.add(al, bl, out=out_l)  # two_sum(al, bl): th
+    np.subtract(out_l, al, out=w1)
+    np.subtract(out_l, w1, out=w2)
+    np.subtract(al, w2, out=w2)
+    np.subtract(bl, w1, out=w1)
+    np.add(w2, w1, out=w3)  # tl
+    np.add(w0, out_l, out=w0)  # sl + th
+    np.add(out_h, w0, out=w1)  # fast_two_sum(sh, sl)
+    np.subtract(w1, out_h, out=w2)
+    np.subtract(w0, w2, out=w0)
+    np.add(w0, w3, out=w0)  # + tl
+    np.add(w1, w0, out=out_h)  # fast_two_sum
+    np.subtract(out_h, w1, out=w2)
+    np.subtract(w0, w2, out=out_l)
 
 
 # ---- constants (computed once with mpmath at 200 bits) -----------------------------------

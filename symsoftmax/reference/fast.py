@@ -34,6 +34,7 @@ from a row-scaled sum (:func:`_tiny_l`).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -65,6 +66,11 @@ _LIBM_ERROR = 2.0**-43  # 2^10 ulps of float64
 _TINY = 2.0**-1000  # absolute error allowance for underflowed terms
 _ETA = 2.0**-990
 _BLOCK_ELEMENTS = 1 << 15
+# Long rows are worked through in column chunks of this many entries (a power of two, so the
+# chunked pairwise sum keeps the tree of the whole row's): each ufunc's temporary stays small.
+# Whole-row temporaries of 2^15 doubles (256 KiB) each grew and trimmed the heap, a page fault
+# per 4 KiB: the double-double exp of a 32768-entry row took 4× its arithmetic time.
+_CHUNK = 1 << 11
 
 
 def settle(problem: Any, out: npt.NDArray[Any], pending: npt.NDArray[np.bool_]) -> None:
@@ -471,7 +477,7 @@ def _shifted_dd(
     if top is None:
         top = row_max(rows if all_finite else np.where(finite, rows, -np.inf), keepdims=True)
     with np.errstate(over="ignore", invalid="ignore", under="ignore"):
-        th, tl = two_sum(rows, -np.broadcast_to(top, rows.shape))  # exact unless it overflows
+        th, tl = _two_sum_by_chunks(rows, -top)  # exact unless it overflows
         if temperature is not None:
             # (th + tl)/T: q1 = th/T, remainder by TwoProd; relative error ≤ 2^−100
             q1 = th / temperature
@@ -482,6 +488,17 @@ def _shifted_dd(
     if all_finite and usable.all():
         return top, th, tl
     return top, np.where(usable, th, -np.inf), np.where(usable, tl, 0.0)
+
+
+def _two_sum_by_chunks(rows: Array, shift: Array) -> tuple[Array, Array]:
+    """TwoSum(rows, shift) (shift broadcastable to rows), long 2-D rows chunk by chunk."""
+    if rows.ndim != 2 or rows.shape[1] <= _CHUNK:
+        return two_sum(rows, np.broadcast_to(shift, rows.shape))
+    th, tl = np.empty_like(rows), np.empty_like(rows)
+    for cols in _column_chunks(rows.shape[1]):
+        part = rows[:, cols]
+        th[:, cols], tl[:, cols] = two_sum(part, np.broadcast_to(shift, part.shape))
+    return th, tl
 
 
 class _Partition(NamedTuple):
@@ -497,22 +514,55 @@ class _Partition(NamedTuple):
     levels: int
 
 
-def _dd_partition(th: Array, tl: Array, *, without_top: bool) -> _Partition:
+def _dd_partition(th: Array, tl: Array, *, without_top: bool, terms: bool = True) -> _Partition:
     """e^(th + tl) per entry and per row S = Σ e^t, or S′ = S − 1 without the first maximal entry.
 
     Terms below 2^−1000 (or outside the exp range: e^t < 2^−180000) leave the exact sum; each is
     bounded by _TINY, so the sum carries at most K·2^−1000 absolute error from them. The others
     enter as 2^m·mh (exact: normal results) + 2^m·ml (may underflow: ≤ 2^−1075 per term).
+    Long rows' terms are computed by column chunks (:data:`_CHUNK`), then summed as one row.
+    ``terms=False``: only the sum is wanted (m, mh, ml and valid are then empty).
     """
+    n, k = th.shape
+    levels = max(1, math.ceil(math.log2(k)) + 1)
+    top_at = np.argmax(th == 0.0, axis=1) if without_top else None
+    chunks = _column_chunks(k)
+    if len(chunks) == 1:
+        m, mh, ml, valid, scaled_h, scaled_l = _partition_chunk(th, tl, top_at)
+        return _Partition(m, mh, ml, valid, *dd_sum_last_axis(scaled_h, scaled_l), levels)
+    shape = (n, k) if terms else (n, 0)
+    m = np.empty(shape, dtype=np.int64)
+    mh, ml = np.empty(shape), np.empty(shape)
+    valid = np.empty(shape, dtype=bool)
+    scaled_h, scaled_l = np.empty((n, k)), np.empty((n, k))
+    for cols in chunks:
+        at = None if top_at is None else top_at - cols.start
+        m_c, mh_c, ml_c, valid_c, scaled_h[:, cols], scaled_l[:, cols] = _partition_chunk(
+            th[:, cols], tl[:, cols], at
+        )
+        if terms:
+            m[:, cols], mh[:, cols], ml[:, cols], valid[:, cols] = m_c, mh_c, ml_c, valid_c
+    return _Partition(m, mh, ml, valid, *dd_sum_last_axis(scaled_h, scaled_l), levels)
+
+
+def _partition_chunk(
+    th: Array, tl: Array, top_at: npt.NDArray[np.intp] | None
+) -> tuple[npt.NDArray[np.int64], Array, Array, npt.NDArray[np.bool_], Array, Array]:
+    """:func:`_dd_partition` on columns of the rows: the terms, and the terms of the sum
+    (0 where left out). ``top_at``: each row's left-out column, in these columns' numbering."""
     with np.errstate(over="ignore", invalid="ignore", under="ignore"):
         m, mh, ml, valid = _dd_exp(th, tl)
         in_sum = valid & (m >= -1000)
-        if without_top:
-            in_sum[np.arange(th.shape[0]), np.argmax(th == 0.0, axis=1)] = False
+        if top_at is not None:
+            here = (top_at >= 0) & (top_at < th.shape[1])
+            in_sum[np.flatnonzero(here), top_at[here]] = False
         scale = _power_of_two(np.where(in_sum, m, -1023))  # 2^m, or 0 outside the sum
-        sum_h, sum_l = dd_sum_last_axis(mh * scale, ml * scale)
-    levels = max(1, math.ceil(math.log2(th.shape[1])) + 1)
-    return _Partition(m, mh, ml, valid, sum_h, sum_l, levels)
+    return m, mh, ml, valid, mh * scale, ml * scale
+
+
+def _column_chunks(k: int) -> list[slice]:
+    """Slices of ≤ :data:`_CHUNK` columns covering a row of ``k`` entries."""
+    return [slice(start, min(start + _CHUNK, k)) for start in range(0, k, _CHUNK)]
 
 
 def _shift_error(temperature: float | None) -> float:
@@ -547,7 +597,7 @@ def _log_partition_dd(rows: Array, temperature: float | None) -> _LogPartition:
     """
     k = rows.shape[1]
     top, th, tl = _shifted_dd(rows, temperature)
-    part = _dd_partition(th, tl, without_top=True)
+    part = _dd_partition(th, tl, without_top=True, terms=False)
     s1h, s1l = part.sum_h, part.sum_l
     with np.errstate(over="ignore", invalid="ignore", under="ignore"):
         t_abs = np.where(np.isfinite(th), np.abs(th), 0.0)
@@ -760,20 +810,35 @@ def _softmax_dd(rows: Array, fmt: Format, temperature: float | None) -> _Settled
     k = rows.shape[1]
     _top, th, tl = _shifted_dd(rows, temperature)
     part = _dd_partition(th, tl, without_top=False)
-    m, valid = part.m, part.valid
     one = np.ones_like(part.sum_h)
     inv_h, inv_l = dd_div(one, np.zeros_like(one), part.sum_h, part.sum_l)  # 1/S per row
-    qh, ql = dd_mul(part.mh, part.ml, inv_h[:, None], inv_l[:, None])
     eps = 1.05 * (
         2 * EXP_RELATIVE_ERROR + (part.levels * 3 + 32 + 7 + 10) * _U * _U + k * 2.0**-999
     )
-    if fmt.float64_extra_bits == 0:
-        value, ok = _settle_float64(m, qh, ql, eps)
-    else:
-        value, ok = _settle_scaled(m, qh, ql, eps, fmt)
-    # entries outside the exp range (e^t < 2^−180000) and −inf entries are 0 (+0) after rounding
-    zero = ~valid
-    return np.where(zero, 0.0, value), ok | zero
+
+    def outputs(m: npt.NDArray[np.int64], mh: Array, ml: Array, valid: Array) -> _Settled:
+        qh, ql = dd_mul(mh, ml, inv_h[:, None], inv_l[:, None])
+        if fmt.float64_extra_bits == 0:
+            value, ok = _settle_float64(m, qh, ql, eps)
+        else:
+            value, ok = _settle_scaled(m, qh, ql, eps, fmt)
+        # entries outside the exp range (e^t < 2^−180000) and −inf entries are 0 (+0)
+        zero = ~valid
+        return np.where(zero, 0.0, value), ok | zero
+
+    return _by_columns(outputs, part.m, part.mh, part.ml, part.valid)
+
+
+def _by_columns(func: Callable[..., _Settled], *columns: npt.NDArray[Any]) -> _Settled:
+    """func(*columns) (elementwise (value, ok) of (n, K) arrays), long rows chunk by chunk."""
+    chunks = _column_chunks(columns[0].shape[1])
+    if len(chunks) == 1:
+        return func(*columns)
+    value = np.empty(columns[0].shape)
+    ok = np.empty(columns[0].shape, dtype=bool)
+    for cols in chunks:
+        value[:, cols], ok[:, cols] = func(*(c[:, cols] for c in columns))
+    return value, ok
 
 
 _DOUBLE_DOUBLE = {  # phase 2, per op of FAST_OPS
