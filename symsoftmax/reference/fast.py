@@ -816,7 +816,9 @@ def _softmax_dd(rows: Array, fmt: Format, temperature: float | None) -> _Settled
         2 * EXP_RELATIVE_ERROR + (part.levels * 3 + 32 + 7 + 10) * _U * _U + k * 2.0**-999
     )
 
-    def outputs(m: npt.NDArray[np.int64], mh: Array, ml: Array, valid: Array) -> _Settled:
+    def outputs(
+        m: npt.NDArray[np.int64], mh: Array, ml: Array, valid: npt.NDArray[np.bool_]
+    ) -> _Settled:
         qh, ql = dd_mul(mh, ml, inv_h[:, None], inv_l[:, None])
         if fmt.float64_extra_bits == 0:
             value, ok = _settle_float64(m, qh, ql, eps)
