@@ -12,8 +12,9 @@ NumPy's exp/log1p to be within 2^10 ulps (a generous margin: they are documented
 * t_j = (x_j − max)/T: relative error ≤ 2u (subtraction, division);
 * e_j = exp(t_j): relative error α ≤ 1.01·(|t_j|·2u + 2^−43) while e_j is normal; below
   2^−1000 the absolute error is ≤ 2^−1000 (the result is 0 or subnormal);
-* S = Σe (any order, positive terms): relative error ≤ α + (K−1)u, plus K·2^−1000 absolute;
-* softmax s = e/S: ε = 1.02·(2α + (K+1)u), absolute η = 2^−990 (S ≥ 1);
+* S = Σe (positive terms; pairwise beyond 7 entries, :func:`_row_sum_bounded`): relative
+  error ≤ α + n_S·u (n_S = K − 1, or ⌈log2 K⌉ pairwise), plus K·2^−1000 absolute;
+* softmax s = e/S: ε = 1.02·(2α + (n_S + 2)u), absolute η = 2^−990 (S ≥ 1);
 * log_softmax l_j = t_j − L, L = log1p(S′), S′ = S − (one max term) summed directly:
   log1p(x(1+δ)) differs from log1p(x) by at most |δ|·log1p(x) (as log1p(x) ≥ x/(1+x)); t_j ≤ 0
   and L ≥ 0, so |l_j| = |t_j| + L has no cancellation: relative error ≤ max(2u, λ) + u;
@@ -52,7 +53,14 @@ from symsoftmax.reference.double_double import (
     two_sum,
 )
 from symsoftmax.reference.double_double import dd_exp_scaled as _dd_exp
-from symsoftmax.reference.short_rows import row_all, row_any, row_max, row_min, row_sum
+from symsoftmax.reference.short_rows import (
+    COLUMNS_UP_TO,
+    row_all,
+    row_any,
+    row_max,
+    row_min,
+    row_sum,
+)
 from symsoftmax.rounding import round_array
 
 __all__ = ["FAST_OPS", "settle"]
@@ -188,8 +196,9 @@ def _phase1(
         t_max = np.minimum(spread, 746.0)  # |t_j| ≤ spread; beyond 746 e_j < 2^−1076
         alpha = 1.01 * (t_max * 2 * _U + _LIBM_ERROR)
         if op == "softmax":
-            s = e / row_sum(e, keepdims=True)
-            eps = 1.02 * (2 * alpha + (k + 1) * _U)
+            total, additions = _row_sum_bounded(e)
+            s = e / total
+            eps = 1.02 * (2 * alpha + (additions + 2) * _U)
             value, ok = _settle_relative(s, eps, fmt)
             retry = ~ok
             if retry.any():  # subnormal results, near-breakpoints: interval ends with η
@@ -251,6 +260,26 @@ def _phase1(
         ok = (lo == value) & (hi == value) & np.isfinite(value_raw)
         ok &= (np.signbit(lo) == np.signbit(hi)) | (rad == 0)
         _store(out, pending, index, value, ok)
+
+
+def _row_sum_bounded(e: Array) -> tuple[Array, int]:
+    """Row sums of e ≥ 0 (n, K) → (n, 1), and the most roundings on any term's way into them.
+
+    Up to :data:`COLUMNS_UP_TO` entries, left to right (K − 1 additions); longer rows by
+    pairwise halving (odd widths padded with an exact 0): ⌈log2 K⌉ additions, so the relative
+    error is ≤ (1 + u)^⌈log2 K⌉ − 1 instead of the (K − 1)u of a sum in unknown order (2^−38
+    against 2^−49 at K = 32768, where phase 1 left entries of nearly every float32 row).
+    """
+    k = e.shape[1]
+    if k <= COLUMNS_UP_TO:
+        return row_sum(e, keepdims=True), max(k - 1, 0)
+    additions = 0
+    while e.shape[1] > 1:
+        if e.shape[1] % 2:
+            e = np.pad(e, [(0, 0), (0, 1)])
+        e = e[:, 0::2] + e[:, 1::2]
+        additions += 1
+    return e, additions
 
 
 def _settle_relative(s: Array, eps: Array, fmt: Format) -> _Settled:
