@@ -48,7 +48,13 @@ import numpy as np
 
 import symsoftmax
 from symsoftmax.errors import InputError
-from symsoftmax.validation.runner import Call, Reply, check_timeout, part_problem
+from symsoftmax.validation.runner import (
+    KEYWORD_INPUTS,
+    Call,
+    Reply,
+    check_timeout,
+    part_problem,
+)
 from symsoftmax.validation.sandbox import landlock_abi
 from symsoftmax.validation.wire import (
     OUTPUT_SHOWN,
@@ -214,7 +220,7 @@ class IsolatedCaller:
         self.killed = 0  # workers killed on a timeout, or that failed to restart
         self.crashed = 0  # workers that ended (exit, signal, garbled reply) during a call
         self.import_output = ""
-        self._temperature: list[bool] = []
+        self._keywords: list[frozenset[str]] = []  # per target: the keyword inputs it takes
         self._worker: _Worker | None = None
         problem = self._start()
         if problem:
@@ -223,7 +229,13 @@ class IsolatedCaller:
     # ---------------------------------------------------------------- Caller
 
     def accepts_temperature(self, target: int) -> bool:
-        return self._temperature[target]
+        return self.accepts_keyword(target, "temperature")
+
+    def accepts_keyword(self, target: int, name: str) -> bool:
+        """Whether the target's signature takes ``name`` (temperature, sink or softcap), as
+        the worker found it on import: the in-process caller's rule, so that ``validate
+        file.py:fn`` in auto mode passes the keywords a function takes."""
+        return name in self._keywords[target]
 
     @property
     def exhausted(self) -> bool:
@@ -293,7 +305,7 @@ class IsolatedCaller:
         except _StartFailed as exc:
             worker.close()
             return str(exc)
-        self._temperature = header["temperature"]
+        self._keywords = [frozenset(names) for names in header["keywords"]]
         self.sandbox = header["sandbox"]
         self.import_output = self.import_output or str(header.get("output", ""))[:OUTPUT_SHOWN]
         self._worker = worker
@@ -333,14 +345,17 @@ class IsolatedCaller:
         header = got[0]
         if header.get("status") == "error":
             raise _StartFailed(str(header.get("problem", "the worker could not start"))[:1000])
-        temperature = header.get("temperature")
+        keywords = header.get("keywords")
         applied = header.get("sandbox")
         if not isinstance(applied, str) or (self.sandbox_required and not applied):
             raise _StartFailed("worker sent a malformed greeting (no sandbox)")
         if header.get("status") != "ready" or not (
-            isinstance(temperature, list)
-            and len(temperature) == len(self.targets)
-            and all(isinstance(t, bool) for t in temperature)
+            isinstance(keywords, list)
+            and len(keywords) == len(self.targets)
+            and all(
+                isinstance(names, list) and all(name in KEYWORD_INPUTS for name in names)
+                for names in keywords
+            )
         ):
             raise _StartFailed("worker sent a malformed greeting")
         return header

@@ -13,8 +13,11 @@ the reply and empties the file. Frames (:mod:`~symsoftmax.validation.wire`):
    which the worker confines its writes, :mod:`~symsoftmax.validation.sandbox`, before it
    imports anything of the candidate's);
 2. reply ``{"status": "booted"}`` once NumPy and the framework are imported, then
-   ``{"status": "ready", "temperature": [bool, ...], "sandbox": description, "output"}`` once
-   the targets are, or
+   ``{"status": "ready", "keywords": [[name, ...], ...], "sandbox": description, "output"}``
+   once the targets are (for each target, the keyword inputs of
+   :data:`~symsoftmax.validation.runner.KEYWORD_INPUTS`, temperature, sink and softcap, that
+   its signature takes: the validator passes a test's keyword inputs only to a target that
+   takes them, as it does in process), or
    ``{"status": "error", "problem"}`` when one cannot be loaded;
 3. then, any number of times: request ``{"calls": [{"target", "args", "kwargs", "shapes",
    "format"}, ...]}`` (the args' bytes in the body), answered by one reply per call, in order:
@@ -47,8 +50,9 @@ from symsoftmax.errors import InputError
 from symsoftmax.formats import get_format
 from symsoftmax.validation.adapters import get_adapter
 from symsoftmax.validation.runner import (
+    KEYWORD_INPUTS,
     Call,
-    accepts_temperature,
+    accepts_keyword,
     one_line,
     part_problem,
     raised_problem,
@@ -113,7 +117,7 @@ def main(argv: list[str]) -> int:
         reply_fd,
         {
             "status": "ready",
-            "temperature": [accepts_temperature(fn) for fn in fns],
+            "keywords": [_keywords(fn) for fn in fns],
             "sandbox": sandbox,
             "output": _take_output(capture_fd),
         },
@@ -179,6 +183,11 @@ def _answer(
     reply["output"] = _take_output(capture_fd)
     _send(reply_fd, reply, arrays)
     return offset
+
+
+def _keywords(fn: Any) -> list[str]:
+    """The keyword inputs (temperature, sink, softcap) that ``fn``'s signature takes."""
+    return [name for name in KEYWORD_INPUTS if accepts_keyword(fn, name)]
 
 
 def _as_attention(fn: Any, options: dict[str, Any]) -> tuple[Any, Any]:
