@@ -64,7 +64,7 @@ def register(subparsers: Any) -> None:
         metavar="ROWS.json",
         help="vectors of your own rows instead of a suite: a JSON list of rows, each a list of "
         'numbers or number strings, or an object {"z": [...], "g"/"y": [...], "temperature": '
-        "...}; tcId n is row n",
+        '..., "sink": ..., "softcap": ...}; tcId n is row n',
     )
     parser.add_argument(
         "--lint", metavar="PATH", help="check a vector file instead of generating one"

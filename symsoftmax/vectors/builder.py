@@ -308,7 +308,8 @@ def from_rows(
     """Vectors from your own input rows, with reference values from the reference engine.
 
     ``rows``: z rows (numbers or number strings), or mappings with "z" and, as the op needs, "g"
-    or "y", and optionally "temperature". Row n (from 1) is test tcId n; the tests are grouped by
+    or "y", and optionally "temperature" (and "sink", "softcap" for the ops of
+    :data:`~symsoftmax.ops.SINK_OPS`). Row n (from 1) is test tcId n; the tests are grouped by
     row length like a generated file's (groups in ascending K), so tcIds within the file follow
     the input order group by group. An empty row is a test with K = 0 (empty outputs,
     logsumexp −inf, cross-entropy loss 0). Special values get the same named answers as in the
@@ -339,19 +340,27 @@ def from_rows(
             raise InputError(f"row {number}: inputs must be 1-D rows")
         if any(inputs[name].size != inputs["z"].size for name in inputs):
             raise InputError(f"row {number}: inputs have different lengths")
-        if spec.get("temperature") is not None:
-            if op not in TEMPERATURE_OPS:
-                raise InputError(f"row {number}: op {op} takes no temperature")
-            t = as_format_array(spec["temperature"], fmt, name=f"row {number} temperature")
-            if t.size != 1 or not (np.isfinite(t).all() and (t > 0).all()):
-                # the reference refuses it too, but without knowing which row it came from
-                raise InputError(
-                    f"row {number}: temperature must be one positive finite {fmt.name} value"
-                )
-            inputs["temperature"] = t.reshape(())
+        for name in ("temperature", "sink", "softcap"):
+            if spec.get(name) is not None:
+                inputs[name] = _row_scalar(op, fmt, spec[name], name, number)
         drafts.append(Draft(inputs["z"].size, inputs, flags, f"custom row {number}"))
     notes = {flag: Note(note, "") for flag in flags}
     return build_file(op, fmt, drafts, suite="custom", seed=0, progress=progress, notes=notes)
+
+
+def _row_scalar(op: str, fmt: Format, value: Any, name: str, number: int) -> np.ndarray:
+    """A row's temperature, sink or softcap as a 0-d array of ``fmt``: one value, positive and
+    finite for a temperature or soft-cap (any value for a sink: ±inf and NaN have their
+    meanings, docs/reference.md); InputError naming the row otherwise."""
+    if op not in (TEMPERATURE_OPS if name == "temperature" else SINK_OPS):
+        raise InputError(f"row {number}: op {op} takes no {name}")
+    v = as_format_array(value, fmt, name=f"row {number} {name}")
+    positive = name == "sink" or (np.isfinite(v).all() and (v > 0).all())
+    if v.size != 1 or not positive:
+        # the reference refuses it too, but without knowing which row it came from
+        kind = "one" if name == "sink" else "one positive finite"
+        raise InputError(f"row {number}: {name} must be {kind} {fmt.name} value")
+    return v.reshape(())
 
 
 def file_order(drafts: Sequence[Draft]) -> list[int]:

@@ -1,9 +1,11 @@
 """Your own input rows from a JSON file, for :func:`symsoftmax.vectors.builder.from_rows`.
 
 The file is a JSON list; each row is either a list of numbers / number strings (the logits z) or
-an object ``{"z": [...], "g": [...] | "y": [...], "temperature": ...}``. JSON numbers are kept
-as their decimal text and parsed exactly, so they are rounded to the target format once (read
-as float64 first, a decimal such as 0.1 would be rounded twice). Nothing is evaluated: the
+an object ``{"z": [...], "g": [...] | "y": [...], "temperature": ..., "sink": ..., "softcap":
+...}`` (a sink and soft-cap for softmax, log_softmax, logsumexp and their VJPs:
+docs/reference.md, "Sinks and soft-caps"). JSON numbers are kept as their decimal text and
+parsed exactly, so they are rounded to the target format once (read as float64 first, a
+decimal such as 0.1 would be rounded twice). Nothing is evaluated: the
 safe loader :func:`symsoftmax.jsonfile.load_json`. Every problem is one line naming the file
 and the row (docs/vectors.md).
 """
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["from_rows_file", "read_rows"]
 
-_ROW_KEYS = ("z", "g", "y", "temperature")
+_ROW_KEYS = ("z", "g", "y", "temperature", "sink", "softcap")
 
 
 def read_rows(path: str | os.PathLike[str]) -> list[Any]:
