@@ -378,3 +378,109 @@ def test_midpoint_rule_needs_l_far_below_the_spacing() -> None:
         assert not fast_path._midpoint_minus_l(th, tl, np.full(2, log2_up))[1].any()
     not_midpoint = fast_path._midpoint_minus_l(th, tl / 2, np.full(2, -200.0))[1]
     assert not not_midpoint.any()
+
+
+# ---- long rows (attention lengths): the fast path's chunked evaluation against the authority
+
+_LONG_K = 32768
+_LONG_DISTRIBUTIONS = ("uniform", "normal", "late-ties", "wide")
+
+
+def _long_row(kind: str, fmt: Format, k: int, seed: int) -> np.ndarray:
+    """A row of ``k`` entries of ``fmt``: U[−1, 0), N(0, 4²), N(0, 1) with its maximum tied in
+    the last column chunk (the left-out first maximal entry of log_softmax's S′ is found there),
+    or spread over [−700, 0] (outputs across many binades, some subnormal in float64)."""
+    rng = np.random.default_rng(seed)
+    if kind == "uniform":
+        row = rng.uniform(-1.0, 0.0, k)
+    elif kind == "normal":
+        row = rng.normal(0.0, 4.0, k)
+    elif kind == "late-ties":
+        row = rng.normal(0.0, 1.0, k)
+        row[[k - 7, k - 3, k - 1]] = 6.0
+    else:
+        row = -np.abs(rng.normal(0.0, 250.0, k)).clip(max=700.0)
+    return round_array(row, fmt)
+
+
+def _long_indices(op: str, row: np.ndarray, rng: np.random.Generator, count: int) -> list[int]:
+    """Outputs to compare: both ends, the column chunk boundaries, the largest and smallest
+    entries and random ones (logsumexp has one output)."""
+    if OPERATIONS[op].dims == 0:
+        return [0]
+    k = row.size
+    chunk = fast_path._CHUNK
+    picked = {0, k - 1, chunk - 1, chunk, k - chunk, int(np.argmax(row)), int(np.argmin(row))}
+    picked |= {int(i) for i in rng.integers(0, k, count)}
+    return sorted(i for i in picked if 0 <= i < k)
+
+
+def _long_row_mismatches(op: str, fmt: Format, kind: str, t: float | None, seed: int) -> list[str]:
+    """The fast path's evaluation of one long row against the authority (Ziv's loop on mpmath
+    balls, :func:`symsoftmax.reference.engine.evaluate_row`) at a sample of its outputs: the
+    authority sums every entry in mpmath, so a whole row of outputs would take minutes."""
+    from symsoftmax.reference.engine import evaluate_row
+    from symsoftmax.reference.rounders import FormatRounder
+
+    row = _long_row(kind, fmt, _LONG_K, seed)
+    fast = np.atleast_1d(ref.evaluate(op, row, dtype=fmt, temperature=t).rounded)
+    assert not _pending(op, fmt, row[None, :], t).all(), "the fast path settled nothing"
+    indices = _long_indices(op, row, np.random.default_rng(seed + 1), 6)
+    exact = evaluate_row(op, row, None, t, FormatRounder(fmt), indices)
+    slow = np.array([exact[i] for i in indices])
+    bad = differ(fast[indices], slow)
+    return [
+        f"{op} {fmt.name} {kind} seed={seed} T={t}: [{i}] fast {float(fast[i]).hex()} "
+        f"authority {float(s).hex()}"
+        for i, s in zip(np.array(indices)[bad], slow[bad], strict=True)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("op", "fmt", "kind"),
+    [
+        ("softmax", "float64", "wide"),
+        ("softmax", "float32", "uniform"),
+        ("log_softmax", "float64", "late-ties"),
+        ("logsumexp", "float64", "late-ties"),
+    ],
+)
+def test_long_rows_agree_with_authority(op: str, fmt: str, kind: str) -> None:
+    """K = 32768 (the standard suites' attention rows): chunked exp, sum and settling."""
+    assert not _long_row_mismatches(op, FORMATS[fmt], kind, None, 7)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", _LONG_DISTRIBUTIONS)
+@pytest.mark.parametrize("fmt", FORMAT_NAMES)
+@pytest.mark.parametrize("op", FAST_OPS)
+def test_long_rows_agree_with_authority_every_format(op: str, fmt: str, kind: str) -> None:
+    """Every fast op × format × distribution, with and without a temperature."""
+    failures = []
+    for t in (None, 0.75):
+        failures += _long_row_mismatches(op, FORMATS[fmt], kind, t, 11)
+    assert not failures, "\n".join(failures[:5])
+
+
+def test_settle_at_high_keeps_inside_the_breakpoints() -> None:
+    """float64 vh + vl ± err settled as vh only where every real of the interval rounds to vh:
+    each settled interval's exact ends (Fractions) round to vh (IEEE 754 round to nearest).
+    The cases crowd the breakpoints, powers of two included (the spacing halves below them,
+    so the breakpoint towards zero is a quarter of the spacing above away)."""
+    from symsoftmax.rounding import round_exact
+
+    rng = np.random.default_rng(3)
+    n = 4000
+    exponents = rng.integers(-1020, 1020, n)
+    mantissas = np.where(rng.random(n) < 0.5, 1.0, rng.uniform(1.0, 2.0, n))  # half powers of 2
+    vh = np.ldexp(mantissas, exponents) * np.where(rng.random(n) < 0.5, -1.0, 1.0)
+    spacing = np.ldexp(1.0, exponents - 52)
+    vl = spacing * rng.choice([-0.5, -0.26, -0.24, -0.1, 0.0, 0.1, 0.24, 0.26, 0.49], n)
+    err = spacing * rng.choice([0.0, 0.01, 0.2, 0.23, 0.26, 0.3, 0.45], n)
+    value, ok = fast_path._settle_at_high(vh, vl, err)
+    fmt = FORMATS["float64"]
+    assert ok.any() and not ok.all()
+    for i in np.flatnonzero(ok):
+        centre = Fraction(float(vh[i])) + Fraction(float(vl[i]))
+        for end in (centre - Fraction(float(err[i])), centre + Fraction(float(err[i]))):
+            assert round_exact(end, fmt) == value[i], (vh[i].hex(), vl[i], err[i])
