@@ -601,7 +601,8 @@ def _shift_error(temperature: float | None) -> float:
 
 class _LogPartition(NamedTuple):
     """Per row L = log1p(S′) ≈ lh + ll within err_l (absolute; decided where ``row_ok``), and
-    the shifts t = th + tl (|t| as ``t_abs``, 0 where unusable) and maximum it comes from."""
+    the shifts t = th + tl (|t| as ``t_abs``, 0 where unusable, and a broadcast 0 without a
+    temperature, where it weighs nothing) and maximum it comes from."""
 
     top: Array
     th: Array
@@ -629,7 +630,10 @@ def _log_partition_dd(rows: Array, temperature: float | None) -> _LogPartition:
     part = _dd_partition(th, tl, without_top=True, terms=False)
     s1h, s1l = part.sum_h, part.sum_l
     with np.errstate(over="ignore", invalid="ignore", under="ignore"):
-        t_abs = np.where(np.isfinite(th), np.abs(th), 0.0)
+        if temperature is None:  # |t| only weighs the error of ÷T
+            t_abs = np.broadcast_to(np.zeros((th.shape[0], 1)), th.shape)
+        else:
+            t_abs = np.where(np.isfinite(th), np.abs(th), 0.0)
         sigma = 1.05 * (
             2 * EXP_RELATIVE_ERROR
             + part.levels * 3 * _U * _U
@@ -652,7 +656,11 @@ def _log_partition_dd(rows: Array, temperature: float | None) -> _LogPartition:
             lh_n[big], ll_n[big], err_n[big] = _log1p_newton(s1h[big], s1l[big], sigma[big])
         # One finite entry: L = 0 exactly. Counted on x, not on t: an entry whose x − max
         # overflows has t = −inf here but still adds e^t > 0 to the sum (L is then tiny, not 0).
-        exact_l = row_sum(np.isfinite(rows).astype(np.int64)) == 1
+        finite = np.isfinite(rows)
+        if k > 1 and finite.all():
+            exact_l = np.zeros(rows.shape[0], dtype=bool)
+        else:
+            exact_l = row_sum(finite.astype(np.int64)) == 1
         row_ok = ((small | np.isfinite(err_n)) & (s1h >= 2.0**-900)) | exact_l
         lh = np.where(exact_l, 0.0, np.where(small, lh_s, lh_n))
         ll = np.where(exact_l, 0.0, np.where(small, ll_s, ll_n))
@@ -691,6 +699,8 @@ def _logsumexp_dd(rows: Array, fmt: Format, temperature: float | None) -> _Settl
         # weigh ≤ 2^−1000 each), and S′ ≤ (K − 1)·e^{t₂} (t₂: the largest shift once one
         # maximal entry is removed; 1.44269 < log2 e, t₂ ≤ 0). Where T·L is below 2^−60·|max|,
         # far below half an ulp of max, max + T·L rounds to max itself, a format value.
+        if ok.all():  # the usual case: no row left for the two routes below
+            return value[:, None], ok[:, None]
         top = part.top[:, 0]
         k = rows.shape[1]
         l_up = part.s1h * 1.01 + k * _TINY
@@ -702,7 +712,7 @@ def _logsumexp_dd(rows: Array, fmt: Format, temperature: float | None) -> _Settl
         value = np.where(negligible, top, value)
         ok |= negligible
         # max = ±0: the value is T·L itself, tiny (+0 when it rounds to zero: L > 0)
-        zero_top = ~ok & (top == 0) & (part.s1h < 2.0**-800) & np.isfinite(_second_shift(part.th))
+        zero_top = ~ok & (top == 0) & (part.s1h < 2.0**-800) & np.isfinite(t2)
         if zero_top.any():
             _settle_tiny_l(value, ok, zero_top, part, temperature, fmt, t_)
     return value[:, None], ok[:, None]
@@ -713,11 +723,17 @@ def _log_softmax_dd(rows: Array, fmt: Format, temperature: float | None) -> _Set
     :func:`_log_partition_dd`; rows whose S′ underflowed go to :func:`_log_softmax_underflow`."""
     part = _log_partition_dd(rows, temperature)
     th = part.th
-    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
-        vh, vl = dd_add(th, part.tl, -part.lh[:, None], -part.ll[:, None])
-        err = (part.err_l[:, None] + part.t_abs * _shift_error(temperature)) * 1.01
+    minus_lh, minus_ll = -part.lh[:, None], -part.ll[:, None]
+    err_l = part.err_l[:, None]
+
+    def settled(th: Array, tl: Array, t_abs: Array) -> _Settled:
+        vh, vl = dd_add(th, tl, minus_lh, minus_ll)
+        err = (err_l + t_abs * _shift_error(temperature)) * 1.01
         err += 5 * _U * _U * np.abs(vh)
-        value, ok = _settle_signed(vh, vl, err, fmt)
+        return _settle_signed(vh, vl, err, fmt)
+
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        value, ok = _by_columns(settled, th, part.tl, part.t_abs)
         ok &= part.row_ok[:, None]
         # −inf entries give −inf. An entry whose x − max overflowed (|x − max| > max) also
         # rounds to −inf without a temperature (t − L < −max − ulp/2); with T, (x − max)/T may be
