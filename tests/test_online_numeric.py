@@ -415,6 +415,12 @@ def candidate(fn: OnlineFunction, block: int) -> Callable[..., np.ndarray]:
     return call
 
 
+def skipped_temperature_tests(report: Any) -> list[int]:
+    """tcIds of temperature tests the validator skipped (it skips those with inputs the
+    candidate does not take — a sink, a soft cap — which these functions do not have)."""
+    return [r.tc_id for r in report.results if r.status == "skipped" and "temperature" in r.inputs]
+
+
 # every format once, the ops in turn; the other pairs run under slow
 FAST_PAIRS = [(list(FUNCTIONS)[n % len(FUNCTIONS)], dtype) for n, dtype in enumerate(FORMATS)]
 QUICK_PAIRS = [
@@ -436,7 +442,7 @@ def test_passes_the_quick_suite(name: str, dtype: str) -> None:
             suite="quick",
         )
     assert report.passed, report.summary_line()
-    assert report.skipped == 0  # the temperature tests ran
+    assert not skipped_temperature_tests(report)  # the temperature tests ran
 
 
 @pytest.mark.slow
@@ -457,7 +463,7 @@ def test_passes_the_standard_suite_for_every_block(name: str, dtype: str) -> Non
             report = symsoftmax.validate(fn, vectors=vectors, batch=True)
             failed = {r.tc_id: r.reason for r in report.failures if r.tc_id not in disputed}
             assert not failed, f"block {block}: {report.summary_line()}: {failed}"
-            assert report.skipped == 0
+            assert not skipped_temperature_tests(report)
 
 
 def correctly_rounded(vectors: Any) -> Callable[..., np.ndarray]:
