@@ -49,6 +49,7 @@ from symsoftmax.reference.double_double import (
     dd_div,
     dd_mul,
     dd_sum_last_axis,
+    scratch,
     two_prod,
     two_sum,
 )
@@ -563,7 +564,7 @@ def _dd_partition(th: Array, tl: Array, *, without_top: bool, terms: bool = True
     m = np.empty(shape, dtype=np.int64)
     mh, ml = np.empty(shape), np.empty(shape)
     valid = np.empty(shape, dtype=bool)
-    scaled_h, scaled_l = np.empty((n, k)), np.empty((n, k))
+    scaled_h, scaled_l = scratch("terms_h", (n, k)), scratch("terms_l", (n, k))
     for cols in chunks:
         at = None if top_at is None else top_at - cols.start
         m_c, mh_c, ml_c, valid_c, scaled_h[:, cols], scaled_l[:, cols] = _partition_chunk(
