@@ -340,7 +340,7 @@ def test_cli_fixed_scale(tmp_path: Path, capsys) -> None:
         ({"mask": "causal"}, "unknown mask 'causal'"),
         ({"call": "xformers"}, "unknown call 'xformers'"),
         ({"op": "log_softmax"}, "unknown op 'log_softmax'"),
-        ({"framework": "mlx"}, "unknown framework 'mlx'"),
+        ({"framework": "cupy"}, "unknown framework 'cupy'"),
         ({"head_dim": 0}, "head_dim must be an integer in 1..65536, got 0"),
         ({"head_dim": True}, "head_dim must be an integer"),
         ({"call": "flash"}, "call 'flash' passes no mask"),

@@ -202,6 +202,8 @@ class AttentionSoftmax:
             import jax
 
             return jax.device_put(self._adapter.to_framework(array), _jax_device(self.device))
+        if self.framework != "numpy":  # TensorFlow, Paddle, MLX: the adapter's tensors (CPU)
+            return self._adapter.to_framework(array)
         if shared:
             array.setflags(write=False)
         return array
@@ -311,8 +313,8 @@ def attention_as_softmax(
             f"call 'flash' passes no mask (flash-attn's convention): use mask 'none' "
             f"(−inf inline in the keys), not {mask!r}"
         )
-    if framework == "numpy" and device != "cpu":
-        raise InputError(f"framework 'numpy' runs on the CPU only, not device {device!r}")
+    if framework not in ("torch", "jax") and device != "cpu":
+        raise InputError(f"framework {framework!r} runs on the CPU only, not device {device!r}")
     if not isinstance(device, str) or not device:
         raise InputError(f"device must be a name such as 'cpu' or 'cuda:0', got {device!r}")
     if isinstance(lse, bool) or not (isinstance(lse, int) or callable(lse)):

@@ -1,6 +1,7 @@
 """Properties of softmax-like outputs, each with a bound that a correct algorithm meets.
 
-Checked on the valid tests whose inputs and outputs are all finite and carry no temperature.
+Checked on the valid tests whose inputs and outputs are all finite and carry no temperature,
+sink or soft-cap.
 From the outputs already computed (no extra calls):
 
 * ``sum-to-one`` (softmax): |Σŝ_j − 1| ≤ (u + γ_{n−1})/(1 − γ_{n−1}) + 2u (Blanchard, Higham &
@@ -159,7 +160,9 @@ def _eligible(prepared: PreparedTest, outcome: Outcome) -> bool:
         test.result == "valid"
         and outcome.outputs is not None
         and test.inputs["z"].size > 0  # an empty row (K = 0) has no properties to break
-        and "temperature" not in test.inputs
+        # a temperature, sink or soft-cap changes what the properties say (a sink's outputs sum
+        # to 1 − p_sink; z + c shifts the row but not the sink; a cap is not shift-covariant)
+        and not {"temperature", "sink", "softcap"} & test.inputs.keys()
         and all(np.all(np.isfinite(v)) for v in test.inputs.values())
         and all(np.all(np.isfinite(v)) for v in test.expected.values())
     )
