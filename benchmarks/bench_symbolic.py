@@ -38,10 +38,10 @@ from collections.abc import Callable
 
 import sympy as sp
 
+from symsoftmax.symbolic.any_k.general import prove_general
+from symsoftmax.symbolic.exact.polynomial import LaurentPolynomial
 from symsoftmax.symbolic.expressions import logits, softmax
-from symsoftmax.symbolic.general import prove_general
-from symsoftmax.symbolic.polynomial import LaurentPolynomial
-from symsoftmax.symbolic.proofs import prove_all, prove_identity
+from symsoftmax.symbolic.fixed_k.proofs import prove_all, prove_identity
 
 
 def simplify_route(size: int) -> float:
@@ -115,7 +115,7 @@ def flint_products(sizes: list[int]) -> None:
 
 _CHILD = """
 import sys, time
-from symsoftmax.symbolic.proofs import prove_identity
+from symsoftmax.symbolic.fixed_k.proofs import prove_identity
 size, mode = int(sys.argv[1]), sys.argv[2]
 start = time.perf_counter()
 assert prove_identity("jacobian", size, mode=mode).proven, "proof failed"

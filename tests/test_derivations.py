@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from symsoftmax.cli import main
-from symsoftmax.symbolic.derivations import DOCUMENTS
+from symsoftmax.symbolic.printing.derivations import DOCUMENTS
 
 ROOT = Path(__file__).resolve().parent.parent
 

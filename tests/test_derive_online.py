@@ -15,8 +15,8 @@ from scipy.special import logsumexp as scipy_logsumexp
 from scipy.special import softmax as scipy_softmax
 
 from symsoftmax.cli import main
-from symsoftmax.symbolic.derive_online import derive_online, render_online
 from symsoftmax.symbolic.options import ONLINE_WHATS, STYLES
+from symsoftmax.symbolic.printing.derive_online import derive_online, render_online
 
 
 def _compile_and_run(tmp_path: Path, name: str, program: str) -> str:

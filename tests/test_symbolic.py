@@ -12,9 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from symsoftmax.symbolic import closed_forms as cf
+from symsoftmax.symbolic.exact.polynomial import LaurentPolynomial
+from symsoftmax.symbolic.exact.ring import RingConversionError, SymbolicRing
 from symsoftmax.symbolic.expressions import log_softmax, logits, logsumexp, softmax
-from symsoftmax.symbolic.polynomial import LaurentPolynomial
-from symsoftmax.symbolic.proofs import (
+from symsoftmax.symbolic.fixed_k.proofs import (
     EXACT_RING_NAMES,
     FIXED_K_PROOFS,
     FixedKContext,
@@ -22,7 +23,6 @@ from symsoftmax.symbolic.proofs import (
     prove_identity,
     representative_entries,
 )
-from symsoftmax.symbolic.ring import RingConversionError, SymbolicRing
 
 δ = sp.KroneckerDelta
 s, y, g, i, j, k, K, T = cf.s, cf.y, cf.g, cf.i, cf.j, cf.k, cf.K, cf.T

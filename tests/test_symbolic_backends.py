@@ -16,16 +16,16 @@ from typing import Any
 
 import pytest
 
-from symsoftmax.symbolic.polynomial import RING_BACKENDS, ring_backend
+from symsoftmax.symbolic.exact.polynomial import RING_BACKENDS, ring_backend
 
 # Run in each backend: outcomes of every identity (seconds dropped) and exact term dicts.
 _SCRIPT = """
 import json, sys
 import sympy as sp
 from symsoftmax.symbolic.expressions import logits, softmax
-from symsoftmax.symbolic.polynomial import LaurentPolynomial
-from symsoftmax.symbolic.proofs import EXACT_RING_NAMES, FixedKContext, prove_all
-from symsoftmax.symbolic.ring import SymbolicRing
+from symsoftmax.symbolic.exact.polynomial import LaurentPolynomial
+from symsoftmax.symbolic.fixed_k.proofs import EXACT_RING_NAMES, FixedKContext, prove_all
+from symsoftmax.symbolic.exact.ring import SymbolicRing
 
 def terms(poly):
     return sorted([[list(map(list, m)), str(c)] for m, c in poly.terms.items()])

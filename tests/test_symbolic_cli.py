@@ -21,10 +21,10 @@ import sympy as sp
 from symsoftmax.cli import main
 from symsoftmax.cli.verify import MAX_EXHAUSTIVE_K
 from symsoftmax.symbolic import closed_forms as cf
-from symsoftmax.symbolic import proofs
-from symsoftmax.symbolic.claims import CLAIMS
+from symsoftmax.symbolic.any_k.claims import CLAIMS
+from symsoftmax.symbolic.any_k.online_proofs import ONLINE
+from symsoftmax.symbolic.fixed_k import proofs
 from symsoftmax.symbolic.identities import IDENTITIES
-from symsoftmax.symbolic.online_proofs import ONLINE
 from symsoftmax.symbolic.options import STYLES, WHATS
 
 
@@ -316,7 +316,7 @@ def test_write_derivations_refuses_a_missing_folder_before_the_work(
     def no_rendering() -> None:
         raise AssertionError("rendered before the folder was checked")
 
-    monkeypatch.setattr("symsoftmax.symbolic.derivations.render_derivations", no_rendering)
+    monkeypatch.setattr("symsoftmax.symbolic.printing.derivations.render_derivations", no_rendering)
     missing = tmp_path / "none" / "x"
     status, out, err = _run(capsys, "derive", "--write-derivations", str(missing))
     assert (status, out) == (2, "")

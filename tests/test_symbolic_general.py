@@ -6,8 +6,8 @@ import pytest
 import sympy as sp
 
 from symsoftmax.symbolic import closed_forms as cf
-from symsoftmax.symbolic.claims import CLAIMS
-from symsoftmax.symbolic.general import (
+from symsoftmax.symbolic.any_k.claims import CLAIMS
+from symsoftmax.symbolic.any_k.general import (
     GENERAL_PROOFS,
     INDEX_ASSUMPTION,
     PARTITION,
@@ -15,7 +15,7 @@ from symsoftmax.symbolic.general import (
     prove_general,
     prove_general_identity,
 )
-from symsoftmax.symbolic.online_proofs import ONLINE
+from symsoftmax.symbolic.any_k.online_proofs import ONLINE
 
 δ = sp.KroneckerDelta
 F = cf.FORMS

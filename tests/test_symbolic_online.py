@@ -13,18 +13,23 @@ import pytest
 import sympy as sp
 
 from symsoftmax.cli import main
-from symsoftmax.symbolic import casework as cw
 from symsoftmax.symbolic import online as on
-from symsoftmax.symbolic.claims import CLAIMS, FIXED_K_CLAIMS, prove_claim
-from symsoftmax.symbolic.identities import IDENTITIES
-from symsoftmax.symbolic.online_proofs import (
+from symsoftmax.symbolic.any_k import casework as cw
+from symsoftmax.symbolic.any_k.claims import CLAIMS, FIXED_K_CLAIMS, prove_claim
+from symsoftmax.symbolic.any_k.online_proofs import (
     FIXED_K_ONLINE,
     ONLINE,
     prove_online,
     prove_online_fixed,
 )
+from symsoftmax.symbolic.fixed_k.proofs import (
+    CASE_PROOF_NAMES,
+    names_for,
+    prove_all,
+    prove_identity,
+)
+from symsoftmax.symbolic.identities import IDENTITIES
 from symsoftmax.symbolic.options import FIXED_CLAIMS_MAX_K
-from symsoftmax.symbolic.proofs import CASE_PROOF_NAMES, names_for, prove_all, prove_identity
 
 EXP = sp.exp
 

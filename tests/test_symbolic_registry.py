@@ -11,12 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from symsoftmax.symbolic import closed_forms as cf
-from symsoftmax.symbolic.derive import derive
-from symsoftmax.symbolic.general import GENERAL_PROOFS, prove_general, prove_general_identity
-from symsoftmax.symbolic.identities import IDENTITIES, RENAMED, ProofResult, index_patterns
-from symsoftmax.symbolic.options import PROOF_MODES, WHATS
-from symsoftmax.symbolic.polynomial import LaurentPolynomial
-from symsoftmax.symbolic.proofs import (
+from symsoftmax.symbolic.any_k.general import GENERAL_PROOFS, prove_general, prove_general_identity
+from symsoftmax.symbolic.exact.polynomial import LaurentPolynomial
+from symsoftmax.symbolic.fixed_k.proofs import (
     CASE_PROOF_NAMES,
     FIXED_K_NAMES,
     FIXED_K_PROOFS,
@@ -25,6 +22,9 @@ from symsoftmax.symbolic.proofs import (
     prove_identity,
     resolve_mode,
 )
+from symsoftmax.symbolic.identities import IDENTITIES, RENAMED, ProofResult, index_patterns
+from symsoftmax.symbolic.options import PROOF_MODES, WHATS
+from symsoftmax.symbolic.printing.derive import derive
 
 
 def test_every_proof_is_keyed_by_the_registry() -> None:

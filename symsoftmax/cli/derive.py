@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
             raise InputError("--write-derivations: empty folder name")
         if os.path.exists(folder) and not os.path.isdir(folder):
             raise InputError(f"--write-derivations: {folder}: not a folder")
-        from symsoftmax.symbolic.derivations import write_derivations
+        from symsoftmax.symbolic.printing.derivations import write_derivations
 
         for path in write_derivations(args.write_derivations):
             print(path)
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     if args.what in ONLINE_WHATS:
         if args.k is not None:
             raise InputError(f"{args.what} is the update for any length: it takes no --k")
-        from symsoftmax.symbolic.derive_online import derive_online, render_online
+        from symsoftmax.symbolic.printing.derive_online import derive_online, render_online
 
         sys.stdout.write(render_online(derive_online(args.what), args.format))
         return 0
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
             f"{exc} (the printed formula has up to K³ entries); for larger K see the closed "
             "forms in derivations/ and `symsoftmax verify --k K`"
         ) from None
-    from symsoftmax.symbolic.derive import derive, render
+    from symsoftmax.symbolic.printing.derive import derive, render
 
     sys.stdout.write(render(derive(args.what, size), args.format))
     return 0

@@ -3,8 +3,8 @@
     symsoftmax verify --k K [--exhaustive | --permutation] [--json]
     symsoftmax verify --general [--json]
 
---general also proves the definition's claims (symbolic.claims) and the online recurrences
-(symbolic.online_proofs) by cases; --k runs their fixed-K forms for K <= FIXED_CLAIMS_MAX_K.
+--general also proves the definition's claims (symbolic.any_k.claims) and the online recurrences
+(symbolic.any_k.online_proofs) by cases; --k runs their fixed-K forms for K <= FIXED_CLAIMS_MAX_K.
 
 Exit status 0 when every identity is proven, 1 when one is not, 2 for bad arguments.
 """

@@ -11,14 +11,16 @@ Public API (see docs/symbolic.md):
 * the definition's claims and the online recurrences: `prove_claim(name)`,
   `prove_online(name, update=None)` (case proofs), `derive_online(what)`, `render_online`.
 
-Modules: `terms` (monomial and coefficient types) ← `polynomial` (Laurent polynomial arithmetic,
-pure Python; `flint_polynomial` backs it with python-flint when ``SYMSOFTMAX_RING=flint``, slower
-on these proofs: docs/symbolic.md) ← `ring` (atoms: exp, log, 1/b; derivation,
-permutations, zero test) ← `templates`, `proofs` (fixed K); `general` (symbolic K, SymPy only);
-`identities` (the registry) and `options` (choices and limits, no SymPy) are read by all of them
-and by the CLI. `online` holds the online-softmax recurrences; `casework` the case proofs
-(equalities expanded to 0, signs decided by SymPy's assumptions, checked lemmas) that `claims`
-and `online_proofs` build; `derive_online` prints the online updates.
+Sub-packages, one per part: `exact` (the exact ring: `terms` ← `polynomial`, pure Python;
+`flint_polynomial` backs it with python-flint when ``SYMSOFTMAX_RING=flint``, slower on these
+proofs: docs/symbolic.md ← `ring`: atoms exp, log, 1/b; derivation, permutations, zero test);
+`fixed_k` (`templates`, `proofs`: one K in the exact ring); `any_k` (symbolic K, SymPy only:
+`general`, and the case proofs of `casework` — equalities expanded to 0, signs decided by SymPy's
+assumptions, checked lemmas — that `claims` and `online_proofs` build); `printing` (`derive`,
+`derive_online`, `derivations`). Shared at this level: `expressions` (the definitions) and
+`online` (the recurrences) that everything proves and prints, `closed_forms` (the templates),
+`identities` (the registry), `options` (choices and limits, no SymPy, read by the CLI) and
+`error_analysis` (the per-component rounding-error bounds).
 """
 
 from __future__ import annotations
@@ -26,12 +28,12 @@ from __future__ import annotations
 from symsoftmax._lazy import lazy_names
 
 _LAZY = {
-    "prove_all": "symsoftmax.symbolic.proofs",
-    "prove_identity": "symsoftmax.symbolic.proofs",
-    "ProofResult": "symsoftmax.symbolic.proofs",
-    "IDENTITIES": "symsoftmax.symbolic.proofs",
-    "prove_general": "symsoftmax.symbolic.general",
-    "prove_general_identity": "symsoftmax.symbolic.general",
+    "prove_all": "symsoftmax.symbolic.fixed_k.proofs",
+    "prove_identity": "symsoftmax.symbolic.fixed_k.proofs",
+    "ProofResult": "symsoftmax.symbolic.fixed_k.proofs",
+    "IDENTITIES": "symsoftmax.symbolic.fixed_k.proofs",
+    "prove_general": "symsoftmax.symbolic.any_k.general",
+    "prove_general_identity": "symsoftmax.symbolic.any_k.general",
     "jacobian_closed_form": "symsoftmax.symbolic.closed_forms",
     "log_softmax_jacobian_closed_form": "symsoftmax.symbolic.closed_forms",
     "vjp_closed_form": "symsoftmax.symbolic.closed_forms",
@@ -39,13 +41,13 @@ _LAZY = {
     "logsumexp_hessian_closed_form": "symsoftmax.symbolic.closed_forms",
     "cross_entropy_gradient_closed_form": "symsoftmax.symbolic.closed_forms",
     "second_derivative_closed_form": "symsoftmax.symbolic.closed_forms",
-    "derive": "symsoftmax.symbolic.derive",
-    "render": "symsoftmax.symbolic.derive",
-    "write_derivations": "symsoftmax.symbolic.derivations",
-    "prove_claim": "symsoftmax.symbolic.claims",
-    "prove_online": "symsoftmax.symbolic.online_proofs",
-    "derive_online": "symsoftmax.symbolic.derive_online",
-    "render_online": "symsoftmax.symbolic.derive_online",
+    "derive": "symsoftmax.symbolic.printing.derive",
+    "render": "symsoftmax.symbolic.printing.derive",
+    "write_derivations": "symsoftmax.symbolic.printing.derivations",
+    "prove_claim": "symsoftmax.symbolic.any_k.claims",
+    "prove_online": "symsoftmax.symbolic.any_k.online_proofs",
+    "derive_online": "symsoftmax.symbolic.printing.derive_online",
+    "render_online": "symsoftmax.symbolic.printing.derive_online",
 }
 
 __all__ = sorted(_LAZY)

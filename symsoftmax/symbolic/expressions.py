@@ -9,8 +9,8 @@ Definitions (Blanchard, Higham & Higham 2021, eqs. (1.1)–(1.2)), with an optio
 The max-shifted forms subtract a shift c (in practice c = max_k z_k) inside every exponential:
 σ(z)_j = e^{z_j − c} / Σ_k e^{z_k − c}; they equal the plain forms for every c (shift invariance).
 
-These objects are the single source for the proofs (symbolic.proofs, symbolic.general) and for code
-generation (numeric): what is proven is what is generated.
+These objects are the single source for the proofs (symbolic.fixed_k.proofs,
+symbolic.any_k.general) and for code generation (numeric): what is proven is what is generated.
 """
 
 from __future__ import annotations

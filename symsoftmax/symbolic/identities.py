@@ -1,7 +1,8 @@
 """The one registry of softmax identities: name, statement, closed form, which proofs exist.
 
-Every identity that `symsoftmax verify` proves, for a fixed K (`symbolic.proofs`), for symbolic K
-(`symbolic.general`), or that `symsoftmax derive` prints (`symbolic.derive`), is listed here once.
+Every identity that `symsoftmax verify` proves, for a fixed K (`symbolic.fixed_k.proofs`), for
+symbolic K (`symbolic.any_k.general`), or that `symsoftmax derive` prints
+(`symbolic.printing.derive`), is listed here once.
 The proof modules hold only *how* each side is derived in their setting, keyed by these names:
 
 * ``statement`` — the claim as printed for a fixed K (None: no fixed-K proof);
@@ -116,7 +117,7 @@ IDENTITIES: dict[str, Identity] = {
         Identity("sigmoid_k2", "K = 2: σ(z)₁ = 1/(1 + e^{−(z₁ − z₂)})", closed_form=cf.sigmoid),
         Identity("max_shifted_log_softmax", None, "(z_i − m) − log Σ_k e^{z_k − m} = log σ_i"),
         Identity("max_shifted_logsumexp", None, "m + log Σ_k e^{z_k − m} = logsumexp(z)"),
-        # the definition's own claims (symbolic.claims)
+        # the definition's own claims (symbolic.any_k.claims)
         Identity("softmax_sums_to_one", "Σ_j σ_j = 1", "Σ_j σ_j = 1"),
         Identity(
             "softmax_in_unit_interval",
@@ -143,7 +144,7 @@ IDENTITIES: dict[str, Identity] = {
             "max_k z_k ≤ logsumexp(z) ≤ max_k z_k + log K",
             "max_k z_k ≤ logsumexp(z) ≤ max_k z_k + log K",
         ),
-        # the online recurrences (symbolic.online, proven in symbolic.online_proofs)
+        # the online recurrences (symbolic.online, proven in symbolic.any_k.online_proofs)
         Identity(
             "online_invariant",
             "m_k = max(m_{k−1}, z_k), d_k = d_{k−1}e^{m_{k−1} − m_k} + e^{z_k − m_k}, "

@@ -1,5 +1,5 @@
 """The online-normalizer recurrences of softmax as SymPy expressions: one source for the proofs
-(`symbolic.online_proofs`), the printed formulas (`symsoftmax derive online_step|merge|
+(`symbolic.any_k.online_proofs`), the printed formulas (`symsoftmax derive online_step|merge|
 attention_step`, derivations/online_softmax.md) and the generated NumPy code (`symsoftmax.numeric`).
 
 A prefix z_1..z_n of a row is summarised by the state (m, d): m = max_{j≤n} z_j and

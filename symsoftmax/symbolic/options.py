@@ -1,8 +1,8 @@
 """Choices and limits of the symbolic commands, in a module without SymPy.
 
-The library (`symbolic.proofs`, `symbolic.derive`) checks its arguments against these, and the
-CLI (`cli/verify.py`, `cli/derive.py`) offers them as choices at parse time without paying for
-the SymPy import.
+The library (`symbolic.fixed_k.proofs`, `symbolic.printing.derive`) checks its arguments against
+these, and the CLI (`cli/verify.py`, `cli/derive.py`) offers them as choices at parse time
+without paying for the SymPy import.
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ __all__ = [
 PROOF_MODES = ("auto", "exhaustive", "permutation")  # fixed-K proofs, see docs/symbolic.md
 EXHAUSTIVE_MAX_K = 16  # auto mode: entry by entry up to here (K³ = 4096 second-derivative entries)
 MAX_K = 100_000  # beyond this even the O(K) permutation proofs are not worth running
-# The definition's claims and the online identities (symbolic.claims, symbolic.online_proofs) are
-# SymPy proofs over K-term sums: their fixed-K forms run for K <= FIXED_CLAIMS_MAX_K (symbolic K
-# and length: `verify --general`), every component/branch for K <= FIXED_EXHAUSTIVE_MAX_K.
+# The definition's claims and the online identities (symbolic.any_k.claims,
+# symbolic.any_k.online_proofs) are SymPy proofs over K-term sums: their fixed-K forms run for
+# K <= FIXED_CLAIMS_MAX_K (symbolic K and length: `verify --general`), every
+# component/branch for K <= FIXED_EXHAUSTIVE_MAX_K.
 FIXED_CLAIMS_MAX_K = 16
 FIXED_EXHAUSTIVE_MAX_K = 8
 

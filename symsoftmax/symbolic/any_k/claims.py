@@ -23,8 +23,8 @@ from collections.abc import Callable, Sequence
 
 import sympy as sp
 
-from symsoftmax.symbolic import casework as cw
-from symsoftmax.symbolic.casework import Case, CaseProof, equal, sign, timed
+from symsoftmax.symbolic.any_k import casework as cw
+from symsoftmax.symbolic.any_k.casework import Case, CaseProof, equal, sign, timed
 from symsoftmax.symbolic.expressions import indexed_forms, logits, logsumexp, softmax
 from symsoftmax.symbolic.options import FIXED_EXHAUSTIVE_MAX_K
 

@@ -24,10 +24,10 @@ from typing import Any
 import sympy as sp
 
 from symsoftmax.symbolic import closed_forms as cf
-from symsoftmax.symbolic.casework import CaseProof
-from symsoftmax.symbolic.claims import CLAIMS, prove_claim
+from symsoftmax.symbolic.any_k.casework import CaseProof
+from symsoftmax.symbolic.any_k.claims import CLAIMS, prove_claim
+from symsoftmax.symbolic.any_k.online_proofs import ONLINE, prove_online
 from symsoftmax.symbolic.identities import IDENTITIES, ProofResult, canonical_name, index_patterns
-from symsoftmax.symbolic.online_proofs import ONLINE, prove_online
 
 __all__ = [
     "GENERAL_PROOFS",
@@ -345,9 +345,10 @@ GENERAL_PROOFS: dict[str, Callable[[Any], GeneralProof | CaseProof]] = {
     **{name: partial(prove_online, name) for name in ONLINE},
 }
 """How each registry identity with a symbolic-K statement is proven, in the order printed: the
-derivative identities here (GeneralProof), then the definition's claims (`symbolic.claims`) and
-the online recurrences (`symbolic.online_proofs`), both CaseProof. The argument replaces the
-closed form (derivative identities) or the recurrence (online identities) that is proven."""
+derivative identities here (GeneralProof), then the definition's claims
+(`symbolic.any_k.claims`) and the online recurrences (`symbolic.any_k.online_proofs`), both
+CaseProof. The argument replaces the closed form (derivative identities) or the recurrence
+(online identities) that is proven."""
 
 
 def prove_general_identity(name: str, closed_form: Any = None) -> GeneralProof | CaseProof:

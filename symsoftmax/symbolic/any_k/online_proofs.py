@@ -34,9 +34,9 @@ from collections.abc import Callable, Iterator, Sequence
 import sympy as sp
 from sympy.codegen.cfunctions import log1p
 
-from symsoftmax.symbolic import casework as cw
 from symsoftmax.symbolic import online as on
-from symsoftmax.symbolic.casework import Case, CaseProof, equal, sign, timed
+from symsoftmax.symbolic.any_k import casework as cw
+from symsoftmax.symbolic.any_k.casework import Case, CaseProof, equal, sign, timed
 from symsoftmax.symbolic.expressions import indexed_forms, log_softmax, logits, logsumexp, softmax
 from symsoftmax.symbolic.options import FIXED_EXHAUSTIVE_MAX_K
 

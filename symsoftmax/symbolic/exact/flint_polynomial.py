@@ -1,6 +1,6 @@
 """Sparse Laurent polynomials over ℚ kept inside python-flint's ``fmpq_mpoly`` end to end.
 
-The same contract as `symbolic.polynomial.PythonLaurentPolynomial` (the ring cannot tell them
+The same contract as `symbolic.exact.polynomial.PythonLaurentPolynomial` (the ring cannot tell them
 apart; tests/test_symbolic_backends.py proves every identity with both and compares the results),
 with FLINT doing the arithmetic, the partial derivatives and the zero test. Opt-in
 (SYMSOFTMAX_RING=flint): end to end it is slower than the dict code on the proofs' many tiny
@@ -23,7 +23,7 @@ from fractions import Fraction
 
 import flint
 
-from symsoftmax.symbolic.terms import Coefficient, Monomial
+from symsoftmax.symbolic.exact.terms import Coefficient, Monomial
 
 __all__ = ["FlintLaurentPolynomial"]
 

@@ -1,15 +1,15 @@
-"""Sparse Laurent polynomials over ℚ: the arithmetic under the exact ring of `symbolic.ring`.
+"""Sparse Laurent polynomials over ℚ: the arithmetic under the exact ring of `symbolic.exact.ring`.
 
 A `PythonLaurentPolynomial` is a dict {monomial: coefficient}; a monomial is a sorted tuple of
 (variable id, non-zero integer exponent) pairs, so negative exponents (x⁻¹) are allowed, and a
 zero coefficient is never stored (the zero polynomial is the empty dict). The variables are plain
 integers here: what they stand for (logits, e^{z_k}, 1/S, …) is the ring's business.
 
-This module is the small interface between the two layers: the ring (`symbolic.ring`) builds,
+This module is the small interface between the two layers: the ring (`symbolic.exact.ring`) builds,
 differentiates (``derivation``) and permutes (``rename``) polynomials through the methods of
 `LaurentPolynomial`; nothing here knows SymPy. `LaurentPolynomial` is the backend chosen once, at
 import, by the environment variable SYMSOFTMAX_RING: ``python`` (`PythonLaurentPolynomial`, this
-module) or ``flint`` (`symbolic.flint_polynomial.FlintLaurentPolynomial`, python-flint's
+module) or ``flint`` (`symbolic.exact.flint_polynomial.FlintLaurentPolynomial`, python-flint's
 ``fmpq_mpoly``: the ``flint`` extra). Unset, it is ``python``: docs/symbolic.md, "Why a
 hand-written ring", gives the measurements behind that default.
 """
@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from symsoftmax.symbolic.terms import Coefficient, Monomial
+from symsoftmax.symbolic.exact.terms import Coefficient, Monomial
 
 __all__ = [
     "RING_BACKENDS",
@@ -244,4 +244,6 @@ def ring_backend() -> str:
 if TYPE_CHECKING or ring_backend() == "python":
     LaurentPolynomial = PythonLaurentPolynomial
 else:  # python-flint's fmpq_mpoly (the "flint" extra); an ImportError names the missing package
-    from symsoftmax.symbolic.flint_polynomial import FlintLaurentPolynomial as LaurentPolynomial
+    from symsoftmax.symbolic.exact.flint_polynomial import (
+        FlintLaurentPolynomial as LaurentPolynomial,
+    )

@@ -21,7 +21,7 @@ in Q (z_k, e^{z_k}, log Σe^{z_k}, parameters) are algebraically independent as 
 non-zero Q means the identity is false, and Q is reported as the residual.
 
 Layers: the polynomial arithmetic (sum, product, power, the derivation extending given variable
-derivatives, renaming of variables over integer variable ids) lives in `symbolic.polynomial`,
+derivatives, renaming of variables over integer variable ids) lives in `symbolic.exact.polynomial`,
 whose `LaurentPolynomial` is the pure-Python backend or python-flint's (SYMSOFTMAX_RING); this
 module is the atom layer on top — what each variable id stands for,
 conversion from and to SymPy, the derivation, permutations of the indexed families and the zero
@@ -36,7 +36,7 @@ from fractions import Fraction
 
 import sympy as sp
 
-from symsoftmax.symbolic.polynomial import (
+from symsoftmax.symbolic.exact.polynomial import (
     Coefficient,
     LaurentPolynomial,
     Monomial,

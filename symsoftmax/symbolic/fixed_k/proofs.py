@@ -1,9 +1,9 @@
 """Exact proofs of the softmax identities for a fixed K.
 
 Each identity compares a *derived* side — obtained by differentiating the expressions of
-`symsoftmax.symbolic.expressions` in the exact ring of `symsoftmax.symbolic.ring` — with a *closed
-form* template from `symsoftmax.symbolic.closed_forms` (a parameter, so wrong forms can be tested).
-An entry is proven when derived − closed is the zero Laurent polynomial after clearing the
+`symsoftmax.symbolic.expressions` in the exact ring of `symsoftmax.symbolic.exact.ring` — with a
+*closed form* template from `symsoftmax.symbolic.closed_forms` (a parameter, so wrong forms can be
+tested). An entry is proven when derived − closed is the zero Laurent polynomial after clearing the
 reciprocal atoms: an exact symbolic zero, not a numeric spot check.
 
 Two modes:
@@ -32,8 +32,11 @@ from typing import Any
 import sympy as sp
 
 from symsoftmax.symbolic import closed_forms as cf
-from symsoftmax.symbolic.casework import CaseProof
-from symsoftmax.symbolic.claims import FIXED_K_CLAIMS, prove_claim_fixed
+from symsoftmax.symbolic.any_k.casework import CaseProof
+from symsoftmax.symbolic.any_k.claims import FIXED_K_CLAIMS, prove_claim_fixed
+from symsoftmax.symbolic.any_k.online_proofs import FIXED_K_ONLINE, prove_online_fixed
+from symsoftmax.symbolic.exact.polynomial import LaurentPolynomial
+from symsoftmax.symbolic.exact.ring import RingConversionError, SymbolicRing
 from symsoftmax.symbolic.expressions import (
     log_softmax,
     logits,
@@ -41,6 +44,7 @@ from symsoftmax.symbolic.expressions import (
     softmax,
     softmax_shifted,
 )
+from symsoftmax.symbolic.fixed_k.templates import compile_template
 from symsoftmax.symbolic.identities import (
     IDENTITIES,
     Identity,
@@ -48,11 +52,7 @@ from symsoftmax.symbolic.identities import (
     canonical_name,
     index_patterns,
 )
-from symsoftmax.symbolic.online_proofs import FIXED_K_ONLINE, prove_online_fixed
 from symsoftmax.symbolic.options import EXHAUSTIVE_MAX_K, FIXED_CLAIMS_MAX_K, MAX_K, PROOF_MODES
-from symsoftmax.symbolic.polynomial import LaurentPolynomial
-from symsoftmax.symbolic.ring import RingConversionError, SymbolicRing
-from symsoftmax.symbolic.templates import compile_template
 
 __all__ = [
     "CASE_PROOF_NAMES",
@@ -294,14 +294,14 @@ FIXED_K_PROOFS: dict[str, FixedKProof] = {
     ]
 }
 SIGMOID = "sigmoid_k2"  # proven by its own function at K = 2 (`prove_sigmoid`)
-# The definition's claims and the online identities: SymPy case proofs (symbolic.claims,
-# symbolic.online_proofs), run for K <= FIXED_CLAIMS_MAX_K.
+# The definition's claims and the online identities: SymPy case proofs (symbolic.any_k.claims,
+# symbolic.any_k.online_proofs), run for K <= FIXED_CLAIMS_MAX_K.
 _CASE_PROOFS: dict[str, Callable[[str, int, str], CaseProof]] = {
     **{name: prove_claim_fixed for name in FIXED_K_CLAIMS},
     **{name: prove_online_fixed for name in FIXED_K_ONLINE},
 }
 CASE_PROOF_NAMES = tuple(_CASE_PROOFS)
-EXACT_RING_NAMES = (*FIXED_K_PROOFS, SIGMOID)  # proven in the exact ring (symbolic.ring)
+EXACT_RING_NAMES = (*FIXED_K_PROOFS, SIGMOID)  # proven in the exact ring (symbolic.exact.ring)
 FIXED_K_NAMES = (*EXACT_RING_NAMES, *CASE_PROOF_NAMES)  # the order `verify --k` prints
 
 
@@ -476,7 +476,7 @@ def prove_identity(
         if closed_form is not None:
             raise ValueError(
                 f"{name} has no closed-form template; a replacement recurrence is passed to "
-                "symbolic.online_proofs.prove_online_fixed"
+                "symbolic.any_k.online_proofs.prove_online_fixed"
             )
         if size > FIXED_CLAIMS_MAX_K:
             raise ValueError(

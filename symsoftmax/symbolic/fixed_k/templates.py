@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from symsoftmax.symbolic.polynomial import LaurentPolynomial
-from symsoftmax.symbolic.ring import RingConversionError, SymbolicRing
+from symsoftmax.symbolic.exact.polynomial import LaurentPolynomial
+from symsoftmax.symbolic.exact.ring import RingConversionError, SymbolicRing
 
 __all__ = ["CompiledTemplate", "compile_template"]
 

@@ -15,17 +15,17 @@ import sympy as sp
 
 from symsoftmax.atomic import write_atomic
 from symsoftmax.symbolic import closed_forms as cf
-from symsoftmax.symbolic.casework import Case, CaseProof
-from symsoftmax.symbolic.claims import CLAIMS, prove_claim
-from symsoftmax.symbolic.general import (
+from symsoftmax.symbolic.any_k.casework import Case, CaseProof
+from symsoftmax.symbolic.any_k.claims import CLAIMS, prove_claim
+from symsoftmax.symbolic.any_k.general import (
     GENERAL_PROOFS,
     INDEX_ASSUMPTION,
     GeneralProof,
     prove_general_identity,
 )
+from symsoftmax.symbolic.any_k.online_proofs import ONLINE, prove_online
+from symsoftmax.symbolic.fixed_k.proofs import FixedKContext, prove_identity
 from symsoftmax.symbolic.identities import IDENTITIES
-from symsoftmax.symbolic.online_proofs import ONLINE, prove_online
-from symsoftmax.symbolic.proofs import FixedKContext, prove_identity
 
 __all__ = ["DOCUMENTS", "render_derivations", "write_derivations"]
 
@@ -253,7 +253,7 @@ def _general_k() -> str:
 
 def _case_proof(proof: CaseProof) -> str:
     """Statement, the SymPy steps, every case (the claim and how it was decided), the lemmas,
-    assumptions and the outcome of a case proof (`symbolic.casework`)."""
+    assumptions and the outcome of a case proof (`symbolic.any_k.casework`)."""
 
     def case_line(case: Case) -> str:
         if case.sides is not None:

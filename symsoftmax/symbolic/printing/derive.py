@@ -18,9 +18,9 @@ from sympy.printing.numpy import NumPyPrinter
 
 from symsoftmax.symbolic import closed_forms as cf
 from symsoftmax.symbolic.expressions import log_softmax, logits, logsumexp, softmax
+from symsoftmax.symbolic.fixed_k.proofs import FIXED_K_PROOFS, prove_identity
 from symsoftmax.symbolic.identities import IDENTITIES
 from symsoftmax.symbolic.options import MAX_DERIVE_K, STYLES, WHATS
-from symsoftmax.symbolic.proofs import FIXED_K_PROOFS, prove_identity
 
 __all__ = ["MAX_DERIVE_K", "STYLES", "WHATS", "Derived", "derive", "render"]
 

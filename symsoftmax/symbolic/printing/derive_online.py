@@ -1,9 +1,10 @@
 """`symsoftmax derive online_step|merge|attention_step`: the online updates as proven, printed.
 
-The formulas are the expressions of `symbolic.online` (the ones `symbolic.online_proofs` proves);
-`derive_online` re-proves the backing identity for symbolic length and refuses to print an update
-that is not proven. Printed as text, LaTeX, Markdown, Python (NumPy, vectorised over leading axes,
-the block on the last axis) or C (float, with ``expf``/``exp2f``/``fmaxf``).
+The formulas are the expressions of `symbolic.online` (the ones `symbolic.any_k.online_proofs`
+proves); `derive_online` re-proves the backing identity for symbolic length and refuses to print
+an update that is not proven. Printed as text, LaTeX, Markdown, Python (NumPy,
+vectorised over leading axes, the block on the last axis) or C
+(float, with ``expf``/``exp2f``/``fmaxf``).
 
 The generated code adds one guard, the case "fully masked block from the empty state" of
 ``online_invariant``: while every entry seen is −∞, m_new = −∞ and the shift 0 is used in its place,
@@ -21,7 +22,7 @@ from sympy.printing.c import C99CodePrinter
 from sympy.printing.numpy import NumPyPrinter
 
 from symsoftmax.symbolic import online as on
-from symsoftmax.symbolic.online_proofs import prove_online
+from symsoftmax.symbolic.any_k.online_proofs import prove_online
 from symsoftmax.symbolic.options import ONLINE_WHATS, STYLES
 
 __all__ = ["ONLINE_WHATS", "OnlineDerived", "derive_online", "render_online"]
