@@ -5,7 +5,7 @@ worker process (:mod:`symsoftmax.validation.isolation`), so whatever it does —
 hang, print, chdir — this process reports it. Exit status 0 when every test ran and passed and
 every property held, 1 otherwise, 2 for usage or input errors (a target that cannot be imported).
 With ``--attention`` TARGET is a fused attention function, wrapped into a softmax candidate in
-the worker (:mod:`symsoftmax.testing.attention`).
+the worker (:mod:`symsoftmax.validation.attention`).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 from symsoftmax.cli._options import add_seed_option, int_option
 from symsoftmax.cli._report_options import add_verdict_options, emit, pass_rule
 from symsoftmax.formats import FORMATS
-from symsoftmax.testing.attention import ATTENTION_OPS, CALLS, LAYOUTS, MASKS, MAX_HEAD_DIM
 from symsoftmax.validation.adapters import FRAMEWORKS
+from symsoftmax.validation.attention import ATTENTION_OPS, CALLS, LAYOUTS, MASKS, MAX_HEAD_DIM
 from symsoftmax.validation.runner import MAX_IDENTICAL_FAILURES, TEMPERATURE_POLICIES
 from symsoftmax.vectors.model import OPS, SUITES
 
@@ -185,7 +185,7 @@ def _attention_candidate(args: argparse.Namespace) -> Any:
     """TARGET wrapped by attention_as_softmax (--attention), or TARGET itself; InputError for
     an attention option without --attention and for options the adapter cannot combine."""
     from symsoftmax.errors import InputError
-    from symsoftmax.testing.attention import attention_as_softmax
+    from symsoftmax.validation.attention import attention_as_softmax
 
     options = {name: getattr(args, name) for name in _ATTENTION_OPTIONS}
     given = {name: value for name, value in options.items() if value is not None}

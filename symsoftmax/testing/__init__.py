@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from symsoftmax.errors import InputError
 from symsoftmax.formats import Format, get_format
-from symsoftmax.testing.attention import attention_as_softmax
+from symsoftmax.validation.attention import attention_as_softmax
 from symsoftmax.vectors.model import EXPECTED_KEYS, TestCase, VectorFile
 
 if TYPE_CHECKING:

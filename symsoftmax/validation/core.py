@@ -290,7 +290,7 @@ def _required(require: str | Sequence[str], *, batch: bool, properties: bool) ->
 
 def _check_attention_op(fn: Callable[..., Any] | str, op: str) -> None:
     """InputError when ``fn`` is an attention candidate made for another op than ``op``."""
-    from symsoftmax.testing.attention import AttentionSoftmax
+    from symsoftmax.validation.attention import AttentionSoftmax
 
     if isinstance(fn, AttentionSoftmax) and fn.op != op:
         raise InputError(
@@ -319,7 +319,7 @@ def _caller(
 ) -> Caller:
     """The worker-process caller, or the in-process one (a string is loaded here)."""
     if isolate:
-        from symsoftmax.testing.attention import AttentionSoftmax
+        from symsoftmax.validation.attention import AttentionSoftmax
 
         attention = None
         if isinstance(fns[0], AttentionSoftmax):  # the worker wraps the attention function

@@ -194,7 +194,7 @@ def _as_attention(fn: Any, options: dict[str, Any]) -> tuple[Any, Any]:
     """``fn`` wrapped as a softmax candidate by :func:`symsoftmax.testing.attention_as_softmax`
     with ``options`` (its keywords), and the adapter for its calls: it takes NumPy rows and
     builds the kernel's tensors itself."""
-    from symsoftmax.testing.attention import attention_as_softmax
+    from symsoftmax.validation.attention import attention_as_softmax
 
     return attention_as_softmax(fn, **options), get_adapter("numpy")
 
