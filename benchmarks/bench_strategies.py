@@ -23,7 +23,8 @@ import numpy as np
 from hypothesis import given, settings
 
 from symsoftmax.formats import get_format
-from symsoftmax.testing.strategies import _reference_test, cases
+from symsoftmax.testing.strategies import cases
+from symsoftmax.testing.strategies.drawn_cases import _reference_test
 from symsoftmax.vectors.builder import Draft, build_file
 
 ROWS = {

@@ -26,6 +26,7 @@ from symsoftmax.formats import FORMATS, get_format
 from symsoftmax.rounding import round_array
 from symsoftmax.testing import SoftmaxCase, assert_softmax_close
 from symsoftmax.testing import strategies as sst
+from symsoftmax.testing.strategies.catalogue_families import CATALOGUE_FAMILIES
 from symsoftmax.vectors.catalogue import NOTES
 from symsoftmax.vectors.model import OPS
 
@@ -318,3 +319,27 @@ def test_import_without_hypothesis_says_what_to_install() -> None:
         "(or hypothesis>=6.100)"
     )
     assert "import symsoftmax" not in done.stderr
+
+
+# ---- the package's structure (issue 21 §4: strategies split by family) -----------------------
+
+
+def test_strategies_are_split_by_family_and_reexported() -> None:
+    """Each public name is defined in one family's module and re-exported by the package, and
+    no module of the package grows back to the size of the old single file."""
+    package = Path(sst.__file__).parent
+    assert Path(sst.__file__).name == "__init__.py"
+    homes = {
+        "format_values": "values",
+        "landmarks": "values",
+        "DrawnRow": "spec",
+        "rows": "rows",
+        "drawn_rows": "rows",
+        "blockwise_rows": "rows",
+        "cases": "drawn_cases",
+    }
+    for name, module in homes.items():
+        assert getattr(sst, name).__module__ == f"symsoftmax.testing.strategies.{module}", name
+    assert list(sst.FAMILIES) == [*CATALOGUE_FAMILIES, *sst.BLOCK_FAMILIES]
+    sizes = {path.name: len(path.read_text().splitlines()) for path in package.glob("*.py")}
+    assert max(sizes.values()) < 400, sizes
