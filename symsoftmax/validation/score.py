@@ -41,7 +41,7 @@ import numpy as np
 from symsoftmax.errors import InputError
 from symsoftmax.formats import Format, get_format
 from symsoftmax.jsonfile import loads_json, read_user_file, read_user_stdin
-from symsoftmax.rounding import brief_repr, parse_exact, round_exact
+from symsoftmax.rounding import brief_repr, parse_exact, round_array, round_exact
 from symsoftmax.validation.checks import PassRule
 from symsoftmax.validation.core import judge
 from symsoftmax.validation.report import ValidationReport
@@ -206,11 +206,49 @@ def _rows(value: Any, shape: tuple[int, ...], what: str, where: str) -> list[Any
 
 
 def _parsed(tokens: list[Any], fmt: Format, where: str, round_outputs: bool) -> np.ndarray:
-    """The values of ``tokens`` in ``fmt``; ``position`` in errors is the index, row-major."""
-    values = np.empty(len(tokens))
-    for i, token in enumerate(tokens):
-        values[i] = _value(token, fmt, f"{where}, position {i}", round_outputs)
+    """The values of ``tokens`` in ``fmt``; ``position`` in errors is the index, row-major.
+
+    Short plain decimals are read by :func:`_quick_values`; the rest one by one, in order, so
+    that the first bad token is the one named (a quick token is never an error)."""
+    values, quick = _quick_values(tokens, fmt)
+    for i in np.flatnonzero(~quick).tolist():
+        values[i] = _value(tokens[i], fmt, f"{where}, position {i}", round_outputs)
     return values
+
+
+_PLAIN_DECIMAL = re.compile(
+    r"[+-]?(?:[0-9]{1,15}|(?=[0-9.]{2,16}(?![0-9.]))[0-9]*\.[0-9]*)(?:[eE][+-]?[0-9]{1,4})?"
+)  # a decimal of at most 15 digits (16 characters with the point), no space: see _quick_values
+_FLOAT64_TINY = 2.0**-1022  # the smallest normal float64
+
+
+def _quick_values(tokens: list[Any], fmt: Format) -> tuple[np.ndarray, np.ndarray]:
+    """(values, which are proved): the value :func:`format_value_of` gives each token that is a
+    plain decimal of at most 15 digits whose float64 value f is normal and a value of ``fmt``;
+    the others are left to it (NaN, False).
+
+    Why f is what format_value_of gives, and is accepted (with or without ``round_outputs``):
+    let x be the token's exact value, D·10^e with D an integer of at most 15 digits and no
+    trailing zeros. ``float()`` rounds x correctly to nearest, ties to even (CPython's
+    David Gay strtod: "What's New in Python 3.1", float repr and conversions), so f normal gives
+    |x − f| ≤ 2^−53·|x| < 2^−53·10^15·10^e < 0.12·10^e: within one unit of the last digit,
+    the test of :func:`_spells`. The values of ``fmt`` are float64 values (they embed), and f is
+    the float64 nearest x, so every other value g of ``fmt`` is at least as far from x, and as
+    far only if x is a tie between f and its float64 neighbour g: then both are values of
+    ``fmt``, which only float64 itself has (its spacing), and there ties go to even in both
+    float() and :func:`~symsoftmax.rounding.round_exact`. So f is x rounded to ``fmt`` (not
+    beyond its range: |f| ≤ its largest value). tests/test_score_quick.py checks this against
+    the exact path on many tokens.
+    """
+    match = _PLAIN_DECIMAL.fullmatch
+    values = np.array(
+        [float(t) if isinstance(t, str) and match(t) else math.nan for t in tokens],
+        dtype=np.float64,
+    )
+    with np.errstate(invalid="ignore"):
+        quick = (np.abs(values) >= _FLOAT64_TINY) & np.isfinite(values)
+        quick &= round_array(values, fmt) == values
+    return values, quick
 
 
 def _value(token: Any, fmt: Format, where: str, round_outputs: bool = False) -> float:
