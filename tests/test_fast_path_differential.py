@@ -484,3 +484,21 @@ def test_settle_at_high_keeps_inside_the_breakpoints() -> None:
         centre = Fraction(float(vh[i])) + Fraction(float(vl[i]))
         for end in (centre - Fraction(float(err[i])), centre + Fraction(float(err[i]))):
             assert round_exact(end, fmt) == value[i], (vh[i].hex(), vl[i], err[i])
+
+
+def test_long_rows_on_threads_keep_their_own_work_arrays() -> None:
+    """Long rows evaluated at once on several threads give the answers of one thread: the
+    work arrays kept between calls (``double_double.scratch``) are per thread, and each call
+    copies what it returns out of them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    fmt = FORMATS["float64"]
+    rows = [_long_row(kind, fmt, 2 * fast_path._CHUNK + 77, 5) for kind in _LONG_DISTRIBUTIONS]
+    jobs = [(op, row) for op in FAST_OPS for row in rows]
+    alone = [ref.evaluate(op, row, dtype=fmt).rounded for op, row in jobs]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for _ in range(3):
+            together = list(
+                pool.map(lambda job: ref.evaluate(job[0], job[1], dtype=fmt).rounded, jobs)
+            )
+            assert all(not differ(a, b).any() for a, b in zip(alone, together, strict=True))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import threading
+from typing import Any
 
 import mpmath
 import numpy as np
@@ -108,21 +109,23 @@ _SCRATCH = threading.local()
 SCRATCH_ELEMENTS = 1 << 16  # the largest scratch array kept between calls (512 KiB)
 
 
-def scratch(name: str, shape: tuple[int, ...]) -> Array:
-    """A float64 work array of ``shape`` kept between calls on this thread (uninitialized).
+def scratch(name: str, shape: tuple[int, ...], dtype: type = np.float64) -> npt.NDArray[Any]:
+    """A work array of ``shape`` kept between calls on this thread (uninitialized).
 
     Large temporaries freed and allocated again each call made the allocator give the memory
     back and fault it in again, a page fault per 4 KiB (2 µs each here): 0.15 ms for each
-    array of a 32768-entry row. Only for arrays that never leave the function asking for them
-    (and its callees that use other names); arrays over :data:`SCRATCH_ELEMENTS` are not kept.
+    array of a 32768-entry row. The array is overwritten by the next request for ``name`` on
+    this thread: only for arrays that do not outlive the fast path's evaluation of one block
+    of rows, under names no function they are passed to asks for. Arrays over
+    :data:`SCRATCH_ELEMENTS` are not kept.
     """
     size = math.prod(shape)
     if size > SCRATCH_ELEMENTS:
-        return np.empty(shape)
-    pool: dict[str, Array] = _SCRATCH.__dict__.setdefault("pool", {})
-    buffer = pool.get(name)
+        return np.empty(shape, dtype=dtype)
+    pool: dict[tuple[str, type], npt.NDArray[Any]] = _SCRATCH.__dict__.setdefault("pool", {})
+    buffer = pool.get((name, dtype))
     if buffer is None or buffer.size < size:
-        buffer = pool[name] = np.empty(max(size, 1 << 12))
+        buffer = pool[name, dtype] = np.empty(max(size, 1 << 12), dtype=dtype)
     return buffer[:size].reshape(shape)
 
 

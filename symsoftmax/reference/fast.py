@@ -524,7 +524,7 @@ def _two_sum_by_chunks(rows: Array, shift: Array) -> tuple[Array, Array]:
     """TwoSum(rows, shift) (shift broadcastable to rows), long 2-D rows chunk by chunk."""
     if rows.ndim != 2 or rows.shape[1] <= _CHUNK:
         return two_sum(rows, np.broadcast_to(shift, rows.shape))
-    th, tl = np.empty_like(rows), np.empty_like(rows)
+    th, tl = scratch("shift_h", rows.shape), scratch("shift_l", rows.shape)
     for cols in _column_chunks(rows.shape[1]):
         part = rows[:, cols]
         th[:, cols], tl[:, cols] = two_sum(part, np.broadcast_to(shift, part.shape))
@@ -561,9 +561,9 @@ def _dd_partition(th: Array, tl: Array, *, without_top: bool, terms: bool = True
         m, mh, ml, valid, scaled_h, scaled_l = _partition_chunk(th, tl, top_at)
         return _Partition(m, mh, ml, valid, *dd_sum_last_axis(scaled_h, scaled_l), levels)
     shape = (n, k) if terms else (n, 0)
-    m = np.empty(shape, dtype=np.int64)
-    mh, ml = np.empty(shape), np.empty(shape)
-    valid = np.empty(shape, dtype=bool)
+    m = scratch("exp_m", shape, np.int64)
+    mh, ml = scratch("exp_h", shape), scratch("exp_l", shape)
+    valid = scratch("exp_valid", shape, np.bool_)
     scaled_h, scaled_l = scratch("terms_h", (n, k)), scratch("terms_l", (n, k))
     for cols in chunks:
         at = None if top_at is None else top_at - cols.start
