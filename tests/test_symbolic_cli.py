@@ -23,6 +23,7 @@ from symsoftmax.cli.verify import MAX_EXHAUSTIVE_K
 from symsoftmax.symbolic import closed_forms as cf
 from symsoftmax.symbolic.any_k.claims import CLAIMS
 from symsoftmax.symbolic.any_k.online_proofs import ONLINE
+from symsoftmax.symbolic.any_k.variants import VARIANTS
 from symsoftmax.symbolic.fixed_k import proofs
 from symsoftmax.symbolic.identities import IDENTITIES
 from symsoftmax.symbolic.options import STYLES, WHATS
@@ -67,7 +68,8 @@ def test_verify_general_json(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = _run(capsys, "verify", "--general", "--json")
     data = json.loads(out)
     assert status == 0 and data["k"] == "general" and data["all_proven"] is True
-    case_proofs = set(CLAIMS) | set(ONLINE)  # the definition's claims, the online identities
+    # the definition's claims, the online identities, the sink and soft-cap variants
+    case_proofs = set(CLAIMS) | set(ONLINE) | set(VARIANTS)
     derivatives = [d for d in data["identities"] if d["name"] not in case_proofs]
     assert all("1 ≤ i, j, k ≤ K" in d["assumptions"][0] for d in derivatives)
     assert {d["name"] for d in data["identities"]} >= case_proofs

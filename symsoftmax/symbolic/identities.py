@@ -216,6 +216,40 @@ IDENTITIES: dict[str, Identity] = {
             None,
             "(1 + r)·e^m = Σ_k e^{z_k} ⇒ z_k − m − log1p(r) = log σ_k, m + log1p(r) = logsumexp(z)",
         ),
+        # the sink and soft-cap variants (proven in symbolic.any_k.variants)
+        Identity(
+            "sink_claims",
+            None,
+            "σ_j = e^{z_j}/(e^s + Σ_k e^{z_k}), p_sink = e^s/(e^s + Σ_k e^{z_k}): "
+            "Σ_j σ_j + p_sink = 1, 0 < σ_j < 1, 0 < p_sink < 1, log σ_j < 0, "
+            "max(s, max z) ≤ lse ≤ max(s, max z) + log(K + 1); K = 0 or every z = −∞: "
+            "σ = 0, log σ = −∞, lse = s; s = −∞ is softmax, s = 0 softmax₁",
+        ),
+        Identity(
+            "sink_online",
+            None,
+            "the online step started from (m, d) = (s, 1): d·e^m = e^s + Σ_{j≤n} e^{z_j} "
+            "for every prefix n (induction); e^{z_k − m}/d = σ_k, m + log d = lse, "
+            "e^{s − m}/d = p_sink",
+        ),
+        Identity(
+            "sink_split_merge",
+            None,
+            "partial states (m_a, d_a), (m_b, d_b) of two ranges from (−∞, 0), merged with the "
+            "sink once: m = max(s, m_a, m_b), d = e^{s − m} + d_a e^{m_a − m} + d_b e^{m_b − m}: "
+            "d·e^m = e^s + A + B for every split, empty or all-masked ranges included",
+        ),
+        Identity(
+            "sink_gradient",
+            None,
+            "L = ⟨g, σ⟩ with a sink: ∂L/∂z_j = σ_j(g_j − ⟨g, σ⟩), ∂L/∂s = −p_sink·⟨g, σ⟩",
+        ),
+        Identity(
+            "softcap_chain_rule",
+            None,
+            "y_k = c·tanh(z_k/(cT)): ∂⟨g, σ(y)⟩/∂z_j = σ_j(g_j − ⟨g, σ⟩)·(1 − tanh²(z_j/(cT)))/T "
+            "(J·diag(1 − tanh²) as a VJP); +∞ is capped to c",
+        ),
     ]
 }
 

@@ -51,6 +51,9 @@ __all__ = [
     "ONLINE_STEP",
     "ONLINE_STEP_EXP2",
     "ONLINE_STEP_LOG1P",
+    "SINK_FINALIZE",
+    "SINK_MERGE",
+    "SINK_START",
     "B",
     "M_b",
     "T",
@@ -77,6 +80,7 @@ __all__ = [
     "r",
     "r_new",
     "resolved",
+    "s",
     "v",
     "z",
 ]
@@ -109,6 +113,8 @@ kappa = sp.Symbol("kappa", integer=True, positive=True)  # the block's first max
 
 T = sp.Symbol("T", positive=True)  # temperature: softmax(z/T)
 c = sp.Symbol("c", positive=True)  # c = log₂(e)/T, folded into the exponent of 2 (`SCALE`)
+
+s = sp.Symbol("s", extended_real=True)  # the sink's logit; −∞: no sink (plain softmax)
 
 NEW = {"m": m_new, "d": d_new, "o": o_new, "lse": lse_new, "r": r_new, "p": p_new}
 """The symbol that names each updated quantity inside the other updates."""
@@ -209,6 +215,23 @@ FINALIZE_EXP2: dict[str, sp.Expr] = {
 }
 """`FINALIZE` for the base-2 state: softmax(z/T)_k = 2^{(z_k − m)c}/d,
 log_softmax(z/T)_k = (z_k − m)/T − log d, logsumexp(z/T) = m/T + log d."""
+
+
+SINK_START: dict[str, sp.Expr] = {"m": s, "d": sp.S.One}
+"""With a sink s the row starts from the state (m, d) = (s, 1) instead of (−∞, 0): the sink is
+one more term e^{s} of the denominator, counted once, before any block (then `ONLINE_STEP` as
+it is). For s = −∞ this is the empty sum again (1·e^{−∞} = 0)."""
+
+SINK_FINALIZE: dict[str, sp.Expr] = {**FINALIZE, "p_sink": sp.exp(s - m) / d}
+"""`FINALIZE` from a state started at `SINK_START`, plus the sink's own share
+p_sink = e^{s − m}/d (the outputs sum to 1 − p_sink)."""
+
+SINK_MERGE: dict[str, sp.Expr] = {
+    "m": sp.Max(s, m_a, m_b),
+    "d": sp.exp(s - m_new) + d_a * sp.exp(m_a - m_new) + d_b * sp.exp(m_b - m_new),
+}
+"""Split-KV with a sink: the partial states of the ranges, each from (−∞, 0), and the sink's
+(s, 1) merged once: (s, 1) ⊕ (m_a, d_a) ⊕ (m_b, d_b), m_new = max(s, m_a, m_b)."""
 
 
 def resolved(update: dict[str, sp.Expr]) -> dict[str, sp.Expr]:

@@ -27,6 +27,7 @@ from symsoftmax.symbolic import closed_forms as cf
 from symsoftmax.symbolic.any_k.casework import CaseProof
 from symsoftmax.symbolic.any_k.claims import CLAIMS, prove_claim
 from symsoftmax.symbolic.any_k.online_proofs import ONLINE, prove_online
+from symsoftmax.symbolic.any_k.variants import VARIANTS, prove_variant
 from symsoftmax.symbolic.identities import IDENTITIES, ProofResult, canonical_name, index_patterns
 
 __all__ = [
@@ -343,12 +344,13 @@ GENERAL_PROOFS: dict[str, Callable[[Any], GeneralProof | CaseProof]] = {
     "max_shifted_logsumexp": _max_shifted_logsumexp,
     **{name: partial(_claim, name) for name in CLAIMS},
     **{name: partial(prove_online, name) for name in ONLINE},
+    **{name: partial(prove_variant, name) for name in VARIANTS},
 }
 """How each registry identity with a symbolic-K statement is proven, in the order printed: the
 derivative identities here (GeneralProof), then the definition's claims
-(`symbolic.any_k.claims`) and the online recurrences (`symbolic.any_k.online_proofs`), both
-CaseProof. The argument replaces the closed form (derivative identities) or the recurrence
-(online identities) that is proven."""
+(`symbolic.any_k.claims`), the online recurrences (`symbolic.any_k.online_proofs`) and the sink
+and soft-cap variants (`symbolic.any_k.variants`), all CaseProof. The argument replaces the
+closed form (derivative identities) or the recurrence (online identities) that is proven."""
 
 
 def prove_general_identity(name: str, closed_form: Any = None) -> GeneralProof | CaseProof:
