@@ -166,3 +166,40 @@ int main(void) {
     printed = _compile_and_run(tmp_path, "special", source + main_c)
     got = np.array([float(line) for line in printed.split()])
     assert got.size == 14 and np.all(np.isnan(got)), printed
+
+
+def test_derive_online_step_with_a_sink_starts_from_the_sink_and_names_its_proof() -> None:
+    text = render_online(derive_online("online_step", sink=True), "text")
+    assert "m_0 = s\nd_0 = 1\n" in text
+    assert "p_sink = exp(-m + s)/d" in text
+    assert "sink_online: proven" in text
+
+
+def test_the_printed_sink_start_and_step_give_the_definition() -> None:
+    # run the generated NumPy: start at (s, 1), two blocks, finalize; compare with the definition
+    source = render_online(derive_online("online_step", sink=True), "python")
+    namespace: dict[str, object] = {}
+    exec(compile(source, "<derived>", "exec"), namespace)  # our own generated code, no user data
+    z = np.array([[0.5, -1.0, 2.0, -np.inf, 0.25]])
+    s = np.array([1.5])
+    m, d = namespace["start"](s)  # type: ignore[operator]
+    for block in (z[:, :2], z[:, 2:]):
+        m, d = namespace["online_step"](m, d, block)  # type: ignore[operator]
+    out = namespace["finalize"](z, s, m, d)  # type: ignore[operator]
+    total = np.exp(s) + np.exp(z).sum(axis=-1)
+    np.testing.assert_allclose(out["softmax"], np.exp(z) / total[:, None], rtol=1e-15)
+    np.testing.assert_allclose(out["p_sink"], np.exp(s) / total, rtol=1e-15)
+    np.testing.assert_allclose(out["logsumexp"], np.log(total), rtol=1e-15)
+
+
+def test_derive_sink_is_for_online_step_only() -> None:
+    with pytest.raises(ValueError, match="online_step only"):
+        derive_online("merge", sink=True)
+
+
+def test_cli_sink_flag_on_another_update_is_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["derive", "merge", "--sink"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--sink is for `derive online_step` only" in err

@@ -2,6 +2,7 @@
 
     symsoftmax derive WHAT --k K [--format latex|text|markdown|python|c]
     symsoftmax derive online_step|merge|attention_step [--format …]
+    symsoftmax derive online_step --sink [--format …]
     symsoftmax derive bound --op OP --algorithm CLASS [--block B] [--splits S] [--k K]
     symsoftmax derive --write-derivations DIR
 
@@ -52,6 +53,11 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--block", metavar="B", help="bound, one-pass: block size (default 1)")
     parser.add_argument("--splits", metavar="S", help="bound, split: partial states (default 2)")
+    parser.add_argument(
+        "--sink",
+        action="store_true",
+        help="online_step: the update with an attention sink s, started from (m, d) = (s, 1)",
+    )
     parser.add_argument("--k", metavar="K", help=f"number of logits, 1..{MAX_DERIVE_K}")
     parser.add_argument(
         "--format", choices=STYLES, default="text", help="output format (default: text)"
@@ -83,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
     for flag in ("op", "algorithm", "block", "splits"):
         if getattr(args, flag) is not None:
             raise InputError(f"--{flag} is for `derive bound` only")
+    if args.sink and args.what != "online_step":
+        raise InputError("--sink is for `derive online_step` only")
     if args.what is None:
         raise InputError(f"WHAT is required (one of {', '.join((*WHATS, *ONLINE_WHATS))})")
     if args.what in ONLINE_WHATS:
@@ -90,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"{args.what} is the update for any length: it takes no --k")
         from symsoftmax.symbolic.printing.derive_online import derive_online, render_online
 
-        sys.stdout.write(render_online(derive_online(args.what), args.format))
+        sys.stdout.write(render_online(derive_online(args.what, sink=args.sink), args.format))
         return 0
     if args.k is None:
         raise InputError("--k is required")

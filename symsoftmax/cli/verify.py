@@ -3,8 +3,9 @@
     symsoftmax verify --k K [--exhaustive | --permutation] [--json]
     symsoftmax verify --general [--json]
 
---general also proves the definition's claims (symbolic.any_k.claims) and the online recurrences
-(symbolic.any_k.online_proofs) by cases; --k runs their fixed-K forms for K <= FIXED_CLAIMS_MAX_K.
+--general also proves the definition's claims (symbolic.any_k.claims), the online recurrences
+(symbolic.any_k.online_proofs) and the sink and soft-cap variants (symbolic.any_k.variants) by
+cases; --k runs the fixed-K forms of the first two for K <= FIXED_CLAIMS_MAX_K.
 
 Exit status 0 when every identity is proven, 1 when one is not, 2 for bad arguments.
 """

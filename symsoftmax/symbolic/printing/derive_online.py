@@ -23,6 +23,7 @@ from sympy.printing.numpy import NumPyPrinter
 
 from symsoftmax.symbolic import online as on
 from symsoftmax.symbolic.any_k.online_proofs import prove_online
+from symsoftmax.symbolic.any_k.variants import prove_variant
 from symsoftmax.symbolic.options import ONLINE_WHATS, STYLES
 
 __all__ = ["ONLINE_WHATS", "OnlineDerived", "derive_online", "render_online"]
@@ -42,6 +43,7 @@ class OnlineDerived:
     finalize: dict[str, sp.Expr]
     exp2_finalize: dict[str, sp.Expr] | None
     proof: str
+    start: dict[str, sp.Expr] | None = None  # the state before any block (a sink: (s, 1))
 
 
 _SPECS: dict[
@@ -71,10 +73,13 @@ _SPECS: dict[
 }
 
 
-def derive_online(what: str) -> OnlineDerived:
-    """The update ``what`` (one of ONLINE_WHATS), after re-proving its identity."""
+def derive_online(what: str, sink: bool = False) -> OnlineDerived:
+    """The update ``what`` (one of ONLINE_WHATS), after re-proving its identity; with ``sink``
+    (online_step only) started from the sink's state (s, 1), its proof ``sink_online``."""
     if what not in _SPECS:
         raise ValueError(f"unknown online update {what!r}; choose one of {', '.join(ONLINE_WHATS)}")
+    if sink:
+        return _derive_sink(what)
     title, update, exp2_update, finalize, identity = _SPECS[what]
     proof = prove_online(identity)
     if not proof.proven:  # pragma: no cover - the shipped updates are proven
@@ -86,6 +91,25 @@ def derive_online(what: str) -> OnlineDerived:
         backing += f"; base-2 form: online_exp2_temperature ({len(exp2_proof.cases)} cases)"
     exp2_finalize = on.FINALIZE_EXP2 if what == "online_step" else None
     return OnlineDerived(what, title, update, exp2_update, finalize, exp2_finalize, backing)
+
+
+def _derive_sink(what: str) -> OnlineDerived:
+    """online_step with a sink: the same step from (s, 1), finalized with p_sink."""
+    if what != "online_step":
+        raise ValueError(f"--sink prints online_step only, not {what}")
+    proof = prove_variant("sink_online")
+    if not proof.proven:  # pragma: no cover - the shipped update is proven
+        raise RuntimeError(proof.result().failure_message())
+    return OnlineDerived(
+        what,
+        "online softmax step with a sink s: the state (m, d) starts at (s, 1)",
+        on.ONLINE_STEP,
+        None,
+        on.SINK_FINALIZE,
+        None,
+        f"sink_online: proven for symbolic length ({len(proof.cases)} cases)",
+        on.SINK_START,
+    )
 
 
 def _name(key: str) -> sp.Symbol:
@@ -113,6 +137,7 @@ def _block_max(derived: OnlineDerived) -> list[tuple[sp.Expr, str]]:
 
 def _text(d: OnlineDerived) -> str:
     lines = [f"# {d.title}"]
+    lines += [f"{key}_0 = {sp.sstr(value)}" for key, value in (d.start or {}).items()]
     lines += [f"{sym} = {text}" for sym, text in _block_max(d)]
     lines += [f"{_name(key)} = {sp.sstr(value)}" for key, value in d.update.items()]
     if d.exp2_update is not None:
@@ -130,7 +155,11 @@ def _text(d: OnlineDerived) -> str:
 
 
 def _latex_lines(d: OnlineDerived) -> list[str]:
-    lines = [r"M_b = \max_{k=1}^{B} z_k"] if _block_max(d) else []
+    lines = [
+        sp.latex(sp.Eq(sp.Symbol(f"{key}_0"), value, evaluate=False))
+        for key, value in (d.start or {}).items()
+    ]
+    lines += [r"M_b = \max_{k=1}^{B} z_k"] if _block_max(d) else []
     lines += [sp.latex(sp.Eq(_name(key), value, evaluate=False)) for key, value in d.update.items()]
     if d.exp2_update is not None:
         lines.append(sp.latex(sp.Eq(on.c, on.SCALE["c"], evaluate=False)))
@@ -226,7 +255,7 @@ def _finalize_arguments(finalize: dict[str, sp.Expr]) -> list[str]:
     """The row z (if used), then the state m, d, o, then T and c: those ``finalize`` uses."""
     used = {str(s) for value in finalize.values() for s in value.free_symbols}
     row = ["z"] if any(value.has(on.z[on.k]) for value in finalize.values()) else []
-    return row + [name for name in ("m", "d", "o", "T", "c") if name in used]
+    return row + [name for name in ("s", "m", "d", "o", "T", "c") if name in used]
 
 
 def _python_finalize(finalize: dict[str, sp.Expr], suffix: str) -> list[str]:
@@ -254,6 +283,15 @@ def _python_finalize(finalize: dict[str, sp.Expr], suffix: str) -> list[str]:
 
 def _python(d: OnlineDerived) -> str:
     lines = ["import numpy", "", ""]
+    if d.start is not None:
+        start = ", ".join(f"numpy.full_like(s, {value})" for value in d.start.values())
+        lines += [
+            "def start(s):",
+            '    """The state before any block: the sink\'s (m, d) = (s, 1)."""',
+            f"    return {start}",
+            "",
+            "",
+        ]
     lines += _python_function(d, d.update, "")
     if d.exp2_update is not None:
         lines += ["", "", *_python_function(d, d.exp2_update, "_exp2")]
@@ -334,6 +372,9 @@ def _c(d: OnlineDerived) -> str:
         "#include <math.h>",
         "",
     ]
+    if d.start is not None:
+        start = ", ".join(f"{key} = {sp.sstr(value)}" for key, value in d.start.items())
+        lines += [f"/* start: {start} (the sink, before any block) */"]
     lines += _c_function(d, d.update, "")
     if d.exp2_update is not None:
         lines += ["", "/* base 2 at temperature T: c = log2(e)/T */"]
