@@ -21,7 +21,8 @@ from symsoftmax.validation.attention import ATTENTION_OPS, CALLS, LAYOUTS, MASKS
 from symsoftmax.validation.runner import MAX_IDENTICAL_FAILURES, TEMPERATURE_POLICIES
 from symsoftmax.vectors.model import OPS, SUITES
 
-_ATTENTION_OPTIONS = ("layout", "mask", "head_dim", "call", "device", "fixed_scale")
+_ATTENTION_OPTIONS = ("layout", "mask", "head_dim", "call", "device", "fixed_scale", "sinks")
+_ATTENTION_RENAMED = {"softcap_keyword": "softcap"}  # option dest → attention_as_softmax's
 _ABIS = ("c",)  # symsoftmax.validation.native.ABIS, not imported to parse the options
 
 
@@ -152,6 +153,18 @@ def _add_attention_options(parser: Any) -> None:
         help="the kernel fixes the scale at 1/sqrt(head_dim) and takes none (Paddle, tinygrad): "
         "called without scale, q = sqrt(head_dim)*e1; --head-dim a power of 4",
     )
+    group.add_argument(
+        "--sinks",
+        metavar="NAME",
+        help="the kernel's keyword for a per-head sink tensor (sinks, learnable_sink, s_aux): "
+        "the sink tests are run, each sink in head 0 (default: skipped)",
+    )
+    group.add_argument(
+        "--softcap-keyword",
+        metavar="NAME",
+        help="the kernel's keyword for the soft-cap, a float (softcap, logit_softcap): the "
+        "soft-cap tests are run (default: skipped)",
+    )
 
 
 def _seconds(text: str) -> float:
@@ -187,12 +200,13 @@ def _attention_candidate(args: argparse.Namespace) -> Any:
     from symsoftmax.errors import InputError
     from symsoftmax.validation.attention import attention_as_softmax
 
-    options = {name: getattr(args, name) for name in _ATTENTION_OPTIONS}
+    options = {name: getattr(args, name) for name in (*_ATTENTION_OPTIONS, *_ATTENTION_RENAMED)}
     given = {name: value for name, value in options.items() if value is not None}
     if not args.attention:
         if given:
             raise InputError(f"--{next(iter(given)).replace('_', '-')} needs --attention")
         return args.target
+    given = {_ATTENTION_RENAMED.get(name, name): value for name, value in given.items()}
     if args.companion is not None:
         raise InputError(
             "--companion does not apply to --attention (the kernel has no log_softmax)"
