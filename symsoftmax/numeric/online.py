@@ -57,6 +57,7 @@ from sympy.printing.precedence import PRECEDENCE
 from symsoftmax.errors import InputError
 from symsoftmax.numeric.codegen import ReusingNumPyPrinter, compile_kernel, print_statements
 from symsoftmax.numeric.lambdify import check_temperature
+from symsoftmax.reference import double_double as dd
 from symsoftmax.symbolic import online as proven
 
 __all__ = [
@@ -139,6 +140,102 @@ class OnlinePrinter(ReusingNumPyPrinter):
         return printed
 
 
+class DoubleWord:
+    """The arithmetic of the refined rows' generated code: every value a double-double
+    (hi, lo) of float64 arrays (:mod:`symsoftmax.reference.double_double`); a plain array or
+    number is read as (x, 0). Each operation carries the rounding error of its float result,
+    which is 0 in real arithmetic: the printed expression is the proven one."""
+
+    @staticmethod
+    def of(x: Any) -> tuple[Any, Any]:
+        if isinstance(x, tuple):
+            return x
+        hi = np.asarray(x, dtype=np.float64)
+        return hi, np.zeros_like(hi)
+
+    @classmethod
+    def add(cls, a: Any, b: Any) -> tuple[Any, Any]:
+        return dd.dd_add(*cls.of(a), *cls.of(b))
+
+    @classmethod
+    def neg(cls, a: Any) -> tuple[Any, Any]:
+        hi, lo = cls.of(a)
+        return -hi, -lo
+
+    @classmethod
+    def mul(cls, a: Any, b: Any) -> tuple[Any, Any]:
+        return dd.dd_mul(*cls.of(a), *cls.of(b))
+
+    @classmethod
+    def div(cls, a: Any, b: Any) -> tuple[Any, Any]:
+        return dd.dd_div(*cls.of(a), *cls.of(b))
+
+    @classmethod
+    def exp(cls, a: Any) -> tuple[Any, Any]:
+        """e^a for a ≤ 0 (every exponent of the recurrence: z − s ≤ 0, m − s ≤ 0); −∞ → 0.
+        Below the normal range the result rounds like e^a itself would (ldexp)."""
+        hi, lo = cls.of(a)
+        hi, lo = np.broadcast_arrays(hi, lo)
+        # −∞ − s gives a NaN error term; e^{−∞} = 0 whatever it is
+        lo = np.where(np.isfinite(hi), lo, 0.0)
+        e, mh, ml, _ = dd.dd_exp_scaled(hi, lo)
+        return np.ldexp(mh, e), np.ldexp(ml, e)
+
+    @classmethod
+    def log1p(cls, a: Any) -> tuple[Any, Any]:
+        """log(1 + a), a ≥ 0, by one Newton step from L = log1p(hi) on e^L = 1 + a:
+        L + (1 + a)·e^{−L} − 1 (the step's error is O(u²) of L)."""
+        hi, lo = cls.of(a)
+        L = np.log1p(hi)
+        step = cls.add(cls.mul(cls.add(1.0, (hi, lo)), cls.exp(-L)), -1.0)
+        return dd.dd_add(L, np.zeros_like(L), *step)
+
+    @classmethod
+    def sum(cls, a: Any) -> tuple[Any, Any]:
+        """Σ over the block (the last axis), pairwise in double-double, keeping the axis."""
+        hi, lo = dd.dd_sum_last_axis(*cls.of(a))
+        return hi[..., None], lo[..., None]
+
+
+class DoubleWordPrinter(OnlinePrinter):
+    """Prints an expression as calls of :class:`DoubleWord` (``dw``): +, ×, ÷, e^x, log1p and
+    the block's sum in double-double; names print as themselves (read as (x, 0))."""
+
+    def _print_Add(self, expr: sp.Add, order: str | None = None) -> str:
+        first, *rest = (self._print(arg) for arg in expr.args)
+        for term in rest:
+            first = f"dw.add({first}, {term})"
+        return first
+
+    def _print_Mul(self, expr: sp.Mul) -> str:
+        coefficient, factors = expr.as_coeff_mul()
+        numerator = [f for f in factors if not (f.is_Pow and f.exp == -1)]
+        denominator = [f.base for f in factors if f.is_Pow and f.exp == -1]
+        printed = "1.0"
+        if numerator:
+            printed, *rest = (self._print(f) for f in numerator)
+            for factor in rest:
+                printed = f"dw.mul({printed}, {factor})"
+        for base in denominator:
+            printed = f"dw.div({printed}, {self._print(base)})"
+        if coefficient == -1:
+            return f"dw.neg({printed})"
+        if coefficient != 1:
+            return f"dw.mul({self._print(coefficient)}, {printed})"
+        return printed
+
+    def _print_exp(self, expr: sp.exp) -> str:
+        return f"dw.exp({self._print(expr.args[0])})"
+
+    def _print_log1p(self, expr: sp.Function) -> str:
+        return f"dw.log1p({self._print(expr.args[0])})"
+
+    def _print_Sum(self, expr: sp.Sum) -> str:
+        if tuple(expr.limits) != ((proven.k, 1, proven.B),):
+            raise ValueError(f"only sums over the block k = 1..B are printed, got {expr.limits}")
+        return f"dw.sum({self._print(expr.function)})"
+
+
 # ---- the expressions, from symsoftmax.symbolic.online ----------------------------------------
 
 
@@ -215,11 +312,14 @@ def _state_name(log1p: bool) -> str:
     return "online_state_log1p" if log1p else "online_state"
 
 
-def _left_out_terms(expr: sp.Expr) -> tuple[list[str], sp.Expr]:
+def _left_out_terms(
+    expr: sp.Expr, printer: OnlinePrinter | None = None
+) -> tuple[list[str], sp.Expr]:
     """The block sum Σ_k (f_k + c·δ_{kκ}) of ``expr`` as lines that compute t = f on the block
     and add c at κ, and ``expr`` with the sum read as Σ_k t_k. The addition at κ is exact where
-    it matters (module docstring, "the term left out")."""
-    printer = OnlinePrinter()
+    it matters (module docstring, "the term left out"). With a :class:`DoubleWordPrinter`, t is
+    a double-double whose high part is e^0 = 1 exactly at κ when c = −1 (and its low part 0)."""
+    printer = printer or OnlinePrinter()
     one_hot = sp.KroneckerDelta(proven.k, proven.kappa)
     (total,) = [s for s in expr.atoms(sp.Sum) if s.has(one_hot)]
     summand = sp.expand(total.function, deep=False)
@@ -230,11 +330,15 @@ def _left_out_terms(expr: sp.Expr) -> tuple[list[str], sp.Expr]:
     # t −= p rather than t += −p: NumPy has no negation of a boolean array
     negative = coefficient.could_extract_minus_sign()
     sign, magnitude = ("-", -coefficient) if negative else ("+", coefficient)
-    if isinstance(terms, sp.exp):  # e^x computed into the array of x: no second allocation
+    target = "t"
+    if isinstance(printer, DoubleWordPrinter):
+        lines = [f"t = {printer.doprint(terms)}"]
+        target = "t[0]"
+    elif isinstance(terms, sp.exp):  # e^x computed into the array of x: no second allocation
         lines = [f"t = {printer.doprint(terms.args[0])}", "numpy.exp(t, out=t)"]
     else:
         lines = [f"t = {printer.doprint(terms)}"]
-    lines.append(f"t[rows, kappa] {sign}= {printer.doprint(magnitude)}")
+    lines.append(f"{target}[rows, kappa] {sign}= {OnlinePrinter().doprint(magnitude)}")
     return lines, expr.xreplace({total: sp.Sum(TERMS[proven.k], *total.limits)})
 
 
@@ -251,8 +355,11 @@ def _indent(lines: list[str], depth: int) -> list[str]:
     return [" " * (4 * depth) + line for line in lines]
 
 
-def _update_lines(printer: OnlinePrinter, temperature: bool, log1p: bool) -> list[str]:
-    """The body of the loop over blocks: the block, its maximum, the printed step."""
+def _update_lines(
+    printer: OnlinePrinter, temperature: bool, log1p: bool, refine: bool = False
+) -> list[str]:
+    """The body of the loop over blocks: the block, its maximum, the printed step (with
+    ``refine``, r's update in double-double: :func:`refine_source`)."""
     step = step_expressions(temperature, log1p)
     if not log1p:
         return [
@@ -263,7 +370,9 @@ def _update_lines(printer: OnlinePrinter, temperature: bool, log1p: bool) -> lis
             *_print_body(printer, {"d": step["d"]}),
             "m = m_new",
         ]
-    terms, r_new = _left_out_terms(step["r"])
+    dw = DoubleWordPrinter()
+    terms, r_new = _left_out_terms(step["r"], dw if refine else printer)
+    update = [f"r = {dw.doprint(r_new)}"] if refine else _print_body(printer, {"r": r_new})
     return [
         _block_line(temperature),
         "kappa = numpy.argmax(b, axis=-1, keepdims=True)",
@@ -271,30 +380,34 @@ def _update_lines(printer: OnlinePrinter, temperature: bool, log1p: bool) -> lis
         *_print_body(printer, {"m_new": step["m"], "p_new": step["p"]}),
         f"s = {_GUARD.format(m='m_new')}",
         *terms,
-        *_print_body(printer, {"r": r_new}),
+        *update,
         "m = m_new",
     ]
 
 
-def state_source(temperature: bool, log1p: bool = False) -> str:
+def state_source(temperature: bool, log1p: bool = False, refine: bool = False) -> str:
     """Source of ``online_state(z, block, state[, T, h])`` → (m, d), or with ``log1p`` of
-    ``online_state_log1p`` → (m, r); each of shape (..., 1)."""
+    ``online_state_log1p`` → (m, r); each of shape (..., 1). With ``refine``,
+    ``online_state_refine``: the same step with r a double-double (hi, lo), in float64."""
     printer = OnlinePrinter()
     total = "r" if log1p else "d"
     # the r state indexes κ of each row: z is (rows, K) there, as the kernels pass it
     rows = ["rows = numpy.arange(z.shape[0])[:, None]"] if log1p else []
+    name = "online_state_refine" if refine else _state_name(log1p)
+    start = ["state = numpy.float64", "r = (numpy.zeros_like(m), numpy.zeros_like(m))"]
     lines = [
-        f"def {_state_name(log1p)}(z, {_arguments(temperature)}):",
+        f"def {name}(z, {_arguments(temperature)}):",
         *_indent(
             [
+                *start[: 1 if refine else 0],
                 "m = numpy.full((*z.shape[:-1], 1), -numpy.inf, dtype=state)",
-                f"{total} = numpy.zeros_like(m)",
+                start[1] if refine else f"{total} = numpy.zeros_like(m)",
                 *rows,
                 "for start in range(0, z.shape[-1], block):",
             ],
             1,
         ),
-        *_indent(_update_lines(printer, temperature, log1p), 2),
+        *_indent(_update_lines(printer, temperature, log1p, refine), 2),
         f"    return m, {total}",
     ]
     return "\n".join(lines) + "\n"
@@ -303,24 +416,74 @@ def state_source(temperature: bool, log1p: bool = False) -> str:
 def kernel_source(kind: str, temperature: bool, log1p: bool = True) -> str:
     """Source of ``online_<kind>(z, out, block, state[, T, h])``: the state pass, then the
     result written into ``out`` (block by block for softmax and log_softmax), after the source
-    of the state function (:func:`state_source`) that it calls."""
+    of the state function (:func:`state_source`) that it calls. Returns the state (m, d or r)."""
     printer = OnlinePrinter()
     expr = finalize_expression(kind, temperature, log1p)
     log1p = uses_log1p(kind, log1p)
+    total = "r" if log1p else "d"
     state = f"{_state_name(log1p)}(z, {_arguments(temperature)})"
-    body = [f"m, {'r' if log1p else 'd'} = {state}"]
+    body = [f"m, {total} = {state}", *_finalize_lines(printer, kind, temperature, expr)]
+    kernel = [
+        f"def online_{kind}(z, out, {_arguments(temperature)}):",
+        *_indent([*body, f"return m, {total}"], 1),
+    ]
+    return state_source(temperature, log1p) + "\n\n" + "\n".join(kernel) + "\n"
+
+
+def _finalize_lines(
+    printer: OnlinePrinter, kind: str, temperature: bool, expr: sp.Expr
+) -> list[str]:
+    """Lines writing ``expr``, the finalization, into ``out``."""
     if kind == "logsumexp":
         lines, (result,) = print_statements(printer, [expr], own=[], keep=[proven.T])
+        if isinstance(printer, DoubleWordPrinter):
+            result = f"{result}[0]"  # the double-double's high part: the rounded sum
         unscaled = f"(({result})/h)" if temperature else f"({result})"  # temperature_halving
-        body += [*lines, f"out[...] = {unscaled}[..., 0]"]
+        return [*lines, f"out[...] = {unscaled}[..., 0]"]
+    target = "out[..., start:start + block]"
+    return [
+        "for start in range(0, z.shape[-1], block):",
+        *_indent([_block_line(temperature), *_print_body(printer, {target: expr})], 1),
+    ]
+
+
+REFINED_LOG1P = sp.Symbol("w_hi", real=True) + sp.Symbol("w_lo", real=True)
+"""log1p(r) of a refined log_softmax row: the double-double w = (w_hi, w_lo) of
+DoubleWord.log1p, subtracted from z_k − m part by part, w_hi first (names after m: the printer
+puts z_k − m first, which is exact at the maximum)."""
+
+
+def refine_source(kind: str, temperature: bool) -> str:
+    """Source of ``online_<kind>_refine(z, out, block, state[, T, h])``, log_softmax or
+    logsumexp of rows whose fast result may have lost digits (:func:`rows_to_refine`): the same
+    proven step (ONLINE_STEP_LOG1P) and finalization (FINALIZE_LOG1P) printed in double-double
+    (:class:`DoubleWordPrinter`): z − s by TwoSum, e^x, the block sums and the running r to
+    about 2^−100, log1p(r) by a Newton step. Each carried error term is 0 in real arithmetic,
+    so the recurrence is the proven one; only its evaluation is compensated."""
+    expr = finalize_expression(kind, temperature)
+    finalize = ["state = numpy.float64"]
+    if kind == "logsumexp":
+        printer: OnlinePrinter = DoubleWordPrinter()
     else:
-        target = "out[..., start:start + block]"
-        body += [
-            "for start in range(0, z.shape[-1], block):",
-            *_indent([_block_line(temperature), *_print_body(printer, {target: expr})], 1),
-        ]
-    kernel = [f"def online_{kind}(z, out, {_arguments(temperature)}):", *_indent(body, 1)]
-    return state_source(temperature, log1p) + "\n\n" + "\n".join(kernel) + "\n"
+        printer = OnlinePrinter()
+        expr = expr.xreplace({log1p_of_r(): REFINED_LOG1P})
+        finalize.append("w_hi, w_lo = dw.log1p(r)")
+    body = [
+        f"m, r = online_state_refine(z, {_arguments(temperature)})",
+        *finalize,
+        *_finalize_lines(printer, kind, temperature, expr),
+    ]
+    kernel = [f"def online_{kind}_refine(z, out, {_arguments(temperature)}):", *_indent(body, 1)]
+    imports = "from symsoftmax.numeric.online import DoubleWord as dw\n\n\n"
+    return (
+        imports + state_source(temperature, True, refine=True) + "\n\n" + "\n".join(kernel) + "\n"
+    )
+
+
+def log1p_of_r() -> sp.Expr:
+    """log1p(r) as FINALIZE_LOG1P writes it."""
+    (term,) = proven.FINALIZE_LOG1P["logsumexp"].atoms(sp.Function)
+    return term
 
 
 def merge_source() -> str:
@@ -343,6 +506,10 @@ def _compiled(kind: str, temperature: bool, log1p: bool = True) -> Callable[...,
         return compile_kernel(merge_source(), "merge_states")
     if kind == "state":
         return compile_kernel(state_source(temperature), "online_state")
+    if kind.endswith("_refine"):
+        return compile_kernel(
+            refine_source(kind.removesuffix("_refine"), temperature), f"online_{kind}"
+        )
     return compile_kernel(kernel_source(kind, temperature, log1p), f"online_{kind}")
 
 
@@ -412,6 +579,29 @@ def rows_per_chunk(K: int, block: int, state_only: bool = False) -> int:
     return max(1, _CHUNK_ENTRIES // max(K, 1), least // min(block, max(K, 1)))
 
 
+REFINE_BELOW = 2.0**-10
+"""r below which a row is refined: the terms of such a row lie at z − m ≤ log(K·2^10), and the
+rounding of z − m costs each term u·|z − m| of its value (hundreds of ulps at |z − m| ≈ 600),
+which log1p(r) ≈ r passes on whole to a tiny result."""
+
+
+def rows_to_refine(
+    kind: str, m: npt.NDArray[Any], r: npt.NDArray[Any], T: float = 1.0
+) -> npt.NDArray[np.bool_]:
+    """The rows (finite maximum m) whose fast (m, r) may give a result off by more than a few
+    ulps: r < :data:`REFINE_BELOW` (a tiny log1p(r), the maximum's −log1p(r) in log_softmax),
+    and for logsumexp the rows where m + T·log1p(r) cancels to below |m|/2 (m < 0), whose
+    result carries the absolute errors of m + T·log1p(r) magnified. Rows of NaN, or of a
+    maximum ±∞, are left as they are (NaN r compares False)."""
+    finite = np.isfinite(m)
+    picked = finite & (r < REFINE_BELOW)
+    if kind == "logsumexp":
+        with np.errstate(all="ignore"):
+            total = m + T * np.log1p(r)
+        picked |= finite & (np.abs(total) < 0.5 * np.abs(m))
+    return picked
+
+
 # ---- the public functions ---------------------------------------------------------------------
 
 
@@ -455,6 +645,27 @@ class OnlineFunction:
     def kernel(self, temperature: bool) -> Callable[..., Any]:
         return _compiled(self.kind, temperature, self.log1p)
 
+    def _refine(
+        self,
+        z: npt.NDArray[Any],
+        out: npt.NDArray[Any],
+        m: npt.NDArray[Any],
+        r: npt.NDArray[Any],
+        block: int,
+        state: np.dtype,
+        constants: tuple[float, ...],
+    ) -> None:
+        """Rewrite the rows of ``out`` that :func:`rows_to_refine` picks from the fast state
+        (m, r) with the double-double kernel (:func:`refine_source`)."""
+        T = constants[0] if constants else 1.0
+        picked = np.flatnonzero(rows_to_refine(self.kind, m[:, 0], r[:, 0], T))
+        if picked.size == 0:
+            return
+        refined = np.empty((picked.size, *out.shape[1:]), dtype=out.dtype)
+        kernel = _compiled(f"{self.kind}_refine", bool(constants))
+        kernel(z[picked], refined, block, state, *constants)
+        out[picked] = refined
+
     def __call__(
         self,
         z: npt.ArrayLike,
@@ -474,13 +685,16 @@ class OnlineFunction:
         kernel = self.kernel(T is not None)
         h = temperature_halving(T)
         constants = () if T is None else (T * h, h)
-        state_only = self.kind == "logsumexp" and uses_log1p(self.kind, self.log1p)
+        log1p = uses_log1p(self.kind, self.log1p)
+        state_only = self.kind == "logsumexp" and log1p
         chunk = rows_per_chunk(K, block, state_only)
         # e^{−∞}, ∞ − ∞ and log 0 of the special rows are intended (module docstring)
         with np.errstate(all="ignore"):
             for start in range(0, rows, chunk):
                 part = slice(start, start + chunk)
-                kernel(x2[part], out2[part], block, state, *constants)
+                m, r = kernel(x2[part], out2[part], block, state, *constants)
+                if log1p:
+                    self._refine(x2[part], out2[part], m, r, block, state, constants)
         if self.kind == "logsumexp":
             return out2.reshape(lead)
         return np.moveaxis(out2.reshape(*lead, K), -1, axis)
