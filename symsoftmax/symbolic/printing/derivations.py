@@ -24,6 +24,7 @@ from symsoftmax.symbolic.any_k.general import (
     prove_general_identity,
 )
 from symsoftmax.symbolic.any_k.online_proofs import ONLINE, prove_online
+from symsoftmax.symbolic.any_k.variants import VARIANTS, prove_variant
 from symsoftmax.symbolic.fixed_k.proofs import FixedKContext, prove_identity
 from symsoftmax.symbolic.identities import IDENTITIES
 
@@ -305,6 +306,19 @@ def _online() -> str:
     )
 
 
+def _variants() -> str:
+    return _document(
+        "Variants: an attention sink and a soft-cap",
+        "With a sink s: σ_j = e^{z_j}/(e^s + Σ_k e^{z_k}), lse = log(e^s + Σ_k e^{z_k}), "
+        "p_sink = e^s/(e^s + Σ_k e^{z_k}); s = −∞ is plain softmax, s = 0 softmax₁. With a "
+        "soft-cap c > 0 each logit becomes c·tanh(z_j/c) after the temperature. Proven for "
+        "symbolic K by cases (`symsoftmax verify --general`), as the online proofs: equalities "
+        "expanded to 0, signs by SymPy's assumptions, −∞ a case. The online step with a sink "
+        "is printed by `symsoftmax derive online_step --sink`.",
+        [_case_proof(prove_variant(name)) for name in VARIANTS],
+    )
+
+
 def _componentwise() -> str:
     from symsoftmax.symbolic.error_analysis import BOUND_CASES, derive_bound, markdown_bound
 
@@ -333,6 +347,7 @@ DOCUMENTS: dict[str, Callable[[], str]] = {
     "general_k.md": _general_k,
     "definition_claims.md": _claims,
     "online_softmax.md": _online,
+    "softmax_variants.md": _variants,
     "componentwise_bounds.md": _componentwise,
 }
 
