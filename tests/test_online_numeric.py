@@ -498,7 +498,8 @@ TINY_ROWS = {
 def ulp_errors(got: np.ndarray, expected: np.ndarray, dtype: str) -> np.ndarray:
     """|got − expected| in ulps of the format at the (correctly rounded) expected value."""
     got64, expected64 = (np.asarray(a, dtype=np.float64) for a in (got, expected))
-    return np.abs(got64 - expected64) / ulp(expected64, dtype)
+    errors = np.abs(got64 - expected64) / ulp(expected64, dtype)
+    return np.where(np.isnan(errors), np.inf, errors)  # NaN where a number is expected
 
 
 @pytest.mark.parametrize("dtype", list(TINY_ROWS))
@@ -549,21 +550,86 @@ def max_ulp_by_test(fn: Callable[..., np.ndarray], vectors: Any, dtype: str) -> 
 @pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("name", LOG_FUNCTIONS)
-def test_standard_suite_errors_are_at_most_4_ulp_or_the_one_pass_forms(
-    name: str, dtype: str
-) -> None:
-    """Every standard-suite row (default block) within 4 ulp of the correctly rounded value, or
-    within 1 ulp of the error of the one-pass log1p form (lambdify_*, Blanchard–Higham–Higham):
-    beyond 4 ulp only where e^{z − m} of a rounded z − m or the cancellation in m + log1p(r) (m <
-    0) costs the one-pass form as much. Before issue 19 §4: up to 9·10¹⁵ ulp."""
+def test_standard_suite_errors_are_at_most_4_ulp(name: str, dtype: str) -> None:
+    """Every standard-suite row (default block) within 4 ulp of the correctly rounded value.
+    Before issue 19 §4: up to 9·10¹⁵ ulp; with log1p alone 420 (a rounded z − m ≈ −600 under
+    a tiny log1p(r)) and 8 (m + log1p(r) cancelling), which the refined rows remove."""
     vectors = suite_vectors(name, dtype, "standard")
-    lambdified = getattr(symsoftmax, f"lambdify_{name}")
-
-    def one_pass(z: np.ndarray, temperature: float | None) -> np.ndarray:
-        return lambdified(z.shape[-1], temperature=temperature)(z)
-
     with np.errstate(all="ignore"):
         ours = max_ulp_by_test(LOG_FUNCTIONS[name], vectors, dtype)
-        theirs = max_ulp_by_test(one_pass, vectors, dtype)
-    worse = {tc: (e, theirs[tc]) for tc, e in ours.items() if e > max(4.0, theirs[tc] + 1.0)}
+    worse = {tc: e for tc, e in ours.items() if e > 4.0}
     assert not worse, worse
+
+
+# rows the fast (m, r) gets wrong by more than 4 ulp, each for one of issue 19 §4's reasons:
+# the maximum far from 0 and the rest near 0 (z − m rounded: u·|z − m| of each term, passed
+# whole to a tiny log1p(r)), and m + log1p(r) cancelling for m < 0 (the roundings of log1p(r)
+# and of each e^{z − m} magnified |m|/|result| times); standard-suite rows (float64 tcIds 33,
+# 1602, 449, 319)
+REFINED_ROWS = {
+    "log_softmax": [
+        [354.891356446692, -0.47340863164621605],
+        [658.4637394922886, -20.653585595587177, 1.5, -inf],
+    ],
+    "logsumexp": [[-1.0, -1.0, -1.0], [-0.7160086891108255, -0.7775698911694151]],
+}
+
+
+def refined_row(name: str, seed: int) -> np.ndarray:
+    """A row of the first kind, built rather than copied: a maximum of hundreds, a few entries
+    near 0 (their z − m inexact)."""
+    rng = np.random.default_rng(seed)
+    return np.concatenate([[rng.uniform(300, 700)], rng.uniform(-1, 1, 6)])
+
+
+@pytest.mark.parametrize("T", [None, 0.75])
+@pytest.mark.parametrize("block", [1, 3, 1024])
+@pytest.mark.parametrize("name", LOG_FUNCTIONS)
+def test_refined_rows_are_within_2_ulp(name: str, block: int, T: float | None) -> None:
+    rows = [np.array(r) for r in REFINED_ROWS[name]] + [refined_row(name, s) for s in range(5)]
+    for z in rows:
+        expected = getattr(reference, name)(z, dtype="float64", temperature=T)
+        got = LOG_FUNCTIONS[name](z, block=block, temperature=T)
+        finite = np.isfinite(expected)
+        assert np.array_equal(got[~finite], expected[~finite])
+        assert ulp_errors(got[finite], expected[finite], "float64").max() <= 2, (z, got)
+
+
+@pytest.mark.parametrize("name", LOG_FUNCTIONS)
+def test_the_fast_state_alone_misses_them(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the refinement the rows above are off by more than 4 ulp (so the test above can
+    fail): the fast (m, r) is what the refinement corrects."""
+    monkeypatch.setattr(online_module, "rows_to_refine", lambda kind, m, r, T=1.0: m != m)
+    worst = 0.0
+    for row in REFINED_ROWS[name]:
+        z = np.array(row)
+        expected = getattr(reference, name)(z, dtype="float64")
+        got = LOG_FUNCTIONS[name](z)
+        finite = np.isfinite(expected)
+        worst = max(worst, float(ulp_errors(got[finite], expected[finite], "float64").max()))
+    assert worst > 4
+
+
+def test_refinement_picks_rows_by_the_fast_state() -> None:
+    m = np.array([0.0, 0.0, -1.0, -1.0, -np.inf, np.nan, 5.0])
+    r = np.array([2.0**-11, 1.0, 2.0, 0.1, 0.0, 2.0**-20, np.nan])
+    assert list(online_module.rows_to_refine("log_softmax", m, r)) == [1, 0, 0, 0, 0, 0, 0]
+    # logsumexp: log(3) − 1 ≈ 0.099 < |−1|/2 cancels; log(1.1) − 1 does not
+    assert list(online_module.rows_to_refine("logsumexp", m, r)) == [1, 0, 1, 0, 0, 0, 0]
+
+
+def test_refined_rows_keep_the_special_entries_and_the_other_rows() -> None:
+    """A batch mixing refined rows with fast ones, −∞ entries and NaN rows: each row as alone."""
+    z = np.array(
+        [
+            [354.891356446692, -0.47340863164621605, -inf],
+            [1.0, 2.0, 3.0],
+            [nan, 0.0, 1.0],
+            [-1.0, -1.0, -1.0],
+        ]
+    )
+    for name, fn in LOG_FUNCTIONS.items():
+        batch = fn(z, block=2)
+        for i, row in enumerate(z):
+            assert np.array_equal(batch[i], fn(row, block=2), equal_nan=True), (name, i)
+    assert np.isneginf(online_log_softmax(z[0])[2])
