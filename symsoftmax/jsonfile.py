@@ -150,7 +150,12 @@ def loads_json(data: str | bytes, name: str, *, numbers_as_text: bool = False) -
     except _Refused as exc:
         where = _place(text, _position(text, exc.kind))
         raise InputError(f"{name}: not valid JSON ({exc}{', ' * bool(where)}{where})") from None
-    if _depth_exceeds(document, MAX_DEPTH):
+    too_deep = (
+        _text_depth_exceeds(data, MAX_DEPTH)
+        if isinstance(data, bytes)
+        else _depth_exceeds(document, MAX_DEPTH)
+    )
+    if too_deep:
         raise _too_deep(name, text)
     return document
 
@@ -302,6 +307,52 @@ def _too_large(name: str, cap: int, size: int | None = None) -> InputError:
         f"{name}: cannot read: more than the limit of {cap} bytes{found}; set "
         f"{MAX_BYTES_VARIABLE} to read larger files"
     )
+
+
+_STRUCTURE = b'"[]{}'
+_NOT_STRUCTURE = bytes(code for code in range(256) if code not in _STRUCTURE)
+_BACKSLASHES = re.compile(rb"\\\\*")  # a run of them (a literal start: searched fast)
+
+
+def _text_depth_exceeds(data: bytes, limit: int) -> bool:
+    """:func:`_depth_exceeds` of valid JSON (``json`` has parsed it) read from its UTF-8 bytes:
+    several times faster than walking the document (a walk cost as much as the parse).
+
+    In valid JSON, brackets and braces outside strings are exactly the arrays and objects, so
+    the nesting depth is the largest running count of opened less closed ones outside strings.
+    Strings are delimited by the quotes that no backslash escapes (a quote after an odd run of
+    backslashes is escaped: those are dropped); UTF-8 never uses these bytes inside a
+    multi-byte character (RFC 3629 §3). Only those five bytes are kept, in C
+    (``bytes.translate``), and counted as arrays.
+    """
+    import numpy as np
+
+    kept = bytearray(data.translate(None, _NOT_STRUCTURE))
+    for index in reversed(_escaped_quote_indices(data)):
+        del kept[index]
+    codes = np.frombuffer(kept, dtype=np.uint8)
+    quote = codes == ord('"')
+    inside = (np.cumsum(quote) & 1).astype(bool)  # after an opening quote, to its closing one
+    opens = ((codes == ord("[")) | (codes == ord("{"))) & ~inside
+    closes = ((codes == ord("]")) | (codes == ord("}"))) & ~inside
+    depth = np.cumsum(opens.astype(np.int64) - closes)
+    return bool(depth.size) and int(depth.max()) > limit
+
+
+def _escaped_quote_indices(data: bytes) -> list[int]:
+    """The indices, among the bytes of :data:`_STRUCTURE` in ``data``, of the quotes that an
+    odd run of backslashes escapes (rare: notes quoting something). Counted with ``bytes.count``
+    from one to the next, so the time stays linear in the file."""
+    indices: list[int] = []
+    counted, kept = 0, 0  # the structure bytes in data[:counted]
+    for run in _BACKSLASHES.finditer(data):
+        quote = run.end()
+        if data[quote : quote + 1] != b'"' or len(run[0]) % 2 == 0:
+            continue
+        kept += sum(data.count(code, counted, quote) for code in _STRUCTURE)
+        counted = quote
+        indices.append(kept)
+    return indices
 
 
 def _depth_exceeds(document: Any, limit: int) -> bool:
