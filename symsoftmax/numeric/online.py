@@ -33,6 +33,14 @@ Two things are added when printing, both exact:
   block's array at κ before it is summed — there e^{z_κ − s} = e^0 = 1 exactly when p_new = 1, so
   the difference is an exact 0, where subtracting 1 from the sum would cancel the small terms.
 
+Refined rows (issue 19 §4): z − s is rounded before e^x, and for m < 0 logsumexp's
+m + log1p(r) can cancel. Rows whose fast state may have lost digits that way
+(:func:`rows_to_refine`: r < 2^−10, or a cancelling logsumexp) are computed again by
+:func:`refine_source`, the same ONLINE_STEP_LOG1P and FINALIZE_LOG1P printed in double-double
+(TwoSum of z − s, compensated sums, log1p(r) by a Newton step). Compensation carries the
+rounding errors of float operations; those error terms are 0 in real arithmetic, so it does
+not change the proven recurrence, only how it is evaluated.
+
 Special rows (docs/numeric.md, "Online (blockwise) functions"): NaN anywhere gives NaN everywhere
 in the row; a +inf entry gives NaN everywhere (IEEE inf − inf, one of the validator's accepted
 answers); a fully masked row (all −∞) gives NaN softmax and log_softmax (0/0) and logsumexp −∞,
