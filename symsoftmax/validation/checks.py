@@ -36,7 +36,15 @@ from symsoftmax.validation.componentwise import COMPONENTWISE_OPS, KernelClass, 
 from symsoftmax.validation.metrics import ExactValues, normwise_error, special_mismatch, ulp_errors
 from symsoftmax.vectors.model import TestCase
 
-__all__ = ["PASS_MODES", "Evaluation", "PassRule", "PreparedTest", "evaluate"]
+__all__ = [
+    "PASS_MODES",
+    "Evaluation",
+    "Measure",
+    "PassRule",
+    "PreparedTest",
+    "evaluate",
+    "measure_many",
+]
 
 PASS_MODES = ("bound", "normwise", "faithful", "correctly-rounded", "max-ulp")
 FloatArray = npt.NDArray[np.float64]
@@ -153,15 +161,26 @@ def evaluate(
     rule: PassRule,
     *,
     judged: Mapping[str, str] | None = None,
+    measured: Mapping[str, Measure] | None = None,
 ) -> Evaluation:
     """Judge ``got`` (float64 arrays of format values, keyed like ``expected``) by ``rule``.
 
     ``judged``: the per-component reasons of the expected answer's outputs, by key, already
-    found for many tests at once (:func:`componentwise_reasons`); the same verdicts as one by one.
+    found for many tests at once (:func:`componentwise_reasons`); ``measured``: their errors,
+    likewise (:func:`measure_many`); the same verdicts as one by one.
     """
     verdicts = [
         _evaluate_answer(
-            name, expected, exact, prepared.test, got, op, fmt, rule, judged if i == 0 else None
+            name,
+            expected,
+            exact,
+            prepared.test,
+            got,
+            op,
+            fmt,
+            rule,
+            judged if i == 0 else None,
+            measured if i == 0 else None,
         )
         for i, (name, expected, exact) in enumerate(prepared.answers())
     ]
@@ -185,6 +204,7 @@ def _evaluate_answer(
     fmt: Format,
     rule: PassRule,
     judged: Mapping[str, str] | None = None,
+    measured: Mapping[str, Measure] | None = None,
 ) -> Evaluation:
     u = fmt.unit_roundoff
     per_component = rule.mode == "bound" and op in COMPONENTWISE_OPS
@@ -201,16 +221,20 @@ def _evaluate_answer(
     component_ulps: dict[str, FloatArray] = {}
     for key, exp_values in expected.items():
         exp_arr = np.asarray(exp_values, dtype=np.float64)
-        g = _candidate(got[key], exp_arr, fmt, rule)
         ex = exact[key]
-        errors = ulp_errors(g, ex, exp_arr, fmt)
+        found = measured.get(key) if measured is not None else None
+        m = found if found is not None else _measure(got[key], exp_arr, ex, fmt, rule)
+        g, errors, key_ulp, mismatch, abs_err, norm = (
+            m.got,
+            m.errors,
+            m.key_ulp,
+            m.mismatch,
+            m.abs_err,
+            m.norm,
+        )
         component_ulps[key] = errors
-        index = np.unravel_index(int(np.argmax(errors)), errors.shape) if errors.size else ()
-        key_ulp = float(errors[index]) if errors.size else 0.0
         if key_ulp > worst[0]:
-            worst = (key_ulp, key, tuple(int(i) for i in index))
-        mismatch = special_mismatch(g, exp_arr)
-        abs_err, norm = normwise_error(g, ex, exp_arr)
+            worst = (key_ulp, key, m.index)
         rel = abs_err / norm if norm > 0 else (0.0 if abs_err == 0 else math.inf)
         rel_max = max(rel_max, rel)
         bound = bounds.get(key)
@@ -267,6 +291,119 @@ def _evaluate_answer(
         bound_u=bound_u,
         ulps=component_ulps,
     )
+
+
+@dataclass(frozen=True)
+class Measure:
+    """The errors of one output key of a test against one answer (what the verdict reads)."""
+
+    got: FloatArray  # the candidate's values in the expected shape (ftz applied)
+    errors: FloatArray  # per component, in ulps (:func:`ulp_errors`)
+    index: tuple[int, ...]  # where the largest is (the first such; () when there is none)
+    key_ulp: float  # the largest (0.0 when there are no components)
+    mismatch: npt.NDArray[np.bool_]  # misplaced NaN/inf (:func:`special_mismatch`)
+    abs_err: float  # normwise (:func:`normwise_error`)
+    norm: float
+
+
+def _measure(
+    values: FloatArray, expected: FloatArray, exact: ExactValues, fmt: Format, rule: PassRule
+) -> Measure:
+    """The :class:`Measure` of one output key, alone."""
+    g = _candidate(values, expected, fmt, rule)
+    errors = ulp_errors(g, exact, expected, fmt)
+    index = np.unravel_index(int(np.argmax(errors)), errors.shape) if errors.size else ()
+    key_ulp = float(errors[index]) if errors.size else 0.0
+    abs_err, norm = normwise_error(g, exact, expected)
+    return Measure(
+        g,
+        errors,
+        tuple(int(i) for i in index),
+        key_ulp,
+        special_mismatch(g, expected),
+        abs_err,
+        norm,
+    )
+
+
+def measure_many(
+    prepared: Sequence[PreparedTest],
+    outputs: Sequence[Mapping[str, FloatArray] | None],
+    fmt: Format,
+    rule: PassRule,
+) -> list[dict[str, Measure]]:
+    """The :class:`Measure` of every output key of every test against its expected answer,
+    outputs of one shape stacked and measured at once: ulp_errors, special_mismatch and the
+    normwise error are elementwise, and the row reductions (argmax, masked max) pick the same
+    element as on one row, so each Measure is bit for bit the one :func:`_measure` gives
+    (tests/test_batched_evaluate.py). Per test a dict by key; a key left out (no outputs, a
+    shape the evaluation will reject, no components) is measured one by one by
+    :func:`evaluate`."""
+    found: list[dict[str, Measure]] = [{} for _ in prepared]
+    groups: dict[tuple[str, tuple[int, ...]], list[tuple[int, FloatArray, FloatArray]]] = {}
+    for i, (item, got) in enumerate(zip(prepared, outputs, strict=True)):
+        if got is None:
+            continue
+        for key, values in item.test.expected.items():
+            expected = np.asarray(values, dtype=np.float64)
+            try:
+                g = _candidate(got[key], expected, fmt, rule)
+            except (KeyError, ValueError, TypeError):
+                continue
+            if expected.size:
+                groups.setdefault((key, expected.shape), []).append((i, g, expected))
+    for (key, shape), members in groups.items():
+        exact = [prepared[i].exact[key] for i, _, _ in members]
+        measures = _measure_rows(
+            np.stack([m[1] for m in members]),
+            np.stack([m[2] for m in members]),
+            ExactValues(
+                np.stack([e.hi for e in exact]),
+                np.stack([e.lo_frac for e in exact]),
+                np.stack([e.lo_exp for e in exact]),
+            ),
+            fmt,
+            shape,
+        )
+        for (i, _, _), measure in zip(members, measures, strict=True):
+            found[i][key] = measure
+    return found
+
+
+def _measure_rows(
+    got: FloatArray, expected: FloatArray, exact: ExactValues, fmt: Format, shape: tuple[int, ...]
+) -> list[Measure]:
+    """:func:`_measure` of each of ``n`` stacked outputs of ``shape`` (axis 0: the test)."""
+    n = got.shape[0]
+    errors = ulp_errors(got, exact, expected, fmt)
+    mismatch = special_mismatch(got, expected)
+    flat = errors.reshape(n, -1)
+    at = np.argmax(flat, axis=1)
+    largest = flat[np.arange(n), at].tolist()
+    indices = np.unravel_index(at, shape)
+    finite = np.isfinite(expected).reshape(n, -1)
+    with np.errstate(invalid="ignore", over="ignore"):
+        diff = np.abs((got - exact.hi) - exact.lo).reshape(n, -1)
+        magnitude = np.abs(exact.hi).reshape(n, -1)
+    some: npt.NDArray[np.bool_] = np.asarray(finite.any(axis=1))
+    # the max over the finite components: another value can only be -inf, below any of them
+    err = np.where(finite, diff, -np.inf).max(axis=1)
+    norm = np.where(finite, magnitude, -np.inf).max(axis=1)
+    beyond = (finite & ~np.isfinite(diff)).any(axis=1)  # normwise_error's ∞
+    abs_err = np.where(beyond, np.inf, err)
+    rows = zip(largest, some.tolist(), abs_err.tolist(), norm.tolist(), strict=True)
+    return [
+        Measure(
+            got[row],
+            errors[row],
+            tuple(int(axis[row]) for axis in indices),
+            key_ulp,
+            mismatch[row],
+            abs_row if any_finite else 0.0,
+            norm_row if any_finite else 0.0,
+        )
+        for row, (key_ulp, any_finite, abs_row, norm_row) in enumerate(rows)
+    ]
 
 
 def _componentwise(

@@ -23,7 +23,13 @@ import numpy as np
 from symsoftmax.errors import InputError
 from symsoftmax.formats import get_format
 from symsoftmax.validation.adapters import FRAMEWORKS, get_adapter
-from symsoftmax.validation.checks import PassRule, PreparedTest, componentwise_reasons, evaluate
+from symsoftmax.validation.checks import (
+    PassRule,
+    PreparedTest,
+    componentwise_reasons,
+    evaluate,
+    measure_many,
+)
 from symsoftmax.validation.componentwise import COMPONENTWISE_OPS
 from symsoftmax.validation.diagnosis import diagnose
 from symsoftmax.validation.isolation import IsolatedCaller, target_reference
@@ -90,9 +96,11 @@ def judge(
     properties that fail the verdict too; see validation.properties)."""
     fmt = get_format(vf.dtype)
     prepared = prepare(vf)
-    judged = componentwise_reasons(prepared, [o.outputs for o in outcomes], vf.op, fmt, rule)
+    outputs = [o.outputs for o in outcomes]
+    judged = componentwise_reasons(prepared, outputs, vf.op, fmt, rule)
+    measured = measure_many(prepared, outputs, fmt, rule)
     results: list[TestResult] = []
-    for item, outcome, reasons in zip(prepared, outcomes, judged, strict=True):
+    for item, outcome, reasons, measures in zip(prepared, outcomes, judged, measured, strict=True):
         test = item.test
         result = TestResult(
             tc_id=test.tc_id,
@@ -109,7 +117,9 @@ def judge(
             output=outcome.output,
         )
         if outcome.outputs is not None:
-            verdict = evaluate(item, outcome.outputs, vf.op, fmt, rule, judged=reasons)
+            verdict = evaluate(
+                item, outcome.outputs, vf.op, fmt, rule, judged=reasons, measured=measures
+            )
             result.status = "pass" if verdict.passed else "fail"
             result.reason = verdict.reason
             result.ulp = verdict.ulp
