@@ -36,7 +36,7 @@ import statistics
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -46,8 +46,18 @@ from symsoftmax.validation.checks import PassRule, PreparedTest, componentwise_r
 from symsoftmax.validation.componentwise import COMPONENTWISE_OPS
 from symsoftmax.validation.runner import Outcome, returned_dtype
 
-if TYPE_CHECKING:
-    from symsoftmax.validation.report import TestResult
+
+class TestResult(Protocol):
+    """What the diagnosis reads of a test's result (validation.report.TestResult; a protocol,
+    so that report, which renders the findings, and this module do not import each other)."""
+
+    tc_id: int
+    status: str
+    inputs: dict[str, Any]
+    expected: dict[str, Any]
+    got: dict[str, Any] | None
+    rel_error: float
+
 
 __all__ = ["CAUSES", "Diagnosis", "Finding", "diagnose", "shown_row"]
 

@@ -899,6 +899,12 @@ def _attention_sink(ctx: Context) -> list[Row]:
     if fmt.infinities:
         masked = ctx.row([-math.inf] * 3)
         rows.append(Row(masked, "every logit masked, sink 2.5: softmax 0, lse 2.5", sink=2.5))
+        # a mask hole that empties whole split-KV partial ranges (2, 4 or 8 splits of K = 8):
+        # a pipeline that adds the sink per split, or per non-empty split, counts it twice
+        hole = ctx.row([0.0, -1.0, -math.inf, -math.inf, -math.inf, -math.inf, 1.0, 2.0])
+        rows.append(Row(hole, "mask hole over whole splits, sink 0.5: counted once", sink=0.5))
+        leading = ctx.row([-math.inf] * 12 + [0.5, -0.25, 1.0, 0.0])
+        rows.append(Row(leading, "first 12 of 16 masked, sink 1: counted once", sink=1.0))
     if len(OPERATIONS[ctx.op].inputs) == 1:  # a VJP of K = 0 has no outputs (and no g to draw)
         rows.append(Row(ctx.row([]), "K=0, sink 2.5: lse = 2.5", sink=2.5))
     for k in ctx.ks((4, 16, 64))[: ctx.pick(1, 3, 3)]:
