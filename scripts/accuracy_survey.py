@@ -360,7 +360,9 @@ GPU_PENDING = (
     "figures. `python scripts/accuracy_survey.py --gpu` on a machine with CUDA adds them here: "
     "PyTorch on CUDA (every op above), torch.compile (inductor), scaled_dot_product_attention "
     "under each backend (math, efficient, flash, cuDNN) through the attention adapter, the "
-    "Triton tutorial's fused softmax, and JAX on the GPU (scripts/accuracy/gpu.py)."
+    "Triton tutorial's fused softmax, JAX on the GPU, and the sink and soft-cap "
+    "formulations (PyTorch's concatenate-softmax-drop sink, flex_attention with a soft-cap "
+    "score_mod) on CUDA (scripts/accuracy/gpu.py)."
 )
 
 

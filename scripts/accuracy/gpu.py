@@ -3,7 +3,9 @@
 PyTorch eager (every op), torch.compile (inductor by default; the forward functions compiled,
 the VJPs differentiating them), scaled_dot_product_attention under each backend (math,
 efficient, flash, cuDNN) through the attention adapter, the Triton tutorial's fused softmax,
-and JAX. ``python scripts/accuracy_survey.py --gpu`` runs them on "cuda"; the tests run the same
+JAX, and the sink and soft-cap formulations of :mod:`.sinks` (PyTorch's
+concatenate-softmax-drop sink, flex_attention with a soft-cap score_mod).
+``python scripts/accuracy_survey.py --gpu`` runs them on "cuda"; the tests run the same
 loaders with device "cpu" (and the "eager" compile backend, which traces without generating
 code) so the path is exercised without a GPU. Triton needs a GPU, or TRITON_INTERPRET=1 (its
 interpreter) to run on the CPU; it is listed unavailable otherwise.
@@ -19,6 +21,7 @@ from typing import Any
 from .attention import BACKENDS, sdpa_softmax
 from .frameworks import jax_jit, torch_eager, torch_functions
 from .model import Implementation, Unavailable
+from .sinks import flex_attention_softcap, torch_sink_concat
 
 
 def torch_compiled(device: str, backend: str) -> Implementation:
@@ -54,4 +57,7 @@ def gpu_loaders(
         loaders[f"sdpa-{backend}-gpu"] = functools.partial(sdpa_softmax, backend, device)
     loaders["triton"] = lambda: triton_fused(device)
     loaders["jax-gpu"] = lambda: jax_jit(device)
+    # sinks and soft-caps (issue 21): the concatenate-softmax-drop sink, flex_attention's cap
+    loaders["torch-sink-concat-gpu"] = lambda: torch_sink_concat(device)
+    loaders["flex-softcap-gpu"] = lambda: flex_attention_softcap(device)
     return loaders

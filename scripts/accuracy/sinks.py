@@ -64,35 +64,37 @@ def _torch_extended(z: Any, sink: float | None, softcap: float | None) -> tuple[
     return torch.cat([x, s], dim=-1), True
 
 
-def torch_sink_functions() -> dict[str, Any]:
-    """softmax, log_softmax, logsumexp of the extended row, the sink's column dropped."""
+def torch_sink_functions(device: str = "cpu") -> dict[str, Any]:
+    """softmax, log_softmax, logsumexp of the extended row, the sink's column dropped, run on
+    ``device`` (the GPU section runs them on "cuda")."""
     import torch
 
     def softmax(z: Any, sink: float | None = None, softcap: float | None = None) -> Any:
-        x, extended = _torch_extended(z, sink, softcap)
+        x, extended = _torch_extended(z.to(device), sink, softcap)
         w = torch.softmax(x, dim=-1)
         return w[..., :-1] if extended else w
 
     def log_softmax(z: Any, sink: float | None = None, softcap: float | None = None) -> Any:
-        x, extended = _torch_extended(z, sink, softcap)
+        x, extended = _torch_extended(z.to(device), sink, softcap)
         w = torch.log_softmax(x, dim=-1)
         return w[..., :-1] if extended else w
 
     def logsumexp(z: Any, sink: float | None = None, softcap: float | None = None) -> Any:
-        return torch.logsumexp(_torch_extended(z, sink, softcap)[0], dim=-1)
+        return torch.logsumexp(_torch_extended(z.to(device), sink, softcap)[0], dim=-1)
 
     return {"softmax": softmax, "log_softmax": log_softmax, "logsumexp": logsumexp}
 
 
-def torch_sink_concat() -> Implementation:
+def torch_sink_concat(device: str = "cpu") -> Implementation:
     import torch
 
     return Implementation(
-        "PyTorch sink concat (CPU)",
+        f"PyTorch sink concat ({device.upper()})",
         "torch",
-        torch_sink_functions(),
+        torch_sink_functions(device),
         torch.__version__,
-        classes=dict(TORCH_CPU_CLASSES),  # the same CPU kernels on the extended row
+        # the same CPU kernels on the extended row
+        classes=dict(TORCH_CPU_CLASSES) if device == "cpu" else {},
     )
 
 
@@ -180,13 +182,14 @@ def _flex_with_cap(softcap: float | None) -> Any:
     return flex
 
 
-def flex_softcap_functions() -> dict[str, Any]:
-    """softmax through flex_attention with the cap as its score_mod (V = I)."""
+def flex_softcap_functions(device: str = "cpu") -> dict[str, Any]:
+    """softmax through flex_attention with the cap as its score_mod (V = I), on ``device``."""
     from symsoftmax.testing.attention import attention_as_softmax
 
     @functools.cache
     def candidate(softcap: float | None) -> Any:
-        return attention_as_softmax(_flex_with_cap(softcap), framework="torch", mask="boolean")
+        flex = _flex_with_cap(softcap)
+        return attention_as_softmax(flex, framework="torch", mask="boolean", device=device)
 
     def softmax(z: Any, softcap: float | None = None) -> Any:
         return candidate(softcap)(z)
@@ -194,13 +197,13 @@ def flex_softcap_functions() -> dict[str, Any]:
     return {"softmax": softmax}
 
 
-def flex_attention_softcap() -> Implementation:
+def flex_attention_softcap(device: str = "cpu") -> Implementation:
     try:
         import torch
         from torch.nn.attention import flex_attention  # noqa: F401
     except ImportError as exc:
         raise Unavailable(f"no torch.nn.attention.flex_attention here ({exc})") from None
-    functions = flex_softcap_functions()
+    functions = flex_softcap_functions(device)
     unsupported: dict[tuple[str, str], str] = {}
     for fmt in FORMATS:
         probe = np.array([0.0, 1.0, -np.inf], dtype=get_format(fmt).numpy_dtype)
@@ -210,10 +213,10 @@ def flex_attention_softcap() -> Implementation:
             unsupported[("softmax", fmt)] = str(exc).strip().splitlines()[0][:200]
     if len(unsupported) == len(FORMATS):
         raise Unavailable(
-            f"flex_attention does not run on this CPU: {unsupported[('softmax', 'float32')]}"
+            f"flex_attention does not run here: {unsupported[('softmax', 'float32')]}"
         )
     return Implementation(
-        "PyTorch flex_attention soft-cap (CPU, eager)",
+        f"PyTorch flex_attention soft-cap ({device.upper()}, eager)",
         "numpy",
         functions,
         torch.__version__,
