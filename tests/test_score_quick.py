@@ -14,7 +14,7 @@ import pytest
 
 from symsoftmax.errors import InputError
 from symsoftmax.formats import FORMATS, get_format
-from symsoftmax.rounding import round_array
+from symsoftmax.rounding import round_array, ulp
 from symsoftmax.validation.score import _quick_values, format_value_of, read_outputs
 from symsoftmax.vectors.lines import shortest_decimal
 from symsoftmax.vectors.model import EXPECTED_KEYS
@@ -57,6 +57,15 @@ def _tokens(fmt_name: str, seed: int) -> list[str]:
         # of their last digit: the exact path refuses them, so the quick path must not take them
         off = Decimal(value) * (1 + Decimal("0.45") * Decimal(2) ** -52)
         tokens += [f"{off:.{digits}e}" for digits in (14, 15, 16, 17, 18)]
+        # halfway to the next value of the format (a double): double rounding's trap
+        above = abs(value) + float(ulp(np.array([abs(value)]), fmt)[0])
+        if above <= fmt.max:
+            middle = (Decimal(abs(value)) + Decimal(above)) / 2 * (1 if value > 0 else -1)
+            nudge = abs(middle) * Decimal(2) ** -60
+            for near in (middle, middle + nudge, middle - nudge):
+                tokens += [f"{near:.{digits}e}" for digits in (6, 8, 14, 16, 20)]
+    for token in _DOUBLE_ROUNDING.get(fmt_name, []):
+        tokens += [token, "-" + token]
     tokens += [
         "1",
         "+1.",
@@ -64,7 +73,14 @@ def _tokens(fmt_name: str, seed: int) -> list[str]:
         "-0",
         "0.0",
         "1e-400",
+        "-1e-400",
         "1e400",
+        "0e7",
+        "-0.000",
+        "+0.",
+        "nan",
+        "-nan",
+        "NaN",
         "123456789012345",
         "1234567890123456",
         "0.1",
@@ -77,11 +93,25 @@ def _tokens(fmt_name: str, seed: int) -> list[str]:
     return tokens
 
 
+# decimals of at most 15 digits, no midpoint themselves, whose double is a midpoint of the
+# format: rounding the double (ties to even) can differ from rounding the decimal (found by a
+# search over random midpoints)
+_DOUBLE_ROUNDING = {
+    "float32": [
+        "9.22248649597168e+01",
+        "4.88815107382834e-03",
+        "5.33767812885344e-03",
+        "6.9675013422966e-01",
+    ],
+    "bfloat16": ["5.64381480216980e-07"],
+}
+
+
 @pytest.mark.parametrize("fmt_name", sorted(FORMATS))
 def test_quick_values_equal_the_exact_path(fmt_name: str) -> None:
     """Every token the quick path takes gets the exact path's value, bit for bit, and the exact
     path accepts it (with and without round_outputs); the quick path takes most tokens."""
-    tokens = _tokens(fmt_name, seed=sum(map(ord, fmt_name)))
+    tokens = _tokens(fmt_name, seed=sum(map(ord, fmt_name))) + _DOUBLE_ROUNDING.get(fmt_name, [])
     values, quick = _quick_values(tokens, get_format(fmt_name))
     taken = 0
     for token, value, is_quick in zip(tokens, values.tolist(), quick.tolist(), strict=True):
@@ -100,21 +130,28 @@ def test_quick_values_equal_the_exact_path(fmt_name: str) -> None:
         "0.5 ",
         "1_0",
         "١",  # float() reads other scripts' digits; parse_exact does not
-        "nan",
         "inf",
         "0x1p-1",
         "1e",
         ".",
         "0.1000000000000001",  # 16 digits: more than the proof covers
         "1234567890123456",
-        "1e-400",
-        "0",
-        "-0.0",
+        "1e-400",  # float() gives 0, but it is no zero: beyond the format's range
+        "-1e-60",
+        "0.0000000000000001",
+        "NAN",
+        "+nan",
     ],
 )
 def test_quick_path_leaves_these_to_the_exact_path(token: str) -> None:
     _, quick = _quick_values([token], get_format("float32"))
     assert not quick[0]
+
+
+def test_bad_items_are_left_to_the_exact_path() -> None:
+    """Items that are no string (a JSON object, a number, null) are the exact path's errors."""
+    _, quick = _quick_values([{"a": 1}, 1.5, None, "0.5"], get_format("float32"))
+    assert quick.tolist() == [False, False, False, True]
 
 
 def test_a_double_that_is_no_float32_is_still_refused() -> None:

@@ -217,38 +217,72 @@ def _parsed(tokens: list[Any], fmt: Format, where: str, round_outputs: bool) -> 
 
 
 _PLAIN_DECIMAL = re.compile(
-    r"[+-]?(?:[0-9]{1,15}|(?=[0-9.]{2,16}(?![0-9.]))[0-9]*\.[0-9]*)(?:[eE][+-]?[0-9]{1,4})?"
+    r"[+-]?(?:[0-9]{1,15}|(?=[0-9.]{2,16}(?![0-9.]))[0-9]*\.([0-9]*))(?:[eE]([+-]?[0-9]{1,4}))?"
 )  # a decimal of at most 15 digits (16 characters with the point), no space: see _quick_values
 _FLOAT64_TINY = 2.0**-1022  # the smallest normal float64
+_ZERO = re.compile(r"[+-]?[0.]*(?:[eE].*)?")  # a decimal whose digits are all 0: exactly ±0
+_NAN_WORDS = frozenset(("nan", "-nan", "NaN"))  # what NAN_SPELLINGS reads as NaN, the usual ones
+_SLACK = 1 - 2.0**-40  # room for the rounding errors of the quick test (see _quick_values)
 
 
 def _quick_values(tokens: list[Any], fmt: Format) -> tuple[np.ndarray, np.ndarray]:
     """(values, which are proved): the value :func:`format_value_of` gives each token that is a
-    plain decimal of at most 15 digits whose float64 value f is normal and a value of ``fmt``;
-    the others are left to it (NaN, False).
+    plain decimal of at most 15 digits, found in float arithmetic, where it is provably the
+    same and accepted (with or without ``round_outputs``); the others are left to it (False).
 
-    Why f is what format_value_of gives, and is accepted (with or without ``round_outputs``):
-    let x be the token's exact value, D·10^e with D an integer of at most 15 digits and no
-    trailing zeros. ``float()`` rounds x correctly to nearest, ties to even (CPython's
-    David Gay strtod: "What's New in Python 3.1", float repr and conversions), so f normal gives
-    |x − f| ≤ 2^−53·|x| < 2^−53·10^15·10^e < 0.12·10^e: within one unit of the last digit,
-    the test of :func:`_spells`. The values of ``fmt`` are float64 values (they embed), and f is
-    the float64 nearest x, so every other value g of ``fmt`` is at least as far from x, and as
-    far only if x is a tie between f and its float64 neighbour g: then both are values of
-    ``fmt``, which only float64 itself has (its spacing), and there ties go to even in both
-    float() and :func:`~symsoftmax.rounding.round_exact`. So f is x rounded to ``fmt`` (not
-    beyond its range: |f| ≤ its largest value). tests/test_score_quick.py checks this against
-    the exact path on many tokens.
+    Let x be the token's exact value, with k = (its exponent) − (digits after its point), so
+    that 10^k is at most the unit of its last significant digit. ``float()`` rounds x correctly
+    to the nearest double f, ties to even (CPython's David Gay strtod: "What's New in Python
+    3.1"), and v = :func:`~symsoftmax.rounding.round_array` (f) rounds f to ``fmt``. Taken when
+    both
+
+    * f is normal, v is finite and nonzero, |f| ≤ the format's largest value, and f is no
+      midpoint of two neighbouring values of ``fmt``. The midpoints are doubles (p + 1 ≤ 53
+      bits, within float64's range), and rounding to a double is monotone, so x lies strictly
+      on f's side of every midpoint (x = m would give f = m): x rounds to v as f does, so v is
+      :func:`~symsoftmax.rounding.round_exact` (x). For float64 itself v = f = x rounded;
+    * |f − v| + 2^−52·|f| < 10^k (computed, with the ``_SLACK`` that covers the rounding of
+      this sum and of ``10.0 ** k``). |x − f| ≤ 2^−53·|x| < 2^−52·|f| (f normal), so
+      |x − v| < 10^k: x is within one unit of its last digit of v, the test of :func:`_spells`.
+
+    Taken too: x = 0 (all its digits are), f = ±0 with the token's sign as parse_exact gives it;
+    and the common NaN spellings (:data:`NAN_SPELLINGS` reads each as NaN).
+
+    tests/test_score_quick.py checks this against the exact path on many tokens.
     """
     match = _PLAIN_DECIMAL.fullmatch
-    values = np.array(
-        [float(t) if isinstance(t, str) and match(t) else math.nan for t in tokens],
-        dtype=np.float64,
-    )
-    with np.errstate(invalid="ignore"):
-        quick = (np.abs(values) >= _FLOAT64_TINY) & np.isfinite(values)
-        quick &= round_array(values, fmt) == values
-    return values, quick
+    n = len(tokens)
+    values, scale = np.full(n, math.nan), np.zeros(n, dtype=np.int64)
+    plain = np.zeros(n, dtype=bool)  # ±0 and NaN, as written: no rounding to check
+    for i, token in enumerate(tokens):
+        found = match(token) if isinstance(token, str) else None
+        if found is not None:
+            frac, exponent = found.group(1, 2)
+            values[i] = value = float(token)
+            scale[i] = (int(exponent) if exponent else 0) - (len(frac) if frac else 0)
+            plain[i] = value == 0 and _ZERO.fullmatch(token) is not None
+        elif isinstance(token, str) and token in _NAN_WORDS:
+            plain[i] = True
+    with np.errstate(invalid="ignore", over="ignore", under="ignore"):
+        rounded = round_array(values, fmt)
+        magnitude = np.abs(values)
+        quick = (magnitude >= _FLOAT64_TINY) & (magnitude <= fmt.max) & (rounded != 0)
+        quick &= np.isfinite(rounded) & ~_midpoints(values, fmt)
+        error = np.abs(values - rounded) + magnitude * 2.0**-52
+        unit = np.power(10.0, scale.astype(np.float64))
+        quick &= (unit >= _FLOAT64_TINY) & (error < unit * _SLACK)
+    return np.where(plain, values, rounded), quick | plain
+
+
+def _midpoints(values: np.ndarray, fmt: Format) -> np.ndarray:
+    """Where a double is exactly halfway between two neighbouring values of ``fmt``: half an
+    odd multiple of the spacing there (the quantum at the midpoint's own exponent, as in
+    :func:`~symsoftmax.rounding.round_array`)."""
+    if fmt.float64_extra_bits == 0:
+        return np.zeros(values.shape, dtype=bool)
+    _, exponent = np.frexp(values)
+    scaled = np.abs(np.ldexp(values, -fmt.quantum_exponent_array(exponent - 1)))
+    return scaled - np.floor(scaled) == 0.5
 
 
 def _value(token: Any, fmt: Format, where: str, round_outputs: bool = False) -> float:
