@@ -179,7 +179,11 @@ def _evidence(cell: Cell) -> str:
             f"{verdict} (max {_ulp(cell.declared_report.max_ulp)} ulp)."
         )
     else:
-        text += "**Not adjudicated**: no class or cause is recorded for this change."
+        text += (
+            "Cause: the report's diagnosis above, found by judging the recorded outputs again."
+            if report.diagnosis
+            else "**Not adjudicated**: no class or cause is recorded for this change."
+        )
     return text
 
 

@@ -143,6 +143,7 @@ def tensorflow_cpu() -> Implementation:
         functions,
         tf.__version__,
         refusals(functions, "tensorflow"),
+        classes=TENSORFLOW_CLASSES,
     )
 
 
@@ -252,6 +253,28 @@ MLX_NARROW_STATE: dict[tuple[str, str], Declared] = {
 }
 
 
+MLX_FLUSH = "MLX's CPU softmax flushes subnormal probabilities to zero (e^−88.7 → 0 in float32)"
+MLX_CLASSES: dict[tuple[str, str], Declared] = {
+    **declare(("softmax",), ("float32",), KernelClass(), MLX_FLUSH, ftz=True),
+    **MLX_NARROW_STATE,
+}
+MLX_PRECISE_CLASSES = declare(
+    ("softmax",), ("float32", "bfloat16"), KernelClass(), MLX_FLUSH, ftz=True
+)
+
+TENSORFLOW_CLASSES: dict[tuple[str, str], Declared] = {
+    key: value
+    for fmt in NARROW
+    for key, value in declare(
+        ("softmax", "log_softmax", "logsumexp"),
+        (fmt,),
+        KernelClass(state=fmt),
+        f"TensorFlow's CPU kernels evaluate {fmt} data in {fmt} (its log_softmax and "
+        f"logsumexp round the sum to {fmt} before the log: [0, −7.625] gives 0)",
+    ).items()
+}
+
+
 def mlx_cpu(precise: bool = False) -> Implementation:
     """MLX (CPU), default or ``precise=True`` softmax."""
     functions = mlx_functions(precise)
@@ -264,7 +287,7 @@ def mlx_cpu(precise: bool = False) -> Implementation:
         functions,
         mx.__version__,
         refusals(functions, "mlx"),
-        classes={} if precise else MLX_NARROW_STATE,
+        classes=MLX_PRECISE_CLASSES if precise else MLX_CLASSES,
     )
 
 
