@@ -220,6 +220,8 @@ def test_special_value_conventions(op: str) -> None:
     for tc in vf.tests():
         z = tc.inputs["z"]
         names = [a.name for a in tc.acceptable]
+        if {"sink", "softcap"} & tc.inputs.keys():
+            continue  # their own conventions: tests/test_sink_softcap_vectors.py
         if np.isnan(z).any():
             seen.add("nan")
             assert tc.result == "valid"

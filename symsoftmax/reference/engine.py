@@ -108,14 +108,23 @@ def _snap_bits(rounder: Rounder) -> int:
 def _decide(approx: Approx, rounder: Rounder) -> Any | None:
     """The rounded value if the whole interval rounds to one target value, else None."""
     ball = approx.ball
-    if ball.rad == libmp.finf:
+    # an unbounded or undefined enclosure (0·∞ of an infinite radius gives NaN) decides nothing:
+    # Ziv's loop goes on to a precision where the radius is finite
+    if ball.rad in (libmp.finf, libmp.fnan) or ball.mid == libmp.fnan:
         return None
     base = approx.base
     if base is not None and ball.mid == libmp.fzero and ball.rad == libmp.fzero:
         return rounder.round(base) if base else rounder.zero(False)
     if not base:
-        lo: Any = ball.lower()
-        hi: Any = ball.upper()
+        # rounded outward, not exactly: a widened interval decides the same or defers, and a
+        # midpoint e^(−10^307) beside a normal radius has no exact difference that fits memory
+        if ball.rad == libmp.fzero:
+            lo: Any = ball.mid
+            hi: Any = ball.mid
+        else:  # 64 bits beyond the midpoint's own: far below the radius
+            prec = max(rounder.bits, ball.mid[3], ball.rad[3]) + 64
+            lo = libmp.mpf_sub(ball.mid, ball.rad, prec, "f")
+            hi = libmp.mpf_add(ball.mid, ball.rad, prec, "c")
         lo_sign = libmp.mpf_sign(lo)
         hi_sign = libmp.mpf_sign(hi)
     else:
