@@ -57,13 +57,15 @@ class Output:
 
 @dataclass(frozen=True)
 class Operation:
-    """One op: inputs, shape of its value, vector-file outputs, temperature, fast path, bound."""
+    """One op: inputs, shape of its value, vector-file outputs, temperature, attention sink and
+    soft-cap, fast path, bound."""
 
     name: str
     inputs: tuple[str, ...]
     dims: int
     outputs: tuple[Output, ...]
     temperature: bool = False
+    sink: bool = False  # takes an attention sink and a soft-cap (docs/reference.md)
     fast_path: bool = False
     bound: str | None = None
 
@@ -102,6 +104,7 @@ OPERATIONS: dict[str, Operation] = {
             inputs=_Z,
             dims=_VECTOR,
             outputs=_own("output", "softmax"),
+            sink=True,
             temperature=True,
             fast_path=True,
             bound="softmax",
@@ -111,6 +114,7 @@ OPERATIONS: dict[str, Operation] = {
             inputs=_Z,
             dims=_VECTOR,
             outputs=_own("output", "log_softmax"),
+            sink=True,
             temperature=True,
             fast_path=True,
             bound="log_softmax",
@@ -120,6 +124,7 @@ OPERATIONS: dict[str, Operation] = {
             inputs=_Z,
             dims=_SCALAR,
             outputs=_own("output", "logsumexp"),
+            sink=True,
             temperature=True,
             fast_path=True,
             bound="logsumexp",
@@ -136,6 +141,7 @@ OPERATIONS: dict[str, Operation] = {
             inputs=_ZG,
             dims=_VECTOR,
             outputs=_own("dz", "softmax_vjp"),
+            sink=True,
             bound="softmax_vjp",
         ),
         Operation(
@@ -143,6 +149,7 @@ OPERATIONS: dict[str, Operation] = {
             inputs=_ZG,
             dims=_VECTOR,
             outputs=_own("dz", "log_softmax_vjp"),
+            sink=True,
             bound="log_softmax_vjp",
         ),
         Operation(
@@ -166,13 +173,7 @@ VECTOR_OPS: tuple[str, ...] = tuple(name for name, op in OPERATIONS.items() if o
 TEMPERATURE_OPS: tuple[str, ...] = tuple(name for name, op in OPERATIONS.items() if op.temperature)
 """The ops that take a temperature."""
 
-SINK_OPS: tuple[str, ...] = (
-    "softmax",
-    "log_softmax",
-    "logsumexp",
-    "softmax_vjp",
-    "log_softmax_vjp",
-)
+SINK_OPS: tuple[str, ...] = tuple(name for name, op in OPERATIONS.items() if op.sink)
 """The ops that take an attention sink and a soft-cap (docs/reference.md)."""
 
 INPUT_OPTIONS: dict[str, str] = {"g": "cotangent", "y": "target"}
