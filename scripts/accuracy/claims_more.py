@@ -54,7 +54,7 @@ class Claim:
     def inputs(self) -> list[np.ndarray]:
         """The rows as arrays of the format (``MAX`` replaced by the format's largest value)."""
         fmt = get_format(self.fmt)
-        top = float(np.finfo(fmt.numpy_dtype).max)
+        top = fmt.max  # the format table, not np.finfo (older ml_dtypes have no finfo there)
         return [
             np.array([top if v == MAX else v for v in row], dtype=fmt.numpy_dtype)
             for row in self.rows

@@ -13,6 +13,7 @@ import contextlib
 import importlib
 import signal
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
 
@@ -131,6 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             # back, and a SIGTERM then would drop output still in the buffer.
             with contextlib.suppress(OSError, ValueError):
                 sys.stdout.flush()
+            _quiet_interrupt_after()
             return status
     except (KeyboardInterrupt, Terminated, ImportError) as exc:
         stopped = _signal_status(exc)
@@ -144,6 +146,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     # exit: seconds after `verify --k 100000` was stopped.)
     _drop_caches()
     return stopped
+
+
+def _quiet_interrupt_after() -> None:
+    """After the command's work, a Ctrl-C ends the process as the shell's default does (status
+    −SIGINT, nothing printed) instead of raising KeyboardInterrupt in the caller's last line
+    (``sys.exit(main())``), which printed a traceback. Only where Python's own handler is in
+    place, in the main thread: a caller's handler is left alone."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _signal_status(exc: BaseException) -> int | None:
