@@ -429,8 +429,10 @@ def render(
         'under it: "· PASS as state float16" says the kernel is correct for that class, not '
         "for the default one; the list under each table says why. The last section lists every "
         "verdict the per-component rule changed from the normwise rule (`--mode normwise`) with "
-        "its evidence against the exact value. Tests with a temperature are skipped (none of "
-        "these functions takes one). The VJPs, the Jacobian and the cross-entropy gradient of "
+        "its evidence against the exact value. Tests with a temperature, a sink or a soft-cap "
+        "are skipped, and counted, for a function whose signature does not take it (only the "
+        "sink and soft-cap rows' functions take the latter; none takes a temperature). The VJPs, "
+        "the Jacobian and the cross-entropy gradient of "
         "PyTorch and JAX are their automatic differentiation; NumPy's are the textbook formulas "
         "(scripts/accuracy/formulas.py). The SDPA rows are scaled_dot_product_attention made a "
         "softmax exactly (scores q·k_j = z_j, one-hot values; [attention.md](attention.md)).",
