@@ -19,8 +19,9 @@ An :class:`Operation` says, for one op:
 * ``temperature``: whether it takes a temperature T (the op of z/T, T·logsumexp for logsumexp).
 * ``fast_path``: whether the vectorized float64 / double-double path of
   :mod:`symsoftmax.reference.fast` settles its values (the others go to Ziv's loop directly).
-  A new op leaves it False unless it also adds its double-double routine there: the fast path
-  is an optimisation, and the op's values are the same without it.
+  A new op leaves it False unless it also adds its double-double routine there (or a module
+  of its own, named in ``OWN_MODULES`` there): the fast path is an optimisation, and the op's
+  values are the same without it.
 * ``bound``: the error-bound family of :func:`symsoftmax.validation.bounds.output_bounds` that
   judges it (None: not judged on its own — cross_entropy_grad is judged as cross_entropy's grad).
 
@@ -134,6 +135,7 @@ OPERATIONS: dict[str, Operation] = {
             inputs=_Z,
             dims=_MATRIX,
             outputs=_own("output", "jacobian"),
+            fast_path=True,
             bound="jacobian",
         ),
         Operation(

@@ -34,6 +34,7 @@ from a row-scaled sum (:func:`_tiny_l`).
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -67,6 +68,10 @@ from symsoftmax.rounding import round_array
 __all__ = ["FAST_OPS", "settle"]
 
 FAST_OPS = tuple(name for name, op in OPERATIONS.items() if op.fast_path)
+# ops of FAST_OPS whose fast path is a module of its own (it imports this one: loaded on use)
+OWN_MODULES = {
+    "jacobian": "symsoftmax.reference.fast_jacobian",
+}
 
 Array = npt.NDArray[np.float64]
 _Settled = tuple[Array, npt.NDArray[np.bool_]]  # values, and where they are decided
@@ -85,6 +90,9 @@ _CHUNK = 1 << 11
 def settle(problem: Any, out: npt.NDArray[Any], pending: npt.NDArray[np.bool_]) -> None:
     """Fill ``out`` and clear ``pending`` wherever the fast path decides the rounding."""
     if problem.op not in FAST_OPS:
+        return
+    if problem.op in OWN_MODULES:
+        importlib.import_module(OWN_MODULES[problem.op]).settle(problem, out, pending)
         return
     rows = problem.rows
     all_finite = row_all(np.isfinite(rows))

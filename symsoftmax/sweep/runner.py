@@ -36,7 +36,11 @@ from symsoftmax.vectors.model import EXPECTED_KEYS, expected_shape
 
 __all__ = ["EXHAUSTIVE_OPS", "JUDGED_TOGETHER", "Job", "JudgedRows", "judge_rows", "tally_range"]
 
-EXHAUSTIVE_OPS = tuple(name for name, op in OPERATIONS.items() if op.fast_path)
+EXHAUSTIVE_OPS = tuple(
+    name
+    for name, op in OPERATIONS.items()
+    if op.fast_path and op.inputs == ("z",) and op.dims < 2  # not the (K, K) Jacobian
+)
 """softmax, log_softmax, logsumexp: one input row, a vectorized reference."""
 JUDGED_TOGETHER = 1 << 14
 """Rows referenced and judged at once within a batch: the temporaries (a few dozen float64

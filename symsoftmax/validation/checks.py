@@ -22,6 +22,7 @@ rounded value is subnormal counts as right (hardware that flushes subnormal resu
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -34,7 +35,7 @@ from symsoftmax.rounding import format_hex
 from symsoftmax.validation.bounds import Bound, output_bounds
 from symsoftmax.validation.componentwise import COMPONENTWISE_OPS, KernelClass, judge_rows
 from symsoftmax.validation.metrics import ExactValues, normwise_error, special_mismatch, ulp_errors
-from symsoftmax.vectors.model import TestCase
+from symsoftmax.vectors.model import TestCase, VectorFile
 
 __all__ = [
     "PASS_MODES",
@@ -101,6 +102,25 @@ class PreparedTest:
         return cls.of_all([test])[0]
 
     @classmethod
+    def of_file(cls, vf: VectorFile) -> list[PreparedTest]:
+        """:meth:`of_all` of the tests of ``vf``, memoized while ``vf`` is alive (see
+        :meth:`remember`)."""
+        entry = _PREPARED.get(id(vf))
+        if entry is not None and entry[0]() is vf:
+            return entry[1]
+        prepared = cls.of_all(list(vf.tests()))
+        cls.remember(vf, prepared)
+        return prepared
+
+    @staticmethod
+    def remember(vf: VectorFile, prepared: list[PreparedTest]) -> None:
+        """Let :meth:`of_file` give ``prepared`` for ``vf``: the suite cache stores its tests'
+        exact values parsed (:mod:`symsoftmax.validation.sources`), which costs more than the
+        rest of loading it to parse again."""
+        key = id(vf)
+        _PREPARED[key] = (weakref.ref(vf, lambda _ref: _PREPARED.pop(key, None)), prepared)
+
+    @classmethod
     def of_all(cls, tests: Sequence[TestCase]) -> list[PreparedTest]:
         """:meth:`of` of every test, their exact values parsed together (one array parse)."""
         keys = [(test, key) for test in tests for key in test.expected]
@@ -124,6 +144,9 @@ class PreparedTest:
             exact = {k: ExactValues.of_values(v) for k, v in answer.outputs.items()}
             others.append((answer.name, dict(answer.outputs), exact))
         return [(first, dict(test.expected), self.exact), *others]
+
+
+_PREPARED: dict[int, tuple[weakref.ref[VectorFile], list[PreparedTest]]] = {}
 
 
 def _same_outputs(a: Mapping[str, FloatArray], b: Mapping[str, FloatArray]) -> bool:

@@ -14,7 +14,6 @@ import dataclasses
 import math
 import os
 import time
-import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -53,20 +52,12 @@ if TYPE_CHECKING:
 
 __all__ = ["judge", "prepare", "validate"]
 
-_PREPARED: dict[int, tuple[weakref.ref[VectorFile], list[PreparedTest]]] = {}
-
 COMPANION_OP = {"softmax": "log_softmax", "log_softmax": "softmax"}
 
 
 def prepare(vf: VectorFile) -> list[PreparedTest]:
     """The tests of ``vf`` with exact values parsed (memoized while ``vf`` is alive)."""
-    entry = _PREPARED.get(id(vf))
-    if entry is not None and entry[0]() is vf:
-        return entry[1]
-    prepared = PreparedTest.of_all(list(vf.tests()))
-    key = id(vf)
-    _PREPARED[key] = (weakref.ref(vf, lambda _ref: _PREPARED.pop(key, None)), prepared)
-    return prepared
+    return PreparedTest.of_file(vf)
 
 
 def _spread(z: Any) -> float:

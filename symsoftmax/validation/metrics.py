@@ -31,6 +31,7 @@ import numpy.typing as npt
 from symsoftmax.errors import InputError
 from symsoftmax.formats import Format
 from symsoftmax.rounding import ulp
+from symsoftmax.vectors.tokens import token_blocks
 
 __all__ = ["ExactValues", "normwise_error", "special_mismatch", "ulp_errors"]
 
@@ -216,7 +217,6 @@ def normwise_error(
 
 _MAX_DIGITS = 45
 _MAX_LENGTH = _MAX_DIGITS + 6  # sign, point, 'e', exponent sign and 3 digits
-_BLOCK = 4096  # strings parsed together
 _SPECIALS = {"0": 0.0, "-0": -0.0, "nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 _MAX_EXPONENT = 250  # 10^(X − 44) and its pair's low part stay float64 normal, v·2^−96 too
 _CHUNK = 15  # digits per chunk: below 2^53, exactly a double
@@ -232,25 +232,24 @@ def _parse_canonical(
     above); ``done`` is False where the exact parse must decide."""
     n = flat.size
     hi, lo, done = np.zeros(n), np.zeros(n), np.zeros(n, dtype=bool)
-    texts = [str(token) for token in flat.tolist()]
-    length = np.fromiter(map(len, texts), dtype=np.int64, count=n)
-    for i in np.flatnonzero(length <= 4).tolist():  # "0", "nan", "inf", "-inf"
-        special = _SPECIALS.get(texts[i])
-        if special is not None:
-            hi[i], done[i] = special, True
-    rows = np.flatnonzero((length >= 5) & (length <= _MAX_LENGTH))
-    # in blocks: temporaries of a few hundred kB are reused, where ones of the whole array
-    # (tens of MB) cost more in fresh pages than the arithmetic (measured: 50x)
-    for start in range(0, rows.size, _BLOCK):
-        block = rows[start : start + _BLOCK]
-        text = np.array([texts[i] for i in block.tolist()], dtype=f"<U{_MAX_LENGTH}")
-        codes = text.view(np.uint32).reshape(block.size, _MAX_LENGTH)
-        hi[block], lo[block], done[block] = _parse_block(codes, length[block])
+    tokens = flat if flat.dtype.kind == "U" else flat.tolist()
+    for first, codes, length in token_blocks(tokens, _MAX_LENGTH):
+        end = first + len(length)
+        short = np.flatnonzero(length <= 4)  # "0", "nan", "inf", "-inf"
+        for i in short.tolist():
+            special = _SPECIALS.get(str(flat[first + i]))
+            if special is not None:
+                hi[first + i], done[first + i] = special, True
+        rows = np.flatnonzero((length >= 5) & (length <= _MAX_LENGTH))
+        if rows.size:
+            block = slice(first, end)
+            h, low, ok = _parse_block(codes[rows], length[rows])
+            hi[block][rows], lo[block][rows], done[block][rows] = h, low, ok
     return hi, lo, done
 
 
 def _parse_block(
-    codes: npt.NDArray[np.uint32], length: npt.NDArray[np.int64]
+    codes: npt.NDArray[np.uint8], length: npt.NDArray[np.int64]
 ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
     """(hi, lo, done) of strings given as code points (zero-padded), grouped by layout."""
     hi, lo, done = np.zeros(len(codes)), np.zeros(len(codes)), np.zeros(len(codes), dtype=bool)
@@ -270,7 +269,7 @@ def _parse_block(
 
 
 def _parse_layout(
-    codes: npt.NDArray[np.uint32], length: npt.NDArray[np.int64], offset: int, e_at: int
+    codes: npt.NDArray[np.uint8], length: npt.NDArray[np.int64], offset: int, e_at: int
 ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
     """(|hi|, |lo|, done) of strings that have their sign in ``offset`` characters and their
     'e' at ``e_at``."""
@@ -279,7 +278,7 @@ def _parse_layout(
     positions = [offset, *range(offset + 2, e_at)]  # the digits, around the point
     if not 2 <= len(positions) <= _MAX_DIGITS or e_at + 2 >= width:
         return nothing
-    digits = codes[:, positions].view(np.int32) - ord("0")
+    digits = codes[:, positions].astype(np.int32) - ord("0")
     exponent_sign = codes[:, e_at + 1]
     exponent_length = length - (e_at + 2)
     ok = ((digits >= 0) & (digits <= 9)).all(axis=1) & (digits[:, 0] > 0)
@@ -288,7 +287,7 @@ def _parse_layout(
     ok &= (exponent_length >= 1) & (exponent_length <= 3)
     exponent = np.zeros(m, dtype=np.int64)
     for column in range(e_at + 2, min(e_at + 5, width)):
-        digit = codes[:, column].view(np.int32) - ord("0")
+        digit = codes[:, column].astype(np.int32) - ord("0")
         inside = column < length
         ok &= ~inside | ((digit >= 0) & (digit <= 9))
         exponent = np.where(inside, exponent * 10 + digit, exponent)

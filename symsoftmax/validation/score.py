@@ -33,6 +33,7 @@ import os
 import re
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -54,6 +55,7 @@ from symsoftmax.vectors.model import (
     VectorFile,
     expected_shape,
 )
+from symsoftmax.vectors.tokens import token_blocks
 
 __all__ = ["INF_SPELLINGS", "NAN_SPELLINGS", "STDIN", "read_outputs", "score"]
 
@@ -94,9 +96,54 @@ def read_outputs(
         if key not in known:
             shown = key if len(key) <= 60 and key.isprintable() else brief_repr(key)
             raise InputError(f"{where}: tcId {shown}: no such test in the vectors")
-    result = []
+    # First the layout of every test (its value lists, in their shapes), then every value at
+    # once (:func:`_quick_values` is an array parse: per test it cost 60 % of a score). An
+    # error in the layout is raised after the values of the tests before it, so that the
+    # first error in the file is the one named, as when each test was read in turn.
+    plans: list[list[_Part] | None] = []
+    deferred: InputError | None = None
     for test in vf.tests():
-        key = str(test.tc_id)
+        plan, deferred = _layout(outputs, test, vf.op, where)
+        plans.append(plan)
+        if deferred is not None:
+            break
+    parts = [part for plan in plans if plan is not None for part in plan]
+    tokens = [token for part in parts for token in part.tokens]
+    values = _parsed_all(tokens, parts, fmt, round_outputs)
+    if deferred is not None:
+        raise deferred
+    result, start = [], 0
+    for plan in plans:  # (all complete: an error was raised above)
+        if plan is None:
+            result.append(Outcome(None, "skipped", "no output (null)"))
+            continue
+        found = {}
+        for part in plan:
+            end = start + len(part.tokens)
+            found[part.key] = values[start:end].reshape(part.shape)
+            start = end
+        result.append(Outcome(found))
+    return result
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One output of one test as the file gives it: its tokens, row-major, and where it is."""
+
+    key: str
+    shape: tuple[int, ...]
+    tokens: list[Any]
+    place: str
+
+
+def _layout(
+    outputs: Mapping[str, Any], test: TestCase, op: str, where: str
+) -> tuple[list[_Part] | None, InputError | None]:
+    """(the parts of one test's value in the file, each in its expected shape; the first error
+    in its layout). Parts: None for null (a skipped test); on an error, those before it."""
+    key = str(test.tc_id)
+    found: list[_Part] = []
+    try:
         if key not in outputs:
             raise InputError(f"{where}: tcId {key}: missing")
         value = outputs[key]
@@ -106,11 +153,35 @@ def read_outputs(
                     f"{where}: tcId {key}: null (only tests with a temperature, sink or "
                     "soft-cap may be)"
                 )
-            result.append(Outcome(None, "skipped", "no output (null)"))
-            continue
+            return None, None
         place = f"{where}: tcId {key}"
-        result.append(Outcome(_outputs_of(value, test, vf.op, fmt, place, round_outputs)))
-    return result
+        k = int(test.inputs["z"].size)
+        for output, part, at in _parts(value, op, k, place):
+            shape = expected_shape(op, output, k)
+            tokens = _rows(part, shape, output, at) if len(shape) == 2 else None
+            if tokens is None:
+                tokens = _flat(part, int(np.prod(shape)), output, at)
+            found.append(_Part(output, shape, tokens, at))
+    except InputError as exc:
+        return found, exc
+    return found, None
+
+
+def _parsed_all(
+    tokens: list[Any], parts: list[_Part], fmt: Format, round_outputs: bool
+) -> np.ndarray:
+    """The values of ``tokens`` (those of ``parts``, in order) in ``fmt``: short plain decimals
+    by :func:`_quick_values`, the rest one by one in file order, so that the first bad token is
+    the one named (by its part's place and its index there, row-major)."""
+    values, quick = _quick_values(tokens, fmt)
+    slow = np.flatnonzero(~quick)
+    if slow.size:
+        starts = np.cumsum([0, *(len(part.tokens) for part in parts)])
+        owners = np.searchsorted(starts, slow, side="right") - 1
+        for i, owner in zip(slow.tolist(), owners.tolist(), strict=True):
+            place = f"{parts[owner].place}, position {i - int(starts[owner])}"
+            values[i] = _value(tokens[i], fmt, place, round_outputs)
+    return values
 
 
 def _read_document(path: str | os.PathLike[str]) -> tuple[str, Any]:
@@ -129,21 +200,6 @@ def _read_document(path: str | os.PathLike[str]) -> tuple[str, Any]:
     except UnicodeDecodeError as exc:
         raise InputError(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     return name, read_answer_lines(text, name)
-
-
-def _outputs_of(
-    value: Any, test: TestCase, op: str, fmt: Format, where: str, round_outputs: bool
-) -> dict[str, np.ndarray]:
-    """The outputs of one test from its value in the file, each in its expected shape."""
-    k = int(test.inputs["z"].size)
-    outputs = {}
-    for key, part, place in _parts(value, op, k, where):
-        shape = expected_shape(op, key, k)
-        tokens = _rows(part, shape, key, place) if len(shape) == 2 else None
-        if tokens is None:
-            tokens = _flat(part, int(np.prod(shape)), key, place)
-        outputs[key] = _parsed(tokens, fmt, place, round_outputs).reshape(shape)
-    return outputs
 
 
 def _parts(value: Any, op: str, k: int, where: str) -> list[tuple[str, Any, str]]:
@@ -205,17 +261,6 @@ def _rows(value: Any, shape: tuple[int, ...], what: str, where: str) -> list[Any
     return flat
 
 
-def _parsed(tokens: list[Any], fmt: Format, where: str, round_outputs: bool) -> np.ndarray:
-    """The values of ``tokens`` in ``fmt``; ``position`` in errors is the index, row-major.
-
-    Short plain decimals are read by :func:`_quick_values`; the rest one by one, in order, so
-    that the first bad token is the one named (a quick token is never an error)."""
-    values, quick = _quick_values(tokens, fmt)
-    for i in np.flatnonzero(~quick).tolist():
-        values[i] = _value(tokens[i], fmt, f"{where}, position {i}", round_outputs)
-    return values
-
-
 _PLAIN_DECIMAL = re.compile(
     r"[+-]?(?:[0-9]{1,15}|(?=[0-9.]{2,16}(?![0-9.]))[0-9]*\.([0-9]*))(?:[eE]([+-]?[0-9]{1,4}))?"
 )  # a decimal of at most 15 digits (16 characters with the point), no space: see _quick_values
@@ -250,19 +295,16 @@ def _quick_values(tokens: list[Any], fmt: Format) -> tuple[np.ndarray, np.ndarra
 
     tests/test_score_quick.py checks this against the exact path on many tokens.
     """
-    match = _PLAIN_DECIMAL.fullmatch
     n = len(tokens)
     values, scale = np.full(n, math.nan), np.zeros(n, dtype=np.int64)
     plain = np.zeros(n, dtype=bool)  # ±0 and NaN, as written: no rounding to check
-    for i, token in enumerate(tokens):
-        found = match(token) if isinstance(token, str) else None
-        if found is not None:
-            frac, exponent = found.group(1, 2)
-            values[i] = value = float(token)
-            scale[i] = (int(exponent) if exponent else 0) - (len(frac) if frac else 0)
-            plain[i] = value == 0 and _ZERO.fullmatch(token) is not None
-        elif isinstance(token, str) and token in _NAN_WORDS:
-            plain[i] = True
+    texts = [token if isinstance(token, str) else "" for token in tokens]
+    decimal, scale[:], zero = _plain_decimals(texts)
+    chosen = np.flatnonzero(decimal)
+    values[chosen] = np.fromiter(map(float, map(texts.__getitem__, chosen.tolist())), np.float64)
+    plain[chosen] = zero[chosen]  # all its digits are 0: float() gives the token's ±0
+    for i in np.flatnonzero(~decimal).tolist():
+        plain[i] = texts[i] in _NAN_WORDS
     with np.errstate(invalid="ignore", over="ignore", under="ignore"):
         rounded = round_array(values, fmt)
         magnitude = np.abs(values)
@@ -272,6 +314,53 @@ def _quick_values(tokens: list[Any], fmt: Format) -> tuple[np.ndarray, np.ndarra
         unit = np.power(10.0, scale.astype(np.float64))
         quick &= (unit >= _FLOAT64_TINY) & (error < unit * _SLACK)
     return np.where(plain, values, rounded), quick | plain
+
+
+_DECIMAL_WIDTH = 23  # sign, 16 characters of digits and point, "e", sign, 4 digits
+
+
+def _plain_decimals(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(matches, scale, zero) per token: whether it matches :data:`_PLAIN_DECIMAL` in full; its
+    exponent less the digits after its point; whether all its digits are 0. Read as arrays
+    (:func:`~symsoftmax.vectors.tokens.token_blocks`), the regular expression's grammar column
+    by column (tests/test_score_quick.py holds the two to the same answers)."""
+    n = len(texts)
+    matches, scale = np.zeros(n, dtype=bool), np.zeros(n, dtype=np.int64)
+    zero = np.zeros(n, dtype=bool)
+    column = np.arange(_DECIMAL_WIDTH)
+    for first, codes, length in token_blocks(texts, _DECIMAL_WIDTH):
+        end, rows = first + len(length), np.arange(len(length))
+        digit = (codes >= ord("0")) & (codes <= ord("9"))
+        point = codes == ord(".")
+        sign = (codes == ord("+")) | (codes == ord("-"))
+        e = (codes == ord("e")) | (codes == ord("E"))
+        start = sign[:, 0].astype(np.int64)  # the mantissa's first column
+        has_e = e.sum(axis=1) == 1
+        e_at = np.where(has_e, np.argmax(e, axis=1), length)
+        ok = (length >= 1) & (length <= _DECIMAL_WIDTH) & (e.sum(axis=1) <= 1)
+        mantissa = (column >= start[:, None]) & (column < e_at[:, None])
+        ok &= ((digit | point) | ~mantissa).all(axis=1)
+        points = (point & mantissa).sum(axis=1)
+        width = e_at - start
+        ok &= np.where(points == 0, (width >= 1) & (width <= 15), (points == 1) & (width >= 2))
+        ok &= width <= 16
+        after = np.where(points == 1, e_at - np.argmax(point & mantissa, axis=1) - 1, 0)
+        signed = has_e & sign[rows, np.minimum(e_at + 1, _DECIMAL_WIDTH - 1)]
+        digits_from = e_at + 1 + signed
+        count = np.where(has_e, length - digits_from, 0)
+        ok &= ~has_e | ((count >= 1) & (count <= 4))
+        exponent = np.zeros(len(length), dtype=np.int64)
+        for place in range(4):
+            inside = place < count
+            at = np.minimum(digits_from + place, _DECIMAL_WIDTH - 1)
+            ok &= ~inside | digit[rows, at]
+            value = codes[rows, at].astype(np.int64) - ord("0")
+            exponent = np.where(inside, exponent * 10 + value, exponent)
+        negative = signed & (codes[rows, np.minimum(e_at + 1, _DECIMAL_WIDTH - 1)] == ord("-"))
+        matches[first:end] = ok
+        scale[first:end] = np.where(negative, -exponent, exponent) - after
+        zero[first:end] = ~(digit & mantissa & (codes != ord("0"))).any(axis=1)
+    return matches, scale, zero
 
 
 def _midpoints(values: np.ndarray, fmt: Format) -> np.ndarray:

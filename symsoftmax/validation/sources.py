@@ -13,8 +13,10 @@ model"). Only this process writes the cache, and a cache entry is read only wher
 cannot write it: on a platform whose workers are sandboxed (:mod:`~symsoftmax.validation.sandbox`;
 ``trust_cache``), and then checked against the suite's manifest, regenerated
 (:mod:`symsoftmax.vectors.manifest`: the same tests, tcIds, flags and inputs, bit for bit) and
-for values of the format; an entry that differs is made again. Elsewhere the suite is generated
-afresh for each run.
+for values of the format; an entry that differs is made again. Beside the entry, the exact
+values of its tests are stored parsed (:class:`~symsoftmax.validation.metrics.ExactValues`), as
+the expected values are: written by this process, which parsed them. Elsewhere the suite is
+generated afresh for each run.
 """
 
 from __future__ import annotations
@@ -23,12 +25,17 @@ import functools
 import hashlib
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
 
 from symsoftmax import __version__
 from symsoftmax.errors import InputError
 from symsoftmax.formats import get_format
-from symsoftmax.vectors.model import OPS, SUITES, VectorFile
+from symsoftmax.validation.checks import PreparedTest
+from symsoftmax.validation.metrics import ExactValues
+from symsoftmax.vectors.model import EXPECTED_KEYS, OPS, SUITES, VectorFile, expected_shape
 
 if TYPE_CHECKING:
     from symsoftmax.vectors.builder import Progress
@@ -68,14 +75,60 @@ def cache_trusted(*, isolate: bool, sandbox: bool) -> bool:
     return landlock_abi() > 0 and (sandbox or not isolate)
 
 
+_EXACT_PARTS = ("hi", "lo_frac", "lo_exp")  # the fields of ExactValues, as stored
+
+
+def _exact_arrays(vf: VectorFile, prepared: list[PreparedTest]) -> dict[str, npt.NDArray[Any]]:
+    """The parsed exact values of ``prepared`` (the tests of ``vf``, in order) as arrays to
+    store beside the cache entry: ``g<group>.exact.<key>.<part>``, shaped as the group's."""
+    arrays: dict[str, npt.NDArray[Any]] = {}
+    tests = iter(prepared)
+    for index, group in enumerate(vf.groups):
+        members = [next(tests) for _ in group.tests]
+        for key in EXPECTED_KEYS[vf.op]:
+            shape = expected_shape(vf.op, key, group.k)
+            for part in _EXACT_PARTS:
+                values = [getattr(item.exact[key], part) for item in members]
+                stacked = np.array(values).reshape(len(members), *shape)
+                arrays[f"g{index:05d}.exact.{key}.{part}"] = stacked
+    return arrays
+
+
+def _stored_exact(vf: VectorFile, arrays: dict[str, npt.NDArray[Any]]) -> list[PreparedTest]:
+    """The tests of a cache entry with the exact values stored beside it (ValueError if they
+    are missing or misshapen: the entry is then made again)."""
+    prepared = []
+    dtypes = {"hi": np.float64, "lo_frac": np.float64, "lo_exp": np.int64}
+    for index, group in enumerate(vf.groups):
+        parts: dict[str, dict[str, npt.NDArray[Any]]] = {}
+        for key in EXPECTED_KEYS[vf.op]:
+            shape = (len(group.tests), *expected_shape(vf.op, key, group.k))
+            parts[key] = {}
+            for part in _EXACT_PARTS:
+                array = arrays.get(f"g{index:05d}.exact.{key}.{part}")
+                if array is None or array.shape != shape or array.dtype != dtypes[part]:
+                    raise ValueError(f"exact values of group {index} missing or misshapen")
+                parts[key][part] = array
+        for i, test in enumerate(group.tests):
+            exact = {
+                key: ExactValues(*(found[part][i] for part in _EXACT_PARTS))
+                for key, found in parts.items()
+            }
+            prepared.append(PreparedTest(test, exact))
+    return prepared
+
+
 def _cached_suite(path: Path, op: str, dtype: str, suite: str, seed: int) -> VectorFile | None:
-    """The cache entry at ``path`` if it is the suite it should be, else None."""
+    """The cache entry at ``path`` if it is the suite it should be, else None. Its tests'
+    parsed exact values, stored beside it, are handed to :meth:`PreparedTest.remember`."""
     from symsoftmax.vectors.io import read_npz_model
     from symsoftmax.vectors.manifest import manifest_findings, suite_claim
 
+    extra: dict[str, npt.NDArray[Any]] = {}
     try:
-        vf = read_npz_model(path)
-    except (InputError, OSError):
+        vf = read_npz_model(path, extra)
+        prepared = _stored_exact(vf, extra)
+    except (InputError, OSError, ValueError):
         return None
     claim = suite_claim(vf.header)
     if claim is None or (claim.op, claim.dtype, claim.suite, claim.seed) != (
@@ -87,6 +140,7 @@ def _cached_suite(path: Path, op: str, dtype: str, suite: str, seed: int) -> Vec
         return None
     if claim.generator_version != __version__ or manifest_findings(vf, str(path)):
         return None
+    PreparedTest.remember(vf, prepared)
     return vf
 
 
@@ -105,6 +159,8 @@ def suite_vectors(
     ``trust_cache=False`` (see :func:`cache_trusted`) generates them without reading the cache.
     """
     from symsoftmax import vectors
+    from symsoftmax.atomic import write_atomic
+    from symsoftmax.vectors.io import to_npz_bytes
 
     if suite not in SUITES:
         raise InputError(f"unknown suite {suite!r}; expected one of {', '.join(SUITES)}")
@@ -115,9 +171,10 @@ def suite_vectors(
         if cached is not None:
             return cached  # else damaged or tampered with: make it again
     vf = vectors.generate(op, dtype, suite=suite, seed=seed, progress=progress)
+    prepared = PreparedTest.of_file(vf)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        vectors.save(vf, path)
+        write_atomic(path, to_npz_bytes(vf, extra=_exact_arrays(vf, prepared)))
     except OSError:
         pass
     return vf

@@ -14,6 +14,7 @@ checksum), this module checks and decodes documents, ``lint`` adds the reference
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -42,6 +43,7 @@ from symsoftmax.vectors.model import (
     VectorFile,
     expected_shape,
 )
+from symsoftmax.vectors.tokens import parse_hex_tokens
 
 __all__ = ["Finding", "check_document", "decode_document", "load", "parse_hex_array", "schema"]
 
@@ -220,6 +222,8 @@ def check_document(
         return findings
     header = document["header"]
     op, fmt = header["op"], get_format(header["dtype"])
+    parsed = {} if parsed is None else parsed
+    _parse_value_lists(document, parsed)
 
     seen: dict[int, int] = {}
     count = 0
@@ -260,6 +264,42 @@ def _value_findings(
     for k, test in _tests(document):
         findings += _test_findings(test, k, op, fmt, document["notes"], file, parsed, together)
     return findings
+
+
+def _value_lists(document: dict[str, Any]) -> Iterator[Any]:
+    """Every list of hex values of a schema-checked document (inputs, expected, answers)."""
+    for _k, test in _tests(document):
+        for part in (test["inputs"], test["expected"]):
+            yield from (tokens for tokens in part.values() if isinstance(tokens, list))
+        for answer in test.get("acceptable", []):
+            yield from answer["outputs"].values()
+
+
+def _parse_value_lists(document: dict[str, Any], parsed: Parsed) -> None:
+    """Parse every canonical list of hex values into ``parsed`` at once (by ``id`` of the list):
+    rows and regular matrices of canonical ``float.hex`` strings (what the generator writes),
+    read as one array (:func:`~symsoftmax.vectors.tokens.parse_hex_tokens`). A list with any
+    other token, or of another shape, is left out: :func:`parse_hex_array` reads it, and names
+    what is wrong with it. Not checked here: that the values are of the file's format."""
+    lists: list[Any] = []
+    tokens: list[Any] = []
+    shapes: list[tuple[int, ...]] = []
+    for value in _value_lists(document):
+        shape = _shape_of(value)
+        if shape is None or len(shape) > 2:
+            continue
+        flat = value if len(shape) == 1 else [token for row in value for token in row]
+        lists.append(value)
+        shapes.append(shape)
+        tokens += flat
+    if not tokens:
+        return
+    values, canonical = parse_hex_tokens(tokens)
+    bounds = np.cumsum([0, *(math.prod(shape) for shape in shapes)]).tolist()
+    ends = itertools.pairwise(bounds)
+    for value, shape, (start, end) in zip(lists, shapes, ends, strict=True):
+        if canonical[start:end].all():
+            parsed[id(value)] = values[start:end].reshape(shape)
 
 
 def _some_not_of(arrays: list[npt.NDArray[np.float64]], fmt: Format) -> bool:
@@ -365,11 +405,15 @@ def _check_value_list(
     parsed: Parsed | None,
     together: list[npt.NDArray[np.float64]] | None = None,
 ) -> None:
-    got = _shape_of(tokens)
-    if got != _as_written(shape):
-        finding(field, f"shape {got if got is not None else 'ragged'}, expected {shape}")
-        return
-    values, bad = parse_hex_array(tokens, fmt, check_format=together is None)
+    known = parsed.get(id(tokens)) if parsed is not None else None
+    if known is not None and known.shape == _as_written(shape):  # read as an array already
+        values, bad = known, [] if together is not None else _not_of(known, fmt)
+    else:
+        got = _shape_of(tokens)
+        if got != _as_written(shape):
+            finding(field, f"shape {got if got is not None else 'ragged'}, expected {shape}")
+            return
+        values, bad = parse_hex_array(tokens, fmt, check_format=together is None)
     if together is not None:
         together.append(values)
     if parsed is not None and not bad:
@@ -377,6 +421,12 @@ def _check_value_list(
     for flat_index in bad[:3]:
         token = np.asarray(tokens, dtype=object).ravel()[flat_index]
         finding(f"{field}{_index_text(flat_index, shape)}", f"{token!r} is not a {fmt.name} value")
+
+
+def _not_of(values: npt.NDArray[np.float64], fmt: Format) -> list[int]:
+    """Flat indices of the (non-NaN) values that are not values of ``fmt``."""
+    flat = values.ravel()
+    return np.flatnonzero((round_array(flat, fmt) != flat) & ~np.isnan(flat)).tolist()
 
 
 def _check_decimals(tokens: Any, shape: tuple[int, ...], field: str, finding: Any) -> None:

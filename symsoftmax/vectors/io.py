@@ -216,11 +216,20 @@ def npz_arrays(vf: VectorFile) -> dict[str, npt.NDArray[Any]]:
     return arrays
 
 
-def to_npz_bytes(vf: VectorFile) -> bytes:
-    """The NPZ file: a stored zip with fixed timestamps and sorted entries (byte-reproducible)."""
+EXTRA = "extra."
+"""Prefix of the arrays a writer adds beside the file's own (:func:`to_npz_bytes`'s ``extra``)."""
+
+
+def to_npz_bytes(vf: VectorFile, extra: dict[str, npt.NDArray[Any]] | None = None) -> bytes:
+    """The NPZ file: a stored zip with fixed timestamps and sorted entries (byte-reproducible).
+
+    ``extra``: more arrays, stored as ``extra.<name>`` (the suite cache keeps derived data
+    there; :func:`read_npz_model` gives them back; a user's file has none)."""
+    arrays = npz_arrays(vf)
+    arrays.update({EXTRA + name: array for name, array in (extra or {}).items()})
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
-        for name, array in sorted(npz_arrays(vf).items()):
+        for name, array in sorted(arrays.items()):
             info = zipfile.ZipInfo(name + ".npy", date_time=_ZIP_DATE)
             info.compress_type = zipfile.ZIP_STORED
             info.external_attr = 0o644 << 16
@@ -337,7 +346,9 @@ def _npz_group_tests(
 # --------------------------------------------------------------------------------------------
 
 
-def read_npz_model(path: str | os.PathLike[str]) -> VectorFile:
+def read_npz_model(
+    path: str | os.PathLike[str], extra: dict[str, npt.NDArray[Any]] | None = None
+) -> VectorFile:
     """Decode an NPZ vector file straight into the model: arrays, not hex strings.
 
     For files this package wrote (the suite cache, :mod:`symsoftmax.validation.sources`): it
@@ -345,6 +356,7 @@ def read_npz_model(path: str | os.PathLike[str]) -> VectorFile:
     every number is a value of the format, but not the schema or the checksum, which cost 10–30×
     more on a standard suite (they go through the JSON document). A user's file goes through
     :func:`symsoftmax.vectors.check.load`. Raises InputError naming the file for anything else.
+    ``extra``: a dict that receives the writer's extra arrays (see :func:`to_npz_bytes`), by name.
     """
     from symsoftmax.formats import get_format
     from symsoftmax.rounding import round_array
@@ -355,6 +367,10 @@ def read_npz_model(path: str | os.PathLike[str]) -> VectorFile:
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
+        for key in [key for key in arrays if key.startswith(EXTRA)]:
+            found = arrays.pop(key)
+            if extra is not None:
+                extra[key[len(EXTRA) :]] = found
         meta = loads_json(str(arrays.pop("document.json").reshape(-1)[0]), name)
         header, op = meta["header"], meta["header"]["op"]
         fmt = get_format(header["dtype"])
@@ -380,7 +396,7 @@ def read_npz_model(path: str | os.PathLike[str]) -> VectorFile:
             }
             shapes = {key: expected_shape(op, key, k) for key in EXPECTED_KEYS[op]}
             expected = {key: get(f"expected.{key}", (n, *shapes[key])) for key in shapes}
-            exact = {key: get(f"exact.{key}", (n, *shapes[key])).astype(object) for key in shapes}
+            exact = {key: get(f"exact.{key}", (n, *shapes[key])) for key in shapes}
             answers: dict[int, list[Answer]] = {}
             if prefix + "acceptable.test" in arrays:
                 owners = arrays[prefix + "acceptable.test"].tolist()

@@ -1,0 +1,152 @@
+"""Many short ASCII tokens as a byte matrix, and the array parse of canonical hex floats.
+
+A suite's JSON holds about 10⁶ number tokens (hex floats, 40-digit decimals). Parsing them one
+Python call at a time costs more than the JSON parse itself, so they are parsed as arrays: the
+tokens are joined into one byte string (in C), cut into a (tokens, width) matrix of byte codes
+(zero-padded) by fancy indexing, and the digits of every token are read column by column. A
+token that does not fit the expected layout is only marked, never guessed: the caller sends it
+to the exact one-at-a-time parse, which also names it in an error.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["BLOCK", "parse_hex_tokens", "token_blocks"]
+
+BLOCK = 4096
+"""Tokens cut out per block: temporaries of a few hundred kB are reused, where ones of the whole
+array (tens of MB) cost more in fresh pages than the arithmetic."""
+
+Codes = npt.NDArray[np.uint8]
+Lengths = npt.NDArray[np.int64]
+
+
+def token_blocks(
+    tokens: Sequence[str] | npt.NDArray[Any], width: int
+) -> Iterator[tuple[int, Codes, Lengths]]:
+    """(first index, codes, lengths) of each block of ``tokens``: ``codes[i, j]`` is the ASCII
+    code of character j of the block's token i (0 past its end or past ``width``), ``lengths``
+    its length in characters.
+
+    A character outside ASCII is given as ``?`` (one code per character, so lengths and columns
+    stay right), which neither grammar of this package accepts. ``tokens`` may be a list of str
+    or a NumPy string array (read in place: no Python str per token).
+    """
+    if isinstance(tokens, np.ndarray) and tokens.dtype.kind == "U":
+        yield from _array_blocks(tokens.reshape(-1), width)
+        return
+    texts = [str(token) for token in tokens] if not _all_str(tokens) else tokens
+    n = len(texts)
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=n)
+    buffer = np.frombuffer("".join(texts).encode("ascii", errors="replace"), dtype=np.uint8)
+    starts = np.cumsum(lengths) - lengths
+    columns = np.arange(width)
+    for first in range(0, n, BLOCK):
+        length = lengths[first : first + BLOCK]
+        inside = columns < length[:, None]
+        where = np.where(inside, starts[first : first + BLOCK, None] + columns, 0)
+        codes = buffer[where] if buffer.size else np.zeros(where.shape, dtype=np.uint8)
+        codes[~inside] = 0
+        yield first, codes, length
+
+
+def _all_str(tokens: Sequence[Any] | npt.NDArray[Any]) -> bool:
+    return isinstance(tokens, list) and all(type(token) is str for token in tokens)
+
+
+def _array_blocks(array: npt.NDArray[np.str_], width: int) -> Iterator[tuple[int, Codes, Lengths]]:
+    """:func:`token_blocks` of a NumPy string array (UTF-32 code units, NUL-padded)."""
+    units = array.view(np.uint32).reshape(array.size, -1) if array.size else None
+    have = 0 if units is None else units.shape[1]
+    lengths = np.char.str_len(array).astype(np.int64)
+    for first in range(0, array.size, BLOCK):
+        block = np.zeros((min(BLOCK, array.size - first), width), dtype=np.uint32)
+        if units is not None:
+            block[:, : min(width, have)] = units[first : first + BLOCK, :width]
+        codes = np.where(block < 128, block, ord("?")).astype(np.uint8)
+        yield first, codes, lengths[first : first + BLOCK]
+
+
+# --- canonical hex floats ----------------------------------------------------------------------
+#
+# What float.hex() writes for a finite non-zero double: [-]0x1.hhhhhhhhhhhhhp±E (normal; E with
+# no leading zero, "+0" for 0) or [-]0x0.hhhhhhhhhhhhhp-1022 (subnormal), always 13 lowercase
+# hex digits. Such a token is the double with sign bit, biased exponent E + 1023 (0 when
+# subnormal) and the 52-bit fraction h — a bijection, so a token of this exact layout is
+# canonical (float.hex(float.fromhex(t)) == t) and is read without float.fromhex. Zeros and the
+# specials ("0x0.0p+0", "nan", "inf") are short: the caller's exact route decides them.
+
+_HEX_WIDTH = 24  # "-0x1." + 13 digits + "p-1022": the padding read past the last token
+_SHORT = {"0x0.0p+0": 0.0, "-0x0.0p+0": -0.0, "nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+_HEX_VALUE = np.full(256, 255, dtype=np.uint64)
+_HEX_VALUE[np.frombuffer(b"0123456789abcdef", dtype=np.uint8)] = np.arange(16, dtype=np.uint64)
+
+
+def parse_hex_tokens(
+    tokens: Sequence[str],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """(values, canonical): the float64 of each token that is what
+    :func:`symsoftmax.rounding.format_hex` writes — a ``float.hex`` string (see above), or
+    "nan", "inf", "-inf"; ``canonical`` is False for every other token (other spellings,
+    anything malformed), whose value is left 0.
+
+    Read column by column from the joined bytes (one gather of every token's character at the
+    same offset from its start: the layout is fixed up to the sign and the exponent's length).
+    """
+    try:
+        text = "".join(tokens)
+        texts = tokens
+    except TypeError:  # not all str: their str() is what is parsed (and refused)
+        texts = [str(token) for token in tokens]
+        text = "".join(texts)
+    n = len(texts)
+    length = np.fromiter(map(len, texts), dtype=np.int64, count=n)
+    joined = text.encode("ascii", errors="replace") + bytes(_HEX_WIDTH)
+    buffer = np.frombuffer(joined, dtype=np.uint8)
+    start = np.cumsum(length) - length
+    negative = buffer[start] == ord("-")
+    at = start + negative  # where "0x" starts
+    exponent_length = length - (at - start + 19)
+    ok = (exponent_length >= 1) & (exponent_length <= 4)  # every column read below is inside
+    at = np.where(ok, at, len(joined) - _HEX_WIDTH)  # the others read the zero padding
+
+    def column(offset: int) -> Codes:
+        return buffer[at + offset]
+
+    lead, sign = column(2), column(18)
+    ok &= (column(0) == ord("0")) & (column(1) == ord("x")) & (column(3) == ord("."))
+    ok &= ((lead == ord("0")) | (lead == ord("1"))) & (column(17) == ord("p"))
+    ok &= (sign == ord("+")) | (sign == ord("-"))
+    fraction = np.zeros(n, dtype=np.uint64)
+    for place in range(13):
+        nibble = _HEX_VALUE[column(4 + place)]
+        ok &= nibble != 255
+        fraction = (fraction << np.uint64(4)) | (nibble & np.uint64(15))
+    exponent = np.zeros(n, dtype=np.int64)
+    for place in range(4):
+        inside = place < exponent_length
+        digit = column(19 + place).astype(np.int64) - ord("0")
+        ok &= ~inside | ((digit >= 0) & (digit <= 9))
+        if place == 0:
+            ok &= (digit != 0) | (exponent_length == 1)  # no leading zero
+        exponent = np.where(inside, exponent * 10 + digit, exponent)
+    exponent = np.where(sign == ord("-"), -exponent, exponent)
+    ok &= (sign == ord("+")) | (exponent != 0)  # "p-0" is not canonical
+    normal = lead == ord("1")
+    ok &= np.where(normal, (exponent >= -1022) & (exponent <= 1023), exponent == -1022)
+    ok &= normal | (fraction != 0)  # 0x0.000…p-1022 is zero, written "0x0.0p+0"
+    biased = np.where(normal & ok, exponent + 1023, 0).astype(np.uint64)
+    bits = (negative.astype(np.uint64) << np.uint64(63)) | (biased << np.uint64(52)) | fraction
+    values = np.where(ok, bits, np.uint64(0)).view(np.float64)
+    for spelling, value in _SHORT.items():  # a token equal to one of these, byte for byte
+        same = np.flatnonzero(length == len(spelling))
+        for offset, code in enumerate(spelling.encode()):
+            same = same[buffer[start[same] + offset] == code]
+        values[same], ok[same] = value, True
+    return values, ok
