@@ -29,7 +29,13 @@ pairwise double-double sum and division: relative error about 2^−85 for softma
 made on the scaled double-double directly (see :func:`_settle_scaled`). float64 log_softmax and
 logsumexp: :func:`_log_partition_dd`; entries exactly on a float64 rounding midpoint minus a tiny
 L by its sign (:func:`_midpoint_minus_l`), and −L or logsumexp's T·L at max = ±0 below 2^−799
-from a row-scaled sum (:func:`_tiny_l`).
+from a row-scaled sum (:func:`_tiny_l`). float64 softmax and log_softmax entries are first
+tried by a test in few passes (:func:`_softmax_float64`, :func:`_log_softmax_float64`: both
+ends of the error interval, as float64 sums, round to one value); the general routines take
+what it leaves.
+
+Ops with a fast path of their own (``OWN_MODULES``: the Jacobian,
+:mod:`symsoftmax.reference.fast_jacobian`) are handed to it by :func:`settle`.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ from symsoftmax.formats import FORMATS, Format
 from symsoftmax.ops import OPERATIONS
 from symsoftmax.reference.double_double import (
     EXP_RELATIVE_ERROR,
+    _split,
     dd_add,
     dd_div,
     dd_mul,
@@ -83,8 +90,9 @@ _BLOCK_ELEMENTS = 1 << 15
 # Long rows are worked through in column chunks of this many entries (a power of two, so the
 # chunked pairwise sum keeps the tree of the whole row's): each ufunc's temporary stays small.
 # Whole-row temporaries of 2^15 doubles (256 KiB) each grew and trimmed the heap, a page fault
-# per 4 KiB: the double-double exp of a 32768-entry row took 4× its arithmetic time.
-_CHUNK = 1 << 11
+# per 4 KiB: the double-double exp of a 32768-entry row took 4× its arithmetic time. 2^12 (32 KiB
+# temporaries) beat 2^11 by 8–10% on float64 rows of 32768 (fewer ufunc calls); 2^13 lost.
+_CHUNK = 1 << 12
 
 
 def settle(problem: Any, out: npt.NDArray[Any], pending: npt.NDArray[np.bool_]) -> None:
@@ -736,10 +744,17 @@ def _log_softmax_dd(rows: Array, fmt: Format, temperature: float | None) -> _Set
     err_l = part.err_l[:, None]
 
     def settled(th: Array, tl: Array, t_abs: Array) -> _Settled:
-        vh, vl = dd_add(th, tl, minus_lh, minus_ll)
-        err = (err_l + t_abs * _shift_error(temperature)) * 1.01
+        value, ok = _log_softmax_float64(th, tl, part, temperature, t_abs)
+        if ok.all():
+            return value, ok
+        rest = ~ok  # the general routine: near breakpoints, tiny or non-finite values
+        th, tl, t_abs = th[rest], tl[rest], np.broadcast_to(t_abs, rest.shape)[rest]
+        at = np.broadcast_to(np.arange(rest.shape[0])[:, None], rest.shape)[rest]
+        vh, vl = dd_add(th, tl, minus_lh[at, 0], minus_ll[at, 0])
+        err = (err_l[at, 0] + t_abs * _shift_error(temperature)) * 1.01
         err += 5 * _U * _U * np.abs(vh)
-        return _settle_signed(vh, vl, err, fmt)
+        value[rest], ok[rest] = _settle_signed(vh, vl, err, fmt)
+        return value, ok
 
     with np.errstate(over="ignore", invalid="ignore", under="ignore"):
         value, ok = _by_columns(settled, th, part.tl, part.t_abs)
@@ -770,6 +785,38 @@ def _log_softmax_dd(rows: Array, fmt: Format, temperature: float | None) -> _Set
                 th[midpoint], part.tl[midpoint], log2_up
             )
     return value, ok
+
+
+def _log_softmax_float64(
+    th: Array, tl: Array, part: _LogPartition, temperature: float | None, t_abs: Array
+) -> _Settled:
+    """float64 l_j = (th + tl) − (lh + ll) where the bound decides, in few passes (the rest
+    go to :func:`_settle_signed`).
+
+    s + e = th − lh exactly (TwoSum); low = fl(e + fl(tl − ll)). With |tl| ≤ u|th| and
+    |ll| ≤ u·lh (normalized double-doubles), |s + low − (t − L̂)| ≤ 2.01u²(|th| + lh + |s|).
+    The margin E = 1.01·(err_L + |t|·2^−100 with T) + 4u²(|th| + lh + |s|) + 2^−1070 covers
+    that, L̂'s own bound, the rounding of E and of low ± E (≤ u(|low| + E), |low| ≤
+    u(|s| + |th| + lh)·(1 + u)) and subnormal roundings, so s + fl(low − E) ≤ l ≤
+    s + fl(low + E). Rounding to nearest is monotone: where both sums round to one float64 X
+    (IEEE 754-2019 §4.3.1), l rounds to X. A non-finite th gives NaN sums: not decided.
+    """
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        lh, ll = part.lh[:, None], part.ll[:, None]
+        s, low = two_sum(th, -lh)
+        low += tl - ll
+        size = np.abs(th)
+        size += np.abs(s)
+        size += lh
+        margin = size * (4 * _U * _U)
+        margin += part.err_l[:, None] * 1.01 + 2.0**-1070
+        if temperature is not None:
+            margin += t_abs * (_shift_error(temperature) * 1.01)
+        high = low + margin
+        low -= margin
+        high += s
+        low += s
+    return high, high == low
 
 
 def _midpoint_minus_l(th: Array, tl: Array, log2_up: Array) -> _Settled:
@@ -873,16 +920,56 @@ def _softmax_dd(rows: Array, fmt: Format, temperature: float | None) -> _Settled
     def outputs(
         m: npt.NDArray[np.int64], mh: Array, ml: Array, valid: npt.NDArray[np.bool_]
     ) -> _Settled:
-        qh, ql = dd_mul(mh, ml, inv_h[:, None], inv_l[:, None])
         if fmt.float64_extra_bits == 0:
-            value, ok = _settle_float64(m, qh, ql, eps)
+            value, ok = _softmax_float64(m, mh, ml, inv_h[:, None], inv_l[:, None], eps)
+            rest = ~ok & valid  # the general routine: near breakpoints, tiny outputs
+            if rest.any():
+                at = np.broadcast_to(np.arange(m.shape[0])[:, None], m.shape)[rest]
+                qh, ql = dd_mul(mh[rest], ml[rest], inv_h[at], inv_l[at])
+                value[rest], ok[rest] = _settle_float64(m[rest], qh, ql, eps)
         else:
+            qh, ql = dd_mul(mh, ml, inv_h[:, None], inv_l[:, None])
             value, ok = _settle_scaled(m, qh, ql, eps, fmt)
         # entries outside the exp range (e^t < 2^−180000) and −inf entries are 0 (+0)
         zero = ~valid
         return np.where(zero, 0.0, value), ok | zero
 
     return _by_columns(outputs, part.m, part.mh, part.ml, part.valid)
+
+
+def _softmax_float64(
+    m: npt.NDArray[np.int64], mh: Array, ml: Array, inv_h: Array, inv_l: Array, eps: float
+) -> _Settled:
+    """float64 s = 2^m·(mh + ml)·(1/S) where the bound decides, in few passes (the rest go
+    to :func:`_settle_float64`; entries outside the exp range come out decided as +0).
+
+    (ph, pl) are dd_mul's operations in its order without its final FastTwoSum (exact), so
+    ph + pl is its value, within ε of Q = s/2^m, and |pl| ≤ 3.1u·ph. With
+    E = ph·(1.01ε + 2^−100) (covering ε·Q ≤ ε·ph(1 + 4u), the rounding of E and of pl ± E,
+    below 2^−103·ph), ph + fl(pl − E) ≤ Q ≤ ph + fl(pl + E); rounding to nearest is
+    monotone, so where both sums round to one float64 X, Q rounds to X (IEEE 754-2019 §4.3.1),
+    and s to 2^m·X while 2^m·X stays normal: m ≥ −900, Q ≥ 0.49/K.
+    """
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        i_hi, i_lo = _split(inv_h)  # Dekker's halves of 1/S, once per row (as two_prod's)
+        ph = mh * inv_h
+        m_hi, m_lo = _split(mh)
+        pl = m_hi * i_hi
+        pl -= ph
+        pl += m_hi * i_lo
+        pl += m_lo * i_hi
+        pl += m_lo * i_lo
+        cross = mh * inv_l
+        cross += ml * inv_h
+        pl += cross
+        margin = ph * (1.01 * eps + 2.0**-100)
+        high = pl + margin
+        pl -= margin
+        high += ph
+        pl += ph
+        ok = (high == pl) & (m >= -900)
+        high *= _power_of_two(np.maximum(m, -900))
+    return high, ok
 
 
 def _by_columns(func: Callable[..., _Settled], *columns: npt.NDArray[Any]) -> _Settled:
