@@ -223,29 +223,93 @@ _CHUNK = 15  # digits per chunk: below 2^53, exactly a double
 _EXACT_POWER = 22  # 10^22 is the largest power of ten that is a double
 _ERROR = 2.0**-96  # bound on |v − (hi + lo)| / |v| of the long route
 _SPLIT = 2.0**27 + 1  # Dekker's splitter for float64
+_DIGITS = 40  # the generator's DIGITS (vectors.builder): other counts take the general path
+_FIXED_COLUMNS = np.array([0, *range(2, _DIGITS + 1)])  # the digits around the point
+_BLOCK = 16384  # strings parsed together: temporaries of a few MB, reused
 
 
 def _parse_canonical(
     flat: npt.NDArray[Any],
 ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
     """(hi, lo, done): the strings of ``flat`` in the generator's form, parsed as arrays (see
-    above); ``done`` is False where the exact parse must decide."""
+    above); ``done`` is False where the exact parse must decide.
+
+    The generator writes _DIGITS significant digits: such strings are read from the joined
+    text, column by column (:func:`_parse_fixed`); the others (a hand-written file's) are cut
+    into a byte matrix and grouped by layout (:func:`_parse_block`)."""
     n = flat.size
     hi, lo, done = np.zeros(n), np.zeros(n), np.zeros(n, dtype=bool)
-    tokens = flat if flat.dtype.kind == "U" else flat.tolist()
-    for first, codes, length in token_blocks(tokens, _MAX_LENGTH):
-        end = first + len(length)
-        short = np.flatnonzero(length <= 4)  # "0", "nan", "inf", "-inf"
-        for i in short.tolist():
-            special = _SPECIALS.get(str(flat[first + i]))
-            if special is not None:
-                hi[first + i], done[first + i] = special, True
-        rows = np.flatnonzero((length >= 5) & (length <= _MAX_LENGTH))
-        if rows.size:
-            block = slice(first, end)
-            h, low, ok = _parse_block(codes[rows], length[rows])
-            hi[block][rows], lo[block][rows], done[block][rows] = h, low, ok
+    buffer, start, length = _joined(flat)
+    for i in np.flatnonzero(length <= 4).tolist():  # "0", "nan", "inf", "-inf"
+        special = _SPECIALS.get(str(flat[i]))
+        if special is not None:
+            hi[i], done[i] = special, True
+    negative = buffer[start] == ord("-")
+    at = start + negative  # the leading digit
+    exponent_length = length - negative - (_DIGITS + 3)  # "d." + 39 digits + "e±" before
+    fixed = (exponent_length >= 1) & (exponent_length <= 3)
+    at = np.where(fixed, at, buffer.size - _MAX_LENGTH)  # the others read the zero padding
+    fixed &= (buffer[at + 1] == ord(".")) & (buffer[at + _DIGITS + 1] == ord("e"))
+    for rows in np.array_split(np.flatnonzero(fixed), max(1, int(fixed.sum()) // _BLOCK)):
+        value, error, ok = _parse_fixed(buffer, at[rows], exponent_length[rows])
+        sign = np.where(negative[rows], -1.0, 1.0)
+        hi[rows], lo[rows], done[rows] = sign * value, sign * error, ok
+    rest = np.flatnonzero(~fixed & ~done & (length >= 5) & (length <= _MAX_LENGTH))
+    if rest.size:
+        tokens = [str(token) for token in flat[rest].tolist()]
+        for first, codes, part_length in token_blocks(tokens, _MAX_LENGTH):
+            rows = rest[first : first + len(part_length)]
+            hi[rows], lo[rows], done[rows] = _parse_block(codes, part_length)
     return hi, lo, done
+
+
+def _joined(
+    flat: npt.NDArray[Any],
+) -> tuple[npt.NDArray[np.unsignedinteger[Any]], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """(codes, start, length): the character codes of all of ``flat``'s strings one after the
+    other, followed by _MAX_LENGTH zeros; where each starts, and its length. A NumPy string
+    array is read in place (its UTF-32 units, each string in its fixed-width slot); a list or
+    object array is joined (in C) and encoded, a non-ASCII character as "?" (rejected)."""
+    n = flat.size
+    if flat.dtype.kind == "U":
+        width = flat.dtype.itemsize // 4
+        units = np.ascontiguousarray(flat).view(np.uint32).reshape(-1)
+        buffer = np.concatenate([units, np.zeros(_MAX_LENGTH, dtype=np.uint32)])
+        length = np.char.str_len(flat).astype(np.int64).reshape(-1)
+        return buffer, np.arange(n, dtype=np.int64) * width, length
+    texts = flat.tolist()
+    try:
+        text = "".join(texts)
+    except TypeError:  # not all str: their str() is what is parsed
+        texts = [str(token) for token in texts]
+        text = "".join(texts)
+    length = np.fromiter(map(len, texts), dtype=np.int64, count=n)
+    joined = text.encode("ascii", errors="replace") + bytes(_MAX_LENGTH)
+    return np.frombuffer(joined, dtype=np.uint8), np.cumsum(length) - length, length
+
+
+def _parse_fixed(
+    buffer: npt.NDArray[np.unsignedinteger[Any]],
+    at: npt.NDArray[np.int64],
+    exponent_length: npt.NDArray[np.int64],
+) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
+    """(|hi|, |lo|, done) of strings "d.ddd…e±X" of _DIGITS digits whose leading digit is at
+    ``at`` in ``buffer``, X of ``exponent_length`` digits (the point and the 'e' are checked)."""
+    codes = buffer[at[:, None] + _FIXED_COLUMNS]
+    codes -= codes.dtype.type(ord("0"))  # unsigned: a code below "0" wraps to a large one
+    ok = (codes <= 9).all(axis=1) & (codes[:, 0] > 0)
+    digits = codes.astype(np.float64)  # exact small integers, for the chunks' products
+    sign = buffer[at + _DIGITS + 2]
+    ok &= (sign == ord("+")) | (sign == ord("-"))
+    exponent = np.zeros(at.size, dtype=np.int64)
+    for place in range(3):
+        inside = place < exponent_length
+        digit = buffer[at + _DIGITS + 3 + place].astype(np.int64) - ord("0")
+        ok &= ~inside | ((digit >= 0) & (digit <= 9))
+        exponent = np.where(inside, exponent * 10 + digit, exponent)
+    exponent = np.where(sign == ord("-"), -exponent, exponent)
+    ok &= np.abs(exponent) <= _MAX_EXPONENT
+    return _digits_value(digits, exponent, ok)
 
 
 def _parse_block(
@@ -293,25 +357,46 @@ def _parse_layout(
         exponent = np.where(inside, exponent * 10 + digit, exponent)
     exponent = np.where(exponent_sign == ord("-"), -exponent, exponent)
     ok &= np.abs(exponent) <= _MAX_EXPONENT
+    return _digits_value(digits, exponent, ok)
+
+
+def _digits_value(
+    digits: npt.NDArray[Any], exponent: npt.NDArray[np.int64], ok: npt.NDArray[np.bool_]
+) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
+    """(|hi|, |lo|, done) of d.ddd…·10^exponent for the rows of ``digits`` where ``ok`` (the
+    leading digit not 0): the short route where it applies, else the long one (see above)."""
+    m = digits.shape[0]
     value, error, done = np.zeros(m), np.zeros(m), np.zeros(m, dtype=bool)
     rows = np.flatnonzero(ok)
     digits, exponent = digits[rows], exponent[rows]
     count = digits.shape[1]
     significant = count - np.argmax(digits[:, ::-1] != 0, axis=1)  # the leading digit is not 0
     head = min(count, 16)  # below 10^16: int64
-    number = _integer(digits[:, :head]) // _INTEGER_POWERS[head - np.minimum(significant, head)]
-    scale = exponent - (significant - 1)  # v = number · 10^scale when significant ≤ head
-    short = (significant <= head) & (number < 2**53) & (np.abs(scale) <= _EXACT_POWER)
-    value[rows[short]], error[rows[short]] = _short_route(number[short], scale[short])
-    done[rows[short]] = True
+    short = significant <= head
+    few = np.flatnonzero(short)  # the integer of their digits, only where it can be short
+    number = _integer(digits[few, :head]) // _INTEGER_POWERS[head - significant[few]]
+    scale = exponent[few] - (significant[few] - 1)  # v = number · 10^scale
+    fits = (number < 2**53) & (np.abs(scale) <= _EXACT_POWER)
+    short[few] = fits
+    taken = rows[few[fits]]
+    value[taken], error[taken] = _short_route(number[fits], scale[fits])
+    done[taken] = True
     long = rows[~short]
     value[long], error[long], done[long] = _long_route(digits[~short], exponent[~short])
     return value, error, done
 
 
-def _integer(digits: npt.NDArray[np.int32]) -> npt.NDArray[np.int64]:
+def _integer(digits: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
     """The integers that the rows of ``digits`` spell (at most 18 digits: int64)."""
     return digits.astype(np.int64) @ _INTEGER_POWERS[digits.shape[1] - 1 :: -1][: digits.shape[1]]
+
+
+def _chunk_value(digits: npt.NDArray[Any]) -> FloatArray:
+    """The integers that the rows of ``digits`` spell, at most 15 digits: a float64 product
+    with the powers of ten, exact (every product and partial sum is an integer below 10^15 <
+    2^53, whatever order BLAS adds them in)."""
+    width = digits.shape[1]
+    return np.asarray(digits, dtype=np.float64) @ _FLOAT_POWERS[width - 1 :: -1][:width]
 
 
 def _short_route(
@@ -339,7 +424,7 @@ def _long_route(
     s = t = np.zeros(digits.shape[0])
     for start in range(0, count, _CHUNK):
         end = min(start + _CHUNK, count)
-        chunk = _integer(digits[:, start:end]).astype(np.float64)  # below 10^15: exact
+        chunk = _chunk_value(digits[:, start:end])
         k = exponent - (end - 1) + _POWER_OFFSET
         x = chunk * high[k]
         y = _product_error(chunk, high[k], x) + chunk * low[k]
@@ -372,6 +457,7 @@ def _split(a: FloatArray) -> tuple[FloatArray, FloatArray]:
 
 _EXACT_POWERS = np.array([float(10**k) for k in range(_EXACT_POWER + 1)])
 _INTEGER_POWERS = np.array([10**k for k in range(19)], dtype=np.int64)
+_FLOAT_POWERS = _INTEGER_POWERS[:_CHUNK].astype(np.float64)
 _POWER_OFFSET = _MAX_EXPONENT + _MAX_DIGITS  # index of 10^0 in the tables of _powers_of_ten
 
 

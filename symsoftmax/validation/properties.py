@@ -298,68 +298,146 @@ def _output_properties(
     one_pass: bool,
     state: Format,
 ) -> list[PropertyResult]:
+    """Sum-to-one (softmax), range and monotonicity of every test's outputs. Rows of one
+    length are checked together, as a matrix (one row at a time cost more than the rest of a
+    suite's verdict); each row's verdict and message are those of the row alone."""
     u = fmt.unit_roundoff
     sums = _Tally("sum-to-one", SUM_TO_ONE + (" + 2R·u (one-pass)" if one_pass else ""))
     ranges = _Tally("range", "[0, 1] exactly" if op == "softmax" else "≤ 0 exactly")
     mono = _Tally("monotonicity", ONE_PASS_MONOTONICITY if one_pass else TWO_PASS_MONOTONICITY)
-    for prepared, outcome in pairs:
-        tc = prepared.test.tc_id
-        assert outcome.outputs is not None
-        out = outcome.outputs["output"]
-        z = prepared.test.inputs["z"]
+    by_length: dict[int, list[int]] = {}
+    for index, (prepared, _) in enumerate(pairs):
+        by_length.setdefault(prepared.test.inputs["z"].size, []).append(index)
+    checked: list[tuple[int, _RowChecks]] = []
+    for members in by_length.values():
+        z = np.array([pairs[i][0].test.inputs["z"] for i in members])
+        out = np.array([_output(pairs[i][1]) for i in members])
+        rows = _row_checks(op, fmt, z, out, quantum, one_pass, state)
+        checked += zip(members, rows, strict=True)
+    for index, row in sorted(checked, key=lambda item: item[0]):  # the tests' order
+        tc = pairs[index][0].test.tc_id
         if op == "softmax":
-            total = math.fsum(out.tolist())
-            limit, form = sum_to_one_bound(out.size, fmt, state)
-            # one pass: the R rescale products of d and of each o_i, u each (exp's errors are
-            # shared by o_i and d's term, so they cancel as in the two-pass bound)
-            limit += 2 * prefix_records(z) * state.unit_roundoff if one_pass else 0.0
-            excess = abs(total - 1) / u
+            excess = abs(row.total - 1) / u
             sums.add(
-                abs(total - 1) <= limit,
+                abs(row.total - 1) <= row.limit,
                 excess,
                 [tc],
-                f"tcId {tc}: |Σŝ − 1| = {excess:.3g} u > {limit / u:.3g} u ({form})",
+                f"tcId {tc}: |Σŝ − 1| = {excess:.3g} u > {row.limit / u:.3g} u ({row.form})",
             )
-            bad = (out < 0) | (out > 1)
-        else:
-            bad = out > 0
-        where = np.flatnonzero(bad)
-        ranges.add(
-            not where.size,
-            float(where.size),
-            [tc],
-            f"tcId {tc}: output[{where[0]}] = {out[where[0]]!r}" if where.size else "",
-        )
-        order = np.argsort(z, kind="stable")
-        ordered = out[order]
-        if ordered.size > 1:
-            running = np.maximum.accumulate(ordered)[:-1]
-            later = ordered[1:]
-            if one_pass:  # the entry holding each running maximum, against the later one
-                at = np.arange(ordered.size - 1)
-                holder = np.maximum.accumulate(np.where(ordered[:-1] == running, at, 0))
-                eps, quanta = one_pass_allowance(z, order[holder], order[1:], u)
-            else:
-                eps, quanta = np.full(later.shape, 4 * u), 1
-            # float64 log_softmax outputs near −1.8e308 make the differences overflow to inf,
-            # which is the right verdict (a drop beyond any allowance), not a warning
-            with np.errstate(over="ignore", invalid="ignore"):
-                drop = running - later
-                scale = np.abs(later if op == "log_softmax" else running)
-                # 0 where ŝ is 0 (an infinite ε of a row spanning ±max times 0 is no allowance)
-                allowed = np.where(scale == 0, 0.0, eps * scale) + quanta * quantum
-                j = int(np.argmax(drop - allowed))
-                ok = bool(np.all(drop <= allowed))
-                excess = float(drop[j] / max(ulp(np.array([running[j]]), fmt)[0], quantum))
-            mono.add(
-                ok,
-                excess,
-                [tc],
-                f"tcId {tc}: z[{order[j + 1]}] ≥ an earlier z but its output is "
-                f"{drop[j]:.3g} lower (allowed {allowed[j]:.3g})",
-            )
+        ranges.add(not row.outside, float(row.outside), [tc], row.range_detail(tc))
+        if pairs[index][0].test.inputs["z"].size > 1:  # one entry has no order to keep
+            mono.add(row.ordered, row.excess, [tc], row.order_detail(tc))
     found = [ranges.result, mono.result]
     return ([sums.result] if op == "softmax" else []) + found
+
+
+def _output(outcome: Outcome) -> FloatArray:
+    assert outcome.outputs is not None
+    return outcome.outputs["output"]
+
+
+@dataclass
+class _RowChecks:
+    """What the output-only properties found on one row (see :func:`_row_checks`)."""
+
+    total: float  # Σŝ, correctly rounded (softmax)
+    limit: float  # the sum-to-one bound
+    form: str
+    outside: int  # outputs out of range
+    first_outside: int
+    value_outside: float
+    ordered: bool  # monotone within the allowance
+    excess: float  # the worst drop, in ulps of the running maximum (or quanta)
+    drop: float
+    allowed: float
+    later_index: int  # the entry of the worst drop (index into z)
+
+    def range_detail(self, tc: int) -> str:
+        if not self.outside:
+            return ""
+        return f"tcId {tc}: output[{self.first_outside}] = {self.value_outside!r}"
+
+    def order_detail(self, tc: int) -> str:
+        return (
+            f"tcId {tc}: z[{self.later_index}] ≥ an earlier z but its output is "
+            f"{self.drop:.3g} lower (allowed {self.allowed:.3g})"
+        )
+
+
+def _row_checks(
+    op: str,
+    fmt: Format,
+    z: FloatArray,
+    out: FloatArray,
+    quantum: float,
+    one_pass: bool,
+    state: Format,
+) -> list[_RowChecks]:
+    """The output-only checks of rows of one length K: ``z`` and ``out`` are (rows, K).
+
+    Sum-to-one: Σŝ by math.fsum (exactly rounded) within :func:`sum_to_one_bound` (+ 2R·u of
+    a one-pass kernel). Range: softmax in [0, 1], log_softmax ≤ 0. Monotonicity: along z in
+    increasing order (ties in index order), no output drops below the running maximum by more
+    than ε·|ŝ| + quanta (:data:`TWO_PASS_MONOTONICITY`, or :func:`one_pass_allowance`).
+    """
+    n, k = out.shape
+    u = fmt.unit_roundoff
+    if op == "softmax":
+        limit, form = sum_to_one_bound(k, fmt, state)
+        totals = [math.fsum(row) for row in out.tolist()]
+        bad = (out < 0) | (out > 1)
+    else:
+        limit, form, totals = math.nan, "", [math.nan] * n
+        bad = out > 0
+    outside = bad.sum(axis=1)
+    first = np.argmax(bad, axis=1)
+    value = out[np.arange(n), first]
+    order = np.argsort(z, axis=1, kind="stable")
+    ordered = np.take_along_axis(out, order, axis=1)
+    ok = np.ones(n, dtype=bool)
+    excess, drop_at, allowed_at = np.zeros(n), np.zeros(n), np.zeros(n)
+    worst = np.zeros(n, dtype=np.int64)
+    if k > 1:
+        running = np.maximum.accumulate(ordered, axis=1)[:, :-1]
+        later = ordered[:, 1:]
+        eps = np.full(later.shape, 4 * u)
+        quanta = np.ones((n, 1))
+        if one_pass:  # the entry holding each running maximum, against the later one
+            at = np.arange(k - 1)
+            for r in range(n):
+                holder = np.maximum.accumulate(np.where(ordered[r, :-1] == running[r], at, 0))
+                eps[r], quanta[r] = one_pass_allowance(z[r], order[r, holder], order[r, 1:], u)
+        # float64 log_softmax outputs near −1.8e308 make the differences overflow to inf,
+        # which is the right verdict (a drop beyond any allowance), not a warning
+        with np.errstate(over="ignore", invalid="ignore"):
+            drop = running - later
+            scale = np.abs(later if op == "log_softmax" else running)
+            # 0 where ŝ is 0 (an infinite ε of a row spanning ±max times 0 is no allowance)
+            allowed = np.where(scale == 0, 0.0, eps * scale) + quanta * quantum
+            worst = np.argmax(drop - allowed, axis=1)
+            ok = np.all(drop <= allowed, axis=1)
+            rows = np.arange(n)
+            drop_at, allowed_at = drop[rows, worst], allowed[rows, worst]
+            spacing = np.maximum(ulp(running[rows, worst], fmt), quantum)
+            excess = drop_at / spacing
+    records = [prefix_records(row) for row in z] if one_pass and op == "softmax" else [0] * n
+    later_index = np.take_along_axis(order, np.minimum(worst + 1, k - 1)[:, None], axis=1)
+    return [
+        _RowChecks(
+            total=totals[r],
+            limit=limit + 2 * records[r] * state.unit_roundoff,
+            form=form,
+            outside=int(outside[r]),
+            first_outside=int(first[r]),
+            value_outside=float(value[r]),
+            ordered=bool(ok[r]),
+            excess=float(excess[r]),
+            drop=float(drop_at[r]),
+            allowed=float(allowed_at[r]),
+            later_index=int(later_index[r, 0]),
+        )
+        for r in range(n)
+    ]
 
 
 # -------------------------------------------------------------------------- call-based

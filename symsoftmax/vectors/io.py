@@ -27,8 +27,11 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
+import struct
 import zipfile
+import zlib
 from typing import Any
 
 import numpy as np
@@ -346,6 +349,52 @@ def _npz_group_tests(
 # --------------------------------------------------------------------------------------------
 
 
+def _stored_members(data: bytes) -> dict[str, npt.NDArray[Any]]:
+    """The arrays of an NPZ file as :func:`to_npz_bytes` writes it (every member stored, not
+    deflated), by name without ".npy": numbers copied out, strings read-only views of ``data``
+    (tens of MB of exact decimals: a copy cost as much as the rest).
+
+    A suite has hundreds of small members, and ``np.load`` opening each as a stream cost as
+    much as the rest of reading the cache entry. Here the zip's central directory is read by
+    :mod:`zipfile`, each member's data found after its local header (PKWARE APPNOTE §4.3.7:
+    30 bytes, then the name and the extra field) and checked against its CRC-32, its array
+    header read by ``np.lib.format`` (NEP 1), no object arrays. ValueError for anything else.
+    """
+    view = memoryview(data)
+    arrays = {}
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        members = archive.infolist()
+    for info in members:
+        if info.compress_type != zipfile.ZIP_STORED or not info.filename.endswith(".npy"):
+            raise ValueError(f"member {info.filename!r} is not a stored .npy array")
+        at = info.header_offset
+        if bytes(view[at : at + 4]) != b"PK\x03\x04":
+            raise ValueError(f"member {info.filename!r}: no local header")
+        name_length, extra_length = struct.unpack_from("<HH", data, at + 26)
+        start = at + 30 + name_length + extra_length
+        member = view[start : start + info.file_size]
+        if len(member) != info.file_size or zlib.crc32(member) != info.CRC:
+            raise ValueError(f"member {info.filename!r}: truncated or its CRC-32 differs")
+        head = io.BytesIO(bytes(member[: min(len(member), _NPY_HEADER_MAX)]))
+        version = np.lib.format.read_magic(head)
+        read_header = (
+            np.lib.format.read_array_header_1_0
+            if version == (1, 0)
+            else np.lib.format.read_array_header_2_0
+        )
+        shape, fortran, dtype = read_header(head)
+        if dtype.hasobject:
+            raise ValueError(f"member {info.filename!r} is an object array")
+        count = math.prod(shape)
+        array = np.frombuffer(member, dtype=dtype, count=count, offset=head.tell())
+        array = array.reshape(shape, order="F" if fortran else "C")
+        arrays[info.filename[: -len(".npy")]] = array if dtype.kind == "U" else array.copy()
+    return arrays
+
+
+_NPY_HEADER_MAX = 65536 + 12  # magic, version, a 4-byte length and the longest header (v2)
+
+
 def read_npz_model(
     path: str | os.PathLike[str], extra: dict[str, npt.NDArray[Any]] | None = None
 ) -> VectorFile:
@@ -365,8 +414,7 @@ def read_npz_model(
     name = str(path)
     data = read_user_file(path)
     try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
+        arrays = _stored_members(data)
         for key in [key for key in arrays if key.startswith(EXTRA)]:
             found = arrays.pop(key)
             if extra is not None:
