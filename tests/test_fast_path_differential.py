@@ -153,8 +153,8 @@ def _run(fmt: Format, seed: int, n_rows: int, t_count: int) -> None:
         for op in FAST_OPS:
             if t is not None and not OPERATIONS[op].temperature:
                 continue  # the Jacobian takes no temperature
-            if OPERATIONS[op].dims == 2 and (row.size > 9 or i % 4):
-                continue  # K² outputs at ~45 µs each in the authority: short rows, one in four
+            if OPERATIONS[op].dims == 2 and (row.size > 9 or i % 8):
+                continue  # K² outputs, ~0.5 ms a row in the authority: short rows, one in eight
             problem = _mismatches(op, fmt, row, t)
             if problem:
                 failures.append(problem)
@@ -285,7 +285,14 @@ def test_normal_rows_agree_with_authority(fmt: str, sigma: float) -> None:
     n = 400 if fmt == "float64" else 150
     for k, seed in ((2, 19), (5, 20)):
         rows = _normal_rows(FORMATS[fmt], sigma, seed, n if k == 2 else n // 4, k)
-        failures = [m for op in FAST_OPS for m in _batch_mismatches(op, FORMATS[fmt], rows)]
+        failures = [
+            m
+            for op in FAST_OPS
+            # the Jacobian (K² outputs; its own tests: test_fast_jacobian.py) on one row in eight
+            for m in _batch_mismatches(
+                op, FORMATS[fmt], rows[::8] if OPERATIONS[op].dims == 2 else rows
+            )
+        ]
         assert not failures, "\n".join(failures)
 
 
