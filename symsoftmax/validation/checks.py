@@ -41,10 +41,12 @@ __all__ = [
     "PASS_MODES",
     "Evaluation",
     "Measure",
+    "OutputBatch",
     "PassRule",
     "PreparedTest",
     "evaluate",
     "measure_many",
+    "stack_outputs",
 ]
 
 PASS_MODES = ("bound", "normwise", "faithful", "correctly-rounded", "max-ulp")
@@ -349,11 +351,71 @@ def _measure(
     )
 
 
+@dataclass(frozen=True)
+class OutputBatch:
+    """The outputs of one key of the tests whose rows have one length and one output shape,
+    stacked (axis 0: the test), as :func:`measure_many` and :func:`componentwise_reasons` judge
+    them: the candidate's (ftz applied, :func:`_candidate`), the expected and the exact ones."""
+
+    key: str
+    k: int
+    shape: tuple[int, ...]
+    tests: list[int]  # indices into the prepared tests
+    got: FloatArray
+    expected: FloatArray
+    exact: ExactValues
+
+
+def stack_outputs(
+    prepared: Sequence[PreparedTest],
+    outputs: Sequence[Mapping[str, FloatArray] | None],
+    fmt: Format,
+    rule: PassRule,
+) -> list[OutputBatch]:
+    """Every test's outputs (None: not run) grouped into :class:`OutputBatch` es. A key whose
+    outputs are missing or of another size is left out (the evaluation names it), as is an
+    output with no components."""
+    groups: dict[tuple[str, int, tuple[int, ...]], list[tuple[int, FloatArray]]] = {}
+    for i, (item, got) in enumerate(zip(prepared, outputs, strict=True)):
+        if got is None:
+            continue
+        test = item.test
+        k = int(np.asarray(test.inputs["z"]).size)
+        for key, expected in test.expected.items():
+            values = got.get(key)
+            if values is None or np.size(values) != np.size(expected) or not np.size(expected):
+                continue
+            groups.setdefault((key, k, np.shape(expected)), []).append((i, values))
+    batches = []
+    for (key, k, shape), members in groups.items():
+        tests = [i for i, _ in members]
+        exact = [prepared[i].exact[key] for i in tests]
+        expected = np.stack([np.asarray(prepared[i].test.expected[key]) for i in tests])
+        stacked = np.stack([np.asarray(values).reshape(shape) for _, values in members])
+        batches.append(
+            OutputBatch(
+                key,
+                k,
+                shape,
+                tests,
+                _candidate(stacked.astype(np.float64, copy=False), expected, fmt, rule),
+                expected.astype(np.float64, copy=False),
+                ExactValues(
+                    np.stack([e.hi for e in exact]),
+                    np.stack([e.lo_frac for e in exact]),
+                    np.stack([e.lo_exp for e in exact]),
+                ),
+            )
+        )
+    return batches
+
+
 def measure_many(
     prepared: Sequence[PreparedTest],
     outputs: Sequence[Mapping[str, FloatArray] | None],
     fmt: Format,
     rule: PassRule,
+    batches: Sequence[OutputBatch] | None = None,
 ) -> list[dict[str, Measure]]:
     """The :class:`Measure` of every output key of every test against its expected answer,
     outputs of one shape stacked and measured at once: ulp_errors, special_mismatch and the
@@ -361,35 +423,12 @@ def measure_many(
     element as on one row, so each Measure is bit for bit the one :func:`_measure` gives
     (tests/test_batched_evaluate.py). Per test a dict by key; a key left out (no outputs, a
     shape the evaluation will reject, no components) is measured one by one by
-    :func:`evaluate`."""
+    :func:`evaluate`. ``batches``: :func:`stack_outputs` of the same, when already made."""
     found: list[dict[str, Measure]] = [{} for _ in prepared]
-    groups: dict[tuple[str, tuple[int, ...]], list[tuple[int, FloatArray, FloatArray]]] = {}
-    for i, (item, got) in enumerate(zip(prepared, outputs, strict=True)):
-        if got is None:
-            continue
-        for key, values in item.test.expected.items():
-            expected = np.asarray(values, dtype=np.float64)
-            try:
-                g = _candidate(got[key], expected, fmt, rule)
-            except (KeyError, ValueError, TypeError):
-                continue
-            if expected.size:
-                groups.setdefault((key, expected.shape), []).append((i, g, expected))
-    for (key, shape), members in groups.items():
-        exact = [prepared[i].exact[key] for i, _, _ in members]
-        measures = _measure_rows(
-            np.stack([m[1] for m in members]),
-            np.stack([m[2] for m in members]),
-            ExactValues(
-                np.stack([e.hi for e in exact]),
-                np.stack([e.lo_frac for e in exact]),
-                np.stack([e.lo_exp for e in exact]),
-            ),
-            fmt,
-            shape,
-        )
-        for (i, _, _), measure in zip(members, measures, strict=True):
-            found[i][key] = measure
+    for batch in batches if batches is not None else stack_outputs(prepared, outputs, fmt, rule):
+        measures = _measure_rows(batch.got, batch.expected, batch.exact, fmt, batch.shape)
+        for i, measure in zip(batch.tests, measures, strict=True):
+            found[i][batch.key] = measure
     return found
 
 
@@ -435,7 +474,7 @@ def _componentwise(
     """The reason the test's row fails its per-component bound ("" when it passes)."""
     z = np.asarray(test.inputs["z"], dtype=np.float64)[None]
     temperature = test.inputs.get("temperature")
-    sink, softcap = _variant(test)
+    _, sink, softcap = _variant(test)
     verdict = judge_rows(
         op,
         z,
@@ -452,13 +491,17 @@ def _componentwise(
     return "" if verdict.passed[0] else verdict.reasons[0]
 
 
-def _variant(test: TestCase) -> tuple[float, float]:
-    """The test's attention sink and soft-cap (NaN where it has none)."""
+def _variant(test: TestCase) -> tuple[float, float, float]:
+    """The test's temperature (1 where it has none), attention sink and soft-cap (NaN where
+    it has none)."""
     values = []
-    for key in ("sink", "softcap"):
+    for key in ("temperature", "sink", "softcap"):
         value = test.inputs.get(key)
-        values.append(math.nan if value is None else float(np.asarray(value).reshape(-1)[0]))
-    return values[0], values[1]
+        if value is None:
+            values.append(1.0 if key == "temperature" else math.nan)
+        else:
+            values.append(float(np.asarray(value).reshape(-1)[0]))
+    return values[0], values[1], values[2]
 
 
 def _candidate(values: FloatArray, expected: FloatArray, fmt: Format, rule: PassRule) -> FloatArray:
@@ -477,6 +520,7 @@ def componentwise_reasons(
     op: str,
     fmt: Format,
     rule: PassRule,
+    batches: Sequence[OutputBatch] | None = None,
 ) -> list[dict[str, str]]:
     """The per-component verdicts of every test's expected answer, judged many rows at once.
 
@@ -484,48 +528,34 @@ def componentwise_reasons(
     row's verdict is the one it gets alone), which is what keeps the per-component rule as
     fast as the normwise one. Per test, the reason by output key ("" when it passes); a test
     left out (no outputs, a NaN answer, misplaced NaN/inf, a shape the evaluation will reject)
-    is judged one by one by :func:`evaluate`.
+    is judged one by one by :func:`evaluate`. ``batches``: :func:`stack_outputs` of the same.
     """
     found: list[dict[str, str]] = [{} for _ in prepared]
     if rule.mode != "bound" or op not in COMPONENTWISE_OPS:
         return found
-    Member = tuple[int, FloatArray, ExactValues, float, float, float]
-    groups: dict[tuple[str, int, int], list[Member]] = {}
-    for i, (item, got) in enumerate(zip(prepared, outputs, strict=True)):
-        if got is None:
+    for batch in batches if batches is not None else stack_outputs(prepared, outputs, fmt, rule):
+        n = len(batch.tests)
+        got, expected = batch.got.reshape(n, -1), batch.expected.reshape(n, -1)
+        judged = ~(np.isnan(expected).any(axis=1) | special_mismatch(got, expected).any(axis=1))
+        rows = np.flatnonzero(judged)
+        if not rows.size:
             continue
-        test = item.test
-        for key, values in test.expected.items():
-            expected = np.asarray(values, dtype=np.float64)
-            try:
-                g = _candidate(got[key], expected, fmt, rule)
-            except (KeyError, ValueError, TypeError):
-                continue
-            if np.isnan(expected).any() or special_mismatch(g, expected).any():
-                continue
-            z = np.asarray(test.inputs["z"], dtype=np.float64)
-            temperature = test.inputs.get("temperature")
-            t = 1.0 if temperature is None else float(temperature)
-            sink, cap = _variant(test)
-            groups.setdefault((key, z.size, g.size), []).append(
-                (i, g, item.exact[key], t, sink, cap)
-            )
-    for (key, _k, _n), members in groups.items():
-        index = [m[0] for m in members]
-        z = np.stack([np.asarray(prepared[i].test.inputs["z"], dtype=np.float64) for i in index])
+        tests = [prepared[batch.tests[r]].test for r in rows.tolist()]
+        variants = np.array([_variant(test) for test in tests]).reshape(-1, 3)
         verdict = judge_rows(
             op,
-            z,
-            np.stack([np.asarray(m[2].hi, dtype=np.float64).ravel() for m in members]),
-            np.stack([np.asarray(m[2].lo, dtype=np.float64).ravel() for m in members]),
-            np.stack([m[1].ravel() for m in members]),
+            np.stack([np.asarray(test.inputs["z"], dtype=np.float64) for test in tests]),
+            batch.exact.hi.reshape(n, -1)[rows],
+            batch.exact.lo.reshape(n, -1)[rows],
+            got[rows],
             fmt,
             rule.kernel,
-            temperature=np.array([m[3] for m in members]),
+            temperature=variants[:, 0],
             ftz=rule.ftz,
-            sink=np.array([m[4] for m in members]),
-            softcap=np.array([m[5] for m in members]),
+            sink=variants[:, 1],
+            softcap=variants[:, 2],
         )
-        for row, i in enumerate(index):
-            found[i][key] = "" if verdict.passed[row] else verdict.reasons[row]
+        for row, r in enumerate(rows.tolist()):
+            i = batch.tests[r]
+            found[i][batch.key] = "" if verdict.passed[row] else verdict.reasons[row]
     return found

@@ -28,6 +28,7 @@ from symsoftmax.validation.checks import (
     componentwise_reasons,
     evaluate,
     measure_many,
+    stack_outputs,
 )
 from symsoftmax.validation.componentwise import COMPONENTWISE_OPS
 from symsoftmax.validation.diagnosis import diagnose
@@ -88,8 +89,9 @@ def judge(
     fmt = get_format(vf.dtype)
     prepared = prepare(vf)
     outputs = [o.outputs for o in outcomes]
-    judged = componentwise_reasons(prepared, outputs, vf.op, fmt, rule)
-    measured = measure_many(prepared, outputs, fmt, rule)
+    batches = stack_outputs(prepared, outputs, fmt, rule)
+    judged = componentwise_reasons(prepared, outputs, vf.op, fmt, rule, batches)
+    measured = measure_many(prepared, outputs, fmt, rule, batches)
     results: list[TestResult] = []
     for item, outcome, reasons, measures in zip(prepared, outcomes, judged, measured, strict=True):
         test = item.test

@@ -401,6 +401,8 @@ class InProcessCaller:
         if problem:
             return Reply("shape", problem=problem, seconds=seconds)
         for key, array in parts.items():
+            if array.dtype == call.dtype and array.shape in call.shapes[key]:
+                continue  # what part_problem finds fine, found without its strings
             kind, problem = part_problem(key, array.shape, str(array.dtype), call)
             if kind:
                 return Reply(kind, problem=problem, seconds=seconds)
