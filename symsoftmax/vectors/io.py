@@ -45,9 +45,12 @@ from symsoftmax.vectors.model import EXPECTED_KEYS, INPUT_KEYS, SCALAR_INPUTS, V
 
 __all__ = [
     "FILE_FORMATS",
+    "NPZ_MAGIC",
     "SCHEMA_NAME",
     "canonical_groups_bytes",
+    "canonical_lines_sha256",
     "content_sha256",
+    "document_of",
     "dumps_json",
     "encode_groups",
     "read_document",
@@ -115,6 +118,65 @@ def canonical_groups_bytes(test_groups: list[dict[str, Any]]) -> bytes:
     return text.encode("utf-8")
 
 
+def _canonical(value: Any) -> str:
+    """Canonical JSON of one value: what :func:`canonical_groups_bytes` writes for it."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+    )
+
+
+def canonical_lines_sha256(data: bytes, document: dict[str, Any]) -> str | None:
+    """:func:`content_sha256` of ``document`` read off the text it was parsed from, ``data``,
+    when that text has :func:`dumps_json`'s layout (each test on a line of its own, as its
+    canonical JSON); None when it has not (the caller then encodes the document).
+
+    The groups' canonical bytes are the test lines joined with the canonical group frame, so
+    they are hashed without encoding the document again (that cost more than parsing it).
+    Only the frame is checked here, and that the document has these groups (their K and
+    numbers of tests). What is dropped between the lines — a newline and the indent — is
+    whitespace between JSON tokens (a string holds no raw newline, RFC 8259 §7), so these
+    bytes parse to the document's testGroups; if they hash to header.sha256 they are, SHA-256
+    being collision-resistant, the canonical bytes that checksum was made of. If not (another
+    layout, spaces in a test line, a non-ASCII character written raw), the hash differs and
+    the caller checks the document itself: nothing is accepted here that the full check
+    would refuse.
+    """
+    groups = document.get("testGroups")
+    lines = data.split(b"\n")
+    try:
+        at = lines.index(b'  "testGroups": [') + 1
+    except ValueError:
+        return None
+    if not isinstance(groups, list):
+        return None
+    digest = hashlib.sha256(b"[")
+    for g_index, group in enumerate(groups):
+        tests = group.get("tests") if isinstance(group, dict) else None
+        k = group.get("k") if isinstance(group, dict) else None
+        if not isinstance(tests, list) or type(k) is not int:
+            return None
+        if at >= len(lines) or lines[at] != b'    {"k": %d, "tests": [' % k:
+            return None
+        body = lines[at + 1 : at + 1 + len(tests)]
+        if len(body) != len(tests) or not all(line.startswith(b"      {") for line in body):
+            return None
+        if body and not all(line.endswith(b",") for line in body[:-1]):
+            return None
+        last = len(groups) - 1
+        if lines[at + 1 + len(tests) : at + 2 + len(tests)] != [
+            b"    ]}" + b"," * (g_index < last)
+        ]:
+            return None
+        digest.update(b"," * (g_index > 0) + b'{"k":%d,"tests":[' % k)
+        digest.update(b"".join(line[6:] for line in body))  # the commas included
+        digest.update(b"]}")
+        at += len(tests) + 2
+    if lines[at:] != [b"  ]", b"}", b""]:
+        return None
+    digest.update(b"]")
+    return digest.hexdigest()
+
+
 def content_sha256(test_groups: list[dict[str, Any]]) -> str:
     """Hex SHA-256 of :func:`canonical_groups_bytes`."""
     return hashlib.sha256(canonical_groups_bytes(test_groups)).hexdigest()
@@ -132,12 +194,10 @@ def to_document(vf: VectorFile) -> dict[str, Any]:
     }
 
 
-def _dump_compact(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=True, allow_nan=False, separators=(", ", ": "))
-
-
 def dumps_json(vf: VectorFile) -> str:
-    """The JSON text of a vector file: header and notes indented, one test per line."""
+    """The JSON text of a vector file: header and notes indented, one test per line, each as
+    its canonical JSON (sorted keys, no spaces), so that the checksum can be read off the
+    lines (:func:`canonical_lines_sha256`)."""
     document = to_document(vf)
     head = json.dumps(
         {"header": document["header"], "notes": document["notes"]},
@@ -149,9 +209,9 @@ def dumps_json(vf: VectorFile) -> str:
     for g_index, group in enumerate(document["testGroups"]):
         lines.append(f'    {{"k": {group["k"]}, "tests": [')
         tests = group["tests"]
-        for t_index, test in enumerate(tests):
+        for t_index, test in enumerate(tests):  # canonical: see canonical_lines_sha256
             comma = "," if t_index < len(tests) - 1 else ""
-            lines.append(f"      {_dump_compact(test)}{comma}")
+            lines.append(f"      {_canonical(test)}{comma}")
         lines.append("    ]}" + ("," if g_index < len(document["testGroups"]) - 1 else ""))
     lines += ["  ]", "}", ""]
     return "\n".join(lines)
@@ -267,9 +327,15 @@ def read_document(path: str | os.PathLike[str]) -> dict[str, Any]:
     Raises InputError (one line naming the file) if the file is not JSON or NPZ at all; the
     content is checked separately (:mod:`symsoftmax.vectors.check`).
     """
-    name = str(path)
-    data = read_user_file(path)  # a regular file within the size cap, else InputError
-    if data[:4] == b"PK\x03\x04":
+    return document_of(read_user_file(path), str(path))  # a regular file within the size cap
+
+
+NPZ_MAGIC = b"PK\x03\x04"  # how a zip file, an NPZ, starts
+
+
+def document_of(data: bytes, name: str) -> dict[str, Any]:
+    """:func:`read_document` of a file's bytes (``name``: the file, for errors)."""
+    if data[:4] == NPZ_MAGIC:
         return _npz_document(data, name)
     document = loads_json(data, name)
     if not isinstance(document, dict):
