@@ -144,6 +144,7 @@ OPERATIONS: dict[str, Operation] = {
             dims=_VECTOR,
             outputs=_own("dz", "softmax_vjp"),
             sink=True,
+            fast_path=True,
             bound="softmax_vjp",
         ),
         Operation(
@@ -152,6 +153,7 @@ OPERATIONS: dict[str, Operation] = {
             dims=_VECTOR,
             outputs=_own("dz", "log_softmax_vjp"),
             sink=True,
+            fast_path=True,
             bound="log_softmax_vjp",
         ),
         Operation(
@@ -159,9 +161,10 @@ OPERATIONS: dict[str, Operation] = {
             inputs=_ZY,
             dims=_SCALAR,
             outputs=(Output("loss", "cross_entropy"), Output("grad", "cross_entropy_grad")),
+            fast_path=True,
             bound="cross_entropy",
         ),
-        Operation("cross_entropy_grad", inputs=_ZY, dims=_VECTOR, outputs=()),
+        Operation("cross_entropy_grad", inputs=_ZY, dims=_VECTOR, outputs=(), fast_path=True),
     )
 }
 """Every op, in the order the CLI and the docs list them."""

@@ -27,6 +27,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 from bitwise import differ
+from second_inputs import second_inputs, seeded
 
 import symsoftmax.reference as ref
 from symsoftmax.formats import FORMATS, Format
@@ -128,22 +129,38 @@ def _temperatures(fmt: Format, rng: np.random.Generator, count: int) -> list[flo
     return [float(t) for t in round_array(np.array(picks), fmt) if 0 < t <= fmt.max]
 
 
+ONE_INPUT_OPS = tuple(op for op in FAST_OPS if len(OPERATIONS[op].inputs) == 1)
+
+
+def _inputs(op: str, fmt: Format, rows: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The op's inputs for the logits ``rows``: with a hard second input (g or y, of a kind
+    drawn per row from tests/second_inputs.py, seeded by the rows) for the two-input ops."""
+    if len(OPERATIONS[op].inputs) == 1:
+        return (rows,)
+    batch = np.atleast_2d(rows)
+    other = second_inputs(fmt, seeded(batch), batch.shape, specials=0.02)
+    return (rows, other.reshape(np.shape(rows)))
+
+
 def _mismatches(op: str, fmt: Format, row: np.ndarray, t: float | None) -> str | None:
-    fast = ref.evaluate(op, row, dtype=fmt, temperature=t).rounded
-    slow = ref.evaluate(op, row, dtype=fmt, temperature=t, fast=False).rounded
+    inputs = _inputs(op, fmt, row)
+    fast = ref.evaluate(op, *inputs, dtype=fmt, temperature=t).rounded
+    slow = ref.evaluate(op, *inputs, dtype=fmt, temperature=t, fast=False).rounded
     fast, slow = np.atleast_1d(fast), np.atleast_1d(slow)
     mismatch = differ(fast, slow)
     if not mismatch.any():
         return None
     j = int(np.flatnonzero(mismatch)[0])
-    row_hex = [float(v).hex() for v in row]
+    row_hex = [[float(v).hex() for v in part] for part in inputs]
     return (
         f"{op} {fmt.name} T={t!r} row={row_hex}: [{j}] fast {float(fast[j]).hex()} "
         f"authority {float(slow[j]).hex()}"
     )
 
 
-def _run(fmt: Format, seed: int, n_rows: int, t_count: int) -> None:
+def _run(fmt: Format, seed: int, n_rows: int, t_count: int, pairs_every: int = 16) -> None:
+    """``pairs_every``: the two-input ops (g or y drawn per row, :func:`_inputs`) take one row in
+    this many (the authority's VJP rows cost about 2 ms each)."""
     rows = _rows(fmt, seed, n_rows)
     rng = np.random.default_rng(seed + 1)
     temperatures = _temperatures(fmt, rng, t_count)
@@ -155,6 +172,8 @@ def _run(fmt: Format, seed: int, n_rows: int, t_count: int) -> None:
                 continue  # the Jacobian takes no temperature
             if OPERATIONS[op].dims == 2 and (row.size > 9 or i % 8):
                 continue  # K² outputs, ~0.5 ms a row in the authority: short rows, one in eight
+            if len(OPERATIONS[op].inputs) > 1 and i % pairs_every:
+                continue
             problem = _mismatches(op, fmt, row, t)
             if problem:
                 failures.append(problem)
@@ -181,7 +200,7 @@ def test_fast_path_agrees_with_authority_for_a_format_outside_the_table() -> Non
 @pytest.mark.parametrize("seed", [1, 2, 3])
 @pytest.mark.parametrize("fmt", [*FORMATS.values(), FLOAT8_E5M2], ids=lambda f: f.name)
 def test_fast_path_agrees_with_authority_many(fmt: Format, seed: int) -> None:
-    _run(fmt, seed=seed, n_rows=6000, t_count=40)
+    _run(fmt, seed=seed, n_rows=6000, t_count=40, pairs_every=2)
 
 
 def test_overflowing_shift_rows() -> None:
@@ -247,11 +266,12 @@ def _normal_rows(fmt: Format, sigma: float, seed: int, n: int, k: int = 2) -> np
 
 def _batch_mismatches(op: str, fmt: Format, rows: np.ndarray, t: float | None = None) -> list[str]:
     """Rows where the fast path's batch answer differs from the authority's, bit for bit."""
-    fast = ref.evaluate(op, rows, dtype=fmt, temperature=t).rounded
-    slow = ref.evaluate(op, rows, dtype=fmt, temperature=t, fast=False).rounded
+    inputs = _inputs(op, fmt, rows)
+    fast = ref.evaluate(op, *inputs, dtype=fmt, temperature=t).rounded
+    slow = ref.evaluate(op, *inputs, dtype=fmt, temperature=t, fast=False).rounded
     bad = differ(fast, slow).reshape(len(rows), -1).any(axis=1)
     return [
-        f"{op} {fmt.name} T={t} row={[float(v).hex() for v in rows[i]]}: fast "
+        f"{op} {fmt.name} T={t} row={[[float(v).hex() for v in part[i]] for part in inputs]}: fast "
         f"{[float(v).hex() for v in np.ravel(fast[i])]} authority "
         f"{[float(v).hex() for v in np.ravel(slow[i])]}"
         for i in np.flatnonzero(bad)[:5]
@@ -260,7 +280,7 @@ def _batch_mismatches(op: str, fmt: Format, rows: np.ndarray, t: float | None = 
 
 def _pending(op: str, fmt: Format, rows: np.ndarray, t: float | None = None) -> np.ndarray:
     """The outputs the fast path leaves to the authority, (rows, outputs per row)."""
-    problem = ref._prepare(op, (rows,), fmt, -1, t)
+    problem = ref._prepare(op, _inputs(op, fmt, rows), fmt, -1, t)
     size = OPERATIONS[op].size(rows.shape[1])
     out = np.empty((len(rows), size))
     pending = np.ones((len(rows), size), dtype=bool)
@@ -302,7 +322,9 @@ def test_normal_pairs_are_settled_by_the_fast_path(fmt: str, sigma: float) -> No
     """No output of N(0, σ²) pairs goes to the authority (before: 25 % of the float64
     log_softmax rows at σ = 300, t_j a rounding midpoint or −L in [2^−1075, 2^−900])."""
     rows = _normal_rows(FORMATS[fmt], sigma, seed=7, n=4000)
-    for op in FAST_OPS:
+    # the two-input ops with hard g/y leave some (a loss on a midpoint plus a tiny Γ·L):
+    # their share is tests/test_fast_gradients.py's
+    for op in ONE_INPUT_OPS:
         pending = _pending(op, FORMATS[fmt], rows)
         assert not pending.any(), (op, [float(v).hex() for v in rows[pending.any(axis=1)][0]])
 
@@ -365,7 +387,8 @@ def test_tiny_minus_l_at_the_largest_entry() -> None:
     for rows in (pairs, triples):
         for op in FAST_OPS:
             pending = _pending(op, fmt, rows)
-            assert not pending.any(), (op, [float(v).hex() for v in rows[pending.any(axis=1)][0]])
+            if op in ONE_INPUT_OPS:  # (the two-input ops: as above)
+                assert not pending.any(), (op, [v.hex() for v in rows[pending.any(axis=1)][0]])
             failures = _batch_mismatches(op, fmt, rows)
             assert not failures, "\n".join(failures)
     for t in (0.75, 2.5):  # d/T sweeps the band again
@@ -396,7 +419,8 @@ def test_midpoint_rule_needs_l_far_below_the_spacing() -> None:
 # ---- long rows (attention lengths): the fast path's chunked evaluation against the authority
 
 _LONG_K = 32768
-_LONG_OPS = tuple(op for op in FAST_OPS if OPERATIONS[op].dims < 2)  # not K² outputs
+# not K² outputs; the two-input ops' long rows (K = 4096): tests/test_fast_gradients.py
+_LONG_OPS = tuple(op for op in FAST_OPS if OPERATIONS[op].dims < 2 and op in ONE_INPUT_OPS)
 _LONG_DISTRIBUTIONS = ("uniform", "normal", "late-ties", "wide")
 
 
@@ -437,10 +461,13 @@ def _long_row_mismatches(op: str, fmt: Format, kind: str, t: float | None, seed:
     from symsoftmax.reference.rounders import FormatRounder
 
     row = _long_row(kind, fmt, _LONG_K, seed)
-    fast = np.atleast_1d(ref.evaluate(op, row, dtype=fmt, temperature=t).rounded)
+    inputs = _inputs(op, fmt, row)
+    fast = np.atleast_1d(ref.evaluate(op, *inputs, dtype=fmt, temperature=t).rounded)
     assert not _pending(op, fmt, row[None, :], t).all(), "the fast path settled nothing"
     indices = _long_indices(op, row, np.random.default_rng(seed + 1), 6)
-    exact = evaluate_row(op, row, None, t, FormatRounder(fmt), indices)
+    exact = evaluate_row(
+        op, row, inputs[1] if len(inputs) > 1 else None, t, FormatRounder(fmt), indices
+    )
     slow = np.array([exact[i] for i in indices])
     bad = differ(fast[indices], slow)
     return [
@@ -509,10 +536,11 @@ def test_long_rows_on_threads_keep_their_own_work_arrays() -> None:
     fmt = FORMATS["float64"]
     rows = [_long_row(kind, fmt, 2 * fast_path._CHUNK + 77, 5) for kind in _LONG_DISTRIBUTIONS]
     jobs = [(op, row) for op in _LONG_OPS for row in rows]
-    alone = [ref.evaluate(op, row, dtype=fmt).rounded for op, row in jobs]
+    jobs = [(op, _inputs(op, fmt, row)) for op, row in jobs]
+    alone = [ref.evaluate(op, *inputs, dtype=fmt).rounded for op, inputs in jobs]
     with ThreadPoolExecutor(max_workers=4) as pool:
         for _ in range(3):
             together = list(
-                pool.map(lambda job: ref.evaluate(job[0], job[1], dtype=fmt).rounded, jobs)
+                pool.map(lambda job: ref.evaluate(job[0], *job[1], dtype=fmt).rounded, jobs)
             )
             assert all(not differ(a, b).any() for a, b in zip(alone, together, strict=True))

@@ -222,7 +222,10 @@ def _settle_fast(problem: _Problem, out: npt.NDArray[Any], pending: npt.NDArray[
         fast_path.settle(problem, out, pending)
         return
     n_rows, k = problem.rows.shape
-    ext = replace(problem, rows=np.hstack([problem.rows, np.full((n_rows, 1), problem.sink)]))
+    rows = np.hstack([problem.rows, np.full((n_rows, 1), problem.sink)])
+    other = problem.other_rows  # a VJP's cotangent of the sink is 0
+    other = None if other is None else np.hstack([other, np.zeros((n_rows, 1))])
+    ext = replace(problem, rows=rows, other_rows=other, sink=None)
     size = output_size(problem.op, k + 1)
     ext_out = np.empty((n_rows, size), dtype=np.float64)
     ext_pending = np.ones((n_rows, size), dtype=bool)

@@ -78,6 +78,10 @@ FAST_OPS = tuple(name for name, op in OPERATIONS.items() if op.fast_path)
 # ops of FAST_OPS whose fast path is a module of its own (it imports this one: loaded on use)
 OWN_MODULES = {
     "jacobian": "symsoftmax.reference.fast_jacobian",
+    **dict.fromkeys(
+        ("softmax_vjp", "log_softmax_vjp", "cross_entropy", "cross_entropy_grad"),
+        "symsoftmax.reference.fast_gradients",
+    ),
 }
 
 Array = npt.NDArray[np.float64]
