@@ -276,9 +276,14 @@ def test_ordinary_rows_are_settled_by_the_fast_path(fmt: Format) -> None:
 def test_ops_table_routes_the_derivative_ops_here() -> None:
     """The operation table marks the four ops as fast, and fast.settle hands them to this
     module (so the exhaustive sweeps, single-input, do not list them)."""
+    from symsoftmax.cli.exhaustive import _OPS as cli_ops
+    from symsoftmax.sweep.runner import EXHAUSTIVE_OPS
+
     for op in OPS:
         assert OPERATIONS[op].fast_path
         assert fast_path.OWN_MODULES[op] == "symsoftmax.reference.fast_gradients"
+        assert op not in EXHAUSTIVE_OPS
+    assert cli_ops == EXHAUSTIVE_OPS  # the CLI's --op choices are the sweep's ops
     assert set(KINDS) >= {"one-hot", "constant", "zero-sum", "nearly-constant"}
 
 
