@@ -165,6 +165,19 @@ def test_capped_rows_agree_with_authority_many(fmt: str, seed: int) -> None:
     _run(fmt, seed=seed, rows_per_cap=60)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["float64", "float32", "bfloat16"])
+def test_long_capped_rows_agree_with_authority(fmt: str) -> None:
+    """K = 3000 (beyond fast.py's column chunks of 2048), a tenth masked, with a sink."""
+    f = FORMATS[fmt]
+    rng = np.random.default_rng(17)
+    rows = round_array(rng.normal(0, 32.0, size=(1, 3000)), f)
+    rows[0, rng.random(3000) < 0.1] = -np.inf
+    for op in OPS:
+        assert not _mismatches(op, f, rows, None, 1.5, _value(f, 30.0))
+        assert _fast_share(op, f, rows, None, 1.5, _value(f, 30.0)) > 0.99
+
+
 @pytest.mark.parametrize("fmt", FORMAT_NAMES)
 def test_edge_rows_agree_with_authority(fmt: str) -> None:
     """K = 1, every logit masked with a sink, ±max under small and huge caps, sink = c."""
@@ -176,6 +189,27 @@ def test_edge_rows_agree_with_authority(fmt: str) -> None:
         (np.array([[f.max, 1.0, -1.0], [2.0, 2.0, 2.0]]), None, None, f.smallest_subnormal),
         (np.array([[f.max, 0.0, -2.0, 3.0]]), 2.0, _value(f, 50.0), 50.0),
         (np.array([[1.0, 2.0, 3.0], [-1.0, -np.inf, 0.5]]), 0.75, 1.0, None),
+        # temperatures and caps at the ends of the range (z/T, z/(T·c) beyond float64's range)
+        (
+            np.array([[1.0, -2.0, 0.5], [f.max, f.tiny, -f.smallest_subnormal]]),
+            f.smallest_subnormal,
+            None,
+            f.max,
+        ),
+        (
+            np.array([[1.0, -2.0, 0.5], [f.max, f.tiny, -f.smallest_subnormal]]),
+            f.max,
+            1.0,
+            f.smallest_subnormal,
+        ),
+        (np.array([[3.0, 2.0, 0.5], [f.tiny, 0.0, -f.tiny]]), f.smallest_subnormal, 2.0, f.tiny),
+        (np.array([[f.max, 1.0, -1.0], [f.tiny, 2 * f.tiny, 0.0]]), f.max, -1.0, None),
+        (
+            np.array([[f.smallest_subnormal, 0.0, -f.smallest_subnormal]]),
+            f.smallest_subnormal,
+            0.5,
+            None,
+        ),
     ]
     failures: list[str] = []
     for rows, t, sink, cap in cases:
@@ -217,26 +251,31 @@ def _exact_logit(z: float, t: float | None, cap: float | None) -> mpmath.mpf:
         return u if cap is None else mpmath.mpf(cap) * mpmath.tanh(u / mpmath.mpf(cap))
 
 
-def test_capped_logit_bound_holds_in_every_region() -> None:
+@pytest.mark.parametrize(
+    ("cap", "t"),
+    [(30.0, None), (30.0, 0.75), (2.0**-1060, None), (2.0**1000, 2.0**-1000), (1e300, 1e-300)],
+)
+def test_capped_logit_bound_holds_in_every_region(cap: float, t: float | None) -> None:
     """|v̂ − v| ≤ δ for a = z/(T·c) in every region (Taylor, exp, saturated) and at the
-    region boundaries 2^−300, 2^−12, 2^20, 2^21, against mpmath at 2400 bits."""
+    region boundaries 2^−300, 2^−12, 2^20, 2^21, with caps and temperatures whose products
+    leave float64's range, against mpmath at 2400 bits."""
     rng = np.random.default_rng(3)
-    cap = 30.0
     edges = [2.0**-300, 2.0**-12, 2.0**20, 2.0**21]
     a = [e * (1 + s * 2.0**-40) for e in edges for s in (-1, 0, 1)]
-    a += list(2.0 ** rng.uniform(-320, 24, size=300))
-    z = np.array([s * cap * v for v in a for s in (1, -1)])
-    for t in (None, 0.75):
-        zz = z if t is None else z * t
-        vh, vl, delta, usable = fast_softcap._logits(zz[None, :], t, cap)
-        assert usable.all()
-        for j, zj in enumerate(zz):
-            exact = _exact_logit(float(zj), t, cap)
-            with mpmath.workprec(2400):
-                err = abs(mpmath.mpf(float(vh[0, j])) + mpmath.mpf(float(vl[0, j])) - exact)
-                assert err <= mpmath.mpf(float(delta[0, j])), (zj, t, float(err), delta[0, j])
-            # the bound is useful: relative 2^−70 or better outside the saturated region
-            assert delta[0, j] <= abs(vh[0, j]) * 2.0**-70 + 2.0**-1000, (zj, t, delta[0, j])
+    a += list(2.0 ** rng.uniform(-320, 24, size=200))
+    with np.errstate(over="ignore", under="ignore"):
+        z = np.array([s * v * cap * (1.0 if t is None else t) for v in a for s in (1, -1)])
+    z = z[np.isfinite(z) & (z != 0)]
+    assert z.size > 20
+    vh, vl, delta, usable = fast_softcap._logits(z[None, :], t, cap)
+    assert usable.all()
+    for j, zj in enumerate(z):
+        exact = _exact_logit(float(zj), t, cap)
+        with mpmath.workprec(2400):
+            err = abs(mpmath.mpf(float(vh[0, j])) + mpmath.mpf(float(vl[0, j])) - exact)
+            assert err <= mpmath.mpf(float(delta[0, j])), (zj, t, float(err), delta[0, j])
+        # the bound is useful: relative 2^−70 or better outside the saturated region
+        assert delta[0, j] <= abs(vh[0, j]) * 2.0**-70 + 2.0**-1000, (zj, t, delta[0, j])
 
 
 @pytest.mark.parametrize("fmt", ["float32", "bfloat16", "float16", "float8_e4m3fn"])

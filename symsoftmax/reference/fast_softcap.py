@@ -30,7 +30,10 @@ in these formats) and are left out of Δ_S. Rows it leaves go on to phase 2.
 Phase 2, float64 targets and phase 1's leftovers (:func:`_evaluate`), in double-double
 (:mod:`symsoftmax.reference.double_double`). The logits:
 
-* u_j = z_j/T and a = u/c by :func:`_div_by_double` (rel ≤ 8u² ≤ 2^−100; exact u without T).
+* u_j = z_j/T by :func:`_div_by_double` (rel ≤ 8u² ≤ 2^−100; exact without T) and
+  a = z_j/(T·c) by :func:`_div_dd` (T·c exactly by TwoProd: rel ≤ 32u² ≤ 2^−100), both on the
+  significands (frexp) and scaled back by exact powers of two, so no magnitude of z, T, c
+  over- or underflows them; a scaling rounds only where u or v leave float64's normal range.
 * |a| < 2^−300: v = u, rel ≤ ε_u + 2^−590 (tanh(a)/a ∈ [1 − a²/3, 1]).
 * |a| < 2^−12 (Taylor): tanh a = a·(1 − y/3 + 2y²/15 − 17y³/315 + R), y = a² (DLMF 4.33.3).
   The coefficient of a^{2n−1} is 2^{2n}(2^{2n} − 1)|B_{2n}|/(2n)! = 2(2^{2n} − 1)ζ(2n)/π^{2n}
@@ -44,13 +47,15 @@ Phase 2, float64 targets and phase 1's leftovers (:func:`_evaluate`), in double-
   absolute where 2^m(mh + ml) underflows and u²(1 + E) for the low words of 1 ∓ E: e_E in
   all. An error e_E on E moves 1 − E and 1 + E by e_E: rel of the quotient
   ≤ e_E(1/(1 − E) + 1/(1 + E)) = 2e_E/(1 − E²) (1 − E ≥ 2^−11.1), plus 32u² for
-  :func:`_div_dd` and 3u² for ×c; the input's error moves tanh by ≤ ε_a relatively.
+  :func:`_div_dd` and 3u² for ×c (on c's significand, then ×2^e_c); the input's error moves
+  tanh by ≤ ε_a = 2^−100 relatively.
 * |a| > 2^20: v = ±c; 0 < 1 − tanh|a| = 2E/(1 + E) < 2e^{−2^21}, far below c·2^−2000.
-* δ_j = 1.02·rel·|v̂_j| + 2^−1074 (nonzero even where the product underflows), 0 for exact
-  entries (uncapped logits without T, the sink, capped +inf, ±0).
+* δ_j = 1.02·rel·|v̂_j| + 2^−1070 (the floor covers the roundings, each ≤ 2^−1075, of parts
+  that leave the normal range in the scalings and products), 0 for exact entries (uncapped
+  logits without T, the sink, capped +inf, ±0).
 
-Entries where these steps could over- or underflow (|u|, c outside 2^±900 where a division
-needs them) leave their row pending. The top entry a is the double-double maximum (the first
+Entries whose u = z/T overflows float64 where u is needed (uncapped, or |a| < 2^−12) leave
+their row pending. The top entry a is the double-double maximum (the first
 of equal ones), t̂_j = v̂_j − v̂_a by DWPlusDW (3u²|t_j|): Δ_j = 1.01(δ_j + δ_a + 4u²|t̂_j|),
 t̂_a = 0 exactly (only entries equal to v̂_a give t̂ = 0, so fast.py's partition, which leaves
 out the first entry with t̂ = 0, leaves out a). Terms left out of its sums (e^{t̂} < 2^−999 or
@@ -62,7 +67,7 @@ relative to S ≥ 1, K·2^−96 relative to S′ ≥ 2^−900. With fast.py's bo
 * L = log1p(S′) with rel σ = σ_fast + 2.02ε_e′ + 1.02Δ_S (series or ``_log1p_newton``),
   absolute error err_L; for S′ < 2^−900, L ∈ [0, S′] is taken as 0 ± 1.02(S′ + K·2^−997);
   log_softmax_j = t̂_j − L̂ within 1.01(err_L + Δ_j) + 5u²|·|;
-* logsumexp = T·(v̂_a + L̂) within 1.01T(δ_a + err_L) + 10u²(|·| + T(|v̂_a| + L̂)) (+ 2^−1074
+* logsumexp = T·(v̂_a + L̂) within 1.01T(δ_a + err_L) + 10u²(|·| + T(|v̂_a| + L̂)) (+ 2^−1070
   with T, for the product's underflow);
 
 each decided by ``_settle_signed`` only where the whole interval rounds to one value of the
@@ -108,7 +113,9 @@ Array = npt.NDArray[np.float64]
 Mask = npt.NDArray[np.bool_]
 _U = 2.0**-53
 _U2 = _U * _U
-_MIN_POSITIVE = 2.0**-1074
+# absolute floor of an inexact logit's error: roundings of parts that leave the normal range
+# (each ≤ 2^−1075) in the scalings and products
+_FLOOR = 2.0**-1070
 _LIBM_ERROR = 2.0**-43  # NumPy's tanh, exp, log1p within 2^10 ulps (fast.py's margin)
 _TINY = 2.0**-1000  # absolute allowance for underflowed terms (as fast.py)
 _ETA = 2.0**-990
@@ -176,73 +183,83 @@ def _fast_two_sum(a: Array, b: Array) -> tuple[Array, Array]:
 def _logits(
     z: Array, temperature: float | None, cap: float | None
 ) -> tuple[Array, Array, Array, Mask]:
-    """(vh, vl, δ, usable) of the (capped) logits v = c·tanh(z/(T·c)) or z/T (module docstring,
-    step 1); −inf entries stay −inf (δ = 0); ``usable`` is False where the bound is not
-    available (NaN, +inf without a cap, out-of-range magnitudes)."""
+    """(vh, vl, δ, usable) of the (capped) logits v = c·tanh(z/(T·c)) or z/T in double-double
+    (module docstring, phase 2); −inf entries stay −inf (δ = 0); ``usable`` is False where the
+    bound is not available (NaN, +inf without a cap, z/T beyond float64 where it is needed).
+
+    The divisions work on the significands (frexp: z = z₁·2^e exactly, z₁, T₁, c₁ ∈ [1/2, 1)),
+    so no magnitude of the formats' values over- or underflows them; the quotients are scaled
+    back by exact powers of two, which round only where u or v leave float64's normal range
+    (≤ 2^−1075 per part: in the floor of δ).
+    """
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
         finite = np.isfinite(z)
         all_finite = bool(finite.all())
         zf = z if all_finite else np.where(finite, z, 0.0)
         zero = zf == 0
+        zm, ze = np.frexp(zf)
+        zeros = np.zeros_like(zf)
+        t_m, t_e = math.frexp(1.0 if temperature is None else temperature)
         if temperature is None:
-            q1, uh, ul = zf, zf, np.zeros_like(zf)
+            uh, ul = zf, zeros
             eps_u = 0.0
-            u_ok = finite
-        else:
-            t = temperature
-            q1 = zf / t
-            # Dekker's product needs no overflow in its splitting and no underflow in its error
-            in_range = (np.abs(q1) >= 2.0**-900) & (np.abs(q1) <= 2.0**900)
-            u_ok = finite & (zero | (in_range & (2.0**-900 <= t <= 2.0**900)))
-            uh, ul = _div_by_double(np.where(u_ok, zf, 0.0), np.zeros_like(zf), t)
+        else:  # u = (z₁/T₁)·2^(e − e_T), the quotient in (1/2, 2)
+            qh, ql = _div_by_double(zm, zeros, t_m)
+            shift = np.clip(ze - t_e, -2200, 2200).astype(np.int32)
+            uh, ul = np.ldexp(qh, shift), np.ldexp(ql, shift)
             eps_u = 2.0**-100
+        u_ok = finite & np.isfinite(uh)
         if cap is None:
             vh = uh if all_finite else np.where(finite, uh, z)
             delta = np.abs(uh) * (eps_u * 1.02)
             if temperature is not None:
-                delta = np.where(finite & ~zero, delta + _MIN_POSITIVE, 0.0)
+                delta = np.where(finite & ~zero, delta + _FLOOR, 0.0)
             return vh, ul, delta, u_ok | (z == -np.inf)
         c = cap
-        a0 = np.abs(q1) / c  # a rough |a| (q1 within a rounding of u, or ±inf): which region
+        c_m, c_e = math.frexp(c)
+        # a = z/(T·c) = (z₁/(T₁c₁))·2^(e − e_T − e_c): T₁c₁ exactly by TwoProd, in [1/4, 1)
+        p_h, p_l = two_prod(np.array([t_m]), np.array([c_m]))
+        a1h, a1l = _div_dd(zm, zeros, np.full_like(zm, p_h[0]), np.full_like(zm, p_l[0]))
+        a_shift = np.clip(ze - t_e - c_e, -2200, 2200).astype(np.int32)
+        ah, al = np.ldexp(a1h, a_shift), np.ldexp(a1l, a_shift)  # exact where |a| ≥ 2^−300
+        a0 = np.abs(ah)
         saturated = (a0 > 2.0**21) & finite
         tiny = (a0 < 2.0**-300) & ~zero & finite
-        # the double-double division needs |u|, c (hence |a|) inside the range as well
-        cap_ok = 2.0**-900 <= c <= 2.0**900
         middle = ~tiny & ~saturated & ~zero & finite
-        mid_ok = u_ok & (np.abs(uh) >= 2.0**-900) & (np.abs(uh) <= 2.0**900) & cap_ok
-        usable = ~finite | zero | saturated | (tiny & u_ok) | (middle & mid_ok)
-        usable &= ~np.isnan(z)
-        middle &= mid_ok
+        usable = ~np.isnan(z) & (~finite | zero | saturated | middle | (tiny & u_ok))
         # tiny a: v = u (tanh(a)/a ∈ [1 − a²/3, 1]); zeros: +0
         vh = np.where(zero, 0.0, uh)
         vl = np.where(zero, 0.0, ul)
         rel = np.full(z.shape, eps_u + 2.0**-590)
         if middle.all():  # the usual row: no indexing passes
-            vh, vl, rel = _tanh_capped(uh, ul, c, eps_u)
+            vh, vl, rel = _tanh_capped(ah, al, uh, ul, c, eps_u)
         elif middle.any():
             idx = np.nonzero(middle)
-            vh[idx], vl[idx], rel[idx] = _tanh_capped(uh[idx], ul[idx], c, eps_u)
+            vh[idx], vl[idx], rel[idx] = _tanh_capped(ah[idx], al[idx], uh[idx], ul[idx], c, eps_u)
         # saturated: v = ±c (the sign of z), relative error below 2^−2000
         if saturated.any():
-            vh = np.where(saturated, np.where(q1 < 0, -c, c), vh)
+            vh = np.where(saturated, np.where(zf < 0, -c, c), vh)
             vl = np.where(saturated, 0.0, vl)
             rel = np.where(saturated, 2.0**-1000 * 2.0**-1000, rel)
         inexact = finite & ~zero
         if not all_finite:  # capped +inf is c exactly; −inf stays a mask
             vh = np.where(z == np.inf, c, np.where(z == -np.inf, -np.inf, vh))
             vl = np.where(finite, vl, 0.0)
-        delta = np.where(inexact, 1.02 * rel * np.abs(vh) + _MIN_POSITIVE, 0.0)
+        delta = np.where(inexact, 1.02 * rel * np.abs(vh) + _FLOOR, 0.0)
         usable &= np.isfinite(delta) & (np.isfinite(vh) | (z == -np.inf))
     return vh, vl, delta, usable
 
 
-def _tanh_capped(uh: Array, ul: Array, c: float, eps_u: float) -> tuple[Array, Array, Array]:
-    """c·tanh(u/c) for 2^−300 ≤ |u/c| ≤ 2^21 (|u|, c within 2^±900): (vh, vl, relative error),
-    Taylor below |a| = 2^−12, (1 − E)/(1 + E) above, v = ±c beyond |a| = 2^20."""
-    ah, al = _div_by_double(uh, ul, c)
-    eps_a = eps_u + 2.0**-100
+def _tanh_capped(
+    ah: Array, al: Array, uh: Array, ul: Array, c: float, eps_u: float
+) -> tuple[Array, Array, Array]:
+    """c·tanh(a) for 2^−300 ≤ |a| ≤ 2^21 (a = u/c, both given; module docstring, phase 2):
+    (vh, vl, relative error). Taylor below |a| = 2^−12 (v = u·g), (1 − E)/(1 + E) above,
+    v = ±c beyond |a| = 2^20."""
+    eps_a = 2.0**-100  # a from z directly: _div_dd's 32u²
+    c_m, c_e = math.frexp(c)
     aa = np.abs(ah)
-    vh, vl, rel = np.empty_like(uh), np.empty_like(uh), np.empty_like(uh)
+    vh, vl, rel = np.empty_like(ah), np.empty_like(ah), np.empty_like(ah)
     taylor = aa < 2.0**-12
     sat = aa > 2.0**20
     expo = ~taylor & ~sat
@@ -274,8 +291,11 @@ def _tanh_capped(uh: Array, ul: Array, c: float, eps_u: float) -> tuple[Array, A
         dh, dl = two_sum(np.ones_like(eh), eh)
         dh, dl = _fast_two_sum(dh, dl + el)
         qh, ql = _div_dd(nh, nl, dh, dl)
-        wh, wl = two_prod(qh, np.full_like(qh, c))
-        wh, wl = _fast_two_sum(wh, wl + ql * c)
+        # c·q = (c₁q)·2^e_c: TwoProd with c₁ ∈ [1/2, 1), then an exact power of two (it rounds
+        # only below 2^−1022: in δ's floor)
+        wh, wl = two_prod(qh, np.full_like(qh, c_m))
+        wh, wl = _fast_two_sum(wh, wl + ql * c_m)
+        wh, wl = np.ldexp(wh, c_e), np.ldexp(wl, c_e)
         wh, wl = np.where(negative, -wh, wh), np.where(negative, -wl, wl)
         wrel = 1.02 * (err_e * 2 / (1 - eh * eh) + eps_a + 48 * _U2)
         if whole:
@@ -556,7 +576,7 @@ def _log_ops(
     err = (
         scale * (delta_a + err_l) * 1.01
         + 10 * _U2 * (np.abs(vh) + scale * (np.abs(ah) + lh))
-        + (_MIN_POSITIVE if temperature is not None else 0.0)
+        + (_FLOOR if temperature is not None else 0.0)
     )
     value, ok = _settle_signed(vh, vl, err, fmt)
     ok &= np.isfinite(vh) & np.isfinite(err) & row_ok
