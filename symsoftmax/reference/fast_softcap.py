@@ -205,7 +205,7 @@ def _logits(
             eps_u = 0.0
         else:  # u = (z₁/T₁)·2^(e − e_T), the quotient in (1/2, 2)
             qh, ql = _div_by_double(zm, zeros, t_m)
-            shift = np.clip(ze - t_e, -2200, 2200).astype(np.int32)
+            shift = (ze - t_e).astype(np.int32, copy=False)  # |·| < 2^12: no overflow
             uh, ul = np.ldexp(qh, shift), np.ldexp(ql, shift)
             eps_u = 2.0**-100
         u_ok = finite & np.isfinite(uh)
@@ -220,7 +220,7 @@ def _logits(
         # a = z/(T·c) = (z₁/(T₁c₁))·2^(e − e_T − e_c): T₁c₁ exactly by TwoProd, in [1/4, 1)
         p_h, p_l = two_prod(np.array([t_m]), np.array([c_m]))
         a1h, a1l = _div_dd(zm, zeros, np.full_like(zm, p_h[0]), np.full_like(zm, p_l[0]))
-        a_shift = np.clip(ze - t_e - c_e, -2200, 2200).astype(np.int32)
+        a_shift = (ze - t_e - c_e).astype(np.int32, copy=False)
         ah, al = np.ldexp(a1h, a_shift), np.ldexp(a1l, a_shift)  # exact where |a| ≥ 2^−300
         a0 = np.abs(ah)
         saturated = (a0 > 2.0**21) & finite
@@ -421,20 +421,25 @@ def _evaluate(
     """(values, ok) of ``op`` on the rows z (n, K) extended by the sink (n, K + 1 then; one
     column for logsumexp)."""
     vh, vl, delta, usable = _logits(z, temperature, cap)
-    n = z.shape[0]
-    if sink is not None:
-        column = np.full((n, 1), float(sink))
-        vh = np.hstack([vh, column])
-        vl = np.hstack([vl, np.zeros((n, 1))])
-        delta = np.hstack([delta, np.zeros((n, 1))])
-        usable = np.hstack([usable, np.ones((n, 1), dtype=bool)])
-    k = vh.shape[1]
+    n, k0 = z.shape
+    k = k0 + (sink is not None)
     if 2 < k <= 1024 and k & (k - 1):  # −inf columns up to a power of two: no padding per level
-        extra = (1 << (k - 1).bit_length()) - k
-        vh = np.hstack([vh, np.full((n, extra), -np.inf)])
-        vl, delta = (np.hstack([x, np.zeros((n, extra))]) for x in (vl, delta))
-        usable = np.hstack([usable, np.ones((n, extra), dtype=bool)])
-        k += extra
+        k = 1 << (k - 1).bit_length()
+    if k != k0:  # the sink's column, then the padding (masked, exact)
+
+        def extend(x: npt.NDArray[Any], fill: Any) -> npt.NDArray[Any]:
+            wide = np.full((n, k), fill, dtype=x.dtype)
+            wide[:, :k0] = x
+            return wide
+
+        vh, vl, delta, usable = (
+            extend(vh, -np.inf),
+            extend(vl, 0.0),
+            extend(delta, 0.0),
+            extend(usable, True),
+        )
+        if sink is not None:
+            vh[:, k0] = sink
     width = 1 if op == "logsumexp" else k
     value = np.zeros((n, width))
     ok = np.zeros((n, width), dtype=bool)
@@ -442,14 +447,16 @@ def _evaluate(
     live = usable.all(axis=1) & ~masked.all(axis=1)
     if not live.any():
         return value, ok
-    rows = np.flatnonzero(live)
-    vh, vl, delta, masked = vh[rows], vl[rows], delta[rows], masked[rows]
+    rows: Any = slice(None)
+    if not live.all():
+        rows = np.flatnonzero(live)
+        vh, vl, delta, masked = vh[rows], vl[rows], delta[rows], masked[rows]
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
         # the top entry: the double-double maximum (hi first, then lo), first of ties
         top_h = vh.max(axis=1, keepdims=True)
         low = np.where(vh == top_h, vl, -np.inf)
         a = np.argmax(low, axis=1)
-        r = np.arange(rows.size)
+        r = np.arange(vh.shape[0])
         ah, al, delta_a = vh[r, a][:, None], vl[r, a][:, None], delta[r, a][:, None]
         th, tl = dd_add(vh, vl, -np.broadcast_to(ah, vh.shape), -np.broadcast_to(al, vh.shape))
         th = np.where(masked, -np.inf, th)
@@ -563,7 +570,8 @@ def _log_ops(
     err_l = np.where(small, err_s, err_n)
     err_l = np.where(single, 0.0, np.where(below, 1.02 * (s1h + k * 2.0**-997), err_l))
     if op == "log_softmax":
-        vh, vl = dd_add(th, tl, -lh[:, None], -ll[:, None])
+        # masked entries are −inf exactly: a finite stand-in keeps them off the slow settle
+        vh, vl = dd_add(np.where(masked, -1.0, th), tl, -lh[:, None], -ll[:, None])
         err = (err_l[:, None] + big_delta) * 1.01 + 5 * _U2 * np.abs(vh)
         value, ok = _settle_signed(vh, vl, err, fmt)
         value = np.where(masked, -np.inf, value)
