@@ -317,16 +317,20 @@ def _logits_float64(
     finite = np.isfinite(z)
     u = z if temperature is None else z / temperature
     rel = 0.0 if temperature is None else _U
+    # normal (or zero) as they are for the table's narrower formats; a format built with a
+    # wider exponent range gets its extreme rows checked, and left to phase 2
+    usable = ~np.isnan(z) & (~finite | (z == 0) | (np.abs(u) >= 2.0**-1000))
     if cap is not None:
         a = u / cap
-        # |a| < 2^−1000 cannot occur here (|a| ≥ 2^−405 or 0); tanh(±0) = ±0
-        v = cap * np.tanh(np.where(finite, a, 0.0))
+        usable &= ~finite | (z == 0) | (np.abs(a) >= 2.0**-1000)
+        v = cap * np.tanh(np.where(finite, a, 0.0))  # tanh(±0) = ±0
         rel = 1.01 * (_LIBM_ERROR + 2 * _U + rel)
         v = np.where(z == np.inf, cap, np.where(finite, v, z))
     else:
         v = u
+        usable &= z != np.inf
     delta = np.where(finite & (z != 0), rel * 1.01 * np.abs(v), 0.0)
-    usable = ~np.isnan(z) & ((z != np.inf) | (cap is not None))
+    usable &= np.isfinite(v) | (z == -np.inf)
     return v, delta, usable
 
 
