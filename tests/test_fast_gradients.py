@@ -192,6 +192,24 @@ def _is_midpoint(value: Fraction, fmt: Format) -> bool:
     return abs(value - Fraction(nearest)) == half
 
 
+@pytest.mark.parametrize("fmt", ["float32", "float16", "bfloat16"])
+def test_loss_on_a_midpoint_plus_a_tiny_gamma_l(fmt: str) -> None:
+    """cross_entropy = B + Γ_y·L with B = −y_j·t_j exactly a rounding midpoint of the format
+    (t_j = z_j − max needs one bit more than the format) and L = log(1 + e^t_j) far below its
+    spacing: no error bound decides it, B and the sign of Γ_y·L do (rounds away from B's
+    neighbour below). Settled by the fast path and equal to the authority."""
+    f = FORMATS[fmt]
+    rng = np.random.default_rng(21)
+    z = round_array(rng.normal(0.0, 300.0, (6000, 2)), f)
+    low = np.argmin(z, axis=1)
+    t = z[np.arange(len(z)), low] - z.max(axis=1)
+    picked = [i for i in range(len(z)) if t[i] < -40 and _is_midpoint(-Fraction(t[i]), f)]
+    assert len(picked) > 10
+    y = np.zeros((len(picked), 2))
+    y[np.arange(len(picked)), low[picked]] = rng.choice([1.0, 0.5, 3.0], len(picked))
+    _check("cross_entropy", f, z[picked], y, settled=True)
+
+
 def test_round_dd_is_the_exact_rounding() -> None:
     """_round_dd(hi, lo): the nearest format value of the exact hi + lo, ties to even, also
     where hi is a midpoint and lo breaks the tie either way (against Fraction rounding)."""

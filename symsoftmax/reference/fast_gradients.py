@@ -52,7 +52,9 @@ an interval is decided only if it excludes 0 (relative radius < 2^−20) and rou
 Exact values, as the engine's (its exact zeros are +0, its ``key``): softmax_vjp +0 off F and
 on all of F when g is constant there (ḡ = g); log_softmax_vjp g_i off F, and every g_i when
 Γ = 0 (told from a tiny Γ by ``math.fsum``, a correctly rounded sum, 0 only for an exact 0);
-cross_entropy +0 with one finite entry, B alone when Γ_y = 0 (+0 when every y_j t_j = 0).
+cross_entropy +0 with one finite entry, B alone when Γ_y = 0 (+0 when every y_j t_j = 0), and
+B + Γ_y·L decided from B and the sign of Γ_y where B is exactly a double (possibly a rounding
+midpoint) and |Γ_y·L| is below a quarter of its float64 spacing (:func:`_base_plus_tiny`).
 Rows of equal finite logits (s = 1/n) have dyadic VJPs, often rounding midpoints no bound
 decides: for n a power of two they are computed exactly (:func:`_settle_uniform`).
 
@@ -74,6 +76,7 @@ from symsoftmax.reference.double_double import (
     dd_div,
     dd_mul,
     dd_sum_last_axis,
+    two_prod,
     two_sum,
 )
 from symsoftmax.reference.double_double import dd_exp_scaled as _dd_exp
@@ -576,6 +579,43 @@ def _cross_entropy(z: Array, y: Array, finite: Bools, fmt: Format) -> _Settled:
     single = row_sum(finite.astype(np.int64)) == 1
     loss = np.where(single, 0.0, loss)
     ok |= single
+    # B exactly a double, maybe a rounding midpoint, and Γ·L far below its spacing
+    left = np.flatnonzero(~ok & ~infinite & gamma_known & row_ok & ~row_any(far_t))
+    if left.size:
+        gamma_up = np.ldexp(np.abs(gh) * (1 + 2.0**-50) + e_g, -sigma_y)  # ≥ |Γ_y|
+        l_up = np.abs(l_mid) * (1 + 2.0**-50) + l_err  # ≥ L (|ll| ≤ ulp(lh)/2)
+        for r in left:
+            found = _base_plus_tiny(y[r], th[r], tl[r], finite[r])
+            if found is not None and gamma_up[r] * l_up[r] * (1 + 2.0**-50) < found[1]:
+                side = np.sign(gh[r : r + 1]) * 2.0**-1074  # P's sign: Γ_y's (L > 0)
+                loss[r], ok[r] = _round_dd(np.array([found[0]]), side, fmt)[0], True
     loss = np.where(infinite, inf_value, loss)
     ok |= infinite
     return loss[:, None], ok[:, None]
+
+
+def _base_plus_tiny(y: Array, th: Array, tl: Array, finite: Bools) -> tuple[float, float] | None:
+    """(B, room) for one row's loss B + P, P = Γ_y·L ≠ 0 of known sign, where B = −Σ y_j t_j is
+    exactly one nonzero normal double (else None): the t_j are exact doubles (tl = 0), the
+    products y_j·t_j exact by TwoProd (no underflow or overflow in Dekker's product: |y_j·t_j|
+    in [2^−960, 2^1000], factors below 2^995) and math.fsum shows their sum exact.
+
+    room = ulp(B)/4: for |P| below it, B + P lies strictly between B and its float64 neighbour
+    on P's side, so it rounds like B, or, where B is a rounding midpoint of the format, to the
+    side of P (:func:`_round_dd` with a low part of P's sign; the breakpoints are doubles).
+    """
+    use = finite & (y != 0)
+    a, b = y[use], th[use]
+    if np.any(tl[use] != 0) or not np.all(np.isfinite(b)):
+        return None
+    if np.any((np.abs(a) > 2.0**995) | (np.abs(b) > 2.0**995)):
+        return None
+    ph, pl = two_prod(a, b)
+    big = np.abs(ph)
+    if np.any((b != 0) & ((big < 2.0**-960) | (big > 2.0**1000))):
+        return None
+    parts = [*(-ph).tolist(), *(-pl).tolist()]
+    total = math.fsum(parts)
+    if abs(total) < 2.0**-1021 or math.fsum([*parts, -total]) != 0.0:
+        return None
+    return total, math.ulp(total) / 4
