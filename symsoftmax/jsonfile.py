@@ -330,7 +330,10 @@ def _text_depth_exceeds(data: bytes, limit: int) -> bool:
     kept = bytearray(data.translate(None, _NOT_STRUCTURE))
     for index in reversed(_escaped_quote_indices(data)):
         del kept[index]
-    codes = np.frombuffer(kept, dtype=np.uint8)
+    # Two adjacent quotes can go (a string without brackets, or one's end and the next one's
+    # start): the count of quotes before every other byte changes by 0 or 2, so what is inside
+    # a string stays inside. A vector file's million strings leave only its brackets.
+    codes = np.frombuffer(bytes(kept).replace(b'""', b""), dtype=np.uint8)
     quote = codes == ord('"')
     inside = (np.cumsum(quote) & 1).astype(bool)  # after an opening quote, to its closing one
     opens = ((codes == ord("[")) | (codes == ord("{"))) & ~inside

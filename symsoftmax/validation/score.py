@@ -299,10 +299,11 @@ def _quick_values(tokens: list[Any], fmt: Format) -> tuple[np.ndarray, np.ndarra
     values, scale = np.full(n, math.nan), np.zeros(n, dtype=np.int64)
     plain = np.zeros(n, dtype=bool)  # ±0 and NaN, as written: no rounding to check
     texts = [token if isinstance(token, str) else "" for token in tokens]
-    decimal, scale[:], zero = _plain_decimals(texts)
+    decimal, scale[:] = _plain_decimals(texts)
     chosen = np.flatnonzero(decimal)
     values[chosen] = np.fromiter(map(float, map(texts.__getitem__, chosen.tolist())), np.float64)
-    plain[chosen] = zero[chosen]  # all its digits are 0: float() gives the token's ±0
+    for i in chosen[values[chosen] == 0].tolist():  # ±0, or an underflow (not plain)
+        plain[i] = _ZERO.fullmatch(texts[i]) is not None
     for i in np.flatnonzero(~decimal).tolist():
         plain[i] = texts[i] in _NAN_WORDS
     with np.errstate(invalid="ignore", over="ignore", under="ignore"):
@@ -319,48 +320,60 @@ def _quick_values(tokens: list[Any], fmt: Format) -> tuple[np.ndarray, np.ndarra
 _DECIMAL_WIDTH = 23  # sign, 16 characters of digits and point, "e", sign, 4 digits
 
 
-def _plain_decimals(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(matches, scale, zero) per token: whether it matches :data:`_PLAIN_DECIMAL` in full; its
-    exponent less the digits after its point; whether all its digits are 0. Read as arrays
-    (:func:`~symsoftmax.vectors.tokens.token_blocks`), the regular expression's grammar column
-    by column (tests/test_score_quick.py holds the two to the same answers)."""
+def _plain_decimals(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(matches, scale) per token: whether it matches :data:`_PLAIN_DECIMAL` in full, and its
+    exponent less the digits after its point. Read as arrays
+    (:func:`~symsoftmax.vectors.tokens.token_blocks`), each character classed once (digit,
+    point, "e", sign, other) and the grammar checked by counts and positions: at most one "e"
+    and one point, the point before the "e", a sign only first or right after the "e", nothing
+    else (tests/test_suite_load_paths.py holds this to the regular expression's answers)."""
     n = len(texts)
     matches, scale = np.zeros(n, dtype=bool), np.zeros(n, dtype=np.int64)
-    zero = np.zeros(n, dtype=bool)
-    column = np.arange(_DECIMAL_WIDTH)
-    for first, codes, length in token_blocks(texts, _DECIMAL_WIDTH):
-        end, rows = first + len(length), np.arange(len(length))
-        digit = (codes >= ord("0")) & (codes <= ord("9"))
-        point = codes == ord(".")
-        sign = (codes == ord("+")) | (codes == ord("-"))
-        e = (codes == ord("e")) | (codes == ord("E"))
-        start = sign[:, 0].astype(np.int64)  # the mantissa's first column
-        has_e = e.sum(axis=1) == 1
-        e_at = np.where(has_e, np.argmax(e, axis=1), length)
-        ok = (length >= 1) & (length <= _DECIMAL_WIDTH) & (e.sum(axis=1) <= 1)
-        mantissa = (column >= start[:, None]) & (column < e_at[:, None])
-        ok &= ((digit | point) | ~mantissa).all(axis=1)
-        points = (point & mantissa).sum(axis=1)
-        width = e_at - start
-        ok &= np.where(points == 0, (width >= 1) & (width <= 15), (points == 1) & (width >= 2))
-        ok &= width <= 16
-        after = np.where(points == 1, e_at - np.argmax(point & mantissa, axis=1) - 1, 0)
-        signed = has_e & sign[rows, np.minimum(e_at + 1, _DECIMAL_WIDTH - 1)]
-        digits_from = e_at + 1 + signed
-        count = np.where(has_e, length - digits_from, 0)
-        ok &= ~has_e | ((count >= 1) & (count <= 4))
+    for first, codes, length in token_blocks(texts, _DECIMAL_WIDTH, block=1 << 16):
+        end = first + len(length)
+        # column-major: each character position is one contiguous row, so the counts and
+        # first positions below are sums and selections across rows (per-token reductions
+        # over 23 characters cost ten times more)
+        kind = np.ascontiguousarray(_CHARACTER_CLASS[codes].T)
+        text = np.ascontiguousarray(codes.T)
+        e, point, sign = kind == _E, kind == _POINT, kind == _SIGN
+        e_count, points, signs = e.sum(axis=0), point.sum(axis=0), sign.sum(axis=0)
+        e_at, point_at = length.copy(), np.full(len(length), _DECIMAL_WIDTH)
+        for column in range(_LAST, -1, -1):  # the first of each
+            e_at = np.where(e[column], column, e_at)
+            point_at = np.where(point[column], column, point_at)
+        inside = np.minimum(length, _DECIMAL_WIDTH)
+        others = (kind == _OTHER).sum(axis=0) - (_DECIMAL_WIDTH - inside)
+        signed = sign[0]
+        after_e = np.minimum(e_at + 1, _LAST)
+        rows = np.arange(len(length))
+        exponent_signed = (e_count == 1) & sign[after_e, rows]
+        width = e_at - signed  # the mantissa: digits and at most one point
+        count = np.where(e_count == 1, length - (e_at + 1 + exponent_signed), 0)
+        ok = (length >= 1) & (length <= _DECIMAL_WIDTH) & (others == 0) & (e_count <= 1)
+        ok &= signs == signed.astype(np.int64) + exponent_signed
+        ok &= (points == 0) | ((points == 1) & (point_at < e_at))  # in the mantissa
+        ok &= np.where(points == 0, (width >= 1) & (width <= 15), (width >= 2) & (width <= 16))
+        ok &= (e_count == 0) | ((count >= 1) & (count <= 4))
+        digits_from = e_at + 1 + exponent_signed
         exponent = np.zeros(len(length), dtype=np.int64)
         for place in range(4):
-            inside = place < count
-            at = np.minimum(digits_from + place, _DECIMAL_WIDTH - 1)
-            ok &= ~inside | digit[rows, at]
-            value = codes[rows, at].astype(np.int64) - ord("0")
-            exponent = np.where(inside, exponent * 10 + value, exponent)
-        negative = signed & (codes[rows, np.minimum(e_at + 1, _DECIMAL_WIDTH - 1)] == ord("-"))
+            value = text[np.minimum(digits_from + place, _LAST), rows].astype(np.int64) - 48
+            exponent = np.where(place < count, exponent * 10 + value, exponent)
+        negative = exponent_signed & (text[after_e, rows] == ord("-"))
+        after = np.where(points == 1, e_at - point_at - 1, 0)  # digits after the point
         matches[first:end] = ok
         scale[first:end] = np.where(negative, -exponent, exponent) - after
-        zero[first:end] = ~(digit & mantissa & (codes != ord("0"))).any(axis=1)
-    return matches, scale, zero
+    return matches, scale
+
+
+_LAST = _DECIMAL_WIDTH - 1
+_OTHER, _DIGIT, _POINT, _E, _SIGN = range(5)
+_CHARACTER_CLASS = np.full(256, _OTHER, dtype=np.uint8)
+_CHARACTER_CLASS[np.frombuffer(b"0123456789", dtype=np.uint8)] = _DIGIT
+_CHARACTER_CLASS[ord(".")] = _POINT
+_CHARACTER_CLASS[[ord("e"), ord("E")]] = _E
+_CHARACTER_CLASS[[ord("+"), ord("-")]] = _SIGN
 
 
 def _midpoints(values: np.ndarray, fmt: Format) -> np.ndarray:

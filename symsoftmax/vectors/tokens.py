@@ -28,49 +28,58 @@ Lengths = npt.NDArray[np.int64]
 
 
 def token_blocks(
-    tokens: Sequence[str] | npt.NDArray[Any], width: int
+    tokens: Sequence[str] | npt.NDArray[Any], width: int, block: int = BLOCK
 ) -> Iterator[tuple[int, Codes, Lengths]]:
-    """(first index, codes, lengths) of each block of ``tokens``: ``codes[i, j]`` is the ASCII
+    """(first index, codes, lengths) of each block of ``tokens`` (str): ``codes[i, j]`` is the ASCII
     code of character j of the block's token i (0 past its end or past ``width``), ``lengths``
     its length in characters.
 
     A character outside ASCII is given as ``?`` (one code per character, so lengths and columns
     stay right), which neither grammar of this package accepts. ``tokens`` may be a list of str
-    or a NumPy string array (read in place: no Python str per token).
+    or a NumPy string array (read in place: no Python str per token). ``block``: tokens per
+    block (more: fewer NumPy calls, larger temporaries).
     """
     if isinstance(tokens, np.ndarray) and tokens.dtype.kind == "U":
-        yield from _array_blocks(tokens.reshape(-1), width)
+        yield from _array_blocks(tokens.reshape(-1), width, block)
         return
-    texts = [str(token) for token in tokens] if not _all_str(tokens) else tokens
+    texts = tokens if isinstance(tokens, list) else [str(token) for token in tokens]
     n = len(texts)
     lengths = np.fromiter(map(len, texts), dtype=np.int64, count=n)
+    if not n:
+        return
+    try:  # ASCII: NumPy cuts the fixed-width matrix itself, in C (longer tokens are cut short)
+        matrix = np.array(texts, dtype=f"S{max(width, 1)}").view(np.uint8).reshape(n, -1)
+    except UnicodeEncodeError:
+        matrix = None
+    if matrix is not None:
+        for first in range(0, n, block):
+            yield first, matrix[first : first + block, :width], lengths[first : first + block]
+        return
     buffer = np.frombuffer("".join(texts).encode("ascii", errors="replace"), dtype=np.uint8)
     starts = np.cumsum(lengths) - lengths
     columns = np.arange(width)
-    for first in range(0, n, BLOCK):
-        length = lengths[first : first + BLOCK]
+    for first in range(0, n, block):
+        length = lengths[first : first + block]
         inside = columns < length[:, None]
-        where = np.where(inside, starts[first : first + BLOCK, None] + columns, 0)
+        where = np.where(inside, starts[first : first + block, None] + columns, 0)
         codes = buffer[where] if buffer.size else np.zeros(where.shape, dtype=np.uint8)
         codes[~inside] = 0
         yield first, codes, length
 
 
-def _all_str(tokens: Sequence[Any] | npt.NDArray[Any]) -> bool:
-    return isinstance(tokens, list) and all(type(token) is str for token in tokens)
-
-
-def _array_blocks(array: npt.NDArray[np.str_], width: int) -> Iterator[tuple[int, Codes, Lengths]]:
+def _array_blocks(
+    array: npt.NDArray[np.str_], width: int, block: int
+) -> Iterator[tuple[int, Codes, Lengths]]:
     """:func:`token_blocks` of a NumPy string array (UTF-32 code units, NUL-padded)."""
     units = array.view(np.uint32).reshape(array.size, -1) if array.size else None
     have = 0 if units is None else units.shape[1]
     lengths = np.char.str_len(array).astype(np.int64)
-    for first in range(0, array.size, BLOCK):
-        block = np.zeros((min(BLOCK, array.size - first), width), dtype=np.uint32)
+    for first in range(0, array.size, block):
+        part = np.zeros((min(block, array.size - first), width), dtype=np.uint32)
         if units is not None:
-            block[:, : min(width, have)] = units[first : first + BLOCK, :width]
-        codes = np.where(block < 128, block, ord("?")).astype(np.uint8)
-        yield first, codes, lengths[first : first + BLOCK]
+            part[:, : min(width, have)] = units[first : first + block, :width]
+        codes = np.where(part < 128, part, ord("?")).astype(np.uint8)
+        yield first, codes, lengths[first : first + block]
 
 
 # --- canonical hex floats ----------------------------------------------------------------------
