@@ -225,6 +225,7 @@ _ERROR = 2.0**-96  # bound on |v − (hi + lo)| / |v| of the long route
 _SPLIT = 2.0**27 + 1  # Dekker's splitter for float64
 _DIGITS = 40  # the generator's DIGITS (vectors.builder): other counts take the general path
 _FIXED_COLUMNS = np.array([0, *range(2, _DIGITS + 1)])  # the digits around the point
+_FIXED_CHUNKS = [(start, min(start + _CHUNK, _DIGITS)) for start in range(0, _DIGITS, _CHUNK)]
 _BLOCK = 16384  # strings parsed together: temporaries of a few MB, reused
 
 
@@ -294,11 +295,14 @@ def _parse_fixed(
     exponent_length: npt.NDArray[np.int64],
 ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
     """(|hi|, |lo|, done) of strings "d.ddd…e±X" of _DIGITS digits whose leading digit is at
-    ``at`` in ``buffer``, X of ``exponent_length`` digits (the point and the 'e' are checked)."""
-    codes = buffer[at[:, None] + _FIXED_COLUMNS]
+    ``at`` in ``buffer``, X of ``exponent_length`` digits (the point and the 'e' are checked).
+
+    The digits are gathered digit-major, (_DIGITS, strings): the checks are then reductions
+    across rows and each chunk's integer one matrix-vector product (per-string reductions
+    over 40 digits cost several times more)."""
+    codes = buffer[_FIXED_COLUMNS[:, None] + at[None, :]]
     codes -= codes.dtype.type(ord("0"))  # unsigned: a code below "0" wraps to a large one
-    ok = (codes <= 9).all(axis=1) & (codes[:, 0] > 0)
-    digits = codes.astype(np.float64)  # exact small integers, for the chunks' products
+    ok = (codes <= 9).all(axis=0) & (codes[0] > 0)
     sign = buffer[at + _DIGITS + 2]
     ok &= (sign == ord("+")) | (sign == ord("-"))
     exponent = np.zeros(at.size, dtype=np.int64)
@@ -309,7 +313,21 @@ def _parse_fixed(
         exponent = np.where(inside, exponent * 10 + digit, exponent)
     exponent = np.where(sign == ord("-"), -exponent, exponent)
     ok &= np.abs(exponent) <= _MAX_EXPONENT
-    return _digits_value(digits, exponent, ok)
+    value, error, done = np.zeros(at.size), np.zeros(at.size), np.zeros(at.size, dtype=bool)
+    # at most 16 significant digits: perhaps the short route (few: exact values like 0.5)
+    few = np.flatnonzero(ok & (codes[16:] == 0).all(axis=0))
+    if few.size:
+        rows = codes[:, few].T.astype(np.int64)
+        value[few], error[few], done[few] = _digits_value(rows, exponent[few], ok[few])
+    long = np.flatnonzero(ok)
+    long = long[~np.isin(long, few)] if few.size else long
+    digits = codes[:, long].astype(np.float64)  # exact small integers
+    chunks = [
+        (_FLOAT_POWERS[end - start - 1 :: -1] @ digits[start:end], end - 1)
+        for start, end in _FIXED_CHUNKS
+    ]
+    value[long], error[long], done[long] = _long_sum(chunks, exponent[long])
+    return value, error, done
 
 
 def _parse_block(
@@ -416,16 +434,29 @@ def _short_route(
 
 
 def _long_route(
-    digits: npt.NDArray[np.int32], exponent: npt.NDArray[np.int64]
+    digits: npt.NDArray[Any], exponent: npt.NDArray[np.int64]
 ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
     """(hi, lo, settled): Σ chunk·10^k in double-double arithmetic (see above)."""
-    high, low = _powers_of_ten()
     count = digits.shape[1]
-    s = t = np.zeros(digits.shape[0])
-    for start in range(0, count, _CHUNK):
-        end = min(start + _CHUNK, count)
-        chunk = _chunk_value(digits[:, start:end])
-        k = exponent - (end - 1) + _POWER_OFFSET
+    chunks = [
+        (
+            _chunk_value(digits[:, start : min(start + _CHUNK, count)]),
+            min(start + _CHUNK, count) - 1,
+        )
+        for start in range(0, count, _CHUNK)
+    ]
+    return _long_sum(chunks, exponent)
+
+
+def _long_sum(
+    chunks: Sequence[tuple[FloatArray, int]], exponent: npt.NDArray[np.int64]
+) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
+    """:func:`_long_route` of its chunks: (the integer of ≤ 15 digits, the index of its last
+    digit), most significant first; v = Σ chunk·10^(exponent − last)."""
+    high, low = _powers_of_ten()
+    s = t = np.zeros(exponent.shape[0])
+    for chunk, last in chunks:
+        k = exponent - last + _POWER_OFFSET
         x = chunk * high[k]
         y = _product_error(chunk, high[k], x) + chunk * low[k]
         total = s + x  # Knuth's two-sum: s + x = total + carry exactly
