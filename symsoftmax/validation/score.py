@@ -231,7 +231,7 @@ def _flat(value: Any, size: int, what: str, where: str) -> list[Any]:
     (:func:`_rows`), and flattening would let a value of the wrong shape fit by its count.
     """
     items = value if isinstance(value, list) else [value]
-    lists = sum(isinstance(item, list) for item in items)
+    lists = sum(isinstance(item, list) for item in items) if list in map(type, items) else 0
     if lists:
         mixed = ", got one that mixes values and lists" if lists < len(items) else ""
         raise InputError(f"{where}: expected a flat list of {size} value(s) for {what}{mixed}")
@@ -298,10 +298,12 @@ def _quick_values(tokens: list[Any], fmt: Format) -> tuple[np.ndarray, np.ndarra
     n = len(tokens)
     values, scale = np.full(n, math.nan), np.zeros(n, dtype=np.int64)
     plain = np.zeros(n, dtype=bool)  # ±0 and NaN, as written: no rounding to check
-    texts = [token if isinstance(token, str) else "" for token in tokens]
+    all_text = set(map(type, tokens)) <= {str}  # JSON numbers are read as text: usually
+    texts = tokens if all_text else [token if isinstance(token, str) else "" for token in tokens]
     decimal, scale[:] = _plain_decimals(texts)
     chosen = np.flatnonzero(decimal)
-    values[chosen] = np.fromiter(map(float, map(texts.__getitem__, chosen.tolist())), np.float64)
+    picked = texts if chosen.size == n else map(texts.__getitem__, chosen.tolist())
+    values[chosen] = np.fromiter(map(float, picked), np.float64, count=chosen.size)
     for i in chosen[values[chosen] == 0].tolist():  # ±0, or an underflow (not plain)
         plain[i] = _ZERO.fullmatch(texts[i]) is not None
     for i in np.flatnonzero(~decimal).tolist():
