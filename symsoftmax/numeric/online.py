@@ -98,6 +98,10 @@ _MIN_CHUNK_BLOCK_ENTRIES = 1 << 14
 # share of the time what it was (benchmarks/bench_online.py). log_softmax's output pass would
 # fall out of the cache with them (1.7× slower at K = 32768), and dilutes the calls anyway.
 _MIN_CHUNK_BLOCK_ENTRIES_STATE_ONLY = 1 << 15
+# log_softmax's r state takes the same rows up to 2^19 entries a chunk: at K = 8192 twice the
+# rows (0.83× the (m, d) form, against 1.03× with as many rows as it; 64 rows: 1.6×), and at
+# K = 32768 as many as before (16; 8 rows: 1.2×). Measured with bench_online.py's paired ratio.
+_MAX_CHUNK_ENTRIES_R_STATE = 1 << 19
 
 
 class OnlinePrinter(ReusingNumPyPrinter):
@@ -599,12 +603,19 @@ def temperature_halving(T: float | None) -> float:
     return 0.5 if T is not None and T >= 1 else 1.0
 
 
-def rows_per_chunk(K: int, block: int, state_only: bool = False) -> int:
+def rows_per_chunk(K: int, block: int, state_only: bool = False, r_state: bool = False) -> int:
     """Rows processed together: about _CHUNK_ENTRIES input entries, but a block of the chunk
     holds at least _MIN_CHUNK_BLOCK_ENTRIES (else NumPy's per-call cost dominates), or
-    _MIN_CHUNK_BLOCK_ENTRIES_STATE_ONLY for logsumexp's r state (``state_only``)."""
-    least = _MIN_CHUNK_BLOCK_ENTRIES_STATE_ONLY if state_only else _MIN_CHUNK_BLOCK_ENTRIES
-    return max(1, _CHUNK_ENTRIES // max(K, 1), least // min(block, max(K, 1)))
+    _MIN_CHUNK_BLOCK_ENTRIES_STATE_ONLY for logsumexp's r state (``state_only``) and
+    log_softmax's (``r_state``), whose chunk stays within _MAX_CHUNK_ENTRIES_R_STATE for its
+    output pass."""
+    least = (
+        _MIN_CHUNK_BLOCK_ENTRIES_STATE_ONLY if state_only or r_state else _MIN_CHUNK_BLOCK_ENTRIES
+    )
+    rows = max(1, _CHUNK_ENTRIES // max(K, 1), least // min(block, max(K, 1)))
+    if r_state and not state_only:
+        rows = min(rows, max(1, _MAX_CHUNK_ENTRIES_R_STATE // max(K, 1)))
+    return rows
 
 
 REFINE_BELOW = 2.0**-10
@@ -682,17 +693,20 @@ class OnlineFunction:
         block: int,
         state: np.dtype,
         constants: tuple[float, ...],
+        chunk: int,
     ) -> None:
         """Rewrite the rows of ``out`` that :func:`rows_to_refine` picks from the fast state
-        (m, r) with the double-double kernel (:func:`refine_source`)."""
+        (m, r) of all rows with the double-double kernel (:func:`refine_source`), ``chunk``
+        rows at a time. Picked once for the whole batch: per chunk, the few calls of the test
+        were a tenth of a short row's time (benchmarks/bench_online.py)."""
         T = constants[0] if constants else 1.0
         picked = np.flatnonzero(rows_to_refine(self.kind, m[:, 0], r[:, 0], T))
-        if picked.size == 0:
-            return
-        refined = np.empty((picked.size, *out.shape[1:]), dtype=out.dtype)
         kernel = _compiled(f"{self.kind}_refine", bool(constants))
-        kernel(z[picked], refined, block, state, *constants)
-        out[picked] = refined
+        for start in range(0, picked.size, chunk):
+            rows = picked[start : start + chunk]
+            refined = np.empty((rows.size, *out.shape[1:]), dtype=out.dtype)
+            kernel(z[rows], refined, block, state, *constants)
+            out[rows] = refined
 
     def __call__(
         self,
@@ -715,14 +729,18 @@ class OnlineFunction:
         constants = () if T is None else (T * h, h)
         log1p = uses_log1p(self.kind, self.log1p)
         state_only = self.kind == "logsumexp" and log1p
-        chunk = rows_per_chunk(K, block, state_only)
+        chunk = rows_per_chunk(K, block, state_only, r_state=log1p)
         # e^{−∞}, ∞ − ∞ and log 0 of the special rows are intended (module docstring)
         with np.errstate(all="ignore"):
-            for start in range(0, rows, chunk):
-                part = slice(start, start + chunk)
-                m, r = kernel(x2[part], out2[part], block, state, *constants)
-                if log1p:
-                    self._refine(x2[part], out2[part], m, r, block, state, constants)
+            states = [
+                kernel(
+                    x2[start : start + chunk], out2[start : start + chunk], block, state, *constants
+                )
+                for start in range(0, rows, chunk)
+            ]
+            if log1p and states:
+                m, r = (np.concatenate(part) for part in zip(*states, strict=True))
+                self._refine(x2, out2, m, r, block, state, constants, chunk)
         if self.kind == "logsumexp":
             return out2.reshape(lead)
         return np.moveaxis(out2.reshape(*lead, K), -1, axis)
