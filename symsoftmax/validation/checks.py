@@ -44,6 +44,7 @@ __all__ = [
     "OutputBatch",
     "PassRule",
     "PreparedTest",
+    "RowProfile",
     "evaluate",
     "measure_many",
     "stack_outputs",
@@ -349,6 +350,46 @@ def _measure(
         abs_err,
         norm,
     )
+
+
+@dataclass(frozen=True)
+class RowProfile:
+    """Per test, what the report and the properties read off its rows, found for the tests of
+    one length at once: the spread max − min of its finite logits (NaN without any), and
+    whether every input and every expected value is finite."""
+
+    spread: list[float]
+    finite: list[bool]
+
+    @classmethod
+    def of(cls, prepared: Sequence[PreparedTest]) -> RowProfile:
+        spread, finite = [math.nan] * len(prepared), [True] * len(prepared)
+        by_length: dict[tuple[int, tuple[str, ...]], list[int]] = {}
+        for i, item in enumerate(prepared):
+            test = item.test
+            group = (int(np.size(test.inputs["z"])), tuple(sorted(test.inputs)))
+            by_length.setdefault(group, []).append(i)
+        for (k, names), members in by_length.items():
+            tests = [prepared[i].test for i in members]
+            ok = np.ones(len(members), dtype=bool)
+            for name in names:
+                values = np.stack([np.asarray(t.inputs[name], dtype=np.float64) for t in tests])
+                ok &= np.isfinite(values.reshape(len(members), -1)).all(axis=1)
+            for key in tests[0].expected:
+                values = np.stack([np.asarray(t.expected[key], dtype=np.float64) for t in tests])
+                ok &= np.isfinite(values.reshape(len(members), -1)).all(axis=1)
+            if k:
+                z = np.stack([np.asarray(t.inputs["z"], dtype=np.float64) for t in tests])
+                some = np.isfinite(z)
+                with np.errstate(over="ignore"):  # beyond the largest double: +inf, rightly
+                    width = np.where(some, z, -np.inf).max(axis=1)
+                    width = width - np.where(some, z, np.inf).min(axis=1)
+                width = np.where(some.any(axis=1), width, math.nan)
+                for i, value in zip(members, width.tolist(), strict=True):
+                    spread[i] = value
+            for i, value in zip(members, ok.tolist(), strict=True):
+                finite[i] = value
+        return cls(spread, finite)
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,10 @@ by the pass rule (:mod:`~symsoftmax.validation.checks`), check the properties
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
 
 from symsoftmax.errors import InputError
 from symsoftmax.formats import get_format
@@ -25,6 +22,7 @@ from symsoftmax.validation.adapters import FRAMEWORKS, get_adapter
 from symsoftmax.validation.checks import (
     PassRule,
     PreparedTest,
+    RowProfile,
     componentwise_reasons,
     evaluate,
     measure_many,
@@ -61,14 +59,6 @@ def prepare(vf: VectorFile) -> list[PreparedTest]:
     return PreparedTest.of_file(vf)
 
 
-def _spread(z: Any) -> float:
-    finite = np.asarray(z)[np.isfinite(z)]
-    if not finite.size:
-        return math.nan
-    with np.errstate(over="ignore"):  # max − min beyond the largest double is +inf, rightly
-        return float(finite.max() - finite.min())
-
-
 def judge(
     vf: VectorFile,
     outcomes: Sequence[Outcome],
@@ -90,10 +80,12 @@ def judge(
     prepared = prepare(vf)
     outputs = [o.outputs for o in outcomes]
     batches = stack_outputs(prepared, outputs, fmt, rule)
+    facts = RowProfile.of(prepared)
     judged = componentwise_reasons(prepared, outputs, vf.op, fmt, rule, batches)
     measured = measure_many(prepared, outputs, fmt, rule, batches)
     results: list[TestResult] = []
-    for item, outcome, reasons, measures in zip(prepared, outcomes, judged, measured, strict=True):
+    rows = zip(prepared, outcomes, judged, measured, facts.spread, strict=True)
+    for item, outcome, reasons, measures, spread in rows:
         test = item.test
         result = TestResult(
             tc_id=test.tc_id,
@@ -105,7 +97,7 @@ def judge(
             inputs=test.inputs,
             expected=test.expected,
             got=outcome.outputs,
-            spread=_spread(test.inputs["z"]),
+            spread=spread,
             seconds=outcome.seconds,
             output=outcome.output,
         )
@@ -137,6 +129,7 @@ def judge(
             one_pass=one_pass,
             require=require,
             state=rule.kernel.state_format(fmt) if rule.mode == "bound" else fmt,
+            finite=facts.finite,
         )
         if properties
         else []

@@ -50,7 +50,7 @@ from symsoftmax.errors import InputError
 from symsoftmax.formats import Format
 from symsoftmax.rounding import round_array, ulp
 from symsoftmax.validation.bounds import RowFacts, output_bounds, sum_to_one_bound
-from symsoftmax.validation.checks import PreparedTest
+from symsoftmax.validation.checks import PreparedTest, RowProfile
 from symsoftmax.validation.runner import Candidate, Outcome
 
 __all__ = [
@@ -154,7 +154,9 @@ class _Tally:
                 self.result.worst = detail
 
 
-def _eligible(prepared: PreparedTest, outcome: Outcome) -> bool:
+def _eligible(prepared: PreparedTest, outcome: Outcome, finite: bool) -> bool:
+    """Whether a test's outputs are held to the properties (``finite``: its inputs and
+    expected values are, :class:`~symsoftmax.validation.checks.RowProfile`)."""
     test = prepared.test
     return (
         test.result == "valid"
@@ -163,8 +165,7 @@ def _eligible(prepared: PreparedTest, outcome: Outcome) -> bool:
         # a temperature, sink or soft-cap changes what the properties say (a sink's outputs sum
         # to 1 − p_sink; z + c shifts the row but not the sink; a cap is not shift-covariant)
         and not {"temperature", "sink", "softcap"} & test.inputs.keys()
-        and all(np.all(np.isfinite(v)) for v in test.inputs.values())
-        and all(np.all(np.isfinite(v)) for v in test.expected.values())
+        and finite
     )
 
 
@@ -181,6 +182,7 @@ def check_properties(
     one_pass: bool = False,
     require: Iterable[str] = (),
     state: Format | None = None,
+    finite: Sequence[bool] | None = None,
 ) -> list[PropertyResult]:
     """Every property that applies to ``op``; the call-based ones need ``candidate``.
 
@@ -190,11 +192,12 @@ def check_properties(
     ``one_pass``: the outputs come from a one-pass (online) softmax, judged with the wider
     monotonicity and sum-to-one allowances of :func:`one_pass_allowance`. ``require``: the
     optional properties (:data:`OPTIONAL`) that fail the verdict too (:func:`check_require`).
+    ``finite``: :attr:`RowProfile.finite` of ``prepared``, when already found.
     """
     required = check_require(require)
-    eligible = [
-        i for i, (p, o) in enumerate(zip(prepared, outcomes, strict=True)) if _eligible(p, o)
-    ]
+    finite = finite if finite is not None else RowProfile.of(prepared).finite
+    tests = zip(prepared, outcomes, finite, strict=True)
+    eligible = [i for i, (p, o, f) in enumerate(tests) if _eligible(p, o, f)]
     pairs = [(prepared[i], outcomes[i]) for i in eligible]
     quantum = fmt.tiny if ftz else fmt.smallest_subnormal
     results: list[PropertyResult] = []
