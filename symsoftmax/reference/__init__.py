@@ -210,13 +210,18 @@ def _solve(problem: _Problem, rounder: Rounder, fast: bool) -> npt.NDArray[Any]:
 def _settle_fast(problem: _Problem, out: npt.NDArray[Any], pending: npt.NDArray[np.bool_]) -> None:
     """The fast path's share. A sink without T or cap is one more entry of the format, so the
     fast path takes the extended rows [z, s] (the sink's output dropped); rows with T and a
-    sink, or with a soft-cap (transcendental logits), go to :mod:`.fast_softcap`."""
+    sink, or with a soft-cap (transcendental logits), go to :mod:`.fast_softcap` (the capped
+    VJPs to :mod:`.fast_softcap_gradients`)."""
     from symsoftmax.reference import fast as fast_path
 
     if problem.softcap is not None or (problem.sink is not None and problem.temperature):
         from symsoftmax.reference import fast_softcap
 
         fast_softcap.settle(problem, out, pending)
+        if problem.softcap is not None:  # the capped VJPs (each settle skips the others' ops)
+            from symsoftmax.reference import fast_softcap_gradients
+
+            fast_softcap_gradients.settle(problem, out, pending)
         return
     if problem.sink is None:
         fast_path.settle(problem, out, pending)

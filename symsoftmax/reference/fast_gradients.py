@@ -15,7 +15,9 @@ t_j = z_j − max, e_j = e^{t_j}, S = Σ_F e_j, S′ = S − e_a, s_j = e_j/S (0
 
 A sink s is one more entry [z, s] with g_s = 0 (its own output dropped), as in the engine:
 :func:`symsoftmax.reference._settle_fast` passes such extended rows. Rows with a soft-cap
-(another module's) or a temperature (these ops take none) are left alone.
+(another module's) or a temperature (these ops take none) are left alone; for capped rows
+:mod:`symsoftmax.reference.fast_softcap_gradients` calls the VJPs below with a :class:`Chain`
+(its shifts, a bound on their effect on s, and the chain factor sech² applied before rounding).
 
 Error bounds (u = 2^−53; double-double operators of Joldes, Muller & Popescu, ACM TOMS 44(2),
 2017: + 3u², × 7u², ÷ 32u² relative; exp by :func:`~symsoftmax.reference.double_double.
@@ -64,7 +66,7 @@ Where a bound does not decide, the output goes to the authority: no value is eve
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -165,10 +167,13 @@ class _Exps:
     """e^{t_j} = 2^m·(mh + ml) on F (``valid``: t_j ∈ [−2^21, 0], else "far"), the first
     maximal entry ``a``, Ŝ = Σ e_j and σ_S (its relative error), λ (levels of the sums)."""
 
-    def __init__(self, z: Array, finite: Bools) -> None:
+    def __init__(self, z: Array, finite: Bools, shifts: tuple[Array, Array] | None = None) -> None:
         n, k = z.shape
-        top = row_max(np.where(finite, z, -np.inf), keepdims=True)
-        th, tl = two_sum(z, np.broadcast_to(-top, z.shape))  # exact unless it overflows
+        if shifts is None:
+            top = row_max(np.where(finite, z, -np.inf), keepdims=True)
+            th, tl = two_sum(z, np.broadcast_to(-top, z.shape))  # exact unless it overflows
+        else:  # given shifts t̂ ≤ 0 (double-double, 0 at a maximal entry): the ops at t̂
+            th, tl = shifts
         usable = finite & np.isfinite(th) & np.isfinite(tl)
         self.th = np.where(usable, th, -np.inf)
         self.tl = np.where(usable, tl, 0.0)
@@ -209,6 +214,20 @@ def _scale_exponent(values: Array, where: Bools) -> Ints:
     biggest = row_max(np.where(where, np.abs(values), 0.0))
     _, e = np.frexp(biggest)
     return np.where(biggest > 0, 1 - e.astype(np.int64), 0)
+
+
+class Chain(Protocol):
+    """What :mod:`symsoftmax.reference.fast_softcap_gradients` hands the VJPs below: the
+    exponentials of its shifts t̂ (``exps``), a per-row bound ``spread`` on |ŝ_i − s_i|
+    relative to both ŝ_i and s_i (the shifts' error), and ``settle``, which rounds each
+    output times its chain factor (``at``: the (rows, columns) of the outputs, None for all)."""
+
+    exps: _Exps
+    spread: Array
+
+    def settle(
+        self, m: Ints, vh: Array, vl: Array, err: Array, fmt: Format, at: Any = None
+    ) -> _Settled: ...
 
 
 def _settle_exp(m: Ints, vh: Array, vl: Array, err: Array, fmt: Format) -> _Settled:
@@ -351,10 +370,15 @@ def _weighted_sum(
     return big_m, nh, nl, np.where(empty & ~far, 0.0, err), far_sign
 
 
-def _softmax_vjp(z: Array, g: Array, finite: Bools, fmt: Format) -> _Settled:
+def _softmax_vjp(
+    z: Array, g: Array, finite: Bools, fmt: Format, chain: Chain | None = None
+) -> _Settled:
+    """s_i·(h_i − Q) (module docstring); with ``chain``, at its shifts t̂, the shifts' error
+    added (|ŝ_j − s_j| ≤ r·ŝ_j: Q moves by ≤ r·Σ ŝ_j|h_j|, dz_i by r|ŝ_i d_i| + s_i·that) and
+    each output rounded times its chain factor."""
     k = z.shape[1]
     col = (slice(None), None)
-    x = _Exps(z, finite)
+    x = _Exps(z, finite) if chain is None else chain.exps
     sigma = _scale_exponent(g, finite)
     gs = np.ldexp(g, sigma[col])
     # rows with g values pushed below 2^−1022 by the scaling (float64 g spanning more than
@@ -376,6 +400,14 @@ def _softmax_vjp(z: Array, g: Array, finite: Bools, fmt: Format) -> _Settled:
     qh, ql = dd_div(nh, nl, x.sh, x.sl)
     n_up = np.abs(nh) * (1 + 2.0**-50) + e_n  # ≥ |N|
     e_q = 1.02 * (e_n + n_up * x.sigma_s) / x.sh + 33 * _U2 * np.abs(qh)
+    spread = 0.0 if chain is None else chain.spread[:, None]
+    if chain is not None:  # Σ ŝ_j|h_j| (same nonzero weights as N: same M), times r
+        habs = hh < 0
+        m_a, ah, al, e_a, _ = _weighted_sum(
+            x, np.where(habs, -hh, hh), np.where(habs, -hl, hl), finite, 4.0
+        )
+        a_up = np.ldexp(np.abs(ah) + np.abs(al) + e_a, m_a - big_m)  # in units of 2^M
+        e_q = e_q + 1.02 * chain.spread * a_up / x.sh
     # h_i = 0 (g_i = g_a): d_i = −2^M·Q/2^M, a product; else h_i − Q at 2^0 (Q's underflow
     # ≤ 2^−1074 per part)
     h_zero = (hh == 0) & (hl == 0)
@@ -391,9 +423,12 @@ def _softmax_vjp(z: Array, g: Array, finite: Bools, fmt: Format) -> _Settled:
     ph, pl = dd_mul(x.mh, x.ml, dh, dl)
     inv_h, inv_l = np.broadcast_to(x.inv_h[col], ph.shape), np.broadcast_to(x.inv_l[col], ph.shape)
     vh, vl = dd_mul(ph, pl, inv_h, inv_l)
-    rel = _EPS_E + x.sigma_s + 47 * _U2
-    err = 1.03 * (np.abs(vh) * rel + (x.mh + np.abs(x.ml)) * x.inv_h[col] * e_d)
-    value, ok = _settle_exp(x.m + d_exp - sigma[col], vh, vl, err, fmt)
+    rel = _EPS_E + x.sigma_s + 47 * _U2 + 1.02 * spread
+    err = 1.03 * (np.abs(vh) * rel + (x.mh + np.abs(x.ml)) * x.inv_h[col] * e_d * (1 + spread))
+    if chain is None:
+        value, ok = _settle_exp(x.m + d_exp - sigma[col], vh, vl, err, fmt)
+    else:
+        value, ok = chain.settle(x.m + d_exp - sigma[col], vh, vl, err, fmt)
     ok &= x.valid
     # far entries: s_i·|d_i| < 2^(−3·10^6 + 1026) rounds to a zero of d_i's sign
     sign_known = x.far & (np.abs(dh) > 1.01 * (e_d + np.abs(dl)))
@@ -413,10 +448,15 @@ def _softmax_vjp(z: Array, g: Array, finite: Bools, fmt: Format) -> _Settled:
 # --------------------------------------------------------------------------------------------
 
 
-def _log_softmax_vjp(z: Array, g: Array, finite: Bools, fmt: Format, sign: float) -> _Settled:
-    """sign·(g_i − Γ s_i): sign 1 for log_softmax_vjp, −1 for cross_entropy_grad (y for g)."""
+def _log_softmax_vjp(
+    z: Array, g: Array, finite: Bools, fmt: Format, sign: float, chain: Chain | None = None
+) -> _Settled:
+    """sign·(g_i − Γ s_i): sign 1 for log_softmax_vjp, −1 for cross_entropy_grad (y for g).
+    With ``chain``: at its shifts t̂, Γ·s_i within r|Γ|ŝ_i more (S′/S in form B within r of
+    itself), each output rounded times its chain factor (exact g_i too)."""
     n, k = z.shape
-    x = _Exps(z, finite)
+    x = _Exps(z, finite) if chain is None else chain.exps
+    spread = 0.0 if chain is None else chain.spread[:, None]
     everywhere = np.ones_like(finite)
     sigma = _scale_exponent(g, everywhere)
     gs = np.ldexp(g, sigma[:, None])
@@ -436,7 +476,10 @@ def _log_softmax_vjp(z: Array, g: Array, finite: Bools, fmt: Format, sign: float
         ph, pl, np.broadcast_to(x.inv_h[col], z.shape), np.broadcast_to(x.inv_l[col], z.shape)
     )
     s_over = (x.mh + np.abs(x.ml)) * x.inv_h[col]  # ≥ s_i/2^m (up to 2^−100)
-    e_p = 1.03 * (np.abs(ph) * (_EPS_E + x.sigma_s + 47 * _U2) + s_over * e_gam[col])
+    e_p = 1.03 * (
+        np.abs(ph) * (_EPS_E + x.sigma_s + 47 * _U2 + 1.02 * spread)
+        + s_over * e_gam[col] * (1 + spread)
+    )
     # form A at g_i ≠ 0: g_i − Γ s_i with Γ s_i brought to 2^0 (its underflow ≤ 2^−1074)
     shift = np.clip(x.m, -2000, 0)  # m ≤ 0; below 2^−2000 both ldexps give 0
     qh, ql = np.ldexp(ph, shift), np.ldexp(pl, shift)
@@ -447,12 +490,16 @@ def _log_softmax_vjp(z: Array, g: Array, finite: Bools, fmt: Format, sign: float
     vh = np.where(g0, -ph, vh)
     vl = np.where(g0, -pl, vl)
     err = np.where(g0, e_p, err)
-    value, ok = _settle_exp(np.where(g0, x.m, 0) - sigma[col], sign * vh, sign * vl, err, fmt)
+    m_v = np.where(g0, x.m, 0) - sigma[col]
+    if chain is None:
+        value, ok = _settle_exp(m_v, sign * vh, sign * vl, err, fmt)
+    else:
+        value, ok = chain.settle(m_v, sign * vh, sign * vl, err, fmt)
     ok &= x.valid
     # form B at the first maximal entry: (g_a − Γ) + Γ·S′/S, no cancellation in 1 − s_a
     left = np.flatnonzero(~ok[x.rows, x.a] & x.valid[x.rows, x.a])
     if left.size:
-        bv, bok = _form_b(x, gs, gam_h, gam_l, e_gam, sigma, fmt, sign, g, finite)
+        bv, bok = _form_b(x, gs, gam_h, gam_l, e_gam, sigma, fmt, sign, g, finite, chain)
         value[left, x.a[left]] = bv[left]
         ok[left, x.a[left]] = bok[left]
     # far entries: g_i itself (exact, a format value), or at g_i = 0 a zero of −sign·sign(Γ)
@@ -462,7 +509,17 @@ def _log_softmax_vjp(z: Array, g: Array, finite: Bools, fmt: Format, sign: float
     # exact values (the engine's key: +0 for a zero): off F, and every entry when Γ = 0
     exact = ~finite | gamma_zero[col]
     exact_value = np.where(g == 0, 0.0, sign * g)
-    return np.where(exact, exact_value, value), ok | exact
+    if chain is None:
+        return np.where(exact, exact_value, value), ok | exact
+    # through the chain, g_i becomes g_i·factor_i: rounded by the chain (gs exact unless the
+    # scaling pushed it below 2^−1022: ≤ 2^−1074 off)
+    carried = (x.far | exact) & (g != 0)
+    g_err = np.where((np.abs(gs) < 2.0**-1022) & (g != 0), 2.0**-1074, 0.0)
+    zeros = np.zeros_like(gs)
+    gv, gok = chain.settle(np.broadcast_to(-sigma[col], gs.shape), sign * gs, zeros, g_err, fmt)
+    value = np.where(exact, exact_value, value)
+    ok = ok | (exact & (g == 0))
+    return np.where(carried, gv, value), np.where(carried, gok, ok)
 
 
 def _form_b(
@@ -476,6 +533,7 @@ def _form_b(
     sign: float,
     g: Array,
     finite: Bools,
+    chain: Chain | None = None,
 ) -> _Settled:
     """sign·((g_a − Γ) + Γ·S′/S) at the first maximal entry a, one per row.
 
@@ -488,7 +546,8 @@ def _form_b(
     ones = np.ones_like(gs)
     big_m, s1h, s1l, e_s1, _ = _weighted_sum(x, ones, np.zeros_like(gs), others, 1.0)
     rh, rl = dd_mul(s1h, s1l, x.inv_h, x.inv_l)  # 2^−M·S′/S
-    e_r = 1.03 * (np.abs(rh) * (x.sigma_s + 40 * _U2) + e_s1 * x.inv_h)
+    spread = 0.0 if chain is None else chain.spread  # S′/S = Σ_{j≠a} s_j: within r of itself
+    e_r = 1.03 * (np.abs(rh) * (x.sigma_s + 40 * _U2 + 1.02 * spread) + e_s1 * x.inv_h)
     wh, wl = dd_mul(gam_h, gam_l, rh, rl)  # 2^−M·Γ·S′/S
     gamma_up = np.abs(gam_h) * (1 + 2.0**-50) + e_gam  # ≥ |Γ|
     r_up = np.abs(rh) * (1 + 2.0**-50) + e_r  # ≥ 2^−M·S′/S
@@ -502,11 +561,17 @@ def _form_b(
         rest = np.ones_like(finite)
         rest[rows, a] = False
         exact_zero[unsure] = _exactly_zero_sums(g, unsure, rest)
-    product = _settle_exp(big_m - sigma, sign * wh, sign * wl, e_w, fmt)
+
+    def settle(m: Ints, vh: Array, vl: Array, err: Array) -> _Settled:
+        if chain is None:
+            return _settle_exp(m, vh, vl, err, fmt)
+        return chain.settle(m, vh, vl, err, fmt, (rows, a))
+
+    product = settle(big_m - sigma, sign * wh, sign * wl, e_w)
     m_w = np.clip(big_m, -2000, 0)
     vh, vl = dd_add(dh, dl, np.ldexp(wh, m_w), np.ldexp(wl, m_w))
     err = e_dd + np.ldexp(e_w, m_w) + 2.0**-1073 + 1.02 * 3 * _U2 * np.abs(vh)
-    value, ok = _settle_exp(-sigma, sign * vh, sign * vl, err, fmt)
+    value, ok = settle(-sigma, sign * vh, sign * vl, err)
     return np.where(exact_zero, product[0], value), np.where(exact_zero, product[1], ok)
 
 
