@@ -21,7 +21,7 @@ Bound (u = 2^−53; Joldes, Muller & Popescu, ACM TOMS 44(2), 2017, for the doub
   perturbation of e^{t̂_j} of the same kind, the exponential's low-word rounding
   ε′_j = 1.01u(|tl_j| + 2^−60) (its reduction adds tl to a float64 low word), and for
   t̂_j < −1400 2u|t̂_j| (there k = round(t·4096/ln 2) exceeds 2^23 and k·c1, exact only below,
-  rounds: ≤ u|t| on the reduced argument; measured 2^−41 relative at t ≈ −5000). With
+  rounds: ≤ u|t| on the reduced argument; measured: 2^−42 relative from t = −2048 on). With
   Δ = max_F(Δ_j + ε′_j) ≤ 2^−24: e^{t_j} = e^{t̂_j}e^{θ_j}, |θ_j| ≤ Δ, and S/Ŝ ∈ e^{±Δ}, so
   s_j/ŝ_j ∈ e^{±2Δ} and |ŝ_j − s_j| ≤ r·min(s_j, ŝ_j)·(1 + 2^−20), r = 2.02Δ (each s_j
   relatively, the left-out and far terms included).
