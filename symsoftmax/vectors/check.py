@@ -295,10 +295,14 @@ def _parse_value_lists(document: dict[str, Any], parsed: Parsed) -> None:
     tokens: list[Any] = []
     shapes: list[tuple[int, ...]] = []
     for value in _value_lists(document):
-        shape = _shape_of(value)
-        if shape is None or len(shape) > 2:
-            continue
-        flat = value if len(shape) == 1 else [token for row in value for token in row]
+        shape: tuple[int, ...]
+        if not value or type(value[0]) is not list:  # a row: a nested list in it is a token,
+            shape, flat = (len(value),), value  # not canonical, which leaves the row out
+        else:  # a matrix (the Jacobian's), if regular
+            found = _shape_of(value)
+            if found is None or len(found) != 2:
+                continue
+            shape, flat = found, [token for row in value for token in row]
         lists.append(value)
         shapes.append(shape)
         tokens += flat
