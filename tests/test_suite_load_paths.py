@@ -297,3 +297,37 @@ def test_the_cache_gives_the_exact_values_it_stored_parsed(
     read_npz_model(entry, extra)
     assert any(name.endswith(".lo_exp") for name in extra)
     assert isinstance(ExactValues.parse(["1.5e+00"]).hi, np.ndarray)
+
+
+def test_the_hex_pattern_is_checked_as_the_whole_schema_checks_it(
+    quick_json: tuple[Path, str],
+) -> None:
+    """The compiled schema leaves out the hex pattern; the array reader and the pattern itself
+    hold every hex value to it (check._pattern_errors). Against the whole schema, checked by
+    the pure-Python jsonschema: single tokens changed to near misses, refused or accepted alike,
+    at the same place."""
+    import jsonschema
+
+    from symsoftmax.vectors import check
+
+    path, _ = quick_json
+    original = json.loads(path.read_text())
+    reference = jsonschema.Draft202012Validator(check.schema())
+    rng = random.Random(13)
+    spellings = ["0x1p+0", "0X1.8p+1", "0x1.8P+1", "1.5", "0x1.8p1", "-0x0p+0", "0x1.gp+0", "+inf"]
+    cases = 0
+    for test_index in rng.sample(range(len(original["testGroups"][2]["tests"])), 6):
+        for where in ("inputs", "expected"):
+            document = json.loads(path.read_text())
+            test = document["testGroups"][2]["tests"][test_index]
+            tokens = test[where]["z" if where == "inputs" else "output"]
+            at = rng.randrange(len(tokens))
+            tokens[at] = rng.choice([*spellings, *_mutated([tokens[at]], rng)])
+            expected = [list(e.absolute_path) for e in reference.iter_errors(document)]
+            found = check._schema_findings(document, "f", {})
+            assert bool(expected) == bool(found), tokens[at]
+            if expected:
+                assert found[0].tc_id == test["tcId"] and found[0].field.endswith(f"[{at}]")
+                assert "does not match" in found[0].what
+            cases += 1
+    assert cases == 12

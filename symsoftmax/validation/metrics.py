@@ -31,7 +31,7 @@ import numpy.typing as npt
 from symsoftmax.errors import InputError
 from symsoftmax.formats import Format
 from symsoftmax.rounding import ulp
-from symsoftmax.vectors.tokens import token_blocks
+from symsoftmax.vectors.tokens import DECIMAL_DIGITS, token_blocks
 
 __all__ = ["ExactValues", "normwise_error", "special_mismatch", "ulp_errors"]
 
@@ -223,7 +223,7 @@ _CHUNK = 15  # digits per chunk: below 2^53, exactly a double
 _EXACT_POWER = 22  # 10^22 is the largest power of ten that is a double
 _ERROR = 2.0**-96  # bound on |v − (hi + lo)| / |v| of the long route
 _SPLIT = 2.0**27 + 1  # Dekker's splitter for float64
-_DIGITS = 40  # the generator's DIGITS (vectors.builder): other counts take the general path
+_DIGITS = DECIMAL_DIGITS  # the generator's layout: other counts take the general path
 _FIXED_COLUMNS = np.array([0, *range(2, _DIGITS + 1)])  # the digits around the point
 _FIXED_CHUNKS = [(start, min(start + _CHUNK, _DIGITS)) for start in range(0, _DIGITS, _CHUNK)]
 _BLOCK = 16384  # strings parsed together: temporaries of a few MB, reused

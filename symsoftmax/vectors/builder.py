@@ -58,6 +58,7 @@ from symsoftmax.vectors.model import (
     VectorFile,
     expected_shape,
 )
+from symsoftmax.vectors.tokens import DECIMAL_DIGITS
 
 __all__ = [
     "CONVENTIONS",
@@ -73,7 +74,7 @@ __all__ = [
     "library_versions",
 ]
 
-DIGITS = 40  # significant decimal digits of the exact values
+DIGITS = DECIMAL_DIGITS  # significant decimal digits of the exact values
 GENERATOR_NAME = "symsoftmax.vectors"
 
 CONVENTIONS = {

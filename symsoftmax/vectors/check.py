@@ -14,10 +14,12 @@ checksum), this module checks and decodes documents, ``lint`` adds the reference
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import math
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -79,13 +81,25 @@ def schema() -> dict[str, Any]:
 
 
 @cache
+def _hex_pattern() -> re.Pattern[str]:
+    """The schema's pattern of a hex value."""
+    return re.compile(schema()["$defs"]["hex"]["pattern"])
+
+
+@cache
 def _validator() -> Any:
-    """The schema compiled by jsonschema-rs (Rust): a standard suite's 1.9 M nodes take ~0.1 s,
-    where the pure-Python ``jsonschema`` took 30 s (docs/performance.md, "Loading a suite").
-    The tests check the schema with ``jsonschema`` too, an independent implementation."""
+    """The schema compiled by jsonschema-rs (Rust), less the pattern of a hex value.
+
+    A standard suite's 1.9 M nodes take ~0.045 s so; the hex pattern, one regular expression
+    for each of 0.9 M tokens, took 0.035 s more. The hex values are held to it by
+    :func:`_pattern_errors`, through the array reader that parses them anyway. The pure-Python
+    ``jsonschema`` took 30 s (docs/performance.md, "Loading a suite"); the tests check the
+    whole schema with it too, an independent implementation, against the two parts here."""
     import jsonschema_rs
 
-    return jsonschema_rs.validator_for(schema())
+    structure = copy.deepcopy(schema())  # schema() is shared: it keeps its pattern
+    del structure["$defs"]["hex"]["pattern"]
+    return jsonschema_rs.validator_for(structure)
 
 
 def _path_text(parts: list[Any]) -> str:
@@ -126,20 +140,57 @@ def _has_surrogate(text: str) -> bool:
     return False
 
 
-def _schema_errors(document: dict[str, Any], file: str) -> list[tuple[list[Any], str]]:
-    """(instance path, message) of every schema violation."""
+def _schema_errors(
+    document: dict[str, Any], file: str, parsed: Parsed | None = None
+) -> list[tuple[list[Any], str]]:
+    """(instance path, message) of every schema violation: the structure's, then (where it
+    holds) the number tokens' patterns (``parsed``: receives the hex lists read meanwhile)."""
     try:
         errors = list(_validator().iter_errors(document))
     except (ValueError, OverflowError, SystemError):  # values the Rust side cannot convert
         found = _unconvertible(document)
         path, what = found if found is not None else ([], "a value the schema check cannot read")
         return [(path, what)]
-    return [(list(error.instance_path), str(error.message)) for error in errors]
+    if errors:
+        return [(list(error.instance_path), str(error.message)) for error in errors]
+    return _pattern_errors(document, {} if parsed is None else parsed)
 
 
-def _schema_findings(document: dict[str, Any], file: str) -> list[Finding]:
+def _pattern_errors(document: dict[str, Any], parsed: Parsed) -> list[tuple[list[Any], str]]:
+    """(path, message) of each hex value that the schema's pattern refuses, in a document whose
+    structure the schema accepts. A list the array reader takes whole (canonical hex values,
+    :func:`_parse_value_lists`) matches the pattern; every other value is matched by it."""
+    _parse_value_lists(document, parsed)
+    pattern = _hex_pattern()
+    errors: list[tuple[list[Any], str]] = []
+
+    def check(path: list[Any], tokens: Any) -> None:
+        if isinstance(tokens, list):
+            for index, token in enumerate(tokens):
+                check([*path, index], token)
+        elif not pattern.fullmatch(tokens):  # a str: the structure says so
+            what = f"{json.dumps(tokens)} does not match {json.dumps(pattern.pattern)}"
+            errors.append((path, what))
+
+    for g_index, group in enumerate(document["testGroups"]):
+        for t_index, test in enumerate(group["tests"]):
+            at = ["testGroups", g_index, "tests", t_index]
+            values = [(["inputs", name], v) for name, v in test["inputs"].items()]
+            values += [(["expected", key], v) for key, v in test["expected"].items()]
+            for a_index, answer in enumerate(test.get("acceptable", [])):
+                where = ["acceptable", a_index, "outputs"]
+                values += [([*where, key], v) for key, v in answer["outputs"].items()]
+            for path, tokens in values:
+                if id(tokens) not in parsed:
+                    check([*at, *path], tokens)
+    return errors
+
+
+def _schema_findings(
+    document: dict[str, Any], file: str, parsed: Parsed | None = None
+) -> list[Finding]:
     findings = []
-    errors = sorted(_schema_errors(document, file), key=lambda e: list(map(str, e[0])))
+    errors = sorted(_schema_errors(document, file, parsed), key=lambda e: list(map(str, e[0])))
     for path, message in errors[:MAX_SCHEMA_FINDINGS]:
         tc_id = None
         field_parts = path
@@ -225,13 +276,12 @@ def check_document(
     ``parsed``: a dict that receives the parsed value lists, for :func:`decode_document`;
     ``text``: the JSON text the document was parsed from, whose test lines give the checksum
     when the writer laid them out (:func:`~symsoftmax.vectors.io.canonical_lines_sha256`)."""
-    findings = _schema_findings(document, file)
+    parsed = {} if parsed is None else parsed
+    findings = _schema_findings(document, file, parsed)  # parses the hex lists into parsed
     if findings:
         return findings
     header = document["header"]
     op, fmt = header["op"], get_format(header["dtype"])
-    parsed = {} if parsed is None else parsed
-    _parse_value_lists(document, parsed)
 
     seen: dict[int, int] = {}
     count = 0

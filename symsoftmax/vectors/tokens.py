@@ -159,3 +159,11 @@ def parse_hex_tokens(
             same = same[buffer[start[same] + offset] == code]
         values[same], ok[same] = value, True
     return values, ok
+
+
+# --- the generator's exact decimals ------------------------------------------------------------
+
+DECIMAL_DIGITS = 40
+"""Significant digits of the exact values the generator writes, [-]d.ddd…e±X
+(:data:`symsoftmax.vectors.builder.DIGITS`); the exact parse reads that layout as arrays
+(:mod:`symsoftmax.validation.metrics`)."""
