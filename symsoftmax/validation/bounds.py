@@ -250,6 +250,14 @@ def _log_norm(facts: RowFacts) -> float:
     return float(np.max(np.abs(finite))) if finite.size else 0.0
 
 
+def gamma(k: npt.ArrayLike, u: float) -> npt.NDArray[np.float64]:
+    """γ_k = k·u/(1 − k·u) (Higham, "Accuracy and Stability of Numerical Algorithms", §3.1), the
+    bound on the relative error of k roundings; inf where k·u ≥ 1 (the bound is then vacuous)."""
+    ku = np.asarray(k, dtype=np.float64) * u
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(ku < 1, ku / (1 - ku), np.inf)
+
+
 def sum_to_one_bound(n: int, fmt: Format, state: Format | None = None) -> tuple[float, str]:
     """Bound on |Σ ŝ_j − 1| and its form.
 
@@ -265,9 +273,7 @@ def sum_to_one_bound(n: int, fmt: Format, state: Format | None = None) -> tuple[
     state = state or fmt
     u_a = state.unit_roundoff
     k, form = summation_terms(max(n - 1, 0), state)
-    if k * u_a >= 1:  # float8: γ_k is unbounded from k = 1/u (8 in float8_e5m2)
+    g = float(gamma(k, u_a))  # inf from k = 1/u (8 in float8_e5m2)
+    if g >= 1:
         return math.inf, form
-    gamma = k * u_a / (1 - k * u_a)
-    if gamma >= 1:
-        return math.inf, form
-    return (u_a + gamma) / (1 - gamma) + 2 * u + n * fmt.smallest_subnormal / 2, form
+    return (u_a + g) / (1 - g) + 2 * u + n * fmt.smallest_subnormal / 2, form

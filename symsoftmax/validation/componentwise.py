@@ -49,6 +49,7 @@ import numpy.typing as npt
 from symsoftmax.errors import InputError
 from symsoftmax.formats import Format, get_format
 from symsoftmax.rounding import ulp
+from symsoftmax.validation.bounds import gamma as bounds_gamma
 
 __all__ = [
     "ALGORITHMS",
@@ -159,13 +160,6 @@ def _shrink(*terms: FloatArray | float) -> FloatArray:
     return -np.expm1(total)
 
 
-def _gamma(k: npt.NDArray[np.int64] | int, u: float) -> FloatArray:
-    """γ_k = k u/(1 − k u), inf where k u ≥ 1 (the worst-case bound is then vacuous)."""
-    ku = np.asarray(k, dtype=np.float64) * u
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(ku < 1, ku / (1 - ku), np.inf)
-
-
 def _rescales(z: FloatArray, kind: KernelClass) -> npt.NDArray[np.int64]:
     """R per row: rescales of the running sum (one-pass: blocks that raise the maximum; split:
     one per partial state; two-pass and exp2: none)."""
@@ -264,7 +258,7 @@ def _sum_bounds(
     """The sum's interval, and the per-component (φ⁺, φ⁻) of ê_j (:func:`_component_factors`)."""
     u = _rn(state.unit_roundoff)
     up, down = _component_factors(rows, state, eps)
-    gamma = _gamma(np.maximum(rows.n - 1, 0), state.unit_roundoff)[:, None]
+    gamma = bounds_gamma(np.maximum(rows.n - 1, 0), state.unit_roundoff)[:, None]
     floor = (state.tiny if ftz else state.smallest_subnormal) * rows.n  # underflowed ê_k
     weight = np.where(rows.masked, 0.0, s)
     s_max = weight.max(axis=1, initial=0.0)
