@@ -43,20 +43,24 @@ from symsoftmax.vectors.model import VectorFile
 
 
 class _Timed:
-    """A NumPy softmax candidate (float64 inside, rounded to the input's dtype) that adds up the
-    seconds spent inside its calls, so that the validator's time is the total less this."""
+    """A NumPy softmax or log_softmax candidate (float64 inside, rounded to the input's dtype)
+    that adds up the seconds spent inside its calls, so that the validator's time is the total
+    less this."""
 
-    def __init__(self) -> None:
+    def __init__(self, op: str = "softmax") -> None:
         self.seconds = 0.0
+        self.log = op == "log_softmax"
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
         start = time.perf_counter()
         x = z.astype(np.float64)
-        with np.errstate(invalid="ignore", over="ignore"):
-            e = np.exp(x - x.max(axis=-1, keepdims=True))
-            out = (e / e.sum(axis=-1, keepdims=True)).astype(z.dtype)
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            shifted = x - x.max(axis=-1, keepdims=True)
+            e = np.exp(shifted)
+            total = e.sum(axis=-1, keepdims=True)
+            out = shifted - np.log(total) if self.log else e / total
         self.seconds += time.perf_counter() - start
-        return out
+        return out.astype(z.dtype)
 
 
 def _outputs(vf: VectorFile) -> dict[str, list[str]]:
@@ -78,9 +82,9 @@ def _seconds(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
-def _validate_seconds(**kwargs: Any) -> float:
+def _validate_seconds(candidate_op: str, **kwargs: Any) -> float:
     """validate(...) end to end less the candidate's own time."""
-    candidate = _Timed()
+    candidate = _Timed(candidate_op)
     total = _seconds(lambda: validate(candidate, **kwargs))
     return total - candidate.seconds
 
@@ -111,9 +115,9 @@ def main() -> int:
             "json.load (baseline)": lambda: _seconds(plain),
             "vectors.load (JSON)": lambda: _seconds(lambda: vectors.load(as_json)),
             "read_npz_model (cache)": lambda: _seconds(lambda: read_npz_model(as_npz)),
-            "validate, JSON file": lambda: _validate_seconds(vectors=as_json),
+            "validate, JSON file": lambda: _validate_seconds(args.op, vectors=as_json),
             "validate, cache": lambda: _validate_seconds(
-                op=args.op, dtype=args.dtype, suite=args.suite
+                args.op, op=args.op, dtype=args.dtype, suite=args.suite
             ),
             "score, JSON file": lambda: _seconds(lambda: score(as_json, outputs)),
         }
