@@ -93,8 +93,8 @@ def _array_blocks(
 
 _HEX_WIDTH = 24  # "-0x1." + 13 digits + "p-1022": the padding read past the last token
 _SHORT = {"0x0.0p+0": 0.0, "-0x0.0p+0": -0.0, "nan": math.nan, "inf": math.inf, "-inf": -math.inf}
-_HEX_VALUE = np.full(256, 255, dtype=np.uint64)
-_HEX_VALUE[np.frombuffer(b"0123456789abcdef", dtype=np.uint8)] = np.arange(16, dtype=np.uint64)
+_NIBBLE = np.full(256, 255, dtype=np.uint8)  # a lowercase hex digit's value, else 255
+_NIBBLE[np.frombuffer(b"0123456789abcdef", dtype=np.uint8)] = np.arange(16, dtype=np.uint8)
 
 
 def parse_hex_tokens(
@@ -124,19 +124,24 @@ def parse_hex_tokens(
     exponent_length = length - (at - start + 19)
     ok = (exponent_length >= 1) & (exponent_length <= 4)  # every column read below is inside
     at = np.where(ok, at, len(joined) - _HEX_WIDTH)  # the others read the zero padding
+    # each token's 24 bytes from "0x" on, in one gather of rows of a sliding window over the
+    # bytes, then character-major (one contiguous row per position)
+    window = np.lib.stride_tricks.sliding_window_view(buffer, _HEX_WIDTH)[at]
+    columns = np.ascontiguousarray(window.T)
 
     def column(offset: int) -> Codes:
-        return buffer[at + offset]
+        return columns[offset]
 
     lead, sign = column(2), column(18)
     ok &= (column(0) == ord("0")) & (column(1) == ord("x")) & (column(3) == ord("."))
     ok &= ((lead == ord("0")) | (lead == ord("1"))) & (column(17) == ord("p"))
     ok &= (sign == ord("+")) | (sign == ord("-"))
-    fraction = np.zeros(n, dtype=np.uint64)
-    for place in range(13):
-        nibble = _HEX_VALUE[column(4 + place)]
-        ok &= nibble != 255
-        fraction = (fraction << np.uint64(4)) | (nibble & np.uint64(15))
+    nibbles = _NIBBLE[columns[3:17]]  # the point's column as a leading 0, then 13 digits
+    nibbles[0] = 0
+    ok &= (nibbles <= 15).all(axis=0)
+    packed = np.zeros((n, 8), dtype=np.uint8)  # big-endian: a zero byte, then 7 of 2 nibbles
+    packed[:, 1:] = ((nibbles[0::2] << 4) | (nibbles[1::2] & 15)).T
+    fraction = packed.view(">u8").reshape(n).astype(np.uint64)
     exponent = np.zeros(n, dtype=np.int64)
     for place in range(4):
         inside = place < exponent_length
