@@ -1,4 +1,4 @@
-"""Vectorized double-double arithmetic in NumPy, and exp(t) for t ≤ 0 to about 2^−95.
+"""Vectorized double-double arithmetic in NumPy, and exp(t) for t ∈ [−2^21, 0] within 2^−86.
 
 A double-double is an unevaluated sum hi + lo of float64 arrays with |lo| ≤ ulp(hi)/2. The
 error-free transformations are TwoSum (Knuth) and TwoProd via Dekker's splitting (NumPy has no
@@ -8,10 +8,11 @@ and rigorous error bounds for basic building blocks of double-word arithmetic", 
 the classical three-digit long division, ≤ 32u²
 — provided no intermediate underflows or overflows, which the callers ensure by scaling.
 
-exp(t) = 2^m · 2^(j/4096) · e^r (see :func:`dd_exp_scaled`); ln2/4096 is split into three parts
-(the first with 30 bits, so k times it is exact for |k| < 2^23); the table 2^(j/4096) is
-computed once with mpmath. The power 2^m is returned separately so tiny terms keep their full
-relative precision.
+exp(t) = 2^m · 2^(j/4096) · e^r (see :func:`dd_exp_scaled`), for t ∈ [−2^21, 0]; ln2/4096 is
+split into three parts (Cody–Waite), the first with 30 bits where |t| ≤ 1400 (k times it is
+exact for |k| < 2^23) and 19 bits beyond (exact for |k| < 2^34, the whole range); the table
+2^(j/4096) is computed once with mpmath. The power 2^m is returned separately so tiny terms
+keep their full relative precision.
 """
 
 from __future__ import annotations
@@ -204,18 +205,29 @@ _TABLE_BITS = 12  # table of 2^(j/4096)
 _STEPS = 1 << _TABLE_BITS
 
 
-def _ln2_parts() -> tuple[float, float, float]:
+def _ln2_parts(first_bits: int) -> tuple[float, float, float]:
+    """ln2/4096 = c1 + c2 + c3 (within 2^−141 with 19 bits, 2^−152 with 30): c1 = ln2/4096
+    truncated to ``first_bits`` significant bits (so k·c1 is exact for |k| <
+    2^(53 − first_bits)), c2 and c3 the rounded remainders."""
     with mpmath.workprec(300):
         c = mpmath.log(2) / _STEPS
-        # first part: 30 significant bits, so that k·c1 is exact for |k| < 2^23
         e = int(mpmath.floor(mpmath.log(c, 2)))
-        c1 = float(mpmath.floor(c * mpmath.mpf(2) ** (29 - e)) / mpmath.mpf(2) ** (29 - e))
+        grid = mpmath.mpf(2) ** (first_bits - 1 - e)
+        c1 = float(mpmath.floor(c * grid) / grid)
         c2 = float(c - c1)
         c3 = float(c - c1 - c2)
     return c1, c2, c3
 
 
-_C1, _C2, _C3 = _ln2_parts()
+# Cody–Waite reduction by three constants (Cody & Waite, "Software Manual for the Elementary
+# Functions", 1980; Muller, "Elementary Functions", 3rd ed., §11.1; Tang, ACM TOMS 15(2), 1989),
+# two sets: for |t| ≤ 1400 (|k| < 2^23) c1 has 30 bits and c2 is split into 26-bit halves, so
+# k·c1 and k·c2 are plain exact products; over the whole range [−2^21, 0] (|k| < 2^33.53) c1
+# has 19 bits and k·c2 needs k split too (ten more operations, taken only by arrays that
+# reach below −1400).
+_C1, _C2, _C3 = _ln2_parts(30)
+_C1_WIDE, _C2_WIDE, _C3_WIDE = _ln2_parts(19)
+_SHORT_T = -1400.0  # |k| ≤ 1400·4096/ln 2 + 1 < 2^23
 _INV_STEP = _STEPS / math.log(2)
 with mpmath.workprec(300):
     _TABLE_HI, _TABLE_LO = (
@@ -227,12 +239,13 @@ with mpmath.workprec(300):
     )
 
 _C2_HI, _C2_LO = (float(v[0]) for v in _split(np.array([_C2])))
+_C2_WIDE_HI, _C2_WIDE_LO = (float(v[0]) for v in _split(np.array([_C2_WIDE])))
 _TABLE_SPLIT_HI, _TABLE_SPLIT_LO = _split(_TABLE_HI)
 
 # Relative error bound of dd_exp_scaled's mantissa, with a 2^4 margin over the sum of: the
 # truncation after r^6 (2^−107), the float64 evaluation of r³(1/6 + …) (≤ 2^−40 in size, six
-# roundings: ≤ 2^−90.4), the reduction (float64 sum of the low parts ≤ 2^−96), the
-# double-double steps (≤ 2^−100) and the table (2^−106). Measured: ≤ 2^−94.
+# roundings: ≤ 2^−90.4), the reduction (≤ 2^−93.5, see dd_exp_scaled), the double-double
+# steps (≤ 2^−100) and the table (2^−106). Measured (tests/test_double_double_exp.py): 2^−93.8.
 EXP_RELATIVE_ERROR = 2.0**-86
 
 _MIN_T = -(2.0**21)
@@ -243,11 +256,34 @@ _SHIFTER_BITS = np.array(_SHIFTER).view(np.int64)
 def dd_exp_scaled(
     th: Array, tl: Array
 ) -> tuple[npt.NDArray[np.int64], Array, Array, npt.NDArray[np.bool_]]:
-    """e^(th + tl) = 2^m · (mh + ml) for th ∈ [−2^21, 0]; mh + ml ∈ [0.99, 2.01].
+    """e^(th + tl) = 2^m · (mh + ml) for th ∈ [−2^21, 0] and |tl| ≤ ulp(th)/2 (a normalized
+    double-double, as TwoSum and DWPlusDW return; tl = 0 where th = 0); mh + ml ∈ [0.99, 2.01]
+    within relative error :data:`EXP_RELATIVE_ERROR` = 2^−86 over the whole range, for every
+    such tl.
 
-    k = round(t·4096/ln 2) = 4096m + j and r = t − k·ln2/4096, |r| ≤ 2^−12.5; then
+    k = round(t·4096/ln 2) = 4096m + j and r = t − k·ln2/4096, |r| ≤ 2^−13.5; then
     e^r = 1 + r + r²/2 + r³(1/6 + r/24 + r²/120 + r³/720): r² by an exact TwoProd, the r³ part in
-    float64 (it is below 2^−40, so its rounding errors stay below 2^−90.4).
+    float64 (it is below 2^−40, so its rounding errors stay below 2^−90.4). e^r ≈ 1, so an
+    absolute error on r is the same relative error on the result.
+
+    The reduction, Cody–Waite with ln2/4096 = c1 + c2 + c3 (u = 2^−53, c = ln2/4096; k is
+    rint of fl(th·4096/ln 2), so for k ≠ 0, |th| ≥ (|k| − ½)·c·(1 − 2^−51)). An array with an
+    entry below −1400 takes :func:`_reduce_wide` (whole range, |k| < 2^33.53), any other the
+    cheaper :func:`_reduce_short` (|k| < 2^23; r within 2^−93.5, see there). The wide one, c1 of
+    19 bits (c1 < c(1 − 2^−18.9)):
+
+    * a = th − k·c1 is exact: k·c1 (≤ 19 + 34 bits, exact) is a multiple of 2^−31, hence of
+      Q = ulp(th) (|th| ≤ 2^21), and th and k·c1 have one sign with |k·c1| < |k|c(1 − 2^−18.9)
+      ≤ 2|th| for k ≠ 0, so a is a multiple of Q with |a| ≤ |th|: a double;
+    * (a′, e₀) = Fast2Sum(a, tl) is exact: a = 0, or |a| ≥ Q > |tl| (Dekker's condition; Muller
+      et al., "Handbook of Floating-Point Arithmetic", 2nd ed., Thm 4.3). So tl enters exactly,
+      however large ½ulp(th) is (2^−32 at |th| = 2^21): no term for it in any caller;
+    * k·c2 = p2h + p2l exactly (Dekker's TwoProd: k split at run time, c2 pre-split), and
+      (rh, rl) = TwoSum(a′, −p2h) exactly (|a′ − p2h| < 2^−13);
+    * left in float64: rl + e₀ − p2l − k·c3 (|rl| ≤ 2^−67, |e₀|, |p2l| ≤ 2^−51 as |a′|, |p2h|
+      < 2^2.2, |k·c3| ≤ 2^−53.6: the four roundings ≤ 2^−101.7 together), c's own truncation
+      (|k|·2^−141.9 ≤ 2^−108.4), and the last Fast2Sum(rh, rl): exact where |rh| ≥ |rl|, else
+      (r near 0) within 4u|rl| ≤ 2^−100.8. In all, r is within 2^−100.
 
     Returns (m, mh, ml, valid); ``valid`` is False where th is outside the supported range
     (those entries are left as 0 and must be bounded by the caller).
@@ -264,18 +300,10 @@ def dd_exp_scaled(
     ki = shifted.view(np.int64) - _SHIFTER_BITS
     k = shifted
     k -= _SHIFTER  # exact
-    # r = t − k·(c1 + c2 + c3): th − k·c1 is exact (Sterbenz), k·c2 exact as a TwoProd.
-    a = th - k * _C1
-    # k·c2 exactly: k has ≤ 23 bits and c2 is pre-split into 26-bit halves (Dekker)
-    p2h = k * _C2
-    p2l = k * _C2_HI
-    p2l -= p2h
-    p2l += k * _C2_LO
-    rh, rl = two_sum(a, -p2h)
-    low = tl - p2l
-    low -= k * _C3
-    rl += low  # |tl| ≤ 2^−44, the rest ≤ 2^−60: float64 error ≤ 2^−96
-    rh, rl = _fast_two_sum(rh, rl)
+    if th.size and th.min() < _SHORT_T:
+        rh, rl = _reduce_wide(th, tl, k)
+    else:
+        rh, rl = _reduce_short(th, tl, k)
     # r² exactly: Dekker's product with one split of r (its partial sums are exact)
     sq_h = rh * rh
     r_hi, r_lo = _split(rh)
@@ -329,3 +357,47 @@ def dd_exp_scaled(
         return m, mh, ml, valid
     zero = np.zeros_like(mh)
     return m, np.where(valid, mh, zero), np.where(valid, ml, zero), valid
+
+
+def _reduce_short(th: Array, tl: Array, k: Array) -> tuple[Array, Array]:
+    """r = th + tl − k·ln2/4096 as rh + rl for th ∈ [−1400, 0] (|k| < 2^23), within 2^−93.5.
+
+    th − k·c1 is exact (Sterbenz: k·c1 has ≤ 23 + 30 bits and |k·c1| < |k|c(1 − 2^−29.5) ≤
+    2|th|, as in :func:`dd_exp_scaled`), k·c2 = p2h + p2l exactly (k has ≤ 23 bits, c2's
+    halves 26), TwoSum exact; left in float64: tl − p2l − k·c3 + rl, three roundings ≤ 2^−96
+    each (|tl| ≤ ulp(th)/2 ≤ 2^−43 as |th| < 2048, the rest ≤ 2^−66), and the last Fast2Sum,
+    exact where |rh| ≥ |rl|, else (r near 0) within 2^−95 + 2^−96: ≤ 5·2^−96 in all.
+    """
+    a = th - k * _C1
+    # k·c2 exactly: k has ≤ 23 bits and c2 is pre-split into 26-bit halves (Dekker)
+    p2h = k * _C2
+    p2l = k * _C2_HI
+    p2l -= p2h
+    p2l += k * _C2_LO
+    rh, rl = two_sum(a, -p2h)
+    low = tl - p2l
+    low -= k * _C3
+    rl += low
+    return _fast_two_sum(rh, rl)
+
+
+def _reduce_wide(th: Array, tl: Array, k: Array) -> tuple[Array, Array]:
+    """r = th + tl − k·ln2/4096 as rh + rl for th ∈ [−2^21, 0] (|k| < 2^33.53), within 2^−100
+    (the bound in :func:`dd_exp_scaled`'s docstring)."""
+    a = th - k * _C1_WIDE  # exact
+    a, e0 = _fast_two_sum(a, tl)  # exact
+    # k·c2 exactly: Dekker's product, k split (≤ 34 bits), c2 pre-split
+    p2h = k * _C2_WIDE
+    k_hi, k_lo = _split(k)
+    p2l = k_hi * _C2_WIDE_HI
+    p2l -= p2h
+    k_hi *= _C2_WIDE_LO
+    p2l += k_hi
+    p2l += k_lo * _C2_WIDE_HI
+    k_lo *= _C2_WIDE_LO
+    p2l += k_lo
+    rh, rl = two_sum(a, -p2h)
+    rl += e0
+    rl -= p2l
+    rl -= k * _C3_WIDE
+    return _fast_two_sum(rh, rl)

@@ -21,7 +21,9 @@ A sink s is one more entry [z, s] with g_s = 0 (its own output dropped), as in t
 
 Error bounds (u = 2^−53; double-double operators of Joldes, Muller & Popescu, ACM TOMS 44(2),
 2017: + 3u², × 7u², ÷ 32u² relative; exp by :func:`~symsoftmax.reference.double_double.
-dd_exp_scaled` within ε_e = 2^−86). All are absolute and built from the computed terms, so
+dd_exp_scaled` within ε_e = 2^−86 for any t̂ = th + tl ∈ [−2^21, 0] with |tl| ≤ ulp(th)/2, as
+TwoSum's and DWPlusDW's low words are: its reduction adds tl exactly, so no term for tl, whose
+½ulp(th) reaches 2^−32). All are absolute and built from the computed terms, so
 cancellation (g_i ≈ ḡ, g_i ≈ Γ s_i) only widens the interval, and the output stays pending;
 an interval is decided only if it excludes 0 (relative radius < 2^−20) and rounds to one value:
 
@@ -165,7 +167,11 @@ def _settle_block(op: str, z: Array, g: Array, fmt: Format) -> _Settled:
 
 class _Exps:
     """e^{t_j} = 2^m·(mh + ml) on F (``valid``: t_j ∈ [−2^21, 0], else "far"), the first
-    maximal entry ``a``, Ŝ = Σ e_j and σ_S (its relative error), λ (levels of the sums)."""
+    maximal entry ``a``, Ŝ = Σ e_j and σ_S (its relative error), λ (levels of the sums).
+
+    The shifts' low words (TwoSum's, or the given DWPlusDW ones) are normalized, |tl| ≤
+    ulp(th)/2, which ``dd_exp_scaled`` requires and adds exactly: ε_e needs no term for them.
+    """
 
     def __init__(self, z: Array, finite: Bools, shifts: tuple[Array, Array] | None = None) -> None:
         n, k = z.shape

@@ -42,8 +42,8 @@ Phase 2, float64 targets and phase 1's leftovers (:func:`_evaluate`), in double-
   DWTimesDW (7u²), y/3 in double-double, the y², y³ terms (≤ 2^−48) in float64, two low-word
   roundings ≤ 2^−100.9 each; v = u·g (7u²): rel ≤ ε_u + y⁴ + 40u².
 * 2^−12 ≤ |a| ≤ 2^20: tanh|a| = (1 − E)/(1 + E), E = e^{−2|a|} = 2^m(mh + ml) by
-  ``dd_exp_scaled``, rel ε_e = EXP_RELATIVE_ERROR + 1.01u(|2al| + 2^−60) (its reduction adds the
-  input's low part to a float64 low word: one more rounding of that size), plus 2^−1073
+  ``dd_exp_scaled``, rel ε_e = EXP_RELATIVE_ERROR (for a normalized low word, as −2(ah + al)
+  is: its reduction adds it exactly, whatever |a| ≤ 2^20), plus 2^−1073
   absolute where 2^m(mh + ml) underflows and u²(1 + E) for the low words of 1 ∓ E: e_E in
   all. An error e_E on E moves 1 − E and 1 + E by e_E: rel of the quotient
   ≤ e_E(1/(1 − E) + 1/(1 + E)) = 2e_E/(1 − E²) (1 − E ≥ 2^−11.1), plus 32u² for
@@ -61,10 +61,11 @@ t̂_a = 0 exactly (only entries equal to v̂_a give t̂ = 0, so fast.py's partit
 out the first entry with t̂ = 0, leaves out a). Terms left out of its sums (e^{t̂} < 2^−999 or
 t̂ < −2^21) stay below 2^−997 each if Δ_j ≤ 1 (≤ 2^20 beyond the exp range): K·2^−996
 relative to S ≥ 1, K·2^−96 relative to S′ ≥ 2^−900. With fast.py's bounds (``_softmax_dd``,
-``_log_partition_dd``, ε_e′ = 1.01u(max|tl| + 2^−60) for its exp's low-word rounding):
+``_log_partition_dd``; t̂'s low words are DWPlusDW's, normalized, which ``dd_exp_scaled``
+adds exactly: its EXP_RELATIVE_ERROR holds as it is, for every t̂ ∈ [−2^21, 0]):
 
-* softmax: ε_j = ε_fast + 2.02ε_e′ + 1.02(Δ_j + Δ_S), settled by ``_settle_scaled``;
-* L = log1p(S′) with rel σ = σ_fast + 2.02ε_e′ + 1.02Δ_S (series or ``_log1p_newton``),
+* softmax: ε_j = ε_fast + 1.02(Δ_j + Δ_S), settled by ``_settle_scaled``;
+* L = log1p(S′) with rel σ = σ_fast + 1.02Δ_S (series or ``_log1p_newton``),
   absolute error err_L; for S′ < 2^−900, L ∈ [0, S′] is taken as 0 ± 1.02(S′ + K·2^−997);
   log_softmax_j = t̂_j − L̂ within 1.01(err_L + Δ_j) + 5u²|·|;
 * logsumexp = T·(v̂_a + L̂) within 1.01T(δ_a + err_L) + 10u²(|·| + T(|v̂_a| + L̂)) (+ 2^−1070
@@ -282,7 +283,7 @@ def _tanh_capped(
         m, mh, ml, _valid = _dd_exp(-2.0 * sh, -2.0 * sl)  # valid: −2|a| ≥ −2^21
         m32 = np.maximum(m, -2000).astype(np.int32)
         eh, el = np.ldexp(mh, m32), np.ldexp(ml, m32)
-        eps_e = EXP_RELATIVE_ERROR + 1.01 * _U * (2 * np.abs(sl) + 2.0**-60)
+        eps_e = EXP_RELATIVE_ERROR  # the low word −2sl enters exactly (normalized)
         # + the rounding of each low word below (≤ u²(1 + E) absolute on 1 ∓ E)
         err_e = eps_e * eh * 1.01 + 2.0**-1073 + 2 * _U2
         # 1 − E and 1 + E: E ∈ (0, 1) in double-double, TwoSum with 1 then the low part
@@ -483,17 +484,15 @@ def _evaluate(
 
 
 def _term_bounds(
-    th: Array, tl: Array, big_delta: Array, masked: Mask, m: npt.NDArray[np.int64], valid: Mask
-) -> tuple[Array, Mask, Array]:
-    """(Δ over the sum's terms per row, rows whose left-out terms stay below 2^−997, ε_e′ per
-    row: the exp's extra error from the low parts, 1.01u·max|tl|)."""
+    big_delta: Array, masked: Mask, m: npt.NDArray[np.int64], valid: Mask
+) -> tuple[Array, Mask]:
+    """(Δ over the sum's terms per row, rows whose left-out terms stay below 2^−997)."""
     in_sum = valid & (m >= -1000) & ~masked
     delta_s = np.where(in_sum, big_delta, 0.0).max(axis=1)
     left_out_ok = np.where(valid & ~in_sum & ~masked, big_delta <= 1.0, True).all(axis=1)
     left_out_ok &= np.where(~valid & ~masked, big_delta <= 2.0**20, True).all(axis=1)
     left_out_ok &= delta_s <= 2.0**-20
-    eps_low = 1.01 * _U * (np.abs(tl).max(axis=1) + 2.0**-60)
-    return delta_s, left_out_ok, eps_low
+    return delta_s, left_out_ok
 
 
 def _softmax(
@@ -512,13 +511,13 @@ def _softmax(
     docstring)."""
     k = th.shape[1]
     part = _dd_partition(th, tl, without_top=False)
-    delta_s, rows_ok, eps_low = _term_bounds(th, tl, big_delta, masked, part.m, part.valid)
+    delta_s, rows_ok = _term_bounds(big_delta, masked, part.m, part.valid)
     one = np.ones_like(part.sum_h)
     inv_h, inv_l = dd_div(one, np.zeros_like(one), part.sum_h, part.sum_l)
     eps_fast = 1.05 * (
         2 * EXP_RELATIVE_ERROR + (part.levels * 3 + 32 + 7 + 10) * _U2 + k * 2.0**-996
     )
-    eps = eps_fast + 2.02 * eps_low[:, None] + 1.02 * (big_delta + delta_s[:, None])
+    eps = eps_fast + 1.02 * (big_delta + delta_s[:, None])
     qh, ql = dd_mul(part.mh, part.ml, inv_h[:, None], inv_l[:, None])
     value, ok = _settle_scaled(part.m, qh, ql, eps, fmt)
     ok &= eps < 2.0**-20
@@ -546,13 +545,9 @@ def _log_ops(
     evaluation; the bound of the module docstring)."""
     k = th.shape[1]
     part = _dd_partition(th, tl, without_top=True)
-    delta_s, rows_ok, eps_low = _term_bounds(th, tl, big_delta, masked, part.m, part.valid)
+    delta_s, rows_ok = _term_bounds(big_delta, masked, part.m, part.valid)
     s1h, s1l = part.sum_h, part.sum_l
-    sigma = (
-        1.05 * (2 * EXP_RELATIVE_ERROR + part.levels * 3 * _U2 + k * 2.0**-96)
-        + 2.02 * eps_low
-        + 1.02 * delta_s
-    )
+    sigma = 1.05 * (2 * EXP_RELATIVE_ERROR + part.levels * 3 * _U2 + k * 2.0**-96) + 1.02 * delta_s
     small = s1h <= 2.0**-20
     sq_h, sq_l = two_prod(s1h, s1h)
     sq_l = sq_l + 2 * s1h * s1l

@@ -17,12 +17,10 @@ Bound (u = 2^−53; Joldes, Muller & Popescu, ACM TOMS 44(2), 2017, for the doub
 
 * The logits v̂_j and their bounds δ_j are :func:`symsoftmax.reference.fast_softcap._logits`
   (its module docstring, phase 2). The shifts t̂_j = v̂_j − v̂_a (a the double-double maximum,
-  DWPlusDW) are off t_j by Δ_j = 1.01(δ_j + δ_a + 4u²|t̂_j|) (as fast_softcap), plus, as a
-  perturbation of e^{t̂_j} of the same kind, the exponential's low-word rounding
-  ε′_j = 1.01u(|tl_j| + 2^−60) (its reduction adds tl to a float64 low word), and for
-  t̂_j < −1400 2u|t̂_j| (there k = round(t·4096/ln 2) exceeds 2^23 and k·c1, exact only below,
-  rounds: ≤ u|t| on the reduced argument; measured: 2^−42 relative from t = −2048 on). With
-  Δ = max_F(Δ_j + ε′_j) ≤ 2^−24: e^{t_j} = e^{t̂_j}e^{θ_j}, |θ_j| ≤ Δ, and S/Ŝ ∈ e^{±Δ}, so
+  DWPlusDW) are off t_j by Δ_j = 1.01(δ_j + δ_a + 4u²|t̂_j|) (as fast_softcap); their low
+  words are normalized, which ``dd_exp_scaled`` adds exactly, so its EXP_RELATIVE_ERROR
+  (fast_gradients' ε_e) holds as it is over all of [−2^21, 0]. With
+  Δ = max_F Δ_j ≤ 2^−24: e^{t_j} = e^{t̂_j}e^{θ_j}, |θ_j| ≤ Δ, and S/Ŝ ∈ e^{±Δ}, so
   s_j/ŝ_j ∈ e^{±2Δ} and |ŝ_j − s_j| ≤ r·min(s_j, ŝ_j)·(1 + 2^−20), r = 2.02Δ (each s_j
   relatively, the left-out and far terms included).
 * The VJPs at t̂ are fast_gradients' evaluation with its bounds; the perturbation adds
@@ -33,9 +31,9 @@ Bound (u = 2^−53; Joldes, Muller & Popescu, ACM TOMS 44(2), 2017, for the doub
   absolute interval.
 * F_j: a_j = z_j/c by ``_div_by_double`` on the significands (relative ≤ 8u² ≤ 2^−100, scaled
   back by an exact power of two for |a| ≥ 2^−300). |a| < 2^−300: F ∈ [1 − a², 1], taken as 1
-  within 2^−600. 2^−300 ≤ |a| ≤ 1400: e^{−|a|} by ``dd_exp_scaled`` (its reduction exact for
-  |t| < 1419), relative ε₁ = EXP_RELATIVE_ERROR + 1.01u(|al| + 2^−60) + 1.01|a|·2^−100 (the
-  low-word rounding and a's error: e^{|a|ε_a} − 1), squared (DWTimesDW) to E = e^{−2|a|}:
+  within 2^−600. 2^−300 ≤ |a| ≤ 1400: e^{−|a|} by ``dd_exp_scaled`` (a's low word normalized),
+  relative ε₁ = EXP_RELATIVE_ERROR + 1.01|a|·2^−100 (a's error: e^{|a|ε_a} − 1), squared
+  (DWTimesDW) to E = e^{−2|a|}:
   ε_E = 1.02(2ε₁ + 7u²); F's relative sensitivity to E is (1 − E)/(1 + E) < 1; 1 + E in
   double-double (a low-word rounding ≤ 2u², E's parts below 2^−1022 lost: ≤ 2^−1073), squared
   (7u²), 4(mh + ml)/(1 + E)² (32u²): F = 2^m·F̂, F̂ ∈ [0.99, 8.1], relative
@@ -84,7 +82,6 @@ _U = 2.0**-53
 _U2 = _U * _U
 _MAX_DELTA = 2.0**-24  # shifts' error beyond which a row is left to the authority
 _VANISH = 1400.0  # |z/c| beyond which sech² < 4e^{−2800} < 2^−4037
-_EXP_EXACT = -1400.0  # dd_exp_scaled's k·c1 is exact only for |k| < 2^23 (|t| < 1419)
 _BLOCK_ELEMENTS = 1 << 14  # rows per block: about this many entries
 
 
@@ -164,9 +161,9 @@ def _factors_of(z: Array, cap: float) -> tuple[Ints, Array, Array, Array, Mask]:
     if middle.any():
         idx = np.nonzero(middle)
         sh, sl = a0[idx], al[idx]
-        # e^{−|a|} (|a| ≤ 1400: within the exponential's exact k·ln2 reduction), squared
+        # e^{−|a|}, squared
         m1, mh1, ml1, _ = _dd_exp(-sh, -sl)
-        eps_1 = EXP_RELATIVE_ERROR + 1.01 * _U * (np.abs(sl) + 2.0**-60) + 1.01 * sh * 2.0**-100
+        eps_1 = EXP_RELATIVE_ERROR + 1.01 * sh * 2.0**-100
         eps_e = 1.02 * (2 * eps_1 + 7 * _U2)
         mh, ml = dd_mul(mh1, ml1, mh1, ml1)
         m = 2 * m1
@@ -222,9 +219,6 @@ def _evaluate(
         tl = np.where(finite, tl, 0.0)
         th[r, a], tl[r, a] = 0.0, 0.0
         big_delta = 1.01 * (delta + delta_a + 4 * _U2 * np.abs(th))
-        big_delta += 1.01 * _U * (np.abs(tl) + 2.0**-60)  # the exponential's low-word rounding
-        # below t = −1400 the exponential's reduction rounds k·c1 (≤ u|t| on its argument)
-        big_delta += np.where((th < _EXP_EXACT) & (th >= -(2.0**21)), 2 * _U * np.abs(th), 0.0)
         big_delta[r, a] = 0.0
         big_delta = np.where(finite, big_delta, 0.0)
         worst = np.where(finite & np.isfinite(th), big_delta, 0.0).max(axis=1)
