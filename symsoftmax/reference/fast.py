@@ -661,20 +661,7 @@ def _log_partition_dd(rows: Array, temperature: float | None) -> _LogPartition:
             + k * 2.0**-100
             + _shift_error(temperature) * row_max(t_abs).clip(max=2.0**21)
         )
-        small = s1h <= 2.0**-20
-        sq_h, sq_l = two_prod(s1h, s1h)
-        sq_l = sq_l + 2 * s1h * s1l
-        cube = sq_h * s1h
-        tail = cube / 3 - cube * s1h / 4
-        lh_s, ll_s = dd_add(s1h, s1l, -0.5 * sq_h, -0.5 * sq_l + tail)
-        err_s = s1h * (sigma + 2.0**-99) * 1.02
-        # the Newton step only where the series does not serve (σ ≥ 30: most rows are small)
-        big = ~small
-        lh_n, ll_n, err_n = np.zeros_like(s1h), np.zeros_like(s1h), np.full_like(s1h, np.inf)
-        if big.all():
-            lh_n, ll_n, err_n = _log1p_newton(s1h, s1l, sigma)
-        elif big.any():
-            lh_n[big], ll_n[big], err_n[big] = _log1p_newton(s1h[big], s1l[big], sigma[big])
+        lh, ll, err_l = log1p_dd(s1h, s1l, sigma)
         # One finite entry: L = 0 exactly. Counted on x, not on t: an entry whose x − max
         # overflows has t = −inf here but still adds e^t > 0 to the sum (L is then tiny, not 0).
         finite = np.isfinite(rows)
@@ -682,11 +669,36 @@ def _log_partition_dd(rows: Array, temperature: float | None) -> _LogPartition:
             exact_l = np.zeros(rows.shape[0], dtype=bool)
         else:
             exact_l = row_sum(finite.astype(np.int64)) == 1
-        row_ok = ((small | np.isfinite(err_n)) & (s1h >= 2.0**-900)) | exact_l
-        lh = np.where(exact_l, 0.0, np.where(small, lh_s, lh_n))
-        ll = np.where(exact_l, 0.0, np.where(small, ll_s, ll_n))
-        err_l = np.where(exact_l, 0.0, np.where(small, err_s, err_n))
+        row_ok = (np.isfinite(err_l) & (s1h >= 2.0**-900)) | exact_l
+        lh = np.where(exact_l, 0.0, lh)
+        ll = np.where(exact_l, 0.0, ll)
+        err_l = np.where(exact_l, 0.0, err_l)
     return _LogPartition(top, th, tl, t_abs, lh, ll, err_l, row_ok, s1h)
+
+
+def log1p_dd(s1h: Array, s1l: Array, sigma: Array) -> tuple[Array, Array, Array]:
+    """L = log1p(S′) for S′ = s1h + s1l ≥ 0 with relative error σ, in double-double: (lh, ll,
+    absolute error bound; inf where it is not found). Where S′ ≤ 2^−20 the series
+    S′ − S′²/2 + S′³/3 − S′⁴/4, whose remainder is below S′⁵/5 < 2^−100·S′, so that the bound is
+    S′(σ + 2^−99)·1.02; elsewhere :func:`_log1p_newton` (σ ≥ 30: most rows take the series)."""
+    small = s1h <= 2.0**-20
+    sq_h, sq_l = two_prod(s1h, s1h)
+    sq_l = sq_l + 2 * s1h * s1l
+    cube = sq_h * s1h
+    tail = cube / 3 - cube * s1h / 4
+    lh_s, ll_s = dd_add(s1h, s1l, -0.5 * sq_h, -0.5 * sq_l + tail)
+    err_s = s1h * (sigma + 2.0**-99) * 1.02
+    big = ~small
+    lh_n, ll_n, err_n = np.zeros_like(s1h), np.zeros_like(s1h), np.full_like(s1h, np.inf)
+    if big.all():
+        lh_n, ll_n, err_n = _log1p_newton(s1h, s1l, sigma)
+    elif big.any():
+        lh_n[big], ll_n[big], err_n[big] = _log1p_newton(s1h[big], s1l[big], sigma[big])
+    return (
+        np.where(small, lh_s, lh_n),
+        np.where(small, ll_s, ll_n),
+        np.where(small, err_s, err_n),
+    )
 
 
 def _log1p_newton(s1h: Array, s1l: Array, sigma: Array) -> tuple[Array, Array, Array]:

@@ -65,7 +65,7 @@ relative to S ≥ 1, K·2^−96 relative to S′ ≥ 2^−900. With fast.py's bo
 adds exactly: its EXP_RELATIVE_ERROR holds as it is, for every t̂ ∈ [−2^21, 0]):
 
 * softmax: ε_j = ε_fast + 1.02(Δ_j + Δ_S), settled by ``_settle_scaled``;
-* L = log1p(S′) with rel σ = σ_fast + 1.02Δ_S (series or ``_log1p_newton``),
+* L = log1p(S′) with rel σ = σ_fast + 1.02Δ_S (``fast.log1p_dd``: series or Newton),
   absolute error err_L; for S′ < 2^−900, L ∈ [0, S′] is taken as 0 ± 1.02(S′ + K·2^−997);
   log_softmax_j = t̂_j − L̂ within 1.01(err_L + Δ_j) + 5u²|·|;
 * logsumexp = T·(v̂_a + L̂) within 1.01T(δ_a + err_L) + 10u²(|·| + T(|v̂_a| + L̂)) (+ 2^−1070
@@ -97,12 +97,12 @@ from symsoftmax.reference.double_double import (
 from symsoftmax.reference.double_double import dd_exp_scaled as _dd_exp
 from symsoftmax.reference.fast import (
     _dd_partition,
-    _log1p_newton,
     _row_sum_bounded,
     _settle_interval,
     _settle_relative,
     _settle_scaled,
     _settle_signed,
+    log1p_dd,
 )
 from symsoftmax.rounding import round_array
 
@@ -548,25 +548,14 @@ def _log_ops(
     delta_s, rows_ok = _term_bounds(big_delta, masked, part.m, part.valid)
     s1h, s1l = part.sum_h, part.sum_l
     sigma = 1.05 * (2 * EXP_RELATIVE_ERROR + part.levels * 3 * _U2 + k * 2.0**-96) + 1.02 * delta_s
-    small = s1h <= 2.0**-20
-    sq_h, sq_l = two_prod(s1h, s1h)
-    sq_l = sq_l + 2 * s1h * s1l
-    cube = sq_h * s1h
-    tail = cube / 3 - cube * s1h / 4
-    lh_s, ll_s = dd_add(s1h, s1l, -0.5 * sq_h, -0.5 * sq_l + tail)
-    err_s = s1h * (sigma + 2.0**-99) * 1.02
-    big = ~small
-    lh_n, ll_n, err_n = np.zeros_like(s1h), np.zeros_like(s1h), np.full_like(s1h, np.inf)
-    if big.any():
-        lh_n[big], ll_n[big], err_n[big] = _log1p_newton(s1h[big], s1l[big], sigma[big])
+    lh, ll, err_l = log1p_dd(s1h, s1l, sigma)
     single = (~masked).sum(axis=1) == 1  # one finite entry: L = 0 exactly
     # S′ below the double-double's reach: 0 ≤ L ≤ S′ ≤ s1h(1 + σ) + K·2^−997 (terms left out)
     below = (s1h < 2.0**-900) & ~single
     zero_l = single | below
-    row_ok = (((small | np.isfinite(err_n)) & ~below) | zero_l) & rows_ok
-    lh = np.where(zero_l, 0.0, np.where(small, lh_s, lh_n))
-    ll = np.where(zero_l, 0.0, np.where(small, ll_s, ll_n))
-    err_l = np.where(small, err_s, err_n)
+    row_ok = ((np.isfinite(err_l) & ~below) | zero_l) & rows_ok
+    lh = np.where(zero_l, 0.0, lh)
+    ll = np.where(zero_l, 0.0, ll)
     err_l = np.where(single, 0.0, np.where(below, 1.02 * (s1h + k * 2.0**-997), err_l))
     if op == "log_softmax":
         # masked entries are −inf exactly: a finite stand-in keeps them off the slow settle
