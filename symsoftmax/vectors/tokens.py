@@ -2,10 +2,10 @@
 
 A suite's JSON holds about 10⁶ number tokens (hex floats, 40-digit decimals). Parsing them one
 Python call at a time costs more than the JSON parse itself, so they are parsed as arrays: the
-tokens are joined into one byte string (in C), cut into a (tokens, width) matrix of byte codes
-(zero-padded) by fancy indexing, and the digits of every token are read column by column. A
-token that does not fit the expected layout is only marked, never guessed: the caller sends it
-to the exact one-at-a-time parse, which also names it in an error.
+tokens become a (tokens, width) matrix of byte codes, zero-padded (NumPy's fixed-width bytes, or
+rows gathered from the tokens joined into one byte string), and the characters of every token
+are read column by column. A token that does not fit the expected layout is only marked, never
+guessed: the caller sends it to the exact one-at-a-time parse, which also names it in an error.
 """
 
 from __future__ import annotations
