@@ -304,7 +304,12 @@ def _quick_values(tokens: list[Any], fmt: Format) -> tuple[np.ndarray, np.ndarra
     chosen = np.flatnonzero(decimal)
     picked = texts if chosen.size == n else map(texts.__getitem__, chosen.tolist())
     values[chosen] = np.fromiter(map(float, picked), np.float64, count=chosen.size)
-    for i in chosen[values[chosen] == 0].tolist():  # ±0, or an underflow (not plain)
+    # ±0 as written: a zero whose last digit's unit is at least 10^−323 has only 0 digits (one
+    # other digit would make it ≥ 10^−323, which float() does not round to 0); below, an
+    # underflow is possible, and the spelling decides
+    zeros = chosen[values[chosen] == 0]
+    plain[zeros] = scale[zeros] >= -323
+    for i in zeros[scale[zeros] < -323].tolist():
         plain[i] = _ZERO.fullmatch(texts[i]) is not None
     for i in np.flatnonzero(~decimal).tolist():
         plain[i] = texts[i] in _NAN_WORDS

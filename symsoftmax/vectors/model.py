@@ -8,6 +8,7 @@ format exactly; the exact mathematical result of each output is kept as a decima
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,7 @@ INPUT_KEYS: dict[str, tuple[str, ...]] = {op: OPERATIONS[op].inputs for op in OP
 EXPECTED_KEYS: dict[str, tuple[str, ...]] = {op: OPERATIONS[op].output_keys() for op in OPS}
 
 
+@functools.cache  # asked once per test and output by the readers and the runner
 def expected_shape(op: str, key: str, k: int) -> tuple[int, ...]:
     """Shape of output ``key`` of ``op`` for rows of length ``k``.
 
