@@ -160,7 +160,7 @@ def _layout(
             shape = expected_shape(op, output, k)
             tokens = _rows(part, shape, output, at) if len(shape) == 2 else None
             if tokens is None:
-                tokens = _flat(part, int(np.prod(shape)), output, at)
+                tokens = _flat(part, math.prod(shape), output, at)
             found.append(_Part(output, shape, tokens, at))
     except InputError as exc:
         return found, exc
