@@ -316,7 +316,7 @@ def test_the_hex_pattern_is_checked_as_the_whole_schema_checks_it(
     rng = random.Random(13)
     spellings = ["0x1p+0", "0X1.8p+1", "0x1.8P+1", "1.5", "0x1.8p1", "-0x0p+0", "0x1.gp+0", "+inf"]
     cases = 0
-    for test_index in rng.sample(range(len(original["testGroups"][2]["tests"])), 6):
+    for test_index in rng.sample(range(len(original["testGroups"][2]["tests"])), 4):
         for where in ("inputs", "expected"):
             document = json.loads(path.read_text())
             test = document["testGroups"][2]["tests"][test_index]
@@ -330,4 +330,4 @@ def test_the_hex_pattern_is_checked_as_the_whole_schema_checks_it(
                 assert found[0].tc_id == test["tcId"] and found[0].field.endswith(f"[{at}]")
                 assert "does not match" in found[0].what
             cases += 1
-    assert cases == 12
+    assert cases == 8
