@@ -31,7 +31,7 @@ import numpy.typing as npt
 from symsoftmax.errors import InputError
 from symsoftmax.formats import Format
 from symsoftmax.rounding import ulp
-from symsoftmax.vectors.tokens import DECIMAL_DIGITS, token_blocks
+from symsoftmax.vectors.tokens import DECIMAL_DIGITS, joined_tokens, token_blocks
 
 __all__ = ["ExactValues", "normwise_error", "special_mismatch", "ulp_errors"]
 
@@ -270,7 +270,7 @@ def _joined(
     """(codes, start, length): the character codes of all of ``flat``'s strings one after the
     other, followed by _MAX_LENGTH zeros; where each starts, and its length. A NumPy string
     array is read in place (its UTF-32 units, each string in its fixed-width slot); a list or
-    object array is joined (in C) and encoded, a non-ASCII character as "?" (rejected)."""
+    object array by :func:`~symsoftmax.vectors.tokens.joined_tokens`."""
     n = flat.size
     if flat.dtype.kind == "U":
         width = flat.dtype.itemsize // 4
@@ -278,15 +278,7 @@ def _joined(
         buffer = np.concatenate([units, np.zeros(_MAX_LENGTH, dtype=np.uint32)])
         length = np.char.str_len(flat).astype(np.int64).reshape(-1)
         return buffer, np.arange(n, dtype=np.int64) * width, length
-    texts = flat.tolist()
-    try:
-        text = "".join(texts)
-    except TypeError:  # not all str: their str() is what is parsed
-        texts = [str(token) for token in texts]
-        text = "".join(texts)
-    length = np.fromiter(map(len, texts), dtype=np.int64, count=n)
-    joined = text.encode("ascii", errors="replace") + bytes(_MAX_LENGTH)
-    return np.frombuffer(joined, dtype=np.uint8), np.cumsum(length) - length, length
+    return joined_tokens(flat.tolist(), _MAX_LENGTH)
 
 
 def _parse_fixed(

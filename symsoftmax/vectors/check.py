@@ -172,17 +172,9 @@ def _pattern_errors(document: dict[str, Any], parsed: Parsed) -> list[tuple[list
             what = f"{json.dumps(tokens)} does not match {json.dumps(pattern.pattern)}"
             errors.append((path, what))
 
-    for g_index, group in enumerate(document["testGroups"]):
-        for t_index, test in enumerate(group["tests"]):
-            at = ["testGroups", g_index, "tests", t_index]
-            values = [(["inputs", name], v) for name, v in test["inputs"].items()]
-            values += [(["expected", key], v) for key, v in test["expected"].items()]
-            for a_index, answer in enumerate(test.get("acceptable", [])):
-                where = ["acceptable", a_index, "outputs"]
-                values += [([*where, key], v) for key, v in answer["outputs"].items()]
-            for path, tokens in values:
-                if id(tokens) not in parsed:
-                    check([*at, *path], tokens)
+    for path, tokens in _hex_values(document):
+        if id(tokens) not in parsed:
+            check(path, tokens)
     return errors
 
 
@@ -326,13 +318,22 @@ def _value_findings(
     return findings
 
 
+def _hex_values(document: dict[str, Any]) -> Iterator[tuple[list[Any], Any]]:
+    """(path, value) of every hex value or list of them in a schema-checked document: inputs
+    (the scalar ones too), expected outputs, the answers' outputs."""
+    for g_index, group in enumerate(document["testGroups"]):
+        for t_index, test in enumerate(group["tests"]):
+            at = ["testGroups", g_index, "tests", t_index]
+            for part in ("inputs", "expected"):
+                yield from (([*at, part, key], v) for key, v in test[part].items())
+            for a_index, answer in enumerate(test.get("acceptable", [])):
+                where = [*at, "acceptable", a_index, "outputs"]
+                yield from (([*where, key], v) for key, v in answer["outputs"].items())
+
+
 def _value_lists(document: dict[str, Any]) -> Iterator[Any]:
     """Every list of hex values of a schema-checked document (inputs, expected, answers)."""
-    for _k, test in _tests(document):
-        for part in (test["inputs"], test["expected"]):
-            yield from (tokens for tokens in part.values() if isinstance(tokens, list))
-        for answer in test.get("acceptable", []):
-            yield from answer["outputs"].values()
+    return (value for _, value in _hex_values(document) if isinstance(value, list))
 
 
 def _parse_value_lists(document: dict[str, Any], parsed: Parsed) -> None:

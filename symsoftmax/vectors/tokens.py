@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["BLOCK", "parse_hex_tokens", "token_blocks"]
+__all__ = ["BLOCK", "DECIMAL_DIGITS", "joined_tokens", "parse_hex_tokens", "token_blocks"]
 
 BLOCK = 4096
 """Tokens cut out per block: temporaries of a few hundred kB are reused, where ones of the whole
@@ -25,6 +25,25 @@ array (tens of MB) cost more in fresh pages than the arithmetic."""
 
 Codes = npt.NDArray[np.uint8]
 Lengths = npt.NDArray[np.int64]
+
+
+def joined_tokens(
+    tokens: Sequence[Any], padding: int
+) -> tuple[Codes, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """(codes, start, length): the tokens' characters one after the other as ASCII codes (in
+    C: one join, one encoding; a non-ASCII character as "?", which no grammar here accepts),
+    followed by ``padding`` zeros, so that a read up to ``padding`` past a token stays inside;
+    where each token starts, and its length. Tokens that are not all str are read as their
+    str() (and refused by the grammars)."""
+    try:
+        text = "".join(tokens)
+        texts = tokens
+    except TypeError:
+        texts = [str(token) for token in tokens]
+        text = "".join(texts)
+    length = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    codes = np.frombuffer(text.encode("ascii", errors="replace") + bytes(padding), np.uint8)
+    return codes, np.cumsum(length) - length, length
 
 
 def token_blocks(
@@ -55,8 +74,7 @@ def token_blocks(
         for first in range(0, n, block):
             yield first, matrix[first : first + block, :width], lengths[first : first + block]
         return
-    buffer = np.frombuffer("".join(texts).encode("ascii", errors="replace"), dtype=np.uint8)
-    starts = np.cumsum(lengths) - lengths
+    buffer, starts, _ = joined_tokens(texts, 0)
     columns = np.arange(width)
     for first in range(0, n, block):
         length = lengths[first : first + block]
@@ -108,22 +126,13 @@ def parse_hex_tokens(
     Read column by column from the joined bytes (one gather of every token's character at the
     same offset from its start: the layout is fixed up to the sign and the exponent's length).
     """
-    try:
-        text = "".join(tokens)
-        texts = tokens
-    except TypeError:  # not all str: their str() is what is parsed (and refused)
-        texts = [str(token) for token in tokens]
-        text = "".join(texts)
-    n = len(texts)
-    length = np.fromiter(map(len, texts), dtype=np.int64, count=n)
-    joined = text.encode("ascii", errors="replace") + bytes(_HEX_WIDTH)
-    buffer = np.frombuffer(joined, dtype=np.uint8)
-    start = np.cumsum(length) - length
+    buffer, start, length = joined_tokens(tokens, _HEX_WIDTH)
+    n = len(length)
     negative = buffer[start] == ord("-")
     at = start + negative  # where "0x" starts
     exponent_length = length - (at - start + 19)
     ok = (exponent_length >= 1) & (exponent_length <= 4)  # every column read below is inside
-    at = np.where(ok, at, len(joined) - _HEX_WIDTH)  # the others read the zero padding
+    at = np.where(ok, at, buffer.size - _HEX_WIDTH)  # the others read the zero padding
     # each token's 24 bytes from "0x" on, in one gather of rows of a sliding window over the
     # bytes, then character-major (one contiguous row per position)
     window = np.lib.stride_tricks.sliding_window_view(buffer, _HEX_WIDTH)[at]
