@@ -15,7 +15,6 @@ checksum), this module checks and decodes documents, ``lint`` adds the reference
 from __future__ import annotations
 
 import copy
-import itertools
 import json
 import math
 import os
@@ -145,8 +144,9 @@ def _schema_errors(
 ) -> list[tuple[list[Any], str]]:
     """(instance path, message) of every schema violation: the structure's, then (where it
     holds) the number tokens' patterns (``parsed``: receives the hex lists read meanwhile)."""
-    try:
-        errors = list(_validator().iter_errors(document))
+    validator = _validator()
+    try:  # is_valid is a fifth faster than finding no errors: the errors only where some are
+        errors = [] if validator.is_valid(document) else list(validator.iter_errors(document))
     except (ValueError, OverflowError, SystemError):  # values the Rust side cannot convert
         found = _unconvertible(document)
         path, what = found if found is not None else ([], "a value the schema check cannot read")
@@ -160,7 +160,6 @@ def _pattern_errors(document: dict[str, Any], parsed: Parsed) -> list[tuple[list
     """(path, message) of each hex value that the schema's pattern refuses, in a document whose
     structure the schema accepts. A list the array reader takes whole (canonical hex values,
     :func:`_parse_value_lists`) matches the pattern; every other value is matched by it."""
-    _parse_value_lists(document, parsed)
     pattern = _hex_pattern()
     errors: list[tuple[list[Any], str]] = []
 
@@ -172,9 +171,8 @@ def _pattern_errors(document: dict[str, Any], parsed: Parsed) -> list[tuple[list
             what = f"{json.dumps(tokens)} does not match {json.dumps(pattern.pattern)}"
             errors.append((path, what))
 
-    for path, tokens in _hex_values(document):
-        if id(tokens) not in parsed:
-            check(path, tokens)
+    for where, tokens in _parse_value_lists(document, parsed):
+        check(_hex_path(where), tokens)
     return errors
 
 
@@ -318,53 +316,79 @@ def _value_findings(
     return findings
 
 
-def _hex_values(document: dict[str, Any]) -> Iterator[tuple[list[Any], Any]]:
-    """(path, value) of every hex value or list of them in a schema-checked document: inputs
+Where = tuple[Any, ...]
+"""Where a hex value is in a document: (group, test, part, key), or (group, test,
+"acceptable", answer, key); :func:`_hex_path` makes it a schema path (only for an error)."""
+
+
+def _hex_values(document: dict[str, Any]) -> Iterator[tuple[Where, Any]]:
+    """(where, value) of every hex value or list of them in a schema-checked document: inputs
     (the scalar ones too), expected outputs, the answers' outputs."""
     for g_index, group in enumerate(document["testGroups"]):
         for t_index, test in enumerate(group["tests"]):
-            at = ["testGroups", g_index, "tests", t_index]
             for part in ("inputs", "expected"):
-                yield from (([*at, part, key], v) for key, v in test[part].items())
-            for a_index, answer in enumerate(test.get("acceptable", [])):
-                where = [*at, "acceptable", a_index, "outputs"]
-                yield from (([*where, key], v) for key, v in answer["outputs"].items())
+                for key, value in test[part].items():
+                    yield (g_index, t_index, part, key), value
+            for a_index, answer in enumerate(test.get("acceptable", ())):
+                for key, value in answer["outputs"].items():
+                    yield (g_index, t_index, "acceptable", a_index, key), value
 
 
-def _value_lists(document: dict[str, Any]) -> Iterator[Any]:
-    """Every list of hex values of a schema-checked document (inputs, expected, answers)."""
-    return (value for _, value in _hex_values(document) if isinstance(value, list))
+def _hex_path(where: Where) -> list[Any]:
+    """The schema path of a value given by its :data:`Where`."""
+    g_index, t_index, part, *rest = where
+    path = ["testGroups", g_index, "tests", t_index, part, *rest]
+    return path if part != "acceptable" else [*path[:-1], "outputs", path[-1]]
 
 
-def _parse_value_lists(document: dict[str, Any], parsed: Parsed) -> None:
+def _parse_value_lists(document: dict[str, Any], parsed: Parsed) -> list[tuple[Where, Any]]:
     """Parse every canonical list of hex values into ``parsed`` at once (by ``id`` of the list):
     rows and regular matrices of canonical ``float.hex`` strings (what the generator writes),
-    read as one array (:func:`~symsoftmax.vectors.tokens.parse_hex_tokens`). A list with any
-    other token, or of another shape, is left out: :func:`parse_hex_array` reads it, and names
-    what is wrong with it. Not checked here: that the values are of the file's format."""
-    lists: list[Any] = []
+    read as one array (:func:`~symsoftmax.vectors.tokens.parse_hex_tokens`). Returns the
+    values left out, with where they are: the scalars, and every list with another token or of
+    another shape (:func:`parse_hex_array` reads those and names what is wrong). Not checked
+    here: that the values are of the file's format."""
+    lists: list[tuple[Where, Any]] = []
+    left: list[tuple[Where, Any]] = []
     tokens: list[Any] = []
-    shapes: list[tuple[int, ...]] = []
-    for value in _value_lists(document):
-        shape: tuple[int, ...]
+    sizes: list[int] = []
+    shapes: list[tuple[int, ...] | None] = []  # None: a row (no reshape)
+    for where, value in _hex_values(document):
+        if type(value) is not list:
+            left.append((where, value))
+            continue
         if not value or type(value[0]) is not list:  # a row: a nested list in it is a token,
-            shape, flat = (len(value),), value  # not canonical, which leaves the row out
+            tokens += value  # not canonical, which leaves the row out
+            sizes.append(len(value))
+            shapes.append(None)
         else:  # a matrix (the Jacobian's), if regular
             found = _shape_of(value)
             if found is None or len(found) != 2:
+                left.append((where, value))
                 continue
-            shape, flat = found, [token for row in value for token in row]
-        lists.append(value)
-        shapes.append(shape)
-        tokens += flat
-    if not tokens:
-        return
+            tokens += [token for row in value for token in row]
+            sizes.append(math.prod(found))
+            shapes.append(found)
+        lists.append((where, value))
+    if not lists:
+        return left
     values, canonical = parse_hex_tokens(tokens)
-    bounds = np.cumsum([0, *(math.prod(shape) for shape in shapes)]).tolist()
-    ends = itertools.pairwise(bounds)
-    for value, shape, (start, end) in zip(lists, shapes, ends, strict=True):
-        if canonical[start:end].all():
-            parsed[id(value)] = values[start:end].reshape(shape)
+    bounds = np.cumsum([0, *sizes])
+    # a list is canonical throughout if the first non-canonical token from its start on (one
+    # search for every list, not a reduction per list) is past its end
+    bad = np.flatnonzero(~canonical)
+    next_bad = np.append(bad, bounds[-1])[np.searchsorted(bad, bounds[:-1])]
+    whole = next_bad >= bounds[1:]
+    starts, ends = bounds[:-1].tolist(), bounds[1:].tolist()
+    for (where, value), shape, ok, start, end in zip(
+        lists, shapes, whole.tolist(), starts, ends, strict=True
+    ):
+        if ok:
+            part = values[start:end]
+            parsed[id(value)] = part if shape is None else part.reshape(shape)
+        else:
+            left.append((where, value))
+    return left
 
 
 def _some_not_of(arrays: list[npt.NDArray[np.float64]], fmt: Format) -> bool:
