@@ -22,6 +22,7 @@ import io
 import json
 import math
 import random
+import re
 import zipfile
 from pathlib import Path
 
@@ -134,28 +135,39 @@ def test_a_string_array_and_a_list_give_the_same_byte_blocks() -> None:
 
 def test_plain_decimals_are_read_as_the_regular_expression_reads_them() -> None:
     rng = random.Random(5)
-    tokens = []
-    for _ in range(30_000):
+    tokens: list[object] = []
+    for _ in range(20_000):
         length = rng.randint(0, 26)
-        alphabet = "0123456789.eE+-" if rng.random() < 0.9 else "0123456789.eE+-x _é"
+        alphabet = "0123456789.eE+-" if rng.random() < 0.9 else "0123456789.eE+-x _é,\x00"
         tokens.append("".join(rng.choice(alphabet) for _ in range(length)))
-    for _ in range(30_000):
+    for _ in range(20_000):
         digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(1, 17)))
         if rng.random() < 0.7:
             at = rng.randint(0, len(digits))
             digits = digits[:at] + "." + digits[at:]
         if rng.random() < 0.5:
             sign = rng.choice(["", "+", "-"])
-            digits += rng.choice("eE") + sign + str(rng.randint(0, 99_999))
+            digits += rng.choice("eE") + sign + str(rng.randint(0, 99_999)).zfill(rng.randint(1, 5))
         tokens.append(rng.choice(["", "+", "-"]) + digits)
-    matches, scale = _plain_decimals(tokens)
-    for i, token in enumerate(tokens):
-        found = _PLAIN_DECIMAL.fullmatch(token)
-        assert matches[i] == (found is not None), token
-        if found is not None:
-            fraction, exponent = found.group(1, 2)
+    commas = [token for token in tokens if isinstance(token, str) and "," in token]
+    assert commas  # the lengths by len(), not by the commas' positions, are read too
+    without = [token for token in tokens if token not in commas]
+    # items that are no str are read as "": none matches (the others as before)
+    others = [*without[:1000], 1.5, None, ["1"], *without[1000:2000]]
+    for sample in (tokens, without, others, [], ["1e5"], ["", ""]):
+        found = _plain_decimals(sample)
+        for i, token in enumerate(sample):
+            match = _PLAIN_DECIMAL.fullmatch(token) if isinstance(token, str) else None
+            assert found.matches[i] == (match is not None), token
+            if match is None:
+                continue
+            fraction, exponent = match.group(1, 2)
             want = (int(exponent) if exponent else 0) - (len(fraction) if fraction else 0)
-            assert scale[i] == want, token
+            assert found.scale[i] == want, token
+            assert isinstance(token, str)
+            digits = re.sub("[^0-9]", "", re.split("[eE]", token)[0])
+            assert found.significand[i] == int(digits), token
+            assert found.negative[i] == token.startswith("-"), token
 
 
 def test_score_names_the_first_bad_value_before_a_later_tests_layout_error(

@@ -33,9 +33,8 @@ import os
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -55,7 +54,6 @@ from symsoftmax.vectors.model import (
     VectorFile,
     expected_shape,
 )
-from symsoftmax.vectors.tokens import token_blocks
 
 __all__ = ["INF_SPELLINGS", "NAN_SPELLINGS", "STDIN", "read_outputs", "score"]
 
@@ -96,20 +94,14 @@ def read_outputs(
         if key not in known:
             shown = key if len(key) <= 60 and key.isprintable() else brief_repr(key)
             raise InputError(f"{where}: tcId {shown}: no such test in the vectors")
-    # First the layout of every test (its value lists, in their shapes), then every value at
-    # once (:func:`_quick_values` is an array parse: per test it cost 60 % of a score). An
-    # error in the layout is raised after the values of the tests before it, so that the
-    # first error in the file is the one named, as when each test was read in turn.
-    plans: list[list[_Part] | None] = []
-    deferred: InputError | None = None
-    for test in vf.tests():
-        plan, deferred = _layout(outputs, test, vf.op, where)
-        plans.append(plan)
-        if deferred is not None:
-            break
+    plans, tokens, deferred = _plans(outputs, vf, where, check_items=False)
+    try:  # every token a str, so no list among them: what _plans left unchecked
+        joined: str | None = ",".join(tokens)
+    except TypeError:  # (an error to name, or a list's): the layout again, checked
+        plans, tokens, deferred = _plans(outputs, vf, where, check_items=True)
+        joined = None
     parts = [part for plan in plans if plan is not None for part in plan]
-    tokens = [token for part in parts for token in part.tokens]
-    values = _parsed_all(tokens, parts, fmt, round_outputs)
+    values = _parsed_all(tokens, parts, fmt, round_outputs, joined)
     if deferred is not None:
         raise deferred
     result, start = [], 0
@@ -119,28 +111,65 @@ def read_outputs(
             continue
         found = {}
         for part in plan:
-            end = start + len(part.tokens)
+            end = start + part.size
             found[part.key] = values[start:end].reshape(part.shape)
             start = end
         result.append(Outcome(found))
     return result
 
 
-@dataclass(frozen=True)
-class _Part:
-    """One output of one test as the file gives it: its tokens, row-major, and where it is."""
+class _Part(NamedTuple):
+    """One output of one test as the file gives it: its shape, its size (its tokens, row-major,
+    are the next ``size`` of the token list) and where it is."""
 
     key: str
     shape: tuple[int, ...]
-    tokens: list[Any]
+    size: int
     place: str
 
 
+def _plans(
+    outputs: Mapping[str, Any], vf: VectorFile, where: str, *, check_items: bool
+) -> tuple[list[list[_Part] | None], list[Any], InputError | None]:
+    """(the parts of each test in file order, None for a skipped one; all their tokens, in
+    order; the first layout error). The layout of every test comes first, then every value at
+    once (:func:`_quick_values` is an array parse: per test it cost 60 % of a score). The
+    plans end at the first test with a layout error (its parts before the error included),
+    which the caller raises after the values before it: the first error in the file is the one
+    named, as when each test was read in turn.
+
+    The common case, a flat list of the right length for an op of one flat output, is taken
+    inline: what :func:`_layout` gives it, without its calls. Without ``check_items`` its items
+    are not checked for lists (:func:`_flat`'s check, 10 % of reading the outputs): right only
+    when every token turns out to be a str (the caller's join tells)."""
+    plans: list[list[_Part] | None] = []
+    tokens: list[Any] = []
+    op, keys = vf.op, EXPECTED_KEYS[vf.op]
+    key = keys[0]
+    flat = len(keys) == 1 and len(expected_shape(op, key, 2)) == 1
+    for test in vf.tests():
+        name = str(test.tc_id)
+        value = outputs.get(name)
+        # list in map(type, …): the check of _flat, so that the same lists pass
+        if flat and type(value) is list and not (check_items and list in map(type, value)):
+            shape = expected_shape(op, key, int(test.inputs["z"].size))
+            if len(value) == shape[0]:  # else _layout names the count
+                tokens += value
+                plans.append([_Part(key, shape, shape[0], f"{where}: tcId {name}")])
+                continue
+        plan, deferred = _layout(outputs, test, op, where, tokens)
+        plans.append(plan)
+        if deferred is not None:
+            return plans, tokens, deferred
+    return plans, tokens, None
+
+
 def _layout(
-    outputs: Mapping[str, Any], test: TestCase, op: str, where: str
+    outputs: Mapping[str, Any], test: TestCase, op: str, where: str, tokens: list[Any]
 ) -> tuple[list[_Part] | None, InputError | None]:
     """(the parts of one test's value in the file, each in its expected shape; the first error
-    in its layout). Parts: None for null (a skipped test); on an error, those before it."""
+    in its layout). Parts: None for null (a skipped test); on an error, those before it. The
+    tokens of each part are appended to ``tokens``."""
     key = str(test.tc_id)
     found: list[_Part] = []
     try:
@@ -158,25 +187,31 @@ def _layout(
         k = int(test.inputs["z"].size)
         for output, part, at in _parts(value, op, k, place):
             shape = expected_shape(op, output, k)
-            tokens = _rows(part, shape, output, at) if len(shape) == 2 else None
-            if tokens is None:
-                tokens = _flat(part, math.prod(shape), output, at)
-            found.append(_Part(output, shape, tokens, at))
+            items = _rows(part, shape, output, at) if len(shape) == 2 else None
+            if items is None:
+                items = _flat(part, math.prod(shape), output, at)
+            tokens += items
+            found.append(_Part(output, shape, len(items), at))
     except InputError as exc:
         return found, exc
     return found, None
 
 
 def _parsed_all(
-    tokens: list[Any], parts: list[_Part], fmt: Format, round_outputs: bool
+    tokens: list[Any],
+    parts: list[_Part],
+    fmt: Format,
+    round_outputs: bool,
+    joined: str | None = None,
 ) -> np.ndarray:
     """The values of ``tokens`` (those of ``parts``, in order) in ``fmt``: short plain decimals
     by :func:`_quick_values`, the rest one by one in file order, so that the first bad token is
-    the one named (by its part's place and its index there, row-major)."""
-    values, quick = _quick_values(tokens, fmt)
+    the one named (by its part's place and its index there, row-major). ``joined``:
+    ``",".join(tokens)`` if the caller has it."""
+    values, quick = _quick_values(tokens, fmt, joined)
     slow = np.flatnonzero(~quick)
     if slow.size:
-        starts = np.cumsum([0, *(len(part.tokens) for part in parts)])
+        starts = np.cumsum([0, *(part.size for part in parts)])
         owners = np.searchsorted(starts, slow, side="right") - 1
         for i, owner in zip(slow.tolist(), owners.tolist(), strict=True):
             place = f"{parts[owner].place}, position {i - int(starts[owner])}"
@@ -270,16 +305,19 @@ _NAN_WORDS = frozenset(("nan", "-nan", "NaN"))  # what NAN_SPELLINGS reads as Na
 _SLACK = 1 - 2.0**-40  # room for the rounding errors of the quick test (see _quick_values)
 
 
-def _quick_values(tokens: list[Any], fmt: Format) -> tuple[np.ndarray, np.ndarray]:
+def _quick_values(
+    tokens: list[Any], fmt: Format, joined: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(values, which are proved): the value :func:`format_value_of` gives each token that is a
     plain decimal of at most 15 digits, found in float arithmetic, where it is provably the
     same and accepted (with or without ``round_outputs``); the others are left to it (False).
 
     Let x be the token's exact value, with k = (its exponent) − (digits after its point), so
-    that 10^k is at most the unit of its last significant digit. ``float()`` rounds x correctly
-    to the nearest double f, ties to even (CPython's David Gay strtod: "What's New in Python
-    3.1"), and v = :func:`~symsoftmax.rounding.round_array` (f) rounds f to ``fmt``. Taken when
-    both
+    that 10^k is at most the unit of its last significant digit. f = ``float()`` of it rounds x
+    correctly to the nearest double, ties to even (CPython's David Gay strtod: "What's New in
+    Python 3.1"; :func:`_decimal_floats` finds the same f by Clinger's fast path where it
+    applies), and v = :func:`~symsoftmax.rounding.round_array` (f) rounds f to ``fmt``. Taken
+    when both
 
     * f is normal, v is finite and nonzero, |f| ≤ the format's largest value, and f is no
       midpoint of two neighbouring values of ``fmt``. The midpoints are doubles (p + 1 ≤ 53
@@ -293,26 +331,24 @@ def _quick_values(tokens: list[Any], fmt: Format) -> tuple[np.ndarray, np.ndarra
     Taken too: x = 0 (all its digits are), f = ±0 with the token's sign as parse_exact gives it;
     and the common NaN spellings (:data:`NAN_SPELLINGS` reads each as NaN).
 
+    ``joined``: ``",".join(tokens)`` if the caller has it (:func:`_plain_decimals`).
     tests/test_score_quick.py checks this against the exact path on many tokens.
     """
     n = len(tokens)
-    values, scale = np.full(n, math.nan), np.zeros(n, dtype=np.int64)
     plain = np.zeros(n, dtype=bool)  # ±0 and NaN, as written: no rounding to check
-    all_text = set(map(type, tokens)) <= {str}  # JSON numbers are read as text: usually
-    texts = tokens if all_text else [token if isinstance(token, str) else "" for token in tokens]
-    decimal, scale[:] = _plain_decimals(texts)
-    chosen = np.flatnonzero(decimal)
-    picked = texts if chosen.size == n else map(texts.__getitem__, chosen.tolist())
-    values[chosen] = np.fromiter(map(float, picked), np.float64, count=chosen.size)
+    decimals = _plain_decimals(tokens, joined)
+    decimal, scale = decimals.matches, decimals.scale
+    values = _decimal_floats(decimals, tokens)
     # ±0 as written: a zero whose last digit's unit is at least 10^−323 has only 0 digits (one
     # other digit would make it ≥ 10^−323, which float() does not round to 0); below, an
     # underflow is possible, and the spelling decides
-    zeros = chosen[values[chosen] == 0]
+    zeros = np.flatnonzero(values == 0)  # (NaN where no plain decimal)
     plain[zeros] = scale[zeros] >= -323
     for i in zeros[scale[zeros] < -323].tolist():
-        plain[i] = _ZERO.fullmatch(texts[i]) is not None
+        plain[i] = _ZERO.fullmatch(tokens[i]) is not None
     for i in np.flatnonzero(~decimal).tolist():
-        plain[i] = texts[i] in _NAN_WORDS
+        token = tokens[i]
+        plain[i] = isinstance(token, str) and token in _NAN_WORDS
     with np.errstate(invalid="ignore", over="ignore", under="ignore"):
         rounded = round_array(values, fmt)
         magnitude = np.abs(values)
@@ -324,63 +360,142 @@ def _quick_values(tokens: list[Any], fmt: Format) -> tuple[np.ndarray, np.ndarra
     return np.where(plain, values, rounded), quick | plain
 
 
+_CLINGER_POWERS = np.array([float(10**k) for k in range(23)])  # each exact: 5^22 < 2^53
+
+
+def _decimal_floats(decimals: _Decimals, tokens: list[Any]) -> np.ndarray:
+    """``float(token)`` of each plain decimal (:func:`_plain_decimals`), NaN for the others.
+
+    Clinger's fast path (W. D. Clinger, "How to read floating point numbers accurately", PLDI
+    1990; Muller et al., "Handbook of Floating-Point Arithmetic", 2nd ed., §4.9): the token is
+    ±M·10^s with M its digits read as an integer and s its scale. M < 10^15 < 2^53 is a double,
+    and so is every partial value M′·10 + d of :func:`_plain_decimals`'s Horner scheme (an
+    integer below M), which is thus exact; for |s| ≤ 22, 10^|s| = 2^|s|·5^|s| with
+    5^|s| ≤ 5^22 < 2^53 is a double too (:data:`_CLINGER_POWERS`, exact conversions of
+    integers). Then M·10^s (s ≥ 0) or M/10^−s (s < 0) is one IEEE 754 multiplication or
+    division of exact operands, correctly rounded to nearest, ties to even (IEEE 754-2019
+    §4.3.1, §5.4.1), with no overflow (< 10^37) and no underflow (≥ 10^−22 when M ≥ 1): it is
+    RN(M·10^s), what ``float()`` gives (CPython's David Gay strtod rounds correctly, ties to
+    even: "What's New in Python 3.1"). RN is odd, so the sign is applied after, giving −0.0
+    for a negative zero as ``float()`` does. Tokens with |s| > 22 are read by ``float()``.
+
+    tests/test_score_quick.py checks this bit for bit against ``float()``.
+    """
+    matches, scale = decimals.matches, decimals.scale
+    power = _CLINGER_POWERS[np.minimum(np.abs(scale), 22)]
+    significand = decimals.significand  # (of a non-match: some finite number, unused)
+    values = np.where(scale >= 0, significand * power, significand / power)
+    values = np.where(decimals.negative, -values, values)
+    values[~matches] = math.nan
+    slow = np.flatnonzero(matches & (np.abs(scale) > 22)).tolist()
+    values[slow] = np.fromiter(map(float, map(tokens.__getitem__, slow)), np.float64, len(slow))
+    return values
+
+
+class _Decimals(NamedTuple):
+    """What :func:`_plain_decimals` reads of each token; only its matches' entries mean
+    anything."""
+
+    matches: np.ndarray  # bool: a plain decimal (:data:`_PLAIN_DECIMAL`)
+    scale: np.ndarray  # int64: its exponent less the digits after its point
+    significand: np.ndarray  # float64: its digits as an integer (exact: at most 15 digits)
+    negative: np.ndarray  # bool: it starts with "-"
+
+
 _DECIMAL_WIDTH = 23  # sign, 16 characters of digits and point, "e", sign, 4 digits
+_MANTISSA_WIDTH = 17  # sign, 16 characters of digits and point
+_BLOCK = 1 << 16  # tokens per block: its (23, block) byte matrices stay in the cache
 
 
-def _plain_decimals(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(matches, scale) per token: whether it matches :data:`_PLAIN_DECIMAL` in full, and its
-    exponent less the digits after its point. Read as arrays
-    (:func:`~symsoftmax.vectors.tokens.token_blocks`), each character classed once (digit,
-    point, "e", sign, other) and the grammar checked by counts and positions: at most one "e"
-    and one point, the point before the "e", a sign only first or right after the "e", nothing
-    else (tests/test_suite_load_paths.py holds this to the regular expression's answers)."""
+def _plain_decimals(texts: list[Any], joined: str | None = None) -> _Decimals:
+    """Whether each token matches :data:`_PLAIN_DECIMAL` in full; its scale (exponent less the
+    digits after its point), its digits as an integer and its sign.
+
+    Read as arrays: the tokens are joined with "," (in C; a non-ASCII character becomes one
+    "?", a token that is no str is read as ""), each token's first 23 bytes gathered into a
+    column of a (23, tokens) matrix, zero past its end, and each character classed (digit,
+    point, "e", sign, other) once. The grammar is then checked by counts and positions: nothing
+    else, at most one "e" and one point, no point after the "e", a sign only first or right
+    after the "e", 1 to 15 digits before the "e", 1 to 4 after it (tests/test_suite_load_paths
+    .py holds this to the regular expression's answers). The digits are read by Horner's
+    scheme, one character position (a contiguous row) at a time for every token at once.
+    ``joined``: ``",".join(texts)`` if the caller has it.
+    """
     n = len(texts)
-    matches, scale = np.zeros(n, dtype=bool), np.zeros(n, dtype=np.int64)
-    for first, codes, length in token_blocks(texts, _DECIMAL_WIDTH, block=1 << 16):
-        end = first + len(length)
-        # column-major: each character position is one contiguous row, so the counts and
-        # first positions below are sums and selections across rows (per-token reductions
-        # over 23 characters cost ten times more)
-        kind = np.ascontiguousarray(_CHARACTER_CLASS[codes].T)
-        text = np.ascontiguousarray(codes.T)
-        e, point, sign = kind == _E, kind == _POINT, kind == _SIGN
-        e_count, points, signs = e.sum(axis=0), point.sum(axis=0), sign.sum(axis=0)
-        e_at, point_at = length.copy(), np.full(len(length), _DECIMAL_WIDTH)
-        for column in range(_LAST, -1, -1):  # the first of each
-            e_at = np.where(e[column], column, e_at)
-            point_at = np.where(point[column], column, point_at)
-        inside = np.minimum(length, _DECIMAL_WIDTH)
-        others = (kind == _OTHER).sum(axis=0) - (_DECIMAL_WIDTH - inside)
-        signed = sign[0]
-        after_e = np.minimum(e_at + 1, _LAST)
-        rows = np.arange(len(length))
-        exponent_signed = (e_count == 1) & sign[after_e, rows]
-        width = e_at - signed  # the mantissa: digits and at most one point
-        count = np.where(e_count == 1, length - (e_at + 1 + exponent_signed), 0)
-        ok = (length >= 1) & (length <= _DECIMAL_WIDTH) & (others == 0) & (e_count <= 1)
-        ok &= signs == signed.astype(np.int64) + exponent_signed
-        ok &= (points == 0) | ((points == 1) & (point_at < e_at))  # in the mantissa
-        ok &= np.where(points == 0, (width >= 1) & (width <= 15), (width >= 2) & (width <= 16))
-        ok &= (e_count == 0) | ((count >= 1) & (count <= 4))
-        digits_from = e_at + 1 + exponent_signed
-        exponent = np.zeros(len(length), dtype=np.int64)
-        for place in range(4):
-            value = text[np.minimum(digits_from + place, _LAST), rows].astype(np.int64) - 48
-            exponent = np.where(place < count, exponent * 10 + value, exponent)
-        negative = exponent_signed & (text[after_e, rows] == ord("-"))
-        after = np.where(points == 1, e_at - point_at - 1, 0)  # digits after the point
+    buffer, start, length = _joined(texts, _DECIMAL_WIDTH, joined)
+    matches, negative = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    significand, scale = np.zeros(n), np.zeros(n, dtype=np.int64)
+    window = np.lib.stride_tricks.sliding_window_view(buffer, _DECIMAL_WIDTH)
+    for first in range(0, n, _BLOCK):
+        end = min(first + _BLOCK, n)
+        size = length[first:end]
+        text = np.ascontiguousarray(window[start[first:end]].T)  # one row per position
+        text *= size > _COLUMNS  # zero past each token's end
+        digit_value = text - np.uint8(ord("0"))  # (wraps around for the others)
+        digit = digit_value < 10
+        e = (text | 0x20) == ord("e")
+        point = text == ord(".")
+        sign = (text == ord("+")) | (text == ord("-"))
+        known = (digit | e | point | sign).sum(axis=0, dtype=np.uint8)
+        e_count = e.sum(axis=0, dtype=np.uint8)
+        since_e, since_point = e.copy(), point.copy()  # from the first "e" (point) on
+        for row in range(1, _DECIMAL_WIDTH):
+            np.logical_or(since_e[row - 1], since_e[row], out=since_e[row])
+            np.logical_or(since_point[row - 1], since_point[row], out=since_point[row])
+        mantissa, written = digit & ~since_e, digit & since_e
+        digits = mantissa.sum(axis=0, dtype=np.uint8)
+        exponent = written.sum(axis=0, dtype=np.uint8)
+        signed_exponent = (e[:-1] & sign[1:]).any(axis=0)
+        ok = (size <= _DECIMAL_WIDTH) & (known == size) & (e_count <= 1)
+        ok &= (point.sum(axis=0, dtype=np.uint8) <= 1) & ~(point & since_e).any(axis=0)
+        ok &= sign.sum(axis=0, dtype=np.uint8) == sign[0] + signed_exponent.view(np.uint8)
+        ok &= (digits >= 1) & (digits <= 15)
+        ok &= (e_count == 0) | ((exponent >= 1) & (exponent <= 4))
+        # Horner: ×10 and + the digit at each digit (of the mantissa, of the exponent), ×1 + 0
+        # elsewhere; the exponent in int16 (4 digits), the mantissa in float64 (exact, above)
+        add, times = digit_value * mantissa, mantissa * np.uint8(9) + np.uint8(1)
+        value = np.zeros(end - first)
+        for row in range(_MANTISSA_WIDTH):
+            value *= times[row]
+            value += add[row]
+        add, times = digit_value * written, written * np.uint8(9) + np.uint8(1)
+        power = np.zeros(end - first, dtype=np.int16)  # (wraps around beyond 4 digits)
+        for row in range(2, _DECIMAL_WIDTH):  # "1e" before the first
+            power *= times[row]
+            power += add[row]
+        minus = ((text == ord("-")) & since_e).any(axis=0)
         matches[first:end] = ok
-        scale[first:end] = np.where(negative, -exponent, exponent) - after
-    return matches, scale
+        significand[first:end] = value
+        negative[first:end] = text[0] == ord("-")
+        scale[first:end] = np.where(minus, -power, power)
+        scale[first:end] -= (mantissa & since_point).sum(axis=0, dtype=np.uint8)
+    return _Decimals(matches, scale, significand, negative)
 
 
-_LAST = _DECIMAL_WIDTH - 1
-_OTHER, _DIGIT, _POINT, _E, _SIGN = range(5)
-_CHARACTER_CLASS = np.full(256, _OTHER, dtype=np.uint8)
-_CHARACTER_CLASS[np.frombuffer(b"0123456789", dtype=np.uint8)] = _DIGIT
-_CHARACTER_CLASS[ord(".")] = _POINT
-_CHARACTER_CLASS[[ord("e"), ord("E")]] = _E
-_CHARACTER_CLASS[[ord("+"), ord("-")]] = _SIGN
+_COLUMNS = np.arange(_DECIMAL_WIDTH, dtype=np.uint8)[:, None]
+
+
+def _joined(
+    texts: list[Any], padding: int, joined: str | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(bytes, start, length): the tokens joined with "," as ASCII codes (a non-ASCII
+    character as one "?", a token that is no str as ""), followed by ``padding`` zeros; where
+    each token starts and its length. The lengths come from the commas' positions (one C scan)
+    when no token holds a comma, else from len(). ``joined``: ``",".join(texts)`` if known."""
+    n = len(texts)
+    try:
+        text = ",".join(texts) if joined is None else joined
+    except TypeError:
+        texts = [token if isinstance(token, str) else "" for token in texts]
+        text = ",".join(texts)
+    buffer = np.frombuffer(text.encode("ascii", errors="replace") + bytes(padding), np.uint8)
+    if n and text.count(",") == n - 1:
+        ends = np.append(np.flatnonzero(buffer[: len(text)] == ord(",")), len(text))
+        start = np.empty(n, dtype=np.int64)
+        start[0], start[1:] = 0, ends[:-1] + 1
+        return buffer, start, ends - start
+    length = np.fromiter(map(len, texts), dtype=np.int64, count=n)
+    return buffer, np.cumsum(length + 1) - (length + 1), length
 
 
 def _midpoints(values: np.ndarray, fmt: Format) -> np.ndarray:
