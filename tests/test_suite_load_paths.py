@@ -154,7 +154,8 @@ def test_plain_decimals_are_read_as_the_regular_expression_reads_them() -> None:
     without = [token for token in tokens if token not in commas]
     # items that are no str are read as "": none matches (the others as before)
     others = [*without[:1000], 1.5, None, ["1"], *without[1000:2000]]
-    for sample in (tokens, without, others, [], ["1e5"], ["", ""]):
+    short = [token for token in without if len(token) <= 16]  # read in 16 rows, not 23
+    for sample in (tokens, without, short, others, [], ["1e5"], ["", ""]):
         found = _plain_decimals(sample)
         for i, token in enumerate(sample):
             match = _PLAIN_DECIMAL.fullmatch(token) if isinstance(token, str) else None

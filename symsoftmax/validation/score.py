@@ -346,9 +346,10 @@ def _quick_values(
     plain[zeros] = scale[zeros] >= -323
     for i in zeros[scale[zeros] < -323].tolist():
         plain[i] = _ZERO.fullmatch(tokens[i]) is not None
-    for i in np.flatnonzero(~decimal).tolist():
-        token = tokens[i]
-        plain[i] = isinstance(token, str) and token in _NAN_WORDS
+    others = np.flatnonzero(~decimal).tolist()
+    plain[others] = [
+        isinstance(token, str) and token in _NAN_WORDS for token in map(tokens.__getitem__, others)
+    ]
     with np.errstate(invalid="ignore", over="ignore", under="ignore"):
         rounded = round_array(values, fmt)
         magnitude = np.abs(values)
@@ -404,6 +405,7 @@ class _Decimals(NamedTuple):
 
 _DECIMAL_WIDTH = 23  # sign, 16 characters of digits and point, "e", sign, 4 digits
 _MANTISSA_WIDTH = 17  # sign, 16 characters of digits and point
+_SHORT_WIDTH = 16  # "-1.17549435e-38": a float32 printed with 9 digits
 _BLOCK = 1 << 16  # tokens per block: its (23, block) byte matrices stay in the cache
 
 
@@ -412,25 +414,29 @@ def _plain_decimals(texts: list[Any], joined: str | None = None) -> _Decimals:
     digits after its point), its digits as an integer and its sign.
 
     Read as arrays: the tokens are joined with "," (in C; a non-ASCII character becomes one
-    "?", a token that is no str is read as ""), each token's first 23 bytes gathered into a
-    column of a (23, tokens) matrix, zero past its end, and each character classed (digit,
-    point, "e", sign, other) once. The grammar is then checked by counts and positions: nothing
-    else, at most one "e" and one point, no point after the "e", a sign only first or right
-    after the "e", 1 to 15 digits before the "e", 1 to 4 after it (tests/test_suite_load_paths
-    .py holds this to the regular expression's answers). The digits are read by Horner's
-    scheme, one character position (a contiguous row) at a time for every token at once.
+    "?", a token that is no str is read as ""), each token's first 23 bytes (16 when none is
+    longer) gathered into a column of a (23, tokens) matrix, zero past its end, and each
+    character classed (digit, point, "e", sign, other) once. The grammar is then checked by
+    counts and positions: nothing else, at most one "e" and one point, no point after the
+    "e", a sign only first or right after the "e", 1 to 15 digits before the "e", 1 to 4
+    after it (tests/test_suite_load_paths.py holds this to the regular expression's answers).
+    The digits are read by Horner's scheme, one character position (a contiguous row) at a
+    time for every token at once.
     ``joined``: ``",".join(texts)`` if the caller has it.
     """
     n = len(texts)
     buffer, start, length = _joined(texts, _DECIMAL_WIDTH, joined)
     matches, negative = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
     significand, scale = np.zeros(n), np.zeros(n, dtype=np.int64)
-    window = np.lib.stride_tricks.sliding_window_view(buffer, _DECIMAL_WIDTH)
+    # 16 rows when every token fits (all shortest and %.9g printings of a float32 do): less
+    # work per token than the 23 the grammar may need
+    width = _SHORT_WIDTH if n and length.max() <= _SHORT_WIDTH else _DECIMAL_WIDTH
+    window = np.lib.stride_tricks.sliding_window_view(buffer, width)
     for first in range(0, n, _BLOCK):
         end = min(first + _BLOCK, n)
         size = length[first:end]
         text = np.ascontiguousarray(window[start[first:end]].T)  # one row per position
-        text *= size > _COLUMNS  # zero past each token's end
+        text *= size > _COLUMNS[:width]  # zero past each token's end
         digit_value = text - np.uint8(ord("0"))  # (wraps around for the others)
         digit = digit_value < 10
         e = (text | 0x20) == ord("e")
@@ -439,14 +445,14 @@ def _plain_decimals(texts: list[Any], joined: str | None = None) -> _Decimals:
         known = (digit | e | point | sign).sum(axis=0, dtype=np.uint8)
         e_count = e.sum(axis=0, dtype=np.uint8)
         since_e, since_point = e.copy(), point.copy()  # from the first "e" (point) on
-        for row in range(1, _DECIMAL_WIDTH):
+        for row in range(1, width):
             np.logical_or(since_e[row - 1], since_e[row], out=since_e[row])
             np.logical_or(since_point[row - 1], since_point[row], out=since_point[row])
         mantissa, written = digit & ~since_e, digit & since_e
         digits = mantissa.sum(axis=0, dtype=np.uint8)
         exponent = written.sum(axis=0, dtype=np.uint8)
         signed_exponent = (e[:-1] & sign[1:]).any(axis=0)
-        ok = (size <= _DECIMAL_WIDTH) & (known == size) & (e_count <= 1)
+        ok = (size <= width) & (known == size) & (e_count <= 1)
         ok &= (point.sum(axis=0, dtype=np.uint8) <= 1) & ~(point & since_e).any(axis=0)
         ok &= sign.sum(axis=0, dtype=np.uint8) == sign[0] + signed_exponent.view(np.uint8)
         ok &= (digits >= 1) & (digits <= 15)
@@ -455,12 +461,12 @@ def _plain_decimals(texts: list[Any], joined: str | None = None) -> _Decimals:
         # elsewhere; the exponent in int16 (4 digits), the mantissa in float64 (exact, above)
         add, times = digit_value * mantissa, mantissa * np.uint8(9) + np.uint8(1)
         value = np.zeros(end - first)
-        for row in range(_MANTISSA_WIDTH):
+        for row in range(min(_MANTISSA_WIDTH, width)):
             value *= times[row]
             value += add[row]
         add, times = digit_value * written, written * np.uint8(9) + np.uint8(1)
         power = np.zeros(end - first, dtype=np.int16)  # (wraps around beyond 4 digits)
-        for row in range(2, _DECIMAL_WIDTH):  # "1e" before the first
+        for row in range(2, width):  # "1e" before the first
             power *= times[row]
             power += add[row]
         minus = ((text == ord("-")) & since_e).any(axis=0)
