@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from symsoftmax.errors import InputError
-from symsoftmax.validation import metrics
 from symsoftmax.validation.metrics import ExactValues
+from symsoftmax.vectors import decimals
 
 
 def _generator_form(value: Fraction, digits: int = 40) -> str:
@@ -106,7 +106,7 @@ def test_the_generators_decimals_are_parsed_without_decimal(
     def refuse(*args: object) -> None:
         raise AssertionError("Decimal used")
 
-    monkeypatch.setattr(metrics, "Decimal", refuse)
+    monkeypatch.setattr(decimals, "Decimal", refuse)
     parsed = ExactValues.parse(np.array(texts, dtype=object))
     assert np.array_equal(parsed.hi, expected.hi, equal_nan=True)
     assert np.array_equal(parsed.lo, expected.lo)

@@ -7,8 +7,8 @@ each with an exact scalar authority beside it:
   ``format_hex(float.fromhex(t)) == t``, on every binade, zeros, specials and mutated tokens;
 * a candidate's plain decimals (``score._plain_decimals``) against the regular expression
   ``_PLAIN_DECIMAL`` that documents the grammar;
-* the generator's 40-digit decimals read column by column (``metrics._parse_fixed``) against
-  the byte-matrix parse of any layout (``metrics._parse_block``) — both against exact rational
+* the generator's 40-digit decimals read column by column (``decimals._parse_fixed``) against
+  the byte-matrix parse of any layout (``decimals._parse_block``) — both against exact rational
   arithmetic in tests/test_exact_parse.py;
 * the checksum read off a file's test lines (:func:`canonical_lines_sha256`) against encoding
   the document (:func:`content_sha256`), and what happens when they differ;
@@ -32,11 +32,11 @@ import pytest
 from symsoftmax import vectors
 from symsoftmax.errors import InputError
 from symsoftmax.rounding import format_hex
-from symsoftmax.validation import metrics
 from symsoftmax.validation.checks import PreparedTest
 from symsoftmax.validation.metrics import ExactValues
 from symsoftmax.validation.score import _PLAIN_DECIMAL, _plain_decimals, read_outputs
 from symsoftmax.validation.sources import suite_vectors
+from symsoftmax.vectors import decimals
 from symsoftmax.vectors.io import (
     _stored_members,
     canonical_lines_sha256,
@@ -205,15 +205,15 @@ def test_the_fixed_layout_and_the_general_parse_agree() -> None:
         sign = rng.choice(["", "-"])
         tokens.append(f"{sign}{mantissa}e{exponent:+03d}")
     flat = np.array(tokens, dtype=object)
-    hi, lo, done = metrics._parse_canonical(flat)  # the generator's layout: column by column
+    hi, lo, done = decimals._parse_canonical(flat)  # the generator's layout: column by column
     assert done.mean() > 0.99
-    for first, codes, length in token_blocks(tokens, metrics._MAX_LENGTH):
-        h, low, ok = metrics._parse_block(codes, length)  # any layout: the byte matrix
+    for first, codes, length in token_blocks(tokens, decimals._MAX_LENGTH):
+        h, low, ok = decimals._parse_block(codes, length)  # any layout: the byte matrix
         end = first + len(length)
         assert (ok == done[first:end]).all()
         assert (h[ok] == hi[first:end][ok]).all() and (low[ok] == lo[first:end][ok]).all()
     # a NumPy string array (the cache's and an NPZ file's exact values) is read in place
-    h2, l2, d2 = metrics._parse_canonical(flat.astype("U51"))
+    h2, l2, d2 = decimals._parse_canonical(flat.astype("U51"))
     assert (d2 == done).all() and (h2 == hi).all() and (l2 == lo).all()
 
 
@@ -337,7 +337,7 @@ def test_the_hex_pattern_is_checked_as_the_whole_schema_checks_it(
             at = rng.randrange(len(tokens))
             tokens[at] = rng.choice([*spellings, *_mutated([tokens[at]], rng)])
             expected = [list(e.absolute_path) for e in reference.iter_errors(document)]
-            found = check._schema_findings(document, "f", {})
+            found = check._schema_findings(document, "f")
             assert bool(expected) == bool(found), tokens[at]
             if expected:
                 assert found[0].tc_id == test["tcId"] and found[0].field.endswith(f"[{at}]")

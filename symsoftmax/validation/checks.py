@@ -22,7 +22,6 @@ rounded value is subnormal counts as right (hardware that flushes subnormal resu
 from __future__ import annotations
 
 import math
-import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -35,6 +34,7 @@ from symsoftmax.rounding import format_hex
 from symsoftmax.validation.bounds import Bound, output_bounds
 from symsoftmax.validation.componentwise import COMPONENTWISE_OPS, KernelClass, judge_rows
 from symsoftmax.validation.metrics import ExactValues, normwise_error, special_mismatch, ulp_errors
+from symsoftmax.vectors.decimals import remember_exact, remembered_exact
 from symsoftmax.vectors.model import TestCase, VectorFile
 
 __all__ = [
@@ -106,22 +106,16 @@ class PreparedTest:
 
     @classmethod
     def of_file(cls, vf: VectorFile) -> list[PreparedTest]:
-        """:meth:`of_all` of the tests of ``vf``, memoized while ``vf`` is alive (see
-        :meth:`remember`)."""
-        entry = _PREPARED.get(id(vf))
-        if entry is not None and entry[0]() is vf:
-            return entry[1]
-        prepared = cls.of_all(list(vf.tests()))
-        cls.remember(vf, prepared)
-        return prepared
-
-    @staticmethod
-    def remember(vf: VectorFile, prepared: list[PreparedTest]) -> None:
-        """Let :meth:`of_file` give ``prepared`` for ``vf``: the suite cache stores its tests'
-        exact values parsed (:mod:`symsoftmax.validation.sources`), which costs more than the
-        rest of loading it to parse again."""
-        key = id(vf)
-        _PREPARED[key] = (weakref.ref(vf, lambda _ref: _PREPARED.pop(key, None)), prepared)
+        """:meth:`of` of every test of ``vf``, with the exact values that
+        :func:`~symsoftmax.vectors.decimals.remember_exact` keeps for it (a loaded file's, a
+        cached suite's), else parsed here (and kept)."""
+        tests = list(vf.tests())
+        exact = remembered_exact(vf)
+        if exact is None or len(exact) != len(tests):
+            prepared = cls.of_all(tests)
+            remember_exact(vf, [item.exact for item in prepared])
+            return prepared
+        return [cls(test, values) for test, values in zip(tests, exact, strict=True)]
 
     @classmethod
     def of_all(cls, tests: Sequence[TestCase]) -> list[PreparedTest]:
@@ -147,9 +141,6 @@ class PreparedTest:
             exact = {k: ExactValues.of_values(v) for k, v in answer.outputs.items()}
             others.append((answer.name, dict(answer.outputs), exact))
         return [(first, dict(test.expected), self.exact), *others]
-
-
-_PREPARED: dict[int, tuple[weakref.ref[VectorFile], list[PreparedTest]]] = {}
 
 
 def _same_outputs(a: Mapping[str, FloatArray], b: Mapping[str, FloatArray]) -> bool:

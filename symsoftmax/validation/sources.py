@@ -35,6 +35,7 @@ from symsoftmax.errors import InputError
 from symsoftmax.formats import get_format
 from symsoftmax.validation.checks import PreparedTest
 from symsoftmax.validation.metrics import ExactValues
+from symsoftmax.vectors.decimals import ExactOfTests, remember_exact
 from symsoftmax.vectors.model import EXPECTED_KEYS, OPS, SUITES, VectorFile, expected_shape
 
 if TYPE_CHECKING:
@@ -94,10 +95,10 @@ def _exact_arrays(vf: VectorFile, prepared: list[PreparedTest]) -> dict[str, npt
     return arrays
 
 
-def _stored_exact(vf: VectorFile, arrays: dict[str, npt.NDArray[Any]]) -> list[PreparedTest]:
-    """The tests of a cache entry with the exact values stored beside it (ValueError if they
-    are missing or misshapen: the entry is then made again)."""
-    prepared = []
+def _stored_exact(vf: VectorFile, arrays: dict[str, npt.NDArray[Any]]) -> ExactOfTests:
+    """The exact values of a cache entry's tests, stored beside it (ValueError if they are
+    missing or misshapen: the entry is then made again)."""
+    exact_of_tests = []
     dtypes = {"hi": np.float64, "lo_frac": np.float64, "lo_exp": np.int64}
     for index, group in enumerate(vf.groups):
         parts: dict[str, dict[str, npt.NDArray[Any]]] = {}
@@ -109,25 +110,27 @@ def _stored_exact(vf: VectorFile, arrays: dict[str, npt.NDArray[Any]]) -> list[P
                 if array is None or array.shape != shape or array.dtype != dtypes[part]:
                     raise ValueError(f"exact values of group {index} missing or misshapen")
                 parts[key][part] = array
-        for i, test in enumerate(group.tests):
-            exact = {
-                key: ExactValues(*(found[part][i] for part in _EXACT_PARTS))
-                for key, found in parts.items()
-            }
-            prepared.append(PreparedTest(test, exact))
-    return prepared
+        for i in range(len(group.tests)):
+            exact_of_tests.append(
+                {
+                    key: ExactValues(*(found[part][i] for part in _EXACT_PARTS))
+                    for key, found in parts.items()
+                }
+            )
+    return exact_of_tests
 
 
 def _cached_suite(path: Path, op: str, dtype: str, suite: str, seed: int) -> VectorFile | None:
     """The cache entry at ``path`` if it is the suite it should be, else None. Its tests'
-    parsed exact values, stored beside it, are handed to :meth:`PreparedTest.remember`."""
+    parsed exact values, stored beside it, are kept for it
+    (:func:`~symsoftmax.vectors.decimals.remember_exact`)."""
     from symsoftmax.vectors.io import read_npz_model
     from symsoftmax.vectors.manifest import manifest_findings, suite_claim
 
     extra: dict[str, npt.NDArray[Any]] = {}
     try:
         vf = read_npz_model(path, extra)
-        prepared = _stored_exact(vf, extra)
+        exact = _stored_exact(vf, extra)
     except (InputError, OSError, ValueError):
         return None
     claim = suite_claim(vf.header)
@@ -140,7 +143,7 @@ def _cached_suite(path: Path, op: str, dtype: str, suite: str, seed: int) -> Vec
         return None
     if claim.generator_version != __version__ or manifest_findings(vf, str(path)):
         return None
-    PreparedTest.remember(vf, prepared)
+    remember_exact(vf, exact)
     return vf
 
 

@@ -20,7 +20,7 @@ import math
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -33,6 +33,12 @@ from symsoftmax.formats import Format, get_format
 from symsoftmax.jsonfile import read_user_file
 from symsoftmax.ops import SINK_OPS
 from symsoftmax.rounding import format_hex, parse_exact, round_array
+from symsoftmax.vectors.decimals import (
+    ExactValues,
+    parse_exact_decimal,
+    parse_exact_tokens,
+    remember_exact,
+)
 from symsoftmax.vectors.io import (
     NPZ_MAGIC,
     canonical_lines_sha256,
@@ -80,24 +86,26 @@ def schema() -> dict[str, Any]:
 
 
 @cache
-def _hex_pattern() -> re.Pattern[str]:
-    """The schema's pattern of a hex value."""
-    return re.compile(schema()["$defs"]["hex"]["pattern"])
+def _pattern(name: str) -> re.Pattern[str]:
+    """The schema's pattern of a value: ``"hex"`` or ``"decimal"``."""
+    return re.compile(schema()["$defs"][name]["pattern"])
 
 
 @cache
 def _validator() -> Any:
-    """The schema compiled by jsonschema-rs (Rust), less the pattern of a hex value.
+    """The schema compiled by jsonschema-rs (Rust), less the patterns of the hex and decimal
+    values.
 
-    A standard suite's 1.9 M nodes take ~0.045 s so; the hex pattern, one regular expression
-    for each of 0.9 M tokens, took 0.035 s more. The hex values are held to it by
-    :func:`_pattern_errors`, through the array reader that parses them anyway. The pure-Python
+    A standard suite's 1.9 M nodes take ~0.012 s so; the two patterns, one regular expression
+    for each of 0.9 M tokens, took 0.035 s more each. The values are held to them by
+    :func:`_pattern_errors`, through the array readers that parse them anyway. The pure-Python
     ``jsonschema`` took 30 s (docs/performance.md, "Loading a suite"); the tests check the
-    whole schema with it too, an independent implementation, against the two parts here."""
+    whole schema with it too, an independent implementation, against the parts here."""
     import jsonschema_rs
 
-    structure = copy.deepcopy(schema())  # schema() is shared: it keeps its pattern
+    structure = copy.deepcopy(schema())  # schema() is shared: it keeps its patterns
     del structure["$defs"]["hex"]["pattern"]
+    del structure["$defs"]["decimal"]["pattern"]
     return jsonschema_rs.validator_for(structure)
 
 
@@ -153,26 +161,28 @@ def _schema_errors(
         return [(path, what)]
     if errors:
         return [(list(error.instance_path), str(error.message)) for error in errors]
-    return _pattern_errors(document, {} if parsed is None else parsed)
+    return _pattern_errors(document, Parsed() if parsed is None else parsed)
 
 
 def _pattern_errors(document: dict[str, Any], parsed: Parsed) -> list[tuple[list[Any], str]]:
-    """(path, message) of each hex value that the schema's pattern refuses, in a document whose
-    structure the schema accepts. A list the array reader takes whole (canonical hex values,
-    :func:`_parse_value_lists`) matches the pattern; every other value is matched by it."""
-    pattern = _hex_pattern()
+    """(path, message) of each hex or decimal value that the schema's pattern refuses, in a
+    document whose structure the schema accepts. A list the array readers take whole
+    (:func:`_parse_value_lists`, :func:`_parse_exact_lists`) matches the pattern; every other
+    value is matched by it."""
     errors: list[tuple[list[Any], str]] = []
 
-    def check(path: list[Any], tokens: Any) -> None:
+    def check(path: list[Any], tokens: Any, pattern: re.Pattern[str]) -> None:
         if isinstance(tokens, list):
             for index, token in enumerate(tokens):
-                check([*path, index], token)
+                check([*path, index], token, pattern)
         elif not pattern.fullmatch(tokens):  # a str: the structure says so
             what = f"{json.dumps(tokens)} does not match {json.dumps(pattern.pattern)}"
             errors.append((path, what))
 
-    for where, tokens in _parse_value_lists(document, parsed):
-        check(_hex_path(where), tokens)
+    for where, tokens in _parse_value_lists(document, parsed.hex):
+        check(_hex_path(where), tokens, _pattern("hex"))
+    for path, tokens in _parse_exact_lists(document, parsed.exact):
+        check(path, tokens, _pattern("decimal"))
     return errors
 
 
@@ -253,9 +263,18 @@ def _tests(document: dict[str, Any]) -> Iterator[tuple[int, dict[str, Any]]]:
             yield group["k"], test
 
 
-Parsed = dict[int, npt.NDArray[np.float64]]
-"""Hex lists already parsed, by ``id`` of the list in a live document: :func:`load` checks and
-then decodes the same document, and parsing its ~10⁶ tokens twice was a third of the time."""
+HexLists = dict[int, npt.NDArray[np.float64]]
+"""Hex lists parsed, by ``id`` of the list in a live document."""
+
+
+@dataclass
+class Parsed:
+    """The value lists of a document parsed while it is checked, by ``id`` of the list:
+    :func:`load` checks and then decodes the same document, and parsing its ~10⁶ tokens twice
+    was a third of the time."""
+
+    hex: HexLists = field(default_factory=dict)
+    exact: dict[int, ExactValues] = field(default_factory=dict)
 
 
 def check_document(
@@ -266,8 +285,8 @@ def check_document(
     ``parsed``: a dict that receives the parsed value lists, for :func:`decode_document`;
     ``text``: the JSON text the document was parsed from, whose test lines give the checksum
     when the writer laid them out (:func:`~symsoftmax.vectors.io.canonical_lines_sha256`)."""
-    parsed = {} if parsed is None else parsed
-    findings = _schema_findings(document, file, parsed)  # parses the hex lists into parsed
+    parsed = Parsed() if parsed is None else parsed
+    findings = _schema_findings(document, file, parsed)  # parses the value lists into parsed
     if findings:
         return findings
     header = document["header"]
@@ -295,9 +314,9 @@ def check_document(
     # array operation (per list it was a third of loading a suite); only if some value is not,
     # are the lists checked one by one again, to name the values.
     together: list[npt.NDArray[np.float64]] = []
-    value_findings = _value_findings(document, op, fmt, file, parsed, together)
+    value_findings = _value_findings(document, op, fmt, file, parsed.hex, together)
     if together and _some_not_of(together, fmt):
-        value_findings = _value_findings(document, op, fmt, file, parsed, None)
+        value_findings = _value_findings(document, op, fmt, file, parsed.hex, None)
     return findings + value_findings
 
 
@@ -306,7 +325,7 @@ def _value_findings(
     op: str,
     fmt: Format,
     file: str,
-    parsed: Parsed | None,
+    parsed: HexLists | None,
     together: list[npt.NDArray[np.float64]] | None,
 ) -> list[Finding]:
     """The findings of every test (``together``: see :func:`_test_findings`)."""
@@ -341,7 +360,7 @@ def _hex_path(where: Where) -> list[Any]:
     return path if part != "acceptable" else [*path[:-1], "outputs", path[-1]]
 
 
-def _parse_value_lists(document: dict[str, Any], parsed: Parsed) -> list[tuple[Where, Any]]:
+def _parse_value_lists(document: dict[str, Any], parsed: HexLists) -> list[tuple[Where, Any]]:
     """Parse every canonical list of hex values into ``parsed`` at once (by ``id`` of the list):
     rows and regular matrices of canonical ``float.hex`` strings (what the generator writes),
     read as one array (:func:`~symsoftmax.vectors.tokens.parse_hex_tokens`). Returns the
@@ -391,6 +410,60 @@ def _parse_value_lists(document: dict[str, Any], parsed: Parsed) -> list[tuple[W
     return left
 
 
+def _parse_exact_lists(
+    document: dict[str, Any], parsed: dict[int, ExactValues]
+) -> list[tuple[list[Any], Any]]:
+    """Parse every row or regular matrix of exact decimals into ``parsed`` (by ``id`` of the
+    list, as :class:`~symsoftmax.vectors.decimals.ExactValues`), all at once: the array parse,
+    and where it leaves a token, the exact one if the token matches the schema's pattern.
+    Returns (path, value) of what does not parse so: each refused token, and every list of
+    another shape (the shape is a finding of its own)."""
+    pattern = _pattern("decimal")
+    lists: list[tuple[list[Any], Any, tuple[int, ...]]] = []
+    left: list[tuple[list[Any], Any]] = []
+    tokens: list[Any] = []
+    for g_index, group in enumerate(document["testGroups"]):
+        for t_index, test in enumerate(group["tests"]):
+            for key, value in test["exact"].items():
+                path = ["testGroups", g_index, "tests", t_index, "exact", key]
+                shape = _shape_of(value)
+                if shape is None or len(shape) not in (1, 2):
+                    left.append((path, value))
+                    continue
+                tokens += value if len(shape) == 1 else [token for row in value for token in row]
+                lists.append((path, value, shape))
+    if not tokens:
+        return left
+    hi, lo_frac, lo_exp, pending = parse_exact_tokens(tokens)
+    refused = []
+    for position in pending:
+        token = tokens[position]
+        try:
+            if not pattern.fullmatch(token):
+                raise ValueError(token)
+            hi[position], lo_frac[position], lo_exp[position] = parse_exact_decimal(token)
+        except ValueError:
+            refused.append(position)
+    shapes = [shape for _, _, shape in lists]
+    sizes = [math.prod(shape) for shape in shapes]
+    starts = np.cumsum([0, *sizes])
+    owners = (np.searchsorted(starts, refused, side="right") - 1).tolist()
+    for position, owner in zip(refused, owners, strict=True):  # named by their place
+        path, value, shape = lists[owner]
+        at = divmod(position - int(starts[owner]), shape[-1]) if len(shape) == 2 else None
+        if at is None:
+            left.append(([*path, position - int(starts[owner])], value[position - starts[owner]]))
+        else:
+            left.append(([*path, *at], value[at[0]][at[1]]))
+    broken = set(owners)
+    for index, ((_, value, _), exact) in enumerate(
+        zip(lists, ExactValues(hi, lo_frac, lo_exp).split(sizes, shapes), strict=True)
+    ):
+        if index not in broken:
+            parsed[id(value)] = exact
+    return left
+
+
 def _some_not_of(arrays: list[npt.NDArray[np.float64]], fmt: Format) -> bool:
     """Whether some (non-NaN) value of ``arrays`` is not a value of ``fmt``."""
     values = np.concatenate([array.ravel() for array in arrays])
@@ -404,7 +477,7 @@ def _test_findings(
     fmt: Format,
     notes: dict[str, Any],
     file: str,
-    parsed: Parsed | None = None,
+    parsed: HexLists | None = None,
     together: list[npt.NDArray[np.float64]] | None = None,
 ) -> list[Finding]:
     """The findings of one test. ``together``: a list that receives its parsed value lists,
@@ -491,7 +564,7 @@ def _check_value_list(
     fmt: Format,
     field: str,
     finding: Any,
-    parsed: Parsed | None,
+    parsed: HexLists | None,
     together: list[npt.NDArray[np.float64]] | None = None,
 ) -> None:
     known = parsed.get(id(tokens)) if parsed is not None else None
@@ -536,7 +609,9 @@ def decode_document(
     (``parsed``: what that check parsed, so that it is not parsed again)."""
     header = document["header"]
     op, fmt = header["op"], get_format(header["dtype"])
-    done = parsed or {}
+    done = parsed.hex if parsed is not None else {}
+    exact_lists = parsed.exact if parsed is not None else {}
+    exact_of_tests: list[dict[str, ExactValues]] = []  # while every list was parsed
 
     def _decode_values(tokens: Any, fmt: Format) -> npt.NDArray[np.float64]:
         values = done.get(id(tokens))
@@ -546,6 +621,8 @@ def decode_document(
     for group in document["testGroups"]:
         tests = []
         for test in group["tests"]:
+            found = [(key, exact_lists.get(id(v))) for key, v in test["exact"].items()]
+            exact_of_tests.append({key: e for key, e in found if e is not None})
             acceptable = tuple(
                 Answer(
                     answer["name"],
@@ -567,7 +644,13 @@ def decode_document(
             )
         groups.append(TestGroup(group["k"], tuple(tests)))
     notes = {flag: Note(n["description"], n["catches"]) for flag, n in document["notes"].items()}
-    return VectorFile(header=header, notes=notes, groups=tuple(groups), op=op, dtype=fmt.name)
+    vf = VectorFile(header=header, notes=notes, groups=tuple(groups), op=op, dtype=fmt.name)
+    if all(
+        len(exact) == len(test.exact)
+        for exact, test in zip(exact_of_tests, vf.tests(), strict=True)
+    ):
+        remember_exact(vf, exact_of_tests)  # parsed as they were checked: every one of them
+    return vf
 
 
 def load(path: str | os.PathLike[str]) -> VectorFile:
@@ -578,7 +661,7 @@ def load(path: str | os.PathLike[str]) -> VectorFile:
     """
     text = read_user_file(path)
     document = document_of(text, str(path))
-    parsed: Parsed = {}
+    parsed = Parsed()
     json_text = text if text[:4] != NPZ_MAGIC else b""
     findings = check_document(document, str(path), parsed=parsed, text=json_text)
     if findings:
