@@ -177,3 +177,27 @@ def test_joined_tokens_with_a_newline_inside_a_token() -> None:
     text = codes.tobytes().decode("ascii")
     assert [text[s : s + n] for s, n in zip(start, length, strict=True)] == plain
     assert joined_tokens([], 3)[1].size == 0
+
+
+def test_parse_hex_tokens_across_its_blocks() -> None:
+    """More tokens than one block holds (``tokens._HEX_BLOCK``), canonical and not, against
+    float.fromhex and float.hex one at a time."""
+    from symsoftmax.vectors import tokens as module
+
+    rng = np.random.default_rng(11)
+    count = 2 * module._HEX_BLOCK + 123
+    bits = rng.integers(0, 2**64, size=count, dtype=np.uint64)
+    values = bits.view(np.float64)
+    texts = [float.hex(float(v)) for v in values.tolist()]
+    for i in rng.choice(count, size=300, replace=False).tolist():  # other spellings, anything
+        texts[i] = rng.choice(["0x1p+0", texts[i].upper(), texts[i] + "0", "1.5", "-nan"])
+    parsed, canonical = parse_hex_tokens(texts)
+    for text, value, ok in zip(texts, parsed.tolist(), canonical.tolist(), strict=True):
+        try:
+            authority = float.fromhex(text)
+            is_canonical = float.hex(authority) == text
+        except (ValueError, OverflowError):  # "0x1.fffffffffffff0p+1023" is too large
+            is_canonical = False
+        assert ok == is_canonical, text
+        if ok and not np.isnan(authority):
+            assert np.float64(value).tobytes() == np.float64(authority).tobytes(), text

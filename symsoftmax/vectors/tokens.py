@@ -142,6 +142,20 @@ def parse_hex_tokens(
     same offset from its start: the layout is fixed up to the sign and the exponent's length).
     """
     buffer, start, length = joined_tokens(tokens, _HEX_WIDTH)
+    values, ok = np.zeros(len(length)), np.zeros(len(length), dtype=bool)
+    for first in range(0, len(length), _HEX_BLOCK):  # temporaries that stay in the cache
+        part = slice(first, first + _HEX_BLOCK)
+        values[part], ok[part] = _parse_hex_block(buffer, start[part], length[part])
+    return values, ok
+
+
+_HEX_BLOCK = 1 << 14  # tokens per block: a few hundred kB of temporaries, reused (a third faster)
+
+
+def _parse_hex_block(
+    buffer: Codes, start: npt.NDArray[np.int64], length: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """:func:`parse_hex_tokens` of the tokens at ``start`` (of ``length``) in ``buffer``."""
     n = len(length)
     negative = buffer[start] == ord("-")
     at = start + negative  # where "0x" starts
