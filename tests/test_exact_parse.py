@@ -96,17 +96,17 @@ def test_other_spellings_and_specials() -> None:
     _check(["0.5", "1e-5", "1.25", "0.000123", "12.5e-1"])
 
 
-def test_the_generators_decimals_are_parsed_without_decimal(
+def test_the_generators_decimals_are_parsed_as_arrays(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # The point of the array parse: the per-value Decimal route took ~2 s per standard suite.
+    # The point of the array parse: the per-value route took ~2 s per standard suite.
     texts = [*_random_decimals(random.Random(3), 200, (-40, 5)), "0", "nan", "-inf"]
     expected = ExactValues.parse(np.array(texts, dtype=object))
 
     def refuse(*args: object) -> None:
-        raise AssertionError("Decimal used")
+        raise AssertionError("the one-at-a-time parse used")
 
-    monkeypatch.setattr(decimals, "Decimal", refuse)
+    monkeypatch.setattr(decimals, "parse_exact_decimal", refuse)
     parsed = ExactValues.parse(np.array(texts, dtype=object))
     assert np.array_equal(parsed.hi, expected.hi, equal_nan=True)
     assert np.array_equal(parsed.lo, expected.lo)
@@ -156,3 +156,31 @@ def test_a_files_exact_values_are_parsed_in_one_pass(monkeypatch: pytest.MonkeyP
     first = prepared[0]
     alone = ExactValues.parse(first.test.exact["output"])
     assert np.array_equal(first.exact["output"].hi, alone.hi, equal_nan=True)
+
+
+def test_the_one_at_a_time_parse_against_fractions() -> None:
+    """decimals.parse_exact_decimal (rational arithmetic) on spellings the array parse leaves:
+    near doubles, subnormal and overflowing values, short and odd forms; against Fraction."""
+    rng = random.Random(17)
+    texts = ["5.", ".5", "-0.0", "+7", "1e+5", "-2.5e-0400", "4.9e-324", "2.4703282292062328e-324"]
+    texts += ["1.7976931348623158e+308", "1.7976931348623159e+308", "-1e309", "1" * 60 + "e-60"]
+    for _ in range(400):
+        digits = str(rng.randrange(1, 10 ** rng.randint(1, 50)))
+        point = rng.randrange(len(digits) + 1)
+        exponent = rng.choice(["", f"e{rng.randint(-330, 310)}", f"e+{rng.randint(0, 30):03d}"])
+        texts.append(rng.choice(["", "-"]) + digits[:point] + "." + digits[point:] + exponent)
+    for text in texts:
+        hi, lo_frac, lo_exp = decimals.parse_exact_decimal(text)
+        exact = Fraction(Decimal(text))
+        assert hi == float(exact) if abs(exact) < 2**1024 - 2**970 else math.isinf(hi), text
+        assert math.copysign(1, hi) == (-1 if text.startswith("-") else 1), text
+        if math.isfinite(hi):
+            rest, lo = exact - Fraction(hi), Fraction(lo_frac) * Fraction(2) ** lo_exp
+            assert lo_frac == 0 or 0.5 <= abs(lo_frac) < 1, text
+            assert abs(lo - rest) <= abs(rest) / 2**53, text  # lo: rest rounded to 53 bits
+
+
+@pytest.mark.parametrize("bad", ["1_0", "\u0661", "e5", ".", "1.2.3", "1e", "--1", "0x10", ""])
+def test_the_one_at_a_time_parse_refuses(bad: str) -> None:
+    with pytest.raises(ValueError):
+        decimals.parse_exact_decimal(bad)

@@ -6,8 +6,8 @@ below any ulp of the supported formats (:mod:`symsoftmax.validation.metrics` mea
 with it).
 
 A suite holds ~10⁵–10⁶ of them, so the generator's layout is parsed as arrays (below); what that
-cannot settle goes to an exact parse one at a time (:func:`parse_exact_decimal`, Python's
-:class:`~decimal.Decimal`). :func:`symsoftmax.vectors.load` parses them while it checks a file
+cannot settle goes to an exact parse one at a time (:func:`parse_exact_decimal`, in Python's
+integers). :func:`symsoftmax.vectors.load` parses them while it checks a file
 (the parse is the check of their grammar) and keeps them for the file
 (:func:`remember_exact`), so that a validation does not parse them again.
 """
@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from decimal import Context, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -42,7 +42,6 @@ __all__ = [
 ]
 
 FloatArray = npt.NDArray[np.float64]
-_CONTEXT = Context(prec=60)  # the remainder v − hi needs ~17 digits; 60 leaves room
 
 
 @dataclass(frozen=True)
@@ -71,7 +70,7 @@ class ExactValues:
 
         The strings the generator writes (``d.ddd…e±XX``) are parsed as arrays
         (:func:`_parse_canonical`); the few that it cannot settle, and any other spelling, one
-        by one with :class:`~decimal.Decimal` (:func:`parse_exact_decimal`). A malformed one is an
+        by one in rational arithmetic (:func:`parse_exact_decimal`). A malformed one is an
         InputError naming ``where`` and its index.
         """
         return cls.parse_many([decimals], [where])[0]
@@ -130,38 +129,47 @@ class ExactValues:
         return ulp(at, fmt)
 
 
-_LOG2_10 = math.log2(10)
+_PLAIN = re.compile(r"([+-]?)([0-9]*)(?:\.([0-9]*))?(?:e([+-]?[0-9]+))?")
 
 
 def parse_exact_decimal(text: str) -> tuple[float, float, int]:
     """(hi, lo_frac, lo_exp) of one decimal string ("nan", "inf", "-inf" too), exactly
-    (ValueError if malformed; no space or upper case is taken)."""
+    (ValueError if malformed; no space or upper case is taken).
+
+    In rational arithmetic: the decimal is n/d (integers); hi = n/d correctly rounded
+    (CPython's int / int is, subnormals included), and the remainder n/d − hi = r/(d·b) with
+    hi = a/b exactly, whose leading 53 bits are lo_frac·2^lo_exp (lo_frac in [0.5, 1), one
+    correctly rounded division of integers scaled to the same length)."""
     if text in ("nan", "inf", "+inf", "-inf"):
         return float(text), 0.0, 0
-    mantissa, _, exponent = text.partition("e")
+    match = _PLAIN.fullmatch(text)
+    if match is None or not (match[2] or match[3]):
+        raise ValueError(text)
+    sign, whole, fraction, exponent = match[1], match[2], match[3] or "", match[4]
+    negative = sign == "-"
     if exponent and _huge_exponent(exponent):
         # far outside float64 (e.g. e^−10^30): zero to within 2^−1074, or beyond any max
         tiny = exponent.lstrip("+").startswith("-")
-        negative = mantissa.startswith("-")
         return (
             (-0.0 if negative else 0.0) if tiny else (-math.inf if negative else math.inf),
             0.0,
             0,
         )
+    digits = int(whole + fraction)
+    scale = int(exponent or 0) - len(fraction)
+    numerator, denominator = (digits * 10**scale, 1) if scale >= 0 else (digits, 10**-scale)
     try:
-        exact = Decimal(text)
-    except InvalidOperation:
-        raise ValueError(text) from None
-    if not exact.is_finite():
-        raise ValueError(text)
-    head = float(exact)  # correctly rounded (CPython converts through the string)
-    if not math.isfinite(head):
-        return head, 0.0, 0
-    rest = _CONTEXT.subtract(exact, Decimal(head))
-    if not rest:
-        return head, 0.0, 0
-    scale = int((rest.adjusted() + 1) * _LOG2_10)  # 2^scale ≈ |rest|
-    return head, float(_CONTEXT.multiply(rest, _CONTEXT.power(2, -scale))), scale
+        head = numerator / denominator
+    except OverflowError:
+        return (-math.inf if negative else math.inf), 0.0, 0
+    a, b = head.as_integer_ratio()
+    rest, below = numerator * b - a * denominator, denominator * b  # n/d − hi = rest/below
+    if rest == 0:
+        return (-head if negative else head), 0.0, 0
+    shift = abs(rest).bit_length() - below.bit_length()  # 2^(shift−1) < |rest/below| < 2^(shift+1)
+    fraction_value, more = math.frexp((rest << max(-shift, 0)) / (below << max(shift, 0)))
+    sign_of = -1.0 if negative else 1.0
+    return sign_of * head, sign_of * fraction_value, shift + more
 
 
 def _huge_exponent(exponent: str) -> bool:
