@@ -201,3 +201,32 @@ def test_parse_hex_tokens_across_its_blocks() -> None:
         assert ok == is_canonical, text
         if ok and not np.isnan(authority):
             assert np.float64(value).tobytes() == np.float64(authority).tobytes(), text
+
+
+def test_the_cache_stores_the_exact_decimals_as_ascii_and_reads_them_as_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A suite cache entry keeps its exact decimals as ASCII bytes (a third of the entry's
+    size); read back they are the same text: the cached suite written as JSON is the
+    generated suite's JSON, byte for byte, and the entry loads as a user's NPZ file too."""
+    from symsoftmax.validation.sources import suite_vectors
+    from symsoftmax.vectors.io import AsciiExact, dumps_json
+
+    monkeypatch.setenv("SYMSOFTMAX_CACHE_DIR", str(tmp_path))
+    made = suite_vectors("jacobian", "float16", "quick")  # generated, and written
+    (entry,) = (tmp_path / "vectors").glob("*.npz")
+    stored = np.load(entry)
+    kinds = {
+        stored[name].dtype.kind
+        for name in stored.files
+        if name.endswith((".output.npy", ".output")) and ".exact." in name
+    }
+    assert kinds == {"S"}
+    cached = suite_vectors("jacobian", "float16", "quick")
+    assert cached is not made
+    first = next(iter(cached.tests()))
+    assert isinstance(first.exact, AsciiExact)
+    assert first.exact["output"].dtype.kind == "U"
+    assert dumps_json(cached) == dumps_json(made)
+    again = vectors.load(entry)  # the document route: checked, the decimals as text
+    assert dumps_json(again) == dumps_json(made)

@@ -177,7 +177,7 @@ def suite_vectors(
     prepared = PreparedTest.of_file(vf)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, to_npz_bytes(vf, extra=_exact_arrays(vf, prepared)))
+        write_atomic(path, to_npz_bytes(vf, extra=_exact_arrays(vf, prepared), ascii_exact=True))
     except OSError:
         pass
     return vf

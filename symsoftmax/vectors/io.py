@@ -32,6 +32,7 @@ import os
 import struct
 import zipfile
 import zlib
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -228,8 +229,12 @@ def _unicode(values: list[str], shape: tuple[int, ...]) -> npt.NDArray[np.str_]:
     return np.array(values, dtype=f"<U{width}").reshape(shape)
 
 
-def npz_arrays(vf: VectorFile) -> dict[str, npt.NDArray[Any]]:
-    """The arrays of the NPZ encoding, by entry name (without the .npy suffix)."""
+def npz_arrays(vf: VectorFile, *, ascii_exact: bool = False) -> dict[str, npt.NDArray[Any]]:
+    """The arrays of the NPZ encoding, by entry name (without the .npy suffix).
+
+    ``ascii_exact``: the exact decimals as ASCII bytes (NumPy ``S``), a quarter of UTF-32's
+    size: the suite cache's entries (:func:`read_npz_model` decodes them when read); a file
+    for users keeps them as text (``U``), which any NPZ reader gives as strings."""
     arrays: dict[str, npt.NDArray[Any]] = {}
     meta = {
         "header": vf.header,
@@ -266,7 +271,8 @@ def npz_arrays(vf: VectorFile) -> dict[str, npt.NDArray[Any]]:
                 [tc.expected[key] for tc in tests], dtype=np.float64
             ).reshape(n, *shape)
             exact = [str(s) for tc in tests for s in np.asarray(tc.exact[key]).ravel()]
-            arrays[f"{prefix}exact.{key}"] = _unicode(exact, (n, *shape))
+            encoded = _unicode(exact, (n, *shape))
+            arrays[f"{prefix}exact.{key}"] = encoded.astype(np.bytes_) if ascii_exact else encoded
         owners = [i for i, tc in enumerate(tests) for _ in tc.acceptable]
         if owners:
             answers = [a for tc in tests for a in tc.acceptable]
@@ -283,12 +289,18 @@ EXTRA = "extra."
 """Prefix of the arrays a writer adds beside the file's own (:func:`to_npz_bytes`'s ``extra``)."""
 
 
-def to_npz_bytes(vf: VectorFile, extra: dict[str, npt.NDArray[Any]] | None = None) -> bytes:
+def to_npz_bytes(
+    vf: VectorFile,
+    extra: dict[str, npt.NDArray[Any]] | None = None,
+    *,
+    ascii_exact: bool = False,
+) -> bytes:
     """The NPZ file: a stored zip with fixed timestamps and sorted entries (byte-reproducible).
 
     ``extra``: more arrays, stored as ``extra.<name>`` (the suite cache keeps derived data
-    there; :func:`read_npz_model` gives them back; a user's file has none)."""
-    arrays = npz_arrays(vf)
+    there; :func:`read_npz_model` gives them back; a user's file has none); ``ascii_exact``:
+    see :func:`npz_arrays`."""
+    arrays = npz_arrays(vf, ascii_exact=ascii_exact)
     arrays.update({EXTRA + name: array for name, array in (extra or {}).items()})
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
@@ -372,6 +384,11 @@ def _npz_document(data: bytes, name: str) -> dict[str, Any]:
     return {"header": meta["header"], "notes": meta["notes"], "testGroups": groups}
 
 
+def _text(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """Strings as text: ASCII bytes (``S``, a cache entry's exact decimals) decoded."""
+    return array.astype(np.str_) if array.dtype.kind == "S" else array
+
+
 def _npz_group_tests(
     arrays: dict[str, npt.NDArray[Any]],
     prefix: str,
@@ -401,7 +418,7 @@ def _npz_group_tests(
             "flags": str(get("flags")[i]).split(),
             "inputs": inputs,
             "expected": {key: _hex_list(get(f"expected.{key}")[i]) for key in expected_keys},
-            "exact": {key: get(f"exact.{key}")[i].tolist() for key in expected_keys},
+            "exact": {key: _text(get(f"exact.{key}")[i]).tolist() for key in expected_keys},
             "result": str(get("result")[i]),
         }
         if i in answers:
@@ -413,6 +430,30 @@ def _npz_group_tests(
 # --------------------------------------------------------------------------------------------
 # NPZ file -> model, without the document (files this package wrote: the suite cache)
 # --------------------------------------------------------------------------------------------
+
+
+class AsciiExact(Mapping[str, npt.NDArray[np.str_]]):
+    """A test's exact decimals as a cache entry stores them, ASCII bytes, read as text arrays
+    when asked for (a validation reads the parsed values stored beside them, not these: the
+    entry is a third of the size, and reading it a third of the time, without decoding them
+    all). A read-only mapping of output key to an array of str, as ``TestCase.exact``."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, rows: dict[str, npt.NDArray[np.bytes_]]) -> None:
+        self._rows = rows
+
+    def __getitem__(self, key: str) -> npt.NDArray[np.str_]:
+        return self._rows[key].astype(np.str_)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __repr__(self) -> str:
+        return repr(dict(self.items()))
 
 
 def _stored_members(data: bytes) -> dict[str, npt.NDArray[Any]]:
@@ -511,6 +552,7 @@ def read_npz_model(
             shapes = {key: expected_shape(op, key, k) for key in EXPECTED_KEYS[op]}
             expected = {key: get(f"expected.{key}", (n, *shapes[key])) for key in shapes}
             exact = {key: get(f"exact.{key}", (n, *shapes[key])) for key in shapes}
+            ascii_exact = any(array.dtype.kind == "S" for array in exact.values())
             answers: dict[int, list[Answer]] = {}
             if prefix + "acceptable.test" in arrays:
                 owners = arrays[prefix + "acceptable.test"].tolist()
@@ -537,7 +579,11 @@ def read_npz_model(
                         flags=tuple(str(flags[i]).split()),
                         inputs=test_inputs,
                         expected={key: expected[key][i] for key in shapes},
-                        exact={key: exact[key][i] for key in shapes},
+                        exact=(
+                            AsciiExact({key: exact[key][i] for key in shapes})
+                            if ascii_exact
+                            else {key: exact[key][i] for key in shapes}
+                        ),
                         result=str(results[i]),
                         acceptable=tuple(answers.get(i, ())),
                     )

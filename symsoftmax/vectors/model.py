@@ -9,7 +9,7 @@ format exactly; the exact mathematical result of each output is kept as a decima
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,7 +84,7 @@ class TestCase:
     flags: tuple[str, ...]
     inputs: dict[str, Array]
     expected: dict[str, Array]
-    exact: dict[str, Array]
+    exact: Mapping[str, Array]  # a dict, or a cache entry's vectors.io.AsciiExact
     result: str
     acceptable: tuple[Answer, ...] = ()
 
