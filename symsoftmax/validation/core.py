@@ -10,12 +10,14 @@ by the pass rule (:mod:`~symsoftmax.validation.checks`), check the properties
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from symsoftmax import collector
 from symsoftmax.errors import InputError
 from symsoftmax.formats import get_format
 from symsoftmax.validation.adapters import FRAMEWORKS, get_adapter
@@ -76,64 +78,69 @@ def judge(
     """Evaluate outcomes (one per test of ``vf``, in order) and check the properties
     (``one_pass``: with the allowances of a one-pass softmax; ``require``: the optional
     properties that fail the verdict too; see validation.properties)."""
-    fmt = get_format(vf.dtype)
-    prepared = prepare(vf)
-    outputs = [o.outputs for o in outcomes]
-    batches = stack_outputs(prepared, outputs, fmt, rule)
-    facts = RowProfile.of(prepared)
-    judged = componentwise_reasons(prepared, outputs, vf.op, fmt, rule, batches)
-    measured = measure_many(prepared, outputs, fmt, rule, batches)
-    results: list[TestResult] = []
-    rows = zip(prepared, outcomes, judged, measured, facts.spread, strict=True)
-    for item, outcome, reasons, measures, spread in rows:
-        test = item.test
-        result = TestResult(
-            tc_id=test.tc_id,
-            flags=test.flags,
-            comment=test.comment,
-            result=test.result,
-            status=outcome.kind if outcome.kind in ("skipped", "not-run") else "error",
-            reason=outcome.problem,
-            inputs=test.inputs,
-            expected=test.expected,
-            got=outcome.outputs,
-            spread=spread,
-            seconds=outcome.seconds,
-            output=outcome.output,
-        )
-        if outcome.outputs is not None:
-            verdict = evaluate(
-                item, outcome.outputs, vf.op, fmt, rule, judged=reasons, measured=measures
+    with collector.paused():  # (see symsoftmax.collector; no call of the candidate inside)
+        fmt = get_format(vf.dtype)
+        prepared = prepare(vf)
+        outputs = [o.outputs for o in outcomes]
+        batches = stack_outputs(prepared, outputs, fmt, rule)
+        facts = RowProfile.of(prepared)
+        judged = componentwise_reasons(prepared, outputs, vf.op, fmt, rule, batches)
+        measured = measure_many(prepared, outputs, fmt, rule, batches)
+        results: list[TestResult] = []
+        rows = zip(prepared, outcomes, judged, measured, facts.spread, strict=True)
+        for item, outcome, reasons, measures, spread in rows:
+            test = item.test
+            result = TestResult(
+                tc_id=test.tc_id,
+                flags=test.flags,
+                comment=test.comment,
+                result=test.result,
+                status=outcome.kind if outcome.kind in ("skipped", "not-run") else "error",
+                reason=outcome.problem,
+                inputs=test.inputs,
+                expected=test.expected,
+                got=outcome.outputs,
+                spread=spread,
+                seconds=outcome.seconds,
+                output=outcome.output,
             )
-            result.status = "pass" if verdict.passed else "fail"
-            result.reason = verdict.reason
-            result.ulp = verdict.ulp
-            result.rel_error = verdict.rel_error
-            result.bound_u = verdict.bound_u
-            result.bound_form = _bound_form(rule, vf.op, verdict.bound_form)
-            result.answer = verdict.answer
-            result.worst_key = verdict.worst_key
-            result.worst_index = verdict.worst_index
-            result.ulps = verdict.ulps
-        results.append(result)
-    found = (
-        check_properties(
-            vf.op,
-            fmt,
-            prepared,
-            outcomes,
-            candidate,
-            companion=companion,
-            ftz=rule.ftz,
-            seed=seed,
-            one_pass=one_pass,
-            require=require,
-            state=rule.kernel.state_format(fmt) if rule.mode == "bound" else fmt,
-            finite=facts.finite,
+            if outcome.outputs is not None:
+                verdict = evaluate(
+                    item, outcome.outputs, vf.op, fmt, rule, judged=reasons, measured=measures
+                )
+                result.status = "pass" if verdict.passed else "fail"
+                result.reason = verdict.reason
+                result.ulp = verdict.ulp
+                result.rel_error = verdict.rel_error
+                result.bound_u = verdict.bound_u
+                result.bound_form = _bound_form(rule, vf.op, verdict.bound_form)
+                result.answer = verdict.answer
+                result.worst_key = verdict.worst_key
+                result.worst_index = verdict.worst_index
+                result.ulps = verdict.ulps
+            results.append(result)
+    calls = candidate is not None or companion is not None  # properties that call it
+    with contextlib.nullcontext() if calls else collector.paused():
+        found = (
+            check_properties(
+                vf.op,
+                fmt,
+                prepared,
+                outcomes,
+                candidate,
+                companion=companion,
+                ftz=rule.ftz,
+                seed=seed,
+                one_pass=one_pass,
+                require=require,
+                state=rule.kernel.state_format(fmt) if rule.mode == "bound" else fmt,
+                finite=facts.finite,
+            )
+            if properties
+            else []
         )
-        if properties
-        else []
-    )
+    with collector.paused():  # it judges the failures again, never calls
+        diagnosis = diagnose(prepared, outcomes, results, vf.op, fmt, rule)
     return ValidationReport(
         op=vf.op,
         dtype=vf.dtype,
@@ -143,7 +150,7 @@ def judge(
         results=results,
         properties=found,
         notes=dict(vf.notes),
-        diagnosis=diagnose(prepared, outcomes, results, vf.op, fmt, rule),
+        diagnosis=diagnosis,
     )
 
 

@@ -38,6 +38,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from symsoftmax import collector
 from symsoftmax.errors import InputError
 from symsoftmax.formats import Format, get_format
 from symsoftmax.jsonfile import loads_json, read_user_file, read_user_stdin
@@ -74,6 +75,7 @@ _DECIMAL_DIGITS = re.compile(
 )  # the parts of a decimal that parse_exact has read
 
 
+@collector.while_paused
 def read_outputs(
     outputs: Mapping[str, Any] | str | os.PathLike[str],
     vf: VectorFile,

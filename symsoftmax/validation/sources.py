@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from symsoftmax import __version__
+from symsoftmax import __version__, collector
 from symsoftmax.errors import InputError
 from symsoftmax.formats import get_format
 from symsoftmax.validation.checks import PreparedTest
@@ -120,6 +120,7 @@ def _stored_exact(vf: VectorFile, arrays: dict[str, npt.NDArray[Any]]) -> ExactO
     return exact_of_tests
 
 
+@collector.while_paused
 def _cached_suite(path: Path, op: str, dtype: str, suite: str, seed: int) -> VectorFile | None:
     """The cache entry at ``path`` if it is the suite it should be, else None. Its tests'
     parsed exact values, stored beside it, are kept for it

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from symsoftmax import collector
 from symsoftmax.errors import InputError
 from symsoftmax.formats import Format, get_format
 from symsoftmax.jsonfile import read_user_file
@@ -653,6 +654,7 @@ def decode_document(
     return vf
 
 
+@collector.while_paused
 def load(path: str | os.PathLike[str]) -> VectorFile:
     """Read and check a JSON or NPZ vector file; raises InputError naming file, tcId and field.
 

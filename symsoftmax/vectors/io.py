@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from symsoftmax import collector
 from symsoftmax.atomic import write_atomic
 from symsoftmax.errors import InputError
 from symsoftmax.jsonfile import loads_json, read_user_file
@@ -502,6 +503,7 @@ def _stored_members(data: bytes) -> dict[str, npt.NDArray[Any]]:
 _NPY_HEADER_MAX = 65536 + 12  # magic, version, a 4-byte length and the longest header (v2)
 
 
+@collector.while_paused
 def read_npz_model(
     path: str | os.PathLike[str], extra: dict[str, npt.NDArray[Any]] | None = None
 ) -> VectorFile:
