@@ -235,7 +235,12 @@ def round_array(values: npt.ArrayLike, dtype: str | Format) -> npt.NDArray[np.fl
         _, e = np.frexp(x)
         qe = fmt.quantum_exponent_array(e - 1)
         rounded = np.ldexp(np.rint(np.ldexp(x, -qe)), qe)
-        overflow = np.abs(rounded) > fmt.max
+        magnitude = np.abs(rounded)
+        # finite and in range: done (a NaN or ±inf makes the maximum NaN or inf, and takes the
+        # general path, as does a 0-d array, whose ufunc results are scalars, not arrays)
+        if x.ndim and (not x.size or magnitude.max() <= fmt.max):
+            return rounded
+        overflow = magnitude > fmt.max
         beyond = np.copysign(np.inf, x) if fmt.infinities else np.nan
         rounded = np.where(overflow, beyond, rounded)
         finite = np.isfinite(x)
