@@ -380,16 +380,21 @@ def test_acceptable_answers_any_of_them_passes():
 def test_exceptions_and_timeouts_are_reported_and_the_run_goes_on():
     vf = custom_vectors("softmax", "float32", [[1.0, 2.0], [1.0, 2.0, 3.0], [0.0, 0.0, 0.0, 0.0]])
 
+    slept: list[float] = []
+
     def flaky(z):
         if z.size == 2:
             raise ValueError("no pairs here")
         if z.size == 3:
-            time.sleep(1.0)
+            start = time.perf_counter()
+            try:
+                time.sleep(1.0)
+            finally:  # interrupted at the time limit, not slept out (the rest of the run's
+                slept.append(time.perf_counter() - start)  # time depends on the machine)
         return good64(z)
 
-    start = time.perf_counter()
     report = validate(flaky, vectors=vf, timeout=0.2, properties=False)
-    assert time.perf_counter() - start < 1.0
+    assert slept and max(slept) < 0.9
     statuses = {r.tc_id: (r.status, r.reason) for r in report.results}
     assert statuses[1] == ("error", "raised ValueError: no pairs here")
     assert statuses[2][0] == "error" and "timed out after 0.2 s" in statuses[2][1]
