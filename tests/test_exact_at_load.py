@@ -128,6 +128,8 @@ def test_the_decimal_pattern_is_checked_as_the_whole_schema_checks_it(
         document = copy.deepcopy(original)
         tests = [(g, t) for g in document["testGroups"] for t in g["tests"] if g["k"] >= 2]
         group, test = rng.choice(tests)
+        group["tests"] = [test]  # the one test (the pure-Python check of all: 0.3 s a case)
+        document["testGroups"] = [group]
         value: Any = test["exact"]["output"]
         if shape_kind == "row":  # a row where a matrix is due: the shape is its own finding
             value = test["exact"]["output"] = [cell for row in value for cell in row]
@@ -144,8 +146,7 @@ def test_the_decimal_pattern_is_checked_as_the_whole_schema_checks_it(
             assert found[0].field == "exact.output" + "".join(f"[{i}]" for i in at)
             assert "does not match" in found[0].what
             # jsonschema names the cell, or the row whose anyOf fails: a prefix of the place
-            place = ["testGroups", document["testGroups"].index(group), "tests"]
-            place += [group["tests"].index(test), "exact", "output", *at]
+            place = ["testGroups", 0, "tests", 0, "exact", "output", *at]
             assert any(path == place[: len(path)] and len(path) >= 7 for path in expected)
 
 
