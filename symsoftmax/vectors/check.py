@@ -152,7 +152,7 @@ def _schema_errors(
     document: dict[str, Any], file: str, parsed: Parsed | None = None
 ) -> list[tuple[list[Any], str]]:
     """(instance path, message) of every schema violation: the structure's, then (where it
-    holds) the number tokens' patterns (``parsed``: receives the hex lists read meanwhile)."""
+    holds) the number tokens' patterns (``parsed``: receives the value lists read meanwhile)."""
     validator = _validator()
     try:  # is_valid is a fifth faster than finding no errors: the errors only where some are
         errors = [] if validator.is_valid(document) else list(validator.iter_errors(document))
@@ -283,7 +283,8 @@ def check_document(
 ) -> list[Finding]:
     """Every structural problem of a vector document (empty list: the document is sound).
 
-    ``parsed``: a dict that receives the parsed value lists, for :func:`decode_document`;
+    ``parsed``: a :class:`Parsed` that receives the parsed value lists, for
+    :func:`decode_document` (which keeps the exact values for the file);
     ``text``: the JSON text the document was parsed from, whose test lines give the checksum
     when the writer laid them out (:func:`~symsoftmax.vectors.io.canonical_lines_sha256`)."""
     parsed = Parsed() if parsed is None else parsed
