@@ -138,7 +138,7 @@ def test_plain_decimals_are_read_as_the_regular_expression_reads_them() -> None:
     tokens: list[object] = []
     for _ in range(20_000):
         length = rng.randint(0, 26)
-        alphabet = "0123456789.eE+-" if rng.random() < 0.9 else "0123456789.eE+-x _é,\x00"
+        alphabet = "0123456789.eE+-" if rng.random() < 0.9 else "0123456789.eE+-x _é,\n\x00"
         tokens.append("".join(rng.choice(alphabet) for _ in range(length)))
     for _ in range(20_000):
         digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(1, 17)))
@@ -149,9 +149,9 @@ def test_plain_decimals_are_read_as_the_regular_expression_reads_them() -> None:
             sign = rng.choice(["", "+", "-"])
             digits += rng.choice("eE") + sign + str(rng.randint(0, 99_999)).zfill(rng.randint(1, 5))
         tokens.append(rng.choice(["", "+", "-"]) + digits)
-    commas = [token for token in tokens if isinstance(token, str) and "," in token]
-    assert commas  # the lengths by len(), not by the commas' positions, are read too
-    without = [token for token in tokens if token not in commas]
+    with_separator = [token for token in tokens if isinstance(token, str) and "\n" in token]
+    assert with_separator  # the lengths by len(), not by the separators' positions, are read too
+    without = [token for token in tokens if token not in with_separator]
     # items that are no str are read as "": none matches (the others as before)
     others = [*without[:1000], 1.5, None, ["1"], *without[1000:2000]]
     short = [token for token in without if len(token) <= 16]  # read in 16 rows, not 23

@@ -55,6 +55,7 @@ from symsoftmax.vectors.model import (
     VectorFile,
     expected_shape,
 )
+from symsoftmax.vectors.tokens import SEPARATOR, joined_tokens
 
 __all__ = ["INF_SPELLINGS", "NAN_SPELLINGS", "STDIN", "read_outputs", "score"]
 
@@ -98,7 +99,7 @@ def read_outputs(
             raise InputError(f"{where}: tcId {shown}: no such test in the vectors")
     plans, tokens, deferred = _plans(outputs, vf, where, check_items=False)
     try:  # every token a str, so no list among them: what _plans left unchecked
-        joined: str | None = ",".join(tokens)
+        joined: str | None = SEPARATOR.join(tokens)
     except TypeError:  # (an error to name, or a list's): the layout again, checked
         plans, tokens, deferred = _plans(outputs, vf, where, check_items=True)
         joined = None
@@ -209,7 +210,7 @@ def _parsed_all(
     """The values of ``tokens`` (those of ``parts``, in order) in ``fmt``: short plain decimals
     by :func:`_quick_values`, the rest one by one in file order, so that the first bad token is
     the one named (by its part's place and its index there, row-major). ``joined``:
-    ``",".join(tokens)`` if the caller has it."""
+    ``SEPARATOR.join(tokens)`` if the caller has it."""
     values, quick = _quick_values(tokens, fmt, joined)
     slow = np.flatnonzero(~quick)
     if slow.size:
@@ -334,7 +335,7 @@ def _quick_values(
     and the common NaN spellings (:data:`NAN_SPELLINGS` reads each as NaN).
 
     tests/test_score_quick.py checks this against the exact path on many tokens. ``joined``:
-    ``",".join(tokens)`` if the caller has it (:func:`_plain_decimals`).
+    ``SEPARATOR.join(tokens)`` if the caller has it (:func:`_plain_decimals`).
     """
     n = len(tokens)
     plain = np.zeros(n, dtype=bool)  # ±0 and NaN, as written: no rounding to check
@@ -415,18 +416,24 @@ def _plain_decimals(texts: list[Any], joined: str | None = None) -> _Decimals:
     """Whether each token matches :data:`_PLAIN_DECIMAL` in full; its scale (exponent less the
     digits after its point), its digits as an integer and its sign.
 
-    Read as arrays: the tokens are joined with "," (in C; a non-ASCII character becomes one
-    "?", a token that is no str is read as ""), each token's first 23 bytes (16 when none is
-    longer) gathered into a column of a (23, tokens) matrix, zero past its end, and each
-    character classed (digit, point, "e", sign, other) once. The grammar is then checked by
-    counts and positions: nothing else, at most one "e" and one point, no point after the
-    "e", a sign only first or right after the "e", 1 to 15 digits before the "e", 1 to 4
-    after it (tests/test_suite_load_paths.py holds this to the regular expression's answers).
-    The digits are read by Horner's scheme, one character position (a contiguous row) at a
-    time for every token at once. ``joined``: ``",".join(texts)`` if the caller has it.
+    Read as arrays: the tokens are joined (:func:`~symsoftmax.vectors.tokens.joined_tokens`, in
+    C; a non-ASCII character becomes one "?", a token that is no str is read as ""), each
+    token's first 23 bytes (16 when none is longer) gathered into a column of a (23, tokens)
+    matrix, zero past its end, and each character classed (digit, point, "e", sign, other) once.
+    The grammar is then checked by counts and positions: nothing else, at most one "e" and one
+    point, no point after the "e", a sign only first or right after the "e", 1 to 15 digits
+    before the "e", 1 to 4 after it (tests/test_suite_load_paths.py holds this to the regular
+    expression's answers). The digits are read by Horner's scheme, one character position (a
+    contiguous row) at a time for every token at once. ``joined``: ``SEPARATOR.join(texts)``
+    if the caller has it.
     """
     n = len(texts)
-    buffer, start, length = _joined(texts, _DECIMAL_WIDTH, joined)
+    if joined is None:
+        try:
+            joined = SEPARATOR.join(texts)
+        except TypeError:  # a token that is no str: read as "", which the grammar refuses
+            texts = [token if isinstance(token, str) else "" for token in texts]
+    buffer, start, length = joined_tokens(texts, _DECIMAL_WIDTH, joined)
     matches, negative = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
     significand, scale = np.zeros(n), np.zeros(n, dtype=np.int64)
     # 16 rows when every token fits (all shortest and %.9g printings of a float32 do): less
@@ -480,29 +487,6 @@ def _plain_decimals(texts: list[Any], joined: str | None = None) -> _Decimals:
 
 
 _COLUMNS = np.arange(_DECIMAL_WIDTH, dtype=np.uint8)[:, None]
-
-
-def _joined(
-    texts: list[Any], padding: int, joined: str | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(bytes, start, length): the tokens joined with "," as ASCII codes (a non-ASCII
-    character as one "?", a token that is no str as ""), followed by ``padding`` zeros; where
-    each token starts and its length. The lengths come from the commas' positions (one C scan)
-    when no token holds a comma, else from len(). ``joined``: ``",".join(texts)`` if known."""
-    n = len(texts)
-    try:
-        text = ",".join(texts) if joined is None else joined
-    except TypeError:
-        texts = [token if isinstance(token, str) else "" for token in texts]
-        text = ",".join(texts)
-    buffer = np.frombuffer(text.encode("ascii", errors="replace") + bytes(padding), np.uint8)
-    if n and text.count(",") == n - 1:
-        ends = np.append(np.flatnonzero(buffer[: len(text)] == ord(",")), len(text))
-        start = np.empty(n, dtype=np.int64)
-        start[0], start[1:] = 0, ends[:-1] + 1
-        return buffer, start, ends - start
-    length = np.fromiter(map(len, texts), dtype=np.int64, count=n)
-    return buffer, np.cumsum(length + 1) - (length + 1), length
 
 
 def _midpoints(values: np.ndarray, fmt: Format) -> np.ndarray:

@@ -17,7 +17,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["BLOCK", "DECIMAL_DIGITS", "joined_tokens", "parse_hex_tokens", "token_blocks"]
+__all__ = [
+    "BLOCK",
+    "DECIMAL_DIGITS",
+    "SEPARATOR",
+    "joined_tokens",
+    "parse_hex_tokens",
+    "token_blocks",
+]
 
 BLOCK = 4096
 """Tokens cut out per block: temporaries of a few hundred kB are reused, where ones of the whole
@@ -28,7 +35,7 @@ Lengths = npt.NDArray[np.int64]
 
 
 def joined_tokens(
-    tokens: Sequence[Any], padding: int
+    tokens: Sequence[Any], padding: int, text: str | None = None
 ) -> tuple[Codes, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """(codes, start, length): the tokens' characters as ASCII codes, one token after the other
     with a newline between (in C: one join, one encoding; a non-ASCII character as "?", which
@@ -38,16 +45,16 @@ def joined_tokens(
 
     The newlines give the lengths in one array search, twice as fast as asking each token;
     only if some token holds a newline itself (then there are more than one between each two)
-    are the tokens asked."""
+    are the tokens asked. ``text``: ``SEPARATOR.join(tokens)``, if the caller has it."""
     try:
-        text = _SEPARATOR.join(tokens)
+        text = SEPARATOR.join(tokens) if text is None else text
         texts = tokens
     except TypeError:
         texts = [str(token) for token in tokens]
-        text = _SEPARATOR.join(texts)
+        text = SEPARATOR.join(texts)
     n = len(texts)
     codes = np.frombuffer(text.encode("ascii", errors="replace") + bytes(padding), np.uint8)
-    separators = np.flatnonzero(codes[: len(text)] == ord(_SEPARATOR))
+    separators = np.flatnonzero(codes[: len(text)] == ord(SEPARATOR))
     if separators.size == max(n - 1, 0):
         start = np.zeros(n, dtype=np.int64)
         start[1:] = separators + 1
@@ -58,7 +65,8 @@ def joined_tokens(
     return codes, start, length
 
 
-_SEPARATOR = "\n"
+SEPARATOR = "\n"
+"""What :func:`joined_tokens` puts between the tokens."""
 
 
 def token_blocks(
