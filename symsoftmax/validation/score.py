@@ -48,6 +48,7 @@ from symsoftmax.validation.core import judge
 from symsoftmax.validation.report import ValidationReport
 from symsoftmax.validation.runner import Outcome
 from symsoftmax.validation.sources import resolve_vectors
+from symsoftmax.vectors.decimals import EXACT_POWER, EXACT_POWERS_OF_TEN
 from symsoftmax.vectors.model import (
     EXPECTED_KEYS,
     SCALAR_INPUTS,
@@ -364,9 +365,6 @@ def _quick_values(
     return np.where(plain, values, rounded), quick | plain
 
 
-_CLINGER_POWERS = np.array([float(10**k) for k in range(23)])  # each exact: 5^22 < 2^53
-
-
 def _decimal_floats(decimals: _Decimals, tokens: list[Any]) -> np.ndarray:
     """``float(token)`` of each plain decimal (:func:`_plain_decimals`), NaN for the others.
 
@@ -374,24 +372,24 @@ def _decimal_floats(decimals: _Decimals, tokens: list[Any]) -> np.ndarray:
     1990; also in Muller et al., "Handbook of Floating-Point Arithmetic"): the token is ±M·10^s
     with M its digits read as an integer and s its scale. M < 10^15 < 2^53 is a double, and so
     is every partial value M′·10 + d of :func:`_plain_decimals`'s Horner scheme (an integer of
-    at most M), which is thus exact; for |s| ≤ 22, 10^|s| = 2^|s|·5^|s| with
-    5^|s| ≤ 5^22 < 2^53 is a double too (:data:`_CLINGER_POWERS`, exact conversions of
-    integers). Then M·10^s (s ≥ 0) or M/10^−s (s < 0) is one IEEE 754 multiplication or
+    at most M), which is thus exact; for |s| ≤ 22, 10^|s| = 2^|s|·5^|s| with 5^|s| ≤ 5^22 < 2^53
+    is a double too (:data:`~symsoftmax.vectors.decimals.EXACT_POWERS_OF_TEN`, exact conversions
+    of integers). Then M·10^s (s ≥ 0) or M/10^−s (s < 0) is one IEEE 754 multiplication or
     division of exact operands, correctly rounded to nearest, ties to even (IEEE 754-2019
     §4.3.1, §5.4.1), with no overflow (< 10^37) and no underflow (≥ 10^−22 when M ≥ 1): it is
     RN(M·10^s), what ``float()`` gives (CPython's David Gay strtod rounds correctly, ties to
-    even: "What's New in Python 3.1"). RN is odd, so the sign is applied after, giving −0.0
-    for a negative zero as ``float()`` does. Tokens with |s| > 22 are read by ``float()``.
+    even: "What's New in Python 3.1"). RN is odd, so the sign is applied after, giving −0.0 for
+    a negative zero as ``float()`` does. Tokens with |s| > 22 are read by ``float()``.
 
     tests/test_score_quick.py checks this bit for bit against ``float()``.
     """
     matches, scale = decimals.matches, decimals.scale
-    power = _CLINGER_POWERS[np.minimum(np.abs(scale), 22)]
+    power = EXACT_POWERS_OF_TEN[np.minimum(np.abs(scale), EXACT_POWER)]
     significand = decimals.significand  # (of a non-match: some finite number, unused)
     values = np.where(scale >= 0, significand * power, significand / power)
     values = np.where(decimals.negative, -values, values)
     values[~matches] = math.nan
-    slow = np.flatnonzero(matches & (np.abs(scale) > 22)).tolist()
+    slow = np.flatnonzero(matches & (np.abs(scale) > EXACT_POWER)).tolist()
     values[slow] = np.fromiter(map(float, map(tokens.__getitem__, slow)), np.float64, len(slow))
     return values
 

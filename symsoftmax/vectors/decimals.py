@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from symsoftmax.vectors.model import VectorFile
 
 __all__ = [
+    "EXACT_POWER",
+    "EXACT_POWERS_OF_TEN",
     "ExactValues",
     "parse_exact_decimal",
     "parse_exact_tokens",
@@ -42,6 +44,12 @@ __all__ = [
 ]
 
 FloatArray = npt.NDArray[np.float64]
+
+EXACT_POWER = 22
+"""10^22 is the largest power of ten that is a double (5^22 < 2^53): a decimal M·10^s with an
+integer M < 2^53 and |s| ≤ this is one correctly rounded operation away (Clinger's fast path)."""
+EXACT_POWERS_OF_TEN = np.array([float(10**k) for k in range(EXACT_POWER + 1)])
+"""10^0 … 10^22, each exactly."""
 
 
 @dataclass(frozen=True)
@@ -232,7 +240,6 @@ _MAX_LENGTH = _MAX_DIGITS + 6  # sign, point, 'e', exponent sign and 3 digits
 _SPECIALS = {"0": 0.0, "-0": -0.0, "nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 _MAX_EXPONENT = 250  # 10^(X − 44) and its pair's low part stay float64 normal, v·2^−96 too
 _CHUNK = 15  # digits per chunk: below 2^53, exactly a double
-_EXACT_POWER = 22  # 10^22 is the largest power of ten that is a double
 _ERROR = 2.0**-96  # bound on |v − (hi + lo)| / |v| of the long route
 _SPLIT = 2.0**27 + 1  # Dekker's splitter for float64
 _DIGITS = DECIMAL_DIGITS  # the generator's layout: other counts take the general path
@@ -400,7 +407,7 @@ def _digits_value(
     few = np.flatnonzero(short)  # the integer of their digits, only where it can be short
     number = _integer(digits[few, :head]) // _INTEGER_POWERS[head - significant[few]]
     scale = exponent[few] - (significant[few] - 1)  # v = number · 10^scale
-    fits = (number < 2**53) & (np.abs(scale) <= _EXACT_POWER)
+    fits = (number < 2**53) & (np.abs(scale) <= EXACT_POWER)
     short[few] = fits
     taken = rows[few[fits]]
     value[taken], error[taken] = _short_route(number[fits], scale[fits])
@@ -427,7 +434,7 @@ def _short_route(
     number: npt.NDArray[np.int64], scale: npt.NDArray[np.int64]
 ) -> tuple[FloatArray, FloatArray]:
     """(hi, lo exactly) of number · 10^scale, number < 2^53 and |scale| ≤ 22 (see above)."""
-    power = _EXACT_POWERS[np.abs(scale)]
+    power = EXACT_POWERS_OF_TEN[np.abs(scale)]
     d = number.astype(np.float64)
     product = d * power
     quotient = d / power
@@ -492,7 +499,6 @@ def _split(a: FloatArray) -> tuple[FloatArray, FloatArray]:
     return hi, a - hi
 
 
-_EXACT_POWERS = np.array([float(10**k) for k in range(_EXACT_POWER + 1)])
 _INTEGER_POWERS = np.array([10**k for k in range(19)], dtype=np.int64)
 _FLOAT_POWERS = _INTEGER_POWERS[:_CHUNK].astype(np.float64)
 _POWER_OFFSET = _MAX_EXPONENT + _MAX_DIGITS  # index of 10^0 in the tables of _powers_of_ten
