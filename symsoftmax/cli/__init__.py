@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 
 from symsoftmax import __version__
 from symsoftmax.errors import InputError
+from symsoftmax.signals import signals_held
 
 __all__ = ["COMMANDS", "SUMMARIES", "Terminated", "build_parser", "main"]
 
@@ -123,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with _sigterm_raises():
             # Signals are held back while the parser is built and while it parses: argparse's
             # intermixed parsing restores its actions in a `finally` that fails if interrupted.
-            with _signals_deferred():
+            with signals_held():
                 parser = build_parser()
                 args = parser.parse_args(argv)
             command = f"symsoftmax {args.command}"
@@ -200,36 +201,6 @@ def _path_text(filename: object) -> str:
     """A path for a message: as given, or quoted when empty or not printable on one line."""
     text = str(filename)
     return text if text and text.isprintable() else repr(filename)
-
-
-@contextlib.contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM back (while the parser is built and parses), then let their handler
-    raise.
-
-    Parsing a command imports its module (NumPy, the validator); an exception raised inside an
-    extension module's import surfaces as an ImportError with a traceback, so a signal is only
-    recorded there and its own handler is called after. Signals without a Python handler
-    (ignored, or the default action) are left alone, and so is everything outside the main
-    thread.
-    """
-    pending: list[int] = []
-    handlers: dict[int, Any] = {}
-    try:
-        for deferred in (signal.SIGINT, signal.SIGTERM):
-            handler = signal.getsignal(deferred)
-            if callable(handler):
-                signal.signal(deferred, lambda signum, frame: pending.append(signum))
-                handlers[deferred] = handler
-    except ValueError:  # not the main thread: nothing was installed
-        pass
-    try:
-        yield
-    finally:
-        for number, previous in handlers.items():
-            signal.signal(number, previous)
-    if pending:
-        handlers[pending[0]](pending[0], None)  # raises KeyboardInterrupt or Terminated
 
 
 @contextlib.contextmanager

@@ -44,10 +44,12 @@ from typing import Any
 from mpmath import libmp
 
 from symsoftmax.rounding import raw_floor_log2
+from symsoftmax.signals import signals_held
 
 _flint: Any
 try:  # optional: Arb's exp and log at high precision (python-flint)
-    import flint as _flint
+    with signals_held():  # (its older builds swallow an exception raised in their import)
+        import flint as _flint
 except ImportError:  # pragma: no cover - python-flint is optional
     _flint = None
 
