@@ -257,6 +257,11 @@ def _evaluate_answer(
         bound = bounds.get(key)
         if bound is not None and math.isnan(bound_u) and norm > 0:
             bound_u = bound.in_units_of_u(norm)
+        if per_component and judged is not None and key in judged:
+            # componentwise_reasons judges only rows without a NaN answer or a misplaced NaN/inf
+            if judged[key]:
+                reasons.append(judged[key])
+            continue
         if mismatch.any():
             at = tuple(int(i) for i in np.argwhere(mismatch)[0])
             reasons.append(
@@ -266,12 +271,8 @@ def _evaluate_answer(
             continue
         if per_component:
             # a NaN answer (NaN inputs, IEEE inf − inf) is decided by where the NaNs are alone
-            if np.isnan(exp_arr).any():
-                verdict = ""
-            elif judged is not None and key in judged:
-                verdict = judged[key]
-            else:
-                verdict = _componentwise(test, g, ex, op, fmt, rule)
+            nan_answer = np.isnan(exp_arr).any()
+            verdict = "" if nan_answer else _componentwise(test, g, ex, op, fmt, rule)
             if verdict:
                 reasons.append(verdict)
         elif rule.mode in ("bound", "normwise") and bound is not None:

@@ -319,17 +319,21 @@ def _output_properties(
         checked += zip(members, rows, strict=True)
     for index, row in sorted(checked, key=lambda item: item[0]):  # the tests' order
         tc = pairs[index][0].test.tc_id
+        # (the details are written for the failures only: most rows hold)
         if op == "softmax":
             excess = abs(row.total - 1) / u
+            held = abs(row.total - 1) <= row.limit
             sums.add(
-                abs(row.total - 1) <= row.limit,
+                held,
                 excess,
                 [tc],
-                f"tcId {tc}: |Σŝ − 1| = {excess:.3g} u > {row.limit / u:.3g} u ({row.form})",
+                ""
+                if held
+                else f"tcId {tc}: |Σŝ − 1| = {excess:.3g} u > {row.limit / u:.3g} u ({row.form})",
             )
         ranges.add(not row.outside, float(row.outside), [tc], row.range_detail(tc))
         if pairs[index][0].test.inputs["z"].size > 1:  # one entry has no order to keep
-            mono.add(row.ordered, row.excess, [tc], row.order_detail(tc))
+            mono.add(row.ordered, row.excess, [tc], "" if row.ordered else row.order_detail(tc))
     found = [ranges.result, mono.result]
     return ([sums.result] if op == "softmax" else []) + found
 
@@ -425,21 +429,45 @@ def _row_checks(
             excess = drop_at / spacing
     records = [prefix_records(row) for row in z] if one_pass and op == "softmax" else [0] * n
     later_index = np.take_along_axis(order, np.minimum(worst + 1, k - 1)[:, None], axis=1)
+    columns = zip(  # as Python numbers, converted a column at a time
+        totals,
+        records,
+        np.asarray(outside).tolist(),
+        np.asarray(first).tolist(),
+        np.asarray(value, dtype=np.float64).tolist(),
+        np.asarray(ok).tolist(),
+        np.asarray(excess, dtype=np.float64).tolist(),
+        np.asarray(drop_at, dtype=np.float64).tolist(),
+        np.asarray(allowed_at, dtype=np.float64).tolist(),
+        later_index[:, 0].tolist(),
+        strict=True,
+    )
     return [
         _RowChecks(
-            total=totals[r],
-            limit=limit + 2 * records[r] * state.unit_roundoff,
+            total=total,
+            limit=limit + 2 * record * state.unit_roundoff,
             form=form,
-            outside=int(outside[r]),
-            first_outside=int(first[r]),
-            value_outside=float(value[r]),
-            ordered=bool(ok[r]),
-            excess=float(excess[r]),
-            drop=float(drop_at[r]),
-            allowed=float(allowed_at[r]),
-            later_index=int(later_index[r, 0]),
+            outside=row_outside,
+            first_outside=row_first,
+            value_outside=row_value,
+            ordered=row_ok,
+            excess=row_excess,
+            drop=row_drop,
+            allowed=row_allowed,
+            later_index=row_later,
         )
-        for r in range(n)
+        for (
+            total,
+            record,
+            row_outside,
+            row_first,
+            row_value,
+            row_ok,
+            row_excess,
+            row_drop,
+            row_allowed,
+            row_later,
+        ) in columns
     ]
 
 

@@ -469,6 +469,7 @@ class Candidate:
         self.seconds = 0.0  # total time spent inside the candidate
         self.calls = 0
         self.other_output: list[str] = []  # printed during calls outside run() (properties)
+        self._accepted_shapes: dict[tuple[int, int | None], dict[str, list[tuple[int, ...]]]] = {}
 
     # ---------------------------------------------------------------- public
 
@@ -487,11 +488,12 @@ class Candidate:
         for item in plan:
             item.tc_ids = [tests[i].tc_id for i in item.indices]
         replies = self._run_watched(plan)
-        for item, reply in zip(plan, replies, strict=True):
-            if reply.status == "crashed":
-                reply.problem += f" during {_which(item.tc_ids)}"
-            for i, outcome in zip(item.indices, self._outcomes(item, reply), strict=True):
-                outcomes[i] = outcome
+        with np.errstate(invalid="ignore"):  # (see _outcomes)
+            for item, reply in zip(plan, replies, strict=True):
+                if reply.status == "crashed":
+                    reply.problem += f" during {_which(item.tc_ids)}"
+                for i, outcome in zip(item.indices, self._outcomes(item, reply), strict=True):
+                    outcomes[i] = outcome
         return [o if o is not None else Outcome(None, "not-run", "not run") for o in outcomes]
 
     def groups(self, tests: Sequence[TestCase]) -> list[tuple[list[int], bool]]:
@@ -516,7 +518,9 @@ class Candidate:
         if not batched and len(rows) != 1:
             raise ValueError("an unbatched call takes one row")
         item = self._plan(list(range(len(rows))), rows, batched=batched)
-        outcomes = self._outcomes(item, self._run([item])[0])
+        reply = self._run([item])[0]
+        with np.errstate(invalid="ignore"):  # (see _outcomes)
+            outcomes = self._outcomes(item, reply)
         self.other_output += [o.output for o in outcomes if o.output]
         return outcomes
 
@@ -609,15 +613,23 @@ class Candidate:
                 if name in rows[0]:
                     kwargs[name] = float(np.asarray(rows[0][name]))
         count = len(rows) if batched else None
-        shapes = {}
-        for key in EXPECTED_KEYS[self.op]:
-            want = expected_shape(self.op, key, k)
-            accepted = [want, ()] if want == (1,) else [want]
-            if count is not None:
-                accepted = [(count, *s) for s in accepted]
-            shapes[key] = accepted
-        call = Call(self.target, args, kwargs, shapes, np.dtype(dtype), self.fmt.name)
+        call = Call(self.target, args, kwargs, self._shapes(k, count), dtype, self.fmt.name)
         return _Planned(indices, call, count, k)
+
+    def _shapes(self, k: int, count: int | None) -> dict[str, list[tuple[int, ...]]]:
+        """The result shapes a call on rows of length ``k`` may return, by key (``count``: the
+        rows of a batched call); one dict per (k, count), shared by the calls (read only)."""
+        found = self._accepted_shapes.get((k, count))
+        if found is None:
+            found = {}
+            for key in EXPECTED_KEYS[self.op]:
+                want = expected_shape(self.op, key, k)
+                accepted = [want, ()] if want == (1,) else [want]
+                if count is not None:
+                    accepted = [(count, *s) for s in accepted]
+                found[key] = accepted
+            self._accepted_shapes[(k, count)] = found
+        return found
 
     def _outcomes(self, item: _Planned, reply: Reply) -> list[Outcome]:
         count = len(item.indices)
@@ -629,8 +641,8 @@ class Candidate:
         for key, array in reply.parts.items():
             want = expected_shape(self.op, key, item.k)
             per_row = want if item.rows is None else (item.rows, *want)
-            with np.errstate(invalid="ignore"):  # converting a signalling NaN raises "invalid"
-                outputs[key] = array.astype(np.float64).reshape(per_row)
+            # (the callers ignore "invalid": converting a signalling NaN raises it)
+            outputs[key] = array.astype(np.float64).reshape(per_row)
         if item.rows is None:
             return [Outcome(outputs, seconds=reply.seconds, output=reply.output)]
         share = reply.seconds / count
