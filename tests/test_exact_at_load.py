@@ -163,6 +163,40 @@ def test_a_loaded_file_refuses_a_decimal_the_pattern_refuses(
         vectors.load(path)
 
 
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        ("short row", "shape (K-1,)"),  # parsed by the array parse: its shape is the parse's
+        ("row for matrix", "shape (K*K,)"),
+        ("ragged", "shape ragged"),  # left to the pattern: its shape is the lists'
+        ("bad token in short row", None),  # refused by the pattern first: a schema finding
+    ],
+)
+def test_an_exact_list_of_the_wrong_shape_is_named(
+    jacobian_json: Path, change: str, said: str | None
+) -> None:
+    document = json.loads(jacobian_json.read_text())
+    test = next(t for g in document["testGroups"] for t in g["tests"] if g["k"] >= 3)
+    k = len(test["inputs"]["z"])
+    matrix = test["exact"]["output"]
+    if change == "short row":
+        test["exact"]["output"] = matrix[0][:-1]
+    elif change == "row for matrix":
+        test["exact"]["output"] = [cell for row in matrix for cell in row]
+    elif change == "ragged":
+        matrix[1] = matrix[1][:-1]
+    else:
+        test["exact"]["output"] = [*matrix[0][:-2], "1E5"]
+    findings = check.check_document(document, "f")
+    ours = [f for f in findings if f.tc_id == test["tcId"]]
+    assert ours, findings
+    if said is None:
+        assert "schema" in ours[0].what or "does not match" in ours[0].what, ours
+        return
+    shown = said.replace("K*K", str(k * k)).replace("K-1", str(k - 1))
+    assert [(f.field, f.what) for f in ours] == [("exact.output", f"{shown}, expected ({k}, {k})")]
+
+
 def test_joined_tokens_with_a_newline_inside_a_token() -> None:
     tokens = ["0x1.8000000000000p+1", "0x1.8\n000000000000p+1", "\n", "", "-0x1.0000000000000p-2"]
     codes, start, length = joined_tokens(tokens, 4)

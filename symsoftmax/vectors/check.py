@@ -315,9 +315,9 @@ def check_document(
     # array operation (per list it was a third of loading a suite); only if some value is not,
     # are the lists checked one by one again, to name the values.
     together: list[npt.NDArray[np.float64]] = []
-    value_findings = _value_findings(document, op, fmt, file, parsed.hex, together)
+    value_findings = _value_findings(document, op, fmt, file, parsed, together)
     if together and _some_not_of(together, fmt):
-        value_findings = _value_findings(document, op, fmt, file, parsed.hex, None)
+        value_findings = _value_findings(document, op, fmt, file, parsed, None)
     return findings + value_findings
 
 
@@ -326,7 +326,7 @@ def _value_findings(
     op: str,
     fmt: Format,
     file: str,
-    parsed: HexLists | None,
+    parsed: Parsed,
     together: list[npt.NDArray[np.float64]] | None,
 ) -> list[Finding]:
     """The findings of every test (``together``: see :func:`_test_findings`)."""
@@ -478,19 +478,23 @@ def _test_findings(
     fmt: Format,
     notes: dict[str, Any],
     file: str,
-    parsed: HexLists | None = None,
+    parsed: Parsed | None = None,
     together: list[npt.NDArray[np.float64]] | None = None,
 ) -> list[Finding]:
-    """The findings of one test. ``together``: a list that receives its parsed value lists,
-    unchecked for being values of ``fmt`` (None: each list is checked here)."""
+    """The findings of one test. ``parsed``: the document's value lists parsed so far (a list
+    of hex values parsed here is added). ``together``: a list that receives its parsed value
+    lists, unchecked for being values of ``fmt`` (None: each list is checked here)."""
     tc_id = test["tcId"]
     out: list[Finding] = []
 
     def finding(field: str, what: str) -> None:
         out.append(Finding(file, tc_id, field, what))
 
+    hex_lists = parsed.hex if parsed is not None else None
+    exact_lists = parsed.exact if parsed is not None else {}
+
     def check_values(tokens: Any, shape: tuple[int, ...], field: str) -> None:
-        _check_value_list(tokens, shape, fmt, field, finding, parsed, together)
+        _check_value_list(tokens, shape, fmt, field, finding, hex_lists, together)
 
     for flag in test["flags"]:
         if flag not in notes:
@@ -521,7 +525,7 @@ def _test_findings(
         if key not in test["exact"]:
             finding(f"exact.{key}", "missing")
         else:
-            _check_decimals(test["exact"][key], shape, f"exact.{key}", finding)
+            _check_decimals(test["exact"][key], shape, f"exact.{key}", finding, exact_lists)
     for index, answer in enumerate(test.get("acceptable", [])):
         for key in expected_keys:
             field = f"acceptable[{index}].outputs.{key}"
@@ -592,8 +596,17 @@ def _not_of(values: npt.NDArray[np.float64], fmt: Format) -> list[int]:
     return np.flatnonzero((round_array(flat, fmt) != flat) & ~np.isnan(flat)).tolist()
 
 
-def _check_decimals(tokens: Any, shape: tuple[int, ...], field: str, finding: Any) -> None:
-    got = _shape_of(tokens)
+def _check_decimals(
+    tokens: Any,
+    shape: tuple[int, ...],
+    field: str,
+    finding: Any,
+    parsed: dict[int, ExactValues],
+) -> None:
+    """A finding if the list of exact decimals ``tokens`` is not of ``shape`` (``parsed``: the
+    exact lists parsed, by ``id``, with the shapes :func:`_shape_of` found)."""
+    known = parsed.get(id(tokens))
+    got = known.hi.shape if known is not None else _shape_of(tokens)
     if got != _as_written(shape):
         finding(field, f"shape {got if got is not None else 'ragged'}, expected {shape}")
 
