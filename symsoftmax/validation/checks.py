@@ -486,18 +486,19 @@ def _measure_rows(
     norm = np.where(finite, magnitude, -np.inf).max(axis=1)
     beyond = (finite & ~np.isfinite(diff)).any(axis=1)  # normwise_error's ∞
     abs_err = np.where(beyond, np.inf, err)
-    rows = zip(largest, some.tolist(), abs_err.tolist(), norm.tolist(), strict=True)
+    places = zip(*(axis.tolist() for axis in indices), strict=True)  # (shape is never ())
+    rows = zip(places, largest, some.tolist(), abs_err.tolist(), norm.tolist(), strict=True)
     return [
         Measure(
             got[row],
             errors[row],
-            tuple(int(axis[row]) for axis in indices),
+            place,
             key_ulp,
             mismatch[row],
             abs_row if any_finite else 0.0,
             norm_row if any_finite else 0.0,
         )
-        for row, (key_ulp, any_finite, abs_row, norm_row) in enumerate(rows)
+        for row, (place, key_ulp, any_finite, abs_row, norm_row) in enumerate(rows)
     ]
 
 
@@ -524,12 +525,18 @@ def _componentwise(
     return "" if verdict.passed[0] else verdict.reasons[0]
 
 
+_PLAIN = (1.0, math.nan, math.nan)  # the variant of a test whose only input is z
+
+
 def _variant(test: TestCase) -> tuple[float, float, float]:
     """The test's temperature (1 where it has none), attention sink and soft-cap (NaN where
     it has none)."""
+    inputs = test.inputs
+    if "temperature" not in inputs and "sink" not in inputs and "softcap" not in inputs:
+        return _PLAIN  # (most tests)
     values = []
     for key in ("temperature", "sink", "softcap"):
-        value = test.inputs.get(key)
+        value = inputs.get(key)
         if value is None:
             values.append(1.0 if key == "temperature" else math.nan)
         else:

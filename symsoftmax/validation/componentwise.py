@@ -143,19 +143,20 @@ def _rn(u: float) -> float:
 
 
 def _grow(*terms: FloatArray | float) -> FloatArray:
-    """Π(1 + x_i) − 1, accurately for small x_i (expm1 of Σ log1p)."""
-    total = np.zeros(np.broadcast_shapes(*(np.shape(t) for t in terms)))
-    for term in terms:
-        total = total + np.log1p(term)
+    """Π(1 + x_i) − 1, accurately for small x_i (expm1 of Σ log1p; the sum starts from +0,
+    so that a product of −0 terms is +0, and broadcasts to the terms' shape)."""
     with np.errstate(over="ignore"):
+        total = 0.0 + np.log1p(terms[0])
+        for term in terms[1:]:
+            total = total + np.log1p(term)
         return np.expm1(total)
 
 
 def _shrink(*terms: FloatArray | float) -> FloatArray:
-    """1 − Π(1 − x_i), accurately (x_i ≤ 1)."""
-    total = np.zeros(np.broadcast_shapes(*(np.shape(t) for t in terms)))
+    """1 − Π(1 − x_i), accurately (x_i ≤ 1; the sum starts from +0, as in :func:`_grow`)."""
     with np.errstate(divide="ignore"):
-        for term in terms:
+        total = 0.0 + np.log1p(-np.minimum(terms[0], 1.0))
+        for term in terms[1:]:
             total = total + np.log1p(-np.minimum(term, 1.0))
     return -np.expm1(total)
 
@@ -487,23 +488,21 @@ def _judge_softmax(
     excess = np.where(regular, off / allowed, 0.0)
     excess = np.where(masked_wrong | tiny_wrong, np.inf, np.nan_to_num(excess, nan=0.0))
     worst = np.argmax(excess, axis=1) if excess.shape[1] else np.zeros(len(passed), dtype=np.int64)
-    reasons = []
+    reasons = [""] * len(passed)  # a reason is written for the failing rows only
     u_show = fmt.unit_roundoff
-    for r in range(len(passed)):
+    for r in np.flatnonzero(~passed).tolist():
         j = int(worst[r])
-        if passed[r]:
-            reasons.append("")
-        elif masked_wrong[r].any():
+        if masked_wrong[r].any():
             j = int(np.argmax(masked_wrong[r]))
-            reasons.append(f"output[{j}]: masked entry (−inf) gave {got[r, j]:.6g}, not exactly 0")
+            reasons[r] = f"output[{j}]: masked entry (−inf) gave {got[r, j]:.6g}, not exactly 0"
         elif tiny_wrong[r].any():
             j = int(np.argmax(tiny_wrong[r]))
-            reasons.append(
+            reasons[r] = (
                 f"output[{j}]: {got[r, j]:.6g} where the exact value {hi[r, j]:.3g} is below the "
                 f"underflow floor {floor:.3g}"
             )
         elif common_only[r]:
-            reasons.append(
+            reasons[r] = (
                 f"the row's common factor is off: its components agree on θ = "
                 f"{theta[r] / u_show:.4g} u, outside the sum's bound "
                 f"[{common_low[r] / u_show:.4g}, {common_high[r] / u_show:.4g}] u "
@@ -512,14 +511,14 @@ def _judge_softmax(
         elif excess[r, j] > 1:
             dev = float((1 + delta[r, j]) / (1 + theta[r]) - 1)
             bound = float(allowed[r, j])
-            reasons.append(
+            reasons[r] = (
                 f"output[{j}] (t = {float(rows.t[r, j]):.6g}): {got[r, j]:.9g} vs exact "
                 f"{hi[r, j]:.9g}, off the row's common factor (θ = {theta[r] / u_show:.3g} u) by "
                 f"{dev / u_show:.4g} u > its bound {bound / u_show:.4g} u "
                 f"(u = 2^-{fmt.precision})"
             )
         else:
-            reasons.append(
+            reasons[r] = (
                 f"output[{j}]: no common factor in the sum's bound "
                 f"[{common_low[r] / u_show:.4g}, {common_high[r] / u_show:.4g}] u fits every "
                 f"component (γ_{int(rows.n[r]) - 1} in {state.name}; u = 2^-{fmt.precision})"
@@ -600,15 +599,12 @@ def _judge_log(
         bound = width[:, None]
     excess = np.nan_to_num(excess, nan=0.0, posinf=np.inf)
     worst = np.argmax(excess, axis=1) if excess.shape[1] else np.zeros(len(fits), dtype=np.int64)
-    reasons = []
-    for r in range(len(fits)):
-        if fits[r]:
-            reasons.append("")
-            continue
+    reasons = [""] * len(fits)  # a reason is written for the failing rows only
+    for r in np.flatnonzero(~fits).tolist():
         j = int(worst[r])
         spacing = float(ulp(hi[r, j], fmt))  # the one ulp routine (its smallest subnormal at 0)
         t_text = f" (t = {float(rows.t[r, j]):.6g})" if op == "log_softmax" else ""
-        reasons.append(
+        reasons[r] = (
             f"output[{j}]{t_text}: {got[r, j]:.9g} vs exact {hi[r, j]:.9g}: error "
             f"{float(error[r, j]) / spacing:.4g} ulp beyond its bound "
             f"{float(bound[r, j]) / spacing:.4g} ulp around the row's common error of log Σ, "
