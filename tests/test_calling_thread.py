@@ -100,6 +100,24 @@ def test_the_previous_alarm_handler_is_restored() -> None:
         signal.signal(signal.SIGALRM, previous)
 
 
+def test_a_candidate_replacing_the_alarm_handler_does_not_lift_the_limit_of_later_calls() -> None:
+    def replaces(z: Any) -> Any:
+        if z.size == 2:  # an earlier call installs a handler that ignores the alarm
+            signal.signal(signal.SIGALRM, signal.SIG_IGN)
+        if z.size == 3:
+            time.sleep(30)
+        return softmax(z)
+
+    previous = signal.getsignal(signal.SIGALRM)
+    start = time.perf_counter()
+    report = validate(replaces, vectors=_vectors(), timeout=0.2, properties=False)
+    assert time.perf_counter() - start < 5
+    statuses = {r.inputs["z"].size: (r.status, r.reason) for r in report.results}
+    assert statuses[3] == ("error", "timed out after 0.2 s (call interrupted)")
+    assert statuses[2][0] == statuses[4][0] == "pass"
+    assert signal.getsignal(signal.SIGALRM) == previous  # and the caller's handler is back
+
+
 def test_a_running_interval_timer_is_left_alone_and_a_worker_thread_keeps_the_limit() -> None:
     fired: list[int] = []
     seen: list[int] = []
