@@ -139,7 +139,8 @@ class Format:
 
     def quantum_exponent_array(self, exponent: npt.NDArray[np.int_]) -> npt.NDArray[np.int_]:
         """:meth:`quantum_exponent` for an array of exponents."""
-        return np.maximum(exponent, self.emin) - self.precision + 1
+        # one subtraction, not two: each NumPy operation on a short array costs ~0.5 µs
+        return np.maximum(exponent, self.emin) - (self.precision - 1)
 
     # ---- where rounding leaves the finite nonzero values (IEEE 754-2019 §4.3.1, §7.4) -------
 

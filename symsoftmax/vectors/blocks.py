@@ -15,11 +15,12 @@ catalogue family; every value is a format value built exactly (no libm).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import wraps
 
 import mpmath
 import numpy as np
+import numpy.typing as npt
 
 from symsoftmax.formats import get_format
 from symsoftmax.rounding import round_array, round_exact
@@ -32,6 +33,9 @@ from symsoftmax.vectors.values import (
     next_up,
     random_normal,
     random_uniform,
+    split_rows,
+    uniform_draws,
+    uniform_values,
 )
 
 __all__ = [
@@ -175,6 +179,24 @@ def _below(ctx: Context, k: int, high: float, width_log2: int) -> Floats:
     )
 
 
+def _below_rows(
+    ctx: Context,
+    parts: Sequence[tuple[int, float, int]],
+    draws: Sequence[npt.NDArray[np.int64]] | None = None,
+) -> list[Floats]:
+    """:func:`_below` of each (k, high, width_log2) in ``parts``, in order: the generator calls
+    row by row (the same values), the additions and roundings once for all (elementwise).
+    ``draws``: the rows' :func:`uniform_draws`, where the caller drew them between its own."""
+    if not parts:
+        return []
+    shapes = [(k, width_log2) for k, _, width_log2 in parts]
+    if draws is None:
+        draws = [uniform_draws(ctx.rng, k, negative=True) for k, _ in shapes]
+    steps = uniform_values(ctx.fmt, draws, shapes)
+    highs = np.repeat(np.array([high for _, high, _ in parts]), [k for k, _, _ in parts])
+    return split_rows(round_array(highs + np.concatenate(steps), ctx.fmt), shapes)
+
+
 def _masked(z: Floats, *spans: tuple[int, int]) -> Floats:
     """``z`` with the entries of each [start, stop) span set to −inf."""
     out = z.copy()
@@ -235,15 +257,15 @@ def _masked_block_far_below(ctx: Context) -> list[Row]:
     bands = [(high, width) for high, width in bands if high - 2**width >= -ctx.fmt.max]
     if ctx.suite == "quick":
         bands = bands[2:3]  # float32's, the usual state format
-    rows = []
-    for b in block_sizes(ctx, tile=True):
-        k = 2 * b + b // 2
-        for high, width in bands:
-            z = _masked(_below(ctx, k, high, width), (0, b))
-            rows.append(
-                Row(z, f"b={b}: first block masked, the rest in [{high - 2**width:g}, {high:g}]")
-            )
-    return rows
+    specs = [(b, high, width) for b in block_sizes(ctx, tile=True) for high, width in bands]
+    parts = [(2 * b + b // 2, high, width) for b, high, width in specs]
+    return [
+        Row(
+            _masked(z, (0, b)),
+            f"b={b}: first block masked, the rest in [{high - 2**width:g}, {high:g}]",
+        )
+        for (b, high, width), z in zip(specs, _below_rows(ctx, parts), strict=True)
+    ]
 
 
 def _beside(s: float, ctx: Context) -> tuple[float, float]:
@@ -256,59 +278,84 @@ def _beside(s: float, ctx: Context) -> tuple[float, float]:
 
 def _below_sentinel(ctx: Context) -> list[Row]:
     sentinels = [s for s in SENTINELS if -s <= ctx.fmt.max]
-    rows = []
+    specs, draws, places = [], [], []
     for b in block_sizes(ctx):
         for s in sentinels:
             below, above = _beside(s, ctx)
             far, _ = _beside(s - SENTINEL_DROP, ctx)
             sides = ((below, "just below"), (far, "far below"), (above, "just above"))
             for top, where in sides[: ctx.pick(2, 3, 3)]:
-                z = _below(ctx, b + 1, top, 3)  # within 8 of top: the row is not one-hot
-                z[int(ctx.rng.integers(0, b + 1))] = top
-                rows.append(Row(z, f"max {top:g}, {where} the sentinel {s:g}, K={b + 1}"))
+                # the generator's order: a row's entries, then the place of its maximum
+                draws.append(uniform_draws(ctx.rng, b + 1, negative=True))
+                places.append(int(ctx.rng.integers(0, b + 1)))
+                specs.append((b, s, top, where))
+    # within 8 of top: the row is not one-hot
+    zs = _below_rows(ctx, [(b + 1, top, 3) for b, _, top, _ in specs], draws)
+    rows = []
+    for (b, s, top, where), z, place in zip(specs, zs, places, strict=True):
+        z[place] = top
+        rows.append(Row(z, f"max {top:g}, {where} the sentinel {s:g}, K={b + 1}"))
     return rows
 
 
 def _max_in_last_block(ctx: Context) -> list[Row]:
     gaps = [16.0, 64.0, round_exact(2 * ctx.overflow, ctx.fmt)][: ctx.pick(1, 3, 3)]
     shapes = ((1, 2), (3, 16))  # (full blocks before the tail, tail = b / this)
+    specs = [
+        (b, full, max(1, b // part), gap)
+        for b in block_sizes(ctx)
+        for full, part in shapes[: ctx.pick(1, 2, 2)]
+        for gap in gaps
+    ]
+    # head, then tail, row after row: the generator's order of one _below call after another
+    parts = [p for b, full, tail, gap in specs for p in ((full * b, -gap, 3), (tail, -0.5, 2))]
+    drawn = _below_rows(ctx, parts)
     rows = []
-    for b in block_sizes(ctx):
-        for full, part in shapes[: ctx.pick(1, 2, 2)]:
-            tail = max(1, b // part)
-            for gap in gaps:
-                head = _below(ctx, full * b, -gap, 3)
-                last = _below(ctx, tail, -0.5, 2)
-                last[-1] = -0.5
-                z = np.concatenate([head, last])
-                rows.append(
-                    Row(z, f"b={b}: max −0.5 in a tail of {tail} after blocks {gap:g} lower")
-                )
+    for i, (b, _full, tail, gap) in enumerate(specs):
+        head, last = drawn[2 * i], drawn[2 * i + 1]
+        last[-1] = -0.5
+        z = np.concatenate([head, last])
+        rows.append(Row(z, f"b={b}: max −0.5 in a tail of {tail} after blocks {gap:g} lower"))
     return rows
 
 
-def _staircase(ctx: Context, b: int, k: int, rise: float) -> Floats:
-    """A row whose block j has maximum (j − n/2)·rise, n blocks (the last one partial)."""
-    n = -(-k // b)
-    z = np.empty(k)
-    for j, start in enumerate(range(0, k, b)):
-        top = round_exact((j - n // 2) * rise, ctx.fmt)
-        stop = min(start + b, k)
-        z[start:stop] = _below(ctx, stop - start, top, 2)
-        z[start] = top
-    return z
+def _staircases(ctx: Context, specs: Sequence[tuple[int, int, float]]) -> list[Floats]:
+    """For each (b, k, rise), a row whose block j has maximum (j − n/2)·rise, n blocks (the
+    last one partial): block j drawn below its top and led by it. The blocks of all the rows
+    are drawn in one :func:`_below_rows`, in row order."""
+    parts, starts = [], []
+    for b, k, rise in specs:
+        n = -(-k // b)
+        for j, start in enumerate(range(0, k, b)):
+            top = round_exact((j - n // 2) * rise, ctx.fmt)
+            parts.append((min(start + b, k) - start, top, 2))
+            starts.append(start)
+    blocks = iter(zip(_below_rows(ctx, parts), parts, starts, strict=True))
+    rows = []
+    for b, k, _rise in specs:
+        z = np.empty(k)
+        for _ in range(-(-k // b)):
+            block, (size, top, _width), start = next(blocks)
+            z[start : start + size] = block
+            z[start] = top
+        rows.append(z)
+    return rows
 
 
 def _block_max_monotone(ctx: Context, sign: int) -> list[Row]:
     rises = [1.0, 8.0, round_exact(ctx.overflow / 2, ctx.fmt)][: ctx.pick(1, 3, 3)]
     word = "increasing" if sign > 0 else "decreasing"
-    rows = []
-    for b in block_sizes(ctx):
-        for k in (2 * b + b // 2, 4 * b + b // 2)[: ctx.pick(1, 2, 2)]:
-            for rise in rises:
-                z = _staircase(ctx, b, k, sign * rise)
-                rows.append(Row(z, f"b={b}, K={k}: block maxima {word} by {rise:g}"))
-    return rows
+    specs = [
+        (b, k, rise)
+        for b in block_sizes(ctx)
+        for k in (2 * b + b // 2, 4 * b + b // 2)[: ctx.pick(1, 2, 2)]
+        for rise in rises
+    ]
+    staircases = _staircases(ctx, [(b, k, sign * rise) for b, k, rise in specs])
+    return [
+        Row(z, f"b={b}, K={k}: block maxima {word} by {rise:g}")
+        for (b, k, rise), z in zip(specs, staircases, strict=True)
+    ]
 
 
 def _block_max_increasing(ctx: Context) -> list[Row]:
@@ -320,15 +367,18 @@ def _block_max_decreasing(ctx: Context) -> list[Row]:
 
 
 def _block_boundary_length(ctx: Context) -> list[Row]:
-    rows = []
+    specs = []
     for b in block_sizes(ctx, tile=True):
         lengths = (b - 1, b, b + 1, 2 * b - 1, 2 * b + 1)
-        for k in lengths if ctx.suite != "quick" else lengths[2:3]:
-            base = _below(ctx, k, -1.0, 3)  # [−9, −1]: lanes read as 0.0 would be the maximum
-            for last, what in ((-0.5, "the maximum"), (-math.inf, "−inf")):
-                z = base.copy()
-                z[-1] = last
-                rows.append(Row(z, f"b={b}, K={k}: {what} last"))
+        specs += [(b, k) for k in (lengths if ctx.suite != "quick" else lengths[2:3])]
+    # [−9, −1]: lanes read as 0.0 would be the maximum
+    bases = _below_rows(ctx, [(k, -1.0, 3) for _, k in specs])
+    rows = []
+    for (b, k), base in zip(specs, bases, strict=True):
+        for last, what in ((-0.5, "the maximum"), (-math.inf, "−inf")):
+            z = base.copy()
+            z[-1] = last
+            rows.append(Row(z, f"b={b}, K={k}: {what} last"))
     return rows
 
 

@@ -14,7 +14,7 @@ calls libm, so a seed gives the same rows on every platform.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -42,8 +42,11 @@ from symsoftmax.vectors.values import (
     next_down,
     next_up,
     random_logspaced,
+    random_logspaced_rows,
     random_normal,
+    random_normal_rows,
     random_uniform,
+    random_uniform_rows,
     step,
 )
 
@@ -74,8 +77,10 @@ __all__ = [
     "long_row_lengths",
     "nu_half_length",
     "sequential_sum_error",
+    "sequential_sum_errors",
     "state_format",
     "straddle_ln",
+    "tight_entries",
     "tight_entry",
 ]
 
@@ -532,11 +537,12 @@ def _two_entries(ctx: Context) -> list[Row]:
     count = ctx.pick(4, 100, 1000)
     gaps = random_logspaced(ctx.rng, fmt, count, -fmt.precision - 2, ceil_log2(ctx.overflow) + 2)
     offsets = random_normal(ctx.rng, fmt, count, 3)
-    rows = []
-    for gap, offset in zip(gaps, offsets, strict=True):
-        second = round_exact(float(offset) - float(gap), fmt)
-        rows.append(Row(ctx.row([offset, second]), f"K=2, difference ≈ {float(gap):.3g}"))
-    return rows
+    # [offset, offset − gap rounded]: the rounding of the float64 difference (round_array and
+    # round_exact are the same rule), the exactness check once for all the rows
+    pairs = ctx.row(np.stack([offsets, round_array(offsets - gaps, fmt)], axis=1))
+    return [
+        Row(z, f"K=2, difference ≈ {float(gap):.3g}") for z, gap in zip(pairs, gaps, strict=True)
+    ]
 
 
 def long_row_lengths(op: str, suite: str) -> tuple[int, ...]:
@@ -601,10 +607,10 @@ def _temperature_large(ctx: Context) -> list[Row]:
 def _random_normal(ctx: Context) -> list[Row]:
     n = ctx.pick(3, 200, 2000)
     ks = ctx.ks((2, 3, 4, 5, 7, 8, 10, 16, 31, 64))
+    shapes = [(k, scale) for scale in (0, 3, 6) for k in _cycle(ks, n)]
     return [
-        Row(random_normal(ctx.rng, ctx.fmt, k, scale), f"normal, σ = 2^{scale}, K={k}")
-        for scale in (0, 3, 6)
-        for k in _cycle(ks, n)
+        Row(z, f"normal, σ = 2^{scale}, K={k}")
+        for (k, scale), z in zip(shapes, random_normal_rows(ctx.rng, ctx.fmt, shapes), strict=True)
     ]
 
 
@@ -612,10 +618,10 @@ def _random_uniform(ctx: Context) -> list[Row]:
     n = ctx.pick(3, 200, 2000)
     ks = ctx.ks((2, 3, 4, 6, 8, 9, 12, 16, 40, 64))
     scales = (0, 4, ceil_log2(ctx.overflow) + 1)
+    shapes = [(k, scale) for scale in scales for k in _cycle(ks, n)]
     return [
-        Row(random_uniform(ctx.rng, ctx.fmt, k, scale), f"U[−2^{scale}, 2^{scale}), K={k}")
-        for scale in scales
-        for k in _cycle(ks, n)
+        Row(z, f"U[−2^{scale}, 2^{scale}), K={k}")
+        for (k, scale), z in zip(shapes, random_uniform_rows(ctx.rng, ctx.fmt, shapes), strict=True)
     ]
 
 
@@ -624,9 +630,10 @@ def _random_logspaced(ctx: Context) -> list[Row]:
     n = ctx.pick(4, 600, 6000)
     low, high = -fmt.precision - 2, ceil_log2(ctx.overflow) + 2
     ks = ctx.ks((2, 3, 4, 5, 8, 11, 16, 32, 64))
+    sizes = _cycle(ks, n)
     return [
-        Row(random_logspaced(ctx.rng, fmt, k, low, high), f"log-spaced 2^{low}..2^{high}, K={k}")
-        for k in _cycle(ks, n)
+        Row(z, f"log-spaced 2^{low}..2^{high}, K={k}")
+        for k, z in zip(sizes, random_logspaced_rows(ctx.rng, fmt, sizes, low, high), strict=True)
     ]
 
 
@@ -838,11 +845,24 @@ def sequential_sum_error(x: float, k: int, state: Format) -> Fraction:
     sum rounded), the order whose bound (k − 1)u/(1 − (k − 1)u) Higham 2002 §4.2 derives; the
     error is taken against the exact sum (Fractions).
     """
-    terms = np.full(k, x, dtype=state.numpy_dtype)
+    return sequential_sum_errors(x, (k,), state)[0]
+
+
+def sequential_sum_errors(x: float, ks: Sequence[int], state: Format) -> list[Fraction]:
+    """:func:`sequential_sum_error` for each k of ``ks``, from one running sum: the recursive
+    sum of the first k terms is the (k − 1)th partial sum of the longest row (each partial sum
+    depends on the terms before it alone)."""
+    if not ks:
+        return []
+    terms = np.full(max(ks), x, dtype=state.numpy_dtype)
     terms[0] = 1
-    computed = Fraction(float(np.add.accumulate(terms)[-1]))
-    exact = 1 + (k - 1) * Fraction(x)
-    return abs(computed - exact) / exact
+    partials = np.add.accumulate(terms)
+    errors = []
+    for k in ks:
+        computed = Fraction(float(partials[k - 1]))
+        exact = 1 + (k - 1) * Fraction(x)
+        errors.append(abs(computed - exact) / exact)
+    return errors
 
 
 def tight_entry(fmt: Format, k: int) -> tuple[float, float]:
@@ -850,14 +870,22 @@ def tight_entry(fmt: Format, k: int) -> tuple[float, float]:
     to the state format, makes the sequential sum of [1, e^c, …] (k terms) err most; r is that
     relative error over (k − 1)u of the state format. Constant addends round the same way at
     every step of a binade, so the errors add up instead of cancelling."""
+    return tight_entries(fmt, (k,))[0]
+
+
+def tight_entries(fmt: Format, ks: Sequence[int]) -> list[tuple[float, float]]:
+    """:func:`tight_entry` for each k of ``ks``; each candidate's e^c and running sum computed
+    once for all of them."""
     state = state_format(fmt)
-    scale = (k - 1) * Fraction(state.unit_roundoff)
-    scored = [
-        (sequential_sum_error(exp_rounded(float(c), state), k, state), float(c))
-        for c in np.unique(round_array(TIGHT_CANDIDATES, fmt))
-    ]
-    error, c = max(scored, key=lambda pair: pair[0])
-    return c, float(error / scale)
+    candidates = [float(c) for c in np.unique(round_array(TIGHT_CANDIDATES, fmt))]
+    errors = [sequential_sum_errors(exp_rounded(c, state), ks, state) for c in candidates]
+    entries = []
+    for i, k in enumerate(ks):
+        scale = (k - 1) * Fraction(state.unit_roundoff)
+        scored = [(e[i], candidate) for e, candidate in zip(errors, candidates, strict=True)]
+        error, c = max(scored, key=lambda pair: pair[0])  # the first of equal errors
+        entries.append((c, float(error / scale)))
+    return entries
 
 
 def _sum_near_bound(ctx: Context) -> list[Row]:
@@ -866,11 +894,14 @@ def _sum_near_bound(ctx: Context) -> list[Row]:
         return []
     state = state_format(ctx.fmt).name
     rows, c = [], 0.0
-    for k in TIGHT_K:
-        c, ratio = tight_entry(ctx.fmt, k)
+    for k, (c, ratio) in zip(TIGHT_K, tight_entries(ctx.fmt, TIGHT_K), strict=True):
         text = f"K={k}: 0 then {c!r}: a sequential {state} sum errs by {ratio:.2f}·(K − 1)u"
-        rows.append(Row(ctx.row([0.0] + [c] * (k - 1)), text))
-    rows += [Row(ctx.row([c] * k), f"K={k}: constant row of {c!r}, output 1/K") for k in CONSTANT_K]
+        witness = np.full(k, c)  # an array, not a list of k floats: a row of 8192 converts slowly
+        witness[0] = 0.0
+        rows.append(Row(ctx.row(witness), text))
+    rows += [
+        Row(ctx.row(np.full(k, c)), f"K={k}: constant row of {c!r}, output 1/K") for k in CONSTANT_K
+    ]
     return rows
 
 

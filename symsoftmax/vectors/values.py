@@ -7,11 +7,17 @@ two, which is exact; the result is rounded to the format by :func:`symsoftmax.ro
 Values that involve a logarithm (e.g. ln of the underflow threshold) are computed with mpmath at
 256 bits and rounded once with :func:`symsoftmax.rounding.round_exact`; the exp overflow threshold
 is the format's own (:attr:`symsoftmax.formats.Format.exp_overflow_threshold`).
+
+Families of many short rows use the ``*_rows`` forms (:func:`random_normal_rows`, …): the same
+generator calls, one per row and in row order as row by row, so the same values; the scaling and
+the rounding, both elementwise, are done once for all the rows (a NumPy call on a row of a few
+entries costs microseconds of overhead, more than its work).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import mpmath
 import numpy as np
@@ -25,9 +31,15 @@ __all__ = [
     "next_down",
     "next_up",
     "random_logspaced",
+    "random_logspaced_rows",
     "random_normal",
+    "random_normal_rows",
     "random_uniform",
+    "random_uniform_rows",
+    "split_rows",
     "step",
+    "uniform_draws",
+    "uniform_values",
 ]
 
 Floats = npt.NDArray[np.float64]
@@ -76,9 +88,24 @@ def random_normal(rng: np.random.Generator, fmt: Format, size: int, scale_log2: 
     (sum − 6·2^20)·2^(scale_log2 − 20) has standard deviation 2^scale_log2 and lies in ±6σ.
     Integer arithmetic and a power-of-two scaling: exact and identical on every platform.
     """
-    draws = rng.integers(0, 1 << 20, size=(size, 12), dtype=np.int64)
-    centred = draws.sum(axis=1) - 6 * (1 << 20)
-    return round_array(np.ldexp(centred.astype(np.float64), scale_log2 - 20), fmt)
+    return random_normal_rows(rng, fmt, [(size, scale_log2)])[0]
+
+
+def random_normal_rows(
+    rng: np.random.Generator, fmt: Format, shapes: Sequence[tuple[int, int]]
+) -> list[Floats]:
+    """:func:`random_normal` of each (size, scale_log2) in ``shapes``, in order.
+
+    The same generator calls as row by row (one ``rng.integers`` per row: merging them would
+    change the stream), hence the same values; the arithmetic and the rounding are done once
+    for all the rows (they are elementwise), which spares the per-call overhead of short rows.
+    """
+    if not shapes:
+        return []
+    draws = [rng.integers(0, 1 << 20, size=(size, 12), dtype=np.int64) for size, _ in shapes]
+    centred = _joined(draws).sum(axis=1) - 6 * (1 << 20)
+    exponents = _per_entry([scale_log2 - 20 for _, scale_log2 in shapes], shapes)
+    return split_rows(round_array(np.ldexp(centred.astype(np.float64), exponents), fmt), shapes)
 
 
 def random_uniform(
@@ -89,9 +116,43 @@ def random_uniform(
     Each draw is k·2^(scale_log2 − 52) for a uniform integer k in [−2^52, 2^52): exact before the
     one rounding to the format.
     """
+    return random_uniform_rows(rng, fmt, [(size, scale_log2)], negative=negative)[0]
+
+
+def random_uniform_rows(
+    rng: np.random.Generator,
+    fmt: Format,
+    shapes: Sequence[tuple[int, int]],
+    *,
+    negative: bool = False,
+) -> list[Floats]:
+    """:func:`random_uniform` of each (size, scale_log2) in ``shapes``, in order: one generator
+    call per row as row by row (the same values), the scaling and rounding once for all."""
+    draws = [uniform_draws(rng, size, negative=negative) for size, _ in shapes]
+    return uniform_values(fmt, draws, shapes)
+
+
+def uniform_draws(
+    rng: np.random.Generator, size: int, *, negative: bool = False
+) -> npt.NDArray[np.int64]:
+    """The generator call of :func:`random_uniform`: ``size`` integers k uniform in
+    [−2^52, 2^52) (or [−2^52, 0)). A family that draws other values between its rows draws
+    these in its own order and makes the values of all its rows with :func:`uniform_values`."""
     high = 0 if negative else 1 << 52
-    k = rng.integers(-(1 << 52), high, size=size, dtype=np.int64)
-    return round_array(np.ldexp(k.astype(np.float64), scale_log2 - 52), fmt)
+    return rng.integers(-(1 << 52), high, size=size, dtype=np.int64)
+
+
+def uniform_values(
+    fmt: Format, draws: Sequence[npt.NDArray[np.int64]], shapes: Sequence[tuple[int, int]]
+) -> list[Floats]:
+    """The rows of :func:`random_uniform` from their :func:`uniform_draws`: k·2^(scale_log2 − 52)
+    rounded to ``fmt``, with (size, scale_log2) of each row in ``shapes``; one scaling and one
+    rounding for all the rows (both elementwise)."""
+    if not shapes:
+        return []
+    exponents = _per_entry([scale_log2 - 52 for _, scale_log2 in shapes], shapes)
+    values = np.ldexp(_joined(list(draws)).astype(np.float64), exponents)
+    return split_rows(round_array(values, fmt), shapes)
 
 
 def random_logspaced(
@@ -103,12 +164,56 @@ def random_logspaced(
     both signs equally likely; each value is a format value by construction (rounded only where
     e falls in the subnormal range).
     """
+    return random_logspaced_rows(rng, fmt, [size], exponent_low, exponent_high)[0]
+
+
+def random_logspaced_rows(
+    rng: np.random.Generator,
+    fmt: Format,
+    sizes: Sequence[int],
+    exponent_low: int,
+    exponent_high: int,
+) -> list[Floats]:
+    """:func:`random_logspaced` of each size in ``sizes``, in order: the generator calls of each
+    row (exponents, significands, signs) as row by row, the arithmetic and rounding once."""
+    if not sizes:
+        return []
     p = fmt.precision
-    exponents = rng.integers(exponent_low, exponent_high + 1, size=size, dtype=np.int64)
-    significands = rng.integers(1 << (p - 1), 1 << p, size=size, dtype=np.int64)
-    signs = rng.integers(0, 2, size=size, dtype=np.int64) * 2 - 1
-    values = np.ldexp((signs * significands).astype(np.float64), (exponents - p + 1).astype(int))
-    return round_array(values, fmt)
+    exponents, significands, signs = [], [], []
+    for size in sizes:
+        exponents.append(rng.integers(exponent_low, exponent_high + 1, size=size, dtype=np.int64))
+        significands.append(rng.integers(1 << (p - 1), 1 << p, size=size, dtype=np.int64))
+        signs.append(rng.integers(0, 2, size=size, dtype=np.int64))
+    magnitudes = (_joined(signs) * 2 - 1) * _joined(significands)
+    values = np.ldexp(magnitudes.astype(np.float64), (_joined(exponents) - p + 1).astype(int))
+    return split_rows(round_array(values, fmt), [(size, 0) for size in sizes])
+
+
+def _joined(parts: list[npt.NDArray[np.int64]]) -> npt.NDArray[np.int64]:
+    """The rows' draws end to end (a lone row as it is)."""
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def _per_entry(values: list[int], shapes: Sequence[tuple[int, int]]) -> int | npt.NDArray[np.int_]:
+    """Each row's value repeated over its entries (a lone row's value as it is)."""
+    if len(values) == 1:
+        return values[0]
+    return np.repeat(np.asarray(values, dtype=np.int64), [size for size, _ in shapes])
+
+
+def split_rows(flat: Floats, shapes: Sequence[tuple[int, int]]) -> list[Floats]:
+    """``flat`` cut into rows of the sizes (the first of each pair of ``shapes``), in order.
+
+    The rows are views of disjoint slices (writing into one leaves the others alone); a lone
+    row is ``flat`` itself.
+    """
+    if len(shapes) == 1:
+        return [flat]
+    rows, start = [], 0
+    for size, _ in shapes:
+        rows.append(flat[start : start + size])
+        start += size
+    return rows
 
 
 def ceil_log2(x: float) -> int:
