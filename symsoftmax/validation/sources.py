@@ -98,25 +98,21 @@ def _exact_arrays(vf: VectorFile, prepared: list[PreparedTest]) -> dict[str, npt
 def _stored_exact(vf: VectorFile, arrays: dict[str, npt.NDArray[Any]]) -> ExactOfTests:
     """The exact values of a cache entry's tests, stored beside it (ValueError if they are
     missing or misshapen: the entry is then made again)."""
-    exact_of_tests = []
+    exact_of_tests: ExactOfTests = []
     dtypes = {"hi": np.float64, "lo_frac": np.float64, "lo_exp": np.int64}
     for index, group in enumerate(vf.groups):
-        parts: dict[str, dict[str, npt.NDArray[Any]]] = {}
+        n = len(group.tests)
+        columns: dict[str, list[ExactValues]] = {}
         for key in EXPECTED_KEYS[vf.op]:
-            shape = (len(group.tests), *expected_shape(vf.op, key, group.k))
-            parts[key] = {}
+            shape = (n, *expected_shape(vf.op, key, group.k))
+            parts = []
             for part in _EXACT_PARTS:
                 array = arrays.get(f"g{index:05d}.exact.{key}.{part}")
                 if array is None or array.shape != shape or array.dtype != dtypes[part]:
                     raise ValueError(f"exact values of group {index} missing or misshapen")
-                parts[key][part] = array
-        for i in range(len(group.tests)):
-            exact_of_tests.append(
-                {
-                    key: ExactValues(*(found[part][i] for part in _EXACT_PARTS))
-                    for key, found in parts.items()
-                }
-            )
+                parts.append(list(array))  # a row each, as indexing gives them, at less cost
+            columns[key] = [ExactValues(*row) for row in zip(*parts, strict=True)]
+        exact_of_tests.extend({key: values[i] for key, values in columns.items()} for i in range(n))
     return exact_of_tests
 
 

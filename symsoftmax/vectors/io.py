@@ -29,11 +29,12 @@ import io
 import json
 import math
 import os
+import re
 import struct
 import zipfile
 import zlib
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -42,8 +43,11 @@ from symsoftmax import collector
 from symsoftmax.atomic import write_atomic
 from symsoftmax.errors import InputError
 from symsoftmax.jsonfile import loads_json, read_user_file
-from symsoftmax.rounding import format_hex
+from symsoftmax.rounding import format_hex, round_array
 from symsoftmax.vectors.model import EXPECTED_KEYS, INPUT_KEYS, SCALAR_INPUTS, VectorFile
+
+if TYPE_CHECKING:
+    from symsoftmax.formats import Format
 
 __all__ = [
     "FILE_FORMATS",
@@ -459,16 +463,17 @@ class AsciiExact(Mapping[str, npt.NDArray[np.str_]]):
 
 def _stored_members(data: bytes) -> dict[str, npt.NDArray[Any]]:
     """The arrays of an NPZ file as :func:`to_npz_bytes` writes it (every member stored, not
-    deflated), by name without ".npy": numbers copied out, strings read-only views of ``data``
-    (tens of MB of exact decimals: a copy cost as much as the rest).
+    deflated), by name without ".npy": numbers copied out (aligned), strings read-only views
+    of ``data`` (tens of MB of exact decimals: a copy cost as much as the rest).
 
     A suite has hundreds of small members, and ``np.load`` opening each as a stream cost as
     much as the rest of reading the cache entry. Here the zip's central directory is read by
     :mod:`zipfile`, each member's data found after its local header (PKWARE APPNOTE §4.3.7:
     30 bytes, then the name and the extra field) and checked against its CRC-32, its array
-    header read by ``np.lib.format`` (NEP 1), no object arrays. ValueError for anything else.
+    header read by :func:`_npy_header` (NEP 1), no object arrays. ValueError for anything else.
     """
     view = memoryview(data)
+    whole = np.frombuffer(data, dtype=np.uint8)
     arrays = {}
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         members = archive.infolist()
@@ -476,31 +481,154 @@ def _stored_members(data: bytes) -> dict[str, npt.NDArray[Any]]:
         if info.compress_type != zipfile.ZIP_STORED or not info.filename.endswith(".npy"):
             raise ValueError(f"member {info.filename!r} is not a stored .npy array")
         at = info.header_offset
-        if bytes(view[at : at + 4]) != b"PK\x03\x04":
+        if data[at : at + 4] != b"PK\x03\x04":
             raise ValueError(f"member {info.filename!r}: no local header")
-        name_length, extra_length = struct.unpack_from("<HH", data, at + 26)
+        name_length, extra_length = _LOCAL_LENGTHS.unpack_from(data, at + 26)
         start = at + 30 + name_length + extra_length
-        member = view[start : start + info.file_size]
-        if len(member) != info.file_size or zlib.crc32(member) != info.CRC:
+        end = start + info.file_size
+        if end > len(data) or zlib.crc32(view[start:end]) != info.CRC:
             raise ValueError(f"member {info.filename!r}: truncated or its CRC-32 differs")
-        head = io.BytesIO(bytes(member[: min(len(member), _NPY_HEADER_MAX)]))
-        version = np.lib.format.read_magic(head)
-        read_header = (
-            np.lib.format.read_array_header_1_0
-            if version == (1, 0)
-            else np.lib.format.read_array_header_2_0
-        )
-        shape, fortran, dtype = read_header(head)
+        shape, fortran, dtype, offset = _npy_header(data, start, end)
         if dtype.hasobject:
             raise ValueError(f"member {info.filename!r} is an object array")
+        if min(shape, default=0) < 0:
+            raise ValueError(f"member {info.filename!r} has a negative dimension")
         count = math.prod(shape)
-        array = np.frombuffer(member, dtype=dtype, count=count, offset=head.tell())
-        array = array.reshape(shape, order="F" if fortran else "C")
-        arrays[info.filename[: -len(".npy")]] = array if dtype.kind == "U" else array.copy()
+        order: Literal["C", "F"] = "F" if fortran else "C"
+        size = count * dtype.itemsize
+        if offset + size > end:
+            raise ValueError(f"member {info.filename!r}: its array is cut short")
+        if dtype.kind in "biufcSU" and dtype.itemsize:
+            # numbers: their bytes copied (a memcpy, aligned; a copy of the unaligned array
+            # went element by element, at 5x the time) then typed, C-ordered as ndarray.copy
+            # makes them; strings typed in place. A slice of one array of the file's bytes
+            # costs a third of a np.frombuffer per member.
+            raw = whole[offset : offset + size]
+            if dtype.kind in "SU":
+                array = raw.view(dtype).reshape(shape, order=order)
+            else:
+                array = raw.copy().view(dtype).reshape(shape, order=order)
+                array = array.copy() if fortran else array
+        else:
+            array = np.frombuffer(view[start:end], dtype=dtype, count=count, offset=offset - start)
+            array = array.reshape(shape, order=order).copy()
+        arrays[info.filename[: -len(".npy")]] = array
     return arrays
 
 
+_LOCAL_LENGTHS = struct.Struct("<HH")  # a local header's name and extra field lengths
 _NPY_HEADER_MAX = 65536 + 12  # magic, version, a 4-byte length and the longest header (v2)
+_NPY_V1 = b"\x93NUMPY\x01\x00"  # NEP 1: the magic string, version 1.0 (a 2-byte length)
+_NPY_V1_LENGTH = struct.Struct("<H")
+_NPY_TEXT_MAX = 10000  # np.lib.format refuses a longer header (its max_header_size)
+_DIM = rb"(?:0|[1-9][0-9]{0,17})"  # a Python int literal, as repr writes it (no sign, no 0-prefix)
+_NPY_DICT = re.compile(
+    rb"\{'descr': '([<>|][biufcSU][0-9]{1,6})', 'fortran_order': (False|True), "
+    rb"'shape': \((|" + _DIM + rb",|" + _DIM + rb"(?:, " + _DIM + rb")+)\), \} *\n"
+)
+"""The header dict exactly as ``np.lib.format.write_array`` writes it for a plain numeric, bool
+or string dtype (keys sorted, ``repr`` of each value, padded with spaces, ended by a newline):
+a subset of what ``np.lib.format`` reads (``ast.literal_eval`` of a dict with these keys)."""
+_DTYPES: dict[bytes, np.dtype[Any]] = {}  # descr -> its dtype, as descr_to_dtype makes it
+
+
+def _npy_header(
+    data: bytes, start: int, end: int
+) -> tuple[tuple[int, ...], bool, np.dtype[Any], int]:
+    """(shape, fortran order, dtype, where the array data starts) of the .npy array in
+    ``data[start:end]`` (NEP 1), as ``np.lib.format.read_array_header_*`` read it.
+
+    A version 1.0 header in the form NumPy writes (:data:`_NPY_DICT`) is read here without
+    ``ast.literal_eval``, which cost most of reading a suite's hundreds of members; this
+    accepts a subset of what NumPy accepts, with the same result (tests/test_npz_cache_read.py
+    holds it to ``np.lib.format`` on many shapes, dtypes and malformed headers). Anything else
+    (version 2 or 3, other spacing or key order, another dtype) is read by ``np.lib.format``,
+    which raises ValueError for what it refuses."""
+    text_start = start + 10
+    if data[start : text_start - 2] == _NPY_V1 and end >= text_start:
+        (length,) = _NPY_V1_LENGTH.unpack_from(data, start + 8)
+        text_end = text_start + length
+        found = _NPY_DICT.fullmatch(data, text_start, text_end)
+        if found is not None and length <= _NPY_TEXT_MAX and text_end <= end:
+            descr, fortran, dims = found.groups()
+            dtype = _DTYPES.get(descr)
+            if dtype is None:
+                try:
+                    dtype = np.dtype(descr.decode("ascii"))
+                except TypeError:
+                    dtype = None  # np.lib.format says why
+                else:
+                    _DTYPES[descr] = dtype
+            if dtype is not None:
+                shape = tuple(int(dim) for dim in dims.rstrip(b",").split(b", ")) if dims else ()
+                return shape, fortran == b"True", dtype, text_end
+    head = io.BytesIO(data[start : min(end, start + _NPY_HEADER_MAX)])
+    version = np.lib.format.read_magic(head)
+    read_header = (
+        np.lib.format.read_array_header_1_0
+        if version == (1, 0)
+        else np.lib.format.read_array_header_2_0
+    )
+    shape, fortran, dtype = read_header(head)
+    return shape, fortran, dtype, start + head.tell()
+
+
+def _strings(array: npt.NDArray[Any]) -> list[str]:
+    """``str`` of each element of a 1-d array (``tolist`` gives them at once for text)."""
+    return array.tolist() if array.dtype.kind == "U" else [str(value) for value in array]
+
+
+def _row_dicts(columns: dict[str, list[Any]], n: int) -> list[dict[str, Any]]:
+    """``{key: rows[i] for key, rows in columns.items()}`` for each i < n (every list of
+    ``columns`` has n rows)."""
+    if len(columns) == 1:
+        ((key, rows),) = columns.items()
+        return [{key: row} for row in rows]
+    if not columns:
+        return [{} for _ in range(n)]
+    return [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+
+
+def _values_of_format(numbers: list[tuple[str, npt.NDArray[np.float64]]], fmt: Format) -> None:
+    """ValueError naming the first of ``numbers`` (name, array) that holds a number that is no
+    value of ``fmt`` (NaN allowed).
+
+    A float64 x is a value of the format iff rounding it to the format gives x back
+    (:func:`~symsoftmax.rounding.round_array`, elementwise, the authority here). All arrays are
+    first checked at once, and where the format is NumPy's own float16 or float32 (the same
+    precision and exponent range, :func:`_native_dtype`) by a cast there and back: the cast's
+    result is a value of that dtype whatever its rounding (IEEE 754-2019 §5.4.2; a flush to
+    zero included), so ``float64(T(x)) == x`` proves x one, and the cast costs a fraction of
+    the rounding. Only where this finds a number that is not the same, the arrays are held to
+    :func:`~symsoftmax.rounding.round_array` one by one, which names the array or finds all
+    values sound (the rounding is elementwise: all arrays at once find what each finds)."""
+    if not numbers:
+        return
+    flat = np.concatenate([array.ravel() for _, array in numbers])
+    native = _native_dtype(fmt)
+    with np.errstate(over="ignore", invalid="ignore"):  # beyond the range: inf, not the same
+        same = round_array(flat, fmt) if native is None else flat.astype(native).astype(np.float64)
+    # bit for bit first (one pass; NaN the same NaN), then as values (NaN as NaN, ±0 alike)
+    if np.array_equal(same.view(np.uint64), flat.view(np.uint64)) or np.array_equal(
+        same, flat, equal_nan=True
+    ):
+        return
+    for name, array in numbers:
+        if not np.array_equal(round_array(array, fmt), array, equal_nan=True):
+            raise ValueError(f"{name} holds a number that is no {fmt.name} value")
+
+
+def _native_dtype(fmt: Format) -> np.dtype[Any] | None:
+    """NumPy's float16, float32 or float64 dtype when it is ``fmt`` (the same precision,
+    exponent range and infinities), else None (ml_dtypes' formats are not imported here)."""
+    if "." in fmt.dtype_name or not fmt.infinities:
+        return None
+    dtype = fmt.numpy_dtype
+    if dtype not in (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)):
+        return None
+    info = np.finfo(dtype)
+    same = (fmt.precision, fmt.emin, fmt.emax) == (info.nmant + 1, info.minexp, info.maxexp - 1)
+    return dtype if same else None
 
 
 @collector.while_paused
@@ -517,7 +645,6 @@ def read_npz_model(
     ``extra``: a dict that receives the writer's extra arrays (see :func:`to_npz_bytes`), by name.
     """
     from symsoftmax.formats import get_format
-    from symsoftmax.rounding import round_array
     from symsoftmax.vectors.model import Answer, Note, TestCase, TestGroup, expected_shape
 
     name = str(path)
@@ -531,6 +658,7 @@ def read_npz_model(
         meta = loads_json(str(arrays.pop("document.json").reshape(-1)[0]), name)
         header, op = meta["header"], meta["header"]["op"]
         fmt = get_format(header["dtype"])
+        numbers: list[tuple[str, npt.NDArray[np.float64]]] = []  # to hold to the format
         groups = []
         for index, group in enumerate(meta["testGroups"]):
             prefix, k, n = f"g{index:05d}.", int(group["k"]), int(group["tests"])
@@ -539,22 +667,23 @@ def read_npz_model(
                 array = arrays[prefix + part]
                 if array.shape != shape:
                     raise ValueError(f"{prefix}{part} has shape {array.shape}, expected {shape}")
-                if array.dtype == np.float64 and not np.array_equal(
-                    round_array(array, fmt), array, equal_nan=True
-                ):
-                    raise ValueError(f"{prefix}{part} holds a number that is no {fmt.name} value")
+                if array.dtype == np.float64:
+                    numbers.append((prefix + part, array))
                 return array
 
-            inputs = {key: get(f"inputs.{key}", (n, k)) for key in INPUT_KEYS[op]}
+            # Rows as lists (iterating an array gives what indexing it does, a view or a
+            # scalar per row, at a fraction of the cost of one index each)
+            inputs = {key: list(get(f"inputs.{key}", (n, k))) for key in INPUT_KEYS[op]}
             scalars = {
-                name: get(f"inputs.{name}", (n,))
+                name: (list(get(f"inputs.{name}", (n,))), list(present))
                 for name in SCALAR_INPUTS
-                if arrays.get(f"{prefix}inputs.{name}.present") is not None
+                if (present := arrays.get(f"{prefix}inputs.{name}.present")) is not None
             }
             shapes = {key: expected_shape(op, key, k) for key in EXPECTED_KEYS[op]}
-            expected = {key: get(f"expected.{key}", (n, *shapes[key])) for key in shapes}
-            exact = {key: get(f"exact.{key}", (n, *shapes[key])) for key in shapes}
-            ascii_exact = any(array.dtype.kind == "S" for array in exact.values())
+            expected = {key: list(get(f"expected.{key}", (n, *shapes[key]))) for key in shapes}
+            exact_arrays = {key: get(f"exact.{key}", (n, *shapes[key])) for key in shapes}
+            ascii_exact = any(array.dtype.kind == "S" for array in exact_arrays.values())
+            exact = {key: list(array) for key, array in exact_arrays.items()}
             answers: dict[int, list[Answer]] = {}
             if prefix + "acceptable.test" in arrays:
                 owners = arrays[prefix + "acceptable.test"].tolist()
@@ -566,31 +695,46 @@ def read_npz_model(
                     answer = Answer(str(names[row]), {key: outputs[key][row] for key in shapes})
                     answers.setdefault(int(owner), []).append(answer)
             tc_ids = get("tcId", (n,)).tolist()
-            comments, flags = get("comment", (n,)), get("flags", (n,))
-            results = get("result", (n,))
-            tests = []
-            for i in range(n):
-                test_inputs = {key: inputs[key][i] for key in inputs}
-                for name, column in scalars.items():
-                    if bool(arrays[f"{prefix}inputs.{name}.present"][i]):
-                        test_inputs[name] = np.asarray(column[i])
-                tests.append(
-                    TestCase(
-                        tc_id=int(tc_ids[i]),
-                        comment=str(comments[i]),
-                        flags=tuple(str(flags[i]).split()),
-                        inputs=test_inputs,
-                        expected={key: expected[key][i] for key in shapes},
-                        exact=(
-                            AsciiExact({key: exact[key][i] for key in shapes})
-                            if ascii_exact
-                            else {key: exact[key][i] for key in shapes}
-                        ),
-                        result=str(results[i]),
-                        acceptable=tuple(answers.get(i, ())),
-                    )
+            comments, flags = _strings(get("comment", (n,))), _strings(get("flags", (n,)))
+            results = _strings(get("result", (n,)))
+            # the tests' fields as lists, column by column, then the tests in one pass
+            test_inputs = _row_dicts(inputs, n)
+            for name, (values, has) in scalars.items():
+                for entry, here, value in zip(test_inputs, has, values, strict=True):
+                    if bool(here):
+                        entry[name] = np.asarray(value)
+            exact_rows: list[Any] = _row_dicts(exact, n)
+            if ascii_exact:
+                exact_rows = [AsciiExact(row) for row in exact_rows]
+            acceptable: list[tuple[Answer, ...]] = [()] * n
+            for owner, owned in answers.items():
+                if 0 <= owner < n:
+                    acceptable[owner] = tuple(owned)
+            tests = [
+                TestCase(
+                    tc_id=int(tc_id),
+                    comment=comment,
+                    flags=tuple(flag.split()),
+                    inputs=inputs_i,
+                    expected=expected_i,
+                    exact=exact_i,
+                    result=result,
+                    acceptable=answers_i,
                 )
+                for tc_id, comment, flag, inputs_i, expected_i, exact_i, result, answers_i in zip(
+                    tc_ids,
+                    comments,
+                    flags,
+                    test_inputs,
+                    _row_dicts(expected, n),
+                    exact_rows,
+                    results,
+                    acceptable,
+                    strict=True,
+                )
+            ]
             groups.append(TestGroup(k, tuple(tests)))
+        _values_of_format(numbers, fmt)
         notes = {
             flag: Note(str(note["description"]), str(note["catches"]))
             for flag, note in meta["notes"].items()

@@ -17,9 +17,11 @@ validator, with candidates sandboxed (docs/validation.md, "Threat model").
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from symsoftmax import __version__
 from symsoftmax.vectors.builder import Draft, draft_rows, file_order
@@ -87,6 +89,68 @@ def _test_difference(tc: TestCase, draft: Draft) -> str:
     return ""
 
 
+def _alike(groups: list[tuple[list[TestCase], list[Draft]]]) -> bool:
+    """True only if :func:`_test_difference` finds nothing for any test and its draft, given
+    as the file's groups (their tests, and the drafts of the same tcIds). Decided a group at a
+    time, each comparison over all of its tests at once: the inputs of one name stacked into
+    one array and compared bit for bit (a standard suite's thousands of tests took a comparison
+    each). False where anything differs, or where a group's tests cannot be compared so (rows
+    of different shapes, drafts of different K, fields of other types): the caller then asks
+    :func:`_test_difference` test by test, which names what differs.
+
+    Stacking is exact: ``np.asarray(rows, dtype=np.float64)`` converts each row as
+    ``np.asarray(row, dtype=np.float64)`` does, and has shape (n, *s) only if every row has
+    shape s; so equal stacks of equal shape are rows equal bit for bit and in shape, test by
+    test, as :func:`_same_inputs` requires. The drafts' ``z`` stacked as (n, K), one K: every
+    test's K is its draft's."""
+    try:
+        return all(_group_alike(tests, drafts) for tests, drafts in groups)
+    except (KeyError, TypeError, ValueError):
+        return False  # not comparable at once: test by test
+
+
+_COMMENT, _FLAGS, _INPUTS, _K = (attrgetter(name) for name in ("comment", "flags", "inputs", "k"))
+
+
+def _group_alike(tests: list[TestCase], drafts: list[Draft]) -> bool:
+    """:func:`_alike` of one group (fields gathered by C-level getters: per test, the
+    comparison cost more than the rest of the manifest)."""
+    if not tests:
+        return True
+    if list(map(_COMMENT, tests)) != list(map(_COMMENT, drafts)):
+        return False
+    if list(map(_FLAGS, tests)) != list(map(_FLAGS, drafts)):
+        return False  # (or flags as a list: _test_difference tells)
+    mine, theirs = list(map(_INPUTS, tests)), list(map(_INPUTS, drafts))
+    # the same names, test by test: as many, and each name a draft has in its test too (z
+    # is taken from every test below: a KeyError where one has none)
+    names = set().union(*theirs)
+    if list(map(len, mine)) != list(map(len, theirs)):
+        return False
+    for name in names - {"z"}:
+        if [name in row for row in mine] != [name in row for row in theirs]:
+            return False
+    ks = set(map(_K, drafts))
+    z_mine = list(map(itemgetter("z"), mine))
+    z_theirs = np.asarray(list(map(itemgetter("z"), theirs)), dtype=np.float64)
+    if len(ks) != 1 or z_theirs.shape != (len(drafts), *ks) or not _same_bits(z_mine, z_theirs):
+        return False  # (a row None stacks as a number, NaN: not of the drafts' shape)
+    for name in names - {"z"}:  # temperature, sink, softcap: where a test has it
+        theirs_rows = [row[name] for row in theirs if name in row]
+        mine_rows = [row[name] for row in mine if name in row]
+        if not _same_bits(mine_rows, np.asarray(theirs_rows, dtype=np.float64)):
+            return False
+    return True
+
+
+def _same_bits(rows: list[Any], stacked: npt.NDArray[np.float64]) -> bool:
+    """Whether ``rows`` stacked as float64 are ``stacked``, in shape and bit for bit."""
+    mine = np.asarray(rows, dtype=np.float64)
+    return mine.shape == stacked.shape and np.array_equal(
+        mine.view(np.uint64), stacked.view(np.uint64)
+    )
+
+
 def manifest_findings(vf: VectorFile, file: str, *, compare_tests: bool = True) -> list[Finding]:
     """How ``vf`` differs from the suite its header names (empty: it is that suite, or names
     none). ``compare_tests=False`` compares the tcIds only (a file made by another version of
@@ -113,11 +177,17 @@ def manifest_findings(vf: VectorFile, file: str, *, compare_tests: bool = True) 
         findings.append(Finding(file, None, "header.suite", f"claims {claim}: {'; '.join(parts)}"))
     if not compare_tests:
         return findings
-    differing = [
-        (tc.tc_id, what)
-        for tc in tests
-        if tc.tc_id in by_id and (what := _test_difference(tc, by_id[tc.tc_id]))
-    ]
+    groups = [[tc for tc in group.tests if tc.tc_id in by_id] for group in vf.groups]
+    pairs = [(found, [by_id[tc.tc_id] for tc in found]) for found in groups]
+    differing = (
+        []
+        if _alike(pairs)
+        else [
+            (tc.tc_id, what)
+            for tc in tests
+            if tc.tc_id in by_id and (what := _test_difference(tc, by_id[tc.tc_id]))
+        ]
+    )
     for tc_id, what in differing[:SHOWN]:
         findings.append(Finding(file, tc_id, "inputs", f"{what} ({claim})"))
     if len(differing) > SHOWN:
