@@ -112,7 +112,13 @@ def _stored_exact(vf: VectorFile, arrays: dict[str, npt.NDArray[Any]]) -> ExactO
                     raise ValueError(f"exact values of group {index} missing or misshapen")
                 parts.append(list(array))  # a row each, as indexing gives them, at less cost
             columns[key] = [ExactValues(*row) for row in zip(*parts, strict=True)]
-        exact_of_tests.extend({key: values[i] for key, values in columns.items()} for i in range(n))
+        if len(columns) == 1:  # one output (softmax's): a dict a test, built at once
+            ((key, values),) = columns.items()
+            exact_of_tests.extend([{key: value} for value in values])
+        else:
+            exact_of_tests.extend(
+                {key: values[i] for key, values in columns.items()} for i in range(n)
+            )
     return exact_of_tests
 
 
