@@ -311,7 +311,7 @@ def _too_large(name: str, cap: int, size: int | None = None) -> InputError:
 
 _STRUCTURE = b'"[]{}'
 _NOT_STRUCTURE = bytes(code for code in range(256) if code not in _STRUCTURE)
-_BACKSLASHES = re.compile(rb"\\\\*")  # a run of them (a literal start: searched fast)
+_BACKSLASH_RUN = re.compile(rb"\\+")
 
 
 def _text_depth_exceeds(data: bytes, limit: int) -> bool:
@@ -344,17 +344,20 @@ def _text_depth_exceeds(data: bytes, limit: int) -> bool:
 
 def _escaped_quote_indices(data: bytes) -> list[int]:
     """The indices, among the bytes of :data:`_STRUCTURE` in ``data``, of the quotes that an
-    odd run of backslashes escapes (rare: notes quoting something). Counted with ``bytes.count``
-    from one to the next, so the time stays linear in the file."""
+    odd run of backslashes escapes (rare: notes quoting something). The runs are found by
+    ``bytes.find`` (a byte search in C: a regular expression's scan cost 8 ms on a 27 MB
+    suite) and the structure bytes counted with ``bytes.count`` from one such quote to the
+    next, so the time stays linear in the file."""
     indices: list[int] = []
     counted, kept = 0, 0  # the structure bytes in data[:counted]
-    for run in _BACKSLASHES.finditer(data):
-        quote = run.end()
-        if data[quote : quote + 1] != b'"' or len(run[0]) % 2 == 0:
-            continue
-        kept += sum(data.count(code, counted, quote) for code in _STRUCTURE)
-        counted = quote
-        indices.append(kept)
+    start = data.find(b"\\")
+    while start != -1:
+        quote = _BACKSLASH_RUN.match(data, start).end()  # type: ignore[union-attr]
+        if data[quote : quote + 1] == b'"' and (quote - start) % 2 == 1:
+            kept += sum(data.count(code, counted, quote) for code in _STRUCTURE)
+            counted = quote
+            indices.append(kept)
+        start = data.find(b"\\", quote)
     return indices
 
 
