@@ -324,6 +324,33 @@ def test_lazy_names_import_on_first_use_and_keep_the_value() -> None:
     assert dir_() == ["__name__", "decoder", "sqrt"]
 
 
+def test_no_lazy_name_is_also_a_submodule_of_its_package() -> None:
+    """Importing a submodule binds its name in the package (the import system does that), so a
+    lazy name shared with a submodule became the module as soon as anything imported it:
+    ``symsoftmax.vectors.lint`` was the function until the CLI or a test imported the module of
+    the same name, then ``vectors.lint(...)`` raised "'module' object is not callable"."""
+    modules = module_files()
+    clashes = [
+        f"{package}.{name}"
+        for package, path in modules.items()
+        if _is_package(path)
+        for name in lazy_table(ast.parse(path.read_text(encoding="utf-8")))
+        if f"{package}.{name}" in modules
+    ]
+    assert clashes == []
+
+
+def test_every_public_name_of_the_vectors_package_survives_its_submodules_imports() -> None:
+    code = (
+        "import importlib, pkgutil, types, symsoftmax.vectors as v\n"
+        "for info in pkgutil.iter_modules(v.__path__):\n"
+        "    importlib.import_module(f'symsoftmax.vectors.{info.name}')\n"
+        "print(sorted(n for n in v.__all__ if isinstance(getattr(v, n), types.ModuleType)))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.splitlines() == ["[]"]
+
+
 def test_importing_the_packages_imports_none_of_their_lazy_modules() -> None:
     code = (
         "import sys, symsoftmax, symsoftmax.symbolic, symsoftmax.vectors\n"

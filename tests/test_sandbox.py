@@ -21,7 +21,7 @@ from symsoftmax.validation import sandbox as sandbox_module
 from symsoftmax.validation import validate
 from symsoftmax.validation.sources import cache_dir, suite_vectors
 from symsoftmax.vectors.io import content_sha256, encode_groups, read_npz_model
-from symsoftmax.vectors.lint import lint
+from symsoftmax.vectors.linter import lint
 from symsoftmax.vectors.model import TestGroup, VectorFile
 
 LANDLOCK = sandbox_module.landlock_abi() > 0

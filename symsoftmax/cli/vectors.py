@@ -151,7 +151,7 @@ def _positive_int(text: str) -> int:
 
 
 def _lint(path: str, recheck: bool, sample: int | None, seed: int) -> int:
-    from symsoftmax.vectors.lint import lint
+    from symsoftmax.vectors.linter import lint
 
     result = lint(path, recheck=recheck, sample=sample, seed=seed)
     for finding in result:

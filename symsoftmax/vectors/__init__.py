@@ -26,8 +26,8 @@ _LAZY = {
     "save": "symsoftmax.vectors.io",
     "load": "symsoftmax.vectors.check",
     "dumps_json": "symsoftmax.vectors.io",
-    "lint": "symsoftmax.vectors.lint",
-    "Finding": "symsoftmax.vectors.lint",
+    "lint": "symsoftmax.vectors.linter",
+    "Finding": "symsoftmax.vectors.linter",
 }
 
 __all__ = [

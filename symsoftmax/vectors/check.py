@@ -6,7 +6,7 @@ JSON Schema (shipped in ``symsoftmax/schemas/vectors.schema.json``), unique tcId
 the content checksum, hex values that are not values of the file's format, shapes that do not
 match K, and answers of "acceptable" tests. :func:`load` reads a file
 (:func:`symsoftmax.vectors.io.read_document`), stops at the first finding and decodes it;
-``lint`` reports them all and then re-checks the values (:mod:`symsoftmax.vectors.lint`).
+``lint`` reports them all and then re-checks the values (:mod:`symsoftmax.vectors.linter`).
 
 The layers: :mod:`~symsoftmax.vectors.io` turns files into documents and back (and defines the
 checksum), this module checks and decodes documents, ``lint`` adds the reference engine.
