@@ -477,7 +477,7 @@ _DROP = object()
 def _flip_last_bit(z: np.ndarray) -> np.ndarray:
     out = np.array(z, dtype=np.float64)
     if out.size:
-        out.view(np.uint64).reshape(-1)[-1] ^= 1
+        out.view(np.uint64).reshape(-1)[-1] ^= np.uint64(1)
     return out
 
 
