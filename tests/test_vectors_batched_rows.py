@@ -20,7 +20,7 @@ import pytest
 
 from symsoftmax.formats import FORMATS, Format
 from symsoftmax.rounding import round_array
-from symsoftmax.vectors.blocks import _below, _below_rows
+from symsoftmax.vectors.blocks import _below_rows
 from symsoftmax.vectors.catalogue import sequential_sum_errors, state_format
 from symsoftmax.vectors.family import Context
 from symsoftmax.vectors.values import (
@@ -149,7 +149,11 @@ def test_below_rows_are_below_one_by_one(name: str) -> None:
     parts += [(6, 0.0, fmt.emin - fmt.precision - 1), (9, -fmt.max, fmt.emax + 2)]
     one = Context(fmt, "standard", "softmax", np.random.default_rng(SEED))
     many = Context(fmt, "standard", "softmax", np.random.default_rng(SEED))
-    want = [_below(one, k, high, width) for k, high, width in parts]
+    # one row at a time, as the docstring says: high plus the negative uniform values, rounded
+    want = [
+        round_array(high + _uniform_row(one.rng, fmt, k, width, True), fmt)
+        for k, high, width in parts
+    ]
     _same(_below_rows(many, parts), want)
     _same_position(one.rng, many.rng)
 

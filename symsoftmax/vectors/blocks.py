@@ -32,7 +32,6 @@ from symsoftmax.vectors.values import (
     next_down,
     next_up,
     random_normal,
-    random_uniform,
     split_rows,
     uniform_draws,
     uniform_values,
@@ -172,20 +171,15 @@ def _normal(ctx: Context, k: int) -> Floats:
     return random_normal(ctx.rng, ctx.fmt, k, 0)
 
 
-def _below(ctx: Context, k: int, high: float, width_log2: int) -> Floats:
-    """k entries in [high − 2^width_log2, high], rounded to the format (at most ``high``)."""
-    return round_array(
-        high + random_uniform(ctx.rng, ctx.fmt, k, width_log2, negative=True), ctx.fmt
-    )
-
-
 def _below_rows(
     ctx: Context,
     parts: Sequence[tuple[int, float, int]],
     draws: Sequence[npt.NDArray[np.int64]] | None = None,
 ) -> list[Floats]:
-    """:func:`_below` of each (k, high, width_log2) in ``parts``, in order: the generator calls
-    row by row (the same values), the additions and roundings once for all (elementwise).
+    """For each (k, high, width_log2) in ``parts``, in order, k entries in
+    [high − 2^width_log2, high] rounded to the format (at most ``high``): ``high`` plus
+    :func:`random_uniform`'s negative values, rounded. The generator is called row by row (the
+    same values as one row at a time), the additions and roundings once for all (elementwise).
     ``draws``: the rows' :func:`uniform_draws`, where the caller drew them between its own."""
     if not parts:
         return []
@@ -307,7 +301,7 @@ def _max_in_last_block(ctx: Context) -> list[Row]:
         for full, part in shapes[: ctx.pick(1, 2, 2)]
         for gap in gaps
     ]
-    # head, then tail, row after row: the generator's order of one _below call after another
+    # head, then tail, row after row: the generator's order, one row after another
     parts = [p for b, full, tail, gap in specs for p in ((full * b, -gap, 3), (tail, -0.5, 2))]
     drawn = _below_rows(ctx, parts)
     rows = []
