@@ -207,69 +207,6 @@ def test_stored_members_are_what_np_load_gives(tmp_path: Path) -> None:
             assert mine[key].flags.writeable, key
 
 
-def _zipfile_members(data: bytes) -> Any:
-    """What zipfile reads: the members' (name, method, CRC-32, size, local header offset),
-    or the exception's type."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            return [
-                (i.filename, i.compress_type, i.CRC, i.file_size, i.header_offset)
-                for i in archive.infolist()
-            ]
-    except Exception as exc:
-        return type(exc)
-
-
-def _my_members(data: bytes) -> Any:
-    try:
-        return vio._zip_members(data)
-    except Exception as exc:
-        return type(exc)
-
-
-def test_the_central_directory_is_read_as_zipfile_reads_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    data = vio.to_npz_bytes(_quick("float16"), extra={"x": np.arange(3.0)}, ascii_exact=True)
-    expected = _zipfile_members(data)
-    assert len(expected) > 100
-    # this package's files: by the directory reader, not zipfile
-    with monkeypatch.context() as patch:
-        patch.setattr(vio.zipfile, "ZipFile", None)
-        assert vio._zip_members(data) == expected
-    # others: a comment, data before the first member, NumPy's zip64 extra fields, no member
-    np.savez(tmp_path / "a.npz", a=np.arange(4.0), b=np.array(["x"]))
-    commented = io.BytesIO()
-    with zipfile.ZipFile(commented, "w") as archive:
-        archive.writestr("a.npy", b"x")
-        archive.comment = b"a comment"
-    empty = io.BytesIO()
-    zipfile.ZipFile(empty, "w").close()
-    first = data.index(b"PK\x01\x02") + 46  # the first name in the directory
-    for other in (
-        data[: first + 2] + b"\0" + data[first + 3 :],  # a NUL in a name (zipfile cuts there)
-        data[: first + 2] + b"\xe9" + data[first + 3 :],  # not ASCII: cp437
-        data[:-42] + b"PK\x06\x07" + data[-38:],  # a Zip64 locator's signature
-        b"junk" + data,
-        (tmp_path / "a.npz").read_bytes(),
-        commented.getvalue(),
-        empty.getvalue(),
-        b"",
-        data[:-1],
-        data[: len(data) // 2],
-    ):
-        assert _my_members(other) == _zipfile_members(other)
-    # bytes of the directory and of its end record changed at random: read alike, or refused
-    start = data.rindex(b"PK\x01\x02", 0, len(data) - 22 - 46 * 3)
-    rng = random.Random(4)
-    for _ in range(1500):
-        edited = bytearray(data)
-        for _ in range(rng.randint(1, 2)):
-            at = rng.randrange(start, len(data)) if rng.random() < 0.6 else rng.randrange(-22, 0)
-            edited[at] = rng.randrange(256) if rng.random() < 0.7 else rng.choice(b"PK\0\x06\x07")
-        assert _my_members(bytes(edited)) == _zipfile_members(bytes(edited))
-
-
 # --- read_npz_model against the model it was written from --------------------------------------
 
 

@@ -477,7 +477,12 @@ def _stored_members(data: bytes) -> dict[str, npt.NDArray[Any]]:
     view = memoryview(data)
     whole = np.frombuffer(data, dtype=np.uint8)
     arrays = {}
-    for filename, method, crc, file_size, at in _zip_members(data):
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        members = [
+            (info.filename, info.compress_type, info.CRC, info.file_size, info.header_offset)
+            for info in archive.infolist()
+        ]
+    for filename, method, crc, file_size, at in members:
         if method != zipfile.ZIP_STORED or not filename.endswith(".npy"):
             raise ValueError(f"member {filename!r} is not a stored .npy array")
         if data[at : at + 4] != b"PK\x03\x04":
@@ -513,55 +518,6 @@ def _stored_members(data: bytes) -> dict[str, npt.NDArray[Any]]:
             array = array.reshape(shape, order=order).copy()
         arrays[filename[: -len(".npy")]] = array
     return arrays
-
-
-_END = struct.Struct("<4s4H2LH")  # APPNOTE §4.3.16: the end of central directory record
-_CENTRAL = struct.Struct("<4s6H3L5H2L")  # §4.3.12: a central directory header
-_ZIP64_LOCATOR = b"PK\x06\x07"  # §4.3.15, 20 bytes before the end record where present
-
-
-def _zip_members(data: bytes) -> list[tuple[str, int, int, int, int]]:
-    """(name, compression method, CRC-32, size, offset of the local header) of each member of
-    the zip file ``data``, in the central directory's order: ``zipfile.ZipFile(...).infolist()``
-    (its ``filename``, ``compress_type``, ``CRC``, ``file_size``, ``header_offset``).
-
-    A plain zip as :func:`to_npz_bytes` writes it (the end record last, no comment, no Zip64
-    records, nothing before the first member, ASCII names, no extra fields or comments in the
-    directory) is read here, entry by entry as :mod:`zipfile` reads it (PKWARE APPNOTE §4.3):
-    building a ``ZipInfo`` per member cost more than the rest of the directory. Anything else
-    is read by :mod:`zipfile` itself, which raises ``BadZipFile`` for what it refuses."""
-    end = len(data) - _END.size
-    if end >= 0:
-        signature, _, _, _, _, cd_size, cd_offset, comment = _END.unpack_from(data, end)
-        plain = signature == b"PK\x05\x06" and comment == 0 and cd_offset + cd_size == end
-        if plain and data[max(end - 20, 0) : max(end - 16, 0)] != _ZIP64_LOCATOR:
-            members = []
-            at = cd_offset
-            while at < end:
-                if at + _CENTRAL.size > end:
-                    break
-                fields = _CENTRAL.unpack_from(data, at)
-                name_length, extra_length, comment_length = fields[10:13]
-                name = data[at + _CENTRAL.size : at + _CENTRAL.size + name_length]
-                at += _CENTRAL.size + name_length
-                if (
-                    fields[0] != b"PK\x01\x02"
-                    or fields[2] > 63  # zipfile: NotImplementedError (its MAX_EXTRACT_VERSION)
-                    or extra_length
-                    or comment_length
-                    or at > end
-                    or not name.isascii()
-                    or b"\0" in name  # (a ZipInfo cuts a name at NUL)
-                ):
-                    break
-                members.append((name.decode("ascii"), fields[4], fields[7], fields[9], fields[16]))
-            else:
-                return members
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        return [
-            (info.filename, info.compress_type, info.CRC, info.file_size, info.header_offset)
-            for info in archive.infolist()
-        ]
 
 
 _LOCAL_LENGTHS = struct.Struct("<HH")  # a local header's name and extra field lengths
