@@ -429,45 +429,26 @@ def _row_checks(
             excess = drop_at / spacing
     records = [prefix_records(row) for row in z] if one_pass and op == "softmax" else [0] * n
     later_index = np.take_along_axis(order, np.minimum(worst + 1, k - 1)[:, None], axis=1)
-    columns = zip(  # as Python numbers, converted a column at a time
-        totals,
-        records,
-        np.asarray(outside).tolist(),
-        np.asarray(first).tolist(),
-        np.asarray(value, dtype=np.float64).tolist(),
-        np.asarray(ok).tolist(),
-        np.asarray(excess, dtype=np.float64).tolist(),
-        np.asarray(drop_at, dtype=np.float64).tolist(),
-        np.asarray(allowed_at, dtype=np.float64).tolist(),
-        later_index[:, 0].tolist(),
-        strict=True,
+    # as Python numbers, converted a column at a time
+    outside_, first_, value_, ok_, excess_, drop_, allowed_, later_ = (
+        np.asarray(column).tolist()
+        for column in (outside, first, value, ok, excess, drop_at, allowed_at, later_index[:, 0])
     )
     return [
         _RowChecks(
-            total=total,
-            limit=limit + 2 * record * state.unit_roundoff,
+            total=totals[r],
+            limit=limit + 2 * records[r] * state.unit_roundoff,
             form=form,
-            outside=row_outside,
-            first_outside=row_first,
-            value_outside=row_value,
-            ordered=row_ok,
-            excess=row_excess,
-            drop=row_drop,
-            allowed=row_allowed,
-            later_index=row_later,
+            outside=outside_[r],
+            first_outside=first_[r],
+            value_outside=value_[r],
+            ordered=ok_[r],
+            excess=excess_[r],
+            drop=drop_[r],
+            allowed=allowed_[r],
+            later_index=later_[r],
         )
-        for (
-            total,
-            record,
-            row_outside,
-            row_first,
-            row_value,
-            row_ok,
-            row_excess,
-            row_drop,
-            row_allowed,
-            row_later,
-        ) in columns
+        for r in range(n)
     ]
 
 
