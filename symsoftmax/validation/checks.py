@@ -525,7 +525,7 @@ def _componentwise(
     return "" if verdict.passed[0] else verdict.reasons[0]
 
 
-_PLAIN = (1.0, math.nan, math.nan)  # the variant of a test whose only input is z
+_PLAIN = (1.0, math.nan, math.nan)  # the variant of a test without temperature, sink, soft-cap
 
 
 def _variant(test: TestCase) -> tuple[float, float, float]:
